@@ -1,0 +1,225 @@
+#include <faiss_turbo/IndexTurboQuant.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <faiss/impl/DistanceComputer.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/impl/scan.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+void check_metric(faiss::MetricType m) {
+    FAISS_THROW_IF_NOT_FMT(
+            m == faiss::METRIC_L2 || m == faiss::METRIC_INNER_PRODUCT,
+            "IndexTurboQuant supports METRIC_L2 and METRIC_INNER_PRODUCT, "
+            "not metric %d",
+            (int)m);
+}
+
+const faiss::IDSelector* selector_of(const faiss::SearchParameters* params) {
+    return params ? params->sel : nullptr;
+}
+
+struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
+    const IndexTurboQuant& index;
+    TQQueries q;
+    std::vector<float> buf;
+
+    explicit TQDistanceComputer(const IndexTurboQuant& idx)
+            : faiss::FlatCodesDistanceComputer(
+                      idx.codes.data(),
+                      idx.code_size),
+              index(idx),
+              buf(2 * idx.d) {}
+
+    void set_query(const float* x) override {
+        index.prepare_queries(1, x, q);
+    }
+
+    float distance_to_code(const uint8_t* code) override {
+        return index.tq.score(q, 0, code, buf.data());
+    }
+
+    /// between two stored vectors: the metric on their reconstructions
+    float symmetric_dis(idx_t i, idx_t j) override {
+        std::vector<float> xi(index.d), xj(index.d);
+        index.reconstruct(i, xi.data());
+        index.reconstruct(j, xj.data());
+        double s = 0;
+        for (size_t t = 0; t < (size_t)index.d; t++) {
+            s += index.metric_type == faiss::METRIC_L2
+                    ? (double)(xi[t] - xj[t]) * (xi[t] - xj[t])
+                    : (double)xi[t] * xj[t];
+        }
+        return (float)s;
+    }
+};
+
+} // namespace
+
+IndexTurboQuant::IndexTurboQuant() {
+    is_trained = false;
+}
+
+IndexTurboQuant::IndexTurboQuant(
+        idx_t d_in,
+        float bits,
+        TQVariant variant,
+        faiss::MetricType metric,
+        bool centered_in,
+        bool debiased,
+        RotationType rotation_type,
+        QJLType qjl_type,
+        uint64_t seed)
+        : faiss::IndexFlatCodes(0, d_in, metric), centered(centered_in) {
+    check_metric(metric);
+    FAISS_THROW_IF_NOT_FMT(d_in >= 2, "IndexTurboQuant: d=%ld < 2", (long)d_in);
+    tq = TurboQuantizer(
+            d_in,
+            variant,
+            bits,
+            debiased && variant == TQVariant::MSE,
+            rotation_type,
+            qjl_type,
+            seed);
+    code_size = tq.code_size;
+    is_trained = !centered;
+}
+
+void IndexTurboQuant::set_debiased(bool deb) {
+    FAISS_THROW_IF_NOT_MSG(
+            ntotal == 0, "set_debiased: the index must be empty");
+    FAISS_THROW_IF_NOT_MSG(
+            !deb || tq.variant == TQVariant::MSE,
+            "debiased scoring applies to TQmse only");
+    tq.debiased = deb;
+    tq.set_layout();
+    code_size = tq.code_size;
+}
+
+void IndexTurboQuant::train(idx_t n, const float* x) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "train: n=%ld < 0", (long)n);
+    if (!centered) {
+        return;
+    }
+    FAISS_THROW_IF_NOT_MSG(
+            ntotal == 0,
+            "IndexTurboQuant::train: the mean can only change while the "
+            "index is empty");
+    FAISS_THROW_IF_NOT_MSG(n > 0, "IndexTurboQuant::train needs vectors");
+    std::vector<double> sum(d, 0);
+    for (idx_t i = 0; i < n; i++) {
+        for (idx_t j = 0; j < d; j++) {
+            float v = x[i * d + j];
+            FAISS_THROW_IF_NOT_FMT(
+                    std::isfinite(v),
+                    "train: vector %ld has a NaN or Inf",
+                    (long)i);
+            sum[j] += v;
+        }
+    }
+    tq.mean.resize(d);
+    for (idx_t j = 0; j < d; j++) {
+        tq.mean[j] = (float)(sum[j] / n);
+    }
+    is_trained = true;
+}
+
+void IndexTurboQuant::add(idx_t n, const float* x) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(
+            is_trained, "IndexTurboQuant: train() the centered index first");
+    if (n == 0) {
+        return;
+    }
+    // encode first, so a bad vector leaves the index unchanged
+    std::vector<uint8_t> buf(n * code_size);
+    sa_encode(n, x, buf.data());
+    codes.resize((ntotal + n) * code_size);
+    memcpy(codes.data() + ntotal * code_size, buf.data(), buf.size());
+    ntotal += n;
+}
+
+void IndexTurboQuant::prepare_queries(idx_t n, const float* x, TQQueries& q)
+        const {
+    tq.prepare_queries(n, x, metric_type == faiss::METRIC_L2, q);
+}
+
+void IndexTurboQuant::search(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_FMT(k > 0, "search: k=%ld must be > 0", (long)k);
+    FAISS_THROW_IF_NOT_MSG(is_trained, "search: index not trained");
+    if (n == 0) {
+        return;
+    }
+    TQQueries q;
+    prepare_queries(n, x, q);
+    scan_knn(
+            tq,
+            codes.data(),
+            ntotal,
+            q,
+            k,
+            distances,
+            labels,
+            selector_of(params));
+}
+
+void IndexTurboQuant::range_search(
+        idx_t n,
+        const float* x,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::SearchParameters* params) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "range_search: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(is_trained, "range_search: index not trained");
+    TQQueries q;
+    prepare_queries(n, x, q);
+    scan_range(
+            tq, codes.data(), ntotal, q, radius, result, selector_of(params));
+}
+
+void IndexTurboQuant::sa_encode(idx_t n, const float* x, uint8_t* bytes)
+        const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_encode: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(is_trained, "sa_encode: index not trained");
+    tq.encode(n, x, bytes);
+}
+
+void IndexTurboQuant::sa_decode(idx_t n, const uint8_t* bytes, float* x)
+        const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_decode: n=%ld < 0", (long)n);
+    tq.decode(n, bytes, x);
+}
+
+faiss::FlatCodesDistanceComputer* IndexTurboQuant::
+        get_FlatCodesDistanceComputer() const {
+    return new TQDistanceComputer(*this);
+}
+
+void IndexTurboQuant::check_compatible_for_merge(
+        const faiss::Index& other) const {
+    auto o = dynamic_cast<const IndexTurboQuant*>(&other);
+    FAISS_THROW_IF_NOT_MSG(o, "can only merge IndexTurboQuant indexes");
+    FAISS_THROW_IF_NOT_MSG(
+            o->d == d && o->metric_type == metric_type &&
+                    o->code_size == code_size && o->tq.seed == tq.seed &&
+                    o->tq.variant == tq.variant && o->tq.bits == tq.bits &&
+                    o->tq.debiased == tq.debiased &&
+                    o->tq.rotation_type == tq.rotation_type &&
+                    o->tq.qjl_type == tq.qjl_type && o->tq.mean == tq.mean,
+            "IndexTurboQuant: merge needs the same codec (d, metric, bits, "
+            "variant, seed, rotation, mean)");
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,359 @@
+#include <faiss_turbo/TurboQuantizer.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/impl/coord_rules.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+constexpr size_t kEncodeBatch = 1024;
+
+const double kSqrtHalfPi = 1.2533141373155003; // sqrt(pi / 2)
+
+void check_finite(size_t n, size_t d, const float* x, const char* what) {
+    for (size_t i = 0; i < n * d; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                std::isfinite(x[i]),
+                "%s: vector %zd has a NaN or Inf at dimension %zd",
+                what,
+                i / d,
+                i % d);
+    }
+}
+
+} // namespace
+
+float dot_lanes(const float* a, const float* b, size_t d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            acc[l] += a[i + l] * b[i + l];
+        }
+    }
+    for (; i < d; i++) {
+        acc[i % 8] += a[i] * b[i];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+            ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+TurboQuantizer::TurboQuantizer(
+        size_t d_in,
+        TQVariant v,
+        float b,
+        bool deb,
+        RotationType rt,
+        QJLType qt,
+        uint64_t sd)
+        : d(d_in),
+          variant(v),
+          bits(b),
+          debiased(deb),
+          rotation_type(rt),
+          qjl_type(qt),
+          seed(sd) {
+    set_layout();
+    build_tables();
+}
+
+int TurboQuantizer::mse_bits10() const {
+    int b10 = (int)std::lround(bits * 10);
+    return variant == TQVariant::PROD ? b10 - 10 : b10;
+}
+
+void TurboQuantizer::set_layout() {
+    FAISS_THROW_IF_NOT_FMT(
+            d >= 2 && d <= (1 << 20),
+            "TurboQuant: dimension d=%zd must be in 2..2^20",
+            d);
+    FAISS_THROW_IF_NOT_FMT(
+            std::isfinite(bits) && bits >= 1 && bits <= 8 &&
+                    std::fabs(bits * 10 - std::lround(bits * 10)) < 1e-3,
+            "TurboQuant: bits=%g must be in [1, 8] with at most one decimal",
+            bits);
+    FAISS_THROW_IF_NOT_FMT(
+            variant == TQVariant::MSE || variant == TQVariant::PROD,
+            "TurboQuant: unknown variant %d",
+            (int)variant);
+    FAISS_THROW_IF_NOT_MSG(
+            !(debiased && variant == TQVariant::PROD),
+            "TurboQuant: debiased scoring applies to TQmse only");
+    int m10 = mse_bits10();
+    b_lo = m10 / 10;
+    int frac = m10 % 10;
+    b_hi = frac ? b_lo + 1 : b_lo;
+    n_hi = frac ? (d * frac + 5) / 10 : 0;
+    size_t nbits = n_hi * b_hi + (d - n_hi) * b_lo;
+    mse_bytes = (nbits + 7) / 8;
+    qjl_bytes = variant == TQVariant::PROD ? (d + 7) / 8 : 0;
+    code_size = mse_bytes + qjl_bytes + sizeof(float) * n_floats();
+    if (!mean.empty()) {
+        FAISS_THROW_IF_NOT_FMT(
+                mean.size() == d,
+                "TurboQuant: mean has %zd entries, d=%zd",
+                mean.size(),
+                d);
+    }
+}
+
+void TurboQuantizer::build_tables() {
+    rotation_type = resolve_rotation_type(rotation_type, d);
+    rotation = make_rotation(rotation_type, d, seed);
+    cb_lo = get_lloyd_max_codebook(d, b_lo);
+    cb_hi = get_lloyd_max_codebook(d, b_hi);
+    if (variant == TQVariant::PROD) {
+        // an independent stream: the projection must not correlate with R
+        qjl = std::make_shared<QJLProjection>(
+                d, qjl_type, seed ^ 0x51ed270b27a3c6f1ULL);
+    } else {
+        qjl.reset();
+    }
+}
+
+std::string TurboQuantizer::layout_string() const {
+    char buf[256];
+    snprintf(
+            buf,
+            sizeof(buf),
+            "d=%zd %s %zdx%db+%zdx%db (%zd B)%s | norm%s (%zd B in all)",
+            d,
+            variant == TQVariant::PROD ? "PROD" : "MSE",
+            n_hi,
+            b_hi,
+            d - n_hi,
+            b_lo,
+            mse_bytes,
+            variant == TQVariant::PROD ? " | signs" : "",
+            variant == TQVariant::PROD ? " | gamma"
+                    : debiased         ? " | beta"
+                                       : "",
+            code_size);
+    return buf;
+}
+
+void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
+    check_finite(n, d, x, "TurboQuant encode");
+    const bool prod = variant == TQVariant::PROD;
+    std::vector<float> xc, y, r, sr;
+    for (size_t i0 = 0; i0 < n; i0 += kEncodeBatch) {
+        size_t nb = std::min(kEncodeBatch, n - i0);
+        const float* xb = x + i0 * d;
+        if (!mean.empty()) {
+            xc.resize(nb * d);
+            for (size_t i = 0; i < nb * d; i++) {
+                xc[i] = xb[i] - mean[i % d];
+            }
+            xb = xc.data();
+        }
+        y.resize(nb * d);
+        rotation->apply(nb, xb, y.data());
+        // PROD: the residual u - c_hat; MSE: c_hat, for the debiasing dot
+        r.resize(nb * d);
+#pragma omp parallel for if (nb > 16)
+        for (int64_t i = 0; i < (int64_t)nb; i++) {
+            uint8_t* code = codes + (i0 + i) * code_size;
+            memset(code, 0, code_size);
+            const float* xi = xb + i * d;
+            float norm = (float)std::sqrt(canonical_dot(xi, xi, d));
+            float inv = norm > 0 ? 1.0f / norm : 0.0f;
+            float* u = y.data() + i * d; // u overwrites the rotated vector
+            size_t pos = 0;
+            for (size_t j = 0; j < d; j++) {
+                const Codebook& cb = j < n_hi ? *cb_hi : *cb_lo;
+                u[j] *= inv;
+                uint32_t idx =
+                        quantize_coord(u[j], cb.thresholds.data(), cb.nbits);
+                put_bits(code, pos, idx, cb.nbits);
+                pos += cb.nbits;
+                float c = cb.centroids[idx];
+                r[i * d + j] = prod ? u[j] - c : c;
+            }
+            float aux = 0;
+            if (prod) {
+                aux = (float)std::sqrt(
+                        canonical_dot(r.data() + i * d, r.data() + i * d, d));
+            } else if (debiased) {
+                double uc = canonical_dot(u, r.data() + i * d, d);
+                aux = uc > 0 ? (float)((double)norm / uc) : 0.0f;
+            }
+            uint8_t* tail = code + mse_bytes + qjl_bytes;
+            memcpy(tail, &norm, sizeof(float));
+            if (n_floats() == 2) {
+                memcpy(tail + sizeof(float), &aux, sizeof(float));
+            }
+        }
+        if (prod) {
+            sr.resize(nb * d);
+            qjl->apply(nb, r.data(), sr.data());
+            for (size_t i = 0; i < nb; i++) {
+                uint8_t* signs = codes + (i0 + i) * code_size + mse_bytes;
+                for (size_t j = 0; j < d; j++) {
+                    put_bits(signs, j, sr[i * d + j] > 0 ? 1 : 0, 1);
+                }
+            }
+        }
+    }
+}
+
+void TurboQuantizer::decode_rotated(
+        const uint8_t* code,
+        float* chat,
+        float* sgn,
+        TQCodeScalars& s) const {
+    size_t pos = 0;
+    float cc = 0;
+    for (size_t j = 0; j < d; j++) {
+        const Codebook& cb = j < n_hi ? *cb_hi : *cb_lo;
+        float c = cb.centroids[get_bits(code, pos, cb.nbits)];
+        pos += cb.nbits;
+        chat[j] = c;
+    }
+    cc = dot_lanes(chat, chat, d);
+    if (variant == TQVariant::PROD && sgn) {
+        const uint8_t* signs = code + mse_bytes;
+        for (size_t j = 0; j < d; j++) {
+            sgn[j] = get_bits(signs, j, 1) ? 1.0f : -1.0f;
+        }
+    }
+    const uint8_t* tail = code + mse_bytes + qjl_bytes;
+    memcpy(&s.norm, tail, sizeof(float));
+    s.aux = 0;
+    if (n_floats() == 2) {
+        memcpy(&s.aux, tail + sizeof(float), sizeof(float));
+    }
+    s.cc = cc;
+}
+
+void TurboQuantizer::decode(size_t n, const uint8_t* codes, float* x) const {
+    const bool prod = variant == TQVariant::PROD;
+    std::vector<float> chat, sgn, corr;
+    for (size_t i0 = 0; i0 < n; i0 += kEncodeBatch) {
+        size_t nb = std::min(kEncodeBatch, n - i0);
+        chat.resize(nb * d);
+        sgn.resize(prod ? nb * d : 0);
+        std::vector<TQCodeScalars> sc(nb);
+        for (size_t i = 0; i < nb; i++) {
+            decode_rotated(
+                    codes + (i0 + i) * code_size,
+                    chat.data() + i * d,
+                    prod ? sgn.data() + i * d : nullptr,
+                    sc[i]);
+        }
+        if (prod) {
+            // x_tilde = c_hat + gamma sqrt(pi/2) / d S^T sign
+            corr.resize(nb * d);
+            qjl->apply_transpose(nb, sgn.data(), corr.data());
+            for (size_t i = 0; i < nb; i++) {
+                float f = (float)(kSqrtHalfPi / d) * sc[i].aux;
+                for (size_t j = 0; j < d; j++) {
+                    chat[i * d + j] += f * corr[i * d + j];
+                }
+            }
+        }
+        float* xb = x + i0 * d;
+        rotation->apply_transpose(nb, chat.data(), xb);
+        for (size_t i = 0; i < nb; i++) {
+            for (size_t j = 0; j < d; j++) {
+                xb[i * d + j] = xb[i * d + j] * sc[i].norm +
+                        (mean.empty() ? 0.0f : mean[j]);
+            }
+        }
+    }
+}
+
+void TurboQuantizer::prepare_queries(
+        size_t n,
+        const float* q,
+        bool l2,
+        TQQueries& out) const {
+    check_finite(n, d, q, "TurboQuant search");
+    out.n = n;
+    out.l2 = l2;
+    out.qconst.assign(n, 0);
+    std::vector<float> qc;
+    const float* qb = q;
+    if (!mean.empty()) {
+        qc.resize(n * d);
+        for (size_t i = 0; i < n; i++) {
+            const float* qi = q + i * d;
+            double ip = 0;
+            for (size_t j = 0; j < d; j++) {
+                qc[i * d + j] = l2 ? qi[j] - mean[j] : qi[j];
+                ip += (double)qi[j] * mean[j];
+            }
+            if (!l2) {
+                out.qconst[i] = (float)ip;
+            }
+        }
+        qb = qc.data();
+    }
+    if (l2) {
+        for (size_t i = 0; i < n; i++) {
+            out.qconst[i] = (float)canonical_dot(qb + i * d, qb + i * d, d);
+        }
+    }
+    out.y.resize(n * d);
+    rotation->apply(n, qb, out.y.data());
+    if (variant == TQVariant::PROD) {
+        out.sy.resize(n * d);
+        qjl->apply(n, out.y.data(), out.sy.data());
+    } else {
+        out.sy.clear();
+    }
+}
+
+float TurboQuantizer::combine(
+        const TQQueries& q,
+        size_t qi,
+        float dot_c,
+        float dot_s,
+        const TQCodeScalars& s) const {
+    float ip, x2;
+    if (variant == TQVariant::PROD) {
+        ip = s.norm * (dot_c + (float)(kSqrtHalfPi / d) * s.aux * dot_s);
+        x2 = s.norm * s.norm;
+    } else if (debiased) {
+        ip = s.aux * dot_c;
+        x2 = s.norm * s.norm;
+    } else {
+        // exact for the reconstruction norm * R^T c_hat
+        ip = s.norm * dot_c;
+        x2 = s.norm * s.norm * s.cc;
+    }
+    return q.l2 ? q.qconst[qi] + x2 - 2 * ip : ip + q.qconst[qi];
+}
+
+float TurboQuantizer::score(
+        const TQQueries& q,
+        size_t qi,
+        const uint8_t* code,
+        float* buf) const {
+    TQCodeScalars s;
+    const bool prod = variant == TQVariant::PROD;
+    decode_rotated(code, buf, prod ? buf + d : nullptr, s);
+    float dc = dot_lanes(q.y.data() + qi * d, buf, d);
+    float ds = prod ? dot_lanes(q.sy.data() + qi * d, buf + d, d) : 0;
+    return combine(q, qi, dc, ds, s);
+}
+
+void TurboQuantizer::check_tables() const {
+    FAISS_THROW_IF_NOT_MSG(
+            rotation && rotation->d == d, "TurboQuant: rotation missing");
+    FAISS_THROW_IF_NOT_MSG(
+            cb_hi && cb_lo && cb_hi->nbits == b_hi && cb_lo->nbits == b_lo,
+            "TurboQuant: codebooks do not match the bit widths");
+    cb_hi->check();
+    cb_lo->check();
+    if (variant == TQVariant::PROD) {
+        FAISS_THROW_IF_NOT_MSG(
+                qjl && qjl->d == d, "TurboQuant: QJL projection missing");
+    }
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,147 @@
+/**
+ * TurboQuant (Zandieh, Daliri, Hadian, Mirrokni, arXiv 2504.19874): the codec,
+ * with no Index knowledge. Flat, IVF and GPU indexes all use this one class.
+ *
+ * Encoding of a vector x (after subtracting the optional mean):
+ *   norm = ||x||, u = R x / norm (R a random rotation), then each u_i is
+ *   quantized with the Lloyd-Max codebook of the law of one coordinate of a
+ *   random unit vector in R^d.
+ *
+ * Variants:
+ *   MSE   b bits per coordinate. Optional debiased scoring stores
+ *         beta = norm / <u, c_hat> so that beta <y, c_hat> estimates <y, x>
+ *         without the shrinkage of the plain reconstruction.
+ *   PROD  (b - 1)-bit MSE code + sign(S r) of the residual r = u - c_hat,
+ *         plus gamma = ||r||; <y, u> ~ <y, c_hat> + gamma sqrt(pi/2)/d
+ *         <S y, sign(S r)> (the paper's QJL estimator, unbiased for a
+ *         Gaussian S).
+ *
+ * Fractional widths (2.5, 3.5, ...): the first n_hi = round(d * frac)
+ * rotated coordinates use ceil(b) bits and the others floor(b) bits, so the
+ * average is b (exactly when d * frac is an integer). After the rotation all
+ * coordinates have the same law, so a fixed split loses nothing.
+ *
+ * Code layout (code_size bytes, see layout_string()):
+ *   [MSE indices: n_hi x b_hi bits then (d - n_hi) x b_lo bits, one LSB-first
+ *    bit stream, zero-padded to a byte]
+ *   [PROD only: d sign bits, LSB-first, 1 = positive, padded to a byte]
+ *   [float32 norm][float32 aux: beta (debiased MSE) or gamma (PROD)]
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/impl/qjl.h>
+#include <faiss_turbo/impl/rotation.h>
+
+namespace faiss_turbo {
+
+enum class TQVariant : int {
+    MSE = 0,
+    PROD = 1,
+};
+
+/// Queries prepared for scoring against codes: rotated (and centered for
+/// L2), plus the QJL projection for PROD.
+struct TQQueries {
+    size_t n = 0;
+    bool l2 = true;
+    std::vector<float> y;      ///< n x d: R (q - mean) for L2, R q for IP
+    std::vector<float> sy;     ///< n x d, PROD only: S y
+    std::vector<float> qconst; ///< n: ||q - mean||^2 (L2), <q, mean> (IP)
+};
+
+/// What decode_rotated extracts from one code besides the vectors.
+struct TQCodeScalars {
+    float norm = 0; ///< ||x - mean||
+    float aux = 0;  ///< beta or gamma
+    float cc = 0;   ///< ||c_hat||^2 (used by plain MSE with L2)
+};
+
+struct TurboQuantizer {
+    size_t d = 0;
+    TQVariant variant = TQVariant::MSE;
+    float bits = 4;        ///< per coordinate, the QJL bit included
+    bool debiased = false; ///< MSE only
+    RotationType rotation_type = RotationType::AUTO; ///< resolved on build
+    QJLType qjl_type = QJLType::GAUSSIAN;
+    uint64_t seed = 1234;
+    std::vector<float> mean; ///< subtracted before encoding; empty: none
+
+    // layout, from set_layout()
+    size_t n_hi = 0;      ///< coordinates at b_hi bits
+    int b_hi = 0, b_lo = 0;
+    size_t mse_bytes = 0; ///< packed MSE indices
+    size_t qjl_bytes = 0; ///< packed signs (PROD)
+    size_t code_size = 0;
+
+    // tables, from build_tables() or a file
+    std::shared_ptr<const Rotation> rotation;
+    std::shared_ptr<const Codebook> cb_hi, cb_lo;
+    std::shared_ptr<const QJLProjection> qjl;
+
+    TurboQuantizer() = default;
+
+    TurboQuantizer(
+            size_t d,
+            TQVariant variant,
+            float bits,
+            bool debiased = false,
+            RotationType rotation_type = RotationType::AUTO,
+            QJLType qjl_type = QJLType::GAUSSIAN,
+            uint64_t seed = 1234);
+
+    /// validate d, bits, variant and compute the layout fields
+    void set_layout();
+
+    /// rotation, codebooks and QJL projection from the seed
+    void build_tables();
+
+    /// bits given to the MSE part (bits - 1 for PROD), times 10
+    int mse_bits10() const;
+
+    int n_floats() const {
+        return (variant == TQVariant::PROD || debiased) ? 2 : 1;
+    }
+
+    /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"
+    std::string layout_string() const;
+
+    /// encode n vectors (throws on NaN / Inf)
+    void encode(size_t n, const float* x, uint8_t* codes) const;
+
+    /// reconstruction: mean + norm * R^T c_hat (+ the QJL term for PROD)
+    void decode(size_t n, const uint8_t* codes, float* x) const;
+
+    /// c_hat (d floats, rotated space, unit scale) and, for PROD, the signs
+    /// as +-1 floats (d floats, may be null otherwise)
+    void decode_rotated(const uint8_t* code, float* chat, float* sgn,
+                        TQCodeScalars& s) const;
+
+    void prepare_queries(size_t n, const float* q, bool l2, TQQueries& out)
+            const;
+
+    /// the score estimator from the two dot products <y, c_hat> and
+    /// <S y, sgn>: an L2 distance or an inner product, see README
+    float combine(const TQQueries& q, size_t qi, float dot_c, float dot_s,
+                  const TQCodeScalars& s) const;
+
+    /// combine() after decode_rotated(); buf holds 2 * d floats
+    float score(const TQQueries& q, size_t qi, const uint8_t* code,
+                float* buf) const;
+
+    /// throws unless the tables match the layout (for data from files)
+    void check_tables() const;
+};
+
+/// float dot product with 8 fixed accumulators: the one kernel every scoring
+/// path uses, so that the flat scan, the IVF scanner and score() agree
+/// bit for bit
+float dot_lanes(const float* a, const float* b, size_t d);
+
+} // namespace faiss_turbo

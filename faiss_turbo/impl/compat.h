@@ -1,0 +1,46 @@
+/**
+ * The one place that knows which FAISS version we build against.
+ * Supported: 1.7.3 (Debian bookworm) and 1.8 .. 1.15.
+ */
+#pragma once
+
+#include <faiss/Index.h>
+
+#if FAISS_VERSION_MAJOR == 1 && FAISS_VERSION_MINOR == 7 && \
+        FAISS_VERSION_PATCH < 4
+#define FAISS_TURBO_HAS_GLOBAL_IDX_T 0
+#else
+#define FAISS_TURBO_HAS_GLOBAL_IDX_T 1
+#endif
+
+// 1.8 renamed IndexIVF::train_residual to train_encoder
+#define FAISS_TURBO_HAS_TRAIN_ENCODER \
+    (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 8)
+
+// 1.9: IndexFlatCodes implements search itself (we override it anyway)
+// 1.11: IndexFlatCodes::codes is a MaybeOwnedVector; get_InvertedListScanner
+//       takes IVFSearchParameters
+#define FAISS_TURBO_SCANNER_TAKES_PARAMS \
+    (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 11)
+// 1.12: IndexIVF's constructor takes own_invlists
+#define FAISS_TURBO_IVF_CTOR_OWN_INVLISTS \
+    (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 12)
+// 1.14: scan_codes takes a ResultHandler; 1.15: scan_codes(..., k) is final
+#define FAISS_TURBO_SCAN_CODES_HANDLER \
+    (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 14)
+
+namespace faiss_turbo {
+
+#if FAISS_TURBO_HAS_GLOBAL_IDX_T
+using idx_t = faiss::idx_t;
+#else
+using idx_t = faiss::Index::idx_t;
+#endif
+
+/// codes storage of IndexFlatCodes: std::vector (< 1.11) or MaybeOwnedVector
+template <class Codes>
+inline uint8_t* codes_data(Codes& codes) {
+    return codes.data();
+}
+
+} // namespace faiss_turbo

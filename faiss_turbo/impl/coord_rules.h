@@ -1,0 +1,98 @@
+/**
+ * Per-coordinate rules of the codec, shared by the CPU and the CUDA code:
+ * the canonical reductions, the scalar quantizer's decision rule, the
+ * Walsh-Hadamard butterfly order and the bit packing. Any change here changes
+ * codes: the golden-file tests catch it.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <faiss_turbo/impl/host_device.h>
+
+namespace faiss_turbo {
+
+/// Number of partial sums in the canonical reductions. A CUDA warp computes
+/// the same partials (lane l sums elements l, l + 32, ...) and reduces them
+/// with the same tree, so norms and dots agree bit for bit. Products of two
+/// floats are exact in double, so fused multiply-adds cannot change them.
+constexpr int kCanonicalLanes = 32;
+
+TQ_HOST_DEVICE double canonical_tree_reduce(double* p) {
+    for (int off = kCanonicalLanes / 2; off >= 1; off /= 2) {
+        for (int l = 0; l < off; l++) {
+            p[l] = p[l] + p[l + off];
+        }
+    }
+    return p[0];
+}
+
+/// sum_i a[i] * b[i] in the canonical order, in double
+TQ_HOST_DEVICE double canonical_dot(const float* a, const float* b, size_t d) {
+    double p[kCanonicalLanes];
+    for (int l = 0; l < kCanonicalLanes; l++) {
+        p[l] = 0;
+    }
+    for (size_t i = 0; i < d; i++) {
+        p[i % kCanonicalLanes] += (double)a[i] * (double)b[i];
+    }
+    return canonical_tree_reduce(p);
+}
+
+/// index of the Lloyd-Max cell holding v: the number of thresholds < v.
+/// thresholds has (1 << nbits) - 1 sorted entries; nbits == 0 gives 0.
+TQ_HOST_DEVICE uint32_t
+quantize_coord(float v, const float* thresholds, int nbits) {
+    uint32_t idx = 0;
+    for (uint32_t step = (1u << nbits) >> 1; step >= 1; step >>= 1) {
+        if (v > thresholds[idx + step - 1]) {
+            idx += step;
+        }
+    }
+    return idx;
+}
+
+/// in-place unnormalized fast Walsh-Hadamard transform of p = 2^k floats.
+/// The butterfly stages run h = 1, 2, 4, ...: the GPU keeps this order.
+TQ_HOST_DEVICE void fwht_inplace(float* x, size_t p) {
+    for (size_t h = 1; h < p; h *= 2) {
+        for (size_t i = 0; i < p; i += 2 * h) {
+            for (size_t j = i; j < i + h; j++) {
+                float a = x[j];
+                float b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+        }
+    }
+}
+
+/// write the low `w` bits of v (w <= 8) at bit offset pos, LSB first.
+/// The destination bytes must be zero beforehand.
+TQ_HOST_DEVICE void put_bits(uint8_t* p, size_t pos, uint32_t v, int w) {
+    if (w == 0) {
+        return;
+    }
+    size_t byte = pos >> 3;
+    uint32_t shifted = v << (pos & 7);
+    p[byte] |= (uint8_t)(shifted & 0xff);
+    if ((pos & 7) + w > 8) {
+        p[byte + 1] |= (uint8_t)(shifted >> 8);
+    }
+}
+
+/// read `w` bits (w <= 8) at bit offset pos, LSB first
+TQ_HOST_DEVICE uint32_t get_bits(const uint8_t* p, size_t pos, int w) {
+    if (w == 0) {
+        return 0;
+    }
+    size_t byte = pos >> 3;
+    uint32_t v = p[byte];
+    if ((pos & 7) + w > 8) {
+        v |= (uint32_t)p[byte + 1] << 8;
+    }
+    return (v >> (pos & 7)) & ((1u << w) - 1);
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,241 @@
+#include <faiss_turbo/impl/rotation.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/random.h>
+
+extern "C" {
+// BLAS, as FAISS declares it
+int sgemm_(
+        const char* transa,
+        const char* transb,
+        const int* m,
+        const int* n,
+        const int* k,
+        const float* alpha,
+        const float* a,
+        const int* lda,
+        const float* b,
+        const int* ldb,
+        const float* beta,
+        float* c,
+        const int* ldc);
+}
+
+namespace faiss_turbo {
+
+RotationType resolve_rotation_type(RotationType t, size_t d) {
+    if (t != RotationType::AUTO) {
+        return t;
+    }
+    return d <= kDenseMaxDim ? RotationType::DENSE : RotationType::HADAMARD;
+}
+
+/*************************************************************
+ * DenseRotation
+ *************************************************************/
+
+namespace {
+
+/// rows of a (d x d, double) become orthonormal, by modified Gram-Schmidt.
+/// Each row's update is independent, so the parallel loop is deterministic.
+void gram_schmidt_rows(std::vector<double>& a, size_t d) {
+    for (size_t k = 0; k < d; k++) {
+        double* ak = a.data() + k * d;
+        double nrm = 0;
+        for (size_t j = 0; j < d; j++) {
+            nrm += ak[j] * ak[j];
+        }
+        nrm = std::sqrt(nrm);
+        FAISS_THROW_IF_NOT_MSG(nrm > 0, "degenerate Gaussian matrix");
+        for (size_t j = 0; j < d; j++) {
+            ak[j] /= nrm;
+        }
+#pragma omp parallel for if (d - k > 64)
+        for (int64_t i = k + 1; i < (int64_t)d; i++) {
+            double* ai = a.data() + i * d;
+            double dot = 0;
+            for (size_t j = 0; j < d; j++) {
+                dot += ak[j] * ai[j];
+            }
+            for (size_t j = 0; j < d; j++) {
+                ai[j] -= dot * ak[j];
+            }
+        }
+    }
+}
+
+} // namespace
+
+void matmul_rows(
+        size_t n,
+        size_t d,
+        const float* a,
+        const float* m,
+        bool transpose_m,
+        float* c) {
+    // column-major view: C^T (d x n) = op(M)^T (d x d) * A^T (d x n)
+    // M row-major is M^T column-major.
+    int di = d, ni = n;
+    float one = 1, zero = 0;
+    const char* tm = transpose_m ? "N" : "T";
+    sgemm_(tm, "N", &di, &ni, &di, &one, m, &di, a, &di, &zero, c, &di);
+}
+
+DenseRotation::DenseRotation(size_t d_in, uint64_t seed) {
+    d = d_in;
+    SplitRNG rng(seed);
+    std::vector<double> a(d * d);
+    for (auto& v : a) {
+        v = rng.next_gaussian();
+    }
+    gram_schmidt_rows(a, d);
+    matrix.resize(d * d);
+    for (size_t i = 0; i < d * d; i++) {
+        matrix[i] = (float)a[i];
+    }
+}
+
+void DenseRotation::apply(size_t n, const float* x, float* y) const {
+    if (n > 0) {
+        matmul_rows(n, d, x, matrix.data(), false, y);
+    }
+}
+
+void DenseRotation::apply_transpose(size_t n, const float* y, float* x) const {
+    if (n > 0) {
+        matmul_rows(n, d, y, matrix.data(), true, x);
+    }
+}
+
+/*************************************************************
+ * HadamardRotation
+ *************************************************************/
+
+HadamardRotation::HadamardRotation(size_t d_in, uint64_t seed, int nr) {
+    d = d_in;
+    p = 1;
+    while (p * 2 <= d) {
+        p *= 2;
+    }
+    // 3 rounds mix a power of 2 fully; otherwise the two block positions
+    // alternate and one more round evens them out.
+    nrounds = nr > 0 ? nr : (p == d ? 3 : 4);
+    scale = (float)(1.0 / std::sqrt((double)p));
+    SplitRNG rng(seed);
+    signs.resize(nrounds * d);
+    perms.resize(nrounds * d);
+    for (int r = 0; r < nrounds; r++) {
+        for (size_t i = 0; i < d; i++) {
+            signs[r * d + i] = (rng.next_u64() >> 63) ? -1.0f : 1.0f;
+        }
+        std::vector<uint32_t> perm = random_permutation(rng, d);
+        memcpy(perms.data() + r * d, perm.data(), d * sizeof(uint32_t));
+    }
+}
+
+void HadamardRotation::apply_one(float* y, float* tmp) const {
+    for (int r = 0; r < nrounds; r++) {
+        const float* s = signs.data() + r * d;
+        const uint32_t* perm = perms.data() + r * d;
+        for (size_t i = 0; i < d; i++) {
+            tmp[i] = y[perm[i]] * s[perm[i]];
+        }
+        float* blk = tmp + block_offset(r);
+        fwht_inplace(blk, p);
+        for (size_t i = 0; i < p; i++) {
+            blk[i] *= scale;
+        }
+        memcpy(y, tmp, d * sizeof(float));
+    }
+}
+
+void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
+    for (int r = nrounds - 1; r >= 0; r--) {
+        const float* s = signs.data() + r * d;
+        const uint32_t* perm = perms.data() + r * d;
+        float* blk = x + block_offset(r);
+        fwht_inplace(blk, p);
+        for (size_t i = 0; i < p; i++) {
+            blk[i] *= scale;
+        }
+        for (size_t i = 0; i < d; i++) {
+            tmp[perm[i]] = x[i] * s[perm[i]];
+        }
+        memcpy(x, tmp, d * sizeof(float));
+    }
+}
+
+void HadamardRotation::apply(size_t n, const float* x, float* y) const {
+#pragma omp parallel if (n > 16)
+    {
+        std::vector<float> tmp(d);
+#pragma omp for
+        for (int64_t i = 0; i < (int64_t)n; i++) {
+            memcpy(y + i * d, x + i * d, d * sizeof(float));
+            apply_one(y + i * d, tmp.data());
+        }
+    }
+}
+
+void HadamardRotation::apply_transpose(size_t n, const float* y, float* x)
+        const {
+#pragma omp parallel if (n > 16)
+    {
+        std::vector<float> tmp(d);
+#pragma omp for
+        for (int64_t i = 0; i < (int64_t)n; i++) {
+            memcpy(x + i * d, y + i * d, d * sizeof(float));
+            apply_transpose_one(x + i * d, tmp.data());
+        }
+    }
+}
+
+void HadamardRotation::check() const {
+    FAISS_THROW_IF_NOT_FMT(
+            p >= 1 && p <= d && (p & (p - 1)) == 0 && 2 * p > d,
+            "Hadamard rotation: bad block size %zd for d=%zd",
+            p,
+            d);
+    FAISS_THROW_IF_NOT_FMT(
+            nrounds >= 1 && nrounds <= 64, "bad nrounds %d", nrounds);
+    FAISS_THROW_IF_NOT_MSG(
+            signs.size() == nrounds * d && perms.size() == nrounds * d,
+            "Hadamard rotation: parameter sizes do not match d");
+    std::vector<bool> seen(d);
+    for (int r = 0; r < nrounds; r++) {
+        std::fill(seen.begin(), seen.end(), false);
+        for (size_t i = 0; i < d; i++) {
+            uint32_t v = perms[r * d + i];
+            FAISS_THROW_IF_NOT_MSG(
+                    v < d && !seen[v], "Hadamard rotation: bad permutation");
+            seen[v] = true;
+            float s = signs[r * d + i];
+            FAISS_THROW_IF_NOT_MSG(
+                    s == 1.0f || s == -1.0f, "Hadamard rotation: bad sign");
+        }
+    }
+    FAISS_THROW_IF_NOT_MSG(
+            scale == (float)(1.0 / std::sqrt((double)p)),
+            "Hadamard rotation: bad scale");
+}
+
+std::shared_ptr<const Rotation> make_rotation(
+        RotationType t,
+        size_t d,
+        uint64_t seed) {
+    switch (resolve_rotation_type(t, d)) {
+        case RotationType::DENSE:
+            return std::make_shared<DenseRotation>(d, seed);
+        case RotationType::HADAMARD:
+            return std::make_shared<HadamardRotation>(d, seed);
+        default:
+            FAISS_THROW_MSG("unknown rotation type");
+    }
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,105 @@
+/**
+ * Random rotations of R^d (orthogonal d x d, no padding): a dense Haar
+ * rotation and a structured randomized Hadamard transform. Both are generated
+ * by our own deterministic code from a seed, so a seed gives the same bits on
+ * every machine; files still store the parameters.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace faiss_turbo {
+
+enum class RotationType : int {
+    AUTO = 0,     ///< DENSE below kDenseMaxDim, HADAMARD from there on
+    DENSE = 1,    ///< Haar: QR of a Gaussian matrix
+    HADAMARD = 2, ///< rounds of signs, permutation and a block Hadamard
+};
+
+/// d up to this uses the dense rotation under AUTO (O(d^2) per vector is
+/// still cheap there, and the Haar law is exact)
+constexpr size_t kDenseMaxDim = 256;
+
+RotationType resolve_rotation_type(RotationType t, size_t d);
+
+/// y (n x d) = x (n x d) times M^T (or M when transpose_m), M d x d
+/// row-major: each row of y is M x_i (or M^T x_i). BLAS sgemm.
+void matmul_rows(
+        size_t n,
+        size_t d,
+        const float* x,
+        const float* m,
+        bool transpose_m,
+        float* y);
+
+struct Rotation {
+    size_t d = 0;
+
+    /// y = R x for n vectors (rows)
+    virtual void apply(size_t n, const float* x, float* y) const = 0;
+
+    /// x = R^T y for n vectors
+    virtual void apply_transpose(size_t n, const float* y, float* x)
+            const = 0;
+
+    virtual RotationType type() const = 0;
+
+    virtual ~Rotation() {}
+};
+
+/// Haar-distributed orthogonal matrix from modified Gram-Schmidt (in double,
+/// deterministic, parallel over rows) of a Gaussian matrix.
+struct DenseRotation : Rotation {
+    std::vector<float> matrix; ///< d x d, row-major: y_i = sum_j M_ij x_j
+
+    DenseRotation() = default;
+    DenseRotation(size_t d, uint64_t seed);
+
+    void apply(size_t n, const float* x, float* y) const override;
+    void apply_transpose(size_t n, const float* y, float* x) const override;
+    RotationType type() const override {
+        return RotationType::DENSE;
+    }
+};
+
+/// Each round r: multiply by random signs, permute the coordinates, then a
+/// normalized Walsh-Hadamard transform on a block of p = 2^floor(log2 d)
+/// coordinates, at the start of the vector on even rounds and at its end on
+/// odd rounds, so that for any d every coordinate is mixed.
+struct HadamardRotation : Rotation {
+    int nrounds = 0;
+    size_t p = 0;                       ///< block size, a power of 2
+    std::vector<float> signs;           ///< nrounds x d, each +1 or -1
+    std::vector<uint32_t> perms;        ///< nrounds x d: z[i] = y[perm[i]]
+    float scale = 0;                    ///< 1 / sqrt(p)
+
+    HadamardRotation() = default;
+    HadamardRotation(size_t d, uint64_t seed, int nrounds = 0);
+
+    size_t block_offset(int r) const {
+        return (r % 2 == 0) ? 0 : d - p;
+    }
+
+    /// forward transform of one vector in place; tmp has d floats
+    void apply_one(float* y, float* tmp) const;
+    void apply_transpose_one(float* x, float* tmp) const;
+
+    void apply(size_t n, const float* x, float* y) const override;
+    void apply_transpose(size_t n, const float* y, float* x) const override;
+    RotationType type() const override {
+        return RotationType::HADAMARD;
+    }
+
+    /// check the parameters (for data read from files)
+    void check() const;
+};
+
+std::shared_ptr<const Rotation> make_rotation(
+        RotationType t,
+        size_t d,
+        uint64_t seed);
+
+} // namespace faiss_turbo

@@ -1,0 +1,211 @@
+#include <faiss_turbo/impl/scan.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <faiss/utils/Heap.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+constexpr size_t kBlock = 128;     // codes decoded at once
+constexpr size_t kQueryChunk = 16; // queries scored per decoded block
+
+using HeapMax = faiss::CMax<float, idx_t>;
+using HeapMin = faiss::CMin<float, idx_t>;
+
+/// a block of codes decoded to floats in the rotated space
+struct DecodedBlock {
+    size_t n = 0;
+    std::vector<float> chat, sgn;
+    std::vector<TQCodeScalars> sc;
+
+    void decode(const TurboQuantizer& tq, const uint8_t* codes, size_t nb) {
+        n = nb;
+        const size_t d = tq.d;
+        const bool prod = tq.variant == TQVariant::PROD;
+        chat.resize(nb * d);
+        sgn.resize(prod ? nb * d : 0);
+        sc.resize(nb);
+        for (size_t i = 0; i < nb; i++) {
+            tq.decode_rotated(
+                    codes + i * tq.code_size,
+                    chat.data() + i * d,
+                    prod ? sgn.data() + i * d : nullptr,
+                    sc[i]);
+        }
+    }
+
+    float score(const TurboQuantizer& tq, const TQQueries& q, size_t qi,
+                size_t i) const {
+        const size_t d = tq.d;
+        float dc = dot_lanes(q.y.data() + qi * d, chat.data() + i * d, d);
+        float ds = sgn.empty()
+                ? 0
+                : dot_lanes(q.sy.data() + qi * d, sgn.data() + i * d, d);
+        return tq.combine(q, qi, dc, ds, sc[i]);
+    }
+};
+
+} // namespace
+
+void init_topk(bool l2, size_t k, float* vals, idx_t* ids) {
+    float empty = l2 ? std::numeric_limits<float>::infinity()
+                     : -std::numeric_limits<float>::infinity();
+    std::fill(vals, vals + k, empty);
+    std::fill(ids, ids + k, idx_t(-1));
+}
+
+void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id) {
+    if (l2) {
+        if (HeapMax::cmp2(vals[0], v, ids[0], id)) {
+            faiss::heap_replace_top<HeapMax>(k, vals, ids, v, id);
+        }
+    } else {
+        if (HeapMin::cmp2(vals[0], v, ids[0], id)) {
+            faiss::heap_replace_top<HeapMin>(k, vals, ids, v, id);
+        }
+    }
+}
+
+void finalize_topk(bool l2, size_t k, float* vals, idx_t* ids) {
+    std::vector<std::pair<float, idx_t>> res;
+    res.reserve(k);
+    for (size_t j = 0; j < k; j++) {
+        if (ids[j] >= 0) {
+            res.emplace_back(vals[j], ids[j]);
+        }
+    }
+    std::sort(res.begin(), res.end(), [l2](const auto& a, const auto& b) {
+        if (a.first != b.first) {
+            return l2 ? a.first < b.first : a.first > b.first;
+        }
+        return a.second < b.second;
+    });
+    init_topk(l2, k, vals, ids);
+    for (size_t j = 0; j < res.size(); j++) {
+        vals[j] = res[j].first;
+        ids[j] = res[j].second;
+    }
+}
+
+void scan_knn(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& q,
+        size_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel) {
+    const size_t nq = q.n;
+    const bool l2 = q.l2;
+    if (nq == 0) {
+        return;
+    }
+    const size_t nchunks = (nq + kQueryChunk - 1) / kQueryChunk;
+    const size_t nblocks = (ncodes + kBlock - 1) / kBlock;
+    // split the database too when there are fewer query chunks than threads
+    size_t nslices = 1;
+    int nt = omp_get_max_threads();
+    if (nchunks < (size_t)nt) {
+        nslices = std::min<size_t>(nt, std::max<size_t>(nblocks, 1));
+    }
+    std::vector<float> hv(nslices * nq * k);
+    std::vector<idx_t> hi(nslices * nq * k);
+
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t task = 0; task < (int64_t)(nchunks * nslices); task++) {
+        size_t c = task / nslices, s = task % nslices;
+        size_t q0 = c * kQueryChunk, q1 = std::min(nq, q0 + kQueryChunk);
+        size_t b0 = nblocks * s / nslices, b1 = nblocks * (s + 1) / nslices;
+        float* V = hv.data() + (s * nq) * k;
+        idx_t* I = hi.data() + (s * nq) * k;
+        for (size_t qi = q0; qi < q1; qi++) {
+            init_topk(l2, k, V + qi * k, I + qi * k);
+        }
+        DecodedBlock blk;
+        for (size_t b = b0; b < b1; b++) {
+            size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
+            blk.decode(tq, codes + i0 * tq.code_size, nb);
+            for (size_t i = 0; i < nb; i++) {
+                idx_t id = i0 + i;
+                if (sel && !sel->is_member(id)) {
+                    continue;
+                }
+                for (size_t qi = q0; qi < q1; qi++) {
+                    float v = blk.score(tq, q, qi, i);
+                    push_topk(l2, k, V + qi * k, I + qi * k, v, id);
+                }
+            }
+        }
+    }
+
+#pragma omp parallel for if (nq > 16)
+    for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
+        float* D = distances + qi * k;
+        idx_t* L = labels + qi * k;
+        std::copy(hv.data() + qi * k, hv.data() + (qi + 1) * k, D);
+        std::copy(hi.data() + qi * k, hi.data() + (qi + 1) * k, L);
+        for (size_t s = 1; s < nslices; s++) {
+            const float* V = hv.data() + (s * nq + qi) * k;
+            const idx_t* I = hi.data() + (s * nq + qi) * k;
+            for (size_t j = 0; j < k; j++) {
+                if (I[j] >= 0) {
+                    push_topk(l2, k, D, L, V[j], I[j]);
+                }
+            }
+        }
+        finalize_topk(l2, k, D, L);
+    }
+}
+
+void scan_range(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& q,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::IDSelector* sel) {
+    const size_t nq = q.n;
+    const size_t nchunks = (nq + kQueryChunk - 1) / kQueryChunk;
+    const size_t nblocks = (ncodes + kBlock - 1) / kBlock;
+#pragma omp parallel
+    {
+        faiss::RangeSearchPartialResult pres(result);
+        std::vector<faiss::RangeQueryResult*> qres(kQueryChunk);
+        DecodedBlock blk;
+#pragma omp for schedule(dynamic)
+        for (int64_t c = 0; c < (int64_t)nchunks; c++) {
+            size_t q0 = c * kQueryChunk, q1 = std::min(nq, q0 + kQueryChunk);
+            for (size_t qi = q0; qi < q1; qi++) {
+                qres[qi - q0] = &pres.new_result(qi);
+            }
+            for (size_t b = 0; b < nblocks; b++) {
+                size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
+                blk.decode(tq, codes + i0 * tq.code_size, nb);
+                for (size_t i = 0; i < nb; i++) {
+                    idx_t id = i0 + i;
+                    if (sel && !sel->is_member(id)) {
+                        continue;
+                    }
+                    for (size_t qi = q0; qi < q1; qi++) {
+                        float v = blk.score(tq, q, qi, i);
+                        if (q.l2 ? v < radius : v > radius) {
+                            qres[qi - q0]->add(v, id);
+                        }
+                    }
+                }
+            }
+        }
+        pres.finalize();
+    }
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,116 @@
+#include "test_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+#include <set>
+
+namespace tqtest {
+
+std::vector<float> random_gaussian(size_t n, size_t d, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> g;
+    std::vector<float> x(n * d);
+    for (auto& v : x) {
+        v = g(rng);
+    }
+    return x;
+}
+
+void normalize_rows(std::vector<float>& x, size_t d) {
+    size_t n = x.size() / d;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            s += (double)x[i * d + j] * x[i * d + j];
+        }
+        float inv = s > 0 ? 1.0 / std::sqrt(s) : 0;
+        for (size_t j = 0; j < d; j++) {
+            x[i * d + j] *= inv;
+        }
+    }
+}
+
+std::vector<float> random_unit(size_t n, size_t d, uint64_t seed) {
+    std::vector<float> x = random_gaussian(n, d, seed);
+    normalize_rows(x, d);
+    return x;
+}
+
+std::vector<float> load_bigann10k(size_t& n, size_t& d) {
+    const char* env = getenv("FAISS_TURBO_DATA");
+    std::string dir = env ? env : FAISS_TURBO_DATA_DIR;
+    std::string fn = dir + "/bigann10k/bigann10k_base.u8bin";
+    FILE* f = fopen(fn.c_str(), "rb");
+    if (!f) {
+        n = d = 0;
+        return {};
+    }
+    int32_t hdr[2];
+    if (fread(hdr, sizeof(hdr), 1, f) != 1) {
+        fclose(f);
+        n = d = 0;
+        return {};
+    }
+    n = hdr[0];
+    d = hdr[1];
+    std::vector<uint8_t> raw(n * d);
+    size_t got = fread(raw.data(), 1, raw.size(), f);
+    fclose(f);
+    if (got != raw.size()) {
+        n = d = 0;
+        return {};
+    }
+    return std::vector<float>(raw.begin(), raw.end());
+}
+
+void brute_force_knn(
+        const float* xb,
+        size_t nb,
+        const float* xq,
+        size_t nq,
+        size_t d,
+        size_t k,
+        bool l2,
+        std::vector<idx_t>& labels) {
+    labels.resize(nq * k);
+#pragma omp parallel for
+    for (int64_t q = 0; q < (int64_t)nq; q++) {
+        std::vector<std::pair<double, idx_t>> s(nb);
+        for (size_t i = 0; i < nb; i++) {
+            double acc = 0;
+            for (size_t j = 0; j < d; j++) {
+                double a = xq[q * d + j], b = xb[i * d + j];
+                acc += l2 ? (a - b) * (a - b) : -a * b;
+            }
+            s[i] = {acc, (idx_t)i};
+        }
+        std::partial_sort(s.begin(), s.begin() + k, s.end());
+        for (size_t j = 0; j < k; j++) {
+            labels[q * k + j] = s[j].second;
+        }
+    }
+}
+
+double recall_at(
+        const std::vector<idx_t>& res,
+        const std::vector<idx_t>& gt,
+        size_t nq,
+        size_t k_res,
+        size_t k_gt,
+        size_t k) {
+    double tot = 0;
+    for (size_t q = 0; q < nq; q++) {
+        std::set<idx_t> g(gt.begin() + q * k_gt, gt.begin() + q * k_gt + k);
+        size_t hit = 0;
+        for (size_t j = 0; j < k; j++) {
+            hit += g.count(res[q * k_res + j]);
+        }
+        tot += double(hit) / k;
+    }
+    return tot / nq;
+}
+
+} // namespace tqtest

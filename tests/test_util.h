@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <faiss_turbo/impl/compat.h>
+
+namespace tqtest {
+
+using faiss_turbo::idx_t;
+
+/// n x d Gaussian vectors normalized to unit length
+std::vector<float> random_unit(size_t n, size_t d, uint64_t seed);
+
+/// n x d Gaussian vectors (not normalized)
+std::vector<float> random_gaussian(size_t n, size_t d, uint64_t seed);
+
+/// normalize rows in place
+void normalize_rows(std::vector<float>& x, size_t d);
+
+/// the 10k real SIFT descriptors (empty if the data folder is missing)
+std::vector<float> load_bigann10k(size_t& n, size_t& d);
+
+/// brute-force k-NN, L2 or inner product
+void brute_force_knn(
+        const float* xb,
+        size_t nb,
+        const float* xq,
+        size_t nq,
+        size_t d,
+        size_t k,
+        bool l2,
+        std::vector<idx_t>& labels);
+
+/// 10-recall@10 style: |result[:k] & gt[:k]| / k averaged
+double recall_at(
+        const std::vector<idx_t>& res,
+        const std::vector<idx_t>& gt,
+        size_t nq,
+        size_t k_res,
+        size_t k_gt,
+        size_t k);
+
+} // namespace tqtest
