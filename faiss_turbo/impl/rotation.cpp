@@ -118,14 +118,10 @@ void DenseRotation::apply_transpose(size_t n, const float* y, float* x) const {
 
 HadamardRotation::HadamardRotation(size_t d_in, uint64_t seed, int nr) {
     d = d_in;
-    p = 1;
-    while (p * 2 <= d) {
-        p *= 2;
-    }
-    // 3 rounds mix a power of 2 fully; otherwise the two block positions
-    // alternate and one more round evens them out.
-    nrounds = nr > 0 ? nr : (p == d ? 3 : 4);
-    scale = (float)(1.0 / std::sqrt((double)p));
+    // 3 rounds mix a single power-of-2 block fully; with several blocks one
+    // more round evens out the energy between them
+    bool pow2 = (d & (d - 1)) == 0;
+    nrounds = nr > 0 ? nr : (pow2 ? 3 : 4);
     SplitRNG rng(seed);
     signs.resize(nrounds * d);
     perms.resize(nrounds * d);
@@ -138,31 +134,55 @@ HadamardRotation::HadamardRotation(size_t d_in, uint64_t seed, int nr) {
     }
 }
 
+std::vector<std::pair<size_t, size_t>> HadamardRotation::blocks() const {
+    std::vector<std::pair<size_t, size_t>> res;
+    size_t off = 0;
+    for (size_t bit = size_t(1) << 62; bit > 0; bit >>= 1) {
+        if (d & bit) {
+            res.emplace_back(off, bit);
+            off += bit;
+        }
+    }
+    return res;
+}
+
+namespace {
+
+/// normalized transform of each block: H_s / sqrt(s), self-inverse
+void hadamard_blocks(
+        float* x,
+        const std::vector<std::pair<size_t, size_t>>& blocks) {
+    for (auto& b : blocks) {
+        float* blk = x + b.first;
+        fwht_inplace(blk, b.second);
+        float scale = (float)(1.0 / std::sqrt((double)b.second));
+        for (size_t i = 0; i < b.second; i++) {
+            blk[i] *= scale;
+        }
+    }
+}
+
+} // namespace
+
 void HadamardRotation::apply_one(float* y, float* tmp) const {
+    auto blks = blocks();
     for (int r = 0; r < nrounds; r++) {
         const float* s = signs.data() + r * d;
         const uint32_t* perm = perms.data() + r * d;
         for (size_t i = 0; i < d; i++) {
             tmp[i] = y[perm[i]] * s[perm[i]];
         }
-        float* blk = tmp + block_offset(r);
-        fwht_inplace(blk, p);
-        for (size_t i = 0; i < p; i++) {
-            blk[i] *= scale;
-        }
+        hadamard_blocks(tmp, blks);
         memcpy(y, tmp, d * sizeof(float));
     }
 }
 
 void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
+    auto blks = blocks();
     for (int r = nrounds - 1; r >= 0; r--) {
         const float* s = signs.data() + r * d;
         const uint32_t* perm = perms.data() + r * d;
-        float* blk = x + block_offset(r);
-        fwht_inplace(blk, p);
-        for (size_t i = 0; i < p; i++) {
-            blk[i] *= scale;
-        }
+        hadamard_blocks(x, blks);
         for (size_t i = 0; i < d; i++) {
             tmp[perm[i]] = x[i] * s[perm[i]];
         }
@@ -197,11 +217,6 @@ void HadamardRotation::apply_transpose(size_t n, const float* y, float* x)
 
 void HadamardRotation::check() const {
     FAISS_THROW_IF_NOT_FMT(
-            p >= 1 && p <= d && (p & (p - 1)) == 0 && 2 * p > d,
-            "Hadamard rotation: bad block size %zd for d=%zd",
-            p,
-            d);
-    FAISS_THROW_IF_NOT_FMT(
             nrounds >= 1 && nrounds <= 64, "bad nrounds %d", nrounds);
     FAISS_THROW_IF_NOT_MSG(
             signs.size() == nrounds * d && perms.size() == nrounds * d,
@@ -219,9 +234,6 @@ void HadamardRotation::check() const {
                     s == 1.0f || s == -1.0f, "Hadamard rotation: bad sign");
         }
     }
-    FAISS_THROW_IF_NOT_MSG(
-            scale == (float)(1.0 / std::sqrt((double)p)),
-            "Hadamard rotation: bad scale");
 }
 
 std::shared_ptr<const Rotation> make_rotation(

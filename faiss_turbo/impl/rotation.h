@@ -65,23 +65,22 @@ struct DenseRotation : Rotation {
     }
 };
 
-/// Each round r: multiply by random signs, permute the coordinates, then a
-/// normalized Walsh-Hadamard transform on a block of p = 2^floor(log2 d)
-/// coordinates, at the start of the vector on even rounds and at its end on
-/// odd rounds, so that for any d every coordinate is mixed.
+/// Each round r: multiply by random signs, permute the coordinates, then
+/// normalized Walsh-Hadamard transforms on consecutive blocks whose sizes are
+/// the binary decomposition of d (1536 = 1024 + 512, 784 = 512 + 256 + 16).
+/// Every coordinate is mixed in every round, so no input (a basis vector, a
+/// sparse vector) escapes the mixing; the permutations spread the energy
+/// between blocks from one round to the next.
 struct HadamardRotation : Rotation {
     int nrounds = 0;
-    size_t p = 0;                       ///< block size, a power of 2
-    std::vector<float> signs;           ///< nrounds x d, each +1 or -1
-    std::vector<uint32_t> perms;        ///< nrounds x d: z[i] = y[perm[i]]
-    float scale = 0;                    ///< 1 / sqrt(p)
+    std::vector<float> signs;    ///< nrounds x d, each +1 or -1
+    std::vector<uint32_t> perms; ///< nrounds x d: z[i] = y[perm[i]]
 
     HadamardRotation() = default;
     HadamardRotation(size_t d, uint64_t seed, int nrounds = 0);
 
-    size_t block_offset(int r) const {
-        return (r % 2 == 0) ? 0 : d - p;
-    }
+    /// the Hadamard blocks of one round: (offset, size) pairs
+    std::vector<std::pair<size_t, size_t>> blocks() const;
 
     /// forward transform of one vector in place; tmp has d floats
     void apply_one(float* y, float* tmp) const;
