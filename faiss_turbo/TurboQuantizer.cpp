@@ -28,21 +28,6 @@ void check_finite(size_t n, size_t d, const float* x, const char* what) {
 
 } // namespace
 
-float dot_lanes(const float* a, const float* b, size_t d) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= d; i += 8) {
-        for (int l = 0; l < 8; l++) {
-            acc[l] += a[i + l] * b[i + l];
-        }
-    }
-    for (; i < d; i++) {
-        acc[i % 8] += a[i] * b[i];
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-            ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 TurboQuantizer::TurboQuantizer(
         size_t d_in,
         TQVariant v,

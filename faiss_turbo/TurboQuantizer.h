@@ -36,6 +36,7 @@
 #include <vector>
 
 #include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/qjl.h>
 #include <faiss_turbo/impl/rotation.h>
 
@@ -138,10 +139,5 @@ struct TurboQuantizer {
     /// throws unless the tables match the layout (for data from files)
     void check_tables() const;
 };
-
-/// float dot product with 8 fixed accumulators: the one kernel every scoring
-/// path uses, so that the flat scan, the IVF scanner and score() agree
-/// bit for bit
-float dot_lanes(const float* a, const float* b, size_t d);
 
 } // namespace faiss_turbo

@@ -28,6 +28,11 @@
 // 1.14: scan_codes takes a ResultHandler; 1.15: scan_codes(..., k) is final
 #define FAISS_TURBO_SCAN_CODES_HANDLER \
     (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 14)
+#define FAISS_TURBO_SCAN_CODES_K_FINAL \
+    (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 15)
+// 1.8 (same change as train_encoder): by_residual is a field of IndexIVF;
+// before, each IVF subclass declares its own
+#define FAISS_TURBO_IVF_HAS_BY_RESIDUAL FAISS_TURBO_HAS_TRAIN_ENCODER
 
 namespace faiss_turbo {
 

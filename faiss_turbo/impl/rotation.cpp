@@ -1,30 +1,14 @@
 #include <faiss_turbo/impl/rotation.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/random.h>
-
-extern "C" {
-// BLAS, as FAISS declares it
-int sgemm_(
-        const char* transa,
-        const char* transb,
-        const int* m,
-        const int* n,
-        const int* k,
-        const float* alpha,
-        const float* a,
-        const int* lda,
-        const float* b,
-        const int* ldb,
-        const float* beta,
-        float* c,
-        const int* ldc);
-}
 
 namespace faiss_turbo {
 
@@ -74,16 +58,28 @@ void gram_schmidt_rows(std::vector<double>& a, size_t d) {
 void matmul_rows(
         size_t n,
         size_t d,
-        const float* a,
+        const float* x,
         const float* m,
         bool transpose_m,
-        float* c) {
-    // column-major view: C^T (d x n) = op(M)^T (d x d) * A^T (d x n)
-    // M row-major is M^T column-major.
-    int di = d, ni = n;
-    float one = 1, zero = 0;
-    const char* tm = transpose_m ? "N" : "T";
-    sgemm_(tm, "N", &di, &ni, &di, &one, m, &di, a, &di, &zero, c, &di);
+        float* y) {
+    // Not BLAS: OpenBLAS may round differently with its thread count, and
+    // results must not depend on it. Each output is computed by one fixed
+    // sequence of operations.
+#pragma omp parallel for if (n > 4)
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+        const float* xi = x + i * d;
+        float* yi = y + i * d;
+        if (!transpose_m) {
+            for (size_t r = 0; r < d; r++) {
+                yi[r] = dot_lanes(m + r * d, xi, d);
+            }
+        } else {
+            std::fill(yi, yi + d, 0.0f);
+            for (size_t r = 0; r < d; r++) {
+                axpy(d, xi[r], m + r * d, yi);
+            }
+        }
+    }
 }
 
 DenseRotation::DenseRotation(size_t d_in, uint64_t seed) {

@@ -26,7 +26,7 @@ constexpr size_t kDenseMaxDim = 256;
 RotationType resolve_rotation_type(RotationType t, size_t d);
 
 /// y (n x d) = x (n x d) times M^T (or M when transpose_m), M d x d
-/// row-major: each row of y is M x_i (or M^T x_i). BLAS sgemm.
+/// row-major: each row of y is M x_i (or M^T x_i). Deterministic.
 void matmul_rows(
         size_t n,
         size_t d,

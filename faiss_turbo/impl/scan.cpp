@@ -178,14 +178,16 @@ void scan_range(
     const size_t nblocks = (ncodes + kBlock - 1) / kBlock;
 #pragma omp parallel
     {
+        // a partial result stores each query's hits contiguously, so hits
+        // are gathered per query and handed over once the chunk is done
         faiss::RangeSearchPartialResult pres(result);
-        std::vector<faiss::RangeQueryResult*> qres(kQueryChunk);
+        std::vector<std::vector<std::pair<float, idx_t>>> hits(kQueryChunk);
         DecodedBlock blk;
 #pragma omp for schedule(dynamic)
         for (int64_t c = 0; c < (int64_t)nchunks; c++) {
             size_t q0 = c * kQueryChunk, q1 = std::min(nq, q0 + kQueryChunk);
-            for (size_t qi = q0; qi < q1; qi++) {
-                qres[qi - q0] = &pres.new_result(qi);
+            for (auto& h : hits) {
+                h.clear();
             }
             for (size_t b = 0; b < nblocks; b++) {
                 size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
@@ -198,9 +200,15 @@ void scan_range(
                     for (size_t qi = q0; qi < q1; qi++) {
                         float v = blk.score(tq, q, qi, i);
                         if (q.l2 ? v < radius : v > radius) {
-                            qres[qi - q0]->add(v, id);
+                            hits[qi - q0].emplace_back(v, id);
                         }
                     }
+                }
+            }
+            for (size_t qi = q0; qi < q1; qi++) {
+                faiss::RangeQueryResult& qres = pres.new_result(qi);
+                for (auto& h : hits[qi - q0]) {
+                    qres.add(h.first, h.second);
                 }
             }
         }

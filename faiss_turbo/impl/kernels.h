@@ -1,0 +1,18 @@
+/**
+ * Small float kernels with a fixed operation order. Every scoring path (flat
+ * scan, IVF scanner, TurboQuantizer::score) uses them, so their results
+ * agree bit for bit and do not depend on threads.
+ */
+#pragma once
+
+#include <cstddef>
+
+namespace faiss_turbo {
+
+/// sum_i a[i] * b[i] with 8 accumulators (lane i % 8), combined pairwise
+float dot_lanes(const float* a, const float* b, size_t d);
+
+/// y += alpha * x
+void axpy(size_t d, float alpha, const float* x, float* y);
+
+} // namespace faiss_turbo
