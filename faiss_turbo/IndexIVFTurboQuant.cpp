@@ -1,0 +1,346 @@
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include <faiss/clone_index.h>
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/invlists/InvertedLists.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+constexpr idx_t kEncodeBlock = 4096; // vectors encoded at once
+
+void check_metric(faiss::MetricType m) {
+    FAISS_THROW_IF_NOT_FMT(
+            m == faiss::METRIC_L2 || m == faiss::METRIC_INNER_PRODUCT,
+            "IndexIVFTurboQuant supports METRIC_L2 and "
+            "METRIC_INNER_PRODUCT, not metric %d",
+            (int)m);
+}
+
+bool same_codec(const TurboQuantizer& a, const TurboQuantizer& b) {
+    return a.d == b.d && a.variant == b.variant && a.bits == b.bits &&
+            a.debiased == b.debiased && a.rotation_type == b.rotation_type &&
+            a.qjl_type == b.qjl_type && a.seed == b.seed &&
+            a.code_size == b.code_size && a.mean == b.mean;
+}
+
+faiss::Index* non_null(faiss::Index* quantizer) {
+    FAISS_THROW_IF_NOT_MSG(
+            quantizer, "IndexIVFTurboQuant: the coarse quantizer is null");
+    return quantizer;
+}
+
+/// NaN / Inf queries must be refused before FAISS's parallel search loops
+void check_queries(idx_t n, idx_t d, const float* x, const char* what) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
+    for (idx_t i = 0; i < n * d; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                std::isfinite(x[i]),
+                "%s: query %ld has a NaN or Inf at dimension %ld",
+                what,
+                (long)(i / d),
+                (long)(i % d));
+    }
+}
+
+/// the code size, before the tables are built (IndexIVF needs it first)
+size_t layout_code_size(size_t d, TQVariant variant, float bits, bool deb) {
+    TurboQuantizer t;
+    t.d = d;
+    t.variant = variant;
+    t.bits = bits;
+    t.debiased = deb && variant == TQVariant::MSE;
+    t.set_layout();
+    return t.code_size;
+}
+
+} // namespace
+
+IndexIVFTurboQuant::IndexIVFTurboQuant() = default;
+
+IndexIVFTurboQuant::IndexIVFTurboQuant(
+        faiss::Index* quantizer_in,
+        size_t d_in,
+        size_t nlist_in,
+        float bits,
+        TQVariant variant,
+        faiss::MetricType metric,
+        bool by_residual_in,
+        bool centered_in,
+        bool debiased,
+        RotationType rotation_type,
+        QJLType qjl_type,
+        uint64_t seed)
+        : faiss::IndexIVF(
+                  non_null(quantizer_in),
+                  d_in,
+                  nlist_in,
+                  layout_code_size(d_in, variant, bits, debiased),
+                  metric),
+          centered(centered_in) {
+    check_metric(metric);
+    tq = TurboQuantizer(
+            d_in,
+            variant,
+            bits,
+            debiased && variant == TQVariant::MSE,
+            rotation_type,
+            qjl_type,
+            seed);
+    by_residual = by_residual_in;
+    if (centered && !by_residual) {
+        is_trained = false; // the mean is learned in train()
+    }
+}
+
+IndexIVFTurboQuant* IndexIVFTurboQuant::clone() const {
+    auto ail = dynamic_cast<const faiss::ArrayInvertedLists*>(invlists);
+    FAISS_THROW_IF_NOT_MSG(
+            ail,
+            "IndexIVFTurboQuant::clone: only ArrayInvertedLists can be "
+            "copied");
+    FAISS_THROW_IF_NOT_MSG(
+            quantizer, "IndexIVFTurboQuant::clone: no quantizer");
+    std::unique_ptr<faiss::Index> q(faiss::clone_index(quantizer));
+    std::unique_ptr<faiss::InvertedLists> il(
+            new faiss::ArrayInvertedLists(*ail));
+    std::unique_ptr<IndexIVFTurboQuant> res(new IndexIVFTurboQuant(*this));
+    // the shallow copy shares our pointers: disown them before anything
+    // can throw, then give it its own
+    res->own_fields = false;
+    res->own_invlists = false;
+    res->quantizer = q.release();
+    res->own_fields = true;
+    res->invlists = il.release();
+    res->own_invlists = true;
+    res->centroid_cache.reset(); // it would point at our quantizer
+    return res.release();
+}
+
+void IndexIVFTurboQuant::train(idx_t n, const float* x) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "train: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(
+            ntotal == 0,
+            "IndexIVFTurboQuant::train: the index must be empty (the codes "
+            "depend on the centroids and the mean)");
+    centroid_cache.reset();
+    faiss::IndexIVF::train(n, x);
+    centroid_cache.reset();
+}
+
+#if FAISS_TURBO_HAS_TRAIN_ENCODER
+void IndexIVFTurboQuant::train_encoder(
+        idx_t n, const float* x, const idx_t* /*assign*/) {
+#else
+void IndexIVFTurboQuant::train_residual(idx_t n, const float* x) {
+#endif
+    // the codec itself needs no data; with residuals x is not what is
+    // encoded here (FAISS < 1.8 passes the raw vectors), so no mean then
+    if (!centered || by_residual) {
+        return;
+    }
+    FAISS_THROW_IF_NOT_MSG(n > 0, "IndexIVFTurboQuant::train needs vectors");
+    std::vector<double> sum(d, 0);
+    for (idx_t i = 0; i < n; i++) {
+        for (idx_t j = 0; j < d; j++) {
+            float v = x[i * d + j];
+            FAISS_THROW_IF_NOT_FMT(
+                    std::isfinite(v),
+                    "train: vector %ld has a NaN or Inf",
+                    (long)i);
+            sum[j] += v;
+        }
+    }
+    tq.mean.resize(d);
+    for (idx_t j = 0; j < d; j++) {
+        tq.mean[j] = (float)(sum[j] / n);
+    }
+}
+
+void IndexIVFTurboQuant::encode_vectors(
+        idx_t n,
+        const float* x,
+        const idx_t* list_nos,
+        uint8_t* codes,
+        bool include_listnos) const {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "IndexIVFTurboQuant: not trained");
+    const size_t cs = include_listnos ? coarse_code_size() : 0;
+    const size_t stride = cs + code_size;
+    std::vector<float> res;
+    std::vector<uint8_t> tmp;
+    for (idx_t i0 = 0; i0 < n; i0 += kEncodeBlock) {
+        idx_t nb = std::min(kEncodeBlock, n - i0);
+        const float* xb = x + i0 * d;
+        if (by_residual) {
+            res.resize(nb * d);
+#pragma omp parallel for if (nb > 64)
+            for (idx_t i = 0; i < nb; i++) {
+                idx_t l = list_nos[i0 + i];
+                if (l >= 0) {
+                    quantizer->compute_residual(
+                            xb + i * d, res.data() + i * d, l);
+                } else { // not stored; encoded only to keep the batch whole
+                    memcpy(res.data() + i * d, xb + i * d, sizeof(float) * d);
+                }
+            }
+            xb = res.data();
+        }
+        tmp.resize(nb * code_size);
+        tq.encode(nb, xb, tmp.data());
+        for (idx_t i = 0; i < nb; i++) {
+            uint8_t* out = codes + (i0 + i) * stride;
+            idx_t l = list_nos[i0 + i];
+            if (l < 0) {
+                memset(out, 0, stride);
+                continue;
+            }
+            if (cs) {
+                encode_listno(l, out);
+            }
+            memcpy(out + cs, tmp.data() + i * code_size, code_size);
+        }
+    }
+}
+
+void IndexIVFTurboQuant::add_centroids(
+        idx_t n, const idx_t* list_nos, float* x) const {
+    std::vector<float> c(d);
+    for (idx_t i = 0; i < n; i++) {
+        quantizer->reconstruct(list_nos[i], c.data());
+        for (idx_t j = 0; j < d; j++) {
+            x[i * d + j] += c[j];
+        }
+    }
+}
+
+void IndexIVFTurboQuant::sa_decode(
+        idx_t n, const uint8_t* bytes, float* x) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_decode: n=%ld < 0", (long)n);
+    const size_t cs = coarse_code_size();
+    std::vector<idx_t> lists(n);
+    std::vector<uint8_t> codes(n * code_size);
+    for (idx_t i = 0; i < n; i++) {
+        const uint8_t* code = bytes + i * (cs + code_size);
+        lists[i] = decode_listno(code);
+        memcpy(codes.data() + i * code_size, code + cs, code_size);
+    }
+    tq.decode(n, codes.data(), x);
+    if (by_residual) {
+        add_centroids(n, lists.data(), x);
+    }
+}
+
+void IndexIVFTurboQuant::reconstruct_from_offset(
+        int64_t list_no, int64_t offset, float* recons) const {
+    faiss::InvertedLists::ScopedCodes code(invlists, list_no, offset);
+    tq.decode(1, code.get(), recons);
+    if (by_residual) {
+        idx_t l = list_no;
+        add_centroids(1, &l, recons);
+    }
+}
+
+#if FAISS_TURBO_SCANNER_TAKES_PARAMS
+faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
+        bool store_pairs,
+        const faiss::IDSelector* sel,
+        const faiss::IVFSearchParameters* /*params*/) const {
+#else
+faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
+        bool store_pairs, const faiss::IDSelector* sel) const {
+#endif
+    std::shared_ptr<const IVFCentroidTable> table;
+    if (by_residual) {
+        table = centroid_cache.get(tq, *quantizer, nlist);
+    }
+    return new_ivf_tq_scanner(
+            tq,
+            metric_type == faiss::METRIC_L2,
+            std::move(table),
+            store_pairs,
+            sel);
+}
+
+void IndexIVFTurboQuant::search(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const {
+    check_queries(n, d, x, "IndexIVFTurboQuant::search");
+    faiss::IndexIVF::search(n, x, k, distances, labels, params);
+}
+
+void IndexIVFTurboQuant::range_search(
+        idx_t n,
+        const float* x,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::SearchParameters* params) const {
+    check_queries(n, d, x, "IndexIVFTurboQuant::range_search");
+    faiss::IndexIVF::range_search(n, x, radius, result, params);
+}
+
+void IndexIVFTurboQuant::search_preassigned(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        const idx_t* assign,
+        const float* centroid_dis,
+        float* distances,
+        idx_t* labels,
+        bool store_pairs,
+        const faiss::IVFSearchParameters* params,
+        faiss::IndexIVFStats* stats) const {
+    check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
+    faiss::IndexIVF::search_preassigned(
+            n,
+            x,
+            k,
+            assign,
+            centroid_dis,
+            distances,
+            labels,
+            store_pairs,
+            params,
+            stats);
+    if (parallel_mode & PARALLEL_MODE_NO_HEAP_INIT) {
+        return; // the caller owns the heaps and finalizes them
+    }
+    // FAISS's heaps leave +-FLT_MAX in empty slots; the flat index and the
+    // FAISS convention we follow use infinities
+    const float empty = metric_type == faiss::METRIC_L2
+            ? std::numeric_limits<float>::infinity()
+            : -std::numeric_limits<float>::infinity();
+    for (idx_t i = 0; i < n * k; i++) {
+        if (labels[i] < 0) {
+            distances[i] = empty;
+        }
+    }
+}
+
+void IndexIVFTurboQuant::check_compatible_for_merge(
+        const faiss::Index& other) const {
+    faiss::IndexIVF::check_compatible_for_merge(other);
+    auto o = dynamic_cast<const IndexIVFTurboQuant*>(&other);
+    FAISS_THROW_IF_NOT_MSG(
+            o, "IndexIVFTurboQuant: can only merge IndexIVFTurboQuant");
+    FAISS_THROW_IF_NOT_MSG(
+            same_codec(tq, o->tq) && o->by_residual == by_residual &&
+                    o->centered == centered,
+            "IndexIVFTurboQuant: merge needs the same codec (bits, variant, "
+            "seed, rotation, mean) and the same by_residual");
+}
+
+void IndexIVFTurboQuant::reset_centroid_table() {
+    centroid_cache.reset();
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,621 @@
+/**
+ * IndexIVFTurboQuant: equality with the flat index, residual scoring,
+ * selectors and range search against a brute force over the index's own
+ * estimator, merging, removal, reconstruction, parallel modes, errors.
+ */
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/clone_index.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/invlists/InvertedLists.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+
+#include "test_util.h"
+
+using namespace faiss_turbo;
+using tqtest::idx_t;
+
+namespace {
+
+struct Params {
+    float bits;
+    TQVariant variant;
+    faiss::MetricType metric;
+};
+
+const Params kParams[] = {
+        {4, TQVariant::MSE, faiss::METRIC_L2},
+        {2.5, TQVariant::MSE, faiss::METRIC_L2},
+        {3, TQVariant::PROD, faiss::METRIC_L2},
+        {4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT},
+        {3, TQVariant::PROD, faiss::METRIC_INNER_PRODUCT},
+};
+
+std::string name(const Params& p) {
+    char buf[64];
+    snprintf(
+            buf,
+            sizeof(buf),
+            "%s%g %s",
+            p.variant == TQVariant::PROD ? "prod" : "mse",
+            p.bits,
+            p.metric == faiss::METRIC_L2 ? "L2" : "IP");
+    return buf;
+}
+
+std::unique_ptr<IndexIVFTurboQuant> make_ivf(
+        size_t d,
+        size_t nlist,
+        const Params& p,
+        bool by_residual,
+        bool centered = false) {
+    faiss::Index* q = p.metric == faiss::METRIC_L2
+            ? (faiss::Index*)new faiss::IndexFlatL2(d)
+            : (faiss::Index*)new faiss::IndexFlatIP(d);
+    std::unique_ptr<IndexIVFTurboQuant> ivf;
+    try {
+        ivf = std::make_unique<IndexIVFTurboQuant>(
+                q,
+                d,
+                nlist,
+                p.bits,
+                p.variant,
+                p.metric,
+                by_residual,
+                centered);
+    } catch (...) {
+        delete q;
+        throw;
+    }
+    ivf->own_fields = true;
+    ivf->cp.seed = 7;
+    return ivf;
+}
+
+/// the flat index's reference scan: every code scored by the estimator,
+/// as the IVF scanner does
+const faiss::SearchParameters* exact_flat() {
+    static const SearchParametersTurboQuant p = [] {
+        SearchParametersTurboQuant e;
+        e.scan_mode = TQ_SCAN_EXACT;
+        return e;
+    }();
+    return &p;
+}
+
+struct Result {
+    std::vector<float> D;
+    std::vector<idx_t> I;
+};
+
+Result
+search(const faiss::Index& index,
+       const std::vector<float>& xq,
+       size_t k,
+       const faiss::SearchParameters* params = nullptr) {
+    size_t nq = xq.size() / index.d;
+    Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
+    index.search(nq, xq.data(), k, r.D.data(), r.I.data(), params);
+    return r;
+}
+
+/// every (id, estimate) of query x, scored by the index's own scanner
+std::map<idx_t, float>
+all_estimates(const IndexIVFTurboQuant& index, const float* x) {
+    std::unique_ptr<faiss::InvertedListScanner> sc(
+            index.get_InvertedListScanner(false, nullptr));
+    sc->set_query(x);
+    std::map<idx_t, float> est;
+    for (size_t l = 0; l < index.nlist; l++) {
+        sc->set_list(l, 0);
+        faiss::InvertedLists::ScopedCodes codes(index.invlists, l);
+        faiss::InvertedLists::ScopedIds ids(index.invlists, l);
+        for (size_t j = 0; j < index.invlists->list_size(l); j++) {
+            est[ids[j]] =
+                    sc->distance_to_code(codes.get() + j * index.code_size);
+        }
+    }
+    return est;
+}
+
+bool l2(const faiss::Index& index) {
+    return index.metric_type == faiss::METRIC_L2;
+}
+
+/// the k best of est among the ids sel accepts, FAISS order (ties by id)
+void brute_topk(
+        const std::map<idx_t, float>& est,
+        bool is_l2,
+        size_t k,
+        const faiss::IDSelector* sel,
+        std::vector<std::pair<float, idx_t>>& out) {
+    out.clear();
+    for (auto& e : est) {
+        if (!sel || sel->is_member(e.first)) {
+            out.emplace_back(is_l2 ? e.second : -e.second, e.first);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    out.resize(std::min(k, out.size()));
+    for (auto& o : out) {
+        o.first = is_l2 ? o.first : -o.first;
+    }
+}
+
+} // namespace
+
+// Without residuals and probing every list, the IVF index scores the same
+// codes with the same arithmetic as the flat index: identical results, and
+// identical codes in the lists.
+TEST(IVF, NoResidualFullProbeEqualsFlat) {
+    const size_t d = 32, nb = 2000, nq = 40, k = 10, nlist = 16;
+    auto xb = tqtest::random_gaussian(nb, d, 1);
+    auto xq = tqtest::random_gaussian(nq, d, 2);
+    for (const Params& p : kParams) {
+        SCOPED_TRACE(name(p));
+        IndexTurboQuant flat(d, p.bits, p.variant, p.metric);
+        flat.add(nb, xb.data());
+        auto ivf = make_ivf(d, nlist, p, false);
+        ivf->train(nb, xb.data());
+        ivf->add(nb, xb.data());
+        ivf->nprobe = nlist;
+        Result rf = search(flat, xq, k, exact_flat()), ri = search(*ivf, xq, k);
+        EXPECT_EQ(rf.I, ri.I);
+        EXPECT_EQ(rf.D, ri.D);
+        for (size_t l = 0; l < nlist; l++) {
+            faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+            faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
+            for (size_t j = 0; j < ivf->invlists->list_size(l); j++) {
+                ASSERT_EQ(
+                        0,
+                        memcmp(codes.get() + j * ivf->code_size,
+                               flat.codes.data() + ids[j] * flat.code_size,
+                               flat.code_size));
+            }
+        }
+    }
+}
+
+// Missing results: label -1 and +inf (L2) / -inf (IP), as the flat index.
+TEST(IVF, MissingResultsAreInfinite) {
+    const size_t d = 16, nb = 300, k = 20;
+    auto xb = tqtest::random_gaussian(nb, d, 3);
+    for (const Params& p : kParams) {
+        SCOPED_TRACE(name(p));
+        auto ivf = make_ivf(d, 8, p, true);
+        ivf->train(nb, xb.data());
+        ivf->add(5, xb.data());
+        std::vector<float> xq(xb.begin(), xb.begin() + 2 * d);
+        Result r = search(*ivf, xq, k);
+        float empty = l2(*ivf) ? INFINITY : -INFINITY;
+        for (size_t i = 0; i < 2; i++) {
+            size_t nfound = 0;
+            for (size_t j = 0; j < k; j++) {
+                if (r.I[i * k + j] >= 0) {
+                    EXPECT_EQ(nfound, j) << "results first";
+                    nfound++;
+                } else {
+                    EXPECT_EQ(empty, r.D[i * k + j]);
+                }
+            }
+            EXPECT_LE(nfound, 5u);
+            EXPECT_GE(nfound, 1u);
+        }
+    }
+}
+
+// The residual scanner against its definition: the flat codec's estimate
+// of the query q - c against the code of x - c, c the list's centroid.
+TEST(IVF, ResidualScoreIsFlatScoreOfResiduals) {
+    const size_t d = 24, nb = 600, nlist = 8;
+    auto xb = tqtest::random_gaussian(nb, d, 4);
+    auto xq = tqtest::random_gaussian(3, d, 5);
+    for (const Params& p : kParams) {
+        SCOPED_TRACE(name(p));
+        auto ivf = make_ivf(d, nlist, p, true);
+        ivf->train(nb, xb.data());
+        ivf->add(nb, xb.data());
+        const TurboQuantizer& tq = ivf->tq;
+        std::vector<float> c(d), qc(d), buf(2 * d);
+        for (size_t qi = 0; qi < 3; qi++) {
+            const float* q = xq.data() + qi * d;
+            auto est = all_estimates(*ivf, q);
+            for (size_t l = 0; l < nlist; l++) {
+                ivf->quantizer->reconstruct(l, c.data());
+                TQQueries tqq;
+                if (l2(*ivf)) {
+                    for (size_t j = 0; j < d; j++) {
+                        qc[j] = q[j] - c[j];
+                    }
+                    tq.prepare_queries(1, qc.data(), true, tqq);
+                } else {
+                    tq.prepare_queries(1, q, false, tqq);
+                    double qcd = 0;
+                    for (size_t j = 0; j < d; j++) {
+                        qcd += (double)q[j] * c[j];
+                    }
+                    tqq.qconst[0] += qcd;
+                }
+                faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+                faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
+                for (size_t j = 0; j < ivf->invlists->list_size(l); j++) {
+                    float ref = tq.score(
+                            tqq, 0, codes.get() + j * tq.code_size, buf.data());
+                    // equal up to the rounding of R (q - c) vs R q - R c
+                    ASSERT_NEAR(ref, est[ids[j]], 1e-4 * (1 + std::fabs(ref)));
+                }
+            }
+        }
+    }
+}
+
+// IDSelector and range search at full probe return exactly what a brute
+// force over the scanner's estimates selects.
+TEST(IVF, SelectorAndRangeMatchBruteForce) {
+    const size_t d = 32, nb = 1500, nq = 8, k = 15, nlist = 12;
+    auto xb = tqtest::random_gaussian(nb, d, 6);
+    auto xq = tqtest::random_gaussian(nq, d, 7);
+    std::vector<idx_t> even;
+    for (idx_t i = 0; i < (idx_t)nb; i += 2) {
+        even.push_back(i);
+    }
+    faiss::IDSelectorBatch batch(even.size(), even.data());
+    faiss::IDSelectorRange range(100, 700);
+    faiss::IDSelectorRange sorted_range(100, 700, true);
+    faiss::IDSelectorNot notbatch(&batch);
+    const faiss::IDSelector* sels[] = {
+            &batch, &range, &sorted_range, &notbatch};
+    for (const Params& p : kParams) {
+        for (bool res : {false, true}) {
+            SCOPED_TRACE(name(p) + (res ? " residual" : ""));
+            auto ivf = make_ivf(d, nlist, p, res);
+            ivf->train(nb, xb.data());
+            ivf->add(nb, xb.data());
+            std::vector<std::map<idx_t, float>> est;
+            for (size_t i = 0; i < nq; i++) {
+                est.push_back(all_estimates(*ivf, xq.data() + i * d));
+            }
+            std::vector<std::pair<float, idx_t>> bf;
+            for (const faiss::IDSelector* sel : sels) {
+                faiss::SearchParametersIVF sp;
+                sp.nprobe = nlist;
+                sp.sel = const_cast<faiss::IDSelector*>(sel);
+                Result r = search(*ivf, xq, k, &sp);
+                for (size_t i = 0; i < nq; i++) {
+                    brute_topk(est[i], l2(*ivf), k, sel, bf);
+                    for (size_t j = 0; j < k; j++) {
+                        ASSERT_EQ(bf[j].second, r.I[i * k + j]);
+                        ASSERT_EQ(bf[j].first, r.D[i * k + j]);
+                    }
+                }
+            }
+            // radius: the 40th smallest (L2) / largest (IP) estimate of q0
+            brute_topk(est[0], l2(*ivf), 40, nullptr, bf);
+            float radius = bf.back().first;
+            faiss::RangeSearchResult rr(nq);
+            faiss::SearchParametersIVF sp;
+            sp.nprobe = nlist;
+            ivf->range_search(nq, xq.data(), radius, &rr, &sp);
+            for (size_t i = 0; i < nq; i++) {
+                std::map<idx_t, float> got, want;
+                for (size_t j = rr.lims[i]; j < rr.lims[i + 1]; j++) {
+                    got[rr.labels[j]] = rr.distances[j];
+                }
+                for (auto& e : est[i]) {
+                    if (l2(*ivf) ? e.second < radius : e.second > radius) {
+                        want.insert(e);
+                    }
+                }
+                ASSERT_EQ(want, got);
+            }
+            EXPECT_EQ(39u, rr.lims[1]); // strictly inside the radius
+        }
+    }
+}
+
+// FAISS's parallel modes split the work differently; the scores do not
+// change, so neither do the results.
+TEST(IVF, ParallelModesAgree) {
+    const size_t d = 32, nb = 3000, nq = 64, k = 10, nlist = 32;
+    auto xb = tqtest::random_gaussian(nb, d, 8);
+    auto xq = tqtest::random_gaussian(nq, d, 9);
+    for (const Params& p : {kParams[0], kParams[2], kParams[3]}) {
+        SCOPED_TRACE(name(p));
+        auto ivf = make_ivf(d, nlist, p, true);
+        ivf->train(nb, xb.data());
+        ivf->add(nb, xb.data());
+        ivf->nprobe = 6;
+        Result r0 = search(*ivf, xq, k);
+        for (int mode : {1, 2, 3}) {
+            ivf->parallel_mode = mode;
+            Result r = search(*ivf, xq, k);
+            EXPECT_EQ(r0.I, r.I) << "parallel_mode " << mode;
+            EXPECT_EQ(r0.D, r.D) << "parallel_mode " << mode;
+        }
+    }
+}
+
+namespace {
+
+/// the first n vectors of SIFT as the base, the next nq as queries
+bool load_sift(
+        std::vector<float>& xb, std::vector<float>& xq, size_t& d, size_t nq) {
+    size_t n;
+    std::vector<float> x = tqtest::load_bigann10k(n, d);
+    if (n == 0) {
+        return false;
+    }
+    xb.assign(x.begin(), x.end() - nq * d);
+    xq.assign(x.end() - nq * d, x.end());
+    return true;
+}
+
+} // namespace
+
+// On SIFT, residual codes at full probe do at least as well as the flat
+// index on the same vectors (the residuals are smaller, so is their
+// quantization error), and a quarter of the lists gets most of the way.
+TEST(IVF, SiftRecall) {
+    std::vector<float> xb, xq;
+    size_t d;
+    const size_t nq = 200, k = 10, nlist = 64;
+    if (!load_sift(xb, xq, d, nq)) {
+        GTEST_SKIP() << "bigann10k not found";
+    }
+    size_t nb = xb.size() / d;
+    std::vector<idx_t> gt;
+    tqtest::brute_force_knn(xb.data(), nb, xq.data(), nq, d, k, true, gt);
+    std::unique_ptr<faiss::Index> centroids;
+    for (float bits : {2.0f, 4.0f}) {
+        IndexTurboQuant flat(d, bits);
+        flat.add(nb, xb.data());
+        double rflat = tqtest::recall_at(
+                search(flat, xq, k, exact_flat()).I, gt, nq, k, k, k);
+        auto ivf = make_ivf(
+                d, nlist, {bits, TQVariant::MSE, faiss::METRIC_L2}, true);
+        if (!centroids) {
+            ivf->train(nb, xb.data());
+            centroids.reset(faiss::clone_index(ivf->quantizer));
+        } else { // the same coarse quantizer, trained once
+            delete ivf->quantizer;
+            ivf->quantizer = faiss::clone_index(centroids.get());
+            ivf->is_trained = true;
+        }
+        ivf->add(nb, xb.data());
+        std::map<size_t, double> rec;
+        for (size_t np : {1, 4, 16, 64}) {
+            ivf->nprobe = np;
+            rec[np] = tqtest::recall_at(search(*ivf, xq, k).I, gt, nq, k, k, k);
+        }
+        printf("SIFT %g bits, nlist %zd: flat %.3f, IVF residual nprobe "
+               "1/4/16/64: %.3f %.3f %.3f %.3f\n",
+               bits,
+               nlist,
+               rflat,
+               rec[1],
+               rec[4],
+               rec[16],
+               rec[64]);
+        EXPECT_GE(rec[64], rflat);
+        EXPECT_LT(rec[1], rec[4]);
+        EXPECT_LT(rec[4], rec[16]);
+        EXPECT_GE(rec[16], 0.95 * rec[64]);
+    }
+}
+
+// Two copies of one trained index filled with the two halves and merged
+// equal one copy filled with everything: same lists, same results.
+TEST(IVF, MergeOfClonesEqualsOneIndex) {
+    const size_t d = 32, nb = 2000, nq = 20, k = 10, nlist = 16;
+    auto xb = tqtest::random_gaussian(nb, d, 10);
+    auto xq = tqtest::random_gaussian(nq, d, 11);
+    for (const Params& p : {kParams[1], kParams[4]}) {
+        SCOPED_TRACE(name(p));
+        auto trained = make_ivf(d, nlist, p, true);
+        trained->train(nb, xb.data());
+        std::unique_ptr<IndexIVFTurboQuant> a(trained->clone()),
+                b(trained->clone()), all(trained->clone());
+        a->add(nb / 2, xb.data());
+        b->add(nb - nb / 2, xb.data() + nb / 2 * d);
+        all->add(nb, xb.data());
+        a->merge_from(*b, nb / 2);
+        EXPECT_EQ(0, b->ntotal);
+        ASSERT_EQ(all->ntotal, a->ntotal);
+        for (size_t l = 0; l < nlist; l++) {
+            size_t ls = all->invlists->list_size(l);
+            ASSERT_EQ(ls, a->invlists->list_size(l));
+            faiss::InvertedLists::ScopedIds ia(a->invlists, l),
+                    iall(all->invlists, l);
+            faiss::InvertedLists::ScopedCodes ca(a->invlists, l),
+                    call(all->invlists, l);
+            ASSERT_EQ(0, memcmp(ia.get(), iall.get(), ls * sizeof(idx_t)));
+            ASSERT_EQ(0, memcmp(ca.get(), call.get(), ls * a->code_size));
+        }
+        a->nprobe = all->nprobe = 4;
+        Result ra = search(*a, xq, k), rall = search(*all, xq, k);
+        EXPECT_EQ(rall.I, ra.I);
+        EXPECT_EQ(rall.D, ra.D);
+    }
+}
+
+TEST(IVF, MergeRejectsAnotherCodec) {
+    const size_t d = 16, nb = 400;
+    auto xb = tqtest::random_gaussian(nb, d, 12);
+    auto a = make_ivf(d, 8, kParams[0], true);
+    a->train(nb, xb.data());
+    std::unique_ptr<IndexIVFTurboQuant> same(a->clone());
+    EXPECT_NO_THROW(a->check_compatible_for_merge(*same));
+    // same layout and centroids, different codec seed / residual flag
+    std::unique_ptr<IndexIVFTurboQuant> seed(a->clone());
+    seed->tq = TurboQuantizer(
+            d,
+            TQVariant::MSE,
+            4,
+            true,
+            RotationType::AUTO,
+            QJLType::GAUSSIAN,
+            99);
+    EXPECT_THROW(a->check_compatible_for_merge(*seed), faiss::FaissException);
+    std::unique_ptr<IndexIVFTurboQuant> nores(a->clone());
+    nores->by_residual = false;
+    EXPECT_THROW(a->check_compatible_for_merge(*nores), faiss::FaissException);
+    auto bits = make_ivf(d, 8, kParams[1], true);
+    bits->train(nb, xb.data());
+    EXPECT_THROW(a->check_compatible_for_merge(*bits), faiss::FaissException);
+}
+
+// remove_ids leaves exactly what a selector on the complement would see.
+TEST(IVF, RemoveIdsEqualsSelector) {
+    const size_t d = 32, nb = 1500, nq = 10, k = 10, nlist = 16;
+    auto xb = tqtest::random_gaussian(nb, d, 13);
+    auto xq = tqtest::random_gaussian(nq, d, 14);
+    auto ivf = make_ivf(d, nlist, kParams[0], true);
+    ivf->train(nb, xb.data());
+    ivf->add(nb, xb.data());
+    ivf->nprobe = 5;
+    faiss::IDSelectorRange gone(200, 900);
+    faiss::IDSelectorNot kept(&gone);
+    faiss::SearchParametersIVF sp;
+    sp.nprobe = 5;
+    sp.sel = &kept;
+    Result before = search(*ivf, xq, k, &sp);
+    EXPECT_EQ(700u, ivf->remove_ids(gone));
+    EXPECT_EQ((idx_t)nb - 700, ivf->ntotal);
+    Result after = search(*ivf, xq, k);
+    EXPECT_EQ(before.I, after.I);
+    EXPECT_EQ(before.D, after.D);
+}
+
+// Reconstruction: sa_encode / sa_decode, reconstruct and
+// reconstruct_from_offset give the same vectors; add_sa_codes fills the
+// same lists as add; the error of 4-bit codes obeys the paper's MSE bound
+// sqrt(3) pi / 2 * 4^-b relative to the encoded vector's squared norm.
+TEST(IVF, ReconstructAndStandaloneCodes) {
+    const size_t d = 32, nb = 1000, nlist = 8;
+    auto xb = tqtest::random_gaussian(nb, d, 15);
+    for (bool res : {false, true}) {
+        SCOPED_TRACE(res ? "residual" : "plain");
+        auto ivf = make_ivf(d, nlist, kParams[0], res);
+        ivf->train(nb, xb.data());
+        std::unique_ptr<IndexIVFTurboQuant> viasa(ivf->clone());
+        ivf->add(nb, xb.data());
+        std::vector<uint8_t> sa(nb * ivf->sa_code_size());
+        ivf->sa_encode(nb, xb.data(), sa.data());
+        std::vector<float> dec(nb * d), rec(nb * d), rec2(nb * d);
+        ivf->sa_decode(nb, sa.data(), dec.data());
+        ivf->make_direct_map();
+        for (size_t i = 0; i < nb; i++) {
+            ivf->reconstruct(i, rec.data() + i * d);
+        }
+        EXPECT_EQ(dec, rec);
+        ivf->reconstruct_n(0, nb, rec2.data());
+        EXPECT_EQ(rec, rec2);
+        // search_and_reconstruct goes through store_pairs and the offsets
+        const size_t nq = 5, k = 3;
+        std::vector<float> D(nq * k), R(nq * k * d);
+        std::vector<idx_t> I(nq * k);
+        ivf->search_and_reconstruct(
+                nq, xb.data(), k, D.data(), I.data(), R.data());
+        for (size_t j = 0; j < nq * k; j++) {
+            ASSERT_GE(I[j], 0);
+            ASSERT_TRUE(std::equal(
+                    R.begin() + j * d,
+                    R.begin() + (j + 1) * d,
+                    rec.begin() + I[j] * d));
+        }
+
+        std::vector<idx_t> ids(nb);
+        for (size_t i = 0; i < nb; i++) {
+            ids[i] = i;
+        }
+        viasa->add_sa_codes(nb, sa.data(), ids.data());
+        for (size_t l = 0; l < nlist; l++) {
+            size_t ls = ivf->invlists->list_size(l);
+            ASSERT_EQ(ls, viasa->invlists->list_size(l));
+            faiss::InvertedLists::ScopedCodes a(ivf->invlists, l),
+                    b(viasa->invlists, l);
+            ASSERT_EQ(0, memcmp(a.get(), b.get(), ls * ivf->code_size));
+        }
+
+        std::vector<float> c(d);
+        std::vector<idx_t> assign(nb);
+        ivf->quantizer->assign(nb, xb.data(), assign.data());
+        double err = 0, nrm = 0;
+        for (size_t i = 0; i < nb; i++) {
+            ivf->quantizer->reconstruct(assign[i], c.data());
+            for (size_t j = 0; j < d; j++) {
+                double r = xb[i * d + j] - (res ? c[j] : 0);
+                double e = xb[i * d + j] - rec[i * d + j];
+                err += e * e;
+                nrm += r * r;
+            }
+        }
+        EXPECT_LT(err / nrm, std::sqrt(3.0) * M_PI / 2 / 256);
+    }
+}
+
+// Centered without residuals: train learns the data mean and the index
+// then equals the flat centered index at full probe.
+TEST(IVF, CenteredEqualsFlatCentered) {
+    const size_t d = 32, nb = 1500, nq = 20, k = 10, nlist = 8;
+    auto xb = tqtest::random_gaussian(nb, d, 16);
+    for (auto& v : xb) {
+        v += 3;
+    }
+    auto xq = tqtest::random_gaussian(nq, d, 17);
+    IndexTurboQuant flat(d, 3, TQVariant::MSE, faiss::METRIC_L2, true);
+    flat.train(nb, xb.data());
+    flat.add(nb, xb.data());
+    auto ivf = make_ivf(
+            d, nlist, {3, TQVariant::MSE, faiss::METRIC_L2}, false, true);
+    EXPECT_FALSE(ivf->is_trained);
+    EXPECT_THROW(ivf->add(nb, xb.data()), faiss::FaissException);
+    ivf->train(nb, xb.data());
+    EXPECT_EQ(flat.tq.mean, ivf->tq.mean);
+    ivf->add(nb, xb.data());
+    ivf->nprobe = nlist;
+    Result rf = search(flat, xq, k, exact_flat()), ri = search(*ivf, xq, k);
+    EXPECT_EQ(rf.I, ri.I);
+    EXPECT_EQ(rf.D, ri.D);
+    // with residuals the centroids take the mean's role: none is learned
+    auto res = make_ivf(
+            d, nlist, {3, TQVariant::MSE, faiss::METRIC_L2}, true, true);
+    res->train(nb, xb.data());
+    EXPECT_TRUE(res->tq.mean.empty());
+}
+
+TEST(IVF, BadInputThrows) {
+    const size_t d = 16, nb = 400;
+    auto xb = tqtest::random_gaussian(nb, d, 18);
+    faiss::IndexFlatL2 q(d);
+    EXPECT_THROW(IndexIVFTurboQuant(nullptr, d, 8, 4), faiss::FaissException);
+    EXPECT_THROW(IndexIVFTurboQuant(&q, d, 8, 9), faiss::FaissException);
+    EXPECT_THROW(
+            IndexIVFTurboQuant(&q, d, 8, 4, TQVariant::MSE, faiss::METRIC_L1),
+            faiss::FaissException);
+    auto ivf = make_ivf(d, 8, kParams[0], true);
+    ivf->train(nb, xb.data());
+    ivf->add(nb, xb.data());
+    EXPECT_THROW(ivf->train(nb, xb.data()), faiss::FaissException);
+    std::vector<float> bad(xb.begin(), xb.begin() + d);
+    bad[3] = NAN;
+    std::vector<float> D(5);
+    std::vector<idx_t> I(5);
+    EXPECT_THROW(ivf->add(1, bad.data()), faiss::FaissException);
+    EXPECT_EQ((idx_t)nb, ivf->ntotal);
+    ivf->nprobe = 8;
+    bad[3] = INFINITY;
+    EXPECT_ANY_THROW(ivf->search(1, bad.data(), 5, D.data(), I.data()));
+}
