@@ -6,7 +6,9 @@
 #include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissAssert.h>
 
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan.h>
+#include <faiss_turbo/impl/scan_int8.h>
 
 namespace faiss_turbo {
 
@@ -34,7 +36,14 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
                       idx.codes.data(),
                       idx.code_size),
               index(idx),
-              buf(2 * idx.d) {}
+              buf(2 * idx.d),
+              xi(idx.d),
+              xj(idx.d) {
+        if (!idx.tq.mean.empty()) {
+            rmean.resize(idx.d);
+            idx.tq.rotation->apply(1, idx.tq.mean.data(), rmean.data());
+        }
+    }
 
     void set_query(const float* x) override {
         index.prepare_queries(1, x, q);
@@ -44,16 +53,48 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
         return index.tq.score(q, 0, code, buf.data());
     }
 
-    /// between two stored vectors: the metric on their reconstructions
+    /// between two stored vectors: the metric on their reconstructions.
+    /// For TQmse a reconstruction is mean + norm R^T c_hat, so the metric is
+    /// computed in the rotated space in O(d): graph indexes (HNSW) call this
+    /// for every link. TQprod's QJL term needs the full decode.
     float symmetric_dis(idx_t i, idx_t j) override {
-        std::vector<float> xi(index.d), xj(index.d);
-        index.reconstruct(i, xi.data());
-        index.reconstruct(j, xj.data());
+        const TurboQuantizer& tq = index.tq;
+        const size_t d = index.d;
+        const bool l2 = index.metric_type == faiss::METRIC_L2;
+        if (tq.variant == TQVariant::PROD) {
+            index.reconstruct(i, xi.data());
+            index.reconstruct(j, xj.data());
+        } else {
+            TQCodeScalars si, sj;
+            tq.decode_rotated(code_of(i), xi.data(), nullptr, si);
+            tq.decode_rotated(code_of(j), xj.data(), nullptr, sj);
+            for (size_t t = 0; t < d; t++) {
+                xi[t] *= si.norm;
+                xj[t] *= sj.norm;
+            }
+            if (l2 || rmean.empty()) {
+                return metric_on(xi.data(), xj.data(), l2); // mean cancels
+            }
+            for (size_t t = 0; t < d; t++) {
+                xi[t] += rmean[t];
+                xj[t] += rmean[t];
+            }
+        }
+        return metric_on(xi.data(), xj.data(), l2);
+    }
+
+  private:
+    std::vector<float> xi, xj, rmean; // rmean = R mean
+
+    const uint8_t* code_of(idx_t i) const {
+        return index.codes.data() + i * index.code_size;
+    }
+
+    float metric_on(const float* a, const float* b, bool l2) const {
         double s = 0;
         for (size_t t = 0; t < (size_t)index.d; t++) {
-            s += index.metric_type == faiss::METRIC_L2
-                    ? (double)(xi[t] - xj[t]) * (xi[t] - xj[t])
-                    : (double)xi[t] * xj[t];
+            s += l2 ? (double)(a[t] - b[t]) * (a[t] - b[t])
+                    : (double)a[t] * b[t];
         }
         return (float)s;
     }
@@ -162,8 +203,31 @@ void IndexTurboQuant::search(
     if (n == 0) {
         return;
     }
+    const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
+    const SearchParametersTurboQuant& opt = tp ? *tp : search_defaults;
+    FAISS_THROW_IF_NOT_FMT(
+            opt.scan_mode == TQ_SCAN_EXACT || opt.scan_mode == TQ_SCAN_INT8,
+            "search: unknown scan_mode %d (0 = exact, 1 = int8)",
+            opt.scan_mode);
+    FAISS_THROW_IF_NOT_FMT(
+            std::isfinite(opt.rerank_factor) && opt.rerank_factor >= 0,
+            "search: rerank_factor=%g must be >= 0",
+            opt.rerank_factor);
     TQQueries q;
     prepare_queries(n, x, q);
+    if (opt.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {
+        scan_knn_int8(
+                tq,
+                codes.data(),
+                ntotal,
+                q,
+                k,
+                opt.rerank_factor,
+                distances,
+                labels,
+                selector_of(params));
+        return;
+    }
     scan_knn(
             tq,
             codes.data(),

@@ -5,6 +5,7 @@
 
 #include <faiss/IndexFlatCodes.h>
 
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/compat.h>
 
@@ -15,6 +16,11 @@ struct IndexTurboQuant : faiss::IndexFlatCodes {
 
     /// centered variant: train() learns the mean (factory suffix "c")
     bool centered = false;
+
+    /// what search() uses when it gets no SearchParametersTurboQuant, as
+    /// IndexIVF::nprobe for SearchParametersIVF: ParameterSpace-style
+    /// tuning sets these (its sel is not used). Not saved in files.
+    SearchParametersTurboQuant search_defaults;
 
     /** @param d        dimension, >= 2
      *  @param bits     1..8 with at most one decimal (2.5); for PROD the
@@ -41,6 +47,9 @@ struct IndexTurboQuant : faiss::IndexFlatCodes {
 
     void add(idx_t n, const float* x) override;
 
+    /// params may be a SearchParametersTurboQuant: scan_mode (default
+    /// int8 dot products, then the best k * rerank_factor re-scored with
+    /// the exact estimator) or TQ_SCAN_EXACT (every code in float)
     void search(
             idx_t n,
             const float* x,

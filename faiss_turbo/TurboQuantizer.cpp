@@ -6,6 +6,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
 
@@ -126,6 +127,7 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
     check_finite(n, d, x, "TurboQuant encode");
     const bool prod = variant == TQVariant::PROD;
     std::vector<float> xc, y, r, sr;
+    std::vector<uint8_t> ib;
     for (size_t i0 = 0; i0 < n; i0 += kEncodeBatch) {
         size_t nb = std::min(kEncodeBatch, n - i0);
         const float* xb = x + i0 * d;
@@ -140,6 +142,7 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
         rotation->apply(nb, xb, y.data());
         // PROD: the residual u - c_hat; MSE: c_hat, for the debiasing dot
         r.resize(nb * d);
+        ib.resize(nb * d);
 #pragma omp parallel for if (nb > 16)
         for (int64_t i = 0; i < (int64_t)nb; i++) {
             uint8_t* code = codes + (i0 + i) * code_size;
@@ -148,15 +151,24 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
             float norm = (float)std::sqrt(canonical_dot(xi, xi, d));
             float inv = norm > 0 ? 1.0f / norm : 0.0f;
             float* u = y.data() + i * d; // u overwrites the rotated vector
+            for (size_t j = 0; j < d; j++) {
+                u[j] *= inv;
+            }
+            // quantize_coord's indices, by a SIMD loop where there is one
+            uint8_t* idx = ib.data() + i * d;
+            quantize_coords(u, n_hi, cb_hi->thresholds.data(), b_hi, idx);
+            quantize_coords(
+                    u + n_hi,
+                    d - n_hi,
+                    cb_lo->thresholds.data(),
+                    b_lo,
+                    idx + n_hi);
             size_t pos = 0;
             for (size_t j = 0; j < d; j++) {
                 const Codebook& cb = j < n_hi ? *cb_hi : *cb_lo;
-                u[j] *= inv;
-                uint32_t idx =
-                        quantize_coord(u[j], cb.thresholds.data(), cb.nbits);
-                put_bits(code, pos, idx, cb.nbits);
+                put_bits(code, pos, idx[j], cb.nbits);
                 pos += cb.nbits;
-                float c = cb.centroids[idx];
+                float c = cb.centroids[idx[j]];
                 r[i * d + j] = prod ? u[j] - c : c;
             }
             float aux = 0;

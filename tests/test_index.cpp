@@ -18,6 +18,7 @@
 #include <faiss/impl/IDSelector.h>
 
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/index_factory.h>
 
 #include "test_util.h"
@@ -99,7 +100,10 @@ TEST(Index, SearchEqualsEstimatorBruteForce) {
             auto idx = make_index(v, d, m, xb);
             std::vector<float> D(nq * k), Dref;
             std::vector<idx_t> I(nq * k), Iref;
-            idx->search(nq, xq.data(), k, D.data(), I.data());
+            // the exact scan (the int8 scan is checked in test_kernels)
+            SearchParametersTurboQuant exact;
+            exact.scan_mode = TQ_SCAN_EXACT;
+            idx->search(nq, xq.data(), k, D.data(), I.data(), &exact);
             estimator_knn(*idx, xq.data(), nq, k, Dref, Iref);
             EXPECT_EQ(I, Iref) << v.name << " metric " << m;
             EXPECT_EQ(D, Dref) << v.name << " metric " << m;
@@ -175,6 +179,13 @@ TEST(Index, RecallOnSiftMatchesReference) {
     double r4 = sift_recall(4, true, true, nullptr);
     double p2 = sift_recall(2, false, false, nullptr);
     double p4 = sift_recall(4, false, false, nullptr);
+    // the other two combinations, for the README's choice of defaults
+    printf("SIFT 10-recall@10: centered plain %.3f / %.3f, uncentered "
+           "debiased %.3f / %.3f\n",
+           sift_recall(2, true, false, nullptr),
+           sift_recall(4, true, false, nullptr),
+           sift_recall(2, false, true, nullptr),
+           sift_recall(4, false, true, nullptr));
     printf("SIFT 10-recall@10: centered+debiased %.3f / %.3f, plain %.3f / "
            "%.3f (2 / 4 bits)\n",
            r2,
@@ -256,7 +267,8 @@ TEST(Index, IDSelectorAndRangeSearch) {
 
             // selector: only even ids in [100, 600)
             faiss::IDSelectorRange range(100, 600);
-            faiss::SearchParameters params;
+            SearchParametersTurboQuant params;
+            params.scan_mode = TQ_SCAN_EXACT;
             params.sel = &range;
             std::vector<float> D(nq * k);
             std::vector<idx_t> I(nq * k);
@@ -393,6 +405,35 @@ TEST(Index, DistanceComputerAndFaissWrappers) {
     double r_ref = tqtest::recall_at(I2, gt, nq, k, k, k);
     double r_base = tqtest::recall_at(I, gt, nq, k, k, k);
     EXPECT_GT(r_ref, r_base);
+}
+
+TEST(Index, SymmetricDistanceMatchesReconstructions) {
+    // HNSW's graph building uses symmetric_dis: it must be the metric on the
+    // reconstructions (computed in the rotated space for TQmse)
+    const size_t d = 40, nb = 60;
+    auto xb = tqtest::random_gaussian(nb, d, 21);
+    for (auto& x : xb) {
+        x += 0.5f;
+    }
+    for (const Variant& v : kVariants) {
+        for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            auto idx = make_index(v, d, m, xb);
+            std::unique_ptr<faiss::DistanceComputer> dc(
+                    idx->get_distance_computer());
+            std::vector<float> rec(nb * d);
+            idx->reconstruct_n(0, nb, rec.data());
+            for (idx_t i = 0; i < 10; i++) {
+                idx_t j = nb - 1 - i;
+                double s = 0;
+                for (size_t t = 0; t < d; t++) {
+                    float a = rec[i * d + t], b = rec[j * d + t];
+                    s += m == faiss::METRIC_L2 ? (a - b) * (a - b) : a * b;
+                }
+                EXPECT_NEAR(dc->symmetric_dis(i, j), s, 1e-4 * (1 + std::fabs(s)))
+                        << v.name << " metric " << m;
+            }
+        }
+    }
 }
 
 TEST(Index, BadInput) {

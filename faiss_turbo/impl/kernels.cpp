@@ -1,8 +1,12 @@
 #include <faiss_turbo/impl/kernels.h>
 
+#include <faiss_turbo/impl/simd/float_kernels.h>
+
 namespace faiss_turbo {
 
-float dot_lanes(const float* a, const float* b, size_t d) {
+namespace {
+
+float dot_lanes_ref(const float* a, const float* b, size_t d) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;
     for (; i + 8 <= d; i += 8) {
@@ -15,6 +19,21 @@ float dot_lanes(const float* a, const float* b, size_t d) {
     }
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
             ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+using DotFn = float (*)(const float*, const float*, size_t);
+
+/// the SIMD version where the CPU has one: the same roundings, same bits
+DotFn pick_dot_lanes() {
+    const FloatKernels* k = float_kernels_simd();
+    return k ? k->dot_lanes : dot_lanes_ref;
+}
+
+} // namespace
+
+float dot_lanes(const float* a, const float* b, size_t d) {
+    static const DotFn fn = pick_dot_lanes();
+    return fn(a, b, d);
 }
 
 void axpy(size_t d, float alpha, const float* x, float* y) {

@@ -1,5 +1,7 @@
 #include <faiss_turbo/impl/rotation.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -9,6 +11,7 @@
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/random.h>
+#include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
 
@@ -65,19 +68,34 @@ void matmul_rows(
     // Not BLAS: OpenBLAS may round differently with its thread count, and
     // results must not depend on it. Each output is computed by one fixed
     // sequence of operations.
+    if (!transpose_m) {
+        constexpr size_t kRowBlock = 16;
+        // rows of m serve a block of vectors while it is in cache (a
+        // 1536 x 1536 matrix does not fit in L2); same dot_lanes per output
+        const int64_t bs = std::max<int64_t>(
+                1, std::min<int64_t>(16, n / omp_get_max_threads()));
+        const int64_t nblk = (n + bs - 1) / bs;
+#pragma omp parallel for if (n > 4)
+        for (int64_t b = 0; b < nblk; b++) {
+            size_t i1 = std::min<size_t>(n, (b + 1) * bs);
+            float out[kRowBlock];
+            for (size_t r0 = 0; r0 < d; r0 += kRowBlock) {
+                size_t nr = std::min(kRowBlock, d - r0);
+                for (size_t i = b * bs; i < i1; i++) {
+                    dot_lanes_rows(m + r0 * d, nr, x + i * d, d, out);
+                    std::copy(out, out + nr, y + i * d + r0);
+                }
+            }
+        }
+        return;
+    }
 #pragma omp parallel for if (n > 4)
     for (int64_t i = 0; i < (int64_t)n; i++) {
         const float* xi = x + i * d;
         float* yi = y + i * d;
-        if (!transpose_m) {
-            for (size_t r = 0; r < d; r++) {
-                yi[r] = dot_lanes(m + r * d, xi, d);
-            }
-        } else {
-            std::fill(yi, yi + d, 0.0f);
-            for (size_t r = 0; r < d; r++) {
-                axpy(d, xi[r], m + r * d, yi);
-            }
+        std::fill(yi, yi + d, 0.0f);
+        for (size_t r = 0; r < d; r++) {
+            axpy(d, xi[r], m + r * d, yi);
         }
     }
 }
@@ -150,7 +168,7 @@ void hadamard_blocks(
         const std::vector<std::pair<size_t, size_t>>& blocks) {
     for (auto& b : blocks) {
         float* blk = x + b.first;
-        fwht_inplace(blk, b.second);
+        fwht_fast(blk, b.second); // fwht_inplace's bits, SIMD if any
         float scale = (float)(1.0 / std::sqrt((double)b.second));
         for (size_t i = 0; i < b.second; i++) {
             blk[i] *= scale;

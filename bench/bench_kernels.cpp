@@ -1,0 +1,355 @@
+/**
+ * Timings of the flat index's CPU paths on random unit vectors:
+ *   - search, exact float scan vs int8 scan (batched and one query at a
+ *     time), ms per query, and recall@10 of the int8 path against the exact
+ *     estimator's results;
+ *   - bytes of codes per second at nq = 1 against a plain memory-read loop
+ *     over a buffer of the same size (both single-threaded);
+ *   - encode, vectors per second.
+ * Each figure is the median of --runs runs, in wall time and in CPU time of
+ * the process divided by the threads (the CPU figure stays meaningful on a
+ * machine shared with other work, the wall one does not). Usage:
+ *   bench_kernels [--d 1536] [--nb 100000] [--nq 1000] [--bits 4,2]
+ *                 [--threads 1,2] [--runs 5] [--exact-nq 20]
+ *                 [--single-nq 20] [--encode-d 128,1536] [--bw-only 0]
+ * --encode-d 0 skips encode, --nb 0 search; --bw-only 1 only compares
+ * bandwidths. FAISS_TURBO_SIMD=scalar in the environment times the
+ * portable kernels.
+ */
+#include <omp.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/simd/int8_kernels.h>
+
+using namespace faiss_turbo;
+
+namespace {
+
+struct Options {
+    size_t d = 1536, nb = 100000, nq = 1000, exact_nq = 20, single_nq = 20;
+    std::vector<float> bits = {4, 2};
+    std::vector<int> threads = {1, 2};
+    std::vector<size_t> encode_d = {128, 1536};
+    int runs = 5;
+    int bw_only = 0; ///< only the bandwidth comparison
+};
+
+std::vector<float> parse_floats(const char* s) {
+    std::vector<float> r;
+    for (const char* p = s; *p;) {
+        char* e;
+        r.push_back(strtof(p, &e));
+        p = *e ? e + 1 : e;
+    }
+    return r;
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        const char* v = argv[i + 1];
+        auto fl = parse_floats(v);
+        if (a == "--d") {
+            o.d = atol(v);
+        } else if (a == "--nb") {
+            o.nb = atol(v);
+        } else if (a == "--nq") {
+            o.nq = atol(v);
+        } else if (a == "--exact-nq") {
+            o.exact_nq = atol(v);
+        } else if (a == "--single-nq") {
+            o.single_nq = atol(v);
+        } else if (a == "--runs") {
+            o.runs = atoi(v);
+        } else if (a == "--bits") {
+            o.bits = fl;
+        } else if (a == "--threads") {
+            o.threads.assign(fl.begin(), fl.end());
+        } else if (a == "--bw-only") {
+            o.bw_only = atoi(v);
+        } else if (a == "--encode-d") {
+            o.encode_d.assign(fl.begin(), fl.end());
+        } else {
+            fprintf(stderr, "unknown option %s\n", a.c_str());
+            exit(1);
+        }
+    }
+    return o;
+}
+
+double now_s() {
+    return std::chrono::duration<double>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+}
+
+double cpu_s() {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+struct Timing {
+    double wall, cpu; ///< seconds; cpu: process CPU time / threads
+};
+
+/// medians of the wall and CPU times of f over runs
+Timing median_time(int runs, const std::function<void()>& f) {
+    std::vector<double> w, c;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_s(), c0 = cpu_s();
+        f();
+        w.push_back(now_s() - t0);
+        c.push_back((cpu_s() - c0) / omp_get_max_threads());
+    }
+    std::sort(w.begin(), w.end());
+    std::sort(c.begin(), c.end());
+    return {w[w.size() / 2], c[c.size() / 2]};
+}
+
+std::vector<float> random_unit(size_t n, size_t d, uint64_t seed) {
+    std::vector<float> x(n * d);
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        std::mt19937_64 rng(seed * 1000 + t);
+        std::normal_distribution<float> g;
+        size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        for (size_t i = i0; i < i1; i++) {
+            float* v = x.data() + i * d;
+            double s = 0;
+            for (size_t j = 0; j < d; j++) {
+                v[j] = g(rng);
+                s += (double)v[j] * v[j];
+            }
+            for (size_t j = 0; j < d; j++) {
+                v[j] /= std::sqrt(s);
+            }
+        }
+    }
+    return x;
+}
+
+/// bytes per second of one thread summing a buffer larger than the caches
+double read_bandwidth(const std::vector<uint8_t>& buf, int runs) {
+    volatile uint64_t sink = 0;
+    size_t nw = buf.size() / 8;
+    const uint64_t* w = (const uint64_t*)buf.data();
+    Timing t = median_time(runs, [&] {
+        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t i = 0; i + 4 <= nw; i += 4) {
+            a0 += w[i];
+            a1 += w[i + 1];
+            a2 += w[i + 2];
+            a3 += w[i + 3];
+        }
+        sink = sink + a0 + a1 + a2 + a3;
+    });
+    return nw * 8 / t.wall;
+}
+
+struct Result {
+    std::vector<float> D;
+    std::vector<idx_t> I;
+};
+
+Result
+search(const IndexTurboQuant& idx,
+       const float* xq,
+       size_t nq,
+       int mode,
+       float rf) {
+    const size_t k = 10;
+    Result r;
+    r.D.resize(nq * k);
+    r.I.resize(nq * k);
+    SearchParametersTurboQuant p;
+    p.scan_mode = mode;
+    p.rerank_factor = rf;
+    idx.search(nq, xq, k, r.D.data(), r.I.data(), &p);
+    return r;
+}
+
+/// single thread, nq = 1: bytes of codes per second against the read loop
+/// over the same buffer, interleaved runs; medians and bests (the best is
+/// the figure least disturbed by other work on the machine)
+void bench_bandwidth(
+        const Options& o,
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq) {
+    omp_set_num_threads(1);
+    const size_t n1 = std::min(o.single_nq, o.nq);
+    const double bytes = idx.codes.size();
+    std::vector<double> rd, sc;
+    for (int r = 0; r < 2 * o.runs; r++) {
+        rd.push_back(read_bandwidth(idx.codes, 1));
+        Timing t = median_time(1, [&] {
+            for (size_t q = 0; q < n1; q++) {
+                search(idx, xq.data() + q * o.d, 1, TQ_SCAN_INT8, 0);
+            }
+        });
+        sc.push_back(bytes * n1 / t.wall);
+    }
+    std::sort(rd.begin(), rd.end());
+    std::sort(sc.begin(), sc.end());
+    double rm = rd[rd.size() / 2], sm = sc[sc.size() / 2];
+    printf("1 thread, nq=1, %.1f MB of codes: read loop median %.2f GB/s "
+           "best %.2f; int8 scan median %.2f GB/s best %.2f: %.0f%% "
+           "(medians) / %.0f%% (bests)\n",
+           bytes / 1e6,
+           rm / 1e9,
+           rd.back() / 1e9,
+           sm / 1e9,
+           sc.back() / 1e9,
+           100 * sm / rm,
+           100 * sc.back() / rd.back());
+}
+
+double recall(const Result& a, const Result& ref, size_t nq) {
+    const size_t k = 10;
+    size_t hit = 0;
+    for (size_t q = 0; q < nq; q++) {
+        for (size_t i = 0; i < k; i++) {
+            for (size_t j = 0; j < k; j++) {
+                hit += a.I[q * k + i] == ref.I[q * k + j] &&
+                       a.I[q * k + i] >= 0;
+            }
+        }
+    }
+    return (double)hit / (nq * k);
+}
+
+void bench_search(
+        const Options& o,
+        float bits,
+        const std::vector<float>& xb,
+        const std::vector<float>& xq) {
+    IndexTurboQuant idx(o.d, bits);
+    double te = now_s();
+    idx.add(o.nb, xb.data());
+    printf("\n== d=%zd nb=%zd %g bits, %s (add %.1f s)\n",
+           o.d,
+           o.nb,
+           bits,
+           idx.tq.layout_string().c_str(),
+           now_s() - te);
+    const size_t ne = std::min(o.exact_nq, o.nq);
+    const size_t n1 = std::min(o.single_nq, o.nq);
+
+    // recall of the int8 path against the exact estimator's top 10
+    Result ref = search(idx, xq.data(), ne, TQ_SCAN_EXACT, 0);
+    for (float rf : {0.0f, 1.0f, 2.0f, 4.0f}) {
+        Result r = search(idx, xq.data(), ne, TQ_SCAN_INT8, rf);
+        printf("recall@10 int8 vs exact (%zd queries), rerank %g: %.4f\n",
+               ne,
+               rf,
+               recall(r, ref, ne));
+    }
+
+    for (int nt : o.threads) {
+        omp_set_num_threads(nt);
+        const size_t ne1 = std::min<size_t>(n1, 3);
+        Timing t_ex = median_time(std::max(1, o.runs / 2), [&] {
+            search(idx, xq.data(), ne, TQ_SCAN_EXACT, 0);
+        });
+        Timing t_ex1 = median_time(1, [&] {
+            for (size_t q = 0; q < ne1; q++) {
+                search(idx, xq.data() + q * o.d, 1, TQ_SCAN_EXACT, 0);
+            }
+        });
+        printf("threads %d: exact float      batch of %4zd: %8.3f ms/query "
+               "(cpu %8.3f), nq=1: %8.3f ms/query (cpu %8.3f)\n",
+               nt,
+               ne,
+               t_ex.wall / ne * 1e3,
+               t_ex.cpu / ne * 1e3,
+               t_ex1.wall / ne1 * 1e3,
+               t_ex1.cpu / ne1 * 1e3);
+        for (float rf : {0.0f, 4.0f}) {
+            Timing tb = median_time(o.runs, [&] {
+                search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf);
+            });
+            Timing t1 = median_time(o.runs, [&] {
+                for (size_t q = 0; q < n1; q++) {
+                    search(idx, xq.data() + q * o.d, 1, TQ_SCAN_INT8, rf);
+                }
+            });
+            printf("threads %d: int8 rerank %g batch of %4zd: %8.3f ms/query "
+                   "(cpu %8.3f), nq=1: %8.3f ms/query (cpu %8.3f)\n",
+                   nt,
+                   rf,
+                   o.nq,
+                   tb.wall / o.nq * 1e3,
+                   tb.cpu / o.nq * 1e3,
+                   t1.wall / n1 * 1e3,
+                   t1.cpu / n1 * 1e3);
+        }
+    }
+    bench_bandwidth(o, idx, xq);
+}
+
+void bench_encode(const Options& o, size_t d) {
+    const size_t n = d <= 256 ? 20000 : 5000;
+    auto x = random_unit(n, d, 7);
+    for (float bits : o.bits) {
+        IndexTurboQuant idx(d, bits);
+        std::vector<uint8_t> codes(n * idx.code_size);
+        for (int nt : o.threads) {
+            omp_set_num_threads(nt);
+            Timing t = median_time(
+                    o.runs, [&] { idx.sa_encode(n, x.data(), codes.data()); });
+            printf("encode d=%zd %g bits, %d threads: %.0f vectors/s "
+                   "(cpu: %.0f per thread-second)\n",
+                   d,
+                   bits,
+                   nt,
+                   n / t.wall,
+                   n / t.cpu / nt);
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Options o = parse(argc, argv);
+    setvbuf(stdout, nullptr, _IOLBF, 0);
+    printf("int8 kernels: %s, max threads %d\n",
+           int8_kernels_best().name,
+           omp_get_max_threads());
+    for (size_t d : o.encode_d) {
+        if (d == 0) {
+            continue;
+        }
+        bench_encode(o, d);
+    }
+    if (o.nb == 0) {
+        return 0;
+    }
+    auto xb = random_unit(o.nb, o.d, 1);
+    auto xq = random_unit(o.nq, o.d, 2);
+    for (float bits : o.bits) {
+        if (o.bw_only) {
+            IndexTurboQuant idx(o.d, bits);
+            idx.add(o.nb, xb.data());
+            printf("\n== d=%zd nb=%zd %g bits\n", o.d, o.nb, bits);
+            bench_bandwidth(o, idx, xq);
+        } else {
+            bench_search(o, bits, xb, xq);
+        }
+    }
+    return 0;
+}

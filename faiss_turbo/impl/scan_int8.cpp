@@ -1,0 +1,581 @@
+#include <faiss_turbo/impl/scan_int8.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/impl/scan.h>
+
+namespace faiss_turbo {
+
+/*************************************************************
+ * tables
+ *************************************************************/
+
+bool int8_scan_supported(const TurboQuantizer& tq) {
+    return tq.d <= kInt8MaxDim;
+}
+
+namespace {
+
+/// tables of one MSE codebook: u = round(c / s_c) + 64, v = round(c^2 / s_v)
+void fill_mse_tables(
+        Int8Segment& s, const Codebook& cb, double& cs, double& vs) {
+    double cmax = 0, c2max = 0;
+    for (float c : cb.centroids) {
+        cmax = std::max(cmax, std::fabs((double)c));
+        c2max = std::max(c2max, (double)c * c);
+    }
+    cs = cmax > 0 ? cmax / kInt8Offset : 1;
+    vs = c2max > 0 ? c2max / 255 : 1;
+    for (size_t i = 0; i < cb.k(); i++) {
+        double c = cb.centroids[i];
+        long u = std::lround(c / cs) + kInt8Offset;
+        s.u[i] = (uint8_t)std::min(2L * kInt8Offset, std::max(0L, u));
+        s.v[i] = (uint8_t)std::min(255L, std::lround(c * c / vs));
+    }
+}
+
+/// interleave segments of 1, 2 and 4 bits that start on a byte
+void set_geometry(Int8Segment& s, size_t tile_offset) {
+    s.tile_offset = tile_offset;
+    s.interleaved = (s.nbits == 1 || s.nbits == 2 || s.nbits == 4) &&
+                    s.bit_offset % 8 == 0;
+    size_t unit = s.interleaved ? 256 / s.nbits : 32;
+    s.width = (s.ncoords + unit - 1) / unit * unit;
+}
+
+} // namespace
+
+Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
+    : tq(&tq_in), kernels(&k), l2(l2) {
+    FAISS_THROW_IF_NOT_FMT(
+            int8_scan_supported(tq_in),
+            "int8 scan: d=%zd is above %zd",
+            tq_in.d,
+            kInt8MaxDim);
+    const TurboQuantizer& t = tq_in;
+    Int8Layout& L = layout;
+    L.code_size = t.code_size;
+    L.want_v = t.variant == TQVariant::MSE && !t.debiased && l2;
+    size_t off = 0;
+    auto add = [&](size_t bit_offset, int nbits, size_t n, size_t c0) {
+        Int8Segment& s = L.seg[L.nseg];
+        s.bit_offset = bit_offset;
+        s.nbits = nbits;
+        s.ncoords = n;
+        set_geometry(s, off);
+        off += s.width;
+        coord0[L.nseg] = c0;
+        return L.nseg++;
+    };
+    const size_t n_lo = t.d - t.n_hi;
+    struct Part {
+        size_t c0, n;
+        int nbits;
+        const Codebook* cb;
+    } parts[2] = {
+            {0, t.n_hi, t.b_hi, t.cb_hi.get()},
+            {t.n_hi, n_lo, t.b_lo, t.cb_lo.get()}};
+    size_t bit = 0;
+    for (const Part& p : parts) {
+        if (p.n == 0) {
+            continue;
+        }
+        if (p.nbits == 0) {
+            zero_begin = p.c0;
+            zero_end = p.c0 + p.n;
+            zero_c = p.cb->centroids[0];
+            continue;
+        }
+        int s = add(bit, p.nbits, p.n, p.c0);
+        fill_mse_tables(L.seg[s], *p.cb, cscale[s], vscale[s]);
+        mult[s] = 1;
+        bit += p.n * p.nbits;
+    }
+    if (t.variant == TQVariant::PROD) {
+        int s = add(t.mse_bytes * 8, 1, t.d, 0);
+        sign[s] = true;
+        mult[s] = 2;
+        L.seg[s].u[1] = 1;
+    }
+    for (TQQueries* q : {&ip0, &l20}) {
+        q->n = 1;
+        q->l2 = q == &l20;
+        q->qconst.assign(1, 0.0f);
+    }
+    L.row = off;
+    L.direct = L.nseg > 0;
+    L.max_read = L.code_size;
+    for (int s = 0; s < L.nseg; s++) {
+        const Int8Segment& sg = L.seg[s];
+        L.direct = L.direct && sg.interleaved;
+        if (sg.interleaved) {
+            size_t end = sg.bit_offset / 8 + sg.width * sg.nbits / 8;
+            L.max_read = std::max(L.max_read, end);
+        }
+    }
+}
+
+/*************************************************************
+ * queries
+ *************************************************************/
+
+namespace {
+
+/// q8 = round(x / s), s = max |x| / 127, over coordinates [0, n) of x
+float int8_scale(const float* x, size_t n) {
+    float m = 0;
+    for (size_t j = 0; j < n; j++) {
+        m = std::max(m, std::fabs(x[j]));
+    }
+    return m > 0 ? m / 127 : 1;
+}
+
+int8_t to_int8(float x, float inv) {
+    long v = std::lround(x * inv);
+    return (int8_t)std::min(127L, std::max(-127L, v));
+}
+
+} // namespace
+
+void Int8Queries::resize(const Int8Codec& codec, size_t n_in) {
+    n = n_in;
+    row = codec.layout.row;
+    q8.assign(n * row, 0);
+    w.assign(n * kInt8MaxSegments, 0);
+    off.assign(n * kInt8MaxSegments, 0);
+    c0.assign(n, 0);
+}
+
+void Int8Queries::set(
+        const Int8Codec& codec, const TQQueries& q, size_t qi, size_t oi) {
+    const size_t d = codec.tq->d;
+    const float* y = q.y.data() + qi * d;
+    const float* sy = q.sy.empty() ? nullptr : q.sy.data() + qi * d;
+    float s_y = int8_scale(y, d), s_sy = sy ? int8_scale(sy, d) : 1;
+    int8_t* r = q8.data() + oi * row;
+    memset(r, 0, row);
+    for (int s = 0; s < codec.layout.nseg; s++) {
+        const Int8Segment& sg = codec.layout.seg[s];
+        const float* x = (codec.sign[s] ? sy : y) + codec.coord0[s];
+        float scale = codec.sign[s] ? s_sy : s_y, inv = 1 / scale;
+        int32_t sum = 0;
+        for (size_t j = 0; j < sg.ncoords; j++) {
+            int8_t v = to_int8(x[j], inv);
+            r[sg.tile_offset + int8_kernel_position(sg, j)] = v;
+            sum += v;
+        }
+        off[oi * kInt8MaxSegments + s] =
+                codec.sign[s] ? sum : kInt8Offset * sum;
+        w[oi * kInt8MaxSegments + s] =
+                codec.sign[s] ? scale
+                              : (float)((double)scale * codec.cscale[s]);
+    }
+    double z = 0;
+    for (size_t j = codec.zero_begin; j < codec.zero_end; j++) {
+        z += y[j];
+    }
+    c0[oi] = (float)(z * codec.zero_c);
+}
+
+void Int8Queries::prepare(const Int8Codec& codec, const TQQueries& q) {
+    resize(codec, q.n);
+#pragma omp parallel for if (q.n > 64)
+    for (int64_t i = 0; i < (int64_t)q.n; i++) {
+        set(codec, q, i, i);
+    }
+}
+
+Int8Codec::Affine
+Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
+    TQCodeScalars sc;
+    const uint8_t* tail = code + tq->mse_bytes + tq->qjl_bytes;
+    memcpy(&sc.norm, tail, sizeof(float));
+    if (tq->n_floats() == 2) {
+        memcpy(&sc.aux, tail + sizeof(float), sizeof(float));
+    }
+    if (V) {
+        double cc = 0;
+        for (int s = 0; s < layout.nseg; s++) {
+            cc += vscale[s] * V[s];
+        }
+        sc.cc = (float)cc;
+    }
+    // the inner product is linear: zero at zero dots
+    float ac = tq->combine(ip0, 0, 1, 0, sc);
+    float as = tq->variant == TQVariant::PROD ? tq->combine(ip0, 0, 0, 1, sc)
+                                              : 0.0f;
+    if (!l2) {
+        return {0.0f, ac, as};
+    }
+    // ||q - x||^2 = ||q||^2 + ||x||^2 - 2 <q, x>
+    return {tq->combine(l20, 0, 0, 0, sc), -2 * ac, -2 * as};
+}
+
+float int8_score(
+        const Int8Codec& codec,
+        const TQQueries& q,
+        size_t qi,
+        const Int8Queries& p,
+        size_t pi,
+        const int32_t* U,
+        const int32_t* V,
+        const uint8_t* code) {
+    return int8_pair_score(
+            codec, p, pi, q.qconst[qi], codec.affine(code, V), U);
+}
+
+/*************************************************************
+ * blocks of codes
+ *************************************************************/
+
+namespace {
+
+constexpr size_t kDirectBlock = 256; // codes per direct kernel call
+constexpr size_t kTileCodes = 32;    // codes decoded into one tile
+constexpr size_t kTileQueries = 32;  // queries per tile_dots call
+constexpr size_t kQueryChunk = 256;  // queries per task (one decode each)
+
+/// codes [0, n) of `block`, readable for layout.max_read bytes past each
+/// code's start: the block itself, or a zero-padded copy near the end of
+/// the array (avail: bytes from block to the end of the array)
+const uint8_t* readable(
+        const Int8Layout& L,
+        const uint8_t* block,
+        size_t n,
+        size_t avail,
+        std::vector<uint8_t>& pad) {
+    size_t need = n == 0 ? 0 : (n - 1) * L.code_size + L.max_read;
+    if (need <= avail) {
+        return block;
+    }
+    pad.assign(need, 0);
+    memcpy(pad.data(), block, n * L.code_size);
+    return pad.data();
+}
+
+/// per-thread buffers of a scan
+struct Scratch {
+    std::vector<uint8_t> tile, pad;
+    std::vector<int32_t> usum, vsum;
+    std::vector<char> keep;
+
+    Scratch(const Int8Layout& L, size_t ncodes, size_t nq) {
+        tile.resize(kTileCodes * L.row);
+        usum.resize(ncodes * nq * L.nseg);
+        vsum.resize(ncodes * L.nseg);
+        keep.resize(ncodes);
+    }
+};
+
+/// what one task scans: codes [i0, i1), queries [q0, q1), heaps of kk
+struct SliceTask {
+    const Int8Codec& codec;
+    const TQQueries& q;
+    const Int8Queries& p;
+    const uint8_t* codes;
+    size_t ncodes;
+    const faiss::IDSelector* sel;
+    size_t kk;
+    float* V; ///< heaps, query qi at qi * kk
+    idx_t* I;
+
+    /// offer the sums of nb codes from id i0 x queries [qs, qs + nqs)
+    void
+    push(const uint8_t* src,
+         size_t i0,
+         size_t nb,
+         size_t qs,
+         size_t nqs,
+         const Scratch& sc) const {
+        const int nseg = codec.layout.nseg;
+        const bool v = codec.layout.want_v;
+        const bool l2 = q.l2;
+        for (size_t i = 0; i < nb; i++) {
+            if (!sc.keep[i]) {
+                continue;
+            }
+            Int8Codec::Affine a = codec.affine(
+                    src + i * codec.layout.code_size,
+                    v ? sc.vsum.data() + i * nseg : nullptr);
+            idx_t id = i0 + i;
+            const int32_t* U = sc.usum.data() + i * nqs * nseg;
+            for (size_t t = 0; t < nqs; t++, U += nseg) {
+                size_t qi = qs + t;
+                float s = int8_pair_score(codec, p, qi, q.qconst[qi], a, U);
+                float* hv = V + qi * kk;
+                idx_t* hi = I + qi * kk;
+                // most candidates lose against the heap's top: test first
+                bool better = l2 ? s < hv[0] || (s == hv[0] && id < hi[0])
+                                 : s > hv[0] || (s == hv[0] && id < hi[0]);
+                if (better) {
+                    push_topk(l2, kk, hv, hi, s, id);
+                }
+            }
+        }
+    }
+
+    void select(size_t i0, size_t nb, Scratch& sc) const {
+        for (size_t i = 0; i < nb; i++) {
+            sc.keep[i] = !sel || sel->is_member(i0 + i);
+        }
+    }
+
+    /// few queries: each block of codes goes through direct_dots once
+    void run_direct(size_t i0, size_t i1, size_t q0, size_t q1) const {
+        const Int8Layout& L = codec.layout;
+        Scratch sc(L, kDirectBlock, q1 - q0);
+        for (size_t b = i0; b < i1; b += kDirectBlock) {
+            size_t nb = std::min(kDirectBlock, i1 - b);
+            const uint8_t* src = readable(
+                    L,
+                    codes + b * L.code_size,
+                    nb,
+                    (ncodes - b) * L.code_size,
+                    sc.pad);
+            select(b, nb, sc);
+            codec.kernels->direct_dots(
+                    L,
+                    src,
+                    nb,
+                    p.q8.data() + q0 * L.row,
+                    q1 - q0,
+                    sc.usum.data(),
+                    sc.vsum.data());
+            push(src, b, nb, q0, q1 - q0, sc);
+        }
+    }
+
+    /// many queries: decode a tile of codes once, score every query on it
+    void run_tiles(size_t i0, size_t i1, size_t q0, size_t q1) const {
+        const Int8Layout& L = codec.layout;
+        Scratch sc(L, kTileCodes, kTileQueries);
+        for (size_t b = i0; b < i1; b += kTileCodes) {
+            size_t nb = std::min(kTileCodes, i1 - b);
+            const uint8_t* src = readable(
+                    L,
+                    codes + b * L.code_size,
+                    nb,
+                    (ncodes - b) * L.code_size,
+                    sc.pad);
+            select(b, nb, sc);
+            codec.kernels->decode_tile(
+                    L, src, nb, sc.tile.data(), sc.vsum.data());
+            for (size_t qs = q0; qs < q1; qs += kTileQueries) {
+                size_t nqs = std::min(kTileQueries, q1 - qs);
+                codec.kernels->tile_dots(
+                        L,
+                        sc.tile.data(),
+                        nb,
+                        p.q8.data() + qs * L.row,
+                        nqs,
+                        sc.usum.data());
+                push(src, b, nb, qs, nqs, sc);
+            }
+        }
+    }
+};
+
+/// the k best of the candidates (a heap of kk) for query qi: re-scored
+/// with the exact estimator, or as they are
+void finish_query(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        const TQQueries& q,
+        size_t qi,
+        size_t k,
+        size_t kk,
+        bool rerank,
+        float* cv,
+        idx_t* ci,
+        float* D,
+        idx_t* L) {
+    if (!rerank) {
+        finalize_topk(q.l2, kk, cv, ci);
+        std::copy(cv, cv + k, D);
+        std::copy(ci, ci + k, L);
+        return;
+    }
+    std::vector<float> buf(2 * tq.d);
+    init_topk(q.l2, k, D, L);
+    for (size_t j = 0; j < kk; j++) {
+        if (ci[j] >= 0) {
+            float v = tq.score(q, qi, codes + ci[j] * tq.code_size, buf.data());
+            push_topk(q.l2, k, D, L, v, ci[j]);
+        }
+    }
+    finalize_topk(q.l2, k, D, L);
+}
+
+} // namespace
+
+/*************************************************************
+ * flat scan
+ *************************************************************/
+
+void scan_knn_int8(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels) {
+    FAISS_THROW_IF_NOT_FMT(
+            std::isfinite(rerank_factor) && rerank_factor >= 0,
+            "int8 scan: rerank_factor=%g must be >= 0",
+            rerank_factor);
+    const size_t nq = q.n;
+    if (nq == 0) {
+        return;
+    }
+    const bool rerank = rerank_factor >= 1;
+    size_t kk = k;
+    if (rerank) {
+        double want = std::ceil((double)k * rerank_factor);
+        kk = std::max(k, (size_t)std::min(want, (double)std::max(ncodes, k)));
+    }
+    Int8Codec codec(tq, q.l2, kernels);
+    Int8Queries p;
+    p.prepare(codec, q);
+
+    const bool direct = codec.layout.direct && nq <= kInt8MaxDirectQueries;
+    const size_t qchunk = direct ? nq : kQueryChunk;
+    const size_t nchunks = (nq + qchunk - 1) / qchunk;
+    const size_t unit = direct ? kDirectBlock : kTileCodes;
+    const size_t nunits = (ncodes + unit - 1) / unit;
+    size_t nslices = 1;
+    int nt = omp_get_max_threads();
+    if (nchunks < (size_t)nt) {
+        nslices = std::min<size_t>(nt, std::max<size_t>(nunits, 1));
+    }
+    std::vector<float> hv(nslices * nq * kk);
+    std::vector<idx_t> hi(nslices * nq * kk);
+
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t task = 0; task < (int64_t)(nchunks * nslices); task++) {
+        size_t c = task / nslices, s = task % nslices;
+        size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
+        size_t i0 = std::min(ncodes, nunits * s / nslices * unit);
+        size_t i1 = std::min(ncodes, nunits * (s + 1) / nslices * unit);
+        SliceTask t{
+                codec,
+                q,
+                p,
+                codes,
+                ncodes,
+                sel,
+                kk,
+                hv.data() + s * nq * kk,
+                hi.data() + s * nq * kk};
+        for (size_t qi = q0; qi < q1; qi++) {
+            init_topk(q.l2, kk, t.V + qi * kk, t.I + qi * kk);
+        }
+        if (direct) {
+            t.run_direct(i0, i1, q0, q1);
+        } else {
+            t.run_tiles(i0, i1, q0, q1);
+        }
+    }
+
+#pragma omp parallel for if (nq > 1)
+    for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
+        float* cv = hv.data() + qi * kk;
+        idx_t* ci = hi.data() + qi * kk;
+        for (size_t s = 1; s < nslices; s++) {
+            const float* V = hv.data() + (s * nq + qi) * kk;
+            const idx_t* I = hi.data() + (s * nq + qi) * kk;
+            for (size_t j = 0; j < kk; j++) {
+                if (I[j] >= 0) {
+                    push_topk(q.l2, kk, cv, ci, V[j], I[j]);
+                }
+            }
+        }
+        finish_query(
+                tq,
+                codes,
+                q,
+                qi,
+                k,
+                kk,
+                rerank,
+                cv,
+                ci,
+                distances + qi * k,
+                labels + qi * k);
+    }
+}
+
+/*************************************************************
+ * one query at a time
+ *************************************************************/
+
+Int8CodeScorer::Int8CodeScorer(
+        const TurboQuantizer& tq, bool l2, const Int8Kernels& kernels)
+    : codec(tq, l2, kernels) {
+    q1.n = 1;
+    q1.l2 = l2;
+    p1.resize(codec, 1);
+    tile.resize(kTileCodes * codec.layout.row);
+    usum.resize(kDirectBlock * codec.layout.nseg);
+    vsum.resize(kDirectBlock * codec.layout.nseg);
+}
+
+void Int8CodeScorer::set_query(const TQQueries& q, size_t qi) {
+    const size_t d = codec.tq->d;
+    FAISS_THROW_IF_NOT_FMT(qi < q.n, "set_query: query %zd of %zd", qi, q.n);
+    q1.l2 = q.l2;
+    q1.y.assign(q.y.begin() + qi * d, q.y.begin() + (qi + 1) * d);
+    if (!q.sy.empty()) {
+        q1.sy.assign(q.sy.begin() + qi * d, q.sy.begin() + (qi + 1) * d);
+    }
+    q1.qconst.assign(1, q.qconst[qi]);
+    p1.set(codec, q1, 0, 0);
+}
+
+float Int8CodeScorer::score(const uint8_t* code) const {
+    float v;
+    score_run(code, 1, &v);
+    return v;
+}
+
+void Int8CodeScorer::score_run(
+        const uint8_t* codes, size_t n, float* out) const {
+    const Int8Layout& L = codec.layout;
+    const Int8Kernels& K = *codec.kernels;
+    const int32_t* V = L.want_v ? vsum.data() : nullptr;
+    const size_t unit = L.direct ? kDirectBlock : kTileCodes;
+    for (size_t b = 0; b < n; b += unit) {
+        size_t nb = std::min(unit, n - b);
+        const uint8_t* src = readable(
+                L, codes + b * L.code_size, nb, (n - b) * L.code_size, pad);
+        if (L.direct) {
+            K.direct_dots(
+                    L, src, nb, p1.q8.data(), 1, usum.data(), vsum.data());
+        } else {
+            K.decode_tile(L, src, nb, tile.data(), vsum.data());
+            K.tile_dots(L, tile.data(), nb, p1.q8.data(), 1, usum.data());
+        }
+        for (size_t i = 0; i < nb; i++) {
+            out[b + i] = int8_score(
+                    codec,
+                    q1,
+                    0,
+                    p1,
+                    0,
+                    usum.data() + i * L.nseg,
+                    V ? V + i * L.nseg : nullptr,
+                    src + i * L.code_size);
+        }
+    }
+}
+
+} // namespace faiss_turbo

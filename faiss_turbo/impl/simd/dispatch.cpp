@@ -1,0 +1,108 @@
+/**
+ * Run-time choice of the SIMD kernels. The library is built for the
+ * baseline instruction set (FAISS here is plain SSE2); the AVX2 kernels are
+ * compiled apart (FAISS_TURBO_WITH_AVX2) and used only where the CPU and the
+ * OS support them (__builtin_cpu_supports checks both).
+ * FAISS_TURBO_SIMD=scalar in the environment (read once) keeps every
+ * kernel portable, for comparisons.
+ */
+#include <faiss_turbo/impl/simd/float_kernels.h>
+#include <faiss_turbo/impl/simd/int8_kernels.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/kernels.h>
+
+namespace faiss_turbo {
+
+#if FAISS_TURBO_WITH_AVX2
+extern const Int8Kernels kInt8KernelsAVX2;
+extern const FloatKernels kFloatKernelsAVX2;
+#endif
+
+namespace {
+
+bool use_avx2() {
+    static const bool ok = [] {
+        const char* env = getenv("FAISS_TURBO_SIMD");
+        if (env && strcmp(env, "scalar") == 0) {
+            return false;
+        }
+#if FAISS_TURBO_WITH_AVX2
+        return (bool)__builtin_cpu_supports("avx2");
+#else
+        return false;
+#endif
+    }();
+    return ok;
+}
+
+} // namespace
+
+const Int8Kernels* int8_kernels_avx2() {
+#if FAISS_TURBO_WITH_AVX2
+    static const bool supported = __builtin_cpu_supports("avx2");
+    return supported ? &kInt8KernelsAVX2 : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
+const Int8Kernels& int8_kernels_best() {
+    const Int8Kernels* avx2 = int8_kernels_avx2();
+    return use_avx2() && avx2 ? *avx2 : int8_kernels_scalar();
+}
+
+const FloatKernels* float_kernels_avx2() {
+#if FAISS_TURBO_WITH_AVX2
+    static const bool supported = __builtin_cpu_supports("avx2");
+    return supported ? &kFloatKernelsAVX2 : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
+const FloatKernels* float_kernels_simd() {
+    return use_avx2() ? float_kernels_avx2() : nullptr;
+}
+
+void dot_lanes_rows(
+        const float* m, size_t nrows, const float* x, size_t d, float* out) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k) {
+        k->dot_rows(m, nrows, x, d, out);
+        return;
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        out[r] = dot_lanes(m + r * d, x, d);
+    }
+}
+
+void fwht_fast(float* x, size_t p) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k && p >= 8) {
+        k->fwht(x, p);
+    } else {
+        fwht_inplace(x, p);
+    }
+}
+
+void quantize_coords(
+        const float* v,
+        size_t n,
+        const float* thresholds,
+        int nbits,
+        uint8_t* idx) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k && nbits >= 1 && nbits <= 4) {
+        k->quantize(v, n, thresholds, nbits, idx);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = (uint8_t)quantize_coord(v[i], thresholds, nbits);
+    }
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,60 @@
+/**
+ * SIMD versions of float kernels whose operation order is fixed by the
+ * codec (dot_lanes in kernels.h, fwht_inplace in coord_rules.h). They do
+ * exactly the reference's roundings (each lane sums its own elements in
+ * order, no fused multiply-add, butterflies a + b and a - b), so codes and
+ * scores stay identical bit for bit; tests check it.
+ *
+ * Included by the AVX2 translation unit: no inline code here (see
+ * int8_kernels.h).
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace faiss_turbo {
+
+struct FloatKernels {
+    const char* name;
+    /// dot_lanes (kernels.h)
+    float (*dot_lanes)(const float* a, const float* b, size_t d);
+    /// out[r] = dot_lanes(m + r * d, x, d) for r < nrows (interleaved
+    /// rows hide the latency of each lane's chain of additions)
+    void (*dot_rows)(
+            const float* m, size_t nrows, const float* x, size_t d, float* out);
+    /// fwht_inplace (coord_rules.h) for p = 2^k >= 8
+    void (*fwht)(float* x, size_t p);
+    /// quantize_coord (coord_rules.h) of n values, nbits 1..4: the number
+    /// of thresholds < v, which the binary search finds in sorted ones
+    void (*quantize)(
+            const float* v,
+            size_t n,
+            const float* thresholds,
+            int nbits,
+            uint8_t* idx);
+};
+
+/// null where the build or the CPU has no AVX2
+const FloatKernels* float_kernels_avx2();
+
+/// the SIMD kernels in use (null: the scalar references), see dispatch.cpp
+const FloatKernels* float_kernels_simd();
+
+/// out[r] = dot_lanes(m + r * d, x, d) for r < nrows (same bits)
+void dot_lanes_rows(
+        const float* m, size_t nrows, const float* x, size_t d, float* out);
+
+/// fwht_inplace through the best kernels of this CPU (same bits)
+void fwht_fast(float* x, size_t p);
+
+/// quantize_coord of n values (thresholds sorted, as Codebook::check
+/// demands) through the best kernels of this CPU (same indices)
+void quantize_coords(
+        const float* v,
+        size_t n,
+        const float* thresholds,
+        int nbits,
+        uint8_t* idx);
+
+} // namespace faiss_turbo

@@ -1,0 +1,599 @@
+/** The int8 scan: kernels against a naive reference and against each other
+ * (bit-exact integer sums), the int8 estimator against its rounding error
+ * bound, and the search paths against the exact float scan. */
+#include <gtest/gtest.h>
+
+#include <omp.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+
+#include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/scan.h>
+#include <faiss_turbo/impl/scan_int8.h>
+#include <faiss_turbo/impl/simd/float_kernels.h>
+
+#include "test_util.h"
+
+using namespace faiss_turbo;
+
+namespace {
+
+struct Cfg {
+    size_t d;
+    TQVariant v;
+    float bits;
+    bool debiased;
+};
+
+// every segment shape: interleaved 1/2/4 bits with partial last chunks,
+// natural 3/5/8 bits, fractional splits on and off a byte, 0-bit MSE parts
+const Cfg kCfgs[] = {
+        {37, TQVariant::MSE, 4, false},
+        {64, TQVariant::MSE, 2, true},
+        {100, TQVariant::MSE, 1, false},
+        {129, TQVariant::MSE, 3, false},
+        {96, TQVariant::MSE, 2.5, true},
+        {70, TQVariant::MSE, 3.5, false},
+        {300, TQVariant::MSE, 4.5, false},
+        {64, TQVariant::MSE, 1.5, false},
+        {40, TQVariant::MSE, 8, false},
+        {50, TQVariant::MSE, 5, true},
+        {24, TQVariant::PROD, 1, false},
+        {33, TQVariant::PROD, 1.5, false},
+        {48, TQVariant::PROD, 2, false},
+        {65, TQVariant::PROD, 3, false},
+        {300, TQVariant::PROD, 5, false},
+};
+
+std::string name(const Cfg& c) {
+    char buf[64];
+    snprintf(
+            buf,
+            sizeof(buf),
+            "d=%zd %s %g%s",
+            c.d,
+            c.v == TQVariant::PROD ? "prod" : "mse",
+            c.bits,
+            c.debiased ? " debiased" : "");
+    return buf;
+}
+
+const TurboQuantizer& get_tq(const Cfg& c) {
+    static std::map<std::string, std::unique_ptr<TurboQuantizer>> cache;
+    auto& p = cache[name(c)];
+    if (!p) {
+        p.reset(new TurboQuantizer(c.d, c.v, c.bits, c.debiased));
+    }
+    return *p;
+}
+
+/// random code bytes, readable up to max_read past the last code
+std::vector<uint8_t> random_codes(const Int8Layout& L, size_t n, int seed) {
+    std::mt19937 rng(seed);
+    std::vector<uint8_t> codes((n - 1) * L.code_size + L.max_read);
+    for (auto& b : codes) {
+        b = rng() & 0xff;
+    }
+    return codes;
+}
+
+/// random int8 queries in [-127, 127], natural order per segment, and the
+/// same in kernel order
+void random_queries(
+        const Int8Layout& L,
+        size_t nq,
+        int seed,
+        std::vector<std::vector<int>>& nat,
+        std::vector<int8_t>& q8) {
+    std::mt19937 rng(seed);
+    q8.assign(nq * L.row, 0);
+    nat.assign(nq * L.nseg, {});
+    for (size_t q = 0; q < nq; q++) {
+        for (int s = 0; s < L.nseg; s++) {
+            const Int8Segment& sg = L.seg[s];
+            auto& v = nat[q * L.nseg + s];
+            for (size_t j = 0; j < sg.ncoords; j++) {
+                v.push_back((int)(rng() % 255) - 127);
+                q8[q * L.row + sg.tile_offset + int8_kernel_position(sg, j)] =
+                        (int8_t)v.back();
+            }
+        }
+    }
+}
+
+struct Sums {
+    std::vector<int32_t> U, V;
+};
+
+/// the definition: U = sum_j u[idx_j] q_j, V = sum_j v[idx_j]
+Sums naive_sums(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const std::vector<std::vector<int>>& nat,
+        size_t nq) {
+    Sums r;
+    r.U.assign(n * nq * L.nseg, 0);
+    r.V.assign(n * L.nseg, 0);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t* code = codes + i * L.code_size;
+        for (int s = 0; s < L.nseg; s++) {
+            const Int8Segment& sg = L.seg[s];
+            for (size_t j = 0; j < sg.ncoords; j++) {
+                uint32_t idx =
+                        get_bits(code, sg.bit_offset + j * sg.nbits, sg.nbits);
+                r.V[i * L.nseg + s] += sg.v[idx];
+                for (size_t q = 0; q < nq; q++) {
+                    r.U[(i * nq + q) * L.nseg + s] +=
+                            sg.u[idx] * nat[q * L.nseg + s][j];
+                }
+            }
+        }
+    }
+    return r;
+}
+
+/// all three kernels of K on the same input
+Sums run_kernels(
+        const Int8Kernels& K,
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const std::vector<int8_t>& q8,
+        size_t nq,
+        std::vector<uint8_t>& tile,
+        Sums* direct) {
+    Sums r;
+    tile.assign(n * L.row, 0);
+    r.U.assign(n * nq * L.nseg, 0);
+    r.V.assign(n * L.nseg, 0);
+    K.decode_tile(L, codes, n, tile.data(), r.V.data());
+    K.tile_dots(L, tile.data(), n, q8.data(), nq, r.U.data());
+    if (direct && L.direct && nq <= kInt8MaxDirectQueries) {
+        direct->U.assign(n * nq * L.nseg, 0);
+        direct->V.assign(n * L.nseg, 0);
+        K.direct_dots(
+                L, codes, n, q8.data(), nq, direct->U.data(), direct->V.data());
+    }
+    return r;
+}
+
+} // namespace
+
+TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
+    const size_t n = 23;
+    std::vector<const Int8Kernels*> ks = {&int8_kernels_scalar()};
+    if (int8_kernels_avx2()) {
+        ks.push_back(int8_kernels_avx2());
+    } else {
+        printf("no AVX2 on this CPU: the scalar kernels only\n");
+    }
+    for (const Cfg& c : kCfgs) {
+        SCOPED_TRACE(name(c));
+        for (bool l2 : {true, false}) {
+            Int8Codec codec(get_tq(c), l2);
+            const Int8Layout& L = codec.layout;
+            auto codes = random_codes(L, n, (int)c.d);
+            std::vector<uint8_t> tile_ref;
+            for (size_t nq : {1, 2, 3, 4, 5, 9}) {
+                std::vector<std::vector<int>> nat;
+                std::vector<int8_t> q8;
+                random_queries(L, nq, (int)(nq + c.d), nat, q8);
+                Sums ref = naive_sums(L, codes.data(), n, nat, nq);
+                for (size_t ki = 0; ki < ks.size(); ki++) {
+                    SCOPED_TRACE(ks[ki]->name);
+                    std::vector<uint8_t> tile;
+                    Sums direct;
+                    Sums t = run_kernels(
+                            *ks[ki], L, codes.data(), n, q8, nq, tile, &direct);
+                    EXPECT_EQ(t.U, ref.U) << "nq " << nq;
+                    if (L.want_v) {
+                        EXPECT_EQ(t.V, ref.V);
+                    }
+                    if (!direct.U.empty()) {
+                        EXPECT_EQ(direct.U, ref.U) << "direct nq " << nq;
+                        if (L.want_v) {
+                            EXPECT_EQ(direct.V, ref.V);
+                        }
+                    }
+                    // the SIMD decoder writes the scalar one's tile, byte
+                    // for byte (padding included)
+                    if (ki == 0) {
+                        tile_ref = tile;
+                    } else {
+                        EXPECT_EQ(tile, tile_ref);
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(Int8Kernels, TablesFitMaddubs) {
+    // u <= 128 and |q8| <= 127: a pair of products never saturates s16
+    for (const Cfg& c : kCfgs) {
+        Int8Codec codec(get_tq(c), true);
+        for (int s = 0; s < codec.layout.nseg; s++) {
+            const Int8Segment& sg = codec.layout.seg[s];
+            for (int i = 0; i < (1 << sg.nbits); i++) {
+                EXPECT_LE(sg.u[i], 2 * kInt8Offset) << name(c);
+            }
+            EXPECT_EQ(sg.tile_offset % 32, 0u);
+            EXPECT_EQ(sg.width % 32, 0u);
+        }
+    }
+}
+
+// |y^ c^ - y c| <= |y^ - y| |c^| + |y| |c^ - c| with |y^ - y| <= s_q / 2 and
+// |c^ - c| <= s_c / 2: a hard bound on the int8 inner product's error.
+TEST(Int8Scan, ErrorWithinRoundingBound) {
+    const size_t nb = 300, nq = 4;
+    for (const Cfg& c : kCfgs) {
+        SCOPED_TRACE(name(c));
+        if (c.debiased) {
+            continue; // same dot product, scaled by beta
+        }
+        const TurboQuantizer& tq = get_tq(c);
+        const size_t d = tq.d;
+        auto xb = tqtest::random_gaussian(nb, d, 21);
+        auto xq = tqtest::random_gaussian(nq, d, 22);
+        std::vector<uint8_t> codes(nb * tq.code_size);
+        tq.encode(nb, xb.data(), codes.data());
+        TQQueries q;
+        tq.prepare_queries(nq, xq.data(), false, q); // IP: norm * <y, x~>
+        Int8CodeScorer scorer(tq, false);
+        const Int8Codec& codec = scorer.codec;
+        std::vector<float> chat(d), sgn(d), buf(2 * d);
+        for (size_t qi = 0; qi < nq; qi++) {
+            scorer.set_query(q, qi);
+            const float* y = q.y.data() + qi * d;
+            float s_y = 0, s_sy = 0;
+            for (size_t j = 0; j < d; j++) {
+                s_y = std::max(s_y, std::fabs(y[j]) / 127);
+                if (!q.sy.empty()) {
+                    s_sy = std::max(s_sy, std::fabs(q.sy[qi * d + j]) / 127);
+                }
+            }
+            for (size_t i = 0; i < nb; i++) {
+                const uint8_t* code = codes.data() + i * tq.code_size;
+                TQCodeScalars sc;
+                tq.decode_rotated(code, chat.data(), sgn.data(), sc);
+                double bound = 0, mag = 0;
+                for (int s = 0; s < codec.layout.nseg; s++) {
+                    if (codec.sign[s]) {
+                        bound +=
+                                std::sqrt(M_PI / 2) / d * sc.aux * s_sy / 2 * d;
+                        continue;
+                    }
+                    size_t j0 = codec.coord0[s];
+                    for (size_t j = j0; j < j0 + codec.layout.seg[s].ncoords;
+                         j++) {
+                        bound += s_y / 2 *
+                                         (std::fabs(chat[j]) +
+                                          codec.cscale[s] / 2) +
+                                 std::fabs(y[j]) * codec.cscale[s] / 2;
+                        mag += std::fabs(y[j] * chat[j]);
+                    }
+                }
+                bound = sc.norm * (bound + 1e-4 * mag) + 1e-6;
+                float exact = tq.score(q, qi, code, buf.data());
+                float approx = scorer.score(code);
+                ASSERT_LE(std::fabs(approx - exact), bound)
+                        << "query " << qi << " code " << i;
+            }
+        }
+    }
+}
+
+namespace {
+
+struct Res {
+    std::vector<float> D;
+    std::vector<idx_t> I;
+};
+
+Res search(
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq,
+        size_t k,
+        int mode,
+        float rerank,
+        faiss::IDSelector* sel = nullptr) {
+    size_t nq = xq.size() / idx.d;
+    Res r;
+    r.D.resize(nq * k);
+    r.I.resize(nq * k);
+    SearchParametersTurboQuant p;
+    p.scan_mode = mode;
+    p.rerank_factor = rerank;
+    p.sel = sel;
+    idx.search(nq, xq.data(), k, r.D.data(), r.I.data(), &p);
+    return r;
+}
+
+std::unique_ptr<IndexTurboQuant> make_index(
+        const Cfg& c, faiss::MetricType m, bool centered, size_t nb, int seed) {
+    auto idx = std::make_unique<IndexTurboQuant>(
+            c.d, c.bits, c.v, m, centered, c.debiased);
+    auto xb = tqtest::random_gaussian(nb, c.d, seed);
+    for (auto& x : xb) {
+        x += 0.3f;
+    }
+    idx->train(nb, xb.data());
+    idx->add(nb, xb.data());
+    return idx;
+}
+
+} // namespace
+
+// Re-scoring every code makes the int8 path the exact one, whatever the
+// candidates: the plumbing (heaps, slices, padding, ids) is then checked
+// exactly, for the direct (nq <= 4) and the tile paths.
+TEST(Int8Scan, RerankingAllEqualsExact) {
+    const size_t nb = 517, k = 7;
+    for (const Cfg& c : kCfgs) {
+        for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            SCOPED_TRACE(name(c) + (m == faiss::METRIC_L2 ? " L2" : " IP"));
+            auto idx = make_index(c, m, m == faiss::METRIC_L2, nb, 31);
+            for (size_t nq : {1, 3, 41}) {
+                auto xq = tqtest::random_gaussian(nq, c.d, 32);
+                Res e = search(*idx, xq, k, TQ_SCAN_EXACT, 0);
+                Res a = search(*idx, xq, k, TQ_SCAN_INT8, (float)nb);
+                EXPECT_EQ(a.I, e.I) << "nq " << nq;
+                EXPECT_EQ(a.D, e.D) << "nq " << nq;
+            }
+        }
+    }
+}
+
+TEST(Int8Scan, ShortListRecallAndExactScores) {
+    const size_t d = 128, nb = 4000, nq = 50, k = 10;
+    auto xb = tqtest::random_unit(nb, d, 41);
+    auto xq = tqtest::random_unit(nq, d, 42);
+    for (float bits : {2.0f, 4.0f}) {
+        IndexTurboQuant idx(d, bits);
+        idx.add(nb, xb.data());
+        TQQueries q;
+        idx.prepare_queries(nq, xq.data(), q);
+        Res e = search(idx, xq, k, TQ_SCAN_EXACT, 0);
+        std::vector<float> buf(2 * d);
+        for (float rf : {1.0f, 4.0f}) {
+            Res a = search(idx, xq, k, TQ_SCAN_INT8, rf);
+            // the scores returned are the exact estimator's
+            for (size_t i = 0; i < nq * k; i++) {
+                float s = idx.tq.score(
+                        q,
+                        i / k,
+                        idx.codes.data() + a.I[i] * idx.code_size,
+                        buf.data());
+                ASSERT_EQ(a.D[i], s);
+            }
+            double r = tqtest::recall_at(a.I, e.I, nq, k, k, k);
+            printf("%g bits, rerank %g: recall@10 vs exact %.3f\n",
+                   bits,
+                   rf,
+                   r);
+            // the int8 error is ~1% of the score spread, so the 4k short
+            // list holds nearly all of the exact top k
+            EXPECT_GE(r, rf >= 4 ? 0.97 : 0.85);
+        }
+    }
+}
+
+TEST(Int8Scan, WithoutRerankReturnsInt8Scores) {
+    const size_t nb = 600, nq = 6, k = 5;
+    for (const Cfg& c : kCfgs) {
+        SCOPED_TRACE(name(c));
+        auto idx = make_index(c, faiss::METRIC_L2, false, nb, 51);
+        auto xq = tqtest::random_gaussian(nq, c.d, 52);
+        Res a = search(*idx, xq, k, TQ_SCAN_INT8, 0);
+        TQQueries q;
+        idx->prepare_queries(nq, xq.data(), q);
+        Int8CodeScorer scorer(idx->tq, true);
+        std::vector<float> all(nb);
+        for (size_t qi = 0; qi < nq; qi++) {
+            scorer.set_query(q, qi);
+            scorer.score_run(idx->codes.data(), nb, all.data());
+            std::vector<float> D(k);
+            std::vector<idx_t> I(k);
+            init_topk(true, k, D.data(), I.data());
+            for (size_t i = 0; i < nb; i++) {
+                EXPECT_EQ(
+                        all[i],
+                        scorer.score(idx->codes.data() + i * idx->code_size));
+                push_topk(true, k, D.data(), I.data(), all[i], i);
+            }
+            finalize_topk(true, k, D.data(), I.data());
+            EXPECT_EQ(
+                    std::vector<idx_t>(
+                            a.I.begin() + qi * k, a.I.begin() + (qi + 1) * k),
+                    I);
+            EXPECT_EQ(
+                    std::vector<float>(
+                            a.D.begin() + qi * k, a.D.begin() + (qi + 1) * k),
+                    D);
+        }
+    }
+}
+
+TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
+    const size_t nb = 3000, k = 9;
+    const Cfg cfgs[] = {
+            {64, TQVariant::MSE, 4, false},
+            {70, TQVariant::MSE, 3.5, true},
+            {48, TQVariant::PROD, 3, false}};
+    for (const Cfg& c : cfgs) {
+        SCOPED_TRACE(name(c));
+        auto idx = make_index(c, faiss::METRIC_L2, false, nb, 61);
+        auto xq = tqtest::random_gaussian(40, c.d, 62);
+        TQQueries q;
+        idx->prepare_queries(40, xq.data(), q);
+        auto run = [&](const TQQueries& qq, const Int8Kernels& K, int nt) {
+            Res r;
+            r.D.resize(qq.n * k);
+            r.I.resize(qq.n * k);
+            int old = omp_get_max_threads();
+            omp_set_num_threads(nt);
+            scan_knn_int8(
+                    idx->tq,
+                    idx->codes.data(),
+                    nb,
+                    qq,
+                    k,
+                    0,
+                    r.D.data(),
+                    r.I.data(),
+                    nullptr,
+                    K);
+            omp_set_num_threads(old);
+            return r;
+        };
+        const Int8Kernels& S = int8_kernels_scalar();
+        const Int8Kernels& B = int8_kernels_best();
+        Res ref = run(q, S, 1);
+        Res r2 = run(q, B, 2);
+        EXPECT_EQ(ref.I, r2.I);
+        EXPECT_EQ(ref.D, r2.D);
+        // three queries alone take the direct kernels where they apply
+        TQQueries q3;
+        idx->prepare_queries(3, xq.data(), q3);
+        for (int nt : {1, 2}) {
+            Res r3 = run(q3, B, nt);
+            EXPECT_EQ(
+                    r3.I,
+                    std::vector<idx_t>(ref.I.begin(), ref.I.begin() + 3 * k));
+            EXPECT_EQ(
+                    r3.D,
+                    std::vector<float>(ref.D.begin(), ref.D.begin() + 3 * k));
+        }
+    }
+}
+
+TEST(Int8Scan, SelectorAndFewCodes) {
+    const Cfg c = {40, TQVariant::MSE, 4, true};
+    auto idx = make_index(c, faiss::METRIC_INNER_PRODUCT, false, 800, 71);
+    auto xq = tqtest::random_gaussian(5, c.d, 72);
+    faiss::IDSelectorRange range(100, 500);
+    Res e = search(*idx, xq, 20, TQ_SCAN_EXACT, 0, &range);
+    Res a = search(*idx, xq, 20, TQ_SCAN_INT8, 1000, &range);
+    EXPECT_EQ(a.I, e.I);
+    EXPECT_EQ(a.D, e.D);
+    Res s = search(*idx, xq, 20, TQ_SCAN_INT8, 0, &range);
+    for (idx_t id : s.I) {
+        EXPECT_TRUE(id >= 100 && id < 500);
+    }
+    // fewer codes than k: -1 / -inf padding, as the exact scan
+    IndexTurboQuant small(c.d, 4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT);
+    std::vector<float> xb = tqtest::random_gaussian(3, c.d, 73);
+    small.add(3, xb.data());
+    for (float rf : {0.0f, 4.0f}) {
+        Res r = search(small, xq, 6, TQ_SCAN_INT8, rf);
+        Res x = search(small, xq, 6, TQ_SCAN_EXACT, 0);
+        if (rf > 0) {
+            EXPECT_EQ(r.I, x.I);
+        }
+        for (size_t i = 0; i < r.D.size(); i++) {
+            EXPECT_EQ(r.I[i] < 0, i % 6 >= 3);
+            if (r.I[i] < 0) {
+                EXPECT_EQ(r.D[i], -INFINITY);
+            }
+        }
+    }
+    IndexTurboQuant empty(c.d, 4);
+    Res r = search(empty, xq, 3, TQ_SCAN_INT8, 4);
+    for (idx_t id : r.I) {
+        EXPECT_EQ(id, -1);
+    }
+}
+
+TEST(Int8Scan, BadParametersThrow) {
+    IndexTurboQuant idx(16, 4);
+    auto xb = tqtest::random_gaussian(10, 16, 81);
+    idx.add(10, xb.data());
+    EXPECT_THROW(search(idx, xb, 3, 7, 4), faiss::FaissException);
+    EXPECT_THROW(search(idx, xb, 3, TQ_SCAN_INT8, -1), faiss::FaissException);
+    EXPECT_THROW(search(idx, xb, 3, TQ_SCAN_INT8, NAN), faiss::FaissException);
+}
+
+/*************************************************************
+ * float kernels: the SIMD versions keep the reference's bits
+ *************************************************************/
+
+namespace {
+
+/// the definition in kernels.h: lane i % 8, pairwise combination
+float dot_lanes_definition(const float* a, const float* b, size_t d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < d; i++) {
+        acc[i % 8] += a[i] * b[i];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+           ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/// values of mixed magnitudes, so that rounding differences would show
+std::vector<float> mixed_values(size_t n, int seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g;
+    std::vector<float> x(n);
+    for (auto& v : x) {
+        v = g(rng) * std::ldexp(1.0f, (int)(rng() % 24) - 12);
+    }
+    return x;
+}
+
+} // namespace
+
+TEST(FloatKernels, SimdKeepsTheReferenceBits) {
+    const FloatKernels* k = float_kernels_avx2();
+    if (!k) {
+        GTEST_SKIP() << "no AVX2 on this CPU";
+    }
+    for (size_t d : {1, 7, 8, 9, 31, 64, 100, 128, 1536}) {
+        auto a = mixed_values(5 * d, (int)d), b = mixed_values(d, 1 + (int)d);
+        float want = dot_lanes_definition(a.data(), b.data(), d);
+        EXPECT_EQ(k->dot_lanes(a.data(), b.data(), d), want) << d;
+        EXPECT_EQ(dot_lanes(a.data(), b.data(), d), want) << d;
+        float rows[5];
+        k->dot_rows(a.data(), 5, b.data(), d, rows);
+        for (size_t r = 0; r < 5; r++) {
+            EXPECT_EQ(
+                    rows[r],
+                    dot_lanes_definition(a.data() + r * d, b.data(), d));
+        }
+    }
+    for (size_t p = 8; p <= 2048; p *= 2) {
+        auto x = mixed_values(p, (int)p), y = x;
+        fwht_inplace(x.data(), p);
+        k->fwht(y.data(), p);
+        EXPECT_EQ(x, y) << p;
+    }
+    for (int nbits = 1; nbits <= 4; nbits++) {
+        auto cb = get_lloyd_max_codebook(64, nbits);
+        // random values, the thresholds themselves, their neighbours, +-0
+        auto v = mixed_values(1000, nbits);
+        for (float t : cb->thresholds) {
+            v.push_back(t);
+            v.push_back(std::nextafter(t, 1.0f));
+            v.push_back(std::nextafter(t, -1.0f));
+        }
+        v.push_back(0.0f);
+        v.push_back(-0.0f);
+        std::vector<uint8_t> idx(v.size());
+        k->quantize(
+                v.data(), v.size(), cb->thresholds.data(), nbits, idx.data());
+        for (size_t i = 0; i < v.size(); i++) {
+            ASSERT_EQ(
+                    idx[i], quantize_coord(v[i], cb->thresholds.data(), nbits))
+                    << v[i];
+        }
+    }
+}
