@@ -1,0 +1,270 @@
+/**
+ * Python bridge of faiss-turbo. Built with the same SWIG (4.x, default type
+ * table) as the faiss package next to it, so the two modules share one
+ * runtime type table: our classes derive from faiss's proxies and our
+ * objects go into faiss's C++ functions as faiss::Index*.
+ *
+ * FAISS's headers are %import-ed (not %include-d): SWIG learns the base
+ * classes without wrapping them a second time. The numpy-friendly methods
+ * come from faiss.class_wrappers in python/faiss_turbo/__init__.py.
+ */
+
+%module(package="faiss_turbo") swigfaiss_turbo
+
+// 321: names like apply/type in the codec's headers; 403: faiss's
+// IndexFlatCodes looks abstract to SWIG (it is wrapped by faiss, not here)
+#pragma SWIG nowarn=321
+#pragma SWIG nowarn=403
+
+// integer types spelled as faiss's swig file does, so that pointer types
+// get the same mangled names (int64_t* is _p_long in both modules)
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef signed char int8_t;
+typedef short int16_t;
+typedef int int32_t;
+#ifdef SWIGWORDSIZE64
+typedef unsigned long uint64_t;
+typedef long int64_t;
+#else
+typedef unsigned long long uint64_t;
+typedef long long int64_t;
+#endif
+typedef uint64_t size_t;
+
+#define __restrict
+
+%{
+#include <cstring>
+#include <string>
+
+#include <faiss/IndexHNSW.h>
+#include <faiss/impl/FaissException.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/TurboQuantizer.h>
+#include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/index_factory.h>
+#include <faiss_turbo/index_io.h>
+%}
+
+/********************************************************
+ * GIL and exceptions: as faiss's swig file, the GIL is released around
+ * every C++ call and C++ exceptions become Python exceptions.
+ ********************************************************/
+
+%exception {
+    Py_BEGIN_ALLOW_THREADS
+    try {
+        $action
+    } catch (faiss::FaissException& e) {
+        PyEval_RestoreThread(_save);
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, e.what());
+        }
+        SWIG_fail;
+    } catch (std::bad_alloc& ba) {
+        PyEval_RestoreThread(_save);
+        PyErr_SetString(PyExc_MemoryError, "std::bad_alloc");
+        SWIG_fail;
+    } catch (const std::exception& ex) {
+        PyEval_RestoreThread(_save);
+        std::string what = std::string("C++ exception ") + ex.what();
+        PyErr_SetString(PyExc_RuntimeError, what.c_str());
+        SWIG_fail;
+    }
+    Py_END_ALLOW_THREADS
+}
+
+%include <std_string.i>
+
+/********************************************************
+ * FAISS's classes: known to SWIG, wrapped by the faiss module
+ ********************************************************/
+
+%import(module="faiss") <faiss/impl/platform_macros.h>
+%import(module="faiss") <faiss/MetricType.h>
+%import(module="faiss") <faiss/Index.h>
+%import(module="faiss") <faiss/IndexFlatCodes.h>
+%import(module="faiss") <faiss/IndexIVF.h>
+%import(module="faiss") <faiss/IndexHNSW.h>
+%import(module="faiss") <faiss/impl/io.h>
+
+// idx_t and the FAISS version macros the headers below test
+%import <faiss_turbo/impl/compat.h>
+
+/********************************************************
+ * Enums of the codec (rotation.h and qjl.h: only their enums)
+ ********************************************************/
+
+%ignore faiss_turbo::matmul_rows;
+%ignore faiss_turbo::Rotation;
+%ignore faiss_turbo::DenseRotation;
+%ignore faiss_turbo::HadamardRotation;
+%ignore faiss_turbo::make_rotation;
+%ignore faiss_turbo::QJLProjection;
+
+%include <faiss_turbo/impl/rotation.h>
+%include <faiss_turbo/impl/qjl.h>
+
+/********************************************************
+ * The codec: read-only from Python
+ ********************************************************/
+
+%ignore faiss_turbo::TQQueries;
+%ignore faiss_turbo::TQCodeScalars;
+%ignore faiss_turbo::dot_lanes;
+%ignore faiss_turbo::TurboQuantizer::TurboQuantizer();
+%ignore faiss_turbo::TurboQuantizer::set_layout;
+%ignore faiss_turbo::TurboQuantizer::build_tables;
+%ignore faiss_turbo::TurboQuantizer::check_tables;
+%ignore faiss_turbo::TurboQuantizer::decode_rotated;
+%ignore faiss_turbo::TurboQuantizer::prepare_queries;
+%ignore faiss_turbo::TurboQuantizer::combine;
+%ignore faiss_turbo::TurboQuantizer::score;
+%ignore faiss_turbo::TurboQuantizer::rotation;
+%ignore faiss_turbo::TurboQuantizer::cb_hi;
+%ignore faiss_turbo::TurboQuantizer::cb_lo;
+%ignore faiss_turbo::TurboQuantizer::qjl;
+// a std::vector: exposed as numpy by the package (see get_mean below)
+%ignore faiss_turbo::TurboQuantizer::mean;
+
+%feature("kwargs") faiss_turbo::TurboQuantizer::TurboQuantizer;
+%feature("compactdefaultargs") faiss_turbo::TurboQuantizer::TurboQuantizer;
+
+%immutable;
+%include <faiss_turbo/TurboQuantizer.h>
+%mutable;
+
+%extend faiss_turbo::TurboQuantizer {
+    size_t mean_size() const {
+        return $self->mean.size();
+    }
+
+    /// copies the mean (mean_size() floats) to out
+    void get_mean(float* out) const {
+        if (!$self->mean.empty()) {
+            memcpy(out,
+                   $self->mean.data(),
+                   sizeof(float) * $self->mean.size());
+        }
+    }
+}
+
+/********************************************************
+ * The index
+ ********************************************************/
+
+// search(x, k, params=SearchParametersTurboQuant(rerank_factor=2)) and
+// the index's search_defaults (what ParameterSpace tunes)
+%include <faiss_turbo/SearchParametersTurboQuant.h>
+
+// the default constructor leaves no codec tables: C++ deserialization only
+%ignore faiss_turbo::IndexTurboQuant::IndexTurboQuant();
+%ignore faiss_turbo::IndexTurboQuant::prepare_queries;
+%ignore faiss_turbo::IndexTurboQuant::get_FlatCodesDistanceComputer;
+// changing these would desynchronize the stored codes from the codec
+%immutable faiss_turbo::IndexTurboQuant::tq;
+%immutable faiss_turbo::IndexTurboQuant::centered;
+
+// keyword arguments for the one constructor left
+%feature("kwargs") faiss_turbo::IndexTurboQuant::IndexTurboQuant;
+%feature("compactdefaultargs") faiss_turbo::IndexTurboQuant::IndexTurboQuant;
+
+%include <faiss_turbo/IndexTurboQuant.h>
+
+// the same, plus the coarse quantizer (referenced by the package, as faiss
+// does for its IVF indexes)
+%ignore faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant();
+%ignore faiss_turbo::IndexIVFTurboQuant::get_InvertedListScanner;
+%newobject faiss_turbo::IndexIVFTurboQuant::clone;
+%immutable faiss_turbo::IndexIVFTurboQuant::tq;
+%immutable faiss_turbo::IndexIVFTurboQuant::centered;
+%feature("kwargs") faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant;
+%feature("compactdefaultargs")
+        faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant;
+
+%include <faiss_turbo/IndexIVFTurboQuant.h>
+
+/********************************************************
+ * Factory, downcast, files: faiss::Index* results come out as the most
+ * derived of our classes, else as a plain faiss.Index (the package then
+ * applies faiss.downcast_index)
+ ********************************************************/
+
+%typemap(out) faiss::Index* {
+    if (auto tq_index = dynamic_cast<faiss_turbo::IndexTurboQuant*>($1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(tq_index),
+                $descriptor(faiss_turbo::IndexTurboQuant*),
+                $owner);
+    } else if (auto ivf = dynamic_cast<faiss_turbo::IndexIVFTurboQuant*>($1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(ivf),
+                $descriptor(faiss_turbo::IndexIVFTurboQuant*),
+                $owner);
+    } else if (auto hnsw = dynamic_cast<faiss::IndexHNSW*>($1)) {
+        // the factory's "HNSW32,TQmse4": faiss.downcast_index (1.7.3) does
+        // not know the plain IndexHNSW
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(hnsw), $descriptor(faiss::IndexHNSW*), $owner);
+    } else if ($1) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr($1), $descriptor(faiss::Index*), $owner);
+    } else {
+        $result = SWIG_Py_Void();
+    }
+}
+
+%rename(index_factory_c) faiss_turbo::index_factory;
+%newobject faiss_turbo::index_factory;
+
+%include <faiss_turbo/index_factory.h>
+
+// files by name, and faiss's IOWriter / IOReader (VectorIOWriter gives
+// serialize_index in the package); FILE* and std::vector are not wrapped
+%rename(write_index_c) faiss_turbo::write_index;
+%rename(read_index_c) faiss_turbo::read_index;
+%rename(clone_index_c) faiss_turbo::clone_index;
+%ignore faiss_turbo::write_index(const faiss::Index*, FILE*);
+%ignore faiss_turbo::read_index(FILE*, int);
+%ignore faiss_turbo::serialize_index;
+%ignore faiss_turbo::deserialize_index;
+%newobject faiss_turbo::read_index;
+%newobject faiss_turbo::clone_index;
+
+%include <faiss_turbo/index_io.h>
+
+%inline %{
+namespace faiss_turbo {
+
+/// the same object seen through the out typemap (not owned)
+faiss::Index* downcast_index_c(faiss::Index* index) {
+    return index;
+}
+
+/// number of centroids of the Lloyd-Max codebook
+size_t lloyd_max_codebook_k(size_t d, int nbits) {
+    return get_lloyd_max_codebook(d, nbits)->k();
+}
+
+/// copies the codebook: centroids (k floats), thresholds (k - 1 floats);
+/// returns the per-coordinate mse
+double lloyd_max_codebook_copy(
+        size_t d,
+        int nbits,
+        float* centroids,
+        float* thresholds) {
+    auto cb = get_lloyd_max_codebook(d, nbits);
+    memcpy(centroids, cb->centroids.data(), sizeof(float) * cb->k());
+    memcpy(thresholds,
+           cb->thresholds.data(),
+           sizeof(float) * cb->thresholds.size());
+    return cb->mse;
+}
+
+} // namespace faiss_turbo
+%}

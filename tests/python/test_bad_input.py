@@ -1,0 +1,154 @@
+"""Bad input raises an exception that names the problem, never crashes,
+and leaves the index as it was."""
+
+import faiss
+import numpy as np
+import pytest
+
+import faiss_turbo as ft
+from tq_util import gaussian
+
+D = 16
+
+
+@pytest.fixture
+def index():
+    index = ft.IndexTurboQuant(D, 4)
+    index.add(gaussian(50, D, 40))
+    return index
+
+
+@pytest.mark.parametrize("method", ["add", "train", "sa_encode"])
+def test_wrong_vectors(index, method):
+    f = getattr(index, method)
+    with pytest.raises(ValueError, match="float32"):
+        f(gaussian(5, D, 0).astype(np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        f(gaussian(5, D + 1, 0))
+    with pytest.raises(ValueError, match="shape"):
+        f(gaussian(1, D, 0)[0])  # 1-D
+    with pytest.raises(ValueError, match="numpy"):
+        f(gaussian(5, D, 0).tolist())
+    assert index.ntotal == 50
+
+
+def test_wrong_queries(index):
+    xq = gaussian(3, D, 1)
+    with pytest.raises(ValueError, match="float32"):
+        index.search(xq.astype(np.float64), 5)
+    with pytest.raises(ValueError, match="shape"):
+        index.search(gaussian(3, D - 1, 1), 5)
+    with pytest.raises(ValueError, match="shape"):
+        index.range_search(gaussian(3, 2 * D, 1), 1.0)
+    with pytest.raises(ValueError, match="k=0"):
+        index.search(xq, 0)
+    with pytest.raises(ValueError, match="k=-3"):
+        index.search(xq, -3)
+    with pytest.raises(ValueError, match="k must be an int"):
+        index.search(xq, 2.5)
+    with pytest.raises(ValueError, match="k=0"):
+        index.assign(xq, 0)
+
+
+def test_nan_and_inf(index):
+    x = gaussian(5, D, 2)
+    x[3, 7] = np.nan
+    with pytest.raises(RuntimeError, match="NaN"):
+        index.add(x)
+    assert index.ntotal == 50  # nothing of the batch was added
+    with pytest.raises(RuntimeError, match="NaN"):
+        index.search(x, 2)
+    x[3, 7] = np.inf
+    with pytest.raises(RuntimeError, match="Inf"):
+        index.sa_encode(x)
+    centered = ft.index_factory(D, "TQmse4c")
+    with pytest.raises(RuntimeError, match="NaN"):
+        centered.train(x)
+    assert not centered.is_trained
+
+
+def test_negative_n_at_the_c_level(index):
+    """the numpy methods derive n from the shape; the C-level ones take it
+    as given and must refuse a negative one"""
+    x = gaussian(2, D, 3)
+    Dist = np.empty((2, 1), dtype=np.float32)
+    Ids = np.empty((2, 1), dtype=np.int64)
+    codes = np.empty((2, index.code_size), dtype=np.uint8)
+    sp = faiss.swig_ptr
+    with pytest.raises(RuntimeError, match="n=-1"):
+        index.add_c(-1, sp(x))
+    with pytest.raises(RuntimeError, match="n=-1"):
+        index.search_c(-1, sp(x), 1, sp(Dist), sp(Ids))
+    with pytest.raises(RuntimeError, match="k=0"):
+        index.search_c(2, sp(x), 0, sp(Dist), sp(Ids))
+    with pytest.raises(RuntimeError, match="n=-1"):
+        index.sa_encode_c(-1, sp(x), sp(codes))
+    with pytest.raises(RuntimeError, match="n=-1"):
+        index.train_c(-1, sp(x))
+    assert index.ntotal == 50
+
+
+def test_wrong_codes(index):
+    codes = index.sa_encode(gaussian(4, D, 4))
+    with pytest.raises(ValueError, match="uint8"):
+        index.sa_decode(codes.astype(np.int32))
+    with pytest.raises(ValueError, match="shape"):
+        index.sa_decode(codes[:, :-1])
+    with pytest.raises(ValueError, match="shape"):
+        index.tq.decode(codes[:, 1:])
+
+
+def test_ids_out_of_range(index):
+    with pytest.raises(ValueError, match="range"):
+        index.reconstruct(50)
+    with pytest.raises(ValueError, match="range"):
+        index.reconstruct(-1)
+    with pytest.raises(ValueError, match="range"):
+        index.reconstruct_n(40, 20)
+    with pytest.raises(ValueError, match="range"):
+        index.reconstruct_batch(np.array([1, 99]))
+    with pytest.raises(ValueError, match="ids"):
+        index.add_with_ids(gaussian(3, D, 5), np.arange(2))
+
+
+@pytest.mark.parametrize("args, kwargs, what", [
+    ((1, 4), {}, "d=1"),
+    ((D, 9), {}, "bits"),
+    ((D, 0.5), {}, "bits"),
+    ((D, 2.55), {}, "bits"),
+    ((D, 4), {"metric": faiss.METRIC_L1}, "metric"),
+    ((D, 4), {"variant": ft.TQVariant.PROD, "debiased": True}, None),
+])
+def test_bad_constructor_arguments(args, kwargs, what):
+    if what is None:
+        # debiased scoring is MSE only: asked for PROD it is simply off
+        assert not ft.IndexTurboQuant(*args, **kwargs).tq.debiased
+        return
+    with pytest.raises(RuntimeError, match=what):
+        ft.IndexTurboQuant(*args, **kwargs)
+
+
+def test_unknown_keyword():
+    with pytest.raises(TypeError):
+        ft.IndexTurboQuant(D, 4, no_such_argument=1)
+
+
+def test_set_debiased_needs_an_empty_index(index):
+    with pytest.raises(RuntimeError, match="empty"):
+        index.set_debiased(False)
+    prod = ft.IndexTurboQuant(D, 3, ft.TQVariant.PROD)
+    with pytest.raises(RuntimeError, match="TQmse"):
+        prod.set_debiased(True)
+
+
+def test_merge_needs_the_same_codec(index):
+    other = ft.IndexTurboQuant(D, 4, seed=5)
+    other.add(gaussian(5, D, 6))
+    with pytest.raises(RuntimeError, match="same codec"):
+        index.merge_from(other)
+    with pytest.raises(RuntimeError):
+        index.merge_from(faiss.IndexFlatL2(D))
+    same = ft.IndexTurboQuant(D, 4)
+    same.add(gaussian(5, D, 6))
+    index.merge_from(same)
+    assert index.ntotal == 55
