@@ -1,0 +1,51 @@
+#include <gpu/GpuCloner.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuant.h>
+
+#include <gpu/GpuIndexIVFTurboQuant.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+faiss::Index* index_cpu_to_gpu(
+        GpuResources* res,
+        int device,
+        const faiss::Index* index,
+        const GpuIndexTurboQuantConfig* config) {
+    FAISS_THROW_IF_NOT_MSG(index, "index_cpu_to_gpu: null index");
+    GpuIndexTurboQuantConfig cfg = config ? *config : GpuIndexTurboQuantConfig();
+    cfg.device = device;
+    if (auto tq = dynamic_cast<const IndexTurboQuant*>(index)) {
+        return new GpuIndexTurboQuant(res, *tq, cfg);
+    }
+    if (auto ivf = dynamic_cast<const IndexIVFTurboQuant*>(index)) {
+        return new GpuIndexIVFTurboQuant(res, *ivf, device);
+    }
+    FAISS_THROW_MSG(
+            "index_cpu_to_gpu: only IndexTurboQuant and IndexIVFTurboQuant "
+            "have GPU versions");
+}
+
+faiss::Index* index_gpu_to_cpu(const faiss::Index* index) {
+    FAISS_THROW_IF_NOT_MSG(index, "index_gpu_to_cpu: null index");
+    if (auto g = dynamic_cast<const GpuIndexTurboQuant*>(index)) {
+        auto* cpu = new IndexTurboQuant();
+        try {
+            g->copyTo(cpu);
+        } catch (...) {
+            delete cpu;
+            throw;
+        }
+        return cpu;
+    }
+    if (auto g = dynamic_cast<const GpuIndexIVFTurboQuant*>(index)) {
+        return g->toCpu();
+    }
+    FAISS_THROW_MSG("index_gpu_to_cpu: not a GPU TurboQuant index");
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

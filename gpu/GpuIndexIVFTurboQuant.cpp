@@ -1,0 +1,504 @@
+#include <gpu/GpuIndexIVFTurboQuant.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <limits>
+
+#include <faiss/clone_index.h>
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/invlists/InvertedLists.h>
+
+#include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/ivf_scanner.h>
+#include <faiss_turbo/impl/kernels.h>
+
+#include <gpu/impl/CudaUtils.h>
+#include <gpu/impl/DeviceCodec.h>
+#include <gpu/impl/kernels.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+namespace {
+
+constexpr size_t kCodeSlack = 16;                   // decoders read words
+constexpr size_t kMaxChunkCandidates = size_t(1) << 26; // per search chunk
+constexpr size_t kMaxChunkRowFloats = size_t(1) << 24;  // prepared queries
+constexpr size_t kMaxChunkRows = 65535; // (query, list) rows: the grid's y
+constexpr idx_t kAddBatch = 65536;
+
+template <typename T>
+void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
+    if (n > 0) {
+        TQ_CUDA_CHECK(cudaMemcpyAsync(
+                dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
+    }
+}
+
+template <typename T>
+void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
+    if (n > 0) {
+        TQ_CUDA_CHECK(cudaMemcpyAsync(
+                dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
+    }
+    TQ_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void check_label(idx_t id) {
+    FAISS_THROW_IF_NOT_FMT(
+            id >= 0 && id < INT_MAX,
+            "GpuIndexIVFTurboQuant keeps ids in [0, 2^31 - 1), not %ld",
+            (long)id);
+}
+
+} // namespace
+
+struct GpuIndexIVFTurboQuant::Scratch {
+    DeviceBuffer<float> y, sy, qc, keys, out_keys;
+    DeviceBuffer<int64_t> row_off, pos_off, q_off;
+    DeviceBuffer<int> counts, q_cnt, ids, out_ids;
+
+    Scratch(GpuResources* r, int dev)
+            : y(r, dev, "IVF search queries"),
+              sy(r, dev, "IVF search queries"),
+              qc(r, dev, "IVF search queries"),
+              keys(r, dev, "IVF search keys"),
+              out_keys(r, dev, "IVF search results"),
+              row_off(r, dev, "IVF search rows"),
+              pos_off(r, dev, "IVF search rows"),
+              q_off(r, dev, "IVF search rows"),
+              counts(r, dev, "IVF search rows"),
+              q_cnt(r, dev, "IVF search rows"),
+              ids(r, dev, "IVF search ids"),
+              out_ids(r, dev, "IVF search results") {}
+
+    size_t bytes() const {
+        return 4 * (y.capacity() + sy.capacity() + qc.capacity() +
+                    keys.capacity() + out_keys.capacity() +
+                    counts.capacity() + q_cnt.capacity() + ids.capacity() +
+                    out_ids.capacity()) +
+                8 * (row_off.capacity() + pos_off.capacity() +
+                     q_off.capacity());
+    }
+};
+
+GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
+        GpuResources* res,
+        const IndexIVFTurboQuant& cpu,
+        int device)
+        : faiss::Index(cpu.d, cpu.metric_type),
+          res_(res),
+          device_(device),
+          codes_(res, device, "IVF TurboQuant codes"),
+          labels_(res, device, "IVF TurboQuant ids"),
+          perm_(res, device, "IVF TurboQuant lists") {
+    FAISS_THROW_IF_NOT_MSG(res, "GpuIndexIVFTurboQuant: null GpuResources");
+    checkDevice(device);
+    scratch_.reset(new Scratch(res, device));
+    copyFrom(cpu);
+}
+
+GpuIndexIVFTurboQuant::~GpuIndexIVFTurboQuant() {}
+
+cudaStream_t GpuIndexIVFTurboQuant::stream() const {
+    return res_->getStream(device_);
+}
+
+void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
+    FAISS_THROW_IF_NOT_MSG(
+            cpu.is_trained && cpu.quantizer && cpu.invlists,
+            "GpuIndexIVFTurboQuant: copy a trained IndexIVFTurboQuant");
+    DeviceScope scope(device_);
+    d = cpu.d;
+    metric_type = cpu.metric_type;
+    metric_arg = cpu.metric_arg;
+    nlist = cpu.nlist;
+    nprobe = cpu.nprobe;
+    tq_ = cpu.tq;
+    by_residual_ = cpu.by_residual;
+    centered_ = cpu.centered;
+    coarse_.reset(faiss::clone_index(cpu.quantizer));
+    rc_.clear();
+    src_.clear();
+    if (by_residual_) {
+        auto t = build_ivf_centroid_table(tq_, *cpu.quantizer, nlist);
+        rc_ = t->rc;
+        src_ = t->src;
+    }
+    dcodec_.reset(new DeviceCodec(res_, device_, tq_));
+
+    const size_t cs = tq_.code_size;
+    size_t total = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        total += cpu.invlists->list_size(l);
+    }
+    FAISS_THROW_IF_NOT_FMT(
+            total < INT_MAX,
+            "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %zd",
+            total);
+    std::vector<uint8_t> codes(total * cs);
+    host_labels_.assign(total, 0);
+    lists_.assign(nlist, {});
+    size_t pos = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        size_t n = cpu.invlists->list_size(l);
+        if (n == 0) {
+            continue;
+        }
+        faiss::InvertedLists::ScopedCodes lc(cpu.invlists, l);
+        faiss::InvertedLists::ScopedIds li(cpu.invlists, l);
+        memcpy(codes.data() + pos * cs, lc.get(), n * cs);
+        for (size_t i = 0; i < n; i++) {
+            check_label(li[i]);
+            host_labels_[pos + i] = li[i];
+            lists_[l].push_back((int)(pos + i));
+        }
+        pos += n;
+    }
+    codes_.release();
+    labels_.release();
+    codes_.reserve_discard(std::max<size_t>(total * cs, 1), kCodeSlack);
+    labels_.reserve_discard(std::max<size_t>(total, 1));
+    to_device(codes_.data(), codes.data(), codes.size(), stream());
+    to_device(labels_.data(), host_labels_.data(), total, stream());
+    ntotal = total;
+    is_trained = true;
+    rebuild_perm();
+}
+
+IndexIVFTurboQuant* GpuIndexIVFTurboQuant::toCpu() const {
+    std::unique_ptr<faiss::Index> q(faiss::clone_index(coarse_.get()));
+    std::unique_ptr<IndexIVFTurboQuant> cpu(new IndexIVFTurboQuant(
+            q.get(),
+            d,
+            nlist,
+            tq_.bits,
+            tq_.variant,
+            metric_type,
+            by_residual_,
+            centered_,
+            tq_.debiased,
+            tq_.rotation_type,
+            tq_.qjl_type,
+            tq_.seed));
+    cpu->own_fields = true;
+    q.release();
+    cpu->tq = tq_;
+    cpu->is_trained = true;
+    cpu->nprobe = nprobe;
+    const size_t cs = tq_.code_size;
+    std::vector<uint8_t> codes(ntotal * cs);
+    DeviceScope scope(device_);
+    to_host(codes.data(), codes_.data(), codes.size(), stream());
+    std::vector<uint8_t> buf;
+    std::vector<idx_t> ids;
+    for (size_t l = 0; l < nlist; l++) {
+        const auto& pl = lists_[l];
+        buf.resize(pl.size() * cs);
+        ids.resize(pl.size());
+        for (size_t i = 0; i < pl.size(); i++) {
+            memcpy(buf.data() + i * cs, codes.data() + pl[i] * cs, cs);
+            ids[i] = host_labels_[pl[i]];
+        }
+        if (!pl.empty()) {
+            cpu->invlists->add_entries(l, pl.size(), ids.data(), buf.data());
+        }
+    }
+    cpu->ntotal = ntotal;
+    return cpu.release();
+}
+
+void GpuIndexIVFTurboQuant::rebuild_perm() {
+    list_off_.assign(nlist + 1, 0);
+    std::vector<int> perm;
+    perm.reserve(ntotal);
+    for (size_t l = 0; l < nlist; l++) {
+        list_off_[l] = perm.size();
+        perm.insert(perm.end(), lists_[l].begin(), lists_[l].end());
+    }
+    list_off_[nlist] = perm.size();
+    perm_.reserve_discard(std::max<size_t>(perm.size(), 1));
+    to_device(perm_.data(), perm.data(), perm.size(), stream());
+    TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+size_t GpuIndexIVFTurboQuant::list_size(size_t l) const {
+    FAISS_THROW_IF_NOT_FMT(l < nlist, "list %zd out of range", l);
+    return lists_[l].size();
+}
+
+void GpuIndexIVFTurboQuant::train(idx_t, const float*) {
+    FAISS_THROW_MSG(
+            "GpuIndexIVFTurboQuant: train the CPU IndexIVFTurboQuant and copy "
+            "it (index_cpu_to_gpu)");
+}
+
+void GpuIndexIVFTurboQuant::add(idx_t n, const float* x) {
+    std::vector<idx_t> ids(std::max<idx_t>(n, 0));
+    for (idx_t i = 0; i < n; i++) {
+        ids[i] = ntotal + i;
+    }
+    add_with_ids(n, x, ids.data());
+}
+
+void GpuIndexIVFTurboQuant::add_with_ids(
+        idx_t n,
+        const float* x,
+        const idx_t* xids) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(xids, "add_with_ids: null ids");
+    for (idx_t i = 0; i < n; i++) {
+        check_label(xids[i]);
+    }
+    FAISS_THROW_IF_NOT_FMT(
+            ntotal + n < INT_MAX,
+            "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
+            (long)(ntotal + n));
+    for (idx_t i0 = 0; i0 < n; i0 += kAddBatch) {
+        idx_t nb = std::min(kAddBatch, n - i0);
+        append(nb, x + i0 * d, xids + i0);
+    }
+}
+
+void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
+    if (n == 0) {
+        return;
+    }
+    DeviceScope scope(device_);
+    // the CPU index's steps: assign with the quantizer, residual x - c_l
+    std::vector<idx_t> assign(n);
+    coarse_->assign(n, x, assign.data());
+    std::vector<float> enc(x, x + n * d);
+    for (idx_t i = 0; i < n; i++) {
+        FAISS_THROW_IF_NOT_MSG(
+                assign[i] >= 0, "the coarse quantizer assigned no list");
+        if (by_residual_) {
+            coarse_->compute_residual(
+                    x + i * d, enc.data() + i * d, assign[i]);
+        }
+    }
+    const size_t cs = tq_.code_size;
+    size_t need = (ntotal + n) * cs;
+    if (need > codes_.capacity()) {
+        codes_.reserve_keep(
+                std::max(need, codes_.capacity() * 3 / 2),
+                ntotal * cs,
+                stream(),
+                kCodeSlack);
+    }
+    if ((size_t)(ntotal + n) > labels_.capacity()) {
+        labels_.reserve_keep(
+                std::max<size_t>(ntotal + n, labels_.capacity() * 3 / 2),
+                ntotal,
+                stream());
+    }
+    DeviceBuffer<float> xd(res_, device_, "IVF add staging");
+    xd.reserve_discard(n * d);
+    to_device(xd.data(), enc.data(), enc.size(), stream());
+    dcodec_->encode(n, xd.data(), codes_.data() + ntotal * cs, stream());
+    to_device(labels_.data() + ntotal, xids, n, stream());
+    // committed only now: a bad vector leaves the index unchanged
+    for (idx_t i = 0; i < n; i++) {
+        lists_[assign[i]].push_back((int)(ntotal + i));
+        host_labels_.push_back(xids[i]);
+    }
+    ntotal += n;
+    rebuild_perm();
+}
+
+void GpuIndexIVFTurboQuant::reset() {
+    codes_.release();
+    labels_.release();
+    lists_.assign(nlist, {});
+    host_labels_.clear();
+    ntotal = 0;
+    rebuild_perm();
+}
+
+size_t GpuIndexIVFTurboQuant::getDeviceMemoryUsage() const {
+    size_t b = codes_.capacity() ? codes_.capacity() + kCodeSlack : 0;
+    b += labels_.capacity() * 8 + perm_.capacity() * 4;
+    b += dcodec_ ? dcodec_->table_bytes() : 0;
+    std::lock_guard<std::mutex> lock(search_mutex_);
+    return b + scratch_->bytes();
+}
+
+void GpuIndexIVFTurboQuant::search(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_FMT(
+            k > 0 && k <= kMaxSelectK,
+            "GpuIndexIVFTurboQuant::search: k=%ld must be in 1..%d",
+            (long)k,
+            kMaxSelectK);
+    FAISS_THROW_IF_NOT_MSG(
+            !(params && params->sel),
+            "GpuIndexIVFTurboQuant::search: IDSelector is not supported on "
+            "the GPU");
+    if (n == 0) {
+        return;
+    }
+    size_t np = nprobe;
+    if (auto ivfp = dynamic_cast<const faiss::SearchParametersIVF*>(params)) {
+        np = ivfp->nprobe;
+    }
+    np = std::min(np, nlist);
+    FAISS_THROW_IF_NOT_MSG(np > 0, "search: nprobe must be > 0");
+    const bool l2 = metric_type == faiss::METRIC_L2;
+    TQQueries q;
+    tq_.prepare_queries(n, x, l2, q); // throws on NaN / Inf
+    std::vector<idx_t> assign(n * np);
+    std::vector<float> cdis(n * np);
+    coarse_->search(n, x, np, cdis.data(), assign.data());
+
+    std::lock_guard<std::mutex> lock(search_mutex_);
+    DeviceScope scope(device_);
+    for (idx_t q0 = 0; q0 < n;) {
+        // as many queries as the chunk's candidates and rows allow
+        size_t cand = 0;
+        int nq = 0;
+        while (q0 + nq < n) {
+            size_t c = 0;
+            for (size_t p = 0; p < np; p++) {
+                idx_t l = assign[(q0 + nq) * np + p];
+                c += l >= 0 ? lists_[l].size() : 0;
+            }
+            bool fits = cand + c <= kMaxChunkCandidates &&
+                    (nq + 1) * np * d <= kMaxChunkRowFloats &&
+                    (nq + 1) * np <= kMaxChunkRows;
+            if (nq > 0 && !fits) {
+                break;
+            }
+            cand += c;
+            nq++;
+        }
+        search_chunk(q, assign.data(), np, q0, nq, (int)k, distances + q0 * k,
+                     labels + q0 * k);
+        q0 += nq;
+    }
+}
+
+void GpuIndexIVFTurboQuant::search_chunk(
+        const TQQueries& q,
+        const idx_t* assign,
+        size_t np,
+        idx_t q0,
+        int nq,
+        int k,
+        float* distances,
+        idx_t* labels) const {
+    const size_t dd = d;
+    const bool prod = tq_.variant == TQVariant::PROD;
+    const bool l2 = q.l2;
+    const size_t R = nq * np;
+    // the query seen from each probed list, as the CPU scanner's set_list
+    std::vector<float> y(R * dd), sy(prod ? R * dd : 0), qc(R);
+    std::vector<int64_t> row_off(R), pos_off(R), q_off(nq);
+    std::vector<int> counts(R), q_cnt(nq);
+    size_t total = 0;
+    int max_row = 0, max_q = 0;
+    for (int i = 0; i < nq; i++) {
+        const float* yq = q.y.data() + (q0 + i) * dd;
+        const float* syq = prod ? q.sy.data() + (q0 + i) * dd : nullptr;
+        q_off[i] = total;
+        for (size_t p = 0; p < np; p++) {
+            size_t r = i * np + p;
+            idx_t l = assign[(q0 + i) * np + p];
+            int cnt = l >= 0 ? (int)lists_[l].size() : 0;
+            row_off[r] = total;
+            pos_off[r] = l >= 0 ? list_off_[l] : 0;
+            counts[r] = cnt;
+            total += cnt;
+            max_row = std::max(max_row, cnt);
+            float* yr = y.data() + r * dd;
+            qc[r] = q.qconst[q0 + i];
+            memcpy(yr, yq, dd * sizeof(float));
+            if (prod) {
+                memcpy(sy.data() + r * dd, syq, dd * sizeof(float));
+            }
+            if (!by_residual_ || l < 0) {
+                continue;
+            }
+            const float* rc = rc_.data() + l * dd;
+            if (l2) {
+                for (size_t j = 0; j < dd; j++) {
+                    yr[j] = yq[j] - rc[j];
+                }
+                qc[r] = (float)canonical_dot(yr, yr, dd);
+                if (prod) {
+                    const float* src = src_.data() + l * dd;
+                    for (size_t j = 0; j < dd; j++) {
+                        sy[r * dd + j] = syq[j] - src[j];
+                    }
+                }
+            } else {
+                qc[r] = q.qconst[q0 + i] + dot_lanes(yq, rc, dd);
+            }
+        }
+        q_cnt[i] = (int)(total - q_off[i]);
+        max_q = std::max(max_q, q_cnt[i]);
+    }
+    Scratch& s = *scratch_;
+    cudaStream_t st = stream();
+    s.y.reserve_discard(R * dd);
+    s.sy.reserve_discard(std::max<size_t>(sy.size(), 1));
+    s.qc.reserve_discard(R);
+    s.row_off.reserve_discard(R);
+    s.pos_off.reserve_discard(R);
+    s.counts.reserve_discard(R);
+    s.q_off.reserve_discard(nq);
+    s.q_cnt.reserve_discard(nq);
+    s.keys.reserve_discard(std::max<size_t>(total, 1));
+    s.ids.reserve_discard(std::max<size_t>(total, 1));
+    s.out_keys.reserve_discard((size_t)nq * k);
+    s.out_ids.reserve_discard((size_t)nq * k);
+    to_device(s.y.data(), y.data(), y.size(), st);
+    to_device(s.sy.data(), sy.data(), sy.size(), st);
+    to_device(s.qc.data(), qc.data(), R, st);
+    to_device(s.row_off.data(), row_off.data(), R, st);
+    to_device(s.pos_off.data(), pos_off.data(), R, st);
+    to_device(s.counts.data(), counts.data(), R, st);
+    to_device(s.q_off.data(), q_off.data(), nq, st);
+    to_device(s.q_cnt.data(), q_cnt.data(), nq, st);
+
+    ExactQueries eq;
+    eq.nq = (int)R;
+    eq.y = s.y.data();
+    eq.sy = prod ? s.sy.data() : nullptr;
+    eq.qconst = s.qc.data();
+    eq.l2 = l2;
+    CandidateRows rows;
+    rows.nrows = (int)R;
+    rows.row_off = s.row_off.data();
+    rows.counts = s.counts.data();
+    rows.n = max_row;
+    rows.pos_off = s.pos_off.data();
+    launch_rescore(dcodec_->view(), codes_.data(), ntotal, eq, rows,
+                   perm_.data(), labels_.data(), s.keys.data(), s.ids.data(),
+                   st);
+    CandidateRows per_query;
+    per_query.nrows = nq;
+    per_query.row_off = s.q_off.data();
+    per_query.counts = s.q_cnt.data();
+    per_query.n = max_q;
+    launch_select_k(s.keys.data(), s.ids.data(), per_query, 1,
+                    std::max(max_q, 1), k, s.out_keys.data(),
+                    s.out_ids.data(), st);
+    std::vector<float> keys((size_t)nq * k);
+    std::vector<int> ids((size_t)nq * k);
+    to_host(keys.data(), s.out_keys.data(), keys.size(), st);
+    to_host(ids.data(), s.out_ids.data(), ids.size(), st);
+    for (size_t i = 0; i < keys.size(); i++) {
+        distances[i] = l2 ? keys[i] : -keys[i];
+        labels[i] = ids[i];
+    }
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

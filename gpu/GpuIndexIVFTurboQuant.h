@@ -1,0 +1,123 @@
+/**
+ * IVF TurboQuant on one GPU: the inverted lists of an IndexIVFTurboQuant
+ * (same codec, same coarse quantizer, same residual convention) with their
+ * codes and ids in device memory.
+ *
+ * Division of labour: the coarse quantizer is a copy of the CPU index's
+ * (any FAISS index) and runs on the host, so a query probes exactly the
+ * CPU's lists; the lists are scanned on the GPU with the CPU's arithmetic
+ * (the query seen from list l, y - R c_l, is prepared on the host as the
+ * CPU scanner does), so results equal IndexIVFTurboQuant's. Encoding for
+ * add() runs on the GPU (residuals x - c_l formed on the host).
+ *
+ * Not here: training (train the CPU index and copy it), IDSelector,
+ * reconstruct, remove_ids, range search; ids must lie in [0, 2^31).
+ */
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <faiss/Index.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/impl/compat.h>
+
+#include <gpu/GpuResources.h>
+#include <gpu/impl/DeviceBuffer.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+class DeviceCodec;
+
+class GpuIndexIVFTurboQuant : public faiss::Index {
+   public:
+    /// a copy of a trained CPU index: quantizer, codec, lists
+    GpuIndexIVFTurboQuant(
+            GpuResources* res,
+            const IndexIVFTurboQuant& cpu,
+            int device = 0);
+
+    ~GpuIndexIVFTurboQuant() override;
+
+    size_t nlist = 0;
+    size_t nprobe = 1; ///< lists probed per query (IVFSearchParameters too)
+
+    void copyFrom(const IndexIVFTurboQuant& cpu);
+
+    /// a new CPU index (caller owns it) with a copy of the quantizer, the
+    /// codec and the lists (ArrayInvertedLists)
+    IndexIVFTurboQuant* toCpu() const;
+
+    /// throws: train the CPU index, then copy it
+    void train(idx_t n, const float* x) override;
+
+    /// ids ntotal, ntotal + 1, ...
+    void add(idx_t n, const float* x) override;
+
+    void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
+
+    /// host queries, any n, 1 <= k <= 2048
+    void search(
+            idx_t n,
+            const float* x,
+            idx_t k,
+            float* distances,
+            idx_t* labels,
+            const faiss::SearchParameters* params = nullptr) const override;
+
+    void reset() override;
+
+    /// vectors in list l
+    size_t list_size(size_t l) const;
+
+    size_t getDeviceMemoryUsage() const;
+
+    int getDevice() const {
+        return device_;
+    }
+
+    const TurboQuantizer& codec() const {
+        return tq_;
+    }
+
+   private:
+    struct Scratch;
+
+    GpuResources* res_;
+    int device_;
+    TurboQuantizer tq_;
+    bool by_residual_ = true;
+    bool centered_ = false;
+    std::unique_ptr<faiss::Index> coarse_; ///< copy of the CPU quantizer
+    std::vector<float> rc_, src_; ///< R c_l and S R c_l (nlist x d)
+    std::unique_ptr<DeviceCodec> dcodec_;
+
+    DeviceBuffer<uint8_t> codes_;   ///< position order (as added)
+    DeviceBuffer<int64_t> labels_;  ///< label of each position
+    DeviceBuffer<int> perm_;        ///< positions grouped by list
+    std::vector<std::vector<int>> lists_; ///< positions of each list
+    std::vector<int64_t> list_off_;       ///< list l at perm_[off[l]..]
+    std::vector<idx_t> host_labels_;
+
+    mutable std::mutex search_mutex_;
+    mutable std::unique_ptr<Scratch> scratch_;
+
+    cudaStream_t stream() const;
+    void rebuild_perm();
+    void append(idx_t n, const float* x, const idx_t* xids);
+    void search_chunk(
+            const TQQueries& q,
+            const idx_t* assign,
+            size_t np,
+            idx_t q0,
+            int nq,
+            int k,
+            float* distances,
+            idx_t* labels) const;
+};
+
+} // namespace gpu
+} // namespace faiss_turbo

@@ -1,0 +1,576 @@
+#include <gpu/GpuIndexTurboQuant.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/impl/IDSelector.h>
+
+#include <gpu/impl/CudaUtils.h>
+#include <gpu/impl/DeviceCodec.h>
+#include <gpu/impl/kernels.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+namespace {
+
+constexpr size_t kCodeSlack = 16; // the decoders read whole words
+constexpr int kMaxCudaCoreQueries = 8; // AUTO: more queries use tensor cores
+constexpr size_t kAddBatchFloats = size_t(1) << 24;
+
+/// databases are sampled with about 2 sqrt(k N) codes: the sample and the
+/// candidates it lets through then cost about the same to rescore
+size_t sample_size(size_t ntotal, int k) {
+    double s = 2 * std::sqrt((double)k * (double)ntotal);
+    size_t lo = std::max<size_t>(4 * (size_t)k, 2048);
+    return std::min(ntotal, std::max(lo, (size_t)s));
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(
+                   std::chrono::steady_clock::now() - t0)
+            .count();
+}
+
+template <typename T>
+void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
+    if (n > 0) {
+        TQ_CUDA_CHECK(cudaMemcpyAsync(
+                dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
+    }
+}
+
+template <typename T>
+void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
+    if (n > 0) {
+        TQ_CUDA_CHECK(cudaMemcpyAsync(
+                dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
+    }
+    TQ_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+} // namespace
+
+/// device buffers of search, kept between searches (grow only)
+struct GpuIndexTurboQuant::Scratch {
+    DeviceBuffer<float> y, sy, qc, a, yn, an, keys, topk_keys, out_keys;
+    DeviceBuffer<int> ids, topk_ids, out_ids, cand, counts;
+
+    Scratch(GpuResources* r, int dev)
+            : y(r, dev, "search queries"),
+              sy(r, dev, "search queries"),
+              qc(r, dev, "search queries"),
+              a(r, dev, "search queries"),
+              yn(r, dev, "search queries"),
+              an(r, dev, "search queries"),
+              keys(r, dev, "search keys"),
+              topk_keys(r, dev, "search top-k"),
+              out_keys(r, dev, "search results"),
+              ids(r, dev, "search ids"),
+              topk_ids(r, dev, "search top-k"),
+              out_ids(r, dev, "search results"),
+              cand(r, dev, "search candidates"),
+              counts(r, dev, "search candidates") {}
+
+    size_t bytes() const {
+        size_t f = y.capacity() + sy.capacity() + qc.capacity() +
+                a.capacity() + yn.capacity() + an.capacity() +
+                keys.capacity() + topk_keys.capacity() + out_keys.capacity();
+        size_t i = ids.capacity() + topk_ids.capacity() +
+                out_ids.capacity() + cand.capacity() + counts.capacity();
+        return (f + i) * 4;
+    }
+};
+
+GpuIndexTurboQuant::GpuIndexTurboQuant(
+        GpuResources* res,
+        const IndexTurboQuant& cpu,
+        GpuIndexTurboQuantConfig config)
+        : faiss::Index(cpu.d, cpu.metric_type),
+          res_(res),
+          config_(config),
+          codes_(res, config.device, "TurboQuant codes") {
+    FAISS_THROW_IF_NOT_MSG(res, "GpuIndexTurboQuant: null GpuResources");
+    checkDevice(config_.device);
+    copyFrom(cpu);
+}
+
+GpuIndexTurboQuant::GpuIndexTurboQuant(
+        GpuResources* res,
+        idx_t d_in,
+        float bits,
+        TQVariant variant,
+        faiss::MetricType metric,
+        bool centered,
+        bool debiased,
+        RotationType rotation_type,
+        QJLType qjl_type,
+        uint64_t seed,
+        GpuIndexTurboQuantConfig config)
+        : faiss::Index(d_in, metric),
+          res_(res),
+          config_(config),
+          codec_(d_in,
+                 bits,
+                 variant,
+                 metric,
+                 centered,
+                 debiased,
+                 rotation_type,
+                 qjl_type,
+                 seed),
+          codes_(res, config.device, "TurboQuant codes") {
+    FAISS_THROW_IF_NOT_MSG(res, "GpuIndexTurboQuant: null GpuResources");
+    checkDevice(config_.device);
+    is_trained = codec_.is_trained;
+    init_device_state();
+}
+
+GpuIndexTurboQuant::~GpuIndexTurboQuant() {}
+
+void GpuIndexTurboQuant::init_device_state() {
+    DeviceScope scope(config_.device);
+    dcodec_.reset(new DeviceCodec(res_, config_.device, codec_.tq));
+    TQ_CUDA_CHECK(cudaDeviceGetAttribute(
+            &num_sms_, cudaDevAttrMultiProcessorCount, config_.device));
+    if (!scratch_) {
+        scratch_.reset(new Scratch(res_, config_.device));
+    }
+}
+
+cudaStream_t GpuIndexTurboQuant::stream() const {
+    return res_->getStream(config_.device);
+}
+
+size_t GpuIndexTurboQuant::code_size() const {
+    return codec_.tq.code_size;
+}
+
+void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
+    FAISS_THROW_IF_NOT_FMT(
+            cpu.ntotal < INT_MAX,
+            "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
+            (long)cpu.ntotal);
+    codec_ = IndexTurboQuant();
+    codec_.d = cpu.d;
+    codec_.metric_type = cpu.metric_type;
+    codec_.metric_arg = cpu.metric_arg;
+    codec_.tq = cpu.tq;
+    codec_.centered = cpu.centered;
+    codec_.code_size = cpu.code_size;
+    codec_.is_trained = cpu.is_trained;
+    d = cpu.d;
+    metric_type = cpu.metric_type;
+    metric_arg = cpu.metric_arg;
+    is_trained = cpu.is_trained;
+    codes_.release();
+    ntotal = 0;
+    init_device_state();
+    grow_codes(cpu.ntotal);
+    DeviceScope scope(config_.device);
+    to_device(codes_.data(), cpu.codes.data(), cpu.ntotal * code_size(),
+              stream());
+    TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    ntotal = cpu.ntotal;
+}
+
+void GpuIndexTurboQuant::copyTo(IndexTurboQuant* cpu) const {
+    FAISS_THROW_IF_NOT_MSG(cpu, "copyTo: null index");
+    *cpu = IndexTurboQuant();
+    cpu->d = d;
+    cpu->metric_type = metric_type;
+    cpu->metric_arg = metric_arg;
+    cpu->tq = codec_.tq;
+    cpu->centered = codec_.centered;
+    cpu->code_size = code_size();
+    cpu->is_trained = is_trained;
+    cpu->codes.resize(ntotal * code_size());
+    get_codes(0, ntotal, codes_data(cpu->codes));
+    cpu->ntotal = ntotal;
+}
+
+void GpuIndexTurboQuant::train(idx_t n, const float* x) {
+    if (!codec_.centered) {
+        return;
+    }
+    FAISS_THROW_IF_NOT_MSG(
+            ntotal == 0,
+            "GpuIndexTurboQuant::train: the mean can only change while the "
+            "index is empty");
+    codec_.train(n, x);
+    is_trained = codec_.is_trained;
+    init_device_state(); // upload the new mean
+}
+
+void GpuIndexTurboQuant::grow_codes(idx_t n_total) {
+    FAISS_THROW_IF_NOT_FMT(
+            n_total < INT_MAX,
+            "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
+            (long)n_total);
+    size_t need = (size_t)n_total * code_size();
+    if (need <= codes_.capacity()) {
+        return;
+    }
+    DeviceScope scope(config_.device);
+    size_t keep = (size_t)ntotal * code_size();
+    size_t geometric = codes_.capacity() + codes_.capacity() / 2;
+    if (geometric > need) {
+        try {
+            codes_.reserve_keep(geometric, keep, stream(), kCodeSlack);
+            return;
+        } catch (const faiss::FaissException&) {
+            // not enough memory for the headroom: try the exact size
+        }
+    }
+    codes_.reserve_keep(need, keep, stream(), kCodeSlack);
+}
+
+void GpuIndexTurboQuant::reserve(idx_t n) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "reserve: n=%ld < 0", (long)n);
+    grow_codes(n);
+}
+
+void GpuIndexTurboQuant::add(idx_t n, const float* x) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(
+            is_trained, "GpuIndexTurboQuant: train() the centered index first");
+    if (n == 0) {
+        return;
+    }
+    grow_codes(ntotal + n);
+    DeviceScope scope(config_.device);
+    size_t batch = std::min<size_t>(n, std::max<size_t>(1, kAddBatchFloats / d));
+    DeviceBuffer<float> xd(res_, config_.device, "add staging");
+    xd.reserve_discard(batch * d);
+    for (idx_t i0 = 0; i0 < n; i0 += batch) {
+        size_t nb = std::min<size_t>(batch, n - i0);
+        to_device(xd.data(), x + i0 * d, nb * d, stream());
+        dcodec_->encode(
+                nb, xd.data(), codes_.data() + (ntotal + i0) * code_size(),
+                stream());
+    }
+    ntotal += n; // only now: a bad vector leaves the index unchanged
+}
+
+void GpuIndexTurboQuant::add_from_device(idx_t n, const float* x_dev) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(
+            is_trained, "GpuIndexTurboQuant: train() the centered index first");
+    if (n == 0) {
+        return;
+    }
+    grow_codes(ntotal + n);
+    dcodec_->encode(
+            n, x_dev, codes_.data() + ntotal * code_size(), stream());
+    ntotal += n;
+}
+
+void GpuIndexTurboQuant::encode_device(
+        idx_t n,
+        const float* x_dev,
+        uint8_t* codes_dev) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "encode: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(is_trained, "encode: index not trained");
+    dcodec_->encode(n, x_dev, codes_dev, stream());
+}
+
+void GpuIndexTurboQuant::get_codes(idx_t i0, idx_t n, uint8_t* out) const {
+    FAISS_THROW_IF_NOT_FMT(
+            i0 >= 0 && n >= 0 && i0 + n <= ntotal,
+            "get_codes: range [%ld, %ld) outside [0, %ld)",
+            (long)i0,
+            (long)(i0 + n),
+            (long)ntotal);
+    DeviceScope scope(config_.device);
+    to_host(out, codes_.data() + i0 * code_size(), n * code_size(), stream());
+}
+
+void GpuIndexTurboQuant::reconstruct(idx_t key, float* recons) const {
+    reconstruct_n(key, 1, recons);
+}
+
+void GpuIndexTurboQuant::reconstruct_n(idx_t i0, idx_t ni, float* recons)
+        const {
+    FAISS_THROW_IF_NOT_FMT(
+            i0 >= 0 && ni >= 0 && i0 + ni <= ntotal,
+            "reconstruct: ids [%ld, %ld) outside [0, %ld)",
+            (long)i0,
+            (long)(i0 + ni),
+            (long)ntotal);
+    std::vector<uint8_t> buf(ni * code_size());
+    get_codes(i0, ni, buf.data());
+    codec_.tq.decode(ni, buf.data(), recons); // the CPU decoder: same codes
+}
+
+void GpuIndexTurboQuant::reset() {
+    codes_.release();
+    ntotal = 0;
+}
+
+size_t GpuIndexTurboQuant::remove_ids(const faiss::IDSelector& sel) {
+    std::vector<int64_t> keep;
+    keep.reserve(ntotal);
+    for (idx_t i = 0; i < ntotal; i++) {
+        if (!sel.is_member(i)) {
+            keep.push_back(i);
+        }
+    }
+    size_t nremove = ntotal - keep.size();
+    if (nremove == 0) {
+        return 0;
+    }
+    DeviceScope scope(config_.device);
+    DeviceBuffer<int64_t> dkeep(res_, config_.device, "remove_ids");
+    dkeep.reserve_discard(std::max<size_t>(keep.size(), 1));
+    to_device(dkeep.data(), keep.data(), keep.size(), stream());
+    DeviceBuffer<uint8_t> fresh(res_, config_.device, "TurboQuant codes");
+    fresh.reserve_discard(keep.size() * code_size(), kCodeSlack);
+    launch_gather_rows(
+            codes_.data(), dkeep.data(), keep.size(), code_size(),
+            fresh.data(), stream());
+    TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    codes_ = std::move(fresh);
+    ntotal = keep.size();
+    return nremove;
+}
+
+size_t GpuIndexTurboQuant::getDeviceMemoryUsage() const {
+    size_t b = codes_.capacity() ? codes_.capacity() + kCodeSlack : 0;
+    b += dcodec_ ? dcodec_->table_bytes() : 0;
+    std::lock_guard<std::mutex> lock(search_mutex_);
+    return b + (scratch_ ? scratch_->bytes() : 0);
+}
+
+void GpuIndexTurboQuant::search(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_FMT(
+            k > 0 && k <= kMaxSelectK,
+            "GpuIndexTurboQuant::search: k=%ld must be in 1..%d",
+            (long)k,
+            kMaxSelectK);
+    FAISS_THROW_IF_NOT_MSG(is_trained, "search: index not trained");
+    FAISS_THROW_IF_NOT_MSG(
+            !(params && params->sel),
+            "GpuIndexTurboQuant::search: IDSelector is not supported on the "
+            "GPU");
+    if (n == 0) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(search_mutex_);
+    auto t0 = std::chrono::steady_clock::now();
+    stats_ = GpuSearchStats();
+    const bool l2 = metric_type == faiss::METRIC_L2;
+    if (ntotal == 0) {
+        float empty = l2 ? std::numeric_limits<float>::infinity()
+                         : -std::numeric_limits<float>::infinity();
+        std::fill(distances, distances + n * k, empty);
+        std::fill(labels, labels + n * k, idx_t(-1));
+        return;
+    }
+    TQQueries q;
+    codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
+    DeviceScope scope(config_.device);
+    const CodecView& c = dcodec_->view();
+    const int tc_max = approx_tc_max_queries(c);
+    const int simt_max = approx_simt_max_queries(c);
+    FAISS_THROW_IF_NOT_FMT(
+            config_.scan_mode != GpuScanMode::TENSOR_CORES || tc_max > 0,
+            "GpuIndexTurboQuant: d=%ld too large for the tensor-core pass",
+            (long)d);
+    for (idx_t q0 = 0; q0 < n;) {
+        idx_t rem = n - q0;
+        bool tc = config_.scan_mode == GpuScanMode::TENSOR_CORES ||
+                (config_.scan_mode == GpuScanMode::AUTO &&
+                 rem > kMaxCudaCoreQueries && tc_max > 0);
+        int nq = (int)std::min<idx_t>(rem, tc ? tc_max : simt_max);
+        search_chunk(q, q0, nq, (int)k, tc, distances + q0 * k,
+                     labels + q0 * k);
+        stats_.chunks++;
+        stats_.tensor_cores |= tc;
+        q0 += nq;
+    }
+    stats_.total_ms = ms_since(t0);
+}
+
+void GpuIndexTurboQuant::search_chunk(
+        const TQQueries& q,
+        idx_t q0,
+        int nq,
+        int k,
+        bool tc,
+        float* distances,
+        idx_t* labels) const {
+    const CodecView& c = dcodec_->view();
+    Scratch& s = *scratch_;
+    cudaStream_t st = stream();
+    const size_t dd = d;
+    const size_t N = ntotal;
+    const bool prod = c.prod;
+
+    s.y.reserve_discard(nq * dd);
+    s.qc.reserve_discard(nq);
+    to_device(s.y.data(), q.y.data() + q0 * dd, nq * dd, st);
+    to_device(s.qc.data(), q.qconst.data() + q0, nq, st);
+    if (prod) {
+        s.sy.reserve_discard(nq * dd);
+        to_device(s.sy.data(), q.sy.data() + q0 * dd, nq * dd, st);
+    }
+    ExactQueries eq;
+    eq.nq = nq;
+    eq.y = s.y.data();
+    eq.sy = prod ? s.sy.data() : nullptr;
+    eq.qconst = s.qc.data();
+    eq.l2 = q.l2;
+
+    s.out_keys.reserve_discard((size_t)nq * k);
+    s.out_ids.reserve_discard((size_t)nq * k);
+    const size_t S = sample_size(N, k);
+    const bool direct =
+            (int64_t)N <= config_.direct_max_ntotal || 2 * S >= N;
+    auto rows_of = [nq](size_t stride, const int* counts, size_t n) {
+        CandidateRows r;
+        r.nrows = nq;
+        r.stride = stride;
+        r.counts = counts;
+        r.n = (int)n;
+        return r;
+    };
+    if (direct) {
+        s.keys.reserve_discard(nq * N);
+        s.ids.reserve_discard(nq * N);
+        CandidateRows all = rows_of(N, nullptr, N);
+        launch_rescore(c, codes_.data(), N, eq, all, nullptr, nullptr,
+                       s.keys.data(), s.ids.data(), st);
+        launch_select_k(s.keys.data(), s.ids.data(), all, 1, (int)N, k,
+                        s.out_keys.data(), s.out_ids.data(), st);
+        stats_.candidates += (int64_t)nq * N;
+    } else {
+        // 1. the k-th best exact key of a sample bounds the k-th overall
+        s.keys.reserve_discard(nq * S);
+        s.ids.reserve_discard(nq * S);
+        s.topk_keys.reserve_discard((size_t)nq * k);
+        s.topk_ids.reserve_discard((size_t)nq * k);
+        CandidateRows sample = rows_of(S, nullptr, S);
+        launch_rescore(c, codes_.data(), N, eq, sample, nullptr, nullptr,
+                       s.keys.data(), s.ids.data(), st);
+        launch_select_k(s.keys.data(), s.ids.data(), sample, 1, (int)S, k,
+                        s.topk_keys.data(), s.topk_ids.data(), st);
+        // 2. approximate pass: queries as a = [y, f S y] / |y|
+        std::vector<float> a((size_t)nq * c.kp, 0.0f), yn(nq), an(nq);
+        for (int i = 0; i < nq; i++) {
+            const float* yi = q.y.data() + (q0 + i) * dd;
+            double n2 = 0;
+            for (size_t j = 0; j < dd; j++) {
+                n2 += (double)yi[j] * yi[j];
+            }
+            float nrm = (float)std::sqrt(n2);
+            float inv = nrm > 0 ? 1.0f / nrm : 0.0f;
+            float* ai = a.data() + (size_t)i * c.kp;
+            for (size_t j = 0; j < dd; j++) {
+                ai[j] = yi[j] * inv;
+                if (prod) {
+                    ai[c.kc + j] = c.qjl_factor * q.sy[(q0 + i) * dd + j] * inv;
+                }
+            }
+            double a2 = 0;
+            for (int j = 0; j < c.kp; j++) {
+                a2 += (double)ai[j] * ai[j];
+            }
+            yn[i] = nrm;
+            an[i] = (float)std::sqrt(a2) * 1.0001f;
+        }
+        s.a.reserve_discard(a.size());
+        s.yn.reserve_discard(nq);
+        s.an.reserve_discard(nq);
+        to_device(s.a.data(), a.data(), a.size(), st);
+        to_device(s.yn.data(), yn.data(), nq, st);
+        to_device(s.an.data(), an.data(), nq, st);
+        ApproxQueries aq;
+        aq.nq = nq;
+        aq.a = s.a.data();
+        aq.qconst = s.qc.data();
+        aq.ynorm = s.yn.data();
+        aq.anorm = s.an.data();
+        aq.thresh = s.topk_keys.data() + (k - 1);
+        aq.t_stride = k;
+        aq.l2 = q.l2;
+        approx_error_model(c, tc, &aq.rel, &aq.abs);
+
+        size_t cap = std::min(
+                N, std::max<size_t>(4096, 4 * (size_t)k * N / S + 1024));
+        std::vector<int> counts(nq);
+        int maxc = 0;
+        cudaEvent_t e0 = nullptr, e1 = nullptr;
+        if (config_.collect_timing) {
+            TQ_CUDA_CHECK(cudaEventCreate(&e0));
+            TQ_CUDA_CHECK(cudaEventCreate(&e1));
+        }
+        while (true) {
+            s.cand.reserve_discard((size_t)nq * cap);
+            s.counts.reserve_discard(nq);
+            TQ_CUDA_CHECK(cudaMemsetAsync(s.counts.data(), 0, nq * 4, st));
+            CandidateLists cl;
+            cl.ids = s.cand.data();
+            cl.counts = s.counts.data();
+            cl.capacity = (int)cap;
+            if (e0) {
+                TQ_CUDA_CHECK(cudaEventRecord(e0, st));
+            }
+            launch_scan_approx(
+                    tc, c, codes_.data(), N, aq, cl, num_sms_, st);
+            if (e1) {
+                TQ_CUDA_CHECK(cudaEventRecord(e1, st));
+            }
+            to_host(counts.data(), s.counts.data(), nq, st);
+            if (e0) {
+                float ms = 0;
+                TQ_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+                stats_.approx_ms += ms;
+            }
+            maxc = *std::max_element(counts.begin(), counts.end());
+            if ((size_t)maxc <= cap) {
+                break;
+            }
+            cap = maxc; // rare: the sample's bound let too many through
+            stats_.retries++;
+        }
+        if (e0) {
+            cudaEventDestroy(e0);
+            cudaEventDestroy(e1);
+        }
+        for (int cnt : counts) {
+            stats_.candidates += cnt;
+        }
+        // 3. exact keys of the candidates, then the top k
+        s.keys.reserve_discard((size_t)nq * cap);
+        s.ids.reserve_discard((size_t)nq * cap);
+        CandidateRows cand = rows_of(cap, s.counts.data(), maxc);
+        launch_rescore(c, codes_.data(), N, eq, cand, s.cand.data(), nullptr,
+                       s.keys.data(), s.ids.data(), st);
+        launch_select_k(s.keys.data(), s.ids.data(), cand, 1, maxc, k,
+                        s.out_keys.data(), s.out_ids.data(), st);
+    }
+    std::vector<float> keys((size_t)nq * k);
+    std::vector<int> ids((size_t)nq * k);
+    to_host(keys.data(), s.out_keys.data(), keys.size(), st);
+    to_host(ids.data(), s.out_ids.data(), ids.size(), st);
+    for (size_t i = 0; i < keys.size(); i++) {
+        distances[i] = q.l2 ? keys[i] : -keys[i];
+        labels[i] = ids[i];
+    }
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

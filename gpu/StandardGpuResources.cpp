@@ -1,0 +1,118 @@
+#include <gpu/StandardGpuResources.h>
+
+#include <gpu/impl/CudaUtils.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+StandardGpuResources::~StandardGpuResources() {
+    for (auto& it : devices_) {
+        DeviceScope scope(it.first);
+        for (auto& a : it.second.sizes) {
+            cudaFree(a.first);
+        }
+        if (it.second.blas) {
+            cublasDestroy(it.second.blas);
+        }
+        if (it.second.stream) {
+            cudaStreamDestroy(it.second.stream);
+        }
+    }
+}
+
+void StandardGpuResources::setMemoryLimit(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    limit_ = bytes;
+}
+
+StandardGpuResources::PerDevice& StandardGpuResources::init_device(
+        int device) {
+    auto it = devices_.find(device);
+    if (it != devices_.end()) {
+        return it->second;
+    }
+    checkDevice(device);
+    DeviceScope scope(device);
+    PerDevice pd;
+    TQ_CUDA_CHECK(cudaStreamCreateWithFlags(&pd.stream, cudaStreamNonBlocking));
+    TQ_CUBLAS_CHECK(cublasCreate(&pd.blas));
+    TQ_CUBLAS_CHECK(cublasSetStream(pd.blas, pd.stream));
+    return devices_.emplace(device, pd).first->second;
+}
+
+cudaStream_t StandardGpuResources::getStream(int device) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return init_device(device).stream;
+}
+
+cublasHandle_t StandardGpuResources::getBlasHandle(int device) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return init_device(device).blas;
+}
+
+void* StandardGpuResources::allocMemory(
+        int device,
+        size_t bytes,
+        const char* what) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    PerDevice& pd = init_device(device);
+    if (bytes == 0) {
+        return nullptr;
+    }
+    FAISS_THROW_IF_NOT_FMT(
+            limit_ == 0 || pd.used + bytes <= limit_,
+            "GPU out of memory on device %d: %s needs %zd bytes, %zd in use "
+            "and the limit set on the resources is %zd",
+            device,
+            what,
+            bytes,
+            pd.used,
+            limit_);
+    DeviceScope scope(device);
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, bytes);
+    if (err != cudaSuccess) {
+        cudaGetLastError(); // an allocation failure is not sticky: clear it
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        FAISS_THROW_FMT(
+                "GPU out of memory on device %d: %s needs %zd bytes; the "
+                "device has %zd of %zd bytes free, %zd held by this index's "
+                "resources (CUDA error %d: %s)",
+                device,
+                what,
+                bytes,
+                free_b,
+                total_b,
+                pd.used,
+                (int)err,
+                cudaGetErrorString(err));
+    }
+    pd.used += bytes;
+    pd.sizes[p] = bytes;
+    return p;
+}
+
+void StandardGpuResources::freeMemory(int device, void* p) {
+    if (!p) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    PerDevice& pd = init_device(device);
+    auto it = pd.sizes.find(p);
+    FAISS_THROW_IF_NOT_MSG(
+            it != pd.sizes.end(), "freeMemory: pointer not from this object");
+    DeviceScope scope(device);
+    TQ_CUDA_CHECK(cudaFree(p)); // synchronizes: pending work is done
+    pd.used -= it->second;
+    pd.sizes.erase(it);
+}
+
+size_t StandardGpuResources::getMemoryUsage(int device) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = devices_.find(device);
+    return it == devices_.end() ? 0 : it->second.used;
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

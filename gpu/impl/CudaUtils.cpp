@@ -1,0 +1,39 @@
+#include <gpu/impl/CudaUtils.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+int getNumDevices() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError(); // no driver: not an error for the caller
+        return 0;
+    }
+    return n;
+}
+
+void checkDevice(int device) {
+    int n = getNumDevices();
+    FAISS_THROW_IF_NOT_FMT(
+            device >= 0 && device < n,
+            "GPU device %d does not exist (%d CUDA devices visible)",
+            device,
+            n);
+}
+
+DeviceScope::DeviceScope(int device) {
+    TQ_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) {
+        TQ_CUDA_CHECK(cudaSetDevice(device));
+    }
+}
+
+DeviceScope::~DeviceScope() {
+    int cur = -1;
+    if (cudaGetDevice(&cur) == cudaSuccess && cur != prev_ && prev_ >= 0) {
+        cudaSetDevice(prev_);
+    }
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

@@ -1,0 +1,175 @@
+/**
+ * Device-side reading of TurboQuant codes (layout in TurboQuantizer.h) and
+ * the exact score, with the CPU's operations in the CPU's order:
+ * decode_rotated + dot_lanes + combine. __fmul_rn / __fadd_rn are never
+ * contracted into fused multiply-adds, so keys equal the CPU's bit for bit.
+ *
+ * Coordinates are read in groups of 8 (coordinates 8g .. 8g + 7), which is
+ * also dot_lanes' lane order: coordinate j always goes to lane j % 8.
+ */
+#pragma once
+
+#include <cstdint>
+
+#include <gpu/impl/kernels.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+/// 64 bits of the code array from bit address `bit` (LSB first). Reads up
+/// to 12 bytes past the bit: the code arrays have 16 bytes of slack.
+__device__ __forceinline__ uint64_t load_bits64(
+        const uint8_t* codes,
+        uint64_t bit) {
+    const uint32_t* w = (const uint32_t*)codes + (bit >> 5);
+    uint32_t w0 = __ldg(w), w1 = __ldg(w + 1), w2 = __ldg(w + 2);
+    int sh = (int)(bit & 31);
+    uint32_t lo = __funnelshift_r(w0, w1, sh);
+    uint32_t hi = __funnelshift_r(w1, w2, sh);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+__device__ __forceinline__ int coord_bits(const CodecView& c, int j) {
+    return j < c.n_hi ? c.b_hi : c.b_lo;
+}
+
+__device__ __forceinline__ int coord_pos(const CodecView& c, int j) {
+    return j < c.n_hi ? j * c.b_hi : c.n_hi * c.b_hi + (j - c.n_hi) * c.b_lo;
+}
+
+/** The 8 MSE indices of group g of the code starting at bit `vbit`.
+ * W = 4: the 4-bit layout with code_size % 4 == 0 (one aligned word per
+ * group); W = 0: any layout. Indices past d are garbage: mask them. */
+template <int W>
+__device__ __forceinline__ void group_indices(
+        const CodecView& c,
+        const uint8_t* codes,
+        uint64_t vbit,
+        int g,
+        uint32_t idx[8]) {
+    if (W == 4) {
+        uint32_t w = __ldg((const uint32_t*)codes + (vbit >> 5) + g);
+#pragma unroll
+        for (int l = 0; l < 8; l++) {
+            idx[l] = (w >> (4 * l)) & 15;
+        }
+        return;
+    }
+    int j0 = 8 * g;
+    if (j0 + 8 <= c.n_hi || j0 >= c.n_hi) {
+        int w = coord_bits(c, j0);
+        uint64_t bits = load_bits64(codes, vbit + coord_pos(c, j0));
+        uint32_t mask = (1u << w) - 1;
+#pragma unroll
+        for (int l = 0; l < 8; l++) {
+            idx[l] = (uint32_t)(bits >> (l * w)) & mask;
+        }
+    } else {
+#pragma unroll
+        for (int l = 0; l < 8; l++) {
+            int j = j0 + l;
+            uint32_t mask = (1u << coord_bits(c, j)) - 1;
+            idx[l] = (uint32_t)load_bits64(codes, vbit + coord_pos(c, j)) &
+                    mask;
+        }
+    }
+}
+
+/// the code's byte `off` (bytes past the MSE part: signs, floats)
+__device__ __forceinline__ uint32_t code_byte(
+        const CodecView& c,
+        const uint8_t* codes,
+        uint64_t vec,
+        int off) {
+    return (uint32_t)(load_bits64(
+                              codes,
+                              (vec * (uint64_t)c.code_size + off) * 8) &
+                      0xff);
+}
+
+/// norm and aux (beta or gamma, 0 when absent) of code `vec`
+__device__ __forceinline__ void code_scalars(
+        const CodecView& c,
+        const uint8_t* codes,
+        uint64_t vec,
+        float& norm,
+        float& aux) {
+    uint64_t bits = load_bits64(
+            codes,
+            (vec * (uint64_t)c.code_size + c.mse_bytes + c.qjl_bytes) * 8);
+    norm = __uint_as_float((uint32_t)bits);
+    aux = c.n_floats == 2 ? __uint_as_float((uint32_t)(bits >> 32)) : 0.0f;
+}
+
+/// dot_lanes' final tree over its 8 accumulators
+__device__ __forceinline__ float lanes_sum(const float a[8]) {
+    return __fadd_rn(
+            __fadd_rn(__fadd_rn(a[0], a[4]), __fadd_rn(a[1], a[5])),
+            __fadd_rn(__fadd_rn(a[2], a[6]), __fadd_rn(a[3], a[7])));
+}
+
+/** The CPU's score of code `vec` for one query (TurboQuantizer::score),
+ * returned as a key: the L2 distance or minus the inner product.
+ * y, sy: the prepared query (sy only for PROD); cent_*: centroid tables. */
+template <int W>
+__device__ float exact_key(
+        const CodecView& c,
+        const uint8_t* codes,
+        uint64_t vec,
+        const float* y,
+        const float* sy,
+        float qconst,
+        bool l2,
+        const float* cent_hi,
+        const float* cent_lo) {
+    const uint64_t vbit = vec * (uint64_t)c.code_size * 8;
+    const bool plain = !c.prod && !c.debiased;
+    float ac[8], acc[8], as[8];
+#pragma unroll
+    for (int l = 0; l < 8; l++) {
+        ac[l] = acc[l] = as[l] = 0.0f;
+    }
+    const int ng = (c.d + 7) / 8;
+    for (int g = 0; g < ng; g++) {
+        uint32_t idx[8];
+        group_indices<W>(c, codes, vbit, g, idx);
+        uint32_t sbyte = c.prod ? code_byte(c, codes, vec, c.mse_bytes + g) : 0;
+#pragma unroll
+        for (int l = 0; l < 8; l++) {
+            int j = 8 * g + l;
+            if (j < c.d) {
+                float cv = (j < c.n_hi ? cent_hi : cent_lo)[idx[l]];
+                ac[l] = __fadd_rn(ac[l], __fmul_rn(y[j], cv));
+                if (plain) {
+                    acc[l] = __fadd_rn(acc[l], __fmul_rn(cv, cv));
+                }
+                if (c.prod) {
+                    float sg = ((sbyte >> l) & 1) ? 1.0f : -1.0f;
+                    as[l] = __fadd_rn(as[l], __fmul_rn(sy[j], sg));
+                }
+            }
+        }
+    }
+    float norm, aux;
+    code_scalars(c, codes, vec, norm, aux);
+    float dot_c = lanes_sum(ac);
+    float ip, x2;
+    if (c.prod) {
+        float corr = __fmul_rn(__fmul_rn(c.qjl_factor, aux), lanes_sum(as));
+        ip = __fmul_rn(norm, __fadd_rn(dot_c, corr));
+        x2 = __fmul_rn(norm, norm);
+    } else if (c.debiased) {
+        ip = __fmul_rn(aux, dot_c);
+        x2 = __fmul_rn(norm, norm);
+    } else {
+        ip = __fmul_rn(norm, dot_c);
+        x2 = __fmul_rn(__fmul_rn(norm, norm), lanes_sum(acc));
+    }
+    if (l2) {
+        return __fsub_rn(__fadd_rn(qconst, x2), __fmul_rn(2.0f, ip));
+    }
+    return -__fadd_rn(ip, qconst);
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

@@ -1,0 +1,220 @@
+/**
+ * Launchers of the CUDA kernels, with plain parameter structs, so that the
+ * C++ side never needs nvcc. Layouts are the CPU codec's (TurboQuantizer.h).
+ *
+ * Search is exact: kernels score candidates with the CPU's arithmetic (same
+ * operations in the same order), so results equal IndexTurboQuant's.
+ *   1. rescore a sample of the database exactly; the k-th best key T of the
+ *      sample bounds the k-th best key of the whole database;
+ *   2. an approximate pass (fp16 tensor cores, or fp32 CUDA cores for few
+ *      queries) keeps every vector whose approximate key minus a proven
+ *      error bound is <= T: a superset of the true top k;
+ *   3. rescore those candidates exactly and select the top k.
+ * Keys are "smaller is better": the L2 distance, or minus the inner product.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace faiss_turbo {
+namespace gpu {
+
+/// the code layout and codebooks, device pointers
+struct CodecView {
+    int d = 0;
+    int prod = 0;     ///< PROD variant (sign bits + gamma)
+    int debiased = 0; ///< MSE with beta
+    int n_hi = 0, b_hi = 0, b_lo = 0;
+    int mse_bytes = 0, qjl_bytes = 0, code_size = 0;
+    int n_floats = 1;
+    int kc = 0; ///< d rounded up to 16: where the approximate pass's sign
+                ///< part starts
+    int kp = 0; ///< approximate pass's inner dimension: kc or 2 kc
+    float qjl_factor = 0; ///< (float)(sqrt(pi / 2) / d), as combine() has it
+    const float* cent_hi = nullptr; ///< 2^b_hi centroids
+    const float* cent_lo = nullptr;
+    const float* thr_hi = nullptr; ///< 2^b_hi - 1 thresholds
+    const float* thr_lo = nullptr;
+};
+
+/// blocks of a HadamardRotation round: the binary decomposition of d
+constexpr int kMaxHadamardBlocks = 16;
+
+/// one HadamardRotation's parameters, device pointers
+struct HadamardView {
+    int nrounds = 0;
+    int nblocks = 0;
+    int blk_off[kMaxHadamardBlocks] = {};
+    int blk_size[kMaxHadamardBlocks] = {};
+    float blk_scale[kMaxHadamardBlocks] = {}; ///< (float)(1 / sqrt(size))
+    const float* signs = nullptr;    ///< nrounds x d
+    const uint32_t* perms = nullptr; ///< nrounds x d
+};
+
+struct EncodeParams {
+    CodecView c;
+    const float* mean = nullptr; ///< d floats, or null
+    bool rot_hadamard = false;   ///< rotate in the kernel (else y is given)
+    HadamardView rot;
+    bool qjl_hadamard = false; ///< PROD: QJL signs in the kernel (else the
+                               ///< residual is written for matmul_rows)
+    HadamardView qjl;
+    float qjl_scale = 0; ///< sqrt((float)d): QJLProjection's factor
+};
+
+/// largest d the kernels support
+constexpr int kMaxGpuDim = 4096;
+
+/// x_out = x - mean for n vectors
+void launch_center(
+        size_t n,
+        int d,
+        const float* x,
+        const float* mean,
+        float* x_out,
+        cudaStream_t s);
+
+/** y (n x d) = rows x_i times M^T (M d x d row-major) with the CPU's
+ * matmul_rows arithmetic: y_ir = dot_lanes(M_r, x_i), bit for bit. */
+void launch_matmul_rows(
+        size_t n,
+        int d,
+        const float* x,
+        const float* m,
+        float* y,
+        cudaStream_t s);
+
+/** Encode n vectors: x (n x d, device) are the input vectors; y the rotated
+ * centered vectors when !rot_hadamard (else null); codes (n x code_size)
+ * are fully written. PROD without qjl_hadamard writes the residuals to
+ * resid (n x d) and leaves the sign bytes to launch_pack_signs. Sets
+ * *bad_flag to 1 if some input is NaN or infinite. */
+void launch_encode(
+        const EncodeParams& p,
+        size_t n,
+        const float* x,
+        const float* y,
+        uint8_t* codes,
+        float* resid,
+        int* bad_flag,
+        cudaStream_t s);
+
+/// sign bytes of PROD codes from sr = S r (n x d)
+void launch_pack_signs(
+        const CodecView& c,
+        size_t n,
+        const float* sr,
+        uint8_t* codes,
+        cudaStream_t s);
+
+/// queries of one search chunk, for the exact scoring (device pointers)
+struct ExactQueries {
+    int nq = 0;
+    const float* y = nullptr;      ///< nq x d, TQQueries::y
+    const float* sy = nullptr;     ///< nq x d, TQQueries::sy (PROD)
+    const float* qconst = nullptr; ///< nq
+    bool l2 = true;
+};
+
+/** Rows of candidates (one row per query, or per query and probed list):
+ * row r holds count(r) entries at off(r) .. off(r) + count(r) - 1 of the
+ * candidate arrays, off(r) = row_off[r] (or r * stride), count(r) =
+ * min(counts[r], n) (or n when counts is null); n bounds every row.
+ * pos_off: the rescoring reads the entries' code positions at
+ * pos[pos_off[r] + i] instead of at the entries' slots (IVF lists). */
+struct CandidateRows {
+    int nrows = 0;
+    const int64_t* row_off = nullptr;
+    size_t stride = 0;
+    const int* counts = nullptr;
+    int n = 0;
+    const int64_t* pos_off = nullptr;
+};
+
+/** Exact keys of candidates, row r scored with query row r of q. pos: the
+ * codes' positions in the code array (null: the sample pos(i) = i ntotal /
+ * n). labels: the label of each position (null: the position). Writes the
+ * keys and the labels (as int) at the candidates' slots. */
+void launch_rescore(
+        const CodecView& c,
+        const uint8_t* codes,
+        size_t ntotal,
+        const ExactQueries& q,
+        const CandidateRows& rows,
+        const int* pos,
+        const int64_t* labels,
+        float* keys_out,
+        int* ids_out,
+        cudaStream_t s);
+
+/// queries of one chunk for the approximate pass
+struct ApproxQueries {
+    int nq = 0;
+    const float* a = nullptr; ///< nq x kp: [y, f S y] / |y|
+    const float* qconst = nullptr;
+    const float* ynorm = nullptr; ///< |y|
+    const float* anorm = nullptr; ///< |a| (1, or more for PROD)
+    const float* thresh = nullptr; ///< T of query q at thresh[q * t_stride]
+    int t_stride = 0;
+    bool l2 = true;
+    float rel = 0; ///< error model: |dot - a.b| <= rel |a||b| + abs (|a|+|b|)
+    float abs = 0;
+};
+
+struct CandidateLists {
+    int* ids = nullptr;    ///< nq x capacity
+    int* counts = nullptr; ///< nq, counts past capacity are still counted
+    int capacity = 0;
+};
+
+/// queries one tensor-core launch takes for this codec (0: none fit)
+int approx_tc_max_queries(const CodecView& c);
+
+/// queries one CUDA-core launch takes for this codec
+int approx_simt_max_queries(const CodecView& c);
+
+/// error model constants of the two approximate passes
+void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs);
+
+void launch_scan_approx(
+        bool tensor_cores,
+        const CodecView& c,
+        const uint8_t* codes,
+        size_t ntotal,
+        const ApproxQueries& q,
+        const CandidateLists& out,
+        int num_sms,
+        cudaStream_t s);
+
+/// largest k of launch_select_k
+constexpr int kMaxSelectK = 2048;
+
+/** Per row r, segment g < nseg: the k smallest (key, id) pairs, ties
+ * broken by the smaller id, sorted, of the row's entries [g * seg_len,
+ * min(count(r), (g + 1) * seg_len)). ids null: id = position in the row.
+ * Output at (r * nseg + g) * k, padded with (+inf, -1). */
+void launch_select_k(
+        const float* keys,
+        const int* ids,
+        const CandidateRows& rows,
+        int nseg,
+        int seg_len,
+        int k,
+        float* out_keys,
+        int* out_ids,
+        cudaStream_t s);
+
+/// dst row i = src row keep[i], rows of `row_bytes`
+void launch_gather_rows(
+        const uint8_t* src,
+        const int64_t* keep,
+        size_t n,
+        size_t row_bytes,
+        uint8_t* dst,
+        cudaStream_t s);
+
+} // namespace gpu
+} // namespace faiss_turbo

@@ -1,0 +1,288 @@
+/**
+ * Exact rescoring (the CPU's score, bit for bit: codec_device.cuh) and
+ * block-wide k-selection.
+ *
+ * select_k: one block per (row, segment). Entries become 64-bit keys
+ * (order-preserving bits of the float key, then the id), so ties go to the
+ * smaller id like the CPU's heaps. Up to kCap entries are sorted directly in
+ * shared memory (bitonic sort); longer rows first narrow the range with
+ * 8-bit radix passes (histogram of the next digit among the entries that
+ * share the current prefix) until the entries at or below the prefix
+ * holding the k-th smallest key fit in kCap.
+ */
+#include <gpu/impl/kernels.h>
+
+#include <algorithm>
+
+#include <gpu/impl/CudaUtils.h>
+#include <gpu/impl/codec_device.cuh>
+
+namespace faiss_turbo {
+namespace gpu {
+
+namespace {
+
+constexpr int kRescoreThreads = 128;
+constexpr int kSelectThreads = 512;
+constexpr int kCap = 4096;
+
+__device__ __forceinline__ size_t row_start(const CandidateRows& r, int row) {
+    return r.row_off ? (size_t)r.row_off[row] : (size_t)row * r.stride;
+}
+
+__device__ __forceinline__ int row_count(const CandidateRows& r, int row) {
+    return r.counts ? min(r.counts[row], r.n) : r.n;
+}
+
+template <int W>
+__global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
+        CodecView c,
+        const uint8_t* __restrict__ codes,
+        size_t ntotal,
+        ExactQueries q,
+        CandidateRows rows,
+        const int* __restrict__ pos,
+        const int64_t* __restrict__ labels,
+        float* __restrict__ keys_out,
+        int* __restrict__ ids_out) {
+    extern __shared__ float sm[];
+    float* cent_hi = sm;
+    float* cent_lo = cent_hi + 256;
+    float* y = cent_lo + 256;
+    float* sy = y + c.d;
+    const int row = blockIdx.y;
+    for (int i = threadIdx.x; i < (1 << c.b_hi); i += blockDim.x) {
+        cent_hi[i] = c.cent_hi[i];
+    }
+    for (int i = threadIdx.x; i < (1 << c.b_lo); i += blockDim.x) {
+        cent_lo[i] = c.cent_lo[i];
+    }
+    for (int j = threadIdx.x; j < c.d; j += blockDim.x) {
+        y[j] = q.y[(size_t)row * c.d + j];
+        if (c.prod) {
+            sy[j] = q.sy[(size_t)row * c.d + j];
+        }
+    }
+    __syncthreads();
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= row_count(rows, row)) {
+        return;
+    }
+    size_t slot = row_start(rows, row) + i;
+    int p = !pos        ? (int)((size_t)i * ntotal / rows.n)
+            : rows.pos_off ? pos[rows.pos_off[row] + i]
+                           : pos[slot];
+    keys_out[slot] = exact_key<W>(
+            c, codes, p, y, sy, q.qconst[row], q.l2, cent_hi, cent_lo);
+    ids_out[slot] = labels ? (int)labels[p] : p;
+}
+
+__device__ __forceinline__ uint32_t ordered_bits(float f) {
+    uint32_t u = __float_as_uint(f == 0.0f ? 0.0f : f); // -0 == +0
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ float from_ordered_bits(uint32_t u) {
+    return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
+}
+
+__global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
+        const float* __restrict__ keys,
+        const int* __restrict__ ids,
+        CandidateRows rows,
+        int nseg,
+        int seg_len,
+        int k,
+        float* __restrict__ out_keys,
+        int* __restrict__ out_ids) {
+    __shared__ unsigned long long buf[kCap];
+    __shared__ unsigned int hist[256];
+    __shared__ unsigned long long s_prefix;
+    __shared__ int s_below, s_eq, s_n;
+    const int row = blockIdx.y, seg = blockIdx.x, t = threadIdx.x;
+    const int nr = row_count(rows, row);
+    const int beg = seg * seg_len;
+    const int m = max(0, min(nr, beg + seg_len) - beg);
+    const float* rk = keys + row_start(rows, row) + beg;
+    const int* ri = ids ? ids + row_start(rows, row) + beg : nullptr;
+    auto key64 = [&](int i) -> unsigned long long {
+        uint32_t id = ri ? (uint32_t)ri[i] : (uint32_t)(beg + i);
+        return ((unsigned long long)ordered_bits(rk[i]) << 32) | id;
+    };
+
+    int shift = 64;
+    unsigned long long prefix = 0;
+    if (m > kCap) {
+        if (t == 0) {
+            s_below = 0;
+        }
+        while (true) {
+            shift -= 8;
+            for (int i = t; i < 256; i += blockDim.x) {
+                hist[i] = 0;
+            }
+            __syncthreads();
+            for (int i = t; i < m; i += blockDim.x) {
+                unsigned long long key = key64(i);
+                if (shift == 56 || (key >> (shift + 8)) == prefix) {
+                    atomicAdd(&hist[(key >> shift) & 255], 1u);
+                }
+            }
+            __syncthreads();
+            if (t == 0) {
+                int cum = s_below, dsel = 255;
+                for (int dg = 0; dg < 256; dg++) {
+                    if (cum + (int)hist[dg] >= k) {
+                        dsel = dg;
+                        break;
+                    }
+                    cum += hist[dg];
+                }
+                s_below = cum;
+                s_eq = hist[dsel];
+                s_prefix = (prefix << 8) | (unsigned)dsel;
+            }
+            __syncthreads();
+            prefix = s_prefix;
+            if (s_below + s_eq <= kCap || shift == 0) {
+                break;
+            }
+            __syncthreads();
+        }
+    }
+    // collect the entries at or below the prefix (all of them if m <= kCap)
+    if (t == 0) {
+        s_n = 0;
+    }
+    __syncthreads();
+    for (int i = t; i < m; i += blockDim.x) {
+        unsigned long long key = key64(i);
+        if (shift == 64 || (key >> shift) <= prefix) {
+            int pos = atomicAdd(&s_n, 1);
+            if (pos < kCap) {
+                buf[pos] = key;
+            }
+        }
+    }
+    __syncthreads();
+    const int nsel = min(s_n, kCap);
+    int npow = 1;
+    while (npow < nsel) {
+        npow *= 2;
+    }
+    for (int i = nsel + t; i < npow; i += blockDim.x) {
+        buf[i] = ~0ull;
+    }
+    __syncthreads();
+    for (int size = 2; size <= npow; size *= 2) {
+        for (int st = size / 2; st > 0; st /= 2) {
+            for (int i = t; i < npow / 2; i += blockDim.x) {
+                int lo = 2 * i - (i & (st - 1));
+                int hi = lo + st;
+                bool asc = (lo & size) == 0;
+                unsigned long long a = buf[lo], b = buf[hi];
+                if ((a > b) == asc) {
+                    buf[lo] = b;
+                    buf[hi] = a;
+                }
+            }
+            __syncthreads();
+        }
+    }
+    size_t o = ((size_t)row * nseg + seg) * k;
+    for (int i = t; i < k; i += blockDim.x) {
+        if (i < nsel) {
+            out_keys[o + i] = from_ordered_bits((uint32_t)(buf[i] >> 32));
+            out_ids[o + i] = (int)(uint32_t)buf[i];
+        } else {
+            out_keys[o + i] = __int_as_float(0x7f800000); // +inf
+            out_ids[o + i] = -1;
+        }
+    }
+}
+
+__global__ void gather_rows_kernel(
+        const uint8_t* __restrict__ src,
+        const int64_t* __restrict__ keep,
+        size_t n,
+        size_t row_bytes,
+        uint8_t* __restrict__ dst) {
+    size_t total = n * row_bytes;
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
+         t += (size_t)gridDim.x * blockDim.x) {
+        size_t r = t / row_bytes, b = t % row_bytes;
+        dst[t] = src[keep[r] * row_bytes + b];
+    }
+}
+
+} // namespace
+
+void launch_rescore(
+        const CodecView& c,
+        const uint8_t* codes,
+        size_t ntotal,
+        const ExactQueries& q,
+        const CandidateRows& rows,
+        const int* pos,
+        const int64_t* labels,
+        float* keys_out,
+        int* ids_out,
+        cudaStream_t s) {
+    if (rows.nrows == 0 || rows.n == 0) {
+        return;
+    }
+    dim3 grid((rows.n + kRescoreThreads - 1) / kRescoreThreads, rows.nrows);
+    size_t smem = (512 + 2 * (size_t)c.d) * sizeof(float);
+    bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
+    if (fast4) {
+        rescore_kernel<4><<<grid, kRescoreThreads, smem, s>>>(
+                c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
+    } else {
+        rescore_kernel<0><<<grid, kRescoreThreads, smem, s>>>(
+                c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
+    }
+    TQ_CUDA_CHECK_LAUNCH();
+}
+
+void launch_select_k(
+        const float* keys,
+        const int* ids,
+        const CandidateRows& rows,
+        int nseg,
+        int seg_len,
+        int k,
+        float* out_keys,
+        int* out_ids,
+        cudaStream_t s) {
+    FAISS_THROW_IF_NOT_FMT(
+            k >= 1 && k <= kMaxSelectK,
+            "GPU k-selection supports 1 <= k <= %d, not k=%d",
+            kMaxSelectK,
+            k);
+    if (rows.nrows == 0) {
+        return;
+    }
+    dim3 grid(nseg, rows.nrows);
+    select_k_kernel<<<grid, kSelectThreads, 0, s>>>(
+            keys, ids, rows, nseg, seg_len, k, out_keys, out_ids);
+    TQ_CUDA_CHECK_LAUNCH();
+}
+
+void launch_gather_rows(
+        const uint8_t* src,
+        const int64_t* keep,
+        size_t n,
+        size_t row_bytes,
+        uint8_t* dst,
+        cudaStream_t s) {
+    size_t total = n * row_bytes;
+    if (total == 0) {
+        return;
+    }
+    int blocks = (int)std::min<size_t>((total + 255) / 256, 65535);
+    gather_rows_kernel<<<blocks, 256, 0, s>>>(src, keep, n, row_bytes, dst);
+    TQ_CUDA_CHECK_LAUNCH();
+}
+
+} // namespace gpu
+} // namespace faiss_turbo

@@ -1,0 +1,233 @@
+/**
+ * The fiber scheduler of cuda_emulation.h and stubs of the CUDA runtime and
+ * cuBLAS calls the GPU indexes make: one device, host memory, synchronous
+ * copies, no streams or events.
+ */
+#include "cuda_emulation.h"
+
+#include <ucontext.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cublas_v2.h>
+
+namespace emu {
+
+struct Thread {
+    ucontext_t uc;
+    dim3 t;
+    int lane, warp;
+    bool done;
+};
+
+struct Block {
+    std::vector<Thread> th;
+    int n = 0, alive = 0;
+    int arrived = 0, gen = 0;
+    std::vector<int> w_arrived, w_gen, w_alive;
+    std::vector<std::array<uint64_t, 32 * 8>> xch;
+    std::vector<char> smem;
+    std::function<void()> fn;
+    long progress = 0;
+};
+
+Block* g_block = nullptr;
+Thread* g_cur = nullptr;
+dim3 g_blockIdx, g_blockDim, g_gridDim;
+static ucontext_t g_main;
+static std::vector<std::vector<char>> g_stacks;
+const size_t kStack = 256 * 1024;
+
+const dim3& tid() { return g_cur->t; }
+int lane() { return g_cur->lane; }
+int warp() { return g_cur->warp; }
+void* dyn_smem() { return g_block->smem.data(); }
+uint64_t* xch_slot(int l) { return g_block->xch[g_cur->warp].data() + 8 * l; }
+
+static void yield() { swapcontext(&g_cur->uc, &g_main); }
+
+void block_barrier() {
+    Block* b = g_block;
+    int gen = b->gen;
+    if (++b->arrived == b->alive) {
+        b->arrived = 0;
+        b->gen++;
+        b->progress++;
+        return;
+    }
+    while (b->gen == gen) yield();
+}
+
+void warp_barrier() {
+    Block* b = g_block;
+    int w = g_cur->warp;
+    int gen = b->w_gen[w];
+    if (++b->w_arrived[w] == b->w_alive[w]) {
+        b->w_arrived[w] = 0;
+        b->w_gen[w]++;
+        b->progress++;
+        return;
+    }
+    while (b->w_gen[w] == gen) yield();
+}
+
+static void entry() {
+    g_block->fn();
+    Block* b = g_block;
+    Thread* t = g_cur;
+    t->done = true;
+    b->alive--;
+    b->w_alive[t->warp]--;
+    b->progress++;
+    // a thread leaving can complete a barrier the others wait at
+    if (b->alive > 0 && b->arrived > 0 && b->arrived == b->alive) {
+        b->arrived = 0;
+        b->gen++;
+    }
+    int w = t->warp;
+    if (b->w_alive[w] > 0 && b->w_arrived[w] > 0 &&
+        b->w_arrived[w] == b->w_alive[w]) {
+        b->w_arrived[w] = 0;
+        b->w_gen[w]++;
+    }
+}
+
+void launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn) {
+    int n = block.x * block.y * block.z;
+    if (n % 32 != 0 || n > 1024) {
+        fprintf(stderr, "emu: block of %d threads\n", n);
+        abort();
+    }
+    while ((int)g_stacks.size() < n) g_stacks.emplace_back(kStack);
+    g_gridDim = grid;
+    g_blockDim = block;
+    for (unsigned bz = 0; bz < grid.z; bz++)
+    for (unsigned by = 0; by < grid.y; by++)
+    for (unsigned bx = 0; bx < grid.x; bx++) {
+        Block b;
+        b.n = b.alive = n;
+        b.th.resize(n);
+        int nw = n / 32;
+        b.w_arrived.assign(nw, 0);
+        b.w_gen.assign(nw, 0);
+        b.w_alive.assign(nw, 32);
+        b.xch.resize(nw);
+        b.smem.assign(smem + 16, (char)0xcd);
+        b.fn = fn;
+        g_block = &b;
+        g_blockIdx = dim3(bx, by, bz);
+        for (int i = 0; i < n; i++) {
+            Thread& t = b.th[i];
+            t.t = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
+            t.lane = i % 32;
+            t.warp = i / 32;
+            t.done = false;
+            getcontext(&t.uc);
+            t.uc.uc_stack.ss_sp = g_stacks[i].data();
+            t.uc.uc_stack.ss_size = kStack;
+            t.uc.uc_link = &g_main;
+            makecontext(&t.uc, entry, 0);
+        }
+        long stall = 0;
+        while (b.alive > 0) {
+            long before = b.progress;
+            for (int i = 0; i < n; i++) {
+                if (!b.th[i].done) {
+                    g_cur = &b.th[i];
+                    swapcontext(&g_main, &b.th[i].uc);
+                }
+            }
+            if (b.progress == before && ++stall > 3) {
+                fprintf(stderr, "emu: deadlock in block (%u,%u)\n", bx, by);
+                abort();
+            }
+            if (b.progress != before) stall = 0;
+        }
+        g_block = nullptr;
+    }
+}
+
+} // namespace emu
+
+void emu_ldmatrix_x4(uint32_t r[4], const void* p) {
+    int l = emu::lane();
+    uint64_t* me = emu::xch_slot(l);
+    me[0] = (uint64_t)(uintptr_t)p;
+    emu::warp_barrier();
+    for (int j = 0; j < 4; j++) {
+        const char* row = (const char*)(uintptr_t)emu::xch_slot(8 * j + l / 4)[0];
+        memcpy(&r[j], row + (l % 4) * 4, 4);
+    }
+    emu::warp_barrier();
+}
+
+static float h2f(uint16_t h) {
+    __half x;
+    memcpy(&x, &h, 2);
+    return __half2float(x);
+}
+
+void emu_mma_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    int l = emu::lane();
+    uint64_t* me = emu::xch_slot(l);
+    for (int i = 0; i < 4; i++) me[i] = a[i];
+    me[4] = b0;
+    me[5] = b1;
+    emu::warp_barrier();
+    float A[16][16], B[16][8];
+    for (int t = 0; t < 32; t++) {
+        uint64_t* s = emu::xch_slot(t);
+        int g = t / 4, c = (t % 4) * 2;
+        for (int h = 0; h < 2; h++) {
+            A[g][c + h] = h2f((uint16_t)(s[0] >> (16 * h)));
+            A[g + 8][c + h] = h2f((uint16_t)(s[1] >> (16 * h)));
+            A[g][c + 8 + h] = h2f((uint16_t)(s[2] >> (16 * h)));
+            A[g + 8][c + 8 + h] = h2f((uint16_t)(s[3] >> (16 * h)));
+            B[c + h][g] = h2f((uint16_t)(s[4] >> (16 * h)));
+            B[c + 8 + h][g] = h2f((uint16_t)(s[5] >> (16 * h)));
+        }
+    }
+    emu::warp_barrier();
+    int g = l / 4, c = (l % 4) * 2;
+    for (int e = 0; e < 4; e++) {
+        int row = g + (e >= 2 ? 8 : 0), col = c + (e & 1);
+        float s = d[e];
+        for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+        d[e] = s;
+    }
+}
+
+// ---- CUDA runtime stubs: host memory, one device, no streams
+extern "C" {
+static size_t g_used = 0;
+cudaError_t cudaMalloc(void** p, size_t n) {
+    // a pretend 8 GiB card, so that huge requests fail as on a GPU
+    if (n > ((size_t)8 << 30)) { *p = nullptr; return cudaErrorMemoryAllocation; }
+    *p = aligned_alloc(256, (n + 255) / 256 * 256);
+    g_used += n;
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFree(void* p) { free(p); return cudaSuccess; }
+cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) { memcpy(d, s, n); return cudaSuccess; }
+cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) { memcpy(d, s, n); return cudaSuccess; }
+cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t) { memset(d, v, n); return cudaSuccess; }
+cudaError_t cudaMemset(void* d, int v, size_t n) { memset(d, v, n); return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { *s = (cudaStream_t)0x1; return cudaSuccess; }
+cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+cudaError_t cudaGetDevice(int* d) { *d = 0; return cudaSuccess; }
+cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+cudaError_t cudaGetLastError() { return cudaSuccess; }
+const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
+cudaError_t cudaMemGetInfo(size_t* f, size_t* t) { *f = (size_t)8 << 30; *t = (size_t)8 << 30; return cudaSuccess; }
+cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) { *v = a == cudaDevAttrMultiProcessorCount ? 2 : 0; return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t* e) { *e = (cudaEvent_t)0x1; return cudaSuccess; }
+cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) { *ms = 0; return cudaSuccess; }
+cublasStatus_t cublasCreate_v2(cublasHandle_t* h) { *h = (cublasHandle_t)0x1; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasDestroy_v2(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+}

@@ -1,0 +1,737 @@
+/**
+ * GPU TurboQuant against the CPU index. Every test skips (GTEST_SKIP) when
+ * no CUDA device is visible, so CI without a GPU passes them as skipped.
+ *
+ * Properties checked: codes equal the CPU's bit for bit (Hadamard and dense
+ * rotations, Hadamard and Gaussian QJL; where they would not, the report
+ * says whether the CPU's rotated coordinate is within rounding of a
+ * decision boundary); search results equal the CPU's exact scan (labels wherever the CPU's distance gap exceeds
+ * 1e-5 relative, distances within 1e-4 relative, and in fact bit for bit);
+ * memory errors are FAISS exceptions that leave the index usable.
+ */
+#include <gtest/gtest.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/impl/IDSelector.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/coord_rules.h>
+
+#include <gpu/GpuCloner.h>
+#include <gpu/GpuIndexIVFTurboQuant.h>
+#include <gpu/GpuIndexTurboQuant.h>
+#include <gpu/StandardGpuResources.h>
+#include <gpu/impl/CudaUtils.h>
+
+using namespace faiss_turbo;
+using namespace faiss_turbo::gpu;
+
+namespace {
+
+#define SKIP_WITHOUT_GPU()                              \
+    do {                                                \
+        if (getNumDevices() == 0) {                     \
+            GTEST_SKIP() << "no CUDA device visible";   \
+        }                                               \
+    } while (0)
+
+/// database sizes divided by TQ_GPU_TEST_SCALE (default 1), for running
+/// the suite on the CPU emulation of the kernels
+size_t scaled(size_t n) {
+    const char* s = getenv("TQ_GPU_TEST_SCALE");
+    size_t f = s ? std::max(1, atoi(s)) : 1;
+    return std::max<size_t>(n / f, std::min<size_t>(n, 50));
+}
+
+std::vector<float> gaussian(size_t n, size_t d, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> g;
+    std::vector<float> x(n * d);
+    for (size_t i = 0; i < n * d; i++) {
+        x[i] = g(rng) + (i % d < 4 ? 3.0f : 0.0f); // a mean for centering
+    }
+    return x;
+}
+
+/// data with near neighbours: queries are noisy copies of base vectors
+std::vector<float> noisy_copies(
+        const std::vector<float>& xb,
+        size_t d,
+        size_t nq,
+        uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> g(0, 0.3f);
+    size_t nb = xb.size() / d;
+    std::vector<float> q(nq * d);
+    for (size_t i = 0; i < nq; i++) {
+        size_t src = (i * 7919) % nb;
+        for (size_t j = 0; j < d; j++) {
+            q[i * d + j] = xb[src * d + j] + g(rng);
+        }
+    }
+    return q;
+}
+
+struct Codec {
+    const char* name;
+    float bits;
+    TQVariant variant;
+    bool debiased;
+    bool centered;
+    RotationType rot;
+    QJLType qjl;
+};
+
+std::unique_ptr<IndexTurboQuant> make_cpu(
+        size_t d,
+        const Codec& c,
+        faiss::MetricType m = faiss::METRIC_L2) {
+    return std::unique_ptr<IndexTurboQuant>(new IndexTurboQuant(
+            d, c.bits, c.variant, m, c.centered, c.debiased, c.rot, c.qjl,
+            1234));
+}
+
+const RotationType kHad = RotationType::HADAMARD;
+const RotationType kDense = RotationType::DENSE;
+const QJLType kQHad = QJLType::HADAMARD;
+const QJLType kQGauss = QJLType::GAUSSIAN;
+const TQVariant kMSE = TQVariant::MSE;
+const TQVariant kPROD = TQVariant::PROD;
+
+std::vector<uint8_t> gpu_codes(const GpuIndexTurboQuant& g) {
+    std::vector<uint8_t> c(g.ntotal * g.code_size());
+    g.get_codes(0, g.ntotal, c.data());
+    return c;
+}
+
+/// CPU and GPU encode the same vectors: number of differing codes
+size_t encode_both(
+        StandardGpuResources& res,
+        size_t d,
+        const Codec& c,
+        size_t n,
+        std::unique_ptr<IndexTurboQuant>& cpu,
+        std::vector<uint8_t>& gcodes,
+        std::vector<float>& x) {
+    x = gaussian(n, d, 42 + d);
+    cpu = make_cpu(d, c);
+    cpu->train(n, x.data());
+    GpuIndexTurboQuant g(&res, *cpu);
+    cpu->add(n, x.data());
+    g.add(n, x.data());
+    gcodes = gpu_codes(g);
+    size_t bad = 0, cs = cpu->code_size;
+    for (size_t i = 0; i < n; i++) {
+        bad += memcmp(gcodes.data() + i * cs, cpu->codes.data() + i * cs,
+                      cs) != 0;
+    }
+    return bad;
+}
+
+TEST(GpuTurboQuant, EncodeBitExactWithHadamardRotation) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const Codec codecs[] = {
+            {"mse1", 1, kMSE, false, false, kHad, kQHad},
+            {"mse2", 2, kMSE, false, false, kHad, kQHad},
+            {"mse3", 3, kMSE, false, false, kHad, kQHad},
+            {"mse4 debiased", 4, kMSE, true, false, kHad, kQHad},
+            {"mse2.5 debiased", 2.5, kMSE, true, false, kHad, kQHad},
+            {"mse3.5 centered", 3.5, kMSE, true, true, kHad, kQHad},
+            {"mse8", 8, kMSE, false, false, kHad, kQHad},
+            {"prod3", 3, kPROD, false, false, kHad, kQHad},
+            {"prod2.5", 2.5, kPROD, false, false, kHad, kQHad},
+            {"prod4 centered", 4, kPROD, false, true, kHad, kQHad},
+    };
+    for (size_t d : {128, 100, 300}) {
+        for (const Codec& c : codecs) {
+            std::unique_ptr<IndexTurboQuant> cpu;
+            std::vector<uint8_t> gcodes;
+            std::vector<float> x;
+            size_t bad =
+                    encode_both(res, d, c, scaled(2000), cpu, gcodes, x);
+            EXPECT_EQ(bad, 0u) << c.name << " d=" << d;
+        }
+    }
+}
+
+/// the CPU's u = R (x - mean) / norm, rotated with the CPU's rotation
+std::vector<float> cpu_rotated_unit(
+        const IndexTurboQuant& cpu,
+        const std::vector<float>& x,
+        size_t n) {
+    const TurboQuantizer& tq = cpu.tq;
+    size_t d = tq.d;
+    std::vector<float> xc(x), u(n * d);
+    for (size_t i = 0; i < n * d; i++) {
+        xc[i] -= tq.mean.empty() ? 0.0f : tq.mean[i % d];
+    }
+    tq.rotation->apply(n, xc.data(), u.data());
+    for (size_t i = 0; i < n; i++) {
+        float nrm = (float)std::sqrt(
+                canonical_dot(xc.data() + i * d, xc.data() + i * d, d));
+        for (size_t j = 0; j < d; j++) {
+            u[i * d + j] *= 1.0f / nrm;
+        }
+    }
+    return u;
+}
+
+TEST(GpuTurboQuant, EncodeBitExactWithDenseProducts) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const Codec codecs[] = {
+            {"dense mse4 debiased", 4, kMSE, true, false, kDense, kQHad},
+            {"dense mse2.5", 2.5, kMSE, false, true, kDense, kQHad},
+            {"dense prod3 gaussian", 3, kPROD, false, false, kDense, kQGauss},
+            {"hadamard prod3 gaussian", 3, kPROD, false, false, kHad, kQGauss},
+    };
+    const size_t n = scaled(5000);
+    for (size_t d : {96, 100})
+    for (const Codec& c : codecs) {
+        std::unique_ptr<IndexTurboQuant> cpu;
+        std::vector<uint8_t> gc;
+        std::vector<float> x;
+        size_t bad_codes = encode_both(res, d, c, n, cpu, gc, x);
+        const TurboQuantizer& tq = cpu->tq;
+        std::vector<float> u = cpu_rotated_unit(*cpu, x, n);
+        size_t idx_diff = 0, unexplained = 0, sign_diff = 0, norm_diff = 0;
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t* a = cpu->codes.data() + i * tq.code_size;
+            const uint8_t* b = gc.data() + i * tq.code_size;
+            size_t pos = 0, vec_idx_diff = 0;
+            for (size_t j = 0; j < d; j++) {
+                const Codebook& cb = j < tq.n_hi ? *tq.cb_hi : *tq.cb_lo;
+                uint32_t ia = get_bits(a, pos, cb.nbits);
+                uint32_t ib = get_bits(b, pos, cb.nbits);
+                pos += cb.nbits;
+                if (ia == ib) {
+                    continue;
+                }
+                idx_diff++;
+                vec_idx_diff++;
+                // adjacent cells, and u within rounding of their boundary
+                uint32_t lo = std::min(ia, ib);
+                float thr = cb.thresholds[lo];
+                if (std::max(ia, ib) != lo + 1 ||
+                    std::fabs(u[i * d + j] - thr) > 2e-5f) {
+                    unexplained++;
+                }
+            }
+            // a different index changes the residual, hence many signs:
+            // only vectors with equal indices show the rounding of S r
+            for (size_t j = 0; vec_idx_diff == 0 && j < tq.qjl_bytes * 8 &&
+                 j < d;
+                 j++) {
+                sign_diff += get_bits(a + tq.mse_bytes, j, 1) !=
+                        get_bits(b + tq.mse_bytes, j, 1);
+            }
+            norm_diff += memcmp(a + tq.mse_bytes + tq.qjl_bytes,
+                                b + tq.mse_bytes + tq.qjl_bytes, 4) != 0;
+        }
+        printf("[ %s ] codes differing: %zd of %zd; indices differing: %zd "
+               "of %zd (unexplained %zd); signs differing: %zd\n",
+               c.name, bad_codes, n, idx_diff, n * d, unexplained,
+               sign_diff);
+        // matmul_rows is deterministic (dot_lanes per output) and the GPU
+        // follows it: no difference at all, boundaries or not
+        EXPECT_EQ(bad_codes, 0u) << c.name;
+        EXPECT_EQ(idx_diff, 0u) << c.name << " (" << unexplained
+                                << " not near a boundary)";
+        EXPECT_EQ(norm_diff, 0u) << c.name;
+        EXPECT_EQ(sign_diff, 0u) << c.name;
+    }
+}
+
+/// CPU search with k + 1 results: the gap after the k-th is then known
+struct Reference {
+    size_t nq, k;
+    std::vector<float> D;
+    std::vector<idx_t> I;
+};
+
+Reference cpu_search(const faiss::Index& cpu, const std::vector<float>& q,
+                     size_t k) {
+    Reference r;
+    r.nq = q.size() / cpu.d;
+    r.k = k;
+    r.D.resize(r.nq * (k + 1));
+    r.I.resize(r.nq * (k + 1));
+    SearchParametersTurboQuant exact; // the reference: every code scored
+    exact.scan_mode = TQ_SCAN_EXACT;
+    cpu.search(r.nq, q.data(), k + 1, r.D.data(), r.I.data(), &exact);
+    return r;
+}
+
+struct Agreement {
+    size_t total = 0, exact = 0, label_checked = 0, label_bad = 0,
+           dist_bad = 0;
+};
+
+Agreement compare(const Reference& r, const std::vector<float>& D,
+                  const std::vector<idx_t>& I) {
+    Agreement a;
+    const size_t k = r.k, k1 = k + 1;
+    for (size_t qi = 0; qi < r.nq; qi++) {
+        const float* rd = r.D.data() + qi * k1;
+        const idx_t* ri = r.I.data() + qi * k1;
+        for (size_t j = 0; j < k; j++) {
+            float g = D[qi * k + j];
+            idx_t l = I[qi * k + j];
+            a.total++;
+            // bit-exact distances; labels too, except inside a run of equal
+            // distances, which FAISS's IVF heaps may order either way
+            bool tie = (j > 0 && rd[j - 1] == rd[j]) || rd[j + 1] == rd[j];
+            a.exact += (g == rd[j] || (std::isinf(g) && std::isinf(rd[j]))) &&
+                    (l == ri[j] || tie);
+            if (std::isinf(rd[j])) {
+                a.label_checked++;
+                a.label_bad += l != -1;
+                continue;
+            }
+            float scale = std::max(std::fabs(rd[j]), 1e-6f);
+            a.dist_bad += !(std::fabs(g - rd[j]) <= 1e-4f * scale);
+            bool sep_prev = j == 0 || std::fabs(rd[j] - rd[j - 1]) > 1e-5f * scale;
+            bool sep_next = std::isinf(rd[j + 1]) ||
+                    std::fabs(rd[j + 1] - rd[j]) > 1e-5f * scale;
+            if (sep_prev && sep_next) {
+                a.label_checked++;
+                a.label_bad += l != ri[j];
+            }
+        }
+    }
+    return a;
+}
+
+void expect_agreement(const Agreement& a, const std::string& what,
+                      bool bit_exact) {
+    EXPECT_EQ(a.dist_bad, 0u) << what;
+    EXPECT_EQ(a.label_bad, 0u) << what << " (" << a.label_checked
+                               << " labels checked)";
+    if (bit_exact) {
+        EXPECT_EQ(a.exact, a.total) << what << ": results not bit-exact";
+    }
+}
+
+struct Mode {
+    const char* name;
+    GpuScanMode scan;
+    int64_t direct_max;
+};
+
+const Mode kModes[] = {
+        {"direct", GpuScanMode::AUTO, 1 << 30},
+        {"cuda-cores", GpuScanMode::CUDA_CORES, 0},
+        {"tensor-cores", GpuScanMode::TENSOR_CORES, 0},
+        {"auto", GpuScanMode::AUTO, 0},
+};
+
+void search_case(
+        StandardGpuResources& res,
+        const Codec& c,
+        faiss::MetricType metric,
+        size_t d,
+        size_t nb,
+        const std::vector<size_t>& nqs,
+        const std::vector<size_t>& ks) {
+    nb = scaled(nb);
+    std::vector<float> xb = gaussian(nb, d, 7);
+    auto cpu = make_cpu(d, c, metric);
+    cpu->train(nb, xb.data());
+    cpu->add(nb, xb.data());
+    GpuIndexTurboQuant g(&res, *cpu);
+    for (size_t nq : nqs) {
+        std::vector<float> q = noisy_copies(xb, d, nq, 99 + nq);
+        for (size_t k : ks) {
+            Reference r = cpu_search(*cpu, q, k);
+            for (const Mode& m : kModes) {
+                g.set_scan_mode(m.scan);
+                g.set_direct_max_ntotal(m.direct_max);
+                std::vector<float> D(nq * k);
+                std::vector<idx_t> I(nq * k);
+                g.search(nq, q.data(), k, D.data(), I.data());
+                char what[256];
+                snprintf(what, sizeof(what), "%s %s d=%zd nb=%zd nq=%zd "
+                         "k=%zd mode=%s", c.name,
+                         metric == faiss::METRIC_L2 ? "L2" : "IP", d, nb, nq,
+                         k, m.name);
+                Agreement a = compare(r, D, I);
+                const GpuSearchStats& st = g.last_search_stats();
+                printf("[ %s ] exact %zd/%zd, candidates %ld, retries %d\n",
+                       what, a.exact, a.total, (long)st.candidates,
+                       st.retries);
+                expect_agreement(a, what, true);
+            }
+        }
+    }
+}
+
+TEST(GpuTurboQuant, SearchMatchesCpuMSE) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    search_case(res, {"mse4 debiased", 4, kMSE, true, false,
+                      RotationType::AUTO, kQGauss},
+                faiss::METRIC_L2, 128, 20000, {1, 7, 100}, {1, 10, 100});
+    search_case(res, {"mse3 plain", 3, kMSE, false, false, kHad, kQGauss},
+                faiss::METRIC_L2, 100, 20000, {13}, {10});
+    search_case(res, {"mse2.5 centered", 2.5, kMSE, true, true, kDense,
+                      kQGauss},
+                faiss::METRIC_INNER_PRODUCT, 64, 20000, {20}, {10});
+}
+
+TEST(GpuTurboQuant, SearchMatchesCpuPROD) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    search_case(res, {"prod4", 4, kPROD, false, false, RotationType::AUTO,
+                      kQGauss},
+                faiss::METRIC_L2, 128, 20000, {5, 40}, {10});
+    search_case(res, {"prod3 hadamard", 3, kPROD, false, false, kHad, kQHad},
+                faiss::METRIC_INNER_PRODUCT, 200, 15000, {33}, {20});
+}
+
+TEST(GpuTurboQuant, SearchLargeK) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    search_case(res, {"mse4 debiased", 4, kMSE, true, false,
+                      RotationType::AUTO, kQGauss},
+                faiss::METRIC_L2, 64, 60000, {3, 20}, {2048});
+}
+
+TEST(GpuTurboQuant, SearchFewerVectorsThanK) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    for (auto metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        search_case(res, {"mse4", 4, kMSE, true, false, RotationType::AUTO,
+                          kQGauss},
+                    metric, 32, 50, {3}, {100});
+    }
+}
+
+TEST(GpuTurboQuant, ReconstructEqualsCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 48, n = 500;
+    std::vector<float> x = gaussian(n, d, 3);
+    auto cpu = make_cpu(d, {"prod3", 3, kPROD, false, false, kHad, kQHad});
+    cpu->add(n, x.data());
+    GpuIndexTurboQuant g(&res, *cpu);
+    std::vector<float> a(10 * d), b(10 * d);
+    cpu->reconstruct_n(100, 10, a.data());
+    g.reconstruct_n(100, 10, b.data());
+    EXPECT_EQ(a, b);
+    EXPECT_THROW(g.reconstruct(n, b.data()), faiss::FaissException);
+}
+
+TEST(GpuTurboQuant, RemoveIdsLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 64, n = 3000;
+    std::vector<float> x = gaussian(n, d, 5);
+    auto cpu = make_cpu(d, {"mse4", 4, kMSE, true, false, kHad, kQHad});
+    cpu->add(n, x.data());
+    GpuIndexTurboQuant g(&res, *cpu);
+    faiss::IDSelectorRange sel(100, 1100);
+    EXPECT_EQ(cpu->remove_ids(sel), 1000u);
+    EXPECT_EQ(g.remove_ids(sel), 1000u);
+    ASSERT_EQ(g.ntotal, cpu->ntotal);
+    EXPECT_EQ(gpu_codes(g),
+              std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
+    std::vector<float> q = noisy_copies(x, d, 10, 1);
+    Reference r = cpu_search(*cpu, q, 10);
+    std::vector<float> D(100);
+    std::vector<idx_t> I(100);
+    g.search(10, q.data(), 10, D.data(), I.data());
+    expect_agreement(compare(r, D, I), "after remove_ids", true);
+    faiss::IDSelectorRange none(n, n + 5);
+    EXPECT_EQ(g.remove_ids(none), 0u);
+}
+
+TEST(GpuTurboQuant, MemoryAccountingAndReset) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 128, n = 10000;
+    std::vector<float> x = gaussian(n, d, 9);
+    GpuIndexTurboQuant g(&res, d, 4);
+    size_t before = g.getDeviceMemoryUsage();
+    g.add(n, x.data());
+    size_t after = g.getDeviceMemoryUsage();
+    EXPECT_GE(after - before, n * g.code_size());
+    EXPECT_LE(g.getDeviceMemoryUsage(), res.getMemoryUsage(g.getDevice()));
+    g.reset();
+    EXPECT_EQ(g.ntotal, 0);
+    EXPECT_LT(g.getDeviceMemoryUsage(), after - n * g.code_size() + 1);
+    std::vector<float> D(10);
+    std::vector<idx_t> I(10);
+    g.search(1, x.data(), 10, D.data(), I.data());
+    EXPECT_EQ(I[0], -1);
+}
+
+TEST(GpuTurboQuant, OutOfMemoryIsAnException) {
+    SKIP_WITHOUT_GPU();
+    const size_t d = 128;
+    std::vector<float> x = gaussian(2000, d, 11);
+    {
+        // a cap on the resources: the add fails, the index stays usable
+        StandardGpuResources res;
+        GpuIndexTurboQuant g(&res, d, 4);
+        g.add(1000, x.data());
+        res.setMemoryLimit(res.getMemoryUsage(0) + 1000);
+        EXPECT_THROW(g.add(1000, x.data() + 1000 * d), faiss::FaissException);
+        EXPECT_EQ(g.ntotal, 1000);
+        res.setMemoryLimit(0);
+        std::vector<float> D(5);
+        std::vector<idx_t> I(5);
+        g.search(1, x.data(), 5, D.data(), I.data());
+        EXPECT_EQ(I[0], 0);
+    }
+    {
+        // the card itself runs out: 2^31 - 2 codes of 520 bytes, 1.1 TB
+        StandardGpuResources res;
+        const size_t d2 = 1024;
+        std::vector<float> x2 = gaussian(200, d2, 12);
+        GpuIndexTurboQuant g(&res, d2, 4);
+        g.add(100, x2.data());
+        try {
+            g.reserve(INT_MAX - 1);
+            FAIL() << "reserve of 1.1 TB did not throw";
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(std::string(e.what()).find("out of memory"),
+                      std::string::npos)
+                    << e.what();
+        }
+        EXPECT_EQ(g.ntotal, 100);
+        g.add(100, x2.data() + 100 * d2); // still usable
+        EXPECT_EQ(g.ntotal, 200);
+    }
+}
+
+TEST(GpuTurboQuant, BadInputThrows) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32;
+    std::vector<float> x = gaussian(100, d, 13);
+    GpuIndexTurboQuant g(&res, d, 4);
+    g.add(100, x.data());
+    std::vector<float> D(3000);
+    std::vector<idx_t> I(3000);
+    EXPECT_THROW(g.search(1, x.data(), 0, D.data(), I.data()),
+                 faiss::FaissException);
+    EXPECT_THROW(g.search(1, x.data(), 2049, D.data(), I.data()),
+                 faiss::FaissException);
+    std::vector<float> bad(x.begin(), x.begin() + 2 * d);
+    bad[d + 3] = NAN;
+    EXPECT_THROW(g.add(2, bad.data()), faiss::FaissException);
+    EXPECT_EQ(g.ntotal, 100);
+    EXPECT_THROW(g.search(2, bad.data(), 5, D.data(), I.data()),
+                 faiss::FaissException);
+    faiss::IDSelectorRange sel(0, 10);
+    faiss::SearchParameters params;
+    params.sel = &sel;
+    EXPECT_THROW(g.search(1, x.data(), 5, D.data(), I.data(), &params),
+                 faiss::FaissException);
+    GpuIndexTurboQuantConfig cfg;
+    cfg.device = getNumDevices();
+    EXPECT_THROW(GpuIndexTurboQuant(&res, d, 4, kMSE, faiss::METRIC_L2,
+                                    false, true, RotationType::AUTO,
+                                    kQGauss, 1234, cfg),
+                 faiss::FaissException);
+    EXPECT_THROW(GpuIndexTurboQuant(&res, 8192, 4), faiss::FaissException);
+}
+
+TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 128, n = 4000;
+    std::vector<float> x = gaussian(n, d, 17);
+    auto cpu = make_cpu(d, {"mse4 centered", 4, kMSE, true, true, kHad, kQHad});
+    cpu->train(n, x.data());
+    cpu->add(n, x.data());
+    std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, cpu.get()));
+    std::unique_ptr<faiss::Index> back(index_gpu_to_cpu(g.get()));
+    auto* b = dynamic_cast<IndexTurboQuant*>(back.get());
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->codes, cpu->codes);
+    EXPECT_EQ(b->tq.mean, cpu->tq.mean);
+    faiss::IndexFlatL2 flat(d);
+    EXPECT_THROW(index_cpu_to_gpu(&res, 0, &flat), faiss::FaissException);
+
+    // train on the GPU index: same mean; add from device memory: same codes
+    GpuIndexTurboQuant g2(&res, d, 4, kMSE, faiss::METRIC_L2, true, true,
+                          kHad, kQHad);
+    EXPECT_FALSE(g2.is_trained);
+    g2.train(n, x.data());
+    EXPECT_EQ(g2.quantizer().mean, cpu->tq.mean);
+    float* xd = nullptr;
+    TQ_CUDA_CHECK(cudaMalloc((void**)&xd, n * d * sizeof(float)));
+    TQ_CUDA_CHECK(cudaMemcpy(xd, x.data(), n * d * sizeof(float),
+                             cudaMemcpyHostToDevice));
+    g2.add_from_device(n, xd);
+    cudaFree(xd);
+    EXPECT_EQ(gpu_codes(g2),
+              std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
+}
+
+
+/// a trained CPU IVF index (flat coarse quantizer, owned)
+std::unique_ptr<IndexIVFTurboQuant> make_ivf(
+        size_t d,
+        size_t nlist,
+        const Codec& c,
+        faiss::MetricType m,
+        bool by_residual,
+        const std::vector<float>& xt) {
+    faiss::Index* quant = m == faiss::METRIC_L2
+            ? (faiss::Index*)new faiss::IndexFlatL2(d)
+            : (faiss::Index*)new faiss::IndexFlatIP(d);
+    std::unique_ptr<IndexIVFTurboQuant> ivf(new IndexIVFTurboQuant(
+            quant, d, nlist, c.bits, c.variant, m, by_residual, c.centered,
+            c.debiased, c.rot, c.qjl, 1234));
+    ivf->own_fields = true;
+    ivf->train(xt.size() / d, xt.data());
+    return ivf;
+}
+
+Reference ivf_search(const IndexIVFTurboQuant& cpu, const std::vector<float>& q,
+                     size_t k, size_t nprobe) {
+    Reference r;
+    r.nq = q.size() / cpu.d;
+    r.k = k;
+    r.D.resize(r.nq * (k + 1));
+    r.I.resize(r.nq * (k + 1));
+    faiss::SearchParametersIVF p;
+    p.nprobe = nprobe;
+    cpu.search(r.nq, q.data(), k + 1, r.D.data(), r.I.data(), &p);
+    return r;
+}
+
+/// lists of two CPU IVF indexes hold the same ids and codes, in order
+void expect_same_lists(const IndexIVFTurboQuant& a, const IndexIVFTurboQuant& b,
+                       const char* what) {
+    ASSERT_EQ(a.nlist, b.nlist);
+    size_t bad = 0;
+    for (size_t l = 0; l < a.nlist; l++) {
+        size_t n = a.invlists->list_size(l);
+        if (n != b.invlists->list_size(l)) {
+            bad++;
+            continue;
+        }
+        if (n == 0) {
+            continue;
+        }
+        faiss::InvertedLists::ScopedCodes ca(a.invlists, l), cb(b.invlists, l);
+        faiss::InvertedLists::ScopedIds ia(a.invlists, l), ib(b.invlists, l);
+        bad += memcmp(ca.get(), cb.get(), n * a.code_size) != 0;
+        bad += memcmp(ia.get(), ib.get(), n * sizeof(idx_t)) != 0;
+    }
+    EXPECT_EQ(bad, 0u) << what << ": lists differ";
+}
+
+TEST(GpuTurboQuant, IVFAddAndSearchMatchCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    struct Case {
+        Codec c;
+        faiss::MetricType m;
+        bool residual;
+    };
+    const Case cases[] = {
+            {{"ivf mse4 debiased", 4, kMSE, true, false, RotationType::AUTO,
+              kQGauss},
+             faiss::METRIC_L2,
+             true},
+            {{"ivf prod3", 3, kPROD, false, false, kHad, kQHad},
+             faiss::METRIC_L2,
+             true},
+            {{"ivf mse3 ip", 3, kMSE, true, false, kDense, kQGauss},
+             faiss::METRIC_INNER_PRODUCT,
+             true},
+            {{"ivf mse4 centered, no residual", 4, kMSE, true, true,
+              RotationType::AUTO, kQGauss},
+             faiss::METRIC_L2,
+             false},
+    };
+    const size_t d = 64, nlist = 32, nb = scaled(20000);
+    std::vector<float> xb = gaussian(nb, d, 21);
+    for (const Case& cs : cases) {
+        auto cpu = make_ivf(d, nlist, cs.c, cs.m, cs.residual, xb);
+        cpu->add(nb / 2, xb.data());
+        GpuIndexIVFTurboQuant g(&res, *cpu);
+        // the second half added on both sides: same lists, same codes
+        cpu->add(nb - nb / 2, xb.data() + nb / 2 * d);
+        g.add(nb - nb / 2, xb.data() + nb / 2 * d);
+        ASSERT_EQ(g.ntotal, cpu->ntotal);
+        std::unique_ptr<IndexIVFTurboQuant> back(g.toCpu());
+        expect_same_lists(*cpu, *back, cs.c.name);
+
+        std::vector<float> q = noisy_copies(xb, d, 37, 5);
+        for (size_t nprobe : {1, 4, 32}) {
+            for (size_t k : {10, 300}) {
+                Reference r = ivf_search(*cpu, q, k, nprobe);
+                faiss::SearchParametersIVF p;
+                p.nprobe = nprobe;
+                std::vector<float> D(37 * k);
+                std::vector<idx_t> I(37 * k);
+                g.search(37, q.data(), k, D.data(), I.data(), &p);
+                char what[200];
+                snprintf(what, sizeof(what), "%s nprobe=%zd k=%zd",
+                         cs.c.name, nprobe, k);
+                Agreement a = compare(r, D, I);
+                printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
+                expect_agreement(a, what, true);
+            }
+        }
+    }
+}
+
+TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 16, nb = scaled(12000);
+    std::vector<float> xb = gaussian(nb, d, 23);
+    auto cpu = make_ivf(d, nlist,
+                        {"mse4", 4, kMSE, true, false, RotationType::AUTO,
+                         kQGauss},
+                        faiss::METRIC_L2, true, xb);
+    cpu->add(nb, xb.data());
+    cpu->nprobe = 8;
+    std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, cpu.get()));
+    auto* gi = dynamic_cast<GpuIndexIVFTurboQuant*>(g.get());
+    ASSERT_TRUE(gi);
+    EXPECT_EQ(gi->nprobe, 8u);
+    std::vector<float> q = noisy_copies(xb, d, 5, 9);
+    const size_t k = 2048;
+    Reference r = ivf_search(*cpu, q, k, 8);
+    std::vector<float> D(5 * k);
+    std::vector<idx_t> I(5 * k);
+    g->search(5, q.data(), k, D.data(), I.data());
+    expect_agreement(compare(r, D, I), "IVF k=2048", true);
+
+    std::unique_ptr<faiss::Index> back(index_gpu_to_cpu(g.get()));
+    auto* b = dynamic_cast<IndexIVFTurboQuant*>(back.get());
+    ASSERT_TRUE(b);
+    expect_same_lists(*cpu, *b, "cloner round trip");
+
+    EXPECT_THROW(g->train(nb, xb.data()), faiss::FaissException);
+    EXPECT_THROW(g->search(1, q.data(), 2049, D.data(), I.data()),
+                 faiss::FaissException);
+    idx_t big = idx_t(1) << 40;
+    EXPECT_THROW(g->add_with_ids(1, xb.data(), &big), faiss::FaissException);
+    g->reset();
+    EXPECT_EQ(g->ntotal, 0);
+    g->search(1, q.data(), 10, D.data(), I.data());
+    EXPECT_EQ(I[0], -1);
+}
+
+} // namespace
