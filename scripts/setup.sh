@@ -9,6 +9,7 @@ PKGS=(
   swig python3-dev python3-numpy python3-pytest
   libgtest-dev
   dataset-fashion-mnist
+  clang libclang-rt-14-dev  # fuzz/run_fuzz.sh (libFuzzer)
 )
 
 missing=()

@@ -1,0 +1,16 @@
+#!/bin/bash
+# CI smoke test of the benchmark harness: a tiny run (2000 SIFT vectors, 50
+# queries, 4 bits, one method of each kind) with checks that hold in any
+# correct run; prints "smoke: N passed, N failed" and fails on a failure.
+#
+#   bench/smoke.sh [BUILD_DIR]        (default: build)
+#
+# The PyPI peers run only if their venv exists (scripts/make_peers_venv.sh);
+# CI need not make it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 bench/bench_turboquant.py --smoke --out "$OUT"
