@@ -11,12 +11,13 @@ namespace faiss_turbo {
 namespace gpu {
 
 faiss::Index* index_cpu_to_gpu(
-        GpuResources* res,
-        int device,
-        const faiss::Index* index,
-        const GpuIndexTurboQuantConfig* config) {
+    GpuResources* res,
+    int device,
+    const faiss::Index* index,
+    const GpuIndexTurboQuantConfig* config) {
     FAISS_THROW_IF_NOT_MSG(index, "index_cpu_to_gpu: null index");
-    GpuIndexTurboQuantConfig cfg = config ? *config : GpuIndexTurboQuantConfig();
+    GpuIndexTurboQuantConfig cfg =
+        config ? *config : GpuIndexTurboQuantConfig();
     cfg.device = device;
     if (auto tq = dynamic_cast<const IndexTurboQuant*>(index)) {
         return new GpuIndexTurboQuant(res, *tq, cfg);
@@ -25,8 +26,8 @@ faiss::Index* index_cpu_to_gpu(
         return new GpuIndexIVFTurboQuant(res, *ivf, device);
     }
     FAISS_THROW_MSG(
-            "index_cpu_to_gpu: only IndexTurboQuant and IndexIVFTurboQuant "
-            "have GPU versions");
+        "index_cpu_to_gpu: only IndexTurboQuant and IndexIVFTurboQuant "
+        "have GPU versions");
 }
 
 faiss::Index* index_gpu_to_cpu(const faiss::Index* index) {

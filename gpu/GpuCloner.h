@@ -17,10 +17,10 @@ namespace gpu {
 /// IndexTurboQuant (GpuIndexTurboQuant) or a trained IndexIVFTurboQuant
 /// (GpuIndexIVFTurboQuant; config unused); throws for other index types
 faiss::Index* index_cpu_to_gpu(
-        GpuResources* res,
-        int device,
-        const faiss::Index* index,
-        const GpuIndexTurboQuantConfig* config = nullptr);
+    GpuResources* res,
+    int device,
+    const faiss::Index* index,
+    const GpuIndexTurboQuantConfig* config = nullptr);
 
 /// a new CPU index (caller owns it) with the GPU index's codec and codes
 faiss::Index* index_gpu_to_cpu(const faiss::Index* index);

@@ -22,7 +22,7 @@ namespace gpu {
 
 namespace {
 
-constexpr size_t kCodeSlack = 16;                   // decoders read words
+constexpr size_t kCodeSlack = 16;                       // decoders read words
 constexpr size_t kMaxChunkCandidates = size_t(1) << 26; // per search chunk
 constexpr size_t kMaxChunkRowFloats = size_t(1) << 24;  // prepared queries
 constexpr size_t kMaxChunkRows = 65535; // (query, list) rows: the grid's y
@@ -32,7 +32,7 @@ template <typename T>
 void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
     if (n > 0) {
         TQ_CUDA_CHECK(cudaMemcpyAsync(
-                dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
+            dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
     }
 }
 
@@ -40,16 +40,16 @@ template <typename T>
 void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
     if (n > 0) {
         TQ_CUDA_CHECK(cudaMemcpyAsync(
-                dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
+            dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
     }
     TQ_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 void check_label(idx_t id) {
     FAISS_THROW_IF_NOT_FMT(
-            id >= 0 && id < INT_MAX,
-            "GpuIndexIVFTurboQuant keeps ids in [0, 2^31 - 1), not %ld",
-            (long)id);
+        id >= 0 && id < INT_MAX,
+        "GpuIndexIVFTurboQuant keeps ids in [0, 2^31 - 1), not %ld",
+        (long)id);
 }
 
 } // namespace
@@ -60,39 +60,35 @@ struct GpuIndexIVFTurboQuant::Scratch {
     DeviceBuffer<int> counts, q_cnt, ids, out_ids;
 
     Scratch(GpuResources* r, int dev)
-            : y(r, dev, "IVF search queries"),
-              sy(r, dev, "IVF search queries"),
-              qc(r, dev, "IVF search queries"),
-              keys(r, dev, "IVF search keys"),
-              out_keys(r, dev, "IVF search results"),
-              row_off(r, dev, "IVF search rows"),
-              pos_off(r, dev, "IVF search rows"),
-              q_off(r, dev, "IVF search rows"),
-              counts(r, dev, "IVF search rows"),
-              q_cnt(r, dev, "IVF search rows"),
-              ids(r, dev, "IVF search ids"),
-              out_ids(r, dev, "IVF search results") {}
+        : y(r, dev, "IVF search queries"),
+          sy(r, dev, "IVF search queries"),
+          qc(r, dev, "IVF search queries"),
+          keys(r, dev, "IVF search keys"),
+          out_keys(r, dev, "IVF search results"),
+          row_off(r, dev, "IVF search rows"),
+          pos_off(r, dev, "IVF search rows"),
+          q_off(r, dev, "IVF search rows"),
+          counts(r, dev, "IVF search rows"),
+          q_cnt(r, dev, "IVF search rows"),
+          ids(r, dev, "IVF search ids"),
+          out_ids(r, dev, "IVF search results") {}
 
     size_t bytes() const {
         return 4 * (y.capacity() + sy.capacity() + qc.capacity() +
-                    keys.capacity() + out_keys.capacity() +
-                    counts.capacity() + q_cnt.capacity() + ids.capacity() +
-                    out_ids.capacity()) +
-                8 * (row_off.capacity() + pos_off.capacity() +
-                     q_off.capacity());
+                    keys.capacity() + out_keys.capacity() + counts.capacity() +
+                    q_cnt.capacity() + ids.capacity() + out_ids.capacity()) +
+               8 * (row_off.capacity() + pos_off.capacity() + q_off.capacity());
     }
 };
 
 GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
-        GpuResources* res,
-        const IndexIVFTurboQuant& cpu,
-        int device)
-        : faiss::Index(cpu.d, cpu.metric_type),
-          res_(res),
-          device_(device),
-          codes_(res, device, "IVF TurboQuant codes"),
-          labels_(res, device, "IVF TurboQuant ids"),
-          perm_(res, device, "IVF TurboQuant lists") {
+    GpuResources* res, const IndexIVFTurboQuant& cpu, int device)
+    : faiss::Index(cpu.d, cpu.metric_type),
+      res_(res),
+      device_(device),
+      codes_(res, device, "IVF TurboQuant codes"),
+      labels_(res, device, "IVF TurboQuant ids"),
+      perm_(res, device, "IVF TurboQuant lists") {
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexIVFTurboQuant: null GpuResources");
     checkDevice(device);
     scratch_.reset(new Scratch(res, device));
@@ -107,8 +103,8 @@ cudaStream_t GpuIndexIVFTurboQuant::stream() const {
 
 void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
     FAISS_THROW_IF_NOT_MSG(
-            cpu.is_trained && cpu.quantizer && cpu.invlists,
-            "GpuIndexIVFTurboQuant: copy a trained IndexIVFTurboQuant");
+        cpu.is_trained && cpu.quantizer && cpu.invlists,
+        "GpuIndexIVFTurboQuant: copy a trained IndexIVFTurboQuant");
     DeviceScope scope(device_);
     d = cpu.d;
     metric_type = cpu.metric_type;
@@ -134,9 +130,9 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
         total += cpu.invlists->list_size(l);
     }
     FAISS_THROW_IF_NOT_FMT(
-            total < INT_MAX,
-            "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %zd",
-            total);
+        total < INT_MAX,
+        "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %zd",
+        total);
     std::vector<uint8_t> codes(total * cs);
     host_labels_.assign(total, 0);
     lists_.assign(nlist, {});
@@ -170,18 +166,18 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
 IndexIVFTurboQuant* GpuIndexIVFTurboQuant::toCpu() const {
     std::unique_ptr<faiss::Index> q(faiss::clone_index(coarse_.get()));
     std::unique_ptr<IndexIVFTurboQuant> cpu(new IndexIVFTurboQuant(
-            q.get(),
-            d,
-            nlist,
-            tq_.bits,
-            tq_.variant,
-            metric_type,
-            by_residual_,
-            centered_,
-            tq_.debiased,
-            tq_.rotation_type,
-            tq_.qjl_type,
-            tq_.seed));
+        q.get(),
+        d,
+        nlist,
+        tq_.bits,
+        tq_.variant,
+        metric_type,
+        by_residual_,
+        centered_,
+        tq_.debiased,
+        tq_.rotation_type,
+        tq_.qjl_type,
+        tq_.seed));
     cpu->own_fields = true;
     q.release();
     cpu->tq = tq_;
@@ -230,8 +226,8 @@ size_t GpuIndexIVFTurboQuant::list_size(size_t l) const {
 
 void GpuIndexIVFTurboQuant::train(idx_t, const float*) {
     FAISS_THROW_MSG(
-            "GpuIndexIVFTurboQuant: train the CPU IndexIVFTurboQuant and copy "
-            "it (index_cpu_to_gpu)");
+        "GpuIndexIVFTurboQuant: train the CPU IndexIVFTurboQuant and copy "
+        "it (index_cpu_to_gpu)");
 }
 
 void GpuIndexIVFTurboQuant::add(idx_t n, const float* x) {
@@ -243,18 +239,16 @@ void GpuIndexIVFTurboQuant::add(idx_t n, const float* x) {
 }
 
 void GpuIndexIVFTurboQuant::add_with_ids(
-        idx_t n,
-        const float* x,
-        const idx_t* xids) {
+    idx_t n, const float* x, const idx_t* xids) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(xids, "add_with_ids: null ids");
     for (idx_t i = 0; i < n; i++) {
         check_label(xids[i]);
     }
     FAISS_THROW_IF_NOT_FMT(
-            ntotal + n < INT_MAX,
-            "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
-            (long)(ntotal + n));
+        ntotal + n < INT_MAX,
+        "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
+        (long)(ntotal + n));
     for (idx_t i0 = 0; i0 < n; i0 += kAddBatch) {
         idx_t nb = std::min(kAddBatch, n - i0);
         append(nb, x + i0 * d, xids + i0);
@@ -272,26 +266,25 @@ void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
     std::vector<float> enc(x, x + n * d);
     for (idx_t i = 0; i < n; i++) {
         FAISS_THROW_IF_NOT_MSG(
-                assign[i] >= 0, "the coarse quantizer assigned no list");
+            assign[i] >= 0, "the coarse quantizer assigned no list");
         if (by_residual_) {
-            coarse_->compute_residual(
-                    x + i * d, enc.data() + i * d, assign[i]);
+            coarse_->compute_residual(x + i * d, enc.data() + i * d, assign[i]);
         }
     }
     const size_t cs = tq_.code_size;
     size_t need = (ntotal + n) * cs;
     if (need > codes_.capacity()) {
         codes_.reserve_keep(
-                std::max(need, codes_.capacity() * 3 / 2),
-                ntotal * cs,
-                stream(),
-                kCodeSlack);
+            std::max(need, codes_.capacity() * 3 / 2),
+            ntotal * cs,
+            stream(),
+            kCodeSlack);
     }
     if ((size_t)(ntotal + n) > labels_.capacity()) {
         labels_.reserve_keep(
-                std::max<size_t>(ntotal + n, labels_.capacity() * 3 / 2),
-                ntotal,
-                stream());
+            std::max<size_t>(ntotal + n, labels_.capacity() * 3 / 2),
+            ntotal,
+            stream());
     }
     DeviceBuffer<float> xd(res_, device_, "IVF add staging");
     xd.reserve_discard(n * d);
@@ -325,22 +318,22 @@ size_t GpuIndexIVFTurboQuant::getDeviceMemoryUsage() const {
 }
 
 void GpuIndexIVFTurboQuant::search(
-        idx_t n,
-        const float* x,
-        idx_t k,
-        float* distances,
-        idx_t* labels,
-        const faiss::SearchParameters* params) const {
+    idx_t n,
+    const float* x,
+    idx_t k,
+    float* distances,
+    idx_t* labels,
+    const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_FMT(
-            k > 0 && k <= kMaxSelectK,
-            "GpuIndexIVFTurboQuant::search: k=%ld must be in 1..%d",
-            (long)k,
-            kMaxSelectK);
+        k > 0 && k <= kMaxSelectK,
+        "GpuIndexIVFTurboQuant::search: k=%ld must be in 1..%d",
+        (long)k,
+        kMaxSelectK);
     FAISS_THROW_IF_NOT_MSG(
-            !(params && params->sel),
-            "GpuIndexIVFTurboQuant::search: IDSelector is not supported on "
-            "the GPU");
+        !(params && params->sel),
+        "GpuIndexIVFTurboQuant::search: IDSelector is not supported on "
+        "the GPU");
     if (n == 0) {
         return;
     }
@@ -370,29 +363,36 @@ void GpuIndexIVFTurboQuant::search(
                 c += l >= 0 ? lists_[l].size() : 0;
             }
             bool fits = cand + c <= kMaxChunkCandidates &&
-                    (nq + 1) * np * d <= kMaxChunkRowFloats &&
-                    (nq + 1) * np <= kMaxChunkRows;
+                        (nq + 1) * np * d <= kMaxChunkRowFloats &&
+                        (nq + 1) * np <= kMaxChunkRows;
             if (nq > 0 && !fits) {
                 break;
             }
             cand += c;
             nq++;
         }
-        search_chunk(q, assign.data(), np, q0, nq, (int)k, distances + q0 * k,
-                     labels + q0 * k);
+        search_chunk(
+            q,
+            assign.data(),
+            np,
+            q0,
+            nq,
+            (int)k,
+            distances + q0 * k,
+            labels + q0 * k);
         q0 += nq;
     }
 }
 
 void GpuIndexIVFTurboQuant::search_chunk(
-        const TQQueries& q,
-        const idx_t* assign,
-        size_t np,
-        idx_t q0,
-        int nq,
-        int k,
-        float* distances,
-        idx_t* labels) const {
+    const TQQueries& q,
+    const idx_t* assign,
+    size_t np,
+    idx_t q0,
+    int nq,
+    int k,
+    float* distances,
+    idx_t* labels) const {
     const size_t dd = d;
     const bool prod = tq_.variant == TQVariant::PROD;
     const bool l2 = q.l2;
@@ -479,17 +479,32 @@ void GpuIndexIVFTurboQuant::search_chunk(
     rows.counts = s.counts.data();
     rows.n = max_row;
     rows.pos_off = s.pos_off.data();
-    launch_rescore(dcodec_->view(), codes_.data(), ntotal, eq, rows,
-                   perm_.data(), labels_.data(), s.keys.data(), s.ids.data(),
-                   st);
+    launch_rescore(
+        dcodec_->view(),
+        codes_.data(),
+        ntotal,
+        eq,
+        rows,
+        perm_.data(),
+        labels_.data(),
+        s.keys.data(),
+        s.ids.data(),
+        st);
     CandidateRows per_query;
     per_query.nrows = nq;
     per_query.row_off = s.q_off.data();
     per_query.counts = s.q_cnt.data();
     per_query.n = max_q;
-    launch_select_k(s.keys.data(), s.ids.data(), per_query, 1,
-                    std::max(max_q, 1), k, s.out_keys.data(),
-                    s.out_ids.data(), st);
+    launch_select_k(
+        s.keys.data(),
+        s.ids.data(),
+        per_query,
+        1,
+        std::max(max_q, 1),
+        k,
+        s.out_keys.data(),
+        s.out_ids.data(),
+        st);
     std::vector<float> keys((size_t)nq * k);
     std::vector<int> ids((size_t)nq * k);
     to_host(keys.data(), s.out_keys.data(), keys.size(), st);

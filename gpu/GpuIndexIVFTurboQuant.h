@@ -36,9 +36,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
    public:
     /// a copy of a trained CPU index: quantizer, codec, lists
     GpuIndexIVFTurboQuant(
-            GpuResources* res,
-            const IndexIVFTurboQuant& cpu,
-            int device = 0);
+        GpuResources* res, const IndexIVFTurboQuant& cpu, int device = 0);
 
     ~GpuIndexIVFTurboQuant() override;
 
@@ -61,12 +59,12 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
 
     /// host queries, any n, 1 <= k <= 2048
     void search(
-            idx_t n,
-            const float* x,
-            idx_t k,
-            float* distances,
-            idx_t* labels,
-            const faiss::SearchParameters* params = nullptr) const override;
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params = nullptr) const override;
 
     void reset() override;
 
@@ -92,12 +90,12 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     bool by_residual_ = true;
     bool centered_ = false;
     std::unique_ptr<faiss::Index> coarse_; ///< copy of the CPU quantizer
-    std::vector<float> rc_, src_; ///< R c_l and S R c_l (nlist x d)
+    std::vector<float> rc_, src_;          ///< R c_l and S R c_l (nlist x d)
     std::unique_ptr<DeviceCodec> dcodec_;
 
-    DeviceBuffer<uint8_t> codes_;   ///< position order (as added)
-    DeviceBuffer<int64_t> labels_;  ///< label of each position
-    DeviceBuffer<int> perm_;        ///< positions grouped by list
+    DeviceBuffer<uint8_t> codes_;         ///< position order (as added)
+    DeviceBuffer<int64_t> labels_;        ///< label of each position
+    DeviceBuffer<int> perm_;              ///< positions grouped by list
     std::vector<std::vector<int>> lists_; ///< positions of each list
     std::vector<int64_t> list_off_;       ///< list l at perm_[off[l]..]
     std::vector<idx_t> host_labels_;
@@ -109,14 +107,14 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     void rebuild_perm();
     void append(idx_t n, const float* x, const idx_t* xids);
     void search_chunk(
-            const TQQueries& q,
-            const idx_t* assign,
-            size_t np,
-            idx_t q0,
-            int nq,
-            int k,
-            float* distances,
-            idx_t* labels) const;
+        const TQQueries& q,
+        const idx_t* assign,
+        size_t np,
+        idx_t q0,
+        int nq,
+        int k,
+        float* distances,
+        idx_t* labels) const;
 };
 
 } // namespace gpu

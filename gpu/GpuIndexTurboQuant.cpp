@@ -20,7 +20,7 @@ namespace gpu {
 
 namespace {
 
-constexpr size_t kCodeSlack = 16; // the decoders read whole words
+constexpr size_t kCodeSlack = 16;      // the decoders read whole words
 constexpr int kMaxCudaCoreQueries = 8; // AUTO: more queries use tensor cores
 constexpr size_t kAddBatchFloats = size_t(1) << 24;
 
@@ -34,15 +34,15 @@ size_t sample_size(size_t ntotal, int k) {
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(
-                   std::chrono::steady_clock::now() - t0)
-            .count();
+               std::chrono::steady_clock::now() - t0)
+        .count();
 }
 
 template <typename T>
 void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
     if (n > 0) {
         TQ_CUDA_CHECK(cudaMemcpyAsync(
-                dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
+            dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
     }
 }
 
@@ -50,7 +50,7 @@ template <typename T>
 void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
     if (n > 0) {
         TQ_CUDA_CHECK(cudaMemcpyAsync(
-                dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
+            dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
     }
     TQ_CUDA_CHECK(cudaStreamSynchronize(s));
 }
@@ -63,69 +63,70 @@ struct GpuIndexTurboQuant::Scratch {
     DeviceBuffer<int> ids, topk_ids, out_ids, cand, counts;
 
     Scratch(GpuResources* r, int dev)
-            : y(r, dev, "search queries"),
-              sy(r, dev, "search queries"),
-              qc(r, dev, "search queries"),
-              a(r, dev, "search queries"),
-              yn(r, dev, "search queries"),
-              an(r, dev, "search queries"),
-              keys(r, dev, "search keys"),
-              topk_keys(r, dev, "search top-k"),
-              out_keys(r, dev, "search results"),
-              ids(r, dev, "search ids"),
-              topk_ids(r, dev, "search top-k"),
-              out_ids(r, dev, "search results"),
-              cand(r, dev, "search candidates"),
-              counts(r, dev, "search candidates") {}
+        : y(r, dev, "search queries"),
+          sy(r, dev, "search queries"),
+          qc(r, dev, "search queries"),
+          a(r, dev, "search queries"),
+          yn(r, dev, "search queries"),
+          an(r, dev, "search queries"),
+          keys(r, dev, "search keys"),
+          topk_keys(r, dev, "search top-k"),
+          out_keys(r, dev, "search results"),
+          ids(r, dev, "search ids"),
+          topk_ids(r, dev, "search top-k"),
+          out_ids(r, dev, "search results"),
+          cand(r, dev, "search candidates"),
+          counts(r, dev, "search candidates") {}
 
     size_t bytes() const {
-        size_t f = y.capacity() + sy.capacity() + qc.capacity() +
-                a.capacity() + yn.capacity() + an.capacity() +
-                keys.capacity() + topk_keys.capacity() + out_keys.capacity();
-        size_t i = ids.capacity() + topk_ids.capacity() +
-                out_ids.capacity() + cand.capacity() + counts.capacity();
+        size_t f = y.capacity() + sy.capacity() + qc.capacity() + a.capacity() +
+                   yn.capacity() + an.capacity() + keys.capacity() +
+                   topk_keys.capacity() + out_keys.capacity();
+        size_t i = ids.capacity() + topk_ids.capacity() + out_ids.capacity() +
+                   cand.capacity() + counts.capacity();
         return (f + i) * 4;
     }
 };
 
 GpuIndexTurboQuant::GpuIndexTurboQuant(
-        GpuResources* res,
-        const IndexTurboQuant& cpu,
-        GpuIndexTurboQuantConfig config)
-        : faiss::Index(cpu.d, cpu.metric_type),
-          res_(res),
-          config_(config),
-          codes_(res, config.device, "TurboQuant codes") {
+    GpuResources* res,
+    const IndexTurboQuant& cpu,
+    GpuIndexTurboQuantConfig config)
+    : faiss::Index(cpu.d, cpu.metric_type),
+      res_(res),
+      config_(config),
+      codes_(res, config.device, "TurboQuant codes") {
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexTurboQuant: null GpuResources");
     checkDevice(config_.device);
     copyFrom(cpu);
 }
 
 GpuIndexTurboQuant::GpuIndexTurboQuant(
-        GpuResources* res,
-        idx_t d_in,
-        float bits,
-        TQVariant variant,
-        faiss::MetricType metric,
-        bool centered,
-        bool debiased,
-        RotationType rotation_type,
-        QJLType qjl_type,
-        uint64_t seed,
-        GpuIndexTurboQuantConfig config)
-        : faiss::Index(d_in, metric),
-          res_(res),
-          config_(config),
-          codec_(d_in,
-                 bits,
-                 variant,
-                 metric,
-                 centered,
-                 debiased,
-                 rotation_type,
-                 qjl_type,
-                 seed),
-          codes_(res, config.device, "TurboQuant codes") {
+    GpuResources* res,
+    idx_t d_in,
+    float bits,
+    TQVariant variant,
+    faiss::MetricType metric,
+    bool centered,
+    bool debiased,
+    RotationType rotation_type,
+    QJLType qjl_type,
+    uint64_t seed,
+    GpuIndexTurboQuantConfig config)
+    : faiss::Index(d_in, metric),
+      res_(res),
+      config_(config),
+      codec_(
+          d_in,
+          bits,
+          variant,
+          metric,
+          centered,
+          debiased,
+          rotation_type,
+          qjl_type,
+          seed),
+      codes_(res, config.device, "TurboQuant codes") {
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexTurboQuant: null GpuResources");
     checkDevice(config_.device);
     is_trained = codec_.is_trained;
@@ -138,7 +139,7 @@ void GpuIndexTurboQuant::init_device_state() {
     DeviceScope scope(config_.device);
     dcodec_.reset(new DeviceCodec(res_, config_.device, codec_.tq));
     TQ_CUDA_CHECK(cudaDeviceGetAttribute(
-            &num_sms_, cudaDevAttrMultiProcessorCount, config_.device));
+        &num_sms_, cudaDevAttrMultiProcessorCount, config_.device));
     if (!scratch_) {
         scratch_.reset(new Scratch(res_, config_.device));
     }
@@ -154,9 +155,9 @@ size_t GpuIndexTurboQuant::code_size() const {
 
 void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
     FAISS_THROW_IF_NOT_FMT(
-            cpu.ntotal < INT_MAX,
-            "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
-            (long)cpu.ntotal);
+        cpu.ntotal < INT_MAX,
+        "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
+        (long)cpu.ntotal);
     codec_ = IndexTurboQuant();
     codec_.d = cpu.d;
     codec_.metric_type = cpu.metric_type;
@@ -174,8 +175,8 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
     init_device_state();
     grow_codes(cpu.ntotal);
     DeviceScope scope(config_.device);
-    to_device(codes_.data(), cpu.codes.data(), cpu.ntotal * code_size(),
-              stream());
+    to_device(
+        codes_.data(), cpu.codes.data(), cpu.ntotal * code_size(), stream());
     TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
     ntotal = cpu.ntotal;
 }
@@ -200,9 +201,9 @@ void GpuIndexTurboQuant::train(idx_t n, const float* x) {
         return;
     }
     FAISS_THROW_IF_NOT_MSG(
-            ntotal == 0,
-            "GpuIndexTurboQuant::train: the mean can only change while the "
-            "index is empty");
+        ntotal == 0,
+        "GpuIndexTurboQuant::train: the mean can only change while the "
+        "index is empty");
     codec_.train(n, x);
     is_trained = codec_.is_trained;
     init_device_state(); // upload the new mean
@@ -210,9 +211,9 @@ void GpuIndexTurboQuant::train(idx_t n, const float* x) {
 
 void GpuIndexTurboQuant::grow_codes(idx_t n_total) {
     FAISS_THROW_IF_NOT_FMT(
-            n_total < INT_MAX,
-            "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
-            (long)n_total);
+        n_total < INT_MAX,
+        "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
+        (long)n_total);
     size_t need = (size_t)n_total * code_size();
     if (need <= codes_.capacity()) {
         return;
@@ -239,21 +240,24 @@ void GpuIndexTurboQuant::reserve(idx_t n) {
 void GpuIndexTurboQuant::add(idx_t n, const float* x) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(
-            is_trained, "GpuIndexTurboQuant: train() the centered index first");
+        is_trained, "GpuIndexTurboQuant: train() the centered index first");
     if (n == 0) {
         return;
     }
     grow_codes(ntotal + n);
     DeviceScope scope(config_.device);
-    size_t batch = std::min<size_t>(n, std::max<size_t>(1, kAddBatchFloats / d));
+    size_t batch =
+        std::min<size_t>(n, std::max<size_t>(1, kAddBatchFloats / d));
     DeviceBuffer<float> xd(res_, config_.device, "add staging");
     xd.reserve_discard(batch * d);
     for (idx_t i0 = 0; i0 < n; i0 += batch) {
         size_t nb = std::min<size_t>(batch, n - i0);
         to_device(xd.data(), x + i0 * d, nb * d, stream());
         dcodec_->encode(
-                nb, xd.data(), codes_.data() + (ntotal + i0) * code_size(),
-                stream());
+            nb,
+            xd.data(),
+            codes_.data() + (ntotal + i0) * code_size(),
+            stream());
     }
     ntotal += n; // only now: a bad vector leaves the index unchanged
 }
@@ -261,20 +265,17 @@ void GpuIndexTurboQuant::add(idx_t n, const float* x) {
 void GpuIndexTurboQuant::add_from_device(idx_t n, const float* x_dev) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(
-            is_trained, "GpuIndexTurboQuant: train() the centered index first");
+        is_trained, "GpuIndexTurboQuant: train() the centered index first");
     if (n == 0) {
         return;
     }
     grow_codes(ntotal + n);
-    dcodec_->encode(
-            n, x_dev, codes_.data() + ntotal * code_size(), stream());
+    dcodec_->encode(n, x_dev, codes_.data() + ntotal * code_size(), stream());
     ntotal += n;
 }
 
 void GpuIndexTurboQuant::encode_device(
-        idx_t n,
-        const float* x_dev,
-        uint8_t* codes_dev) const {
+    idx_t n, const float* x_dev, uint8_t* codes_dev) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "encode: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(is_trained, "encode: index not trained");
     dcodec_->encode(n, x_dev, codes_dev, stream());
@@ -282,11 +283,11 @@ void GpuIndexTurboQuant::encode_device(
 
 void GpuIndexTurboQuant::get_codes(idx_t i0, idx_t n, uint8_t* out) const {
     FAISS_THROW_IF_NOT_FMT(
-            i0 >= 0 && n >= 0 && i0 + n <= ntotal,
-            "get_codes: range [%ld, %ld) outside [0, %ld)",
-            (long)i0,
-            (long)(i0 + n),
-            (long)ntotal);
+        i0 >= 0 && n >= 0 && i0 + n <= ntotal,
+        "get_codes: range [%ld, %ld) outside [0, %ld)",
+        (long)i0,
+        (long)(i0 + n),
+        (long)ntotal);
     DeviceScope scope(config_.device);
     to_host(out, codes_.data() + i0 * code_size(), n * code_size(), stream());
 }
@@ -295,14 +296,14 @@ void GpuIndexTurboQuant::reconstruct(idx_t key, float* recons) const {
     reconstruct_n(key, 1, recons);
 }
 
-void GpuIndexTurboQuant::reconstruct_n(idx_t i0, idx_t ni, float* recons)
-        const {
+void GpuIndexTurboQuant::reconstruct_n(
+    idx_t i0, idx_t ni, float* recons) const {
     FAISS_THROW_IF_NOT_FMT(
-            i0 >= 0 && ni >= 0 && i0 + ni <= ntotal,
-            "reconstruct: ids [%ld, %ld) outside [0, %ld)",
-            (long)i0,
-            (long)(i0 + ni),
-            (long)ntotal);
+        i0 >= 0 && ni >= 0 && i0 + ni <= ntotal,
+        "reconstruct: ids [%ld, %ld) outside [0, %ld)",
+        (long)i0,
+        (long)(i0 + ni),
+        (long)ntotal);
     std::vector<uint8_t> buf(ni * code_size());
     get_codes(i0, ni, buf.data());
     codec_.tq.decode(ni, buf.data(), recons); // the CPU decoder: same codes
@@ -332,8 +333,12 @@ size_t GpuIndexTurboQuant::remove_ids(const faiss::IDSelector& sel) {
     DeviceBuffer<uint8_t> fresh(res_, config_.device, "TurboQuant codes");
     fresh.reserve_discard(keep.size() * code_size(), kCodeSlack);
     launch_gather_rows(
-            codes_.data(), dkeep.data(), keep.size(), code_size(),
-            fresh.data(), stream());
+        codes_.data(),
+        dkeep.data(),
+        keep.size(),
+        code_size(),
+        fresh.data(),
+        stream());
     TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
     codes_ = std::move(fresh);
     ntotal = keep.size();
@@ -348,23 +353,23 @@ size_t GpuIndexTurboQuant::getDeviceMemoryUsage() const {
 }
 
 void GpuIndexTurboQuant::search(
-        idx_t n,
-        const float* x,
-        idx_t k,
-        float* distances,
-        idx_t* labels,
-        const faiss::SearchParameters* params) const {
+    idx_t n,
+    const float* x,
+    idx_t k,
+    float* distances,
+    idx_t* labels,
+    const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_FMT(
-            k > 0 && k <= kMaxSelectK,
-            "GpuIndexTurboQuant::search: k=%ld must be in 1..%d",
-            (long)k,
-            kMaxSelectK);
+        k > 0 && k <= kMaxSelectK,
+        "GpuIndexTurboQuant::search: k=%ld must be in 1..%d",
+        (long)k,
+        kMaxSelectK);
     FAISS_THROW_IF_NOT_MSG(is_trained, "search: index not trained");
     FAISS_THROW_IF_NOT_MSG(
-            !(params && params->sel),
-            "GpuIndexTurboQuant::search: IDSelector is not supported on the "
-            "GPU");
+        !(params && params->sel),
+        "GpuIndexTurboQuant::search: IDSelector is not supported on the "
+        "GPU");
     if (n == 0) {
         return;
     }
@@ -386,17 +391,17 @@ void GpuIndexTurboQuant::search(
     const int tc_max = approx_tc_max_queries(c);
     const int simt_max = approx_simt_max_queries(c);
     FAISS_THROW_IF_NOT_FMT(
-            config_.scan_mode != GpuScanMode::TENSOR_CORES || tc_max > 0,
-            "GpuIndexTurboQuant: d=%ld too large for the tensor-core pass",
-            (long)d);
+        config_.scan_mode != GpuScanMode::TENSOR_CORES || tc_max > 0,
+        "GpuIndexTurboQuant: d=%ld too large for the tensor-core pass",
+        (long)d);
     for (idx_t q0 = 0; q0 < n;) {
         idx_t rem = n - q0;
         bool tc = config_.scan_mode == GpuScanMode::TENSOR_CORES ||
-                (config_.scan_mode == GpuScanMode::AUTO &&
-                 rem > kMaxCudaCoreQueries && tc_max > 0);
+                  (config_.scan_mode == GpuScanMode::AUTO &&
+                   rem > kMaxCudaCoreQueries && tc_max > 0);
         int nq = (int)std::min<idx_t>(rem, tc ? tc_max : simt_max);
-        search_chunk(q, q0, nq, (int)k, tc, distances + q0 * k,
-                     labels + q0 * k);
+        search_chunk(
+            q, q0, nq, (int)k, tc, distances + q0 * k, labels + q0 * k);
         stats_.chunks++;
         stats_.tensor_cores |= tc;
         q0 += nq;
@@ -405,13 +410,13 @@ void GpuIndexTurboQuant::search(
 }
 
 void GpuIndexTurboQuant::search_chunk(
-        const TQQueries& q,
-        idx_t q0,
-        int nq,
-        int k,
-        bool tc,
-        float* distances,
-        idx_t* labels) const {
+    const TQQueries& q,
+    idx_t q0,
+    int nq,
+    int k,
+    bool tc,
+    float* distances,
+    idx_t* labels) const {
     const CodecView& c = dcodec_->view();
     Scratch& s = *scratch_;
     cudaStream_t st = stream();
@@ -437,8 +442,7 @@ void GpuIndexTurboQuant::search_chunk(
     s.out_keys.reserve_discard((size_t)nq * k);
     s.out_ids.reserve_discard((size_t)nq * k);
     const size_t S = sample_size(N, k);
-    const bool direct =
-            (int64_t)N <= config_.direct_max_ntotal || 2 * S >= N;
+    const bool direct = (int64_t)N <= config_.direct_max_ntotal || 2 * S >= N;
     auto rows_of = [nq](size_t stride, const int* counts, size_t n) {
         CandidateRows r;
         r.nrows = nq;
@@ -451,10 +455,27 @@ void GpuIndexTurboQuant::search_chunk(
         s.keys.reserve_discard(nq * N);
         s.ids.reserve_discard(nq * N);
         CandidateRows all = rows_of(N, nullptr, N);
-        launch_rescore(c, codes_.data(), N, eq, all, nullptr, nullptr,
-                       s.keys.data(), s.ids.data(), st);
-        launch_select_k(s.keys.data(), s.ids.data(), all, 1, (int)N, k,
-                        s.out_keys.data(), s.out_ids.data(), st);
+        launch_rescore(
+            c,
+            codes_.data(),
+            N,
+            eq,
+            all,
+            nullptr,
+            nullptr,
+            s.keys.data(),
+            s.ids.data(),
+            st);
+        launch_select_k(
+            s.keys.data(),
+            s.ids.data(),
+            all,
+            1,
+            (int)N,
+            k,
+            s.out_keys.data(),
+            s.out_ids.data(),
+            st);
         stats_.candidates += (int64_t)nq * N;
     } else {
         // 1. the k-th best exact key of a sample bounds the k-th overall
@@ -463,10 +484,27 @@ void GpuIndexTurboQuant::search_chunk(
         s.topk_keys.reserve_discard((size_t)nq * k);
         s.topk_ids.reserve_discard((size_t)nq * k);
         CandidateRows sample = rows_of(S, nullptr, S);
-        launch_rescore(c, codes_.data(), N, eq, sample, nullptr, nullptr,
-                       s.keys.data(), s.ids.data(), st);
-        launch_select_k(s.keys.data(), s.ids.data(), sample, 1, (int)S, k,
-                        s.topk_keys.data(), s.topk_ids.data(), st);
+        launch_rescore(
+            c,
+            codes_.data(),
+            N,
+            eq,
+            sample,
+            nullptr,
+            nullptr,
+            s.keys.data(),
+            s.ids.data(),
+            st);
+        launch_select_k(
+            s.keys.data(),
+            s.ids.data(),
+            sample,
+            1,
+            (int)S,
+            k,
+            s.topk_keys.data(),
+            s.topk_ids.data(),
+            st);
         // 2. approximate pass: queries as a = [y, f S y] / |y|
         std::vector<float> a((size_t)nq * c.kp, 0.0f), yn(nq), an(nq);
         for (int i = 0; i < nq; i++) {
@@ -508,8 +546,8 @@ void GpuIndexTurboQuant::search_chunk(
         aq.l2 = q.l2;
         approx_error_model(c, tc, &aq.rel, &aq.abs);
 
-        size_t cap = std::min(
-                N, std::max<size_t>(4096, 4 * (size_t)k * N / S + 1024));
+        size_t cap =
+            std::min(N, std::max<size_t>(4096, 4 * (size_t)k * N / S + 1024));
         std::vector<int> counts(nq);
         int maxc = 0;
         cudaEvent_t e0 = nullptr, e1 = nullptr;
@@ -528,8 +566,7 @@ void GpuIndexTurboQuant::search_chunk(
             if (e0) {
                 TQ_CUDA_CHECK(cudaEventRecord(e0, st));
             }
-            launch_scan_approx(
-                    tc, c, codes_.data(), N, aq, cl, num_sms_, st);
+            launch_scan_approx(tc, c, codes_.data(), N, aq, cl, num_sms_, st);
             if (e1) {
                 TQ_CUDA_CHECK(cudaEventRecord(e1, st));
             }
@@ -557,10 +594,27 @@ void GpuIndexTurboQuant::search_chunk(
         s.keys.reserve_discard((size_t)nq * cap);
         s.ids.reserve_discard((size_t)nq * cap);
         CandidateRows cand = rows_of(cap, s.counts.data(), maxc);
-        launch_rescore(c, codes_.data(), N, eq, cand, s.cand.data(), nullptr,
-                       s.keys.data(), s.ids.data(), st);
-        launch_select_k(s.keys.data(), s.ids.data(), cand, 1, maxc, k,
-                        s.out_keys.data(), s.out_ids.data(), st);
+        launch_rescore(
+            c,
+            codes_.data(),
+            N,
+            eq,
+            cand,
+            s.cand.data(),
+            nullptr,
+            s.keys.data(),
+            s.ids.data(),
+            st);
+        launch_select_k(
+            s.keys.data(),
+            s.ids.data(),
+            cand,
+            1,
+            maxc,
+            k,
+            s.out_keys.data(),
+            s.out_ids.data(),
+            st);
     }
     std::vector<float> keys((size_t)nq * k);
     std::vector<int> ids((size_t)nq * k);

@@ -45,8 +45,8 @@ struct GpuIndexTurboQuantConfig {
 
 /// what the last search did (filled when collect_timing is set)
 struct GpuSearchStats {
-    double approx_ms = 0; ///< approximate passes, all query chunks
-    double total_ms = 0;  ///< the whole search, host work included
+    double approx_ms = 0;   ///< approximate passes, all query chunks
+    double total_ms = 0;    ///< the whole search, host work included
     int64_t candidates = 0; ///< candidates rescored, all queries
     int retries = 0;        ///< approximate passes rerun after an overflow
     int chunks = 0;
@@ -57,23 +57,23 @@ class GpuIndexTurboQuant : public faiss::Index {
    public:
     /// a copy of a CPU index (codec and codes)
     GpuIndexTurboQuant(
-            GpuResources* res,
-            const IndexTurboQuant& cpu,
-            GpuIndexTurboQuantConfig config = GpuIndexTurboQuantConfig());
+        GpuResources* res,
+        const IndexTurboQuant& cpu,
+        GpuIndexTurboQuantConfig config = GpuIndexTurboQuantConfig());
 
     /// an empty index; parameters as IndexTurboQuant's
     GpuIndexTurboQuant(
-            GpuResources* res,
-            idx_t d,
-            float bits,
-            TQVariant variant = TQVariant::MSE,
-            faiss::MetricType metric = faiss::METRIC_L2,
-            bool centered = false,
-            bool debiased = true,
-            RotationType rotation_type = RotationType::AUTO,
-            QJLType qjl_type = QJLType::GAUSSIAN,
-            uint64_t seed = 1234,
-            GpuIndexTurboQuantConfig config = GpuIndexTurboQuantConfig());
+        GpuResources* res,
+        idx_t d,
+        float bits,
+        TQVariant variant = TQVariant::MSE,
+        faiss::MetricType metric = faiss::METRIC_L2,
+        bool centered = false,
+        bool debiased = true,
+        RotationType rotation_type = RotationType::AUTO,
+        QJLType qjl_type = QJLType::GAUSSIAN,
+        uint64_t seed = 1234,
+        GpuIndexTurboQuantConfig config = GpuIndexTurboQuantConfig());
 
     ~GpuIndexTurboQuant() override;
 
@@ -94,20 +94,19 @@ class GpuIndexTurboQuant : public faiss::Index {
 
     /// encode device vectors into device codes (n x code_size) without
     /// adding them
-    void encode_device(idx_t n, const float* x_dev, uint8_t* codes_dev)
-            const;
+    void encode_device(idx_t n, const float* x_dev, uint8_t* codes_dev) const;
 
     /// room for n vectors in total (throws if the device lacks it)
     void reserve(idx_t n);
 
     /// host queries, any n, 1 <= k <= 2048; no IDSelector
     void search(
-            idx_t n,
-            const float* x,
-            idx_t k,
-            float* distances,
-            idx_t* labels,
-            const faiss::SearchParameters* params = nullptr) const override;
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params = nullptr) const override;
 
     void reconstruct(idx_t key, float* recons) const override;
     void reconstruct_n(idx_t i0, idx_t ni, float* recons) const override;
@@ -174,13 +173,13 @@ class GpuIndexTurboQuant : public faiss::Index {
     cudaStream_t stream() const;
     void grow_codes(idx_t n_total);
     void search_chunk(
-            const TQQueries& q,
-            idx_t q0,
-            int nq,
-            int k,
-            bool tc,
-            float* distances,
-            idx_t* labels) const;
+        const TQQueries& q,
+        idx_t q0,
+        int nq,
+        int k,
+        bool tc,
+        float* distances,
+        idx_t* labels) const;
 };
 
 } // namespace gpu

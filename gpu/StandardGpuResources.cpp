@@ -25,8 +25,7 @@ void StandardGpuResources::setMemoryLimit(size_t bytes) {
     limit_ = bytes;
 }
 
-StandardGpuResources::PerDevice& StandardGpuResources::init_device(
-        int device) {
+StandardGpuResources::PerDevice& StandardGpuResources::init_device(int device) {
     auto it = devices_.find(device);
     if (it != devices_.end()) {
         return it->second;
@@ -51,23 +50,21 @@ cublasHandle_t StandardGpuResources::getBlasHandle(int device) {
 }
 
 void* StandardGpuResources::allocMemory(
-        int device,
-        size_t bytes,
-        const char* what) {
+    int device, size_t bytes, const char* what) {
     std::lock_guard<std::mutex> lock(mutex_);
     PerDevice& pd = init_device(device);
     if (bytes == 0) {
         return nullptr;
     }
     FAISS_THROW_IF_NOT_FMT(
-            limit_ == 0 || pd.used + bytes <= limit_,
-            "GPU out of memory on device %d: %s needs %zd bytes, %zd in use "
-            "and the limit set on the resources is %zd",
-            device,
-            what,
-            bytes,
-            pd.used,
-            limit_);
+        limit_ == 0 || pd.used + bytes <= limit_,
+        "GPU out of memory on device %d: %s needs %zd bytes, %zd in use "
+        "and the limit set on the resources is %zd",
+        device,
+        what,
+        bytes,
+        pd.used,
+        limit_);
     DeviceScope scope(device);
     void* p = nullptr;
     cudaError_t err = cudaMalloc(&p, bytes);
@@ -76,17 +73,17 @@ void* StandardGpuResources::allocMemory(
         size_t free_b = 0, total_b = 0;
         cudaMemGetInfo(&free_b, &total_b);
         FAISS_THROW_FMT(
-                "GPU out of memory on device %d: %s needs %zd bytes; the "
-                "device has %zd of %zd bytes free, %zd held by this index's "
-                "resources (CUDA error %d: %s)",
-                device,
-                what,
-                bytes,
-                free_b,
-                total_b,
-                pd.used,
-                (int)err,
-                cudaGetErrorString(err));
+            "GPU out of memory on device %d: %s needs %zd bytes; the "
+            "device has %zd of %zd bytes free, %zd held by this index's "
+            "resources (CUDA error %d: %s)",
+            device,
+            what,
+            bytes,
+            free_b,
+            total_b,
+            pd.used,
+            (int)err,
+            cudaGetErrorString(err));
     }
     pd.used += bytes;
     pd.sizes[p] = bytes;
@@ -101,7 +98,7 @@ void StandardGpuResources::freeMemory(int device, void* p) {
     PerDevice& pd = init_device(device);
     auto it = pd.sizes.find(p);
     FAISS_THROW_IF_NOT_MSG(
-            it != pd.sizes.end(), "freeMemory: pointer not from this object");
+        it != pd.sizes.end(), "freeMemory: pointer not from this object");
     DeviceScope scope(device);
     TQ_CUDA_CHECK(cudaFree(p)); // synchronizes: pending work is done
     pd.used -= it->second;

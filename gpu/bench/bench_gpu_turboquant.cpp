@@ -34,8 +34,8 @@ namespace {
 
 double now_ms() {
     return std::chrono::duration<double, std::milli>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 double median(std::vector<double> v) {
@@ -43,8 +43,7 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-template <typename T>
-T* dalloc(size_t n) {
+template <typename T> T* dalloc(size_t n) {
     void* p = nullptr;
     TQ_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)));
     return (T*)p;
@@ -98,7 +97,7 @@ struct BruteForce {
     int nseg, seg = 65536;
 
     BruteForce(size_t nb_in, int d_in, int k_in, int batch_in)
-            : nb(nb_in), d(d_in), k(k_in), batch(batch_in) {
+        : nb(nb_in), d(d_in), k(k_in), batch(batch_in) {
         cublasCreate(&h);
         dots = dalloc<float>((size_t)batch * nb);
         keys = dalloc<float>((size_t)batch * nb);
@@ -119,8 +118,13 @@ struct BruteForce {
     }
 
     /// queries q (device, nq x d, fp32 or fp16) against x; labels to host
-    double run(const void* x, const void* q, bool half, const float* xn,
-               int nq, std::vector<int>& labels) {
+    double
+    run(const void* x,
+        const void* q,
+        bool half,
+        const float* xn,
+        int nq,
+        std::vector<int>& labels) {
         labels.resize((size_t)nq * k);
         Timer t;
         double total = 0;
@@ -130,15 +134,41 @@ struct BruteForce {
             t.start();
             if (half) {
                 TQ_CUBLAS_CHECK(cublasGemmEx(
-                        h, CUBLAS_OP_T, CUBLAS_OP_N, (int)nb, n, d, &one, x,
-                        CUDA_R_16F, d, (const uint16_t*)q + (size_t)q0 * d,
-                        CUDA_R_16F, d, &zero, dots, CUDA_R_32F, (int)nb,
-                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                    h,
+                    CUBLAS_OP_T,
+                    CUBLAS_OP_N,
+                    (int)nb,
+                    n,
+                    d,
+                    &one,
+                    x,
+                    CUDA_R_16F,
+                    d,
+                    (const uint16_t*)q + (size_t)q0 * d,
+                    CUDA_R_16F,
+                    d,
+                    &zero,
+                    dots,
+                    CUDA_R_32F,
+                    (int)nb,
+                    CUBLAS_COMPUTE_32F,
+                    CUBLAS_GEMM_DEFAULT));
             } else {
                 TQ_CUBLAS_CHECK(cublasSgemm(
-                        h, CUBLAS_OP_T, CUBLAS_OP_N, (int)nb, n, d, &one,
-                        (const float*)x, d, (const float*)q + (size_t)q0 * d,
-                        d, &zero, dots, (int)nb));
+                    h,
+                    CUBLAS_OP_T,
+                    CUBLAS_OP_N,
+                    (int)nb,
+                    n,
+                    d,
+                    &one,
+                    (const float*)x,
+                    d,
+                    (const float*)q + (size_t)q0 * d,
+                    d,
+                    &zero,
+                    dots,
+                    (int)nb));
             }
             tqbench::l2_keys(dots, xn, n, nb, keys);
             CandidateRows r1;
@@ -152,16 +182,23 @@ struct BruteForce {
             r2.n = nseg * k;
             launch_select_k(s1k, s1i, r2, 1, nseg * k, k, s2k, s2i, 0);
             total += t.stop();
-            TQ_CUDA_CHECK(cudaMemcpy(labels.data() + (size_t)q0 * k, s2i,
-                                     (size_t)n * k * sizeof(int),
-                                     cudaMemcpyDeviceToHost));
+            TQ_CUDA_CHECK(cudaMemcpy(
+                labels.data() + (size_t)q0 * k,
+                s2i,
+                (size_t)n * k * sizeof(int),
+                cudaMemcpyDeviceToHost));
         }
         return total;
     }
 };
 
-double recall_at(const std::vector<idx_t>& res, size_t kres,
-                 const std::vector<int>& gt, size_t kgt, size_t nq, size_t r) {
+double recall_at(
+    const std::vector<idx_t>& res,
+    size_t kres,
+    const std::vector<int>& gt,
+    size_t kgt,
+    size_t nq,
+    size_t r) {
     size_t hit = 0;
     for (size_t i = 0; i < nq; i++) {
         for (size_t a = 0; a < r; a++) {
@@ -195,15 +232,18 @@ int main(int argc, char** argv) {
     cudaDeviceProp prop;
     TQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     std::string name = prop.name;
-    double nominal = name.find("H200") != std::string::npos ? 4.8e12
-            : name.find("H100") != std::string::npos       ? 3.35e12
-                                                          : 0;
+    double nominal = name.find("H200") != std::string::npos   ? 4.8e12
+                     : name.find("H100") != std::string::npos ? 3.35e12
+                                                              : 0;
     double copy_bw = copy_bandwidth();
-    printf("device: %s, %d SMs, %.1f GiB; nominal HBM %.2f TB/s (datasheet, "
-           "SXM); measured D2D copy %.2f TB/s (read + write)\n",
-           prop.name, prop.multiProcessorCount,
-           prop.totalGlobalMem / 1073741824.0, nominal * 1e-12,
-           copy_bw * 1e-12);
+    printf(
+        "device: %s, %d SMs, %.1f GiB; nominal HBM %.2f TB/s (datasheet, "
+        "SXM); measured D2D copy %.2f TB/s (read + write)\n",
+        prop.name,
+        prop.multiProcessorCount,
+        prop.totalGlobalMem / 1073741824.0,
+        nominal * 1e-12,
+        copy_bw * 1e-12);
     if (nominal == 0) {
         nominal = copy_bw;
     }
@@ -218,16 +258,23 @@ int main(int argc, char** argv) {
     tqbench::gen_queries(xq, nq_recall, d, xb, nb, 0.3f, 3);
     tqbench::sync();
     std::vector<float> hq((size_t)nq_recall * d);
-    TQ_CUDA_CHECK(cudaMemcpy(hq.data(), xq, hq.size() * 4,
-                             cudaMemcpyDeviceToHost));
+    TQ_CUDA_CHECK(
+        cudaMemcpy(hq.data(), xq, hq.size() * 4, cudaMemcpyDeviceToHost));
 
     StandardGpuResources res;
     // ---- encode
     printf("\n== encode (input on the device), d=%d, n=%zd\n", d, nb);
     double enc_dense = 0, enc_had = 0;
     {
-        GpuIndexTurboQuant had(&res, d, 4, TQVariant::MSE, faiss::METRIC_L2,
-                               false, true, RotationType::HADAMARD);
+        GpuIndexTurboQuant had(
+            &res,
+            d,
+            4,
+            TQVariant::MSE,
+            faiss::METRIC_L2,
+            false,
+            true,
+            RotationType::HADAMARD);
         uint8_t* scratch = dalloc<uint8_t>(nb * had.code_size() + 16);
         had.encode_device(std::min<size_t>(nb, 1 << 20), xb, scratch);
         std::vector<double> t;
@@ -237,8 +284,10 @@ int main(int argc, char** argv) {
             t.push_back(now_ms() - t0);
         }
         enc_had = nb / (median(t) * 1e-3);
-        printf("TQmse4 Hadamard rotation: %.1f ms, %.1f M vectors/s\n",
-               median(t), enc_had * 1e-6);
+        printf(
+            "TQmse4 Hadamard rotation: %.1f ms, %.1f M vectors/s\n",
+            median(t),
+            enc_had * 1e-6);
         cudaFree(scratch);
     }
     GpuIndexTurboQuant idx(&res, d, 4); // TQmse4, debiased, dense (d<=256)
@@ -252,38 +301,53 @@ int main(int argc, char** argv) {
             t.push_back(now_ms() - t0);
         }
         enc_dense = nb / (median(t) * 1e-3);
-        printf("TQmse4 dense rotation (cuBLAS): %.1f ms, %.1f M vectors/s\n",
-               median(t), enc_dense * 1e-6);
+        printf(
+            "TQmse4 dense rotation (matmul_rows kernel): %.1f ms, %.1f M "
+            "vectors/s\n",
+            median(t),
+            enc_dense * 1e-6);
         cudaFree(scratch);
     }
     double t0 = now_ms();
     idx.add_from_device(nb, xb);
-    printf("add_from_device of %zd vectors: %.1f ms; code %zd bytes, %.2f GB "
-           "of codes\n",
-           nb, now_ms() - t0, idx.code_size(),
-           nb * idx.code_size() * 1e-9);
+    printf(
+        "add_from_device of %zd vectors: %.1f ms; code %zd bytes, %.2f GB "
+        "of codes\n",
+        nb,
+        now_ms() - t0,
+        idx.code_size(),
+        nb * idx.code_size() * 1e-9);
 
     // ---- scan
     const double code_bytes = (double)nb * idx.code_size();
-    printf("\n== search, TQmse4 L2, nb=%zd (scan GB/s = code bytes / time of "
-           "the approximate pass; QPS from the whole search)\n",
-           nb);
-    printf("%6s %-13s %10s %10s %9s %9s %12s %10s %8s\n", "nq", "pass",
-           "pass ms", "scan GB/s", "%nominal", "%copy", "search ms", "QPS",
-           "cand/q");
+    printf(
+        "\n== search, TQmse4 L2, nb=%zd (scan GB/s = code bytes / time of "
+        "the approximate pass; QPS from the whole search)\n",
+        nb);
+    printf(
+        "%6s %-13s %10s %10s %9s %9s %12s %10s %8s\n",
+        "nq",
+        "pass",
+        "pass ms",
+        "scan GB/s",
+        "%nominal",
+        "%copy",
+        "search ms",
+        "QPS",
+        "cand/q");
     idx.set_collect_timing(true);
     struct Row {
         int nq;
         GpuScanMode mode;
     };
     const Row rows[] = {
-            {1, GpuScanMode::AUTO},
-            {8, GpuScanMode::AUTO},
-            {8, GpuScanMode::TENSOR_CORES},
-            {64, GpuScanMode::CUDA_CORES},
-            {16, GpuScanMode::AUTO},
-            {64, GpuScanMode::AUTO},
-            {256, GpuScanMode::AUTO},
+        {1, GpuScanMode::AUTO},
+        {8, GpuScanMode::AUTO},
+        {8, GpuScanMode::TENSOR_CORES},
+        {64, GpuScanMode::CUDA_CORES},
+        {16, GpuScanMode::AUTO},
+        {64, GpuScanMode::AUTO},
+        {256, GpuScanMode::AUTO},
     };
     double best_frac64 = 0;
     for (const Row& r : rows) {
@@ -307,16 +371,23 @@ int main(int argc, char** argv) {
         if (r.nq >= 64 && st.tensor_cores) {
             best_frac64 = std::max(best_frac64, frac);
         }
-        printf("%6d %-13s %10.3f %10.1f %8.1f%% %8.1f%% %12.3f %10.0f %8ld\n",
-               r.nq, st.tensor_cores ? "tensor-cores" : "cuda-cores", pm,
-               gbs * 1e-9, 100 * frac, 100 * gbs / copy_bw, tm,
-               r.nq / (tm * 1e-3), (long)(st.candidates / r.nq));
+        printf(
+            "%6d %-13s %10.3f %10.1f %8.1f%% %8.1f%% %12.3f %10.0f %8ld\n",
+            r.nq,
+            st.tensor_cores ? "tensor-cores" : "cuda-cores",
+            pm,
+            gbs * 1e-9,
+            100 * frac,
+            100 * gbs / copy_bw,
+            tm,
+            r.nq / (tm * 1e-3),
+            (long)(st.candidates / r.nq));
     }
     idx.set_scan_mode(GpuScanMode::AUTO);
 
     // ---- recall and the fp16 brute force
-    printf("\n== recall@10 (%d queries) and brute force, nb=%zd\n",
-           nq_recall, nb);
+    printf(
+        "\n== recall@10 (%d queries) and brute force, nb=%zd\n", nq_recall, nb);
     float* xn = dalloc<float>(nb);
     tqbench::row_norms(xb, nb, d, xn);
     std::vector<int> gt, bf16;
@@ -325,8 +396,10 @@ int main(int argc, char** argv) {
         BruteForce bf(nb, d, 100, 64);
         bf.run(xb, xq, false, xn, std::min(nq_recall, 64), gt); // warm-up
         double exact_ms = bf.run(xb, xq, false, xn, nq_recall, gt);
-        printf("fp32 brute force (ground truth): %.1f ms, %.0f QPS\n",
-               exact_ms, nq_recall / (exact_ms * 1e-3));
+        printf(
+            "fp32 brute force (ground truth): %.1f ms, %.0f QPS\n",
+            exact_ms,
+            nq_recall / (exact_ms * 1e-3));
         uint16_t* xh = dalloc<uint16_t>(nb * d);
         uint16_t* qh = dalloc<uint16_t>((size_t)nq_recall * d);
         tqbench::to_half(xb, xh, nb * d);
@@ -337,11 +410,18 @@ int main(int argc, char** argv) {
         cudaFree(xh);
         cudaFree(qh);
     }
-    printf("fp16 brute force (GemmEx + top-10, batches of 64): %.1f ms, %.0f "
-           "QPS, recall@10 %.4f\n",
-           bf_ms, nq_recall / (bf_ms * 1e-3),
-           recall_at(std::vector<idx_t>(bf16.begin(), bf16.end()), 10, gt,
-                     100, nq_recall, 10));
+    printf(
+        "fp16 brute force (GemmEx + top-10, batches of 64): %.1f ms, %.0f "
+        "QPS, recall@10 %.4f\n",
+        bf_ms,
+        nq_recall / (bf_ms * 1e-3),
+        recall_at(
+            std::vector<idx_t>(bf16.begin(), bf16.end()),
+            10,
+            gt,
+            100,
+            nq_recall,
+            10));
     {
         std::vector<float> D((size_t)nq_recall * 100);
         std::vector<idx_t> I((size_t)nq_recall * 100);
@@ -349,45 +429,52 @@ int main(int argc, char** argv) {
         double a = now_ms();
         idx.search(nq_recall, hq.data(), 10, D.data(), I.data());
         double tq_ms = now_ms() - a;
-        printf("TQmse4 search k=10: %.1f ms, %.0f QPS, recall@10 %.4f\n",
-               tq_ms, nq_recall / (tq_ms * 1e-3),
-               recall_at(I, 10, gt, 100, nq_recall, 10));
+        printf(
+            "TQmse4 search k=10: %.1f ms, %.0f QPS, recall@10 %.4f\n",
+            tq_ms,
+            nq_recall / (tq_ms * 1e-3),
+            recall_at(I, 10, gt, 100, nq_recall, 10));
         a = now_ms();
         idx.search(nq_recall, hq.data(), 100, D.data(), I.data());
         int64_t* cand = dalloc<int64_t>(I.size());
         float* dist = dalloc<float>(I.size());
-        TQ_CUDA_CHECK(cudaMemcpy(cand, I.data(), I.size() * 8,
-                                 cudaMemcpyHostToDevice));
+        TQ_CUDA_CHECK(
+            cudaMemcpy(cand, I.data(), I.size() * 8, cudaMemcpyHostToDevice));
         tqbench::rerank_l2(xb, xq, cand, nq_recall, 100, d, dist);
         std::vector<float> hd(I.size());
-        TQ_CUDA_CHECK(cudaMemcpy(hd.data(), dist, hd.size() * 4,
-                                 cudaMemcpyDeviceToHost));
+        TQ_CUDA_CHECK(
+            cudaMemcpy(hd.data(), dist, hd.size() * 4, cudaMemcpyDeviceToHost));
         std::vector<idx_t> rr((size_t)nq_recall * 10);
         for (int i = 0; i < nq_recall; i++) {
             std::vector<int> o(100);
             for (int j = 0; j < 100; j++) {
                 o[j] = j;
             }
-            std::partial_sort(o.begin(), o.begin() + 10, o.end(),
-                              [&](int x, int y) {
-                                  return hd[i * 100 + x] < hd[i * 100 + y];
-                              });
+            std::partial_sort(
+                o.begin(), o.begin() + 10, o.end(), [&](int x, int y) {
+                    return hd[i * 100 + x] < hd[i * 100 + y];
+                });
             for (int j = 0; j < 10; j++) {
                 rr[i * 10 + j] = I[i * 100 + o[j]];
             }
         }
         double rr_ms = now_ms() - a;
-        printf("TQmse4 search k=100 + fp32 rerank to 10: %.1f ms, %.0f QPS, "
-               "recall@10 %.4f\n",
-               rr_ms, nq_recall / (rr_ms * 1e-3),
-               recall_at(rr, 10, gt, 100, nq_recall, 10));
+        printf(
+            "TQmse4 search k=100 + fp32 rerank to 10: %.1f ms, %.0f QPS, "
+            "recall@10 %.4f\n",
+            rr_ms,
+            nq_recall / (rr_ms * 1e-3),
+            recall_at(rr, 10, gt, 100, nq_recall, 10));
         cudaFree(cand);
         cudaFree(dist);
     }
-    printf("\nSUMMARY: encode %.0f M vec/s (dense), %.0f M vec/s (Hadamard) "
-           "[target 100]; best scan at >= 64 queries %.1f%% of nominal HBM "
-           "[target 60%%]\n",
-           enc_dense * 1e-6, enc_had * 1e-6, 100 * best_frac64);
+    printf(
+        "\nSUMMARY: encode %.0f M vec/s (dense), %.0f M vec/s (Hadamard) "
+        "[target 100]; best scan at >= 64 queries %.1f%% of nominal HBM "
+        "[target 60%%]\n",
+        enc_dense * 1e-6,
+        enc_had * 1e-6,
+        100 * best_frac64);
     cudaFree(xn);
     cudaFree(cent);
     cudaFree(xb);

@@ -24,8 +24,8 @@ __device__ float normal_at(uint64_t seed, uint64_t i) {
     return sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
 }
 
-#define GRID_LOOP(i, n)                                                 \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
+#define GRID_LOOP(i, n)                                                        \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);    \
          i += (size_t)gridDim.x * blockDim.x)
 
 __global__ void gaussian_k(float* x, size_t total, float sigma, uint64_t seed) {
@@ -35,13 +35,13 @@ __global__ void gaussian_k(float* x, size_t total, float sigma, uint64_t seed) {
 }
 
 __global__ void clustered_k(
-        float* x,
-        size_t total,
-        int d,
-        const float* c,
-        int ncent,
-        float sigma,
-        uint64_t seed) {
+    float* x,
+    size_t total,
+    int d,
+    const float* c,
+    int ncent,
+    float sigma,
+    uint64_t seed) {
     GRID_LOOP(i, total) {
         size_t v = i / d;
         int cid = (int)((v * 2654435761ull) % ncent);
@@ -50,13 +50,13 @@ __global__ void clustered_k(
 }
 
 __global__ void queries_k(
-        float* q,
-        size_t total,
-        int d,
-        const float* xb,
-        size_t nb,
-        float sigma,
-        uint64_t seed) {
+    float* q,
+    size_t total,
+    int d,
+    const float* xb,
+    size_t nb,
+    float sigma,
+    uint64_t seed) {
     GRID_LOOP(i, total) {
         size_t v = i / d;
         size_t src = (v * 7919) % nb;
@@ -82,24 +82,20 @@ __global__ void norms_k(const float* x, size_t n, int d, float* out) {
 }
 
 __global__ void keys_k(
-        const float* dots,
-        const float* xn,
-        size_t total,
-        size_t nb,
-        float* keys) {
+    const float* dots, const float* xn, size_t total, size_t nb, float* keys) {
     GRID_LOOP(i, total) {
         keys[i] = xn[i % nb] - 2 * dots[i];
     }
 }
 
 __global__ void rerank_k(
-        const float* x,
-        const float* q,
-        const int64_t* cand,
-        size_t total,
-        int kc,
-        int d,
-        float* out) {
+    const float* x,
+    const float* q,
+    const int64_t* cand,
+    size_t total,
+    int kc,
+    int d,
+    float* out) {
     GRID_LOOP(i, total) {
         int64_t id = cand[i];
         const float* qi = q + (i / kc) * d;
@@ -137,25 +133,25 @@ void gen_gaussian(float* x, size_t n, int d, float sigma, uint64_t seed) {
 }
 
 void gen_clustered(
-        float* x,
-        size_t n,
-        int d,
-        const float* centers,
-        int ncent,
-        float sigma,
-        uint64_t seed) {
+    float* x,
+    size_t n,
+    int d,
+    const float* centers,
+    int ncent,
+    float sigma,
+    uint64_t seed) {
     clustered_k<<<grid(n * d), 256>>>(x, n * d, d, centers, ncent, sigma, seed);
     check();
 }
 
 void gen_queries(
-        float* q,
-        size_t nq,
-        int d,
-        const float* xb,
-        size_t nb,
-        float sigma,
-        uint64_t seed) {
+    float* q,
+    size_t nq,
+    int d,
+    const float* xb,
+    size_t nb,
+    float sigma,
+    uint64_t seed) {
     queries_k<<<grid(nq * d), 256>>>(q, nq * d, d, xb, nb, sigma, seed);
     check();
 }
@@ -170,19 +166,20 @@ void row_norms(const float* x, size_t n, int d, float* out) {
     check();
 }
 
-void l2_keys(const float* dots, const float* xn, int nq, size_t nb, float* keys) {
+void l2_keys(
+    const float* dots, const float* xn, int nq, size_t nb, float* keys) {
     keys_k<<<grid(nq * nb), 256>>>(dots, xn, nq * nb, nb, keys);
     check();
 }
 
 void rerank_l2(
-        const float* x,
-        const float* q,
-        const int64_t* cand,
-        int nq,
-        int kc,
-        int d,
-        float* out) {
+    const float* x,
+    const float* q,
+    const int64_t* cand,
+    int nq,
+    int kc,
+    int d,
+    float* out) {
     size_t total = (size_t)nq * kc;
     rerank_k<<<grid(total), 256>>>(x, q, cand, total, kc, d, out);
     check();

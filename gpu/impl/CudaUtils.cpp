@@ -15,10 +15,10 @@ int getNumDevices() {
 void checkDevice(int device) {
     int n = getNumDevices();
     FAISS_THROW_IF_NOT_FMT(
-            device >= 0 && device < n,
-            "GPU device %d does not exist (%d CUDA devices visible)",
-            device,
-            n);
+        device >= 0 && device < n,
+        "GPU device %d does not exist (%d CUDA devices visible)",
+        device,
+        n);
 }
 
 DeviceScope::DeviceScope(int device) {

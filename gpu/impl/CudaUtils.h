@@ -9,25 +9,25 @@
 
 #include <faiss/impl/FaissAssert.h>
 
-#define TQ_CUDA_CHECK(expr)                                       \
-    do {                                                          \
-        cudaError_t err_ = (expr);                                \
-        FAISS_THROW_IF_NOT_FMT(                                   \
-                err_ == cudaSuccess,                              \
-                "CUDA error %d (%s) in %s",                       \
-                (int)err_,                                        \
-                cudaGetErrorString(err_),                         \
-                #expr);                                           \
+#define TQ_CUDA_CHECK(expr)                                                    \
+    do {                                                                       \
+        cudaError_t err_ = (expr);                                             \
+        FAISS_THROW_IF_NOT_FMT(                                                \
+            err_ == cudaSuccess,                                               \
+            "CUDA error %d (%s) in %s",                                        \
+            (int)err_,                                                         \
+            cudaGetErrorString(err_),                                          \
+            #expr);                                                            \
     } while (0)
 
-#define TQ_CUBLAS_CHECK(expr)                                     \
-    do {                                                          \
-        cublasStatus_t st_ = (expr);                              \
-        FAISS_THROW_IF_NOT_FMT(                                   \
-                st_ == CUBLAS_STATUS_SUCCESS,                     \
-                "cuBLAS error %d in %s",                          \
-                (int)st_,                                         \
-                #expr);                                           \
+#define TQ_CUBLAS_CHECK(expr)                                                  \
+    do {                                                                       \
+        cublasStatus_t st_ = (expr);                                           \
+        FAISS_THROW_IF_NOT_FMT(                                                \
+            st_ == CUBLAS_STATUS_SUCCESS,                                      \
+            "cuBLAS error %d in %s",                                           \
+            (int)st_,                                                          \
+            #expr);                                                            \
     } while (0)
 
 /// after a kernel launch: a bad configuration shows up here

@@ -14,13 +14,12 @@
 namespace faiss_turbo {
 namespace gpu {
 
-template <typename T>
-class DeviceBuffer {
+template <typename T> class DeviceBuffer {
    public:
     DeviceBuffer() = default;
 
     DeviceBuffer(GpuResources* res, int device, const char* what)
-            : res_(res), device_(device), what_(what) {}
+        : res_(res), device_(device), what_(what) {}
 
     ~DeviceBuffer() {
         release();
@@ -75,7 +74,7 @@ class DeviceBuffer {
         T* p = (T*)res_->allocMemory(device_, n * sizeof(T) + slack, what_);
         if (keep > 0) {
             cudaError_t err = cudaMemcpyAsync(
-                    p, ptr_, keep * sizeof(T), cudaMemcpyDeviceToDevice, s);
+                p, ptr_, keep * sizeof(T), cudaMemcpyDeviceToDevice, s);
             if (err != cudaSuccess) {
                 res_->freeMemory(device_, p);
                 TQ_CUDA_CHECK(err);

@@ -14,32 +14,33 @@ constexpr size_t kBatchFloats = size_t(1) << 24;
 
 template <typename T>
 void upload(
-        DeviceBuffer<T>& buf,
-        const std::vector<T>& v,
-        GpuResources* res,
-        int device,
-        const char* what) {
+    DeviceBuffer<T>& buf,
+    const std::vector<T>& v,
+    GpuResources* res,
+    int device,
+    const char* what) {
     buf = DeviceBuffer<T>(res, device, what);
     buf.reserve_discard(std::max<size_t>(v.size(), 1));
     if (!v.empty()) {
         TQ_CUDA_CHECK(cudaMemcpy(
-                buf.data(),
-                v.data(),
-                v.size() * sizeof(T),
-                cudaMemcpyHostToDevice));
+            buf.data(),
+            v.data(),
+            v.size() * sizeof(T),
+            cudaMemcpyHostToDevice));
     }
 }
 
 } // namespace
 
-DeviceCodec::DeviceCodec(GpuResources* res, int device, const TurboQuantizer& tq)
-        : res_(res), device_(device), d_(tq.d) {
+DeviceCodec::DeviceCodec(
+    GpuResources* res, int device, const TurboQuantizer& tq)
+    : res_(res), device_(device), d_(tq.d) {
     tq.check_tables();
     FAISS_THROW_IF_NOT_FMT(
-            tq.d <= (size_t)kMaxGpuDim,
-            "GPU TurboQuant supports d <= %d, not d=%zd",
-            kMaxGpuDim,
-            tq.d);
+        tq.d <= (size_t)kMaxGpuDim,
+        "GPU TurboQuant supports d <= %d, not d=%zd",
+        kMaxGpuDim,
+        tq.d);
     DeviceScope scope(device);
     CodecView& c = view_;
     c.d = (int)tq.d;
@@ -97,18 +98,18 @@ DeviceCodec::DeviceCodec(GpuResources* res, int device, const TurboQuantizer& tq
 }
 
 void DeviceCodec::upload_hadamard(
-        const HadamardRotation& h,
-        DeviceBuffer<float>& signs,
-        DeviceBuffer<uint32_t>& perms,
-        HadamardView& view) {
+    const HadamardRotation& h,
+    DeviceBuffer<float>& signs,
+    DeviceBuffer<uint32_t>& perms,
+    HadamardView& view) {
     h.check();
     upload(signs, h.signs, res_, device_, "Hadamard signs");
     upload(perms, h.perms, res_, device_, "Hadamard permutations");
     view.nrounds = h.nrounds;
     auto blocks = h.blocks();
     FAISS_THROW_IF_NOT_MSG(
-            blocks.size() <= (size_t)kMaxHadamardBlocks,
-            "Hadamard rotation: too many blocks for the GPU");
+        blocks.size() <= (size_t)kMaxHadamardBlocks,
+        "Hadamard rotation: too many blocks for the GPU");
     view.nblocks = (int)blocks.size();
     for (size_t b = 0; b < blocks.size(); b++) {
         view.blk_off[b] = (int)blocks[b].first;
@@ -124,22 +125,18 @@ size_t DeviceCodec::table_bytes() const {
     size_t b = 0;
     b += (cent_hi_.capacity() + cent_lo_.capacity() + thr_hi_.capacity() +
           thr_lo_.capacity() + mean_.capacity()) *
-            sizeof(float);
+         sizeof(float);
     b += (rot_signs_.capacity() + qjl_signs_.capacity() +
           dense_rot_m_.capacity() + gauss_qjl_m_.capacity()) *
-            sizeof(float);
+         sizeof(float);
     b += (rot_perms_.capacity() + qjl_perms_.capacity()) * sizeof(uint32_t);
-    b += (xc_.capacity() + y_.capacity() + resid_.capacity() +
-          sr_.capacity()) *
-            sizeof(float);
+    b += (xc_.capacity() + y_.capacity() + resid_.capacity() + sr_.capacity()) *
+         sizeof(float);
     return b;
 }
 
 void DeviceCodec::encode(
-        size_t n,
-        const float* x,
-        uint8_t* codes,
-        cudaStream_t s) {
+    size_t n, const float* x, uint8_t* codes, cudaStream_t s) {
     if (n == 0) {
         return;
     }
@@ -172,23 +169,23 @@ void DeviceCodec::encode(
                 launch_center(nb, (int)d, xb, ep_.mean, xc_.data(), s);
                 xin = xc_.data();
             }
-            launch_matmul_rows(nb, (int)d, xin, dense_rot_m_.data(), y_.data(), s);
+            launch_matmul_rows(
+                nb, (int)d, xin, dense_rot_m_.data(), y_.data(), s);
             y = y_.data();
         }
-        launch_encode(
-                ep_, nb, xb, y, cb, resid_.data(), bad_flag_.data(), s);
+        launch_encode(ep_, nb, xb, y, cb, resid_.data(), bad_flag_.data(), s);
         if (need_resid) {
-            launch_matmul_rows(nb, (int)d, resid_.data(), gauss_qjl_m_.data(),
-                               sr_.data(), s);
+            launch_matmul_rows(
+                nb, (int)d, resid_.data(), gauss_qjl_m_.data(), sr_.data(), s);
             launch_pack_signs(view_, nb, sr_.data(), cb, s);
         }
     }
     int bad = 0;
     TQ_CUDA_CHECK(cudaMemcpyAsync(
-            &bad, bad_flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, s));
+        &bad, bad_flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, s));
     TQ_CUDA_CHECK(cudaStreamSynchronize(s));
     FAISS_THROW_IF_NOT_MSG(
-            !bad, "GPU TurboQuant encode: the input has a NaN or Inf");
+        !bad, "GPU TurboQuant encode: the input has a NaN or Inf");
 }
 
 } // namespace gpu

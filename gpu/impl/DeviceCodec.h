@@ -49,10 +49,10 @@ class DeviceCodec {
     DeviceBuffer<float> xc_, y_, resid_, sr_;
 
     void upload_hadamard(
-            const HadamardRotation& h,
-            DeviceBuffer<float>& signs,
-            DeviceBuffer<uint32_t>& perms,
-            HadamardView& view);
+        const HadamardRotation& h,
+        DeviceBuffer<float>& signs,
+        DeviceBuffer<uint32_t>& perms,
+        HadamardView& view);
 };
 
 } // namespace gpu

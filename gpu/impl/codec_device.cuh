@@ -18,9 +18,8 @@ namespace gpu {
 
 /// 64 bits of the code array from bit address `bit` (LSB first). Reads up
 /// to 12 bytes past the bit: the code arrays have 16 bytes of slack.
-__device__ __forceinline__ uint64_t load_bits64(
-        const uint8_t* codes,
-        uint64_t bit) {
+__device__ __forceinline__ uint64_t
+load_bits64(const uint8_t* codes, uint64_t bit) {
     const uint32_t* w = (const uint32_t*)codes + (bit >> 5);
     uint32_t w0 = __ldg(w), w1 = __ldg(w + 1), w2 = __ldg(w + 2);
     int sh = (int)(bit & 31);
@@ -42,11 +41,11 @@ __device__ __forceinline__ int coord_pos(const CodecView& c, int j) {
  * group); W = 0: any layout. Indices past d are garbage: mask them. */
 template <int W>
 __device__ __forceinline__ void group_indices(
-        const CodecView& c,
-        const uint8_t* codes,
-        uint64_t vbit,
-        int g,
-        uint32_t idx[8]) {
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vbit,
+    int g,
+    uint32_t idx[8]) {
     if (W == 4) {
         uint32_t w = __ldg((const uint32_t*)codes + (vbit >> 5) + g);
 #pragma unroll
@@ -69,34 +68,28 @@ __device__ __forceinline__ void group_indices(
         for (int l = 0; l < 8; l++) {
             int j = j0 + l;
             uint32_t mask = (1u << coord_bits(c, j)) - 1;
-            idx[l] = (uint32_t)load_bits64(codes, vbit + coord_pos(c, j)) &
-                    mask;
+            idx[l] =
+                (uint32_t)load_bits64(codes, vbit + coord_pos(c, j)) & mask;
         }
     }
 }
 
 /// the code's byte `off` (bytes past the MSE part: signs, floats)
-__device__ __forceinline__ uint32_t code_byte(
-        const CodecView& c,
-        const uint8_t* codes,
-        uint64_t vec,
-        int off) {
-    return (uint32_t)(load_bits64(
-                              codes,
-                              (vec * (uint64_t)c.code_size + off) * 8) &
-                      0xff);
+__device__ __forceinline__ uint32_t
+code_byte(const CodecView& c, const uint8_t* codes, uint64_t vec, int off) {
+    return (
+        uint32_t)(load_bits64(codes, (vec * (uint64_t)c.code_size + off) * 8) & 0xff);
 }
 
 /// norm and aux (beta or gamma, 0 when absent) of code `vec`
 __device__ __forceinline__ void code_scalars(
-        const CodecView& c,
-        const uint8_t* codes,
-        uint64_t vec,
-        float& norm,
-        float& aux) {
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vec,
+    float& norm,
+    float& aux) {
     uint64_t bits = load_bits64(
-            codes,
-            (vec * (uint64_t)c.code_size + c.mse_bytes + c.qjl_bytes) * 8);
+        codes, (vec * (uint64_t)c.code_size + c.mse_bytes + c.qjl_bytes) * 8);
     norm = __uint_as_float((uint32_t)bits);
     aux = c.n_floats == 2 ? __uint_as_float((uint32_t)(bits >> 32)) : 0.0f;
 }
@@ -104,8 +97,8 @@ __device__ __forceinline__ void code_scalars(
 /// dot_lanes' final tree over its 8 accumulators
 __device__ __forceinline__ float lanes_sum(const float a[8]) {
     return __fadd_rn(
-            __fadd_rn(__fadd_rn(a[0], a[4]), __fadd_rn(a[1], a[5])),
-            __fadd_rn(__fadd_rn(a[2], a[6]), __fadd_rn(a[3], a[7])));
+        __fadd_rn(__fadd_rn(a[0], a[4]), __fadd_rn(a[1], a[5])),
+        __fadd_rn(__fadd_rn(a[2], a[6]), __fadd_rn(a[3], a[7])));
 }
 
 /** The CPU's score of code `vec` for one query (TurboQuantizer::score),
@@ -113,15 +106,15 @@ __device__ __forceinline__ float lanes_sum(const float a[8]) {
  * y, sy: the prepared query (sy only for PROD); cent_*: centroid tables. */
 template <int W>
 __device__ float exact_key(
-        const CodecView& c,
-        const uint8_t* codes,
-        uint64_t vec,
-        const float* y,
-        const float* sy,
-        float qconst,
-        bool l2,
-        const float* cent_hi,
-        const float* cent_lo) {
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vec,
+    const float* y,
+    const float* sy,
+    float qconst,
+    bool l2,
+    const float* cent_hi,
+    const float* cent_lo) {
     const uint64_t vbit = vec * (uint64_t)c.code_size * 8;
     const bool plain = !c.prod && !c.debiased;
     float ac[8], acc[8], as[8];

@@ -35,12 +35,8 @@ __device__ double warp_canonical_reduce(double p) {
 /// HadamardRotation::apply_one on a warp: rounds of sign + permutation,
 /// then on each block fwht_inplace's butterflies, stage by stage, and the
 /// block's scale. Returns the buffer (y or tmp) that holds the result.
-__device__ float* hadamard_warp(
-        const HadamardView& h,
-        int d,
-        float* y,
-        float* tmp,
-        int lane) {
+__device__ float*
+hadamard_warp(const HadamardView& h, int d, float* y, float* tmp, int lane) {
     for (int r = 0; r < h.nrounds; r++) {
         const float* s = h.signs + (size_t)r * d;
         const uint32_t* perm = h.perms + (size_t)r * d;
@@ -81,11 +77,11 @@ constexpr int kMmPad = kMmK + 4;
 /// and rows tx, tx + 16 of the block's 32 x 32 tile, each output with
 /// dot_lanes' 8 accumulators (coordinate j in lane j % 8) and final tree.
 __global__ void __launch_bounds__(256) matmul_rows_kernel(
-        size_t n,
-        int d,
-        const float* __restrict__ x,
-        const float* __restrict__ m,
-        float* __restrict__ y) {
+    size_t n,
+    int d,
+    const float* __restrict__ x,
+    const float* __restrict__ m,
+    float* __restrict__ y) {
     __shared__ __align__(16) float xs[kMmTile][kMmPad];
     __shared__ __align__(16) float ms[kMmTile][kMmPad];
     const int tx = threadIdx.x, ty = threadIdx.y, t = ty * 16 + tx;
@@ -136,7 +132,7 @@ __global__ void __launch_bounds__(256) matmul_rows_kernel(
 #pragma unroll
                     for (int l = 0; l < 8; l++) {
                         acc[a][b][l] = __fadd_rn(
-                                acc[a][b][l], __fmul_rn(mv[b][l], xv[a][l]));
+                            acc[a][b][l], __fmul_rn(mv[b][l], xv[a][l]));
                     }
                 }
             }
@@ -152,19 +148,21 @@ __global__ void __launch_bounds__(256) matmul_rows_kernel(
             if (v < n && r < d) {
                 const float* p = acc[a][b];
                 y[v * d + r] = __fadd_rn(
-                        __fadd_rn(__fadd_rn(p[0], p[4]), __fadd_rn(p[1], p[5])),
-                        __fadd_rn(__fadd_rn(p[2], p[6]), __fadd_rn(p[3], p[7])));
+                    __fadd_rn(__fadd_rn(p[0], p[4]), __fadd_rn(p[1], p[5])),
+                    __fadd_rn(__fadd_rn(p[2], p[6]), __fadd_rn(p[3], p[7])));
             }
         }
     }
 }
 
 /// byte `b` of the packed MSE indices (put_bits' layout)
-__device__ uint32_t pack_mse_byte(const CodecView& c, const uint8_t* idx, int b) {
+__device__ uint32_t
+pack_mse_byte(const CodecView& c, const uint8_t* idx, int b) {
     int bit0 = 8 * b;
     int hi_bits = c.n_hi * c.b_hi;
-    int j = bit0 < hi_bits ? bit0 / c.b_hi
-                           : (c.b_lo ? c.n_hi + (bit0 - hi_bits) / c.b_lo : c.d);
+    int j = bit0 < hi_bits
+                ? bit0 / c.b_hi
+                : (c.b_lo ? c.n_hi + (bit0 - hi_bits) / c.b_lo : c.d);
     uint32_t v = 0;
     for (; j < c.d; j++) {
         int w = j < c.n_hi ? c.b_hi : c.b_lo;
@@ -190,14 +188,14 @@ struct EncodeSmem {
 };
 
 __global__ void encode_kernel(
-        EncodeParams p,
-        size_t n,
-        const float* __restrict__ x,
-        const float* __restrict__ y_in,
-        uint8_t* __restrict__ codes,
-        float* __restrict__ resid,
-        int* bad_flag,
-        int warp_floats) {
+    EncodeParams p,
+    size_t n,
+    const float* __restrict__ x,
+    const float* __restrict__ y_in,
+    uint8_t* __restrict__ codes,
+    float* __restrict__ resid,
+    int* bad_flag,
+    int warp_floats) {
     extern __shared__ float smem[];
     const CodecView& c = p.c;
     const int d = c.d;
@@ -260,8 +258,8 @@ __global__ void encode_kernel(
         for (int j = lane; j < d; j += kWarp) {
             bool hi = j < c.n_hi;
             float u = __fmul_rn(cur[j], inv);
-            uint32_t id = quantize_coord(
-                    u, hi ? thr_hi : thr_lo, hi ? c.b_hi : c.b_lo);
+            uint32_t id =
+                quantize_coord(u, hi ? thr_hi : thr_lo, hi ? c.b_hi : c.b_lo);
             idxb[j] = (uint8_t)id;
             float cv = (hi ? cent_hi : cent_lo)[id];
             float r = c.prod ? __fsub_rn(u, cv) : cv;
@@ -287,8 +285,7 @@ __global__ void encode_kernel(
                 for (int b = lane; b < c.qjl_bytes; b += kWarp) {
                     uint32_t v = 0;
                     for (int t = 0; t < 8 && 8 * b + t < d; t++) {
-                        v |= (__fmul_rn(sr[8 * b + t], p.qjl_scale) > 0)
-                                << t;
+                        v |= (__fmul_rn(sr[8 * b + t], p.qjl_scale) > 0) << t;
                     }
                     code[c.mse_bytes + b] = (uint8_t)v;
                 }
@@ -308,11 +305,11 @@ __global__ void encode_kernel(
 }
 
 __global__ void center_kernel(
-        size_t total,
-        int d,
-        const float* __restrict__ x,
-        const float* __restrict__ mean,
-        float* __restrict__ out) {
+    size_t total,
+    int d,
+    const float* __restrict__ x,
+    const float* __restrict__ mean,
+    float* __restrict__ out) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
         out[i] = __fsub_rn(x[i], mean[i % d]);
@@ -320,10 +317,10 @@ __global__ void center_kernel(
 }
 
 __global__ void pack_signs_kernel(
-        CodecView c,
-        size_t n,
-        const float* __restrict__ sr,
-        uint8_t* __restrict__ codes) {
+    CodecView c,
+    size_t n,
+    const float* __restrict__ sr,
+    uint8_t* __restrict__ codes) {
     size_t total = n * c.qjl_bytes;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
          t += (size_t)gridDim.x * blockDim.x) {
@@ -345,42 +342,38 @@ int grid_for(size_t work, int threads) {
 } // namespace
 
 void launch_center(
-        size_t n,
-        int d,
-        const float* x,
-        const float* mean,
-        float* x_out,
-        cudaStream_t s) {
+    size_t n,
+    int d,
+    const float* x,
+    const float* mean,
+    float* x_out,
+    cudaStream_t s) {
     size_t total = n * d;
     center_kernel<<<grid_for(total, 256), 256, 0, s>>>(
-            total, d, x, mean, x_out);
+        total, d, x, mean, x_out);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 void launch_matmul_rows(
-        size_t n,
-        int d,
-        const float* x,
-        const float* m,
-        float* y,
-        cudaStream_t s) {
+    size_t n, int d, const float* x, const float* m, float* y, cudaStream_t s) {
     if (n == 0) {
         return;
     }
-    dim3 grid((unsigned)((n + kMmTile - 1) / kMmTile), (d + kMmTile - 1) / kMmTile);
+    dim3 grid(
+        (unsigned)((n + kMmTile - 1) / kMmTile), (d + kMmTile - 1) / kMmTile);
     matmul_rows_kernel<<<grid, dim3(16, 16), 0, s>>>(n, d, x, m, y);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 void launch_encode(
-        const EncodeParams& p,
-        size_t n,
-        const float* x,
-        const float* y,
-        uint8_t* codes,
-        float* resid,
-        int* bad_flag,
-        cudaStream_t s) {
+    const EncodeParams& p,
+    size_t n,
+    const float* x,
+    const float* y,
+    uint8_t* codes,
+    float* resid,
+    int* bad_flag,
+    cudaStream_t s) {
     if (n == 0) {
         return;
     }
@@ -391,24 +384,24 @@ void launch_encode(
     size_t tables = 4 * 256 * sizeof(float);
     size_t per_warp = warp_floats * sizeof(float);
     int warps = (int)std::min<size_t>(
-            kMaxWarpsPerBlock, (kEncodeSmem - tables) / per_warp);
+        kMaxWarpsPerBlock, (kEncodeSmem - tables) / per_warp);
     FAISS_THROW_IF_NOT_FMT(
-            warps >= 1, "GPU encode: d=%d too large for shared memory", d);
+        warps >= 1, "GPU encode: d=%d too large for shared memory", d);
     size_t smem = tables + warps * per_warp;
     int blocks = (int)std::min<size_t>((n + warps - 1) / warps, 65535 * 4);
     encode_kernel<<<blocks, warps * kWarp, smem, s>>>(
-            p, n, x, y, codes, resid, bad_flag, warp_floats);
+        p, n, x, y, codes, resid, bad_flag, warp_floats);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 void launch_pack_signs(
-        const CodecView& c,
-        size_t n,
-        const float* sr,
-        uint8_t* codes,
-        cudaStream_t s) {
+    const CodecView& c,
+    size_t n,
+    const float* sr,
+    uint8_t* codes,
+    cudaStream_t s) {
     pack_signs_kernel<<<grid_for(n * c.qjl_bytes, 256), 256, 0, s>>>(
-            c, n, sr, codes);
+        c, n, sr, codes);
     TQ_CUDA_CHECK_LAUNCH();
 }
 

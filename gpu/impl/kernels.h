@@ -50,8 +50,8 @@ struct HadamardView {
     int blk_off[kMaxHadamardBlocks] = {};
     int blk_size[kMaxHadamardBlocks] = {};
     float blk_scale[kMaxHadamardBlocks] = {}; ///< (float)(1 / sqrt(size))
-    const float* signs = nullptr;    ///< nrounds x d
-    const uint32_t* perms = nullptr; ///< nrounds x d
+    const float* signs = nullptr;             ///< nrounds x d
+    const uint32_t* perms = nullptr;          ///< nrounds x d
 };
 
 struct EncodeParams {
@@ -70,22 +70,17 @@ constexpr int kMaxGpuDim = 4096;
 
 /// x_out = x - mean for n vectors
 void launch_center(
-        size_t n,
-        int d,
-        const float* x,
-        const float* mean,
-        float* x_out,
-        cudaStream_t s);
+    size_t n,
+    int d,
+    const float* x,
+    const float* mean,
+    float* x_out,
+    cudaStream_t s);
 
 /** y (n x d) = rows x_i times M^T (M d x d row-major) with the CPU's
  * matmul_rows arithmetic: y_ir = dot_lanes(M_r, x_i), bit for bit. */
 void launch_matmul_rows(
-        size_t n,
-        int d,
-        const float* x,
-        const float* m,
-        float* y,
-        cudaStream_t s);
+    size_t n, int d, const float* x, const float* m, float* y, cudaStream_t s);
 
 /** Encode n vectors: x (n x d, device) are the input vectors; y the rotated
  * centered vectors when !rot_hadamard (else null); codes (n x code_size)
@@ -93,22 +88,22 @@ void launch_matmul_rows(
  * resid (n x d) and leaves the sign bytes to launch_pack_signs. Sets
  * *bad_flag to 1 if some input is NaN or infinite. */
 void launch_encode(
-        const EncodeParams& p,
-        size_t n,
-        const float* x,
-        const float* y,
-        uint8_t* codes,
-        float* resid,
-        int* bad_flag,
-        cudaStream_t s);
+    const EncodeParams& p,
+    size_t n,
+    const float* x,
+    const float* y,
+    uint8_t* codes,
+    float* resid,
+    int* bad_flag,
+    cudaStream_t s);
 
 /// sign bytes of PROD codes from sr = S r (n x d)
 void launch_pack_signs(
-        const CodecView& c,
-        size_t n,
-        const float* sr,
-        uint8_t* codes,
-        cudaStream_t s);
+    const CodecView& c,
+    size_t n,
+    const float* sr,
+    uint8_t* codes,
+    cudaStream_t s);
 
 /// queries of one search chunk, for the exact scoring (device pointers)
 struct ExactQueries {
@@ -139,24 +134,24 @@ struct CandidateRows {
  * n). labels: the label of each position (null: the position). Writes the
  * keys and the labels (as int) at the candidates' slots. */
 void launch_rescore(
-        const CodecView& c,
-        const uint8_t* codes,
-        size_t ntotal,
-        const ExactQueries& q,
-        const CandidateRows& rows,
-        const int* pos,
-        const int64_t* labels,
-        float* keys_out,
-        int* ids_out,
-        cudaStream_t s);
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ExactQueries& q,
+    const CandidateRows& rows,
+    const int* pos,
+    const int64_t* labels,
+    float* keys_out,
+    int* ids_out,
+    cudaStream_t s);
 
 /// queries of one chunk for the approximate pass
 struct ApproxQueries {
     int nq = 0;
     const float* a = nullptr; ///< nq x kp: [y, f S y] / |y|
     const float* qconst = nullptr;
-    const float* ynorm = nullptr; ///< |y|
-    const float* anorm = nullptr; ///< |a| (1, or more for PROD)
+    const float* ynorm = nullptr;  ///< |y|
+    const float* anorm = nullptr;  ///< |a| (1, or more for PROD)
     const float* thresh = nullptr; ///< T of query q at thresh[q * t_stride]
     int t_stride = 0;
     bool l2 = true;
@@ -180,14 +175,14 @@ int approx_simt_max_queries(const CodecView& c);
 void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs);
 
 void launch_scan_approx(
-        bool tensor_cores,
-        const CodecView& c,
-        const uint8_t* codes,
-        size_t ntotal,
-        const ApproxQueries& q,
-        const CandidateLists& out,
-        int num_sms,
-        cudaStream_t s);
+    bool tensor_cores,
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ApproxQueries& q,
+    const CandidateLists& out,
+    int num_sms,
+    cudaStream_t s);
 
 /// largest k of launch_select_k
 constexpr int kMaxSelectK = 2048;
@@ -197,24 +192,24 @@ constexpr int kMaxSelectK = 2048;
  * min(count(r), (g + 1) * seg_len)). ids null: id = position in the row.
  * Output at (r * nseg + g) * k, padded with (+inf, -1). */
 void launch_select_k(
-        const float* keys,
-        const int* ids,
-        const CandidateRows& rows,
-        int nseg,
-        int seg_len,
-        int k,
-        float* out_keys,
-        int* out_ids,
-        cudaStream_t s);
+    const float* keys,
+    const int* ids,
+    const CandidateRows& rows,
+    int nseg,
+    int seg_len,
+    int k,
+    float* out_keys,
+    int* out_ids,
+    cudaStream_t s);
 
 /// dst row i = src row keep[i], rows of `row_bytes`
 void launch_gather_rows(
-        const uint8_t* src,
-        const int64_t* keep,
-        size_t n,
-        size_t row_bytes,
-        uint8_t* dst,
-        cudaStream_t s);
+    const uint8_t* src,
+    const int64_t* keep,
+    size_t n,
+    size_t row_bytes,
+    uint8_t* dst,
+    cudaStream_t s);
 
 } // namespace gpu
 } // namespace faiss_turbo

@@ -30,9 +30,9 @@ namespace gpu {
 
 namespace {
 
-constexpr int kTileN = 64;     // codes per tile (tensor cores)
-constexpr int kTcThreads = 128; // 4 warps x 16 codes
-constexpr int kChunkK = 128;    // coordinates decoded per step
+constexpr int kTileN = 64;            // codes per tile (tensor cores)
+constexpr int kTcThreads = 128;       // 4 warps x 16 codes
+constexpr int kChunkK = 128;          // coordinates decoded per step
 constexpr int kBStride = kChunkK + 8; // halfs per code row (no conflicts)
 constexpr int kMaxTcQueries = 64;
 constexpr size_t kTcSmemMax = 96 * 1024;
@@ -45,14 +45,14 @@ constexpr size_t kSimtQuerySmem = 40 * 1024;
 /// 8 coordinate values of group g of the approximate pass's b vector
 template <int W>
 __device__ __forceinline__ void decode_b_group(
-        const CodecView& c,
-        const uint8_t* codes,
-        uint64_t vec,
-        int g,
-        float aux,
-        const float* cent_hi,
-        const float* cent_lo,
-        float out[8]) {
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vec,
+    int g,
+    float aux,
+    const float* cent_hi,
+    const float* cent_lo,
+    float out[8]) {
     const int gs = c.kc / 8; // first group of the sign part
     if (g < gs) {
         if (8 * g >= c.d) {
@@ -72,7 +72,7 @@ __device__ __forceinline__ void decode_b_group(
     } else {
         int gg = g - gs;
         uint32_t byte =
-                8 * gg < c.d ? code_byte(c, codes, vec, c.mse_bytes + gg) : 0;
+            8 * gg < c.d ? code_byte(c, codes, vec, c.mse_bytes + gg) : 0;
 #pragma unroll
         for (int l = 0; l < 8; l++) {
             int j = 8 * gg + l;
@@ -99,9 +99,8 @@ struct QueryTerms {
     float Q;     ///< qconst - T - 2 e0 (L2) or -qconst - T - e0 (IP)
 };
 
-__device__ __forceinline__ QueryTerms query_terms(
-        const ApproxQueries& q,
-        int i) {
+__device__ __forceinline__ QueryTerms
+query_terms(const ApproxQueries& q, int i) {
     const float yn = q.ynorm[i], an = q.anorm[i], qc = q.qconst[i];
     const float t = q.thresh[(size_t)i * q.t_stride];
     const float e0 = 4.8e-7f * fabsf(qc); // rounding of the combine
@@ -131,12 +130,7 @@ struct CodeTerms {
 /** cc: |c_hat|^2 as decoded, with relative error relx2 (x2 of plain
  * MSE). */
 __device__ __forceinline__ CodeTerms code_terms(
-        const CodecView& c,
-        bool l2,
-        float norm,
-        float aux,
-        float cc,
-        float relx2) {
+    const CodecView& c, bool l2, float norm, float aux, float cc, float relx2) {
     CodeTerms v;
     const bool plain = !c.prod && !c.debiased;
     v.s = c.debiased ? aux : norm;
@@ -148,20 +142,16 @@ __device__ __forceinline__ CodeTerms code_terms(
     return v;
 }
 
-__device__ __forceinline__ bool keep_candidate(
-        const QueryTerms& k,
-        const CodeTerms& v,
-        float dot) {
+__device__ __forceinline__ bool
+keep_candidate(const QueryTerms& k, const CodeTerms& v, float dot) {
     float lhs = fmaf(v.s, k.g * dot, v.V);
     lhs = fmaf(k.alpha, v.sb, lhs);
     lhs = fmaf(k.beta, v.as, lhs);
     return lhs >= k.Q;
 }
 
-__device__ __forceinline__ void push_candidate(
-        const CandidateLists& out,
-        int q,
-        int id) {
+__device__ __forceinline__ void
+push_candidate(const CandidateLists& out, int q, int id) {
     int pos = atomicAdd(out.counts + q, 1);
     if (pos < out.capacity) {
         out.ids[(size_t)q * out.capacity + pos] = id;
@@ -174,21 +164,18 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* p) {
     asm volatile(
-            "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-            : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-            : "r"(smem_addr(p)));
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+        : "r"(smem_addr(p)));
 }
 
-__device__ __forceinline__ void mma_16816(
-        float d[4],
-        const uint32_t a[4],
-        uint32_t b0,
-        uint32_t b1) {
+__device__ __forceinline__ void
+mma_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
     asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
@@ -198,17 +185,17 @@ __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
 
 size_t tc_smem_bytes(int kp, int nq) {
     return (size_t)nq * (kp + 8) * 2 + (size_t)kTileN * kBStride * 2 +
-            1024 * sizeof(float) + 2 * kTileN * sizeof(float) +
-            kTileN * sizeof(CodeTerms) + kMaxTcQueries * sizeof(QueryTerms);
+           1024 * sizeof(float) + 2 * kTileN * sizeof(float) +
+           kTileN * sizeof(CodeTerms) + kMaxTcQueries * sizeof(QueryTerms);
 }
 
 template <int W>
 __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
-        CodecView c,
-        const uint8_t* __restrict__ codes,
-        size_t ntotal,
-        ApproxQueries q,
-        CandidateLists out) {
+    CodecView c,
+    const uint8_t* __restrict__ codes,
+    size_t ntotal,
+    ApproxQueries q,
+    CandidateLists out) {
     extern __shared__ __align__(16) uint8_t smem_raw[];
     const int kp = c.kp;
     const int a_stride = kp + 8;
@@ -291,24 +278,24 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
                     if (W == 4 && v0 + vl < ntotal && 8 * g + 8 <= c.d) {
                         // whole group of 4-bit MSE indices: one word
                         uint32_t w = __ldg(
-                                (const uint32_t*)codes +
-                                (v0 + vl) * (uint64_t)(c.code_size / 4) + g);
+                            (const uint32_t*)codes +
+                            (v0 + vl) * (uint64_t)(c.code_size / 4) + g);
                         uint32_t b0 = w & 255, b1 = (w >> 8) & 255,
                                  b2 = (w >> 16) & 255, b3 = w >> 24;
                         *dst = make_uint4(
-                                pair_tab[b0],
-                                pair_tab[b1],
-                                pair_tab[b2],
-                                pair_tab[b3]);
+                            pair_tab[b0],
+                            pair_tab[b1],
+                            pair_tab[b2],
+                            pair_tab[b3]);
                         ccp[r] += (sq_tab[b0] + sq_tab[b1]) +
-                                (sq_tab[b2] + sq_tab[b3]);
+                                  (sq_tab[b2] + sq_tab[b3]);
                         continue;
                     }
                     float v[8];
                     if (v0 + vl < ntotal) {
                         float auxh = __half2float(__float2half_rn(s_aux[vl]));
                         decode_b_group<W>(
-                                c, codes, v0 + vl, g, auxh, cent_hi, cent_lo, v);
+                            c, codes, v0 + vl, g, auxh, cent_hi, cent_lo, v);
                     } else {
 #pragma unroll
                         for (int l = 0; l < 8; l++) {
@@ -333,18 +320,17 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
             for (int ks = 0; ks < kn / 16; ks++) {
                 uint32_t b[4];
                 ldmatrix_x4(
-                        b,
-                        sB + (warp * 16 + (lane % 8) + (lane / 16) * 8) *
-                                        kBStride +
-                                ks * 16 + ((lane / 8) % 2) * 8);
+                    b,
+                    sB + (warp * 16 + (lane % 8) + (lane / 16) * 8) * kBStride +
+                        ks * 16 + ((lane / 8) % 2) * 8);
 #pragma unroll
                 for (int m = 0; m < 4; m++) {
                     if (m < mtiles) {
                         uint32_t a[4];
                         ldmatrix_x4(
-                                a,
-                                sA + (m * 16 + lane % 16) * a_stride + k0 +
-                                        ks * 16 + (lane / 16) * 8);
+                            a,
+                            sA + (m * 16 + lane % 16) * a_stride + k0 +
+                                ks * 16 + (lane / 16) * 8);
                         mma_16816(acc[m][0], a, b[0], b[1]);
                         mma_16816(acc[m][1], a, b[2], b[3]);
                     }
@@ -361,8 +347,7 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
             }
             if (gi == 0) {
                 int vl = vr + 8 * r;
-                s_v[vl] = code_terms(
-                        c, q.l2, s_norm[vl], s_aux[vl], v, relx2);
+                s_v[vl] = code_terms(c, q.l2, s_norm[vl], s_aux[vl], v, relx2);
             }
         }
         __syncthreads();
@@ -390,11 +375,11 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
 
 template <int W>
 __global__ void __launch_bounds__(kSimtThreads) scan_simt_kernel(
-        CodecView c,
-        const uint8_t* __restrict__ codes,
-        size_t ntotal,
-        ApproxQueries q,
-        CandidateLists out) {
+    CodecView c,
+    const uint8_t* __restrict__ codes,
+    size_t ntotal,
+    ApproxQueries q,
+    CandidateLists out) {
     extern __shared__ __align__(16) float smemf[];
     const int kp = c.kp;
     float* cent_hi = smemf;
@@ -447,11 +432,11 @@ __global__ void __launch_bounds__(kSimtThreads) scan_simt_kernel(
                 for (int qi = 0; qi < kMaxSimtQueries; qi++) {
                     if (qi < q.nq) {
                         const float4* a4 =
-                                (const float4*)(sA + qi * kp + 8 * g);
+                            (const float4*)(sA + qi * kp + 8 * g);
                         float4 x0 = a4[0], x1 = a4[1];
                         acc[qi] += x0.x * b[0] + x0.y * b[1] + x0.z * b[2] +
-                                x0.w * b[3] + x1.x * b[4] + x1.y * b[5] +
-                                x1.z * b[6] + x1.w * b[7];
+                                   x0.w * b[3] + x1.x * b[4] + x1.y * b[5] +
+                                   x1.z * b[6] + x1.w * b[7];
                     }
                 }
             }
@@ -487,10 +472,11 @@ bool fast4(const CodecView& c) {
 }
 
 template <typename K>
-int persistent_grid(K kernel, int threads, size_t smem, int num_sms, size_t work) {
+int persistent_grid(
+    K kernel, int threads, size_t smem, int num_sms, size_t work) {
     int per_sm = 0;
     TQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &per_sm, kernel, threads, smem));
+        &per_sm, kernel, threads, smem));
     FAISS_THROW_IF_NOT_MSG(per_sm > 0, "scan kernel does not fit on the GPU");
     size_t g = std::min<size_t>((size_t)per_sm * num_sms, work);
     return (int)std::max<size_t>(g, 1);
@@ -498,44 +484,44 @@ int persistent_grid(K kernel, int threads, size_t smem, int num_sms, size_t work
 
 template <int W>
 void launch_tc(
-        const CodecView& c,
-        const uint8_t* codes,
-        size_t ntotal,
-        const ApproxQueries& q,
-        const CandidateLists& out,
-        int num_sms,
-        cudaStream_t s) {
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ApproxQueries& q,
+    const CandidateLists& out,
+    int num_sms,
+    cudaStream_t s) {
     size_t smem = tc_smem_bytes(c.kp, (q.nq + 15) / 16 * 16);
     auto kernel = scan_tc_kernel<W>;
     TQ_CUDA_CHECK(cudaFuncSetAttribute(
-            kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int grid = persistent_grid(
-            kernel, kTcThreads, smem, num_sms, (ntotal + kTileN - 1) / kTileN);
+        kernel, kTcThreads, smem, num_sms, (ntotal + kTileN - 1) / kTileN);
     kernel<<<grid, kTcThreads, smem, s>>>(c, codes, ntotal, q, out);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 template <int W>
 void launch_simt(
-        const CodecView& c,
-        const uint8_t* codes,
-        size_t ntotal,
-        const ApproxQueries& q,
-        const CandidateLists& out,
-        int num_sms,
-        cudaStream_t s) {
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ApproxQueries& q,
+    const CandidateLists& out,
+    int num_sms,
+    cudaStream_t s) {
     size_t smem = 512 * sizeof(float) + kMaxSimtQueries * sizeof(QueryTerms) +
-            (size_t)q.nq * c.kp * sizeof(float);
+                  (size_t)q.nq * c.kp * sizeof(float);
     auto kernel = scan_simt_kernel<W>;
     TQ_CUDA_CHECK(cudaFuncSetAttribute(
-            kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int per_block = kSimtThreads / kSimtTpv;
     int grid = persistent_grid(
-            kernel,
-            kSimtThreads,
-            smem,
-            num_sms,
-            (ntotal + per_block - 1) / per_block);
+        kernel,
+        kSimtThreads,
+        smem,
+        num_sms,
+        (ntotal + per_block - 1) / per_block);
     kernel<<<grid, kSimtThreads, smem, s>>>(c, codes, ntotal, q, out);
     TQ_CUDA_CHECK_LAUNCH();
 }
@@ -554,7 +540,7 @@ int approx_tc_max_queries(const CodecView& c) {
 int approx_simt_max_queries(const CodecView& c) {
     size_t per_query = (size_t)c.kp * sizeof(float);
     return (int)std::max<size_t>(
-            1, std::min<size_t>(kMaxSimtQueries, kSimtQuerySmem / per_query));
+        1, std::min<size_t>(kMaxSimtQueries, kSimtQuerySmem / per_query));
 }
 
 void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs) {
@@ -572,20 +558,20 @@ void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs) {
 }
 
 void launch_scan_approx(
-        bool tensor_cores,
-        const CodecView& c,
-        const uint8_t* codes,
-        size_t ntotal,
-        const ApproxQueries& q,
-        const CandidateLists& out,
-        int num_sms,
-        cudaStream_t s) {
+    bool tensor_cores,
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ApproxQueries& q,
+    const CandidateLists& out,
+    int num_sms,
+    cudaStream_t s) {
     if (ntotal == 0 || q.nq == 0) {
         return;
     }
     if (tensor_cores) {
         FAISS_THROW_IF_NOT_MSG(
-                q.nq <= approx_tc_max_queries(c), "too many queries");
+            q.nq <= approx_tc_max_queries(c), "too many queries");
         if (fast4(c)) {
             launch_tc<4>(c, codes, ntotal, q, out, num_sms, s);
         } else {
@@ -593,7 +579,7 @@ void launch_scan_approx(
         }
     } else {
         FAISS_THROW_IF_NOT_MSG(
-                q.nq <= approx_simt_max_queries(c), "too many queries");
+            q.nq <= approx_simt_max_queries(c), "too many queries");
         if (fast4(c)) {
             launch_simt<4>(c, codes, ntotal, q, out, num_sms, s);
         } else {

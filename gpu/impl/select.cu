@@ -36,15 +36,15 @@ __device__ __forceinline__ int row_count(const CandidateRows& r, int row) {
 
 template <int W>
 __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
-        CodecView c,
-        const uint8_t* __restrict__ codes,
-        size_t ntotal,
-        ExactQueries q,
-        CandidateRows rows,
-        const int* __restrict__ pos,
-        const int64_t* __restrict__ labels,
-        float* __restrict__ keys_out,
-        int* __restrict__ ids_out) {
+    CodecView c,
+    const uint8_t* __restrict__ codes,
+    size_t ntotal,
+    ExactQueries q,
+    CandidateRows rows,
+    const int* __restrict__ pos,
+    const int64_t* __restrict__ labels,
+    float* __restrict__ keys_out,
+    int* __restrict__ ids_out) {
     extern __shared__ float sm[];
     float* cent_hi = sm;
     float* cent_lo = cent_hi + 256;
@@ -69,11 +69,11 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
         return;
     }
     size_t slot = row_start(rows, row) + i;
-    int p = !pos        ? (int)((size_t)i * ntotal / rows.n)
+    int p = !pos           ? (int)((size_t)i * ntotal / rows.n)
             : rows.pos_off ? pos[rows.pos_off[row] + i]
                            : pos[slot];
-    keys_out[slot] = exact_key<W>(
-            c, codes, p, y, sy, q.qconst[row], q.l2, cent_hi, cent_lo);
+    keys_out[slot] =
+        exact_key<W>(c, codes, p, y, sy, q.qconst[row], q.l2, cent_hi, cent_lo);
     ids_out[slot] = labels ? (int)labels[p] : p;
 }
 
@@ -87,14 +87,14 @@ __device__ __forceinline__ float from_ordered_bits(uint32_t u) {
 }
 
 __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
-        const float* __restrict__ keys,
-        const int* __restrict__ ids,
-        CandidateRows rows,
-        int nseg,
-        int seg_len,
-        int k,
-        float* __restrict__ out_keys,
-        int* __restrict__ out_ids) {
+    const float* __restrict__ keys,
+    const int* __restrict__ ids,
+    CandidateRows rows,
+    int nseg,
+    int seg_len,
+    int k,
+    float* __restrict__ out_keys,
+    int* __restrict__ out_ids) {
     __shared__ unsigned long long buf[kCap];
     __shared__ unsigned int hist[256];
     __shared__ unsigned long long s_prefix;
@@ -202,11 +202,11 @@ __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
 }
 
 __global__ void gather_rows_kernel(
-        const uint8_t* __restrict__ src,
-        const int64_t* __restrict__ keep,
-        size_t n,
-        size_t row_bytes,
-        uint8_t* __restrict__ dst) {
+    const uint8_t* __restrict__ src,
+    const int64_t* __restrict__ keep,
+    size_t n,
+    size_t row_bytes,
+    uint8_t* __restrict__ dst) {
     size_t total = n * row_bytes;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
          t += (size_t)gridDim.x * blockDim.x) {
@@ -218,16 +218,16 @@ __global__ void gather_rows_kernel(
 } // namespace
 
 void launch_rescore(
-        const CodecView& c,
-        const uint8_t* codes,
-        size_t ntotal,
-        const ExactQueries& q,
-        const CandidateRows& rows,
-        const int* pos,
-        const int64_t* labels,
-        float* keys_out,
-        int* ids_out,
-        cudaStream_t s) {
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ExactQueries& q,
+    const CandidateRows& rows,
+    const int* pos,
+    const int64_t* labels,
+    float* keys_out,
+    int* ids_out,
+    cudaStream_t s) {
     if (rows.nrows == 0 || rows.n == 0) {
         return;
     }
@@ -236,45 +236,45 @@ void launch_rescore(
     bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
     if (fast4) {
         rescore_kernel<4><<<grid, kRescoreThreads, smem, s>>>(
-                c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
+            c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
     } else {
         rescore_kernel<0><<<grid, kRescoreThreads, smem, s>>>(
-                c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
+            c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
     }
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 void launch_select_k(
-        const float* keys,
-        const int* ids,
-        const CandidateRows& rows,
-        int nseg,
-        int seg_len,
-        int k,
-        float* out_keys,
-        int* out_ids,
-        cudaStream_t s) {
+    const float* keys,
+    const int* ids,
+    const CandidateRows& rows,
+    int nseg,
+    int seg_len,
+    int k,
+    float* out_keys,
+    int* out_ids,
+    cudaStream_t s) {
     FAISS_THROW_IF_NOT_FMT(
-            k >= 1 && k <= kMaxSelectK,
-            "GPU k-selection supports 1 <= k <= %d, not k=%d",
-            kMaxSelectK,
-            k);
+        k >= 1 && k <= kMaxSelectK,
+        "GPU k-selection supports 1 <= k <= %d, not k=%d",
+        kMaxSelectK,
+        k);
     if (rows.nrows == 0) {
         return;
     }
     dim3 grid(nseg, rows.nrows);
     select_k_kernel<<<grid, kSelectThreads, 0, s>>>(
-            keys, ids, rows, nseg, seg_len, k, out_keys, out_ids);
+        keys, ids, rows, nseg, seg_len, k, out_keys, out_ids);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 void launch_gather_rows(
-        const uint8_t* src,
-        const int64_t* keep,
-        size_t n,
-        size_t row_bytes,
-        uint8_t* dst,
-        cudaStream_t s) {
+    const uint8_t* src,
+    const int64_t* keep,
+    size_t n,
+    size_t row_bytes,
+    uint8_t* dst,
+    cudaStream_t s) {
     size_t total = n * row_bytes;
     if (total == 0) {
         return;

@@ -5,9 +5,10 @@
  * Properties checked: codes equal the CPU's bit for bit (Hadamard and dense
  * rotations, Hadamard and Gaussian QJL; where they would not, the report
  * says whether the CPU's rotated coordinate is within rounding of a
- * decision boundary); search results equal the CPU's exact scan (labels wherever the CPU's distance gap exceeds
- * 1e-5 relative, distances within 1e-4 relative, and in fact bit for bit);
- * memory errors are FAISS exceptions that leave the index usable.
+ * decision boundary); search results equal the CPU's exact scan (labels
+ * wherever the CPU's distance gap exceeds 1e-5 relative, distances within 1e-4
+ * relative, and in fact bit for bit); memory errors are FAISS exceptions that
+ * leave the index usable.
  */
 #include <gtest/gtest.h>
 
@@ -40,11 +41,11 @@ using namespace faiss_turbo::gpu;
 
 namespace {
 
-#define SKIP_WITHOUT_GPU()                              \
-    do {                                                \
-        if (getNumDevices() == 0) {                     \
-            GTEST_SKIP() << "no CUDA device visible";   \
-        }                                               \
+#define SKIP_WITHOUT_GPU()                                                     \
+    do {                                                                       \
+        if (getNumDevices() == 0) {                                            \
+            GTEST_SKIP() << "no CUDA device visible";                          \
+        }                                                                      \
     } while (0)
 
 /// database sizes divided by TQ_GPU_TEST_SCALE (default 1), for running
@@ -66,11 +67,8 @@ std::vector<float> gaussian(size_t n, size_t d, uint64_t seed) {
 }
 
 /// data with near neighbours: queries are noisy copies of base vectors
-std::vector<float> noisy_copies(
-        const std::vector<float>& xb,
-        size_t d,
-        size_t nq,
-        uint64_t seed) {
+std::vector<float>
+noisy_copies(const std::vector<float>& xb, size_t d, size_t nq, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> g(0, 0.3f);
     size_t nb = xb.size() / d;
@@ -94,13 +92,10 @@ struct Codec {
     QJLType qjl;
 };
 
-std::unique_ptr<IndexTurboQuant> make_cpu(
-        size_t d,
-        const Codec& c,
-        faiss::MetricType m = faiss::METRIC_L2) {
+std::unique_ptr<IndexTurboQuant>
+make_cpu(size_t d, const Codec& c, faiss::MetricType m = faiss::METRIC_L2) {
     return std::unique_ptr<IndexTurboQuant>(new IndexTurboQuant(
-            d, c.bits, c.variant, m, c.centered, c.debiased, c.rot, c.qjl,
-            1234));
+        d, c.bits, c.variant, m, c.centered, c.debiased, c.rot, c.qjl, 1234));
 }
 
 const RotationType kHad = RotationType::HADAMARD;
@@ -118,13 +113,13 @@ std::vector<uint8_t> gpu_codes(const GpuIndexTurboQuant& g) {
 
 /// CPU and GPU encode the same vectors: number of differing codes
 size_t encode_both(
-        StandardGpuResources& res,
-        size_t d,
-        const Codec& c,
-        size_t n,
-        std::unique_ptr<IndexTurboQuant>& cpu,
-        std::vector<uint8_t>& gcodes,
-        std::vector<float>& x) {
+    StandardGpuResources& res,
+    size_t d,
+    const Codec& c,
+    size_t n,
+    std::unique_ptr<IndexTurboQuant>& cpu,
+    std::vector<uint8_t>& gcodes,
+    std::vector<float>& x) {
     x = gaussian(n, d, 42 + d);
     cpu = make_cpu(d, c);
     cpu->train(n, x.data());
@@ -134,8 +129,8 @@ size_t encode_both(
     gcodes = gpu_codes(g);
     size_t bad = 0, cs = cpu->code_size;
     for (size_t i = 0; i < n; i++) {
-        bad += memcmp(gcodes.data() + i * cs, cpu->codes.data() + i * cs,
-                      cs) != 0;
+        bad +=
+            memcmp(gcodes.data() + i * cs, cpu->codes.data() + i * cs, cs) != 0;
     }
     return bad;
 }
@@ -144,24 +139,23 @@ TEST(GpuTurboQuant, EncodeBitExactWithHadamardRotation) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
     const Codec codecs[] = {
-            {"mse1", 1, kMSE, false, false, kHad, kQHad},
-            {"mse2", 2, kMSE, false, false, kHad, kQHad},
-            {"mse3", 3, kMSE, false, false, kHad, kQHad},
-            {"mse4 debiased", 4, kMSE, true, false, kHad, kQHad},
-            {"mse2.5 debiased", 2.5, kMSE, true, false, kHad, kQHad},
-            {"mse3.5 centered", 3.5, kMSE, true, true, kHad, kQHad},
-            {"mse8", 8, kMSE, false, false, kHad, kQHad},
-            {"prod3", 3, kPROD, false, false, kHad, kQHad},
-            {"prod2.5", 2.5, kPROD, false, false, kHad, kQHad},
-            {"prod4 centered", 4, kPROD, false, true, kHad, kQHad},
+        {"mse1", 1, kMSE, false, false, kHad, kQHad},
+        {"mse2", 2, kMSE, false, false, kHad, kQHad},
+        {"mse3", 3, kMSE, false, false, kHad, kQHad},
+        {"mse4 debiased", 4, kMSE, true, false, kHad, kQHad},
+        {"mse2.5 debiased", 2.5, kMSE, true, false, kHad, kQHad},
+        {"mse3.5 centered", 3.5, kMSE, true, true, kHad, kQHad},
+        {"mse8", 8, kMSE, false, false, kHad, kQHad},
+        {"prod3", 3, kPROD, false, false, kHad, kQHad},
+        {"prod2.5", 2.5, kPROD, false, false, kHad, kQHad},
+        {"prod4 centered", 4, kPROD, false, true, kHad, kQHad},
     };
     for (size_t d : {128, 100, 300}) {
         for (const Codec& c : codecs) {
             std::unique_ptr<IndexTurboQuant> cpu;
             std::vector<uint8_t> gcodes;
             std::vector<float> x;
-            size_t bad =
-                    encode_both(res, d, c, scaled(2000), cpu, gcodes, x);
+            size_t bad = encode_both(res, d, c, scaled(2000), cpu, gcodes, x);
             EXPECT_EQ(bad, 0u) << c.name << " d=" << d;
         }
     }
@@ -169,9 +163,7 @@ TEST(GpuTurboQuant, EncodeBitExactWithHadamardRotation) {
 
 /// the CPU's u = R (x - mean) / norm, rotated with the CPU's rotation
 std::vector<float> cpu_rotated_unit(
-        const IndexTurboQuant& cpu,
-        const std::vector<float>& x,
-        size_t n) {
+    const IndexTurboQuant& cpu, const std::vector<float>& x, size_t n) {
     const TurboQuantizer& tq = cpu.tq;
     size_t d = tq.d;
     std::vector<float> xc(x), u(n * d);
@@ -181,7 +173,7 @@ std::vector<float> cpu_rotated_unit(
     tq.rotation->apply(n, xc.data(), u.data());
     for (size_t i = 0; i < n; i++) {
         float nrm = (float)std::sqrt(
-                canonical_dot(xc.data() + i * d, xc.data() + i * d, d));
+            canonical_dot(xc.data() + i * d, xc.data() + i * d, d));
         for (size_t j = 0; j < d; j++) {
             u[i * d + j] *= 1.0f / nrm;
         }
@@ -193,66 +185,74 @@ TEST(GpuTurboQuant, EncodeBitExactWithDenseProducts) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
     const Codec codecs[] = {
-            {"dense mse4 debiased", 4, kMSE, true, false, kDense, kQHad},
-            {"dense mse2.5", 2.5, kMSE, false, true, kDense, kQHad},
-            {"dense prod3 gaussian", 3, kPROD, false, false, kDense, kQGauss},
-            {"hadamard prod3 gaussian", 3, kPROD, false, false, kHad, kQGauss},
+        {"dense mse4 debiased", 4, kMSE, true, false, kDense, kQHad},
+        {"dense mse2.5", 2.5, kMSE, false, true, kDense, kQHad},
+        {"dense prod3 gaussian", 3, kPROD, false, false, kDense, kQGauss},
+        {"hadamard prod3 gaussian", 3, kPROD, false, false, kHad, kQGauss},
     };
     const size_t n = scaled(5000);
     for (size_t d : {96, 100})
-    for (const Codec& c : codecs) {
-        std::unique_ptr<IndexTurboQuant> cpu;
-        std::vector<uint8_t> gc;
-        std::vector<float> x;
-        size_t bad_codes = encode_both(res, d, c, n, cpu, gc, x);
-        const TurboQuantizer& tq = cpu->tq;
-        std::vector<float> u = cpu_rotated_unit(*cpu, x, n);
-        size_t idx_diff = 0, unexplained = 0, sign_diff = 0, norm_diff = 0;
-        for (size_t i = 0; i < n; i++) {
-            const uint8_t* a = cpu->codes.data() + i * tq.code_size;
-            const uint8_t* b = gc.data() + i * tq.code_size;
-            size_t pos = 0, vec_idx_diff = 0;
-            for (size_t j = 0; j < d; j++) {
-                const Codebook& cb = j < tq.n_hi ? *tq.cb_hi : *tq.cb_lo;
-                uint32_t ia = get_bits(a, pos, cb.nbits);
-                uint32_t ib = get_bits(b, pos, cb.nbits);
-                pos += cb.nbits;
-                if (ia == ib) {
-                    continue;
+        for (const Codec& c : codecs) {
+            std::unique_ptr<IndexTurboQuant> cpu;
+            std::vector<uint8_t> gc;
+            std::vector<float> x;
+            size_t bad_codes = encode_both(res, d, c, n, cpu, gc, x);
+            const TurboQuantizer& tq = cpu->tq;
+            std::vector<float> u = cpu_rotated_unit(*cpu, x, n);
+            size_t idx_diff = 0, unexplained = 0, sign_diff = 0, norm_diff = 0;
+            for (size_t i = 0; i < n; i++) {
+                const uint8_t* a = cpu->codes.data() + i * tq.code_size;
+                const uint8_t* b = gc.data() + i * tq.code_size;
+                size_t pos = 0, vec_idx_diff = 0;
+                for (size_t j = 0; j < d; j++) {
+                    const Codebook& cb = j < tq.n_hi ? *tq.cb_hi : *tq.cb_lo;
+                    uint32_t ia = get_bits(a, pos, cb.nbits);
+                    uint32_t ib = get_bits(b, pos, cb.nbits);
+                    pos += cb.nbits;
+                    if (ia == ib) {
+                        continue;
+                    }
+                    idx_diff++;
+                    vec_idx_diff++;
+                    // adjacent cells, and u within rounding of their boundary
+                    uint32_t lo = std::min(ia, ib);
+                    float thr = cb.thresholds[lo];
+                    if (std::max(ia, ib) != lo + 1 ||
+                        std::fabs(u[i * d + j] - thr) > 2e-5f) {
+                        unexplained++;
+                    }
                 }
-                idx_diff++;
-                vec_idx_diff++;
-                // adjacent cells, and u within rounding of their boundary
-                uint32_t lo = std::min(ia, ib);
-                float thr = cb.thresholds[lo];
-                if (std::max(ia, ib) != lo + 1 ||
-                    std::fabs(u[i * d + j] - thr) > 2e-5f) {
-                    unexplained++;
+                // a different index changes the residual, hence many signs:
+                // only vectors with equal indices show the rounding of S r
+                for (size_t j = 0;
+                     vec_idx_diff == 0 && j < tq.qjl_bytes * 8 && j < d;
+                     j++) {
+                    sign_diff += get_bits(a + tq.mse_bytes, j, 1) !=
+                                 get_bits(b + tq.mse_bytes, j, 1);
                 }
+                norm_diff += memcmp(
+                                 a + tq.mse_bytes + tq.qjl_bytes,
+                                 b + tq.mse_bytes + tq.qjl_bytes,
+                                 4) != 0;
             }
-            // a different index changes the residual, hence many signs:
-            // only vectors with equal indices show the rounding of S r
-            for (size_t j = 0; vec_idx_diff == 0 && j < tq.qjl_bytes * 8 &&
-                 j < d;
-                 j++) {
-                sign_diff += get_bits(a + tq.mse_bytes, j, 1) !=
-                        get_bits(b + tq.mse_bytes, j, 1);
-            }
-            norm_diff += memcmp(a + tq.mse_bytes + tq.qjl_bytes,
-                                b + tq.mse_bytes + tq.qjl_bytes, 4) != 0;
+            printf(
+                "[ %s ] codes differing: %zd of %zd; indices differing: %zd "
+                "of %zd (unexplained %zd); signs differing: %zd\n",
+                c.name,
+                bad_codes,
+                n,
+                idx_diff,
+                n * d,
+                unexplained,
+                sign_diff);
+            // matmul_rows is deterministic (dot_lanes per output) and the GPU
+            // follows it: no difference at all, boundaries or not
+            EXPECT_EQ(bad_codes, 0u) << c.name;
+            EXPECT_EQ(idx_diff, 0u)
+                << c.name << " (" << unexplained << " not near a boundary)";
+            EXPECT_EQ(norm_diff, 0u) << c.name;
+            EXPECT_EQ(sign_diff, 0u) << c.name;
         }
-        printf("[ %s ] codes differing: %zd of %zd; indices differing: %zd "
-               "of %zd (unexplained %zd); signs differing: %zd\n",
-               c.name, bad_codes, n, idx_diff, n * d, unexplained,
-               sign_diff);
-        // matmul_rows is deterministic (dot_lanes per output) and the GPU
-        // follows it: no difference at all, boundaries or not
-        EXPECT_EQ(bad_codes, 0u) << c.name;
-        EXPECT_EQ(idx_diff, 0u) << c.name << " (" << unexplained
-                                << " not near a boundary)";
-        EXPECT_EQ(norm_diff, 0u) << c.name;
-        EXPECT_EQ(sign_diff, 0u) << c.name;
-    }
 }
 
 /// CPU search with k + 1 results: the gap after the k-th is then known
@@ -262,8 +262,8 @@ struct Reference {
     std::vector<idx_t> I;
 };
 
-Reference cpu_search(const faiss::Index& cpu, const std::vector<float>& q,
-                     size_t k) {
+Reference
+cpu_search(const faiss::Index& cpu, const std::vector<float>& q, size_t k) {
     Reference r;
     r.nq = q.size() / cpu.d;
     r.k = k;
@@ -276,12 +276,13 @@ Reference cpu_search(const faiss::Index& cpu, const std::vector<float>& q,
 }
 
 struct Agreement {
-    size_t total = 0, exact = 0, label_checked = 0, label_bad = 0,
-           dist_bad = 0;
+    size_t total = 0, exact = 0, label_checked = 0, label_bad = 0, dist_bad = 0;
 };
 
-Agreement compare(const Reference& r, const std::vector<float>& D,
-                  const std::vector<idx_t>& I) {
+Agreement compare(
+    const Reference& r,
+    const std::vector<float>& D,
+    const std::vector<idx_t>& I) {
     Agreement a;
     const size_t k = r.k, k1 = k + 1;
     for (size_t qi = 0; qi < r.nq; qi++) {
@@ -295,7 +296,7 @@ Agreement compare(const Reference& r, const std::vector<float>& D,
             // distances, which FAISS's IVF heaps may order either way
             bool tie = (j > 0 && rd[j - 1] == rd[j]) || rd[j + 1] == rd[j];
             a.exact += (g == rd[j] || (std::isinf(g) && std::isinf(rd[j]))) &&
-                    (l == ri[j] || tie);
+                       (l == ri[j] || tie);
             if (std::isinf(rd[j])) {
                 a.label_checked++;
                 a.label_bad += l != -1;
@@ -303,9 +304,10 @@ Agreement compare(const Reference& r, const std::vector<float>& D,
             }
             float scale = std::max(std::fabs(rd[j]), 1e-6f);
             a.dist_bad += !(std::fabs(g - rd[j]) <= 1e-4f * scale);
-            bool sep_prev = j == 0 || std::fabs(rd[j] - rd[j - 1]) > 1e-5f * scale;
+            bool sep_prev =
+                j == 0 || std::fabs(rd[j] - rd[j - 1]) > 1e-5f * scale;
             bool sep_next = std::isinf(rd[j + 1]) ||
-                    std::fabs(rd[j + 1] - rd[j]) > 1e-5f * scale;
+                            std::fabs(rd[j + 1] - rd[j]) > 1e-5f * scale;
             if (sep_prev && sep_next) {
                 a.label_checked++;
                 a.label_bad += l != ri[j];
@@ -315,11 +317,11 @@ Agreement compare(const Reference& r, const std::vector<float>& D,
     return a;
 }
 
-void expect_agreement(const Agreement& a, const std::string& what,
-                      bool bit_exact) {
+void expect_agreement(
+    const Agreement& a, const std::string& what, bool bit_exact) {
     EXPECT_EQ(a.dist_bad, 0u) << what;
-    EXPECT_EQ(a.label_bad, 0u) << what << " (" << a.label_checked
-                               << " labels checked)";
+    EXPECT_EQ(a.label_bad, 0u)
+        << what << " (" << a.label_checked << " labels checked)";
     if (bit_exact) {
         EXPECT_EQ(a.exact, a.total) << what << ": results not bit-exact";
     }
@@ -332,20 +334,20 @@ struct Mode {
 };
 
 const Mode kModes[] = {
-        {"direct", GpuScanMode::AUTO, 1 << 30},
-        {"cuda-cores", GpuScanMode::CUDA_CORES, 0},
-        {"tensor-cores", GpuScanMode::TENSOR_CORES, 0},
-        {"auto", GpuScanMode::AUTO, 0},
+    {"direct", GpuScanMode::AUTO, 1 << 30},
+    {"cuda-cores", GpuScanMode::CUDA_CORES, 0},
+    {"tensor-cores", GpuScanMode::TENSOR_CORES, 0},
+    {"auto", GpuScanMode::AUTO, 0},
 };
 
 void search_case(
-        StandardGpuResources& res,
-        const Codec& c,
-        faiss::MetricType metric,
-        size_t d,
-        size_t nb,
-        const std::vector<size_t>& nqs,
-        const std::vector<size_t>& ks) {
+    StandardGpuResources& res,
+    const Codec& c,
+    faiss::MetricType metric,
+    size_t d,
+    size_t nb,
+    const std::vector<size_t>& nqs,
+    const std::vector<size_t>& ks) {
     nb = scaled(nb);
     std::vector<float> xb = gaussian(nb, d, 7);
     auto cpu = make_cpu(d, c, metric);
@@ -363,15 +365,27 @@ void search_case(
                 std::vector<idx_t> I(nq * k);
                 g.search(nq, q.data(), k, D.data(), I.data());
                 char what[256];
-                snprintf(what, sizeof(what), "%s %s d=%zd nb=%zd nq=%zd "
-                         "k=%zd mode=%s", c.name,
-                         metric == faiss::METRIC_L2 ? "L2" : "IP", d, nb, nq,
-                         k, m.name);
+                snprintf(
+                    what,
+                    sizeof(what),
+                    "%s %s d=%zd nb=%zd nq=%zd "
+                    "k=%zd mode=%s",
+                    c.name,
+                    metric == faiss::METRIC_L2 ? "L2" : "IP",
+                    d,
+                    nb,
+                    nq,
+                    k,
+                    m.name);
                 Agreement a = compare(r, D, I);
                 const GpuSearchStats& st = g.last_search_stats();
-                printf("[ %s ] exact %zd/%zd, candidates %ld, retries %d\n",
-                       what, a.exact, a.total, (long)st.candidates,
-                       st.retries);
+                printf(
+                    "[ %s ] exact %zd/%zd, candidates %ld, retries %d\n",
+                    what,
+                    a.exact,
+                    a.total,
+                    (long)st.candidates,
+                    st.retries);
                 expect_agreement(a, what, true);
             }
         }
@@ -381,41 +395,78 @@ void search_case(
 TEST(GpuTurboQuant, SearchMatchesCpuMSE) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
-    search_case(res, {"mse4 debiased", 4, kMSE, true, false,
-                      RotationType::AUTO, kQGauss},
-                faiss::METRIC_L2, 128, 20000, {1, 7, 100}, {1, 10, 100});
-    search_case(res, {"mse3 plain", 3, kMSE, false, false, kHad, kQGauss},
-                faiss::METRIC_L2, 100, 20000, {13}, {10});
-    search_case(res, {"mse2.5 centered", 2.5, kMSE, true, true, kDense,
-                      kQGauss},
-                faiss::METRIC_INNER_PRODUCT, 64, 20000, {20}, {10});
+    search_case(
+        res,
+        {"mse4 debiased", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_L2,
+        128,
+        20000,
+        {1, 7, 100},
+        {1, 10, 100});
+    search_case(
+        res,
+        {"mse3 plain", 3, kMSE, false, false, kHad, kQGauss},
+        faiss::METRIC_L2,
+        100,
+        20000,
+        {13},
+        {10});
+    search_case(
+        res,
+        {"mse2.5 centered", 2.5, kMSE, true, true, kDense, kQGauss},
+        faiss::METRIC_INNER_PRODUCT,
+        64,
+        20000,
+        {20},
+        {10});
 }
 
 TEST(GpuTurboQuant, SearchMatchesCpuPROD) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
-    search_case(res, {"prod4", 4, kPROD, false, false, RotationType::AUTO,
-                      kQGauss},
-                faiss::METRIC_L2, 128, 20000, {5, 40}, {10});
-    search_case(res, {"prod3 hadamard", 3, kPROD, false, false, kHad, kQHad},
-                faiss::METRIC_INNER_PRODUCT, 200, 15000, {33}, {20});
+    search_case(
+        res,
+        {"prod4", 4, kPROD, false, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_L2,
+        128,
+        20000,
+        {5, 40},
+        {10});
+    search_case(
+        res,
+        {"prod3 hadamard", 3, kPROD, false, false, kHad, kQHad},
+        faiss::METRIC_INNER_PRODUCT,
+        200,
+        15000,
+        {33},
+        {20});
 }
 
 TEST(GpuTurboQuant, SearchLargeK) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
-    search_case(res, {"mse4 debiased", 4, kMSE, true, false,
-                      RotationType::AUTO, kQGauss},
-                faiss::METRIC_L2, 64, 60000, {3, 20}, {2048});
+    search_case(
+        res,
+        {"mse4 debiased", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_L2,
+        64,
+        60000,
+        {3, 20},
+        {2048});
 }
 
 TEST(GpuTurboQuant, SearchFewerVectorsThanK) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
     for (auto metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
-        search_case(res, {"mse4", 4, kMSE, true, false, RotationType::AUTO,
-                          kQGauss},
-                    metric, 32, 50, {3}, {100});
+        search_case(
+            res,
+            {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+            metric,
+            32,
+            50,
+            {3},
+            {100});
     }
 }
 
@@ -446,8 +497,9 @@ TEST(GpuTurboQuant, RemoveIdsLikeCpu) {
     EXPECT_EQ(cpu->remove_ids(sel), 1000u);
     EXPECT_EQ(g.remove_ids(sel), 1000u);
     ASSERT_EQ(g.ntotal, cpu->ntotal);
-    EXPECT_EQ(gpu_codes(g),
-              std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
+    EXPECT_EQ(
+        gpu_codes(g),
+        std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
     std::vector<float> q = noisy_copies(x, d, 10, 1);
     Reference r = cpu_search(*cpu, q, 10);
     std::vector<float> D(100);
@@ -507,9 +559,9 @@ TEST(GpuTurboQuant, OutOfMemoryIsAnException) {
             g.reserve(INT_MAX - 1);
             FAIL() << "reserve of 1.1 TB did not throw";
         } catch (const faiss::FaissException& e) {
-            EXPECT_NE(std::string(e.what()).find("out of memory"),
-                      std::string::npos)
-                    << e.what();
+            EXPECT_NE(
+                std::string(e.what()).find("out of memory"), std::string::npos)
+                << e.what();
         }
         EXPECT_EQ(g.ntotal, 100);
         g.add(100, x2.data() + 100 * d2); // still usable
@@ -526,27 +578,38 @@ TEST(GpuTurboQuant, BadInputThrows) {
     g.add(100, x.data());
     std::vector<float> D(3000);
     std::vector<idx_t> I(3000);
-    EXPECT_THROW(g.search(1, x.data(), 0, D.data(), I.data()),
-                 faiss::FaissException);
-    EXPECT_THROW(g.search(1, x.data(), 2049, D.data(), I.data()),
-                 faiss::FaissException);
+    EXPECT_THROW(
+        g.search(1, x.data(), 0, D.data(), I.data()), faiss::FaissException);
+    EXPECT_THROW(
+        g.search(1, x.data(), 2049, D.data(), I.data()), faiss::FaissException);
     std::vector<float> bad(x.begin(), x.begin() + 2 * d);
     bad[d + 3] = NAN;
     EXPECT_THROW(g.add(2, bad.data()), faiss::FaissException);
     EXPECT_EQ(g.ntotal, 100);
-    EXPECT_THROW(g.search(2, bad.data(), 5, D.data(), I.data()),
-                 faiss::FaissException);
+    EXPECT_THROW(
+        g.search(2, bad.data(), 5, D.data(), I.data()), faiss::FaissException);
     faiss::IDSelectorRange sel(0, 10);
     faiss::SearchParameters params;
     params.sel = &sel;
-    EXPECT_THROW(g.search(1, x.data(), 5, D.data(), I.data(), &params),
-                 faiss::FaissException);
+    EXPECT_THROW(
+        g.search(1, x.data(), 5, D.data(), I.data(), &params),
+        faiss::FaissException);
     GpuIndexTurboQuantConfig cfg;
     cfg.device = getNumDevices();
-    EXPECT_THROW(GpuIndexTurboQuant(&res, d, 4, kMSE, faiss::METRIC_L2,
-                                    false, true, RotationType::AUTO,
-                                    kQGauss, 1234, cfg),
-                 faiss::FaissException);
+    EXPECT_THROW(
+        GpuIndexTurboQuant(
+            &res,
+            d,
+            4,
+            kMSE,
+            faiss::METRIC_L2,
+            false,
+            true,
+            RotationType::AUTO,
+            kQGauss,
+            1234,
+            cfg),
+        faiss::FaissException);
     EXPECT_THROW(GpuIndexTurboQuant(&res, 8192, 4), faiss::FaissException);
 }
 
@@ -568,43 +631,56 @@ TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {
     EXPECT_THROW(index_cpu_to_gpu(&res, 0, &flat), faiss::FaissException);
 
     // train on the GPU index: same mean; add from device memory: same codes
-    GpuIndexTurboQuant g2(&res, d, 4, kMSE, faiss::METRIC_L2, true, true,
-                          kHad, kQHad);
+    GpuIndexTurboQuant g2(
+        &res, d, 4, kMSE, faiss::METRIC_L2, true, true, kHad, kQHad);
     EXPECT_FALSE(g2.is_trained);
     g2.train(n, x.data());
     EXPECT_EQ(g2.quantizer().mean, cpu->tq.mean);
     float* xd = nullptr;
     TQ_CUDA_CHECK(cudaMalloc((void**)&xd, n * d * sizeof(float)));
-    TQ_CUDA_CHECK(cudaMemcpy(xd, x.data(), n * d * sizeof(float),
-                             cudaMemcpyHostToDevice));
+    TQ_CUDA_CHECK(cudaMemcpy(
+        xd, x.data(), n * d * sizeof(float), cudaMemcpyHostToDevice));
     g2.add_from_device(n, xd);
     cudaFree(xd);
-    EXPECT_EQ(gpu_codes(g2),
-              std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
+    EXPECT_EQ(
+        gpu_codes(g2),
+        std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
 }
-
 
 /// a trained CPU IVF index (flat coarse quantizer, owned)
 std::unique_ptr<IndexIVFTurboQuant> make_ivf(
-        size_t d,
-        size_t nlist,
-        const Codec& c,
-        faiss::MetricType m,
-        bool by_residual,
-        const std::vector<float>& xt) {
+    size_t d,
+    size_t nlist,
+    const Codec& c,
+    faiss::MetricType m,
+    bool by_residual,
+    const std::vector<float>& xt) {
     faiss::Index* quant = m == faiss::METRIC_L2
-            ? (faiss::Index*)new faiss::IndexFlatL2(d)
-            : (faiss::Index*)new faiss::IndexFlatIP(d);
+                              ? (faiss::Index*)new faiss::IndexFlatL2(d)
+                              : (faiss::Index*)new faiss::IndexFlatIP(d);
     std::unique_ptr<IndexIVFTurboQuant> ivf(new IndexIVFTurboQuant(
-            quant, d, nlist, c.bits, c.variant, m, by_residual, c.centered,
-            c.debiased, c.rot, c.qjl, 1234));
+        quant,
+        d,
+        nlist,
+        c.bits,
+        c.variant,
+        m,
+        by_residual,
+        c.centered,
+        c.debiased,
+        c.rot,
+        c.qjl,
+        1234));
     ivf->own_fields = true;
     ivf->train(xt.size() / d, xt.data());
     return ivf;
 }
 
-Reference ivf_search(const IndexIVFTurboQuant& cpu, const std::vector<float>& q,
-                     size_t k, size_t nprobe) {
+Reference ivf_search(
+    const IndexIVFTurboQuant& cpu,
+    const std::vector<float>& q,
+    size_t k,
+    size_t nprobe) {
     Reference r;
     r.nq = q.size() / cpu.d;
     r.k = k;
@@ -617,8 +693,10 @@ Reference ivf_search(const IndexIVFTurboQuant& cpu, const std::vector<float>& q,
 }
 
 /// lists of two CPU IVF indexes hold the same ids and codes, in order
-void expect_same_lists(const IndexIVFTurboQuant& a, const IndexIVFTurboQuant& b,
-                       const char* what) {
+void expect_same_lists(
+    const IndexIVFTurboQuant& a,
+    const IndexIVFTurboQuant& b,
+    const char* what) {
     ASSERT_EQ(a.nlist, b.nlist);
     size_t bad = 0;
     for (size_t l = 0; l < a.nlist; l++) {
@@ -647,20 +725,30 @@ TEST(GpuTurboQuant, IVFAddAndSearchMatchCpu) {
         bool residual;
     };
     const Case cases[] = {
-            {{"ivf mse4 debiased", 4, kMSE, true, false, RotationType::AUTO,
-              kQGauss},
-             faiss::METRIC_L2,
-             true},
-            {{"ivf prod3", 3, kPROD, false, false, kHad, kQHad},
-             faiss::METRIC_L2,
-             true},
-            {{"ivf mse3 ip", 3, kMSE, true, false, kDense, kQGauss},
-             faiss::METRIC_INNER_PRODUCT,
-             true},
-            {{"ivf mse4 centered, no residual", 4, kMSE, true, true,
-              RotationType::AUTO, kQGauss},
-             faiss::METRIC_L2,
-             false},
+        {{"ivf mse4 debiased",
+          4,
+          kMSE,
+          true,
+          false,
+          RotationType::AUTO,
+          kQGauss},
+         faiss::METRIC_L2,
+         true},
+        {{"ivf prod3", 3, kPROD, false, false, kHad, kQHad},
+         faiss::METRIC_L2,
+         true},
+        {{"ivf mse3 ip", 3, kMSE, true, false, kDense, kQGauss},
+         faiss::METRIC_INNER_PRODUCT,
+         true},
+        {{"ivf mse4 centered, no residual",
+          4,
+          kMSE,
+          true,
+          true,
+          RotationType::AUTO,
+          kQGauss},
+         faiss::METRIC_L2,
+         false},
     };
     const size_t d = 64, nlist = 32, nb = scaled(20000);
     std::vector<float> xb = gaussian(nb, d, 21);
@@ -685,8 +773,13 @@ TEST(GpuTurboQuant, IVFAddAndSearchMatchCpu) {
                 std::vector<idx_t> I(37 * k);
                 g.search(37, q.data(), k, D.data(), I.data(), &p);
                 char what[200];
-                snprintf(what, sizeof(what), "%s nprobe=%zd k=%zd",
-                         cs.c.name, nprobe, k);
+                snprintf(
+                    what,
+                    sizeof(what),
+                    "%s nprobe=%zd k=%zd",
+                    cs.c.name,
+                    nprobe,
+                    k);
                 Agreement a = compare(r, D, I);
                 printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
                 expect_agreement(a, what, true);
@@ -700,10 +793,13 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     StandardGpuResources res;
     const size_t d = 32, nlist = 16, nb = scaled(12000);
     std::vector<float> xb = gaussian(nb, d, 23);
-    auto cpu = make_ivf(d, nlist,
-                        {"mse4", 4, kMSE, true, false, RotationType::AUTO,
-                         kQGauss},
-                        faiss::METRIC_L2, true, xb);
+    auto cpu = make_ivf(
+        d,
+        nlist,
+        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_L2,
+        true,
+        xb);
     cpu->add(nb, xb.data());
     cpu->nprobe = 8;
     std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, cpu.get()));
@@ -724,8 +820,9 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     expect_same_lists(*cpu, *b, "cloner round trip");
 
     EXPECT_THROW(g->train(nb, xb.data()), faiss::FaissException);
-    EXPECT_THROW(g->search(1, q.data(), 2049, D.data(), I.data()),
-                 faiss::FaissException);
+    EXPECT_THROW(
+        g->search(1, q.data(), 2049, D.data(), I.data()),
+        faiss::FaissException);
     idx_t big = idx_t(1) << 40;
     EXPECT_THROW(g->add_with_ids(1, xb.data(), &big), faiss::FaissException);
     g->reset();

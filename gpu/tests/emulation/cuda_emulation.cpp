@@ -5,10 +5,10 @@
  */
 #include "cuda_emulation.h"
 
-#include <ucontext.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cublas_v2.h>
+#include <ucontext.h>
 
 namespace emu {
 
@@ -37,13 +37,25 @@ static ucontext_t g_main;
 static std::vector<std::vector<char>> g_stacks;
 const size_t kStack = 256 * 1024;
 
-const dim3& tid() { return g_cur->t; }
-int lane() { return g_cur->lane; }
-int warp() { return g_cur->warp; }
-void* dyn_smem() { return g_block->smem.data(); }
-uint64_t* xch_slot(int l) { return g_block->xch[g_cur->warp].data() + 8 * l; }
+const dim3& tid() {
+    return g_cur->t;
+}
+int lane() {
+    return g_cur->lane;
+}
+int warp() {
+    return g_cur->warp;
+}
+void* dyn_smem() {
+    return g_block->smem.data();
+}
+uint64_t* xch_slot(int l) {
+    return g_block->xch[g_cur->warp].data() + 8 * l;
+}
 
-static void yield() { swapcontext(&g_cur->uc, &g_main); }
+static void yield() {
+    swapcontext(&g_cur->uc, &g_main);
+}
 
 void block_barrier() {
     Block* b = g_block;
@@ -54,7 +66,8 @@ void block_barrier() {
         b->progress++;
         return;
     }
-    while (b->gen == gen) yield();
+    while (b->gen == gen)
+        yield();
 }
 
 void warp_barrier() {
@@ -67,7 +80,8 @@ void warp_barrier() {
         b->progress++;
         return;
     }
-    while (b->w_gen[w] == gen) yield();
+    while (b->w_gen[w] == gen)
+        yield();
 }
 
 static void entry() {
@@ -97,53 +111,59 @@ void launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn) {
         fprintf(stderr, "emu: block of %d threads\n", n);
         abort();
     }
-    while ((int)g_stacks.size() < n) g_stacks.emplace_back(kStack);
+    while ((int)g_stacks.size() < n)
+        g_stacks.emplace_back(kStack);
     g_gridDim = grid;
     g_blockDim = block;
     for (unsigned bz = 0; bz < grid.z; bz++)
-    for (unsigned by = 0; by < grid.y; by++)
-    for (unsigned bx = 0; bx < grid.x; bx++) {
-        Block b;
-        b.n = b.alive = n;
-        b.th.resize(n);
-        int nw = n / 32;
-        b.w_arrived.assign(nw, 0);
-        b.w_gen.assign(nw, 0);
-        b.w_alive.assign(nw, 32);
-        b.xch.resize(nw);
-        b.smem.assign(smem + 16, (char)0xcd);
-        b.fn = fn;
-        g_block = &b;
-        g_blockIdx = dim3(bx, by, bz);
-        for (int i = 0; i < n; i++) {
-            Thread& t = b.th[i];
-            t.t = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
-            t.lane = i % 32;
-            t.warp = i / 32;
-            t.done = false;
-            getcontext(&t.uc);
-            t.uc.uc_stack.ss_sp = g_stacks[i].data();
-            t.uc.uc_stack.ss_size = kStack;
-            t.uc.uc_link = &g_main;
-            makecontext(&t.uc, entry, 0);
-        }
-        long stall = 0;
-        while (b.alive > 0) {
-            long before = b.progress;
-            for (int i = 0; i < n; i++) {
-                if (!b.th[i].done) {
-                    g_cur = &b.th[i];
-                    swapcontext(&g_main, &b.th[i].uc);
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+                Block b;
+                b.n = b.alive = n;
+                b.th.resize(n);
+                int nw = n / 32;
+                b.w_arrived.assign(nw, 0);
+                b.w_gen.assign(nw, 0);
+                b.w_alive.assign(nw, 32);
+                b.xch.resize(nw);
+                b.smem.assign(smem + 16, (char)0xcd);
+                b.fn = fn;
+                g_block = &b;
+                g_blockIdx = dim3(bx, by, bz);
+                for (int i = 0; i < n; i++) {
+                    Thread& t = b.th[i];
+                    t.t = dim3(
+                        i % block.x,
+                        (i / block.x) % block.y,
+                        i / (block.x * block.y));
+                    t.lane = i % 32;
+                    t.warp = i / 32;
+                    t.done = false;
+                    getcontext(&t.uc);
+                    t.uc.uc_stack.ss_sp = g_stacks[i].data();
+                    t.uc.uc_stack.ss_size = kStack;
+                    t.uc.uc_link = &g_main;
+                    makecontext(&t.uc, entry, 0);
                 }
+                long stall = 0;
+                while (b.alive > 0) {
+                    long before = b.progress;
+                    for (int i = 0; i < n; i++) {
+                        if (!b.th[i].done) {
+                            g_cur = &b.th[i];
+                            swapcontext(&g_main, &b.th[i].uc);
+                        }
+                    }
+                    if (b.progress == before && ++stall > 3) {
+                        fprintf(
+                            stderr, "emu: deadlock in block (%u,%u)\n", bx, by);
+                        abort();
+                    }
+                    if (b.progress != before)
+                        stall = 0;
+                }
+                g_block = nullptr;
             }
-            if (b.progress == before && ++stall > 3) {
-                fprintf(stderr, "emu: deadlock in block (%u,%u)\n", bx, by);
-                abort();
-            }
-            if (b.progress != before) stall = 0;
-        }
-        g_block = nullptr;
-    }
 }
 
 } // namespace emu
@@ -154,7 +174,8 @@ void emu_ldmatrix_x4(uint32_t r[4], const void* p) {
     me[0] = (uint64_t)(uintptr_t)p;
     emu::warp_barrier();
     for (int j = 0; j < 4; j++) {
-        const char* row = (const char*)(uintptr_t)emu::xch_slot(8 * j + l / 4)[0];
+        const char* row =
+            (const char*)(uintptr_t)emu::xch_slot(8 * j + l / 4)[0];
         memcpy(&r[j], row + (l % 4) * 4, 4);
     }
     emu::warp_barrier();
@@ -169,7 +190,8 @@ static float h2f(uint16_t h) {
 void emu_mma_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
     int l = emu::lane();
     uint64_t* me = emu::xch_slot(l);
-    for (int i = 0; i < 4; i++) me[i] = a[i];
+    for (int i = 0; i < 4; i++)
+        me[i] = a[i];
     me[4] = b0;
     me[5] = b1;
     emu::warp_barrier();
@@ -191,7 +213,8 @@ void emu_mma_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
     for (int e = 0; e < 4; e++) {
         int row = g + (e >= 2 ? 8 : 0), col = c + (e & 1);
         float s = d[e];
-        for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+        for (int k = 0; k < 16; k++)
+            s += A[row][k] * B[k][col];
         d[e] = s;
     }
 }
@@ -201,33 +224,99 @@ extern "C" {
 static size_t g_used = 0;
 cudaError_t cudaMalloc(void** p, size_t n) {
     // a pretend 8 GiB card, so that huge requests fail as on a GPU
-    if (n > ((size_t)8 << 30)) { *p = nullptr; return cudaErrorMemoryAllocation; }
+    if (n > ((size_t)8 << 30)) {
+        *p = nullptr;
+        return cudaErrorMemoryAllocation;
+    }
     *p = aligned_alloc(256, (n + 255) / 256 * 256);
     g_used += n;
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
-cudaError_t cudaFree(void* p) { free(p); return cudaSuccess; }
-cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) { memcpy(d, s, n); return cudaSuccess; }
-cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) { memcpy(d, s, n); return cudaSuccess; }
-cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t) { memset(d, v, n); return cudaSuccess; }
-cudaError_t cudaMemset(void* d, int v, size_t n) { memset(d, v, n); return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { *s = (cudaStream_t)0x1; return cudaSuccess; }
-cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
-cudaError_t cudaGetDevice(int* d) { *d = 0; return cudaSuccess; }
-cudaError_t cudaSetDevice(int) { return cudaSuccess; }
-cudaError_t cudaGetLastError() { return cudaSuccess; }
-const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
-cudaError_t cudaMemGetInfo(size_t* f, size_t* t) { *f = (size_t)8 << 30; *t = (size_t)8 << 30; return cudaSuccess; }
-cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) { *v = a == cudaDevAttrMultiProcessorCount ? 2 : 0; return cudaSuccess; }
-cudaError_t cudaEventCreate(cudaEvent_t* e) { *e = (cudaEvent_t)0x1; return cudaSuccess; }
-cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) { *ms = 0; return cudaSuccess; }
-cublasStatus_t cublasCreate_v2(cublasHandle_t* h) { *h = (cublasHandle_t)0x1; return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasDestroy_v2(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+cudaError_t cudaFree(void* p) {
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) {
+    memcpy(d, s, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(
+    void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) {
+    memcpy(d, s, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t) {
+    memset(d, v, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemset(void* d, int v, size_t n) {
+    memset(d, v, n);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() {
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+    *s = (cudaStream_t)0x1;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t) {
+    return cudaSuccess;
+}
+cudaError_t cudaGetDeviceCount(int* n) {
+    *n = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* d) {
+    *d = 0;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int) {
+    return cudaSuccess;
+}
+cudaError_t cudaGetLastError() {
+    return cudaSuccess;
+}
+const char* cudaGetErrorString(cudaError_t e) {
+    return e == cudaSuccess ? "no error" : "emulated error";
+}
+cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
+    *f = (size_t)8 << 30;
+    *t = (size_t)8 << 30;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
+    *v = a == cudaDevAttrMultiProcessorCount ? 2 : 0;
+    return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+    *e = (cudaEvent_t)0x1;
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t) {
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) {
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+    return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
+    *ms = 0;
+    return cudaSuccess;
+}
+cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
+    *h = (cublasHandle_t)0x1;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy_v2(cublasHandle_t) {
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) {
+    return CUBLAS_STATUS_SUCCESS;
+}
 }

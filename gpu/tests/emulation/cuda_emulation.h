@@ -8,15 +8,15 @@
  * emulated sources are compiled without contraction.
  */
 #pragma once
-#include <cuda_runtime_api.h>
-#include <cuda_fp16.h>
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <cmath>
-#include <algorithm>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
 #include <functional>
 #include <vector>
-#include <array>
 
 // host_defines.h gives these attributes for nvcc; here they are plain C++
 #undef __global__
@@ -46,10 +46,18 @@ void warp_barrier();
 uint64_t* xch_slot(int lane_in_warp); // 8 words per lane of the current warp
 void* dyn_smem();
 void launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn);
-inline dim3 to_dim3(dim3 d) { return d; }
-inline dim3 to_dim3(int x) { return dim3(x); }
-inline dim3 to_dim3(unsigned x) { return dim3(x); }
-inline dim3 to_dim3(size_t x) { return dim3((unsigned)x); }
+inline dim3 to_dim3(dim3 d) {
+    return d;
+}
+inline dim3 to_dim3(int x) {
+    return dim3(x);
+}
+inline dim3 to_dim3(unsigned x) {
+    return dim3(x);
+}
+inline dim3 to_dim3(size_t x) {
+    return dim3((unsigned)x);
+}
 } // namespace emu
 
 #define threadIdx (emu::tid())
@@ -58,17 +66,21 @@ inline dim3 to_dim3(size_t x) { return dim3((unsigned)x); }
 #define gridDim (emu::g_gridDim)
 
 template <typename K, typename... A>
-void emu_launch(K kernel, dim3 g, dim3 b, size_t smem, cudaStream_t, A... args) {
+void emu_launch(
+    K kernel, dim3 g, dim3 b, size_t smem, cudaStream_t, A... args) {
     emu::launch(g, b, smem, [=]() { kernel(args...); });
 }
-#define EMU_LAUNCH(kernel, g, b, smem, s, ...) \
+#define EMU_LAUNCH(kernel, g, b, smem, s, ...)                                 \
     emu_launch(kernel, emu::to_dim3(g), emu::to_dim3(b), smem, s, __VA_ARGS__)
 
-inline void __syncthreads() { emu::block_barrier(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { emu::warp_barrier(); }
+inline void __syncthreads() {
+    emu::block_barrier();
+}
+inline void __syncwarp(unsigned = 0xffffffffu) {
+    emu::warp_barrier();
+}
 
-template <typename T>
-T emu_shfl_from(T v, int src) {
+template <typename T> T emu_shfl_from(T v, int src) {
     static_assert(sizeof(T) <= 8, "shfl");
     uint64_t bits = 0;
     memcpy(&bits, &v, sizeof(T));
@@ -80,39 +92,76 @@ T emu_shfl_from(T v, int src) {
     memcpy(&out, &r, sizeof(T));
     return out;
 }
-template <typename T> T __shfl_sync(unsigned, T v, int src) { return emu_shfl_from(v, src & 31); }
+template <typename T> T __shfl_sync(unsigned, T v, int src) {
+    return emu_shfl_from(v, src & 31);
+}
 template <typename T> T __shfl_down_sync(unsigned, T v, int off) {
     int s = emu::lane() + off;
     return emu_shfl_from(v, s < 32 ? s : emu::lane());
 }
-template <typename T> T __shfl_xor_sync(unsigned, T v, int m) { return emu_shfl_from(v, emu::lane() ^ m); }
+template <typename T> T __shfl_xor_sync(unsigned, T v, int m) {
+    return emu_shfl_from(v, emu::lane() ^ m);
+}
 inline int __any_sync(unsigned, int pred) {
     emu::xch_slot(emu::lane())[0] = pred != 0;
     emu::warp_barrier();
     int any = 0;
-    for (int l = 0; l < 32; l++) any |= (int)emu::xch_slot(l)[0];
+    for (int l = 0; l < 32; l++)
+        any |= (int)emu::xch_slot(l)[0];
     emu::warp_barrier();
     return any;
 }
-template <typename T> T atomicAdd(T* p, T v) { T o = *p; *p = o + v; return o; }
-template <typename T> T __ldg(const T* p) { return *p; }
+template <typename T> T atomicAdd(T* p, T v) {
+    T o = *p;
+    *p = o + v;
+    return o;
+}
+template <typename T> T __ldg(const T* p) {
+    return *p;
+}
 inline uint32_t __funnelshift_r(uint32_t lo, uint32_t hi, uint32_t sh) {
     uint64_t v = ((uint64_t)hi << 32) | lo;
     return (uint32_t)(v >> (sh & 31));
 }
-inline uint32_t __float_as_uint(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-inline float __uint_as_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-inline float __int_as_float(int u) { float f; memcpy(&f, &u, 4); return f; }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fsub_rn(float a, float b) { return a - b; }
-inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __fdiv_rn(float a, float b) { return a / b; }
-inline double __dsqrt_rn(double a) { return std::sqrt(a); }
-inline double __ddiv_rn(double a, double b) { return a / b; }
-inline float __double2float_rn(double a) { return (float)a; }
+inline uint32_t __float_as_uint(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+inline float __uint_as_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline float __int_as_float(int u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline float __fadd_rn(float a, float b) {
+    return a + b;
+}
+inline float __fsub_rn(float a, float b) {
+    return a - b;
+}
+inline float __fmul_rn(float a, float b) {
+    return a * b;
+}
+inline float __fdiv_rn(float a, float b) {
+    return a / b;
+}
+inline double __dsqrt_rn(double a) {
+    return std::sqrt(a);
+}
+inline double __ddiv_rn(double a, double b) {
+    return a / b;
+}
+inline float __double2float_rn(double a) {
+    return (float)a;
+}
 using std::isfinite;
-using std::min;
 using std::max;
+using std::min;
 
 /// ldmatrix.sync.aligned.m8n8.x4.shared.b16, and mma.sync m16n8k16
 /// row.col f32.f16.f16.f32 with the PTX ISA's fragment layouts (products of

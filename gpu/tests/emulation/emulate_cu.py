@@ -20,14 +20,15 @@ cudaError_t emu_occupancy(int* n, K, int, size_t) {
 """
 
 
-def replace_function(s, signature_start, new_text):
-    """replace the definition starting with signature_start (up to the
+def replace_function(s, name, new_text):
+    """replace the __device__ function `name` (its definition runs to the
     first closing brace at column 0) by new_text"""
-    i = s.find(signature_start)
-    if i < 0:
+    m = re.search(r"__device__\s+__forceinline__\s+\w+\s+" + name + r"\s*\(",
+                  s)
+    if not m:
         return s
-    j = s.index("\n}\n", i) + 3
-    return s[:i] + new_text + s[j:]
+    j = s.index("\n}\n", m.start()) + 3
+    return s[:m.start()] + new_text + s[j:]
 
 
 def main(src, dst):
@@ -39,14 +40,14 @@ def main(src, dst):
     s = re.sub(r"(\w+(?:<\w+>)?)<<<(.*?)>>>\(", r"EMU_LAUNCH(\1, \2, ", s,
                flags=re.S)
     s = replace_function(
-        s, "__device__ __forceinline__ void ldmatrix_x4",
+        s, "ldmatrix_x4",
         "inline void ldmatrix_x4(uint32_t r[4], const void* p) {\n"
         "    emu_ldmatrix_x4(r, p);\n}\n")
     s = replace_function(
-        s, "__device__ __forceinline__ void mma_16816",
+        s, "mma_16816",
         "inline void mma_16816(float d[4], const uint32_t a[4], uint32_t b0, "
         "uint32_t b1) {\n    emu_mma_16816(d, a, b0, b1);\n}\n")
-    s = replace_function(s, "__device__ __forceinline__ uint32_t smem_addr", "")
+    s = replace_function(s, "smem_addr", "")
     s = re.sub(r"cudaFuncSetAttribute\(\s*", "emu_func_attr(", s)
     s = re.sub(r"cudaOccupancyMaxActiveBlocksPerMultiprocessor\(\s*",
                "emu_occupancy(", s)
