@@ -146,21 +146,7 @@ void IndexIVFTurboQuant::train_residual(idx_t n, const float* x) {
         return;
     }
     FAISS_THROW_IF_NOT_MSG(n > 0, "IndexIVFTurboQuant::train needs vectors");
-    std::vector<double> sum(d, 0);
-    for (idx_t i = 0; i < n; i++) {
-        for (idx_t j = 0; j < d; j++) {
-            float v = x[i * d + j];
-            FAISS_THROW_IF_NOT_FMT(
-                    std::isfinite(v),
-                    "train: vector %ld has a NaN or Inf",
-                    (long)i);
-            sum[j] += v;
-        }
-    }
-    tq.mean.resize(d);
-    for (idx_t j = 0; j < d; j++) {
-        tq.mean[j] = (float)(sum[j] / n);
-    }
+    tq.train_mean(n, x);
 }
 
 void IndexIVFTurboQuant::encode_vectors(

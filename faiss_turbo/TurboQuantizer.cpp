@@ -48,6 +48,20 @@ TurboQuantizer::TurboQuantizer(
     build_tables();
 }
 
+void TurboQuantizer::train_mean(size_t n, const float* x) {
+    check_finite(n, d, x, "TurboQuant train");
+    std::vector<double> sum(d, 0);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < d; j++) {
+            sum[j] += x[i * d + j];
+        }
+    }
+    mean.resize(d);
+    for (size_t j = 0; j < d; j++) {
+        mean[j] = (float)(sum[j] / n);
+    }
+}
+
 int TurboQuantizer::mse_bits10() const {
     int b10 = (int)std::lround(bits * 10);
     return variant == TQVariant::PROD ? b10 - 10 : b10;

@@ -97,6 +97,10 @@ struct TurboQuantizer {
             QJLType qjl_type = QJLType::GAUSSIAN,
             uint64_t seed = 1234);
 
+    /// mean = average of n vectors (throws on NaN / Inf): the centered
+    /// variants' only training, shared by the flat and IVF indexes
+    void train_mean(size_t n, const float* x);
+
     /// validate d, bits, variant and compute the layout fields
     void set_layout();
 
