@@ -3,7 +3,12 @@
 # own build folder, not the main build) and runs it from a seed corpus of
 # valid files (generated + tests/golden).
 #
-#   fuzz/run_fuzz.sh [build_dir] [seconds]   (default: build-fuzz, 60)
+#   fuzz/run_fuzz.sh [build_dir] [seconds] [runs]
+#
+# Default: build-fuzz, 60 s, a random seed (exploration: run it long when
+# the readers change). With runs, the run is reproducible: seed 1 and that
+# many inputs (seconds is then only a cap), so that CI on any machine tries
+# the same inputs and a red result is a real finding, not chance.
 #
 # Exit: 0 no finding, 1 a crash / sanitizer report / leak / timeout (the
 # input is saved as <build_dir>/crash-* ; replay with
@@ -14,6 +19,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$REPO/build-fuzz}
 SECS=${2:-60}
+RUNS=${3:-}
 CXX_CLANG=${FUZZ_CXX:-clang++}
 JOBS=${JOBS:-2}
 
@@ -53,9 +59,17 @@ done
 # inputs that once found a bug (already in the fuzzer's format)
 cp "$REPO"/fuzz/regressions/* "$SEEDS/" 2>/dev/null || true
 
-echo "fuzz: running ${SECS}s (corpus $CORPUS, seeds $SEEDS)"
+if [ -n "$RUNS" ]; then
+  # a corpus left by an earlier run would change which inputs are tried
+  rm -rf "$CORPUS" && mkdir -p "$CORPUS"
+  MODE=(-seed=1 -runs="$RUNS")
+  echo "fuzz: running $RUNS inputs, seed 1, at most ${SECS}s"
+else
+  MODE=()
+  echo "fuzz: running ${SECS}s (corpus $CORPUS, seeds $SEEDS)"
+fi
 set +e
-"$BUILD/fuzz_read_index" "$CORPUS" "$SEEDS" \
+"$BUILD/fuzz_read_index" "$CORPUS" "$SEEDS" "${MODE[@]}" \
   -max_total_time="$SECS" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
   -timeout=10 -max_len=65536 -print_final_stats=1 \
   -artifact_prefix="$BUILD/" >"$BUILD/last_run.log" 2>&1
@@ -67,4 +81,4 @@ if [ "$status" -ne 0 ]; then
   echo "fuzz: FAILED (exit $status), full log: $BUILD/last_run.log"
   exit 1
 fi
-echo "fuzz: OK, no crash in ${SECS}s"
+echo "fuzz: OK, no crash (${RUNS:-${SECS}s})"

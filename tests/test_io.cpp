@@ -701,6 +701,12 @@ TEST(IOPlain, UnsupportedContainersNameTheProblem) {
     rep.addIndex(new IndexTurboQuant(d, 4));
     rep.own_fields = true;
     EXPECT_THROW(serialize(&rep), faiss::FaissException);
+    // a k_factor FAISS cannot search with is refused before anything is
+    // written, rather than stored in a file that would not read back
+    faiss::IndexRefineFlat refine(new IndexTurboQuant(d, 4));
+    refine.own_fields = true;
+    refine.k_factor = 0.5;
+    EXPECT_THROW(serialize(&refine), faiss::FaissException);
 }
 
 /*************************************************************
@@ -940,6 +946,17 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
         c = n;
         forge<uint64_t>(c, find_section(nsecs, "ILSZ"), 0, 5000);
         expect_rejected(c);
+        // IndexRefine with k_factor < 1 reads past its base results in
+        // search (found by the fuzzer): REFF is the 25 bytes of index
+        // fields, then k_factor
+        for (float kf : {0.5f, 0.0f, -1.0f, NAN}) {
+            c = n;
+            forge<float>(c, find_section(nsecs, "REFF"), 25, kf);
+            expect_rejected(c);
+        }
+        c = n;
+        forge<float>(c, find_section(nsecs, "REFF"), 25, 1.0f);
+        EXPECT_NO_THROW(deserialize(c));
     }
     {
         Bytes sh = sample_files()[3].second; // holds an IndexHNSW over ours

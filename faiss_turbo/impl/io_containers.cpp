@@ -150,6 +150,13 @@ read_pretransform(const Section& head, SectionReader& r, int depth) {
 
 void write_refine(const faiss::IndexRefine& idx, SectionWriter& w, int depth) {
     bool flat = typeid(idx) == typeid(faiss::IndexRefineFlat);
+    // the reader refuses what FAISS cannot search: refuse it here too, so
+    // that no file is written that cannot be read back
+    FAISS_THROW_IF_NOT_FMT(
+        std::isfinite(idx.k_factor) && idx.k_factor >= 1 &&
+                idx.k_factor <= 1e6,
+        "faiss-turbo write: IndexRefine k_factor %g is outside [1, 1e6]",
+        idx.k_factor);
     PayloadWriter head = head_of(idx);
     head.put<float>(idx.k_factor);
     w.write(flat ? kTagRefineFlat : kTagRefine, head);
@@ -162,9 +169,11 @@ faiss::Index* read_refine(const Section& head, SectionReader& r, int depth) {
     IndexFields f = get_index_fields(pr);
     float k_factor = pr.get<float>();
     pr.expect_end();
+    // k_factor < 1 makes IndexRefine::search read past its base results
+    // (FAISS 1.7.3 does not check it; later versions throw)
     FAISS_THROW_IF_NOT_FMT(
-        std::isfinite(k_factor) && k_factor > 0 && k_factor <= 1e6,
-        "faiss-turbo read: %s: bad k_factor %g",
+        std::isfinite(k_factor) && k_factor >= 1 && k_factor <= 1e6,
+        "faiss-turbo read: %s: k_factor %g is outside [1, 1e6]",
         head.name().c_str(),
         k_factor);
     bool flat = head.tag == kTagRefineFlat;
