@@ -58,9 +58,9 @@ struct Int8Codec {
 
     /// @param l2  the metric (plain MSE with L2 needs ||c_hat||^2)
     Int8Codec(
-            const TurboQuantizer& tq,
-            bool l2,
-            const Int8Kernels& kernels = int8_kernels_best());
+        const TurboQuantizer& tq,
+        bool l2,
+        const Int8Kernels& kernels = int8_kernels_best());
 
     /** TurboQuantizer::combine is affine in its two dot products: for one
      * code, score = qconst + b + ac * dot_c + as * dot_s. The coefficients
@@ -96,39 +96,39 @@ struct Int8Queries {
     void prepare(const Int8Codec& codec, const TQQueries& q);
 };
 
-/// the score of one code for query pi from its U sums and coefficients
-inline float int8_pair_score(
-        const Int8Codec& codec,
-        const Int8Queries& p,
-        size_t pi,
-        float qconst,
-        const Int8Codec::Affine& a,
-        const int32_t* U) {
-    const float* w = p.w.data() + pi * kInt8MaxSegments;
-    const int32_t* off = p.off.data() + pi * kInt8MaxSegments;
-    float dc = p.c0[pi], ds = 0;
-    for (int s = 0; s < codec.layout.nseg; s++) {
-        float t = w[s] * (float)(codec.mult[s] * U[s] - off[s]);
-        if (codec.sign[s]) {
-            ds += t;
-        } else {
-            dc += t;
-        }
-    }
-    return qconst + a.b + a.ac * dc + a.as * ds;
-}
+/// the coefficients of Int8Codec::affine for a block of codes, computed
+/// once per block and shared by every query scored on it
+struct Int8BlockAffine {
+    std::vector<float> b, ac, as;
 
-/// the estimator from one code's sums: U and V (null unless
-/// layout.want_v) hold layout.nseg entries; code gives norm and aux
-float int8_score(
-        const Int8Codec& codec,
-        const TQQueries& q,
-        size_t qi,
-        const Int8Queries& p,
-        size_t pi,
-        const int32_t* U,
+    explicit Int8BlockAffine(size_t n = 0) : b(n), ac(n), as(n) {}
+
+    /// codes i < n with keep[i] (every code when keep is null); V: the
+    /// block's V sums (n x nseg) or null
+    void
+    set(const Int8Codec& codec,
+        const uint8_t* codes,
+        size_t n,
         const int32_t* V,
-        const uint8_t* code);
+        const char* keep = nullptr);
+};
+
+/** The estimator's scores of n codes for prepared query pi, from the
+ * codes' U sums for that query (n x nseg, the kernels' query-major
+ * order). One function for every caller, so that a code gets the same
+ * int8 score whatever scanned it. The loop is specialized by segment
+ * count so that the compiler vectorizes it: at small d, this per-pair
+ * work costs as much as the integer dot products themselves.
+ */
+void int8_block_scores(
+    const Int8Codec& codec,
+    const Int8Queries& p,
+    size_t pi,
+    float qconst,
+    const Int8BlockAffine& a,
+    const int32_t* U,
+    size_t n,
+    float* out);
 
 /** One query at a time, for scanners (e.g. an InvertedListScanner):
  * set_query() once per query, or again whenever the query changes (an IVF
@@ -139,9 +139,9 @@ struct Int8CodeScorer {
     Int8Codec codec;
 
     Int8CodeScorer(
-            const TurboQuantizer& tq,
-            bool l2,
-            const Int8Kernels& kernels = int8_kernels_best());
+        const TurboQuantizer& tq,
+        bool l2,
+        const Int8Kernels& kernels = int8_kernels_best());
 
     /// row qi of q (only y, sy, qconst and l2 are read; copied)
     void set_query(const TQQueries& q, size_t qi);
@@ -157,6 +157,7 @@ struct Int8CodeScorer {
     Int8Queries p1;
     mutable std::vector<uint8_t> tile, pad;
     mutable std::vector<int32_t> usum, vsum;
+    mutable Int8BlockAffine aff;
 };
 
 /** k nearest over the int8 scores, then (rerank_factor >= 1) the
@@ -166,15 +167,15 @@ struct Int8CodeScorer {
  * padding, ties by label, thread-count independent).
  */
 void scan_knn_int8(
-        const TurboQuantizer& tq,
-        const uint8_t* codes,
-        size_t ncodes,
-        const TQQueries& queries,
-        size_t k,
-        float rerank_factor,
-        float* distances,
-        idx_t* labels,
-        const faiss::IDSelector* sel,
-        const Int8Kernels& kernels = int8_kernels_best());
+    const TurboQuantizer& tq,
+    const uint8_t* codes,
+    size_t ncodes,
+    const TQQueries& queries,
+    size_t k,
+    float rerank_factor,
+    float* distances,
+    idx_t* labels,
+    const faiss::IDSelector* sel,
+    const Int8Kernels& kernels = int8_kernels_best());
 
 } // namespace faiss_turbo

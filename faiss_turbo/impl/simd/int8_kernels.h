@@ -60,9 +60,10 @@ struct Int8Layout {
 };
 
 /// One instruction set's kernels. Outputs are int32, indexed
-/// [(code * nq + query) * nseg + segment] for U and [code * nseg + segment]
-/// for V (written only when layout.want_v). Codes may be read up to
-/// layout.max_read bytes past each code's start.
+/// [(query * n + code) * nseg + segment] for U (query-major, so that the
+/// scores of one query over a block are computed in one vectorizable loop)
+/// and [code * nseg + segment] for V (written only when layout.want_v).
+/// Codes may be read up to layout.max_read bytes past each code's start.
 struct Int8Kernels {
     const char* name;
 

@@ -18,7 +18,7 @@ namespace {
 
 int32_t hsum32(__m256i v) {
     __m128i s = _mm_add_epi32(
-            _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
@@ -26,7 +26,7 @@ int32_t hsum32(__m256i v) {
 
 int32_t hsum64(__m256i v) {
     __m128i s = _mm_add_epi64(
-            _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
     return (int32_t)_mm_cvtsi128_si64(s);
 }
@@ -42,17 +42,17 @@ __m256i tail_mask(size_t rem, int per, int k) {
     long cnt = (long)rem > k ? ((long)rem - k + per - 1) / per : 0;
     cnt = cnt > 32 ? 32 : cnt;
     const __m256i iota = _mm256_setr_epi64x( // bytes 0, 1, ..., 31
-            0x0706050403020100,
-            0x0f0e0d0c0b0a0908,
-            0x1716151413121110,
-            0x1f1e1d1c1b1a1918);
+        0x0706050403020100,
+        0x0f0e0d0c0b0a0908,
+        0x1716151413121110,
+        0x1f1e1d1c1b1a1918);
     return _mm256_cmpgt_epi8(_mm256_set1_epi8((char)cnt), iota);
 }
 
 /// indices of sub-vector k: bits k*B.. of each byte
 template <int B> __m256i sub_indices(__m256i x, int k, __m256i mask) {
     return _mm256_and_si256(
-            _mm256_srl_epi16(x, _mm_cvtsi32_si128(k * B)), mask);
+        _mm256_srl_epi16(x, _mm_cvtsi32_si128(k * B)), mask);
 }
 
 /*************************************************************
@@ -61,7 +61,7 @@ template <int B> __m256i sub_indices(__m256i x, int k, __m256i mask) {
 
 template <int B>
 int32_t decode_interleaved(
-        const Int8Segment& s, const uint8_t* code, uint8_t* row, bool want_v) {
+    const Int8Segment& s, const uint8_t* code, uint8_t* row, bool want_v) {
     constexpr int per = 8 / B;
     const __m256i T = load_table(s.u), V = load_table(s.v);
     const __m256i mask = _mm256_set1_epi8((1 << B) - 1);
@@ -74,13 +74,13 @@ int32_t decode_interleaved(
         for (int k = 0; k < per; k++) {
             __m256i idx = sub_indices<B>(x, k, mask);
             _mm256_storeu_si256(
-                    (__m256i*)(row + c * chunk + k * 32),
-                    _mm256_shuffle_epi8(T, idx));
+                (__m256i*)(row + c * chunk + k * 32),
+                _mm256_shuffle_epi8(T, idx));
             if (want_v) {
                 __m256i vv = _mm256_shuffle_epi8(V, idx);
                 if (c + 1 == nchunks) {
                     vv = _mm256_and_si256(
-                            vv, tail_mask(s.ncoords - c * chunk, per, k));
+                        vv, tail_mask(s.ncoords - c * chunk, per, k));
                 }
                 vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(vv, zero));
             }
@@ -90,11 +90,11 @@ int32_t decode_interleaved(
 }
 
 void decode_tile_avx2(
-        const Int8Layout& L,
-        const uint8_t* codes,
-        size_t n,
-        uint8_t* tile,
-        int32_t* vsum) {
+    const Int8Layout& L,
+    const uint8_t* codes,
+    size_t n,
+    uint8_t* tile,
+    int32_t* vsum) {
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         for (int s = 0; s < L.nseg; s++) {
@@ -121,14 +121,15 @@ void decode_tile_avx2(
  * tile x queries
  *************************************************************/
 
-/// NC tile rows x NQ queries, all segments; out at (row 0, query 0)
+/// NC tile rows x NQ queries, all segments; out at (query 0, row 0), n
+/// rows per query in out
 template <int NC, int NQ>
 void micro_tile(
-        const Int8Layout& L,
-        const uint8_t* tile,
-        const int8_t* q8,
-        size_t nq,
-        int32_t* out) {
+    const Int8Layout& L,
+    const uint8_t* tile,
+    const int8_t* q8,
+    size_t n,
+    int32_t* out) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int s = 0; s < L.nseg; s++) {
         const Int8Segment& sg = L.seg[s];
@@ -144,23 +145,23 @@ void micro_tile(
         for (size_t j = sg.tile_offset; j < j1; j += 32) {
             __m256i qv[NQ];
             for (int q = 0; q < NQ; q++) {
-                qv[q] = _mm256_loadu_si256(
-                        (const __m256i*)(q8 + q * L.row + j));
+                qv[q] =
+                    _mm256_loadu_si256((const __m256i*)(q8 + q * L.row + j));
             }
             for (int c = 0; c < NC; c++) {
-                __m256i cv = _mm256_loadu_si256(
-                        (const __m256i*)(tile + c * L.row + j));
+                __m256i cv =
+                    _mm256_loadu_si256((const __m256i*)(tile + c * L.row + j));
                 for (int q = 0; q < NQ; q++) {
                     acc[c][q] = _mm256_add_epi32(
-                            acc[c][q],
-                            _mm256_madd_epi16(
-                                    _mm256_maddubs_epi16(cv, qv[q]), ones));
+                        acc[c][q],
+                        _mm256_madd_epi16(
+                            _mm256_maddubs_epi16(cv, qv[q]), ones));
                 }
             }
         }
         for (int c = 0; c < NC; c++) {
             for (int q = 0; q < NQ; q++) {
-                out[(c * nq + q) * L.nseg + s] = hsum32(acc[c][q]);
+                out[(q * n + c) * L.nseg + s] = hsum32(acc[c][q]);
             }
         }
     }
@@ -172,46 +173,46 @@ constexpr size_t kMicroRows = 4;
 
 template <int NQ>
 void micro_tile_rows(
-        const Int8Layout& L,
-        const uint8_t* tile,
-        size_t nc,
-        const int8_t* q8,
-        size_t nq,
-        int32_t* out) {
+    const Int8Layout& L,
+    const uint8_t* tile,
+    size_t nc,
+    const int8_t* q8,
+    size_t n,
+    int32_t* out) {
     switch (nc) {
         case 4:
-            micro_tile<4, NQ>(L, tile, q8, nq, out);
+            micro_tile<4, NQ>(L, tile, q8, n, out);
             break;
         case 3:
-            micro_tile<3, NQ>(L, tile, q8, nq, out);
+            micro_tile<3, NQ>(L, tile, q8, n, out);
             break;
         case 2:
-            micro_tile<2, NQ>(L, tile, q8, nq, out);
+            micro_tile<2, NQ>(L, tile, q8, n, out);
             break;
         default:
-            micro_tile<1, NQ>(L, tile, q8, nq, out);
+            micro_tile<1, NQ>(L, tile, q8, n, out);
     }
 }
 
 void tile_dots_avx2(
-        const Int8Layout& L,
-        const uint8_t* tile,
-        size_t n,
-        const int8_t* q8,
-        size_t nq,
-        int32_t* out) {
+    const Int8Layout& L,
+    const uint8_t* tile,
+    size_t n,
+    const int8_t* q8,
+    size_t nq,
+    int32_t* out) {
     // query pairs outside: the pair stays in L1 while the tile streams
     for (size_t q0 = 0; q0 < nq; q0 += 2) {
         const size_t nqb = nq - q0 < 2 ? nq - q0 : 2;
         for (size_t i0 = 0; i0 < n; i0 += kMicroRows) {
             const size_t nc = n - i0 < kMicroRows ? n - i0 : kMicroRows;
-            int32_t* o = out + (i0 * nq + q0) * L.nseg;
+            int32_t* o = out + (q0 * n + i0) * L.nseg;
             if (nqb == 2) {
                 micro_tile_rows<2>(
-                        L, tile + i0 * L.row, nc, q8 + q0 * L.row, nq, o);
+                    L, tile + i0 * L.row, nc, q8 + q0 * L.row, n, o);
             } else {
                 micro_tile_rows<1>(
-                        L, tile + i0 * L.row, nc, q8 + q0 * L.row, nq, o);
+                    L, tile + i0 * L.row, nc, q8 + q0 * L.row, n, o);
             }
         }
     }
@@ -221,16 +222,16 @@ void tile_dots_avx2(
  * straight from the codes
  *************************************************************/
 
-/// one segment of one code against NQ queries: U to out[q * nseg]
+/// one segment of one code against NQ queries: U to out[q * stride]
 template <int B, int NQ, bool WANT_V>
 void direct_segment(
-        const Int8Segment& s,
-        const uint8_t* code,
-        const int8_t* q8,
-        size_t row,
-        int nseg,
-        int32_t* out,
-        int32_t* vout) {
+    const Int8Segment& s,
+    const uint8_t* code,
+    const int8_t* q8,
+    size_t row,
+    size_t stride,
+    int32_t* out,
+    int32_t* vout) {
     constexpr int per = 8 / B;
     const __m256i T = load_table(s.u), V = load_table(s.v);
     const __m256i mask = _mm256_set1_epi8((1 << B) - 1);
@@ -253,21 +254,21 @@ void direct_segment(
             for (int q = 0; q < NQ; q++) {
                 __m256i qv = _mm256_loadu_si256((const __m256i*)(qp + q * row));
                 acc[q] = _mm256_add_epi32(
-                        acc[q],
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(u, qv), ones));
+                    acc[q],
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(u, qv), ones));
             }
             if (WANT_V) {
                 __m256i vv = _mm256_shuffle_epi8(V, idx);
                 if (c + 1 == nchunks) {
                     vv = _mm256_and_si256(
-                            vv, tail_mask(s.ncoords - c * chunk, per, k));
+                        vv, tail_mask(s.ncoords - c * chunk, per, k));
                 }
                 vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(vv, zero));
             }
         }
     }
     for (int q = 0; q < NQ; q++) {
-        out[q * nseg] = hsum32(acc[q]);
+        out[q * stride] = hsum32(acc[q]);
     }
     if (WANT_V) {
         *vout = hsum64(vacc);
@@ -279,12 +280,12 @@ constexpr size_t kPrefetchAhead = 4;
 
 template <int NQ, bool WANT_V>
 void direct_codes(
-        const Int8Layout& L,
-        const uint8_t* codes,
-        size_t n,
-        const int8_t* q8,
-        int32_t* out,
-        int32_t* vsum) {
+    const Int8Layout& L,
+    const uint8_t* codes,
+    size_t n,
+    const int8_t* q8,
+    int32_t* out,
+    int32_t* vsum) {
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         // a few codes ahead: more reads in flight than the prefetcher's.
@@ -296,17 +297,17 @@ void direct_codes(
         }
         for (int s = 0; s < L.nseg; s++) {
             const Int8Segment& sg = L.seg[s];
-            int32_t* o = out + i * NQ * L.nseg + s;
+            int32_t* o = out + i * L.nseg + s;
             int32_t* v = WANT_V ? vsum + i * L.nseg + s : nullptr;
             if (sg.nbits == 4) {
                 direct_segment<4, NQ, WANT_V>(
-                        sg, code, q8, L.row, L.nseg, o, v);
+                    sg, code, q8, L.row, n * L.nseg, o, v);
             } else if (sg.nbits == 2) {
                 direct_segment<2, NQ, WANT_V>(
-                        sg, code, q8, L.row, L.nseg, o, v);
+                    sg, code, q8, L.row, n * L.nseg, o, v);
             } else {
                 direct_segment<1, NQ, WANT_V>(
-                        sg, code, q8, L.row, L.nseg, o, v);
+                    sg, code, q8, L.row, n * L.nseg, o, v);
             }
         }
     }
@@ -314,12 +315,12 @@ void direct_codes(
 
 template <int NQ>
 void direct_codes_v(
-        const Int8Layout& L,
-        const uint8_t* codes,
-        size_t n,
-        const int8_t* q8,
-        int32_t* out,
-        int32_t* vsum) {
+    const Int8Layout& L,
+    const uint8_t* codes,
+    size_t n,
+    const int8_t* q8,
+    int32_t* out,
+    int32_t* vsum) {
     if (L.want_v) {
         direct_codes<NQ, true>(L, codes, n, q8, out, vsum);
     } else {
@@ -328,13 +329,13 @@ void direct_codes_v(
 }
 
 void direct_dots_avx2(
-        const Int8Layout& L,
-        const uint8_t* codes,
-        size_t n,
-        const int8_t* q8,
-        size_t nq,
-        int32_t* out,
-        int32_t* vsum) {
+    const Int8Layout& L,
+    const uint8_t* codes,
+    size_t n,
+    const int8_t* q8,
+    size_t nq,
+    int32_t* out,
+    int32_t* vsum) {
     switch (nq) {
         case 1:
             direct_codes_v<1>(L, codes, n, q8, out, vsum);
@@ -353,10 +354,10 @@ void direct_dots_avx2(
 } // namespace
 
 extern const Int8Kernels kInt8KernelsAVX2 = {
-        "avx2",
-        decode_tile_avx2,
-        tile_dots_avx2,
-        direct_dots_avx2,
+    "avx2",
+    decode_tile_avx2,
+    tile_dots_avx2,
+    direct_dots_avx2,
 };
 
 } // namespace faiss_turbo
