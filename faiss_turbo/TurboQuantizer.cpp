@@ -14,8 +14,6 @@ namespace {
 
 constexpr size_t kEncodeBatch = 1024;
 
-const double kSqrtHalfPi = 1.2533141373155003; // sqrt(pi / 2)
-
 void check_finite(size_t n, size_t d, const float* x, const char* what) {
     for (size_t i = 0; i < n * d; i++) {
         FAISS_THROW_IF_NOT_FMT(
@@ -37,13 +35,13 @@ TurboQuantizer::TurboQuantizer(
         RotationType rt,
         QJLType qt,
         uint64_t sd)
-        : d(d_in),
-          variant(v),
-          bits(b),
-          debiased(deb),
-          rotation_type(rt),
-          qjl_type(qt),
-          seed(sd) {
+    : d(d_in),
+      variant(v),
+      bits(b),
+      debiased(deb),
+      rotation_type(rt),
+      qjl_type(qt),
+      seed(sd) {
     set_layout();
     build_tables();
 }
@@ -131,7 +129,7 @@ std::string TurboQuantizer::layout_string() const {
             mse_bytes,
             variant == TQVariant::PROD ? " | signs" : "",
             variant == TQVariant::PROD ? " | gamma"
-                    : debiased         ? " | beta"
+            : debiased                 ? " | beta"
                                        : "",
             code_size);
     return buf;
@@ -213,10 +211,7 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
 }
 
 void TurboQuantizer::decode_rotated(
-        const uint8_t* code,
-        float* chat,
-        float* sgn,
-        TQCodeScalars& s) const {
+        const uint8_t* code, float* chat, float* sgn, TQCodeScalars& s) const {
     size_t pos = 0;
     float cc = 0;
     for (size_t j = 0; j < d; j++) {
@@ -261,7 +256,7 @@ void TurboQuantizer::decode(size_t n, const uint8_t* codes, float* x) const {
             corr.resize(nb * d);
             qjl->apply_transpose(nb, sgn.data(), corr.data());
             for (size_t i = 0; i < nb; i++) {
-                float f = (float)(kSqrtHalfPi / d) * sc[i].aux;
+                float f = (float)(kTQSqrtHalfPi / d) * sc[i].aux;
                 for (size_t j = 0; j < d; j++) {
                     chat[i * d + j] += f * corr[i * d + j];
                 }
@@ -272,17 +267,14 @@ void TurboQuantizer::decode(size_t n, const uint8_t* codes, float* x) const {
         for (size_t i = 0; i < nb; i++) {
             for (size_t j = 0; j < d; j++) {
                 xb[i * d + j] = xb[i * d + j] * sc[i].norm +
-                        (mean.empty() ? 0.0f : mean[j]);
+                                (mean.empty() ? 0.0f : mean[j]);
             }
         }
     }
 }
 
 void TurboQuantizer::prepare_queries(
-        size_t n,
-        const float* q,
-        bool l2,
-        TQQueries& out) const {
+        size_t n, const float* q, bool l2, TQQueries& out) const {
     check_finite(n, d, q, "TurboQuant search");
     out.n = n;
     out.l2 = l2;
@@ -319,32 +311,8 @@ void TurboQuantizer::prepare_queries(
     }
 }
 
-float TurboQuantizer::combine(
-        const TQQueries& q,
-        size_t qi,
-        float dot_c,
-        float dot_s,
-        const TQCodeScalars& s) const {
-    float ip, x2;
-    if (variant == TQVariant::PROD) {
-        ip = s.norm * (dot_c + (float)(kSqrtHalfPi / d) * s.aux * dot_s);
-        x2 = s.norm * s.norm;
-    } else if (debiased) {
-        ip = s.aux * dot_c;
-        x2 = s.norm * s.norm;
-    } else {
-        // exact for the reconstruction norm * R^T c_hat
-        ip = s.norm * dot_c;
-        x2 = s.norm * s.norm * s.cc;
-    }
-    return q.l2 ? q.qconst[qi] + x2 - 2 * ip : ip + q.qconst[qi];
-}
-
 float TurboQuantizer::score(
-        const TQQueries& q,
-        size_t qi,
-        const uint8_t* code,
-        float* buf) const {
+        const TQQueries& q, size_t qi, const uint8_t* code, float* buf) const {
     TQCodeScalars s;
     const bool prod = variant == TQVariant::PROD;
     decode_rotated(code, buf, prod ? buf + d : nullptr, s);

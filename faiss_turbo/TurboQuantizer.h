@@ -75,7 +75,7 @@ struct TurboQuantizer {
     std::vector<float> mean; ///< subtracted before encoding; empty: none
 
     // layout, from set_layout()
-    size_t n_hi = 0;      ///< coordinates at b_hi bits
+    size_t n_hi = 0; ///< coordinates at b_hi bits
     int b_hi = 0, b_lo = 0;
     size_t mse_bytes = 0; ///< packed MSE indices
     size_t qjl_bytes = 0; ///< packed signs (PROD)
@@ -125,23 +125,55 @@ struct TurboQuantizer {
 
     /// c_hat (d floats, rotated space, unit scale) and, for PROD, the signs
     /// as +-1 floats (d floats, may be null otherwise)
-    void decode_rotated(const uint8_t* code, float* chat, float* sgn,
-                        TQCodeScalars& s) const;
+    void decode_rotated(
+            const uint8_t* code,
+            float* chat,
+            float* sgn,
+            TQCodeScalars& s) const;
 
-    void prepare_queries(size_t n, const float* q, bool l2, TQQueries& out)
-            const;
+    void
+    prepare_queries(size_t n, const float* q, bool l2, TQQueries& out) const;
 
     /// the score estimator from the two dot products <y, c_hat> and
-    /// <S y, sgn>: an L2 distance or an inner product, see README
-    float combine(const TQQueries& q, size_t qi, float dot_c, float dot_s,
-                  const TQCodeScalars& s) const;
+    /// <S y, sgn>: an L2 distance or an inner product, see README. Inline:
+    /// the int8 scan evaluates it per code at constant dot products.
+    float
+    combine(const TQQueries& q,
+            size_t qi,
+            float dot_c,
+            float dot_s,
+            const TQCodeScalars& s) const;
 
     /// combine() after decode_rotated(); buf holds 2 * d floats
-    float score(const TQQueries& q, size_t qi, const uint8_t* code,
-                float* buf) const;
+    float
+    score(const TQQueries& q, size_t qi, const uint8_t* code, float* buf) const;
 
     /// throws unless the tables match the layout (for data from files)
     void check_tables() const;
 };
+
+/// sqrt(pi / 2), the QJL estimator's factor
+constexpr double kTQSqrtHalfPi = 1.2533141373155003;
+
+inline float TurboQuantizer::combine(
+        const TQQueries& q,
+        size_t qi,
+        float dot_c,
+        float dot_s,
+        const TQCodeScalars& s) const {
+    float ip, x2;
+    if (variant == TQVariant::PROD) {
+        ip = s.norm * (dot_c + (float)(kTQSqrtHalfPi / d) * s.aux * dot_s);
+        x2 = s.norm * s.norm;
+    } else if (debiased) {
+        ip = s.aux * dot_c;
+        x2 = s.norm * s.norm;
+    } else {
+        // exact for the reconstruction norm * R^T c_hat
+        ip = s.norm * dot_c;
+        x2 = s.norm * s.norm * s.cc;
+    }
+    return q.l2 ? q.qconst[qi] + x2 - 2 * ip : ip + q.qconst[qi];
+}
 
 } // namespace faiss_turbo

@@ -36,33 +36,33 @@ struct Cfg {
 // every segment shape: interleaved 1/2/4 bits with partial last chunks,
 // natural 3/5/8 bits, fractional splits on and off a byte, 0-bit MSE parts
 const Cfg kCfgs[] = {
-    {37, TQVariant::MSE, 4, false},
-    {64, TQVariant::MSE, 2, true},
-    {100, TQVariant::MSE, 1, false},
-    {129, TQVariant::MSE, 3, false},
-    {96, TQVariant::MSE, 2.5, true},
-    {70, TQVariant::MSE, 3.5, false},
-    {300, TQVariant::MSE, 4.5, false},
-    {64, TQVariant::MSE, 1.5, false},
-    {40, TQVariant::MSE, 8, false},
-    {50, TQVariant::MSE, 5, true},
-    {24, TQVariant::PROD, 1, false},
-    {33, TQVariant::PROD, 1.5, false},
-    {48, TQVariant::PROD, 2, false},
-    {65, TQVariant::PROD, 3, false},
-    {300, TQVariant::PROD, 5, false},
+        {37, TQVariant::MSE, 4, false},
+        {64, TQVariant::MSE, 2, true},
+        {100, TQVariant::MSE, 1, false},
+        {129, TQVariant::MSE, 3, false},
+        {96, TQVariant::MSE, 2.5, true},
+        {70, TQVariant::MSE, 3.5, false},
+        {300, TQVariant::MSE, 4.5, false},
+        {64, TQVariant::MSE, 1.5, false},
+        {40, TQVariant::MSE, 8, false},
+        {50, TQVariant::MSE, 5, true},
+        {24, TQVariant::PROD, 1, false},
+        {33, TQVariant::PROD, 1.5, false},
+        {48, TQVariant::PROD, 2, false},
+        {65, TQVariant::PROD, 3, false},
+        {300, TQVariant::PROD, 5, false},
 };
 
 std::string name(const Cfg& c) {
     char buf[64];
     snprintf(
-        buf,
-        sizeof(buf),
-        "d=%zd %s %g%s",
-        c.d,
-        c.v == TQVariant::PROD ? "prod" : "mse",
-        c.bits,
-        c.debiased ? " debiased" : "");
+            buf,
+            sizeof(buf),
+            "d=%zd %s %g%s",
+            c.d,
+            c.v == TQVariant::PROD ? "prod" : "mse",
+            c.bits,
+            c.debiased ? " debiased" : "");
     return buf;
 }
 
@@ -75,24 +75,27 @@ const TurboQuantizer& get_tq(const Cfg& c) {
     return *p;
 }
 
-/// random code bytes, readable up to max_read past the last code
+/// random code bytes, readable up to max_read past the last code. Code 0
+/// has every bit set: the largest centroid everywhere, u = 128, the most
+/// a 16-bit partial sum of the kernels can take against query 0.
 std::vector<uint8_t> random_codes(const Int8Layout& L, size_t n, int seed) {
     std::mt19937 rng(seed);
     std::vector<uint8_t> codes((n - 1) * L.code_size + L.max_read);
     for (auto& b : codes) {
         b = rng() & 0xff;
     }
+    std::fill(codes.begin(), codes.begin() + L.code_size, 0xff);
     return codes;
 }
 
-/// random int8 queries in [-127, 127], natural order per segment, and the
-/// same in kernel order
+/// random int8 queries in [-63, 63], natural order per segment, and the
+/// same in kernel order; query 0 is +63 everywhere (see random_codes)
 void random_queries(
-    const Int8Layout& L,
-    size_t nq,
-    int seed,
-    std::vector<std::vector<int>>& nat,
-    std::vector<int8_t>& q8) {
+        const Int8Layout& L,
+        size_t nq,
+        int seed,
+        std::vector<std::vector<int>>& nat,
+        std::vector<int8_t>& q8) {
     std::mt19937 rng(seed);
     q8.assign(nq * L.row, 0);
     nat.assign(nq * L.nseg, {});
@@ -101,9 +104,10 @@ void random_queries(
             const Int8Segment& sg = L.seg[s];
             auto& v = nat[q * L.nseg + s];
             for (size_t j = 0; j < sg.ncoords; j++) {
-                v.push_back((int)(rng() % 255) - 127);
+                int r = (int)(rng() % (2 * kInt8QueryMax + 1));
+                v.push_back(q == 0 ? kInt8QueryMax : r - kInt8QueryMax);
                 q8[q * L.row + sg.tile_offset + int8_kernel_position(sg, j)] =
-                    (int8_t)v.back();
+                        (int8_t)v.back();
             }
         }
     }
@@ -115,11 +119,11 @@ struct Sums {
 
 /// the definition: U = sum_j u[idx_j] q_j, V = sum_j v[idx_j]
 Sums naive_sums(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    const std::vector<std::vector<int>>& nat,
-    size_t nq) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const std::vector<std::vector<int>>& nat,
+        size_t nq) {
     Sums r;
     r.U.assign(n * nq * L.nseg, 0);
     r.V.assign(n * L.nseg, 0);
@@ -129,11 +133,11 @@ Sums naive_sums(
             const Int8Segment& sg = L.seg[s];
             for (size_t j = 0; j < sg.ncoords; j++) {
                 uint32_t idx =
-                    get_bits(code, sg.bit_offset + j * sg.nbits, sg.nbits);
+                        get_bits(code, sg.bit_offset + j * sg.nbits, sg.nbits);
                 r.V[i * L.nseg + s] += sg.v[idx];
                 for (size_t q = 0; q < nq; q++) {
                     r.U[(q * n + i) * L.nseg + s] +=
-                        sg.u[idx] * nat[q * L.nseg + s][j];
+                            sg.u[idx] * nat[q * L.nseg + s][j];
                 }
             }
         }
@@ -143,14 +147,14 @@ Sums naive_sums(
 
 /// all three kernels of K on the same input
 Sums run_kernels(
-    const Int8Kernels& K,
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    const std::vector<int8_t>& q8,
-    size_t nq,
-    std::vector<uint8_t>& tile,
-    Sums* direct) {
+        const Int8Kernels& K,
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const std::vector<int8_t>& q8,
+        size_t nq,
+        std::vector<uint8_t>& tile,
+        Sums* direct) {
     Sums r;
     tile.assign(n * L.row, 0);
     r.U.assign(n * nq * L.nseg, 0);
@@ -161,7 +165,7 @@ Sums run_kernels(
         direct->U.assign(n * nq * L.nseg, 0);
         direct->V.assign(n * L.nseg, 0);
         K.direct_dots(
-            L, codes, n, q8.data(), nq, direct->U.data(), direct->V.data());
+                L, codes, n, q8.data(), nq, direct->U.data(), direct->V.data());
     }
     return r;
 }
@@ -193,7 +197,7 @@ TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
                     std::vector<uint8_t> tile;
                     Sums direct;
                     Sums t = run_kernels(
-                        *ks[ki], L, codes.data(), n, q8, nq, tile, &direct);
+                            *ks[ki], L, codes.data(), n, q8, nq, tile, &direct);
                     EXPECT_EQ(t.U, ref.U) << "nq " << nq;
                     if (L.want_v) {
                         EXPECT_EQ(t.V, ref.V);
@@ -218,7 +222,8 @@ TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
 }
 
 TEST(Int8Kernels, TablesFitMaddubs) {
-    // u <= 128 and |q8| <= 127: a pair of products never saturates s16
+    // u <= 128 and |q8| <= 63: two maddubs (four products) never overflow
+    // s16
     for (const Cfg& c : kCfgs) {
         Int8Codec codec(get_tq(c), true);
         for (int s = 0; s < codec.layout.nseg; s++) {
@@ -257,9 +262,10 @@ TEST(Int8Scan, ErrorWithinRoundingBound) {
             const float* y = q.y.data() + qi * d;
             float s_y = 0, s_sy = 0;
             for (size_t j = 0; j < d; j++) {
-                s_y = std::max(s_y, std::fabs(y[j]) / 127);
+                s_y = std::max(s_y, std::fabs(y[j]) / kInt8QueryMax);
                 if (!q.sy.empty()) {
-                    s_sy = std::max(s_sy, std::fabs(q.sy[qi * d + j]) / 127);
+                    s_sy = std::max(
+                            s_sy, std::fabs(q.sy[qi * d + j]) / kInt8QueryMax);
                 }
             }
             for (size_t i = 0; i < nb; i++) {
@@ -270,16 +276,16 @@ TEST(Int8Scan, ErrorWithinRoundingBound) {
                 for (int s = 0; s < codec.layout.nseg; s++) {
                     if (codec.sign[s]) {
                         bound +=
-                            std::sqrt(M_PI / 2) / d * sc.aux * s_sy / 2 * d;
+                                std::sqrt(M_PI / 2) / d * sc.aux * s_sy / 2 * d;
                         continue;
                     }
                     size_t j0 = codec.coord0[s];
                     for (size_t j = j0; j < j0 + codec.layout.seg[s].ncoords;
                          j++) {
-                        bound +=
-                            s_y / 2 *
-                                (std::fabs(chat[j]) + codec.cscale[s] / 2) +
-                            std::fabs(y[j]) * codec.cscale[s] / 2;
+                        bound += s_y / 2 *
+                                         (std::fabs(chat[j]) +
+                                          codec.cscale[s] / 2) +
+                                 std::fabs(y[j]) * codec.cscale[s] / 2;
                         mag += std::fabs(y[j] * chat[j]);
                     }
                 }
@@ -287,7 +293,7 @@ TEST(Int8Scan, ErrorWithinRoundingBound) {
                 float exact = tq.score(q, qi, code, buf.data());
                 float approx = scorer.score(code);
                 ASSERT_LE(std::fabs(approx - exact), bound)
-                    << "query " << qi << " code " << i;
+                        << "query " << qi << " code " << i;
             }
         }
     }
@@ -301,12 +307,12 @@ struct Res {
 };
 
 Res search(
-    const IndexTurboQuant& idx,
-    const std::vector<float>& xq,
-    size_t k,
-    int mode,
-    float rerank,
-    faiss::IDSelector* sel = nullptr) {
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq,
+        size_t k,
+        int mode,
+        float rerank,
+        faiss::IDSelector* sel = nullptr) {
     size_t nq = xq.size() / idx.d;
     Res r;
     r.D.resize(nq * k);
@@ -320,9 +326,9 @@ Res search(
 }
 
 std::unique_ptr<IndexTurboQuant> make_index(
-    const Cfg& c, faiss::MetricType m, bool centered, size_t nb, int seed) {
+        const Cfg& c, faiss::MetricType m, bool centered, size_t nb, int seed) {
     auto idx = std::make_unique<IndexTurboQuant>(
-        c.d, c.bits, c.v, m, centered, c.debiased);
+            c.d, c.bits, c.v, m, centered, c.debiased);
     auto xb = tqtest::random_gaussian(nb, c.d, seed);
     for (auto& x : xb) {
         x += 0.3f;
@@ -370,15 +376,17 @@ TEST(Int8Scan, ShortListRecallAndExactScores) {
             // the scores returned are the exact estimator's
             for (size_t i = 0; i < nq * k; i++) {
                 float s = idx.tq.score(
-                    q,
-                    i / k,
-                    idx.codes.data() + a.I[i] * idx.code_size,
-                    buf.data());
+                        q,
+                        i / k,
+                        idx.codes.data() + a.I[i] * idx.code_size,
+                        buf.data());
                 ASSERT_EQ(a.D[i], s);
             }
             double r = tqtest::recall_at(a.I, e.I, nq, k, k, k);
-            printf(
-                "%g bits, rerank %g: recall@10 vs exact %.3f\n", bits, rf, r);
+            printf("%g bits, rerank %g: recall@10 vs exact %.3f\n",
+                   bits,
+                   rf,
+                   r);
             // the int8 error is ~1% of the score spread, so the 4k short
             // list holds nearly all of the exact top k
             EXPECT_GE(r, rf >= 4 ? 0.97 : 0.85);
@@ -405,19 +413,19 @@ TEST(Int8Scan, WithoutRerankReturnsInt8Scores) {
             init_topk(true, k, D.data(), I.data());
             for (size_t i = 0; i < nb; i++) {
                 EXPECT_EQ(
-                    all[i],
-                    scorer.score(idx->codes.data() + i * idx->code_size));
+                        all[i],
+                        scorer.score(idx->codes.data() + i * idx->code_size));
                 push_topk(true, k, D.data(), I.data(), all[i], i);
             }
             finalize_topk(true, k, D.data(), I.data());
             EXPECT_EQ(
-                std::vector<idx_t>(
-                    a.I.begin() + qi * k, a.I.begin() + (qi + 1) * k),
-                I);
+                    std::vector<idx_t>(
+                            a.I.begin() + qi * k, a.I.begin() + (qi + 1) * k),
+                    I);
             EXPECT_EQ(
-                std::vector<float>(
-                    a.D.begin() + qi * k, a.D.begin() + (qi + 1) * k),
-                D);
+                    std::vector<float>(
+                            a.D.begin() + qi * k, a.D.begin() + (qi + 1) * k),
+                    D);
         }
     }
 }
@@ -425,9 +433,9 @@ TEST(Int8Scan, WithoutRerankReturnsInt8Scores) {
 TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
     const size_t nb = 3000, k = 9;
     const Cfg cfgs[] = {
-        {64, TQVariant::MSE, 4, false},
-        {70, TQVariant::MSE, 3.5, true},
-        {48, TQVariant::PROD, 3, false}};
+            {64, TQVariant::MSE, 4, false},
+            {70, TQVariant::MSE, 3.5, true},
+            {48, TQVariant::PROD, 3, false}};
     for (const Cfg& c : cfgs) {
         SCOPED_TRACE(name(c));
         auto idx = make_index(c, faiss::METRIC_L2, false, nb, 61);
@@ -441,16 +449,16 @@ TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
             int old = omp_get_max_threads();
             omp_set_num_threads(nt);
             scan_knn_int8(
-                idx->tq,
-                idx->codes.data(),
-                nb,
-                qq,
-                k,
-                0,
-                r.D.data(),
-                r.I.data(),
-                nullptr,
-                K);
+                    idx->tq,
+                    idx->codes.data(),
+                    nb,
+                    qq,
+                    k,
+                    0,
+                    r.D.data(),
+                    r.I.data(),
+                    nullptr,
+                    K);
             omp_set_num_threads(old);
             return r;
         };
@@ -466,9 +474,11 @@ TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
         for (int nt : {1, 2}) {
             Res r3 = run(q3, B, nt);
             EXPECT_EQ(
-                r3.I, std::vector<idx_t>(ref.I.begin(), ref.I.begin() + 3 * k));
+                    r3.I,
+                    std::vector<idx_t>(ref.I.begin(), ref.I.begin() + 3 * k));
             EXPECT_EQ(
-                r3.D, std::vector<float>(ref.D.begin(), ref.D.begin() + 3 * k));
+                    r3.D,
+                    std::vector<float>(ref.D.begin(), ref.D.begin() + 3 * k));
         }
     }
 }
@@ -562,7 +572,8 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         k->dot_rows(a.data(), 5, b.data(), d, rows);
         for (size_t r = 0; r < 5; r++) {
             EXPECT_EQ(
-                rows[r], dot_lanes_definition(a.data() + r * d, b.data(), d));
+                    rows[r],
+                    dot_lanes_definition(a.data() + r * d, b.data(), d));
         }
     }
     for (size_t p = 8; p <= 2048; p *= 2) {
@@ -584,11 +595,11 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         v.push_back(-0.0f);
         std::vector<uint8_t> idx(v.size());
         k->quantize(
-            v.data(), v.size(), cb->thresholds.data(), nbits, idx.data());
+                v.data(), v.size(), cb->thresholds.data(), nbits, idx.data());
         for (size_t i = 0; i < v.size(); i++) {
             ASSERT_EQ(
-                idx[i], quantize_coord(v[i], cb->thresholds.data(), nbits))
-                << v[i];
+                    idx[i], quantize_coord(v[i], cb->thresholds.data(), nbits))
+                    << v[i];
         }
     }
 }

@@ -24,7 +24,7 @@ namespace {
 
 /// tables of one MSE codebook: u = round(c / s_c) + 64, v = round(c^2 / s_v)
 void fill_mse_tables(
-    Int8Segment& s, const Codebook& cb, double& cs, double& vs) {
+        Int8Segment& s, const Codebook& cb, double& cs, double& vs) {
     double cmax = 0, c2max = 0;
     for (float c : cb.centroids) {
         cmax = std::max(cmax, std::fabs((double)c));
@@ -43,8 +43,8 @@ void fill_mse_tables(
 /// interleave segments of 1, 2 and 4 bits that start on a byte
 void set_geometry(Int8Segment& s, size_t tile_offset) {
     s.tile_offset = tile_offset;
-    s.interleaved =
-        (s.nbits == 1 || s.nbits == 2 || s.nbits == 4) && s.bit_offset % 8 == 0;
+    s.interleaved = (s.nbits == 1 || s.nbits == 2 || s.nbits == 4) &&
+                    s.bit_offset % 8 == 0;
     size_t unit = s.interleaved ? 256 / s.nbits : 32;
     s.width = (s.ncoords + unit - 1) / unit * unit;
 }
@@ -54,10 +54,10 @@ void set_geometry(Int8Segment& s, size_t tile_offset) {
 Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
     : tq(&tq_in), kernels(&k), l2(l2) {
     FAISS_THROW_IF_NOT_FMT(
-        int8_scan_supported(tq_in),
-        "int8 scan: d=%zd is above %zd",
-        tq_in.d,
-        kInt8MaxDim);
+            int8_scan_supported(tq_in),
+            "int8 scan: d=%zd is above %zd",
+            tq_in.d,
+            kInt8MaxDim);
     const TurboQuantizer& t = tq_in;
     Int8Layout& L = layout;
     L.code_size = t.code_size;
@@ -79,8 +79,8 @@ Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
         int nbits;
         const Codebook* cb;
     } parts[2] = {
-        {0, t.n_hi, t.b_hi, t.cb_hi.get()},
-        {t.n_hi, n_lo, t.b_lo, t.cb_lo.get()}};
+            {0, t.n_hi, t.b_hi, t.cb_hi.get()},
+            {t.n_hi, n_lo, t.b_lo, t.cb_lo.get()}};
     size_t bit = 0;
     for (const Part& p : parts) {
         if (p.n == 0) {
@@ -127,18 +127,20 @@ Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
 
 namespace {
 
-/// q8 = round(x / s), s = max |x| / 127, over coordinates [0, n) of x
+/// q8 = round(x / s), s = max |x| / kInt8QueryMax, over coordinates [0, n)
+/// of x
 float int8_scale(const float* x, size_t n) {
     float m = 0;
     for (size_t j = 0; j < n; j++) {
         m = std::max(m, std::fabs(x[j]));
     }
-    return m > 0 ? m / 127 : 1;
+    return m > 0 ? m / kInt8QueryMax : 1;
 }
 
 int8_t to_int8(float x, float inv) {
     long v = std::lround(x * inv);
-    return (int8_t)std::min(127L, std::max(-127L, v));
+    const long qmax = kInt8QueryMax;
+    return (int8_t)std::min(qmax, std::max(-qmax, v));
 }
 
 } // namespace
@@ -153,7 +155,7 @@ void Int8Queries::resize(const Int8Codec& codec, size_t n_in) {
 }
 
 void Int8Queries::set(
-    const Int8Codec& codec, const TQQueries& q, size_t qi, size_t oi) {
+        const Int8Codec& codec, const TQQueries& q, size_t qi, size_t oi) {
     const size_t d = codec.tq->d;
     const float* y = q.y.data() + qi * d;
     const float* sy = q.sy.empty() ? nullptr : q.sy.data() + qi * d;
@@ -171,9 +173,10 @@ void Int8Queries::set(
             sum += v;
         }
         off[oi * kInt8MaxSegments + s] =
-            codec.sign[s] ? sum : kInt8Offset * sum;
+                codec.sign[s] ? sum : kInt8Offset * sum;
         w[oi * kInt8MaxSegments + s] =
-            codec.sign[s] ? scale : (float)((double)scale * codec.cscale[s]);
+                codec.sign[s] ? scale
+                              : (float)((double)scale * codec.cscale[s]);
     }
     double z = 0;
     for (size_t j = codec.zero_begin; j < codec.zero_end; j++) {
@@ -190,8 +193,9 @@ void Int8Queries::prepare(const Int8Codec& codec, const TQQueries& q) {
     }
 }
 
-Int8Codec::Affine
-Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
+/// in this file's loops, without a call per code
+inline Int8Codec::Affine
+Int8Codec::affine_inline(const uint8_t* code, const int32_t* V) const {
     TQCodeScalars sc;
     const uint8_t* tail = code + tq->mse_bytes + tq->qjl_bytes;
     memcpy(&sc.norm, tail, sizeof(float));
@@ -207,8 +211,8 @@ Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
     }
     // the inner product is linear: zero at zero dots
     float ac = tq->combine(ip0, 0, 1, 0, sc);
-    float as =
-        tq->variant == TQVariant::PROD ? tq->combine(ip0, 0, 0, 1, sc) : 0.0f;
+    float as = tq->variant == TQVariant::PROD ? tq->combine(ip0, 0, 0, 1, sc)
+                                              : 0.0f;
     if (!l2) {
         return {0.0f, ac, as};
     }
@@ -216,12 +220,17 @@ Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
     return {tq->combine(l20, 0, 0, 0, sc), -2 * ac, -2 * as};
 }
 
+Int8Codec::Affine
+Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
+    return affine_inline(code, V);
+}
+
 void Int8BlockAffine::set(
-    const Int8Codec& codec,
-    const uint8_t* codes,
-    size_t n,
-    const int32_t* V,
-    const char* keep) {
+        const Int8Codec& codec,
+        const uint8_t* codes,
+        size_t n,
+        const int32_t* V,
+        const char* keep) {
     if (this->b.size() < n) {
         this->b.resize(n);
         ac.resize(n);
@@ -232,8 +241,8 @@ void Int8BlockAffine::set(
         if (keep && !keep[i]) {
             continue;
         }
-        Int8Codec::Affine a = codec.affine(
-            codes + i * codec.layout.code_size, V ? V + i * nseg : nullptr);
+        Int8Codec::Affine a = codec.affine_inline(
+                codes + i * codec.layout.code_size, V ? V + i * nseg : nullptr);
         this->b[i] = a.b;
         ac[i] = a.ac;
         as[i] = a.as;
@@ -246,14 +255,14 @@ namespace {
 /// Int8Codec builds them in)
 template <int NMSE, bool SIGN>
 void block_scores(
-    const Int8Codec& codec,
-    const Int8Queries& p,
-    size_t pi,
-    float qconst,
-    const Int8BlockAffine& a,
-    const int32_t* U,
-    size_t n,
-    float* out) {
+        const Int8Codec& codec,
+        const Int8Queries& p,
+        size_t pi,
+        float qconst,
+        const Int8BlockAffine& a,
+        const int32_t* U,
+        size_t n,
+        float* out) {
     constexpr int NSEG = NMSE + (SIGN ? 1 : 0);
     const float* w = p.w.data() + pi * kInt8MaxSegments;
     const int32_t* off = p.off.data() + pi * kInt8MaxSegments;
@@ -278,24 +287,26 @@ void block_scores(
 } // namespace
 
 void int8_block_scores(
-    const Int8Codec& codec,
-    const Int8Queries& p,
-    size_t pi,
-    float qconst,
-    const Int8BlockAffine& a,
-    const int32_t* U,
-    size_t n,
-    float* out) {
+        const Int8Codec& codec,
+        const Int8Queries& p,
+        size_t pi,
+        float qconst,
+        const Int8BlockAffine& a,
+        const int32_t* U,
+        size_t n,
+        float* out) {
     const int nseg = codec.layout.nseg;
     const bool sign = nseg > 0 && codec.sign[nseg - 1];
     const int nmse = nseg - (sign ? 1 : 0);
     FAISS_THROW_IF_NOT_FMT(
-        nseg >= 1 && nmse <= 2, "int8 scan: %d segments not supported", nseg);
-    auto* f =
-        sign ? (nmse == 0   ? block_scores<0, true>
-                : nmse == 1 ? block_scores<1, true>
-                            : block_scores<2, true>)
-             : (nmse == 1 ? block_scores<1, false> : block_scores<2, false>);
+            nseg >= 1 && nmse <= 2,
+            "int8 scan: %d segments not supported",
+            nseg);
+    auto* f = sign ? (nmse == 0   ? block_scores<0, true>
+                      : nmse == 1 ? block_scores<1, true>
+                                  : block_scores<2, true>)
+                   : (nmse == 1 ? block_scores<1, false>
+                                : block_scores<2, false>);
     f(codec, p, pi, qconst, a, U, n, out);
 }
 
@@ -305,20 +316,28 @@ void int8_block_scores(
 
 namespace {
 
-constexpr size_t kDirectBlock = 256; // codes per direct kernel call
-constexpr size_t kTileCodes = 32;    // codes decoded into one tile
-constexpr size_t kTileQueries = 32;  // queries per tile_dots call
-constexpr size_t kQueryChunk = 256;  // queries per task (one decode each)
+constexpr size_t kDirectBlock = 256; // codes per direct kernel call, at most
+
+/// codes per direct kernel call: the block's codes are read again for
+/// their norms right after the kernel, so they should still be in L1
+size_t direct_block(const Int8Layout& L) {
+    constexpr size_t kDirectBytes = 16384;
+    return std::max<size_t>(
+            8, std::min(kDirectBlock, kDirectBytes / L.code_size));
+}
+constexpr size_t kTileCodes = 32;   // codes decoded into one tile
+constexpr size_t kTileQueries = 32; // queries per tile_dots call
+constexpr size_t kQueryChunk = 256; // queries per task (one decode each)
 
 /// codes [0, n) of `block`, readable for layout.max_read bytes past each
 /// code's start: the block itself, or a zero-padded copy near the end of
 /// the array (avail: bytes from block to the end of the array)
 const uint8_t* readable(
-    const Int8Layout& L,
-    const uint8_t* block,
-    size_t n,
-    size_t avail,
-    std::vector<uint8_t>& pad) {
+        const Int8Layout& L,
+        const uint8_t* block,
+        size_t n,
+        size_t avail,
+        std::vector<uint8_t>& pad) {
     size_t need = n == 0 ? 0 : (n - 1) * L.code_size + L.max_read;
     if (need <= avail) {
         return block;
@@ -381,14 +400,14 @@ struct SliceTask {
         for (size_t t = 0; t < nqs; t++) {
             size_t qi = qs + t;
             int8_block_scores(
-                codec,
-                p,
-                qi,
-                q.qconst[qi],
-                sc.aff,
-                sc.usum.data() + t * nb * nseg,
-                nb,
-                sc.scores.data());
+                    codec,
+                    p,
+                    qi,
+                    q.qconst[qi],
+                    sc.aff,
+                    sc.usum.data() + t * nb * nseg,
+                    nb,
+                    sc.scores.data());
             float* hv = V + qi * kk;
             idx_t* hi = I + qi * kk;
             // most blocks hold no candidate that beats the heap's top: a
@@ -426,23 +445,24 @@ struct SliceTask {
     void run_direct(size_t i0, size_t i1, size_t q0, size_t q1) const {
         const Int8Layout& L = codec.layout;
         Scratch sc(L, kDirectBlock, q1 - q0);
-        for (size_t b = i0; b < i1; b += kDirectBlock) {
-            size_t nb = std::min(kDirectBlock, i1 - b);
+        const size_t block = direct_block(L);
+        for (size_t b = i0; b < i1; b += block) {
+            size_t nb = std::min(block, i1 - b);
             const uint8_t* src = readable(
-                L,
-                codes + b * L.code_size,
-                nb,
-                (ncodes - b) * L.code_size,
-                sc.pad);
+                    L,
+                    codes + b * L.code_size,
+                    nb,
+                    (ncodes - b) * L.code_size,
+                    sc.pad);
             select(b, nb, sc);
             codec.kernels->direct_dots(
-                L,
-                src,
-                nb,
-                p.q8.data() + q0 * L.row,
-                q1 - q0,
-                sc.usum.data(),
-                sc.vsum.data());
+                    L,
+                    src,
+                    nb,
+                    p.q8.data() + q0 * L.row,
+                    q1 - q0,
+                    sc.usum.data(),
+                    sc.vsum.data());
             sc.aff.set(codec, src, nb, vsums(sc), sc.keep.data());
             offer(b, nb, q0, q1 - q0, sc);
         }
@@ -455,24 +475,24 @@ struct SliceTask {
         for (size_t b = i0; b < i1; b += kTileCodes) {
             size_t nb = std::min(kTileCodes, i1 - b);
             const uint8_t* src = readable(
-                L,
-                codes + b * L.code_size,
-                nb,
-                (ncodes - b) * L.code_size,
-                sc.pad);
+                    L,
+                    codes + b * L.code_size,
+                    nb,
+                    (ncodes - b) * L.code_size,
+                    sc.pad);
             select(b, nb, sc);
             codec.kernels->decode_tile(
-                L, src, nb, sc.tile.data(), sc.vsum.data());
+                    L, src, nb, sc.tile.data(), sc.vsum.data());
             sc.aff.set(codec, src, nb, vsums(sc), sc.keep.data());
             for (size_t qs = q0; qs < q1; qs += kTileQueries) {
                 size_t nqs = std::min(kTileQueries, q1 - qs);
                 codec.kernels->tile_dots(
-                    L,
-                    sc.tile.data(),
-                    nb,
-                    p.q8.data() + qs * L.row,
-                    nqs,
-                    sc.usum.data());
+                        L,
+                        sc.tile.data(),
+                        nb,
+                        p.q8.data() + qs * L.row,
+                        nqs,
+                        sc.usum.data());
                 offer(b, nb, qs, nqs, sc);
             }
         }
@@ -482,17 +502,17 @@ struct SliceTask {
 /// the k best of the candidates (a heap of kk) for query qi: re-scored
 /// with the exact estimator, or as they are
 void finish_query(
-    const TurboQuantizer& tq,
-    const uint8_t* codes,
-    const TQQueries& q,
-    size_t qi,
-    size_t k,
-    size_t kk,
-    bool rerank,
-    float* cv,
-    idx_t* ci,
-    float* D,
-    idx_t* L) {
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        const TQQueries& q,
+        size_t qi,
+        size_t k,
+        size_t kk,
+        bool rerank,
+        float* cv,
+        idx_t* ci,
+        float* D,
+        idx_t* L) {
     if (!rerank) {
         finalize_topk(q.l2, kk, cv, ci);
         std::copy(cv, cv + k, D);
@@ -517,20 +537,20 @@ void finish_query(
  *************************************************************/
 
 void scan_knn_int8(
-    const TurboQuantizer& tq,
-    const uint8_t* codes,
-    size_t ncodes,
-    const TQQueries& q,
-    size_t k,
-    float rerank_factor,
-    float* distances,
-    idx_t* labels,
-    const faiss::IDSelector* sel,
-    const Int8Kernels& kernels) {
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels) {
     FAISS_THROW_IF_NOT_FMT(
-        std::isfinite(rerank_factor) && rerank_factor >= 0,
-        "int8 scan: rerank_factor=%g must be >= 0",
-        rerank_factor);
+            std::isfinite(rerank_factor) && rerank_factor >= 0,
+            "int8 scan: rerank_factor=%g must be >= 0",
+            rerank_factor);
     const size_t nq = q.n;
     if (nq == 0) {
         return;
@@ -565,15 +585,15 @@ void scan_knn_int8(
         size_t i0 = std::min(ncodes, nunits * s / nslices * unit);
         size_t i1 = std::min(ncodes, nunits * (s + 1) / nslices * unit);
         SliceTask t{
-            codec,
-            q,
-            p,
-            codes,
-            ncodes,
-            sel,
-            kk,
-            hv.data() + s * nq * kk,
-            hi.data() + s * nq * kk};
+                codec,
+                q,
+                p,
+                codes,
+                ncodes,
+                sel,
+                kk,
+                hv.data() + s * nq * kk,
+                hi.data() + s * nq * kk};
         for (size_t qi = q0; qi < q1; qi++) {
             init_topk(q.l2, kk, t.V + qi * kk, t.I + qi * kk);
         }
@@ -598,17 +618,17 @@ void scan_knn_int8(
             }
         }
         finish_query(
-            tq,
-            codes,
-            q,
-            qi,
-            k,
-            kk,
-            rerank,
-            cv,
-            ci,
-            distances + qi * k,
-            labels + qi * k);
+                tq,
+                codes,
+                q,
+                qi,
+                k,
+                kk,
+                rerank,
+                cv,
+                ci,
+                distances + qi * k,
+                labels + qi * k);
     }
 }
 
@@ -617,7 +637,7 @@ void scan_knn_int8(
  *************************************************************/
 
 Int8CodeScorer::Int8CodeScorer(
-    const TurboQuantizer& tq, bool l2, const Int8Kernels& kernels)
+        const TurboQuantizer& tq, bool l2, const Int8Kernels& kernels)
     : codec(tq, l2, kernels), aff(kDirectBlock) {
     q1.n = 1;
     q1.l2 = l2;
@@ -646,25 +666,25 @@ float Int8CodeScorer::score(const uint8_t* code) const {
 }
 
 void Int8CodeScorer::score_run(
-    const uint8_t* codes, size_t n, float* out) const {
+        const uint8_t* codes, size_t n, float* out) const {
     const Int8Layout& L = codec.layout;
     const Int8Kernels& K = *codec.kernels;
     const int32_t* V = L.want_v ? vsum.data() : nullptr;
-    const size_t unit = L.direct ? kDirectBlock : kTileCodes;
+    const size_t unit = L.direct ? direct_block(L) : kTileCodes;
     for (size_t b = 0; b < n; b += unit) {
         size_t nb = std::min(unit, n - b);
         const uint8_t* src = readable(
-            L, codes + b * L.code_size, nb, (n - b) * L.code_size, pad);
+                L, codes + b * L.code_size, nb, (n - b) * L.code_size, pad);
         if (L.direct) {
             K.direct_dots(
-                L, src, nb, p1.q8.data(), 1, usum.data(), vsum.data());
+                    L, src, nb, p1.q8.data(), 1, usum.data(), vsum.data());
         } else {
             K.decode_tile(L, src, nb, tile.data(), vsum.data());
             K.tile_dots(L, tile.data(), nb, p1.q8.data(), 1, usum.data());
         }
         aff.set(codec, src, nb, V);
         int8_block_scores(
-            codec, p1, 0, q1.qconst[0], aff, usum.data(), nb, out + b);
+                codec, p1, 0, q1.qconst[0], aff, usum.data(), nb, out + b);
     }
 }
 

@@ -4,7 +4,7 @@
  * The scalar codebook is shared by every coordinate, so <y, c_hat> is a dot
  * product between the rotated query and one small table applied to the
  * indices. Both sides become integers:
- *   query: q8 = round(y / s_q) in [-127, 127], s_q = max |y| / 127 (one
+ *   query: q8 = round(y / s_q) in [-63, 63], s_q = max |y| / 63 (one
  *          scale per query; S y of PROD has its own)
  *   codes: u = round(c / s_c) + 64 in [0, 128], one scale per codebook
  * so per segment (codebook) <y, c_hat> ~ s_q s_c (sum u q8 - 64 sum q8);
@@ -32,7 +32,7 @@
 
 namespace faiss_turbo {
 
-/// the int32 sums bound d: 128 * 127 * d < 2^31
+/// the int32 sums bound d: 128 * 63 * d < 2^31
 constexpr size_t kInt8MaxDim = 65536;
 
 /// whether the int8 path applies to this codec
@@ -58,9 +58,9 @@ struct Int8Codec {
 
     /// @param l2  the metric (plain MSE with L2 needs ||c_hat||^2)
     Int8Codec(
-        const TurboQuantizer& tq,
-        bool l2,
-        const Int8Kernels& kernels = int8_kernels_best());
+            const TurboQuantizer& tq,
+            bool l2,
+            const Int8Kernels& kernels = int8_kernels_best());
 
     /** TurboQuantizer::combine is affine in its two dot products: for one
      * code, score = qconst + b + ac * dot_c + as * dot_s. The coefficients
@@ -73,6 +73,9 @@ struct Int8Codec {
     Affine affine(const uint8_t* code, const int32_t* V) const;
 
    private:
+    Affine affine_inline(const uint8_t* code, const int32_t* V) const;
+    friend struct Int8BlockAffine;
+
     TQQueries ip0, l20; ///< one query with qconst 0, IP and L2
 };
 
@@ -121,14 +124,14 @@ struct Int8BlockAffine {
  * work costs as much as the integer dot products themselves.
  */
 void int8_block_scores(
-    const Int8Codec& codec,
-    const Int8Queries& p,
-    size_t pi,
-    float qconst,
-    const Int8BlockAffine& a,
-    const int32_t* U,
-    size_t n,
-    float* out);
+        const Int8Codec& codec,
+        const Int8Queries& p,
+        size_t pi,
+        float qconst,
+        const Int8BlockAffine& a,
+        const int32_t* U,
+        size_t n,
+        float* out);
 
 /** One query at a time, for scanners (e.g. an InvertedListScanner):
  * set_query() once per query, or again whenever the query changes (an IVF
@@ -139,9 +142,9 @@ struct Int8CodeScorer {
     Int8Codec codec;
 
     Int8CodeScorer(
-        const TurboQuantizer& tq,
-        bool l2,
-        const Int8Kernels& kernels = int8_kernels_best());
+            const TurboQuantizer& tq,
+            bool l2,
+            const Int8Kernels& kernels = int8_kernels_best());
 
     /// row qi of q (only y, sy, qconst and l2 are read; copied)
     void set_query(const TQQueries& q, size_t qi);
@@ -167,15 +170,15 @@ struct Int8CodeScorer {
  * padding, ties by label, thread-count independent).
  */
 void scan_knn_int8(
-    const TurboQuantizer& tq,
-    const uint8_t* codes,
-    size_t ncodes,
-    const TQQueries& queries,
-    size_t k,
-    float rerank_factor,
-    float* distances,
-    idx_t* labels,
-    const faiss::IDSelector* sel,
-    const Int8Kernels& kernels = int8_kernels_best());
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& queries,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels = int8_kernels_best());
 
 } // namespace faiss_turbo

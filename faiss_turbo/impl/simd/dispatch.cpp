@@ -69,7 +69,7 @@ const FloatKernels* float_kernels_simd() {
 }
 
 void dot_lanes_rows(
-    const float* m, size_t nrows, const float* x, size_t d, float* out) {
+        const float* m, size_t nrows, const float* x, size_t d, float* out) {
     static const FloatKernels* k = float_kernels_simd();
     if (k) {
         k->dot_rows(m, nrows, x, d, out);
@@ -90,11 +90,11 @@ void fwht_fast(float* x, size_t p) {
 }
 
 void quantize_coords(
-    const float* v,
-    size_t n,
-    const float* thresholds,
-    int nbits,
-    uint8_t* idx) {
+        const float* v,
+        size_t n,
+        const float* thresholds,
+        int nbits,
+        uint8_t* idx) {
     static const FloatKernels* k = float_kernels_simd();
     if (k && nbits >= 1 && nbits <= 4) {
         k->quantize(v, n, thresholds, nbits, idx);

@@ -17,7 +17,8 @@ float dot_lanes_avx2(const float* a, const float* b, size_t d) {
     size_t i = 0;
     for (; i + 8 <= d; i += 8) {
         acc = _mm256_add_ps(
-            acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+                acc,
+                _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
     }
     float l[8];
     _mm256_storeu_ps(l, acc);
@@ -28,7 +29,7 @@ float dot_lanes_avx2(const float* a, const float* b, size_t d) {
 }
 
 float reduce_lanes(
-    __m256 acc, const float* a, const float* b, size_t i, size_t d) {
+        __m256 acc, const float* a, const float* b, size_t i, size_t d) {
     float l[8];
     _mm256_storeu_ps(l, acc);
     for (; i < d; i++) {
@@ -39,7 +40,7 @@ float reduce_lanes(
 
 /// four rows at once: four independent chains of additions
 void dot_rows_avx2(
-    const float* m, size_t nrows, const float* x, size_t d, float* out) {
+        const float* m, size_t nrows, const float* x, size_t d, float* out) {
     size_t r = 0;
     for (; r + 4 <= nrows; r += 4) {
         const float* m0 = m + r * d;
@@ -49,11 +50,11 @@ void dot_rows_avx2(
             __m256 xv = _mm256_loadu_ps(x + i);
             a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(m0 + i), xv));
             a1 = _mm256_add_ps(
-                a1, _mm256_mul_ps(_mm256_loadu_ps(m0 + d + i), xv));
+                    a1, _mm256_mul_ps(_mm256_loadu_ps(m0 + d + i), xv));
             a2 = _mm256_add_ps(
-                a2, _mm256_mul_ps(_mm256_loadu_ps(m0 + 2 * d + i), xv));
+                    a2, _mm256_mul_ps(_mm256_loadu_ps(m0 + 2 * d + i), xv));
             a3 = _mm256_add_ps(
-                a3, _mm256_mul_ps(_mm256_loadu_ps(m0 + 3 * d + i), xv));
+                    a3, _mm256_mul_ps(_mm256_loadu_ps(m0 + 3 * d + i), xv));
         }
         out[r] = reduce_lanes(a0, m0, x, i, d);
         out[r + 1] = reduce_lanes(a1, m0 + d, x, i, d);
@@ -104,11 +105,11 @@ void fwht_avx2(float* x, size_t p) {
 /// idx = number of thresholds < v, 8 values at a time (v > t is false for
 /// NaN as in the scalar rule; encode refuses NaN anyway)
 void quantize_avx2(
-    const float* v,
-    size_t n,
-    const float* thresholds,
-    int nbits,
-    uint8_t* idx) {
+        const float* v,
+        size_t n,
+        const float* thresholds,
+        int nbits,
+        uint8_t* idx) {
     const int nt = (1 << nbits) - 1;
     __m256 t[15];
     for (int k = 0; k < nt; k++) {
@@ -140,11 +141,11 @@ void quantize_avx2(
 } // namespace
 
 extern const FloatKernels kFloatKernelsAVX2 = {
-    "avx2",
-    dot_lanes_avx2,
-    dot_rows_avx2,
-    fwht_avx2,
-    quantize_avx2,
+        "avx2",
+        dot_lanes_avx2,
+        dot_rows_avx2,
+        fwht_avx2,
+        quantize_avx2,
 };
 
 } // namespace faiss_turbo

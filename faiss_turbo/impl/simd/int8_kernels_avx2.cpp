@@ -4,9 +4,10 @@
  * code of other headers is instantiated: the linker could otherwise keep
  * this file's AVX2 copy of a shared function for every CPU.
  *
- * Each maddubs (u8 table value x s8 query, pairs summed in s16) is widened
- * at once by madd with ones, so no 16-bit sum can saturate and the int32
- * sums equal the scalar kernels' exactly.
+ * Two maddubs (u8 table value x s8 query, pairs summed in s16) are added
+ * in s16, then widened by madd with ones: with u <= 128 and |q| <= 63 no
+ * 16-bit sum can overflow (int8_kernels.h), so the int32 sums equal the
+ * scalar kernels' exactly.
  */
 #include <immintrin.h>
 
@@ -16,9 +17,23 @@ namespace faiss_turbo {
 
 namespace {
 
+static_assert(
+        2 * (2 * (2 * kInt8Offset) * kInt8QueryMax) <= 32767,
+        "two maddubs must add in s16 without overflow");
+
+/// the int32 sums of two maddubs: u0 . q0 + u1 . q1, four products per
+/// lane (u unsigned, q signed)
+__m256i dot2(__m256i u0, __m256i q0, __m256i u1, __m256i q1) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    return _mm256_madd_epi16(
+            _mm256_add_epi16(
+                    _mm256_maddubs_epi16(u0, q0), _mm256_maddubs_epi16(u1, q1)),
+            ones);
+}
+
 int32_t hsum32(__m256i v) {
     __m128i s = _mm_add_epi32(
-        _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
@@ -26,7 +41,7 @@ int32_t hsum32(__m256i v) {
 
 int32_t hsum64(__m256i v) {
     __m128i s = _mm_add_epi64(
-        _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
     return (int32_t)_mm_cvtsi128_si64(s);
 }
@@ -42,17 +57,17 @@ __m256i tail_mask(size_t rem, int per, int k) {
     long cnt = (long)rem > k ? ((long)rem - k + per - 1) / per : 0;
     cnt = cnt > 32 ? 32 : cnt;
     const __m256i iota = _mm256_setr_epi64x( // bytes 0, 1, ..., 31
-        0x0706050403020100,
-        0x0f0e0d0c0b0a0908,
-        0x1716151413121110,
-        0x1f1e1d1c1b1a1918);
+            0x0706050403020100,
+            0x0f0e0d0c0b0a0908,
+            0x1716151413121110,
+            0x1f1e1d1c1b1a1918);
     return _mm256_cmpgt_epi8(_mm256_set1_epi8((char)cnt), iota);
 }
 
 /// indices of sub-vector k: bits k*B.. of each byte
 template <int B> __m256i sub_indices(__m256i x, int k, __m256i mask) {
     return _mm256_and_si256(
-        _mm256_srl_epi16(x, _mm_cvtsi32_si128(k * B)), mask);
+            _mm256_srl_epi16(x, _mm_cvtsi32_si128(k * B)), mask);
 }
 
 /*************************************************************
@@ -61,7 +76,7 @@ template <int B> __m256i sub_indices(__m256i x, int k, __m256i mask) {
 
 template <int B>
 int32_t decode_interleaved(
-    const Int8Segment& s, const uint8_t* code, uint8_t* row, bool want_v) {
+        const Int8Segment& s, const uint8_t* code, uint8_t* row, bool want_v) {
     constexpr int per = 8 / B;
     const __m256i T = load_table(s.u), V = load_table(s.v);
     const __m256i mask = _mm256_set1_epi8((1 << B) - 1);
@@ -74,13 +89,13 @@ int32_t decode_interleaved(
         for (int k = 0; k < per; k++) {
             __m256i idx = sub_indices<B>(x, k, mask);
             _mm256_storeu_si256(
-                (__m256i*)(row + c * chunk + k * 32),
-                _mm256_shuffle_epi8(T, idx));
+                    (__m256i*)(row + c * chunk + k * 32),
+                    _mm256_shuffle_epi8(T, idx));
             if (want_v) {
                 __m256i vv = _mm256_shuffle_epi8(V, idx);
                 if (c + 1 == nchunks) {
                     vv = _mm256_and_si256(
-                        vv, tail_mask(s.ncoords - c * chunk, per, k));
+                            vv, tail_mask(s.ncoords - c * chunk, per, k));
                 }
                 vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(vv, zero));
             }
@@ -90,11 +105,11 @@ int32_t decode_interleaved(
 }
 
 void decode_tile_avx2(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    uint8_t* tile,
-    int32_t* vsum) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        uint8_t* tile,
+        int32_t* vsum) {
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         for (int s = 0; s < L.nseg; s++) {
@@ -125,11 +140,11 @@ void decode_tile_avx2(
 /// rows per query in out
 template <int NC, int NQ>
 void micro_tile(
-    const Int8Layout& L,
-    const uint8_t* tile,
-    const int8_t* q8,
-    size_t n,
-    int32_t* out) {
+        const Int8Layout& L,
+        const uint8_t* tile,
+        const int8_t* q8,
+        size_t n,
+        int32_t* out) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int s = 0; s < L.nseg; s++) {
         const Int8Segment& sg = L.seg[s];
@@ -140,22 +155,37 @@ void micro_tile(
             }
         }
         const size_t j1 = sg.tile_offset + sg.width;
-        // the queries stay in registers, one tile row at a time: NC * NQ
-        // accumulators + NQ + 2 registers
-        for (size_t j = sg.tile_offset; j < j1; j += 32) {
-            __m256i qv[NQ];
-            for (int q = 0; q < NQ; q++) {
-                qv[q] =
-                    _mm256_loadu_si256((const __m256i*)(q8 + q * L.row + j));
-            }
+        // 64 bytes a step, two maddubs per madd: NC * NQ accumulators, two
+        // row vectors and the ones in registers, the queries read from L1
+        size_t j = sg.tile_offset;
+        for (; j + 64 <= j1; j += 64) {
             for (int c = 0; c < NC; c++) {
-                __m256i cv =
-                    _mm256_loadu_si256((const __m256i*)(tile + c * L.row + j));
+                const uint8_t* r = tile + c * L.row + j;
+                __m256i c0 = _mm256_loadu_si256((const __m256i*)r);
+                __m256i c1 = _mm256_loadu_si256((const __m256i*)(r + 32));
                 for (int q = 0; q < NQ; q++) {
+                    const int8_t* qp = q8 + q * L.row + j;
                     acc[c][q] = _mm256_add_epi32(
-                        acc[c][q],
-                        _mm256_madd_epi16(
-                            _mm256_maddubs_epi16(cv, qv[q]), ones));
+                            acc[c][q],
+                            dot2(c0,
+                                 _mm256_loadu_si256((const __m256i*)qp),
+                                 c1,
+                                 _mm256_loadu_si256(
+                                         (const __m256i*)(qp + 32))));
+                }
+            }
+        }
+        for (; j < j1; j += 32) { // an odd 32-byte step
+            for (int c = 0; c < NC; c++) {
+                __m256i cv = _mm256_loadu_si256(
+                        (const __m256i*)(tile + c * L.row + j));
+                for (int q = 0; q < NQ; q++) {
+                    __m256i qv = _mm256_loadu_si256(
+                            (const __m256i*)(q8 + q * L.row + j));
+                    acc[c][q] = _mm256_add_epi32(
+                            acc[c][q],
+                            _mm256_madd_epi16(
+                                    _mm256_maddubs_epi16(cv, qv), ones));
                 }
             }
         }
@@ -173,12 +203,12 @@ constexpr size_t kMicroRows = 4;
 
 template <int NQ>
 void micro_tile_rows(
-    const Int8Layout& L,
-    const uint8_t* tile,
-    size_t nc,
-    const int8_t* q8,
-    size_t n,
-    int32_t* out) {
+        const Int8Layout& L,
+        const uint8_t* tile,
+        size_t nc,
+        const int8_t* q8,
+        size_t n,
+        int32_t* out) {
     switch (nc) {
         case 4:
             micro_tile<4, NQ>(L, tile, q8, n, out);
@@ -195,12 +225,12 @@ void micro_tile_rows(
 }
 
 void tile_dots_avx2(
-    const Int8Layout& L,
-    const uint8_t* tile,
-    size_t n,
-    const int8_t* q8,
-    size_t nq,
-    int32_t* out) {
+        const Int8Layout& L,
+        const uint8_t* tile,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out) {
     // query pairs outside: the pair stays in L1 while the tile streams
     for (size_t q0 = 0; q0 < nq; q0 += 2) {
         const size_t nqb = nq - q0 < 2 ? nq - q0 : 2;
@@ -209,10 +239,10 @@ void tile_dots_avx2(
             int32_t* o = out + (q0 * n + i0) * L.nseg;
             if (nqb == 2) {
                 micro_tile_rows<2>(
-                    L, tile + i0 * L.row, nc, q8 + q0 * L.row, n, o);
+                        L, tile + i0 * L.row, nc, q8 + q0 * L.row, n, o);
             } else {
                 micro_tile_rows<1>(
-                    L, tile + i0 * L.row, nc, q8 + q0 * L.row, n, o);
+                        L, tile + i0 * L.row, nc, q8 + q0 * L.row, n, o);
             }
         }
     }
@@ -225,17 +255,16 @@ void tile_dots_avx2(
 /// one segment of one code against NQ queries: U to out[q * stride]
 template <int B, int NQ, bool WANT_V>
 void direct_segment(
-    const Int8Segment& s,
-    const uint8_t* code,
-    const int8_t* q8,
-    size_t row,
-    size_t stride,
-    int32_t* out,
-    int32_t* vout) {
+        const Int8Segment& s,
+        const uint8_t* code,
+        const int8_t* q8,
+        size_t row,
+        size_t stride,
+        int32_t* out,
+        int32_t* vout) {
     constexpr int per = 8 / B;
     const __m256i T = load_table(s.u), V = load_table(s.v);
     const __m256i mask = _mm256_set1_epi8((1 << B) - 1);
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m256i zero = _mm256_setzero_si256();
     const uint8_t* p = code + (s.bit_offset >> 3);
     const int8_t* qs = q8 + s.tile_offset;
@@ -247,23 +276,32 @@ void direct_segment(
     __m256i vacc = zero;
     for (size_t c = 0; c < nchunks; c++) {
         __m256i x = _mm256_loadu_si256((const __m256i*)(p + c * 32));
-        for (int k = 0; k < per; k++) {
-            __m256i idx = sub_indices<B>(x, k, mask);
-            __m256i u = _mm256_shuffle_epi8(T, idx);
+        // per = 8 / B is even: sub-vectors k and k + 1 share a madd
+        for (int k = 0; k < per; k += 2) {
+            __m256i i0 = sub_indices<B>(x, k, mask);
+            __m256i i1 = sub_indices<B>(x, k + 1, mask);
+            __m256i u0 = _mm256_shuffle_epi8(T, i0);
+            __m256i u1 = _mm256_shuffle_epi8(T, i1);
             const int8_t* qp = qs + c * chunk + k * 32;
             for (int q = 0; q < NQ; q++) {
-                __m256i qv = _mm256_loadu_si256((const __m256i*)(qp + q * row));
+                const int8_t* r = qp + q * row;
                 acc[q] = _mm256_add_epi32(
-                    acc[q],
-                    _mm256_madd_epi16(_mm256_maddubs_epi16(u, qv), ones));
+                        acc[q],
+                        dot2(u0,
+                             _mm256_loadu_si256((const __m256i*)r),
+                             u1,
+                             _mm256_loadu_si256((const __m256i*)(r + 32))));
             }
             if (WANT_V) {
-                __m256i vv = _mm256_shuffle_epi8(V, idx);
-                if (c + 1 == nchunks) {
-                    vv = _mm256_and_si256(
-                        vv, tail_mask(s.ncoords - c * chunk, per, k));
+                for (int h = 0; h < 2; h++) {
+                    __m256i vv = _mm256_shuffle_epi8(V, h ? i1 : i0);
+                    if (c + 1 == nchunks) {
+                        vv = _mm256_and_si256(
+                                vv,
+                                tail_mask(s.ncoords - c * chunk, per, k + h));
+                    }
+                    vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(vv, zero));
                 }
-                vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(vv, zero));
             }
         }
     }
@@ -280,12 +318,12 @@ constexpr size_t kPrefetchAhead = 4;
 
 template <int NQ, bool WANT_V>
 void direct_codes(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    const int8_t* q8,
-    int32_t* out,
-    int32_t* vsum) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        int32_t* out,
+        int32_t* vsum) {
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         // a few codes ahead: more reads in flight than the prefetcher's.
@@ -301,13 +339,13 @@ void direct_codes(
             int32_t* v = WANT_V ? vsum + i * L.nseg + s : nullptr;
             if (sg.nbits == 4) {
                 direct_segment<4, NQ, WANT_V>(
-                    sg, code, q8, L.row, n * L.nseg, o, v);
+                        sg, code, q8, L.row, n * L.nseg, o, v);
             } else if (sg.nbits == 2) {
                 direct_segment<2, NQ, WANT_V>(
-                    sg, code, q8, L.row, n * L.nseg, o, v);
+                        sg, code, q8, L.row, n * L.nseg, o, v);
             } else {
                 direct_segment<1, NQ, WANT_V>(
-                    sg, code, q8, L.row, n * L.nseg, o, v);
+                        sg, code, q8, L.row, n * L.nseg, o, v);
             }
         }
     }
@@ -315,12 +353,12 @@ void direct_codes(
 
 template <int NQ>
 void direct_codes_v(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    const int8_t* q8,
-    int32_t* out,
-    int32_t* vsum) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        int32_t* out,
+        int32_t* vsum) {
     if (L.want_v) {
         direct_codes<NQ, true>(L, codes, n, q8, out, vsum);
     } else {
@@ -329,13 +367,13 @@ void direct_codes_v(
 }
 
 void direct_dots_avx2(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    const int8_t* q8,
-    size_t nq,
-    int32_t* out,
-    int32_t* vsum) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out,
+        int32_t* vsum) {
     switch (nq) {
         case 1:
             direct_codes_v<1>(L, codes, n, q8, out, vsum);
@@ -354,10 +392,10 @@ void direct_dots_avx2(
 } // namespace
 
 extern const Int8Kernels kInt8KernelsAVX2 = {
-    "avx2",
-    decode_tile_avx2,
-    tile_dots_avx2,
-    direct_dots_avx2,
+        "avx2",
+        decode_tile_avx2,
+        tile_dots_avx2,
+        direct_dots_avx2,
 };
 
 } // namespace faiss_turbo

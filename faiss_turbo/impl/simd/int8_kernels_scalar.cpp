@@ -22,7 +22,10 @@ size_t int8_kernel_position(const Int8Segment& s, size_t j) {
 }
 
 int32_t int8_decode_natural(
-    const Int8Segment& s, const uint8_t* code, size_t code_size, uint8_t* row) {
+        const Int8Segment& s,
+        const uint8_t* code,
+        size_t code_size,
+        uint8_t* row) {
     const int b = s.nbits;
     const uint64_t mask = (1u << b) - 1;
     int32_t vsum = 0;
@@ -75,17 +78,18 @@ decode_interleaved(const Int8Segment& s, const uint8_t* code, uint8_t* row) {
 }
 
 void decode_tile_scalar(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    uint8_t* tile,
-    int32_t* vsum) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        uint8_t* tile,
+        int32_t* vsum) {
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         for (int s = 0; s < L.nseg; s++) {
             const Int8Segment& sg = L.seg[s];
             uint8_t* row = tile + i * L.row + sg.tile_offset;
-            int32_t v = sg.interleaved
+            int32_t v =
+                    sg.interleaved
                             ? decode_interleaved(sg, code, row)
                             : int8_decode_natural(sg, code, L.code_size, row);
             if (L.want_v) {
@@ -96,12 +100,12 @@ void decode_tile_scalar(
 }
 
 void tile_dots_scalar(
-    const Int8Layout& L,
-    const uint8_t* tile,
-    size_t n,
-    const int8_t* q8,
-    size_t nq,
-    int32_t* out) {
+        const Int8Layout& L,
+        const uint8_t* tile,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out) {
     for (size_t i = 0; i < n; i++) {
         const uint8_t* row = tile + i * L.row;
         for (size_t q = 0; q < nq; q++) {
@@ -120,35 +124,35 @@ void tile_dots_scalar(
 }
 
 void direct_dots_scalar(
-    const Int8Layout& L,
-    const uint8_t* codes,
-    size_t n,
-    const int8_t* q8,
-    size_t nq,
-    int32_t* out,
-    int32_t* vsum) {
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out,
+        int32_t* vsum) {
     std::vector<uint8_t> row(L.row);
     std::vector<int32_t> u(nq * L.nseg);
     for (size_t i = 0; i < n; i++) {
         decode_tile_scalar(
-            L,
-            codes + i * L.code_size,
-            1,
-            row.data(),
-            L.want_v ? vsum + i * L.nseg : nullptr);
+                L,
+                codes + i * L.code_size,
+                1,
+                row.data(),
+                L.want_v ? vsum + i * L.nseg : nullptr);
         tile_dots_scalar(L, row.data(), 1, q8, nq, u.data());
         for (size_t q = 0; q < nq; q++) {
             std::copy_n(
-                u.data() + q * L.nseg, L.nseg, out + (q * n + i) * L.nseg);
+                    u.data() + q * L.nseg, L.nseg, out + (q * n + i) * L.nseg);
         }
     }
 }
 
 const Int8Kernels kScalar = {
-    "scalar",
-    decode_tile_scalar,
-    tile_dots_scalar,
-    direct_dots_scalar,
+        "scalar",
+        decode_tile_scalar,
+        tile_dots_scalar,
+        direct_dots_scalar,
 };
 
 } // namespace
