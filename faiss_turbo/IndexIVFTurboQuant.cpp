@@ -49,6 +49,28 @@ void check_queries(idx_t n, idx_t d, const float* x, const char* what) {
     }
 }
 
+/** Carries a search's scan options from search_preassigned to
+ * get_InvertedListScanner. FAISS before 1.11 calls
+ * get_InvertedListScanner(store_pairs, sel) without the search's params,
+ * and the scanners are made inside FAISS's parallel loops, so the options
+ * ride on the one argument that does get there: the selector. It forwards
+ * is_member to the caller's selector; get_InvertedListScanner unwraps it
+ * and the scanner sees the caller's selector (null if none), so filtering
+ * costs what it cost before. FAISS treats a non-null selector alike
+ * except that (1) it refuses it with store_pairs: then no wrapper, and
+ * the options come from params (FAISS >= 1.11) or search_defaults;
+ * (2) an IDSelectorRange with assume_sorted loses FAISS's list-clipping
+ * shortcut (same results, through is_member).
+ */
+struct IVFScanOptionsSelector : faiss::IDSelector {
+    const faiss::IDSelector* inner = nullptr;
+    IVFScanOptions options;
+
+    bool is_member(idx_t id) const override {
+        return !inner || inner->is_member(id);
+    }
+};
+
 /// the code size, before the tables are built (IndexIVF needs it first)
 size_t layout_code_size(size_t d, TQVariant variant, float bits, bool deb) {
     TurboQuantizer t;
@@ -232,15 +254,47 @@ void IndexIVFTurboQuant::reconstruct_from_offset(
     }
 }
 
+IVFScanOptions IndexIVFTurboQuant::scan_options(
+        const faiss::SearchParameters* params,
+        idx_t k,
+        const char* what) const {
+    const auto* tp = dynamic_cast<const SearchParametersIVFTurboQuant*>(params);
+    IVFScanOptions o;
+    o.scan_mode = tp ? tp->scan_mode : search_defaults.scan_mode;
+    o.rerank_factor = tp ? tp->rerank_factor : search_defaults.rerank_factor;
+    o.k = k > 0 ? (size_t)k : 0;
+    o.ntotal = ntotal;
+    FAISS_THROW_IF_NOT_FMT(
+            o.scan_mode == TQ_SCAN_EXACT || o.scan_mode == TQ_SCAN_INT8,
+            "%s: unknown scan_mode %d (0 = exact, 1 = int8)",
+            what,
+            o.scan_mode);
+    FAISS_THROW_IF_NOT_FMT(
+            std::isfinite(o.rerank_factor) && o.rerank_factor >= 0,
+            "%s: rerank_factor=%g must be >= 0",
+            what,
+            o.rerank_factor);
+    return o;
+}
+
 #if FAISS_TURBO_SCANNER_TAKES_PARAMS
 faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
         bool store_pairs,
         const faiss::IDSelector* sel,
-        const faiss::IVFSearchParameters* /*params*/) const {
+        const faiss::IVFSearchParameters* params) const {
 #else
 faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
         bool store_pairs, const faiss::IDSelector* sel) const {
+    const faiss::IVFSearchParameters* params = nullptr;
 #endif
+    IVFScanOptions options;
+    if (auto carrier = dynamic_cast<const IVFScanOptionsSelector*>(sel)) {
+        options = carrier->options; // checked by search_preassigned
+        sel = carrier->inner;
+    } else { // store_pairs, range search, or a scanner made by the caller
+        options = scan_options(
+                params, 0, "IndexIVFTurboQuant::get_InvertedListScanner");
+    }
     std::shared_ptr<const IVFCentroidTable> table;
     if (by_residual) {
         table = centroid_cache.get(tq, *quantizer, nlist);
@@ -250,7 +304,8 @@ faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
             metric_type == faiss::METRIC_L2,
             std::move(table),
             store_pairs,
-            sel);
+            sel,
+            options);
 }
 
 void IndexIVFTurboQuant::search(
@@ -261,6 +316,7 @@ void IndexIVFTurboQuant::search(
         idx_t* labels,
         const faiss::SearchParameters* params) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search");
+    scan_options(params, k, "IndexIVFTurboQuant::search"); // checks them
     faiss::IndexIVF::search(n, x, k, distances, labels, params);
 }
 
@@ -286,6 +342,22 @@ void IndexIVFTurboQuant::search_preassigned(
         const faiss::IVFSearchParameters* params,
         faiss::IndexIVFStats* stats) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
+    IVFScanOptionsSelector carrier;
+    carrier.options =
+            scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");
+    // FAISS refuses a selector with store_pairs (see IVFScanOptionsSelector)
+    faiss::SearchParametersIVF wrapped;
+    if (!store_pairs) {
+        if (params) {
+            wrapped = *params; // FAISS's fields, whatever the version
+        } else {
+            wrapped.nprobe = nprobe;
+            wrapped.max_codes = max_codes;
+        }
+        carrier.inner = wrapped.sel;
+        wrapped.sel = &carrier;
+        params = &wrapped;
+    }
     faiss::IndexIVF::search_preassigned(
             n,
             x,
@@ -303,8 +375,8 @@ void IndexIVFTurboQuant::search_preassigned(
     // FAISS's heaps leave +-FLT_MAX in empty slots; the flat index and the
     // FAISS convention we follow use infinities
     const float empty = metric_type == faiss::METRIC_L2
-            ? std::numeric_limits<float>::infinity()
-            : -std::numeric_limits<float>::infinity();
+                                ? std::numeric_limits<float>::infinity()
+                                : -std::numeric_limits<float>::infinity();
     for (idx_t i = 0; i < n * k; i++) {
         if (labels[i] < 0) {
             distances[i] = empty;

@@ -24,6 +24,11 @@
  * q - c (O(d^2) for the dense rotation). In floats, y - R c differs from
  * R (q - m - c) by rounding only.
  *
+ * Search modes (SearchParametersTurboQuant.h): by default the lists are
+ * scanned with int8 dot products and the candidates re-scored exactly
+ * (impl/ivf_scanner.h); SearchParametersIVFTurboQuant chooses per call,
+ * search_defaults otherwise. range_search always scores exactly.
+ *
  * Search results follow FAISS: sorted, label -1 with +inf (L2) / -inf (IP)
  * for missing results; equal scores are ordered by label as in the flat
  * index.
@@ -32,6 +37,7 @@
 
 #include <faiss/IndexIVF.h>
 
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/compat.h>
 #include <faiss_turbo/impl/ivf_scanner.h>
@@ -47,6 +53,10 @@ constexpr bool kIVFTurboQuantByResidual = true;
 
 struct IndexIVFTurboQuant : faiss::IndexIVF {
     TurboQuantizer tq;
+
+    /// scan_mode and rerank_factor of a search whose params are not a
+    /// SearchParametersIVFTurboQuant (not stored in files)
+    SearchParametersTurboQuant search_defaults;
 
     /// learn a mean in train() and encode x - mean (factory suffix "c").
     /// Only without by_residual: with residuals the centroid is the mean.
@@ -132,7 +142,8 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             faiss::RangeSearchResult* result,
             const faiss::SearchParameters* params = nullptr) const override;
 
-    /// IndexIVF's search, then missing results get +inf / -inf
+    /// IndexIVF's search, then missing results get +inf / -inf. The
+    /// options reach the scanners through the selector (see the .cpp)
     void search_preassigned(
             idx_t n,
             const float* x,
@@ -158,6 +169,12 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
 
    private:
     IVFCentroidCache centroid_cache;
+
+    /// the options of a search (params or search_defaults), checked
+    IVFScanOptions scan_options(
+            const faiss::SearchParameters* params,
+            idx_t k,
+            const char* what) const;
 
     /// adds each vector's list centroid to x (by_residual decoding)
     void add_centroids(idx_t n, const idx_t* list_nos, float* x) const;

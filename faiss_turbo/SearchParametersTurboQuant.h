@@ -1,9 +1,11 @@
 /**
- * Search-time options of IndexTurboQuant (pass to search() as params).
+ * Search-time options of IndexTurboQuant and IndexIVFTurboQuant (pass to
+ * search() as params).
  */
 #pragma once
 
 #include <faiss/Index.h>
+#include <faiss/IndexIVF.h>
 
 namespace faiss_turbo {
 
@@ -21,6 +23,20 @@ struct SearchParametersTurboQuant : faiss::SearchParameters {
     /// TQ_SCAN_INT8: candidates re-scored with the exact estimator, as a
     /// multiple of k (>= 1; the scores returned are then exact). Below 1:
     /// no re-scoring, the int8 scores are returned.
+    float rerank_factor = 4;
+};
+
+/** The same options for IndexIVFTurboQuant, with FAISS's IVF ones (nprobe,
+ * max_codes, sel, ...: as FAISS, nprobe is then this object's, not the
+ * index's). With TQ_SCAN_INT8 the scanner keeps, per query, the best
+ * ceil(k * rerank_factor) int8 scores seen so far over the probed lists and
+ * re-scores exactly the codes that enter them (impl/ivf_scanner.h): a
+ * superset of the final int8 top k * rerank_factor, so results are at least
+ * as good as the flat index's int8 scan with the same factor over the same
+ * codes, and the scores returned are exact (rerank_factor >= 1).
+ */
+struct SearchParametersIVFTurboQuant : faiss::SearchParametersIVF {
+    int scan_mode = TQ_SCAN_INT8;
     float rerank_factor = 4;
 };
 

@@ -160,6 +160,8 @@ typedef uint64_t size_t;
 
 // search(x, k, params=SearchParametersTurboQuant(rerank_factor=2)) and
 // the index's search_defaults (what ParameterSpace tunes)
+// (IVF: SearchParametersIVFTurboQuant, a faiss.SearchParametersIVF, from
+// the same header)
 %include <faiss_turbo/SearchParametersTurboQuant.h>
 
 // the default constructor leaves no codec tables: C++ deserialization only

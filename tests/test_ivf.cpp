@@ -1,7 +1,8 @@
 /**
  * IndexIVFTurboQuant: equality with the flat index, residual scoring,
  * selectors and range search against a brute force over the index's own
- * estimator, merging, removal, reconstruction, parallel modes, errors.
+ * estimator, the int8 scan with exact re-scoring and its options, merging,
+ * removal, reconstruction, parallel modes, errors.
  */
 #include <gtest/gtest.h>
 
@@ -21,6 +22,9 @@
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/scan_int8.h>
+
+#include <omp.h>
 
 #include "test_util.h"
 
@@ -60,7 +64,8 @@ std::unique_ptr<IndexIVFTurboQuant> make_ivf(
         size_t nlist,
         const Params& p,
         bool by_residual,
-        bool centered = false) {
+        bool centered = false,
+        bool debiased = true) {
     faiss::Index* q = p.metric == faiss::METRIC_L2
             ? (faiss::Index*)new faiss::IndexFlatL2(d)
             : (faiss::Index*)new faiss::IndexFlatIP(d);
@@ -74,7 +79,8 @@ std::unique_ptr<IndexIVFTurboQuant> make_ivf(
                 p.variant,
                 p.metric,
                 by_residual,
-                centered);
+                centered,
+                debiased);
     } catch (...) {
         delete q;
         throw;
@@ -93,6 +99,16 @@ const faiss::SearchParameters* exact_flat() {
         return e;
     }();
     return &p;
+}
+
+/// IVF options of one search (the reference scan unless told)
+SearchParametersIVFTurboQuant
+ivf_params(size_t nprobe, int mode = TQ_SCAN_EXACT, float rerank = 4) {
+    SearchParametersIVFTurboQuant p;
+    p.nprobe = nprobe;
+    p.scan_mode = mode;
+    p.rerank_factor = rerank;
+    return p;
 }
 
 struct Result {
@@ -128,6 +144,20 @@ all_estimates(const IndexIVFTurboQuant& index, const float* x) {
         }
     }
     return est;
+}
+
+/// |a's labels in b| / |b|, per query rows of k, -1 ignored
+double overlap(const Result& a, const Result& b, size_t k) {
+    size_t hit = 0, tot = 0;
+    for (size_t i = 0; i < a.I.size(); i += k) {
+        std::set<idx_t> want(b.I.begin() + i, b.I.begin() + i + k);
+        want.erase(-1);
+        tot += want.size();
+        for (size_t j = 0; j < k; j++) {
+            hit += want.count(a.I[i + j]);
+        }
+    }
+    return tot ? (double)hit / tot : 1;
 }
 
 bool l2(const faiss::Index& index) {
@@ -170,8 +200,9 @@ TEST(IVF, NoResidualFullProbeEqualsFlat) {
         auto ivf = make_ivf(d, nlist, p, false);
         ivf->train(nb, xb.data());
         ivf->add(nb, xb.data());
-        ivf->nprobe = nlist;
-        Result rf = search(flat, xq, k, exact_flat()), ri = search(*ivf, xq, k);
+        auto exact = ivf_params(nlist);
+        Result rf = search(flat, xq, k, exact_flat()),
+               ri = search(*ivf, xq, k, &exact);
         EXPECT_EQ(rf.I, ri.I);
         EXPECT_EQ(rf.D, ri.D);
         for (size_t l = 0; l < nlist; l++) {
@@ -289,8 +320,7 @@ TEST(IVF, SelectorAndRangeMatchBruteForce) {
             }
             std::vector<std::pair<float, idx_t>> bf;
             for (const faiss::IDSelector* sel : sels) {
-                faiss::SearchParametersIVF sp;
-                sp.nprobe = nlist;
+                auto sp = ivf_params(nlist);
                 sp.sel = const_cast<faiss::IDSelector*>(sel);
                 Result r = search(*ivf, xq, k, &sp);
                 for (size_t i = 0; i < nq; i++) {
@@ -325,8 +355,10 @@ TEST(IVF, SelectorAndRangeMatchBruteForce) {
     }
 }
 
-// FAISS's parallel modes split the work differently; the scores do not
-// change, so neither do the results.
+// FAISS's parallel modes split the work differently; the exact scores do
+// not change, so neither do the results. The int8 scan re-scores the codes
+// that enter a running top kk, which depends on how a query's lists are
+// split: modes 1 and 2 split them, mode 3 scans them as mode 0 does.
 TEST(IVF, ParallelModesAgree) {
     const size_t d = 32, nb = 3000, nq = 64, k = 10, nlist = 32;
     auto xb = tqtest::random_gaussian(nb, d, 8);
@@ -336,13 +368,27 @@ TEST(IVF, ParallelModesAgree) {
         auto ivf = make_ivf(d, nlist, p, true);
         ivf->train(nb, xb.data());
         ivf->add(nb, xb.data());
-        ivf->nprobe = 6;
-        Result r0 = search(*ivf, xq, k);
+        auto exact = ivf_params(6), int8 = ivf_params(6, TQ_SCAN_INT8);
+        Result r0 = search(*ivf, xq, k, &exact),
+               r8 = search(*ivf, xq, k, &int8);
         for (int mode : {1, 2, 3}) {
             ivf->parallel_mode = mode;
-            Result r = search(*ivf, xq, k);
+            Result r = search(*ivf, xq, k, &exact);
             EXPECT_EQ(r0.I, r.I) << "parallel_mode " << mode;
             EXPECT_EQ(r0.D, r.D) << "parallel_mode " << mode;
+            r = search(*ivf, xq, k, &int8);
+            if (mode == 3) {
+                EXPECT_EQ(r8.I, r.I);
+                EXPECT_EQ(r8.D, r.D);
+            } else { // still exact scores of nearly the same labels
+                EXPECT_GE(overlap(r, r8, k), 0.97) << "parallel_mode " << mode;
+                for (size_t i = 0; i < nq; i++) {
+                    auto est = all_estimates(*ivf, xq.data() + i * d);
+                    for (size_t j = 0; j < k; j++) {
+                        ASSERT_EQ(est.at(r.I[i * k + j]), r.D[i * k + j]);
+                    }
+                }
+            }
         }
     }
 }
@@ -396,8 +442,9 @@ TEST(IVF, SiftRecall) {
         ivf->add(nb, xb.data());
         std::map<size_t, double> rec;
         for (size_t np : {1, 4, 16, 64}) {
-            ivf->nprobe = np;
-            rec[np] = tqtest::recall_at(search(*ivf, xq, k).I, gt, nq, k, k, k);
+            auto exact = ivf_params(np);
+            rec[np] = tqtest::recall_at(
+                    search(*ivf, xq, k, &exact).I, gt, nq, k, k, k);
         }
         printf("SIFT %g bits, nlist %zd: flat %.3f, IVF residual nprobe "
                "1/4/16/64: %.3f %.3f %.3f %.3f\n",
@@ -487,6 +534,9 @@ TEST(IVF, RemoveIdsEqualsSelector) {
     ivf->nprobe = 5;
     faiss::IDSelectorRange gone(200, 900);
     faiss::IDSelectorNot kept(&gone);
+    // exact scan: removal reorders the lists, and which codes the int8
+    // scan re-scores depends on the order it meets them
+    ivf->search_defaults.scan_mode = TQ_SCAN_EXACT;
     faiss::SearchParametersIVF sp;
     sp.nprobe = 5;
     sp.sel = &kept;
@@ -585,8 +635,9 @@ TEST(IVF, CenteredEqualsFlatCentered) {
     ivf->train(nb, xb.data());
     EXPECT_EQ(flat.tq.mean, ivf->tq.mean);
     ivf->add(nb, xb.data());
-    ivf->nprobe = nlist;
-    Result rf = search(flat, xq, k, exact_flat()), ri = search(*ivf, xq, k);
+    auto exact = ivf_params(nlist);
+    Result rf = search(flat, xq, k, exact_flat()),
+           ri = search(*ivf, xq, k, &exact);
     EXPECT_EQ(rf.I, ri.I);
     EXPECT_EQ(rf.D, ri.D);
     // with residuals the centroids take the mean's role: none is learned
@@ -618,4 +669,223 @@ TEST(IVF, BadInputThrows) {
     ivf->nprobe = 8;
     bad[3] = INFINITY;
     EXPECT_ANY_THROW(ivf->search(1, bad.data(), 5, D.data(), I.data()));
+}
+
+/*************************************************************
+ * int8 scan with exact re-scoring
+ *************************************************************/
+
+namespace {
+
+struct Int8Case {
+    Params p;
+    bool debiased;
+};
+
+const Int8Case kInt8Cases[] = {
+        {{4, TQVariant::MSE, faiss::METRIC_L2}, true},
+        {{4, TQVariant::MSE, faiss::METRIC_L2}, false},
+        {{2.5, TQVariant::MSE, faiss::METRIC_L2}, true},
+        {{3, TQVariant::PROD, faiss::METRIC_L2}, true},
+        {{4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT}, true},
+        {{4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT}, false},
+        {{3, TQVariant::PROD, faiss::METRIC_INNER_PRODUCT}, true},
+};
+
+std::string name(const Int8Case& c, bool res) {
+    return name(c.p) + (c.debiased ? "" : " plain") + (res ? " residual" : "");
+}
+
+} // namespace
+
+// The int8 scan finds almost all of the exact scan's top 10, and every
+// distance it returns is the exact estimate of its label, bit for bit (the
+// scanner re-scored it with TurboQuantizer::score).
+TEST(IVFInt8, RecallAndExactScores) {
+    const size_t d = 48, nb = 3000, nq = 40, k = 10, nlist = 16;
+    auto xb = tqtest::random_gaussian(nb, d, 20);
+    auto xq = tqtest::random_gaussian(nq, d, 21);
+    for (const Int8Case& c : kInt8Cases) {
+        for (bool res : {false, true}) {
+            SCOPED_TRACE(name(c, res));
+            auto ivf = make_ivf(d, nlist, c.p, res, false, c.debiased);
+            ivf->train(nb, xb.data());
+            ivf->add(nb, xb.data());
+            for (size_t np : {(size_t)4, nlist}) {
+                auto exact = ivf_params(np);
+                auto int8 = ivf_params(np, TQ_SCAN_INT8, 4);
+                Result re = search(*ivf, xq, k, &exact);
+                Result r8 = search(*ivf, xq, k, &int8);
+                double rec = overlap(r8, re, k);
+                EXPECT_GE(rec, 0.97) << "nprobe " << np;
+                for (size_t i = 0; i < nq; i++) {
+                    auto est = all_estimates(*ivf, xq.data() + i * d);
+                    for (size_t j = 0; j < k; j++) {
+                        idx_t id = r8.I[i * k + j];
+                        ASSERT_GE(id, 0);
+                        ASSERT_EQ(est.at(id), r8.D[i * k + j]);
+                        if (j > 0) { // sorted
+                            float a = r8.D[i * k + j - 1], b = r8.D[i * k + j];
+                            ASSERT_TRUE(l2(*ivf) ? a <= b : a >= b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// rerank_factor 0: the int8 top k over all the codes, with the int8 scores
+// (Int8CodeScorer's, one code at a time), which are not the exact ones.
+TEST(IVFInt8, RerankZeroReturnsInt8Scores) {
+    const size_t d = 32, nb = 1500, nq = 10, k = 10, nlist = 8;
+    auto xb = tqtest::random_gaussian(nb, d, 22);
+    auto xq = tqtest::random_gaussian(nq, d, 23);
+    for (const Int8Case& c : kInt8Cases) {
+        SCOPED_TRACE(name(c, false));
+        auto ivf = make_ivf(d, nlist, c.p, false, false, c.debiased);
+        ivf->train(nb, xb.data());
+        ivf->add(nb, xb.data());
+        auto p = ivf_params(nlist, TQ_SCAN_INT8, 0);
+        Result r = search(*ivf, xq, k, &p);
+        Int8CodeScorer scorer(ivf->tq, l2(*ivf));
+        size_t differ = 0;
+        for (size_t i = 0; i < nq; i++) {
+            TQQueries q;
+            ivf->tq.prepare_queries(1, xq.data() + i * d, l2(*ivf), q);
+            scorer.set_query(q, 0);
+            std::map<idx_t, float> s8;
+            for (size_t l = 0; l < nlist; l++) {
+                faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+                faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
+                for (size_t j = 0; j < ivf->invlists->list_size(l); j++) {
+                    s8[ids[j]] = scorer.score(codes.get() + j * ivf->code_size);
+                }
+            }
+            std::vector<std::pair<float, idx_t>> bf;
+            brute_topk(s8, l2(*ivf), k, nullptr, bf);
+            auto est = all_estimates(*ivf, xq.data() + i * d);
+            for (size_t j = 0; j < k; j++) {
+                ASSERT_EQ(bf[j].second, r.I[i * k + j]);
+                ASSERT_EQ(bf[j].first, r.D[i * k + j]);
+                differ += est.at(bf[j].second) != bf[j].first;
+            }
+        }
+        EXPECT_GT(differ, 0u) << "int8 scores equal the exact ones";
+    }
+}
+
+// Per-call SearchParametersIVFTurboQuant win over search_defaults, in both
+// directions, and a selector inside them still applies.
+TEST(IVFInt8, PerCallParamsOverrideDefaults) {
+    const size_t d = 32, nb = 2000, nq = 12, k = 10, nlist = 8;
+    auto xb = tqtest::random_gaussian(nb, d, 24);
+    auto xq = tqtest::random_gaussian(nq, d, 25);
+    auto ivf = make_ivf(d, nlist, kParams[0], true);
+    ivf->train(nb, xb.data());
+    ivf->add(nb, xb.data());
+    ivf->nprobe = nlist;
+    EXPECT_EQ(TQ_SCAN_INT8, ivf->search_defaults.scan_mode);
+    EXPECT_EQ(4.0f, ivf->search_defaults.rerank_factor);
+
+    auto exact = ivf_params(nlist), raw8 = ivf_params(nlist, TQ_SCAN_INT8, 0);
+    Result r_exact = search(*ivf, xq, k, &exact);
+    Result r_raw8 = search(*ivf, xq, k, &raw8);
+    EXPECT_NE(r_exact.D, r_raw8.D);
+
+    ivf->search_defaults.rerank_factor = 0; // defaults: raw int8
+    EXPECT_EQ(r_raw8.D, search(*ivf, xq, k).D);
+    Result r = search(*ivf, xq, k, &exact);
+    EXPECT_EQ(r_exact.I, r.I);
+    EXPECT_EQ(r_exact.D, r.D);
+    ivf->search_defaults.scan_mode = TQ_SCAN_EXACT; // defaults: exact
+    EXPECT_EQ(r_exact.D, search(*ivf, xq, k).D);
+    r = search(*ivf, xq, k, &raw8);
+    EXPECT_EQ(r_raw8.I, r.I);
+    EXPECT_EQ(r_raw8.D, r.D);
+    // plain SearchParametersIVF: the defaults
+    faiss::SearchParametersIVF plain;
+    plain.nprobe = nlist;
+    EXPECT_EQ(r_exact.D, search(*ivf, xq, k, &plain).D);
+
+    std::vector<idx_t> odd;
+    for (idx_t i = 1; i < (idx_t)nb; i += 2) {
+        odd.push_back(i);
+    }
+    faiss::IDSelectorBatch batch(odd.size(), odd.data());
+    for (int mode : {TQ_SCAN_EXACT, TQ_SCAN_INT8}) {
+        auto p = ivf_params(nlist, mode, 4);
+        p.sel = &batch;
+        Result rs = search(*ivf, xq, k, &p);
+        for (size_t i = 0; i < nq; i++) {
+            auto est = all_estimates(*ivf, xq.data() + i * d);
+            std::vector<std::pair<float, idx_t>> bf;
+            brute_topk(est, true, k, &batch, bf);
+            for (size_t j = 0; j < k; j++) {
+                idx_t id = rs.I[i * k + j];
+                ASSERT_EQ(1, id % 2) << "mode " << mode;
+                ASSERT_EQ(est.at(id), rs.D[i * k + j]);
+                if (mode == TQ_SCAN_EXACT) {
+                    ASSERT_EQ(bf[j].second, id);
+                }
+            }
+        }
+    }
+}
+
+// Bad options are refused before FAISS's parallel loops, naming the field.
+TEST(IVFInt8, BadOptionsThrow) {
+    const size_t d = 16, nb = 400, k = 5;
+    auto xb = tqtest::random_gaussian(nb, d, 26);
+    auto ivf = make_ivf(d, 8, kParams[0], true);
+    ivf->train(nb, xb.data());
+    ivf->add(nb, xb.data());
+    std::vector<float> D(2 * k);
+    std::vector<idx_t> I(2 * k);
+    auto expect_throw = [&](const faiss::SearchParameters* p,
+                            const char* word) {
+        try {
+            ivf->search(2, xb.data(), k, D.data(), I.data(), p);
+            ADD_FAILURE() << "no exception for " << word;
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(std::string::npos, std::string(e.what()).find(word))
+                    << e.what();
+        }
+    };
+    for (float rf : {NAN, -1.0f, INFINITY}) {
+        auto p = ivf_params(4, TQ_SCAN_INT8, rf);
+        expect_throw(&p, "rerank_factor");
+        ivf->search_defaults.rerank_factor = rf;
+        expect_throw(nullptr, "rerank_factor");
+        ivf->search_defaults.rerank_factor = 4;
+    }
+    auto p = ivf_params(4, 7);
+    expect_throw(&p, "scan_mode");
+    ivf->search_defaults.scan_mode = -1;
+    expect_throw(nullptr, "scan_mode");
+    ivf->search_defaults.scan_mode = TQ_SCAN_INT8;
+    EXPECT_NO_THROW(ivf->search(2, xb.data(), k, D.data(), I.data()));
+}
+
+// One thread or two: the same results, bit for bit (each query's lists are
+// scanned in probe order by one thread).
+TEST(IVFInt8, ThreadCountIndependent) {
+    const size_t d = 32, nb = 3000, nq = 64, k = 10, nlist = 32;
+    auto xb = tqtest::random_gaussian(nb, d, 27);
+    auto xq = tqtest::random_gaussian(nq, d, 28);
+    for (const Params& p : {kParams[1], kParams[2], kParams[4]}) {
+        SCOPED_TRACE(name(p));
+        auto ivf = make_ivf(d, nlist, p, true);
+        ivf->train(nb, xb.data());
+        ivf->add(nb, xb.data());
+        ivf->nprobe = 8;
+        int nt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        Result r1 = search(*ivf, xq, k);
+        omp_set_num_threads(2);
+        Result r2 = search(*ivf, xq, k);
+        omp_set_num_threads(nt);
+        EXPECT_EQ(r1.I, r2.I);
+        EXPECT_EQ(r1.D, r2.D);
+    }
 }

@@ -1,5 +1,8 @@
 #include <faiss_turbo/impl/ivf_scanner.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/invlists/DirectMap.h>
@@ -8,7 +11,9 @@
 #include <faiss/impl/ResultHandler.h>
 #endif
 
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/scan_int8.h>
 
 namespace faiss_turbo {
 
@@ -86,33 +91,111 @@ namespace {
 using HeapForL2 = faiss::CMax<float, idx_t>;
 using HeapForIP = faiss::CMin<float, idx_t>;
 
+/// codes scored by the int8 kernels at once (the scores of a run are
+/// buffered before the selector and the heaps see them)
+constexpr size_t kInt8Run = 256;
+
+/// the best kk int8 scores of one query so far, ties by label: a code that
+/// enters is worth re-scoring exactly
+struct Int8Candidates {
+    bool l2 = true;
+    size_t kk = 0; ///< 0: not started for this query
+    std::vector<float> dis;
+    std::vector<idx_t> ids;
+
+    void start(size_t kk_in) {
+        kk = kk_in;
+        dis.resize(kk);
+        ids.resize(kk);
+        if (l2) {
+            faiss::heap_heapify<HeapForL2>(kk, dis.data(), ids.data());
+        } else {
+            faiss::heap_heapify<HeapForIP>(kk, dis.data(), ids.data());
+        }
+    }
+
+    /// whether (v, id) enters the kk best
+    bool offer(float v, idx_t id) {
+        if (l2) {
+            if (!HeapForL2::cmp2(dis[0], v, ids[0], id)) {
+                return false;
+            }
+            faiss::heap_replace_top<HeapForL2>(
+                    kk, dis.data(), ids.data(), v, id);
+        } else {
+            if (!HeapForIP::cmp2(dis[0], v, ids[0], id)) {
+                return false;
+            }
+            faiss::heap_replace_top<HeapForIP>(
+                    kk, dis.data(), ids.data(), v, id);
+        }
+        return true;
+    }
+
+    /// whether (v, id), offered earlier, is still among the kk best: the
+    /// kk best so far are those not worse than the worst kept
+    bool holds(float v, idx_t id) const {
+        return l2 ? !HeapForL2::cmp2(v, dis[0], id, ids[0])
+                  : !HeapForIP::cmp2(v, dis[0], id, ids[0]);
+    }
+};
+
+/// a code of the current list that entered the running top kk
+struct Int8Entry {
+    size_t j; ///< position in the list
+    float v;  ///< int8 score
+    idx_t id;
+};
+
 struct TQScanner : faiss::InvertedListScanner {
     const TurboQuantizer& tq;
     std::shared_ptr<const IVFCentroidTable> table;
     bool l2;
+    IVFScanOptions options;
 
     TQQueries query; ///< the current query, prepared once
     TQQueries listq; ///< the query relative to the current list's centroid
     const TQQueries* cur = &query;
+
+    /// int8 mode only (null: every code scored exactly)
+    std::unique_ptr<Int8CodeScorer> scorer;
+    // scratch of scan_codes, which FAISS declares const (one scanner per
+    // thread)
+    mutable Int8Candidates cands;
+    mutable std::vector<Int8Entry> entered;
+    mutable std::vector<float> run_scores;
+    mutable std::vector<float> buf;
 
     TQScanner(
             const TurboQuantizer& tq_in,
             bool l2_in,
             std::shared_ptr<const IVFCentroidTable> table_in,
             bool store_pairs_in,
-            const faiss::IDSelector* sel_in)
+            const faiss::IDSelector* sel_in,
+            const IVFScanOptions& options_in)
             : faiss::InvertedListScanner(store_pairs_in, sel_in),
               tq(tq_in),
               table(std::move(table_in)),
-              l2(l2_in) {
+              l2(l2_in),
+              options(options_in) {
         keep_max = !l2;
         code_size = tq.code_size;
+        if (options.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {
+            scorer = std::make_unique<Int8CodeScorer>(tq, l2);
+            run_scores.resize(kInt8Run);
+        }
+        cands.l2 = l2;
+        buf.resize(2 * tq.d);
     }
 
     void set_query(const float* x) override {
         tq.prepare_queries(1, x, l2, query);
         listq = query;
         cur = &query;
+        cands.kk = 0; // a new running top kk
+        if (scorer) {
+            scorer->set_query(*cur, 0);
+        }
     }
 
     /// residual codes: the query relative to c, from R c and S R c alone
@@ -145,20 +228,102 @@ struct TQScanner : faiss::InvertedListScanner {
                     query.qconst[0] + dot_lanes(query.y.data(), rc, d);
         }
         cur = &listq;
+        if (scorer) { // the int8 query follows the list's query
+            scorer->set_query(*cur, 0);
+        }
     }
 
     float distance_to_code(const uint8_t* code) const override {
-        std::vector<float> buf(2 * tq.d);
-        return tq.score(*cur, 0, code, buf.data());
+        std::vector<float> b(2 * tq.d);
+        return tq.score(*cur, 0, code, b.data());
     }
 
     idx_t label_of(const idx_t* ids, size_t j) const {
         return store_pairs ? (idx_t)faiss::lo_build(list_no, j) : ids[j];
     }
 
+    /// the int8 path applies to a search for k results: without
+    /// re-scoring always; with it when k is known and not every code
+    /// would be re-scored anyway. Starts the running top kk if needed.
+    bool use_int8(size_t k) const {
+        if (!scorer) {
+            return false;
+        }
+        if (options.rerank_factor < 1) {
+            return true;
+        }
+        if (k == 0) {
+            return false;
+        }
+        if (cands.kk == 0) {
+            double want = std::ceil((double)k * options.rerank_factor);
+            if (want >= (double)options.ntotal) {
+                return false;
+            }
+            cands.start(std::max(k, (size_t)want));
+        }
+        return true;
+    }
+
+    /** int8 scores of the codes in runs; push(v, id) offers a result to
+     * FAISS (true if it was kept). rerank_factor < 1: the int8 scores are
+     * offered. Otherwise the codes that enter the running top kk are
+     * offered with their exact score, once the list is scanned and only if
+     * they are still in it: a code evicted by a later code of the same list
+     * cannot be in the final int8 top kk, and re-scoring costs ~6 int8
+     * scores. */
+    template <class Push>
+    size_t scan_int8(
+            size_t n, const uint8_t* codes, const idx_t* ids, Push push) const {
+        const bool rerank = options.rerank_factor >= 1;
+        size_t nup = 0;
+        entered.clear();
+        for (size_t j0 = 0; j0 < n; j0 += kInt8Run) {
+            const size_t nr = std::min(kInt8Run, n - j0);
+            scorer->score_run(codes + j0 * code_size, nr, run_scores.data());
+            for (size_t j = 0; j < nr; j++) {
+                idx_t id = label_of(ids, j0 + j);
+                if (sel && !sel->is_member(id)) {
+                    continue;
+                }
+                float v = run_scores[j];
+                if (!rerank) {
+                    nup += push(v, id) ? 1 : 0;
+                } else if (cands.offer(v, id)) {
+                    entered.push_back({j0 + j, v, id});
+                }
+            }
+        }
+        for (const Int8Entry& e : entered) {
+            if (cands.holds(e.v, e.id)) {
+                float v =
+                        tq.score(*cur, 0, codes + e.j * code_size, buf.data());
+                nup += push(v, e.id) ? 1 : 0;
+            }
+        }
+        return nup;
+    }
+
+    /// every code scored exactly
+    template <class Push>
+    size_t scan_exact(
+            size_t n, const uint8_t* codes, const idx_t* ids, Push push) const {
+        size_t nup = 0;
+        for (size_t j = 0; j < n; j++, codes += code_size) {
+            idx_t id = label_of(ids, j);
+            if (sel && !sel->is_member(id)) {
+                continue;
+            }
+            float v = tq.score(*cur, 0, codes, buf.data());
+            nup += push(v, id) ? 1 : 0;
+        }
+        return nup;
+    }
+
 #if !FAISS_TURBO_SCAN_CODES_K_FINAL
     /// ties are decided by the label as in the flat scan (push_topk), so
-    /// the results do not depend on the order lists are scanned in
+    /// the exact mode's results do not depend on the order lists are
+    /// scanned in
     size_t scan_codes(
             size_t n,
             const uint8_t* codes,
@@ -166,65 +331,57 @@ struct TQScanner : faiss::InvertedListScanner {
             float* distances,
             idx_t* labels,
             size_t k) const override {
-        std::vector<float> buf(2 * tq.d);
-        size_t nup = 0;
-        for (size_t j = 0; j < n; j++, codes += code_size) {
-            idx_t id = label_of(ids, j);
-            if (sel && !sel->is_member(id)) {
-                continue;
-            }
-            float v = tq.score(*cur, 0, codes, buf.data());
-            if (l2 ? HeapForL2::cmp2(distances[0], v, labels[0], id)
-                   : HeapForIP::cmp2(distances[0], v, labels[0], id)) {
-                if (l2) {
-                    faiss::heap_replace_top<HeapForL2>(
-                            k, distances, labels, v, id);
-                } else {
-                    faiss::heap_replace_top<HeapForIP>(
-                            k, distances, labels, v, id);
+        auto push = [&](float v, idx_t id) {
+            if (l2) {
+                if (!HeapForL2::cmp2(distances[0], v, labels[0], id)) {
+                    return false;
                 }
-                nup++;
+                faiss::heap_replace_top<HeapForL2>(k, distances, labels, v, id);
+            } else {
+                if (!HeapForIP::cmp2(distances[0], v, labels[0], id)) {
+                    return false;
+                }
+                faiss::heap_replace_top<HeapForIP>(k, distances, labels, v, id);
             }
-        }
-        return nup;
+            return true;
+        };
+        return use_int8(k) ? scan_int8(n, codes, ids, push)
+                           : scan_exact(n, codes, ids, push);
     }
 #endif
 
 #if FAISS_TURBO_SCAN_CODES_HANDLER
+    /// the handler does not say k: it comes with the options (see
+    /// IVFScanOptions::k)
     size_t scan_codes(
             size_t n,
             const uint8_t* codes,
             const idx_t* ids,
             faiss::ResultHandler& handler) const override {
-        std::vector<float> buf(2 * tq.d);
-        size_t nup = 0;
-        for (size_t j = 0; j < n; j++, codes += code_size) {
-            idx_t id = label_of(ids, j);
-            if (sel && !sel->is_member(id)) {
-                continue;
-            }
-            float v = tq.score(*cur, 0, codes, buf.data());
-            if (l2 ? v < handler.threshold : v > handler.threshold) {
-                nup += handler.add_result(v, id) ? 1 : 0;
-            }
-        }
-        return nup;
+        auto push = [&](float v, idx_t id) {
+            return (l2 ? v < handler.threshold : v > handler.threshold) &&
+                   handler.add_result(v, id);
+        };
+        return use_int8(options.k) ? scan_int8(n, codes, ids, push)
+                                   : scan_exact(n, codes, ids, push);
     }
 #endif
 
+    /// always exact: a radius on int8 scores would return other vectors
+    /// than the estimator's, and there is no k to re-score a short list
     void scan_codes_range(
             size_t n,
             const uint8_t* codes,
             const idx_t* ids,
             float radius,
             faiss::RangeQueryResult& result) const override {
-        std::vector<float> buf(2 * tq.d);
+        std::vector<float> b(2 * tq.d);
         for (size_t j = 0; j < n; j++, codes += code_size) {
             idx_t id = label_of(ids, j);
             if (sel && !sel->is_member(id)) {
                 continue;
             }
-            float v = tq.score(*cur, 0, codes, buf.data());
+            float v = tq.score(*cur, 0, codes, b.data());
             if (l2 ? v < radius : v > radius) {
                 result.add(v, id);
             }
@@ -239,14 +396,15 @@ faiss::InvertedListScanner* new_ivf_tq_scanner(
         bool l2,
         std::shared_ptr<const IVFCentroidTable> table,
         bool store_pairs,
-        const faiss::IDSelector* sel) {
+        const faiss::IDSelector* sel,
+        const IVFScanOptions& options) {
     // with store_pairs the lists' ids are not read, so a selector on ids
     // cannot be applied (FAISS 1.8+ refuses the combination as well)
     FAISS_THROW_IF_NOT_MSG(
             !(store_pairs && sel),
             "IndexIVFTurboQuant: an IDSelector cannot be combined with "
             "store_pairs");
-    return new TQScanner(tq, l2, std::move(table), store_pairs, sel);
+    return new TQScanner(tq, l2, std::move(table), store_pairs, sel, options);
 }
 
 } // namespace faiss_turbo

@@ -4,9 +4,25 @@
  * residual codes be scored without rotating q - c for every list (the
  * identities are in IndexIVFTurboQuant.h).
  *
- * Every code is scored by TurboQuantizer::score (decode_rotated, dot_lanes,
- * combine), the same arithmetic as the flat scan, so an IVF index without
- * residuals probing all lists returns exactly the flat index's results.
+ * TQ_SCAN_EXACT: every code is scored by TurboQuantizer::score
+ * (decode_rotated, dot_lanes, combine), the same arithmetic as the flat
+ * scan, so an IVF index without residuals probing all lists returns exactly
+ * the flat index's exact-mode results.
+ *
+ * TQ_SCAN_INT8 (SearchParametersTurboQuant.h): codes are scored in runs by
+ * Int8CodeScorer; per query the scanner keeps the best kk =
+ * max(k, ceil(k * rerank_factor)) int8 scores seen so far over the lists it
+ * scans, and a code that entered them and is still there once its list is
+ * scanned is re-scored with TurboQuantizer::score before FAISS's heap sees
+ * it. A code of the final int8 top kk is never evicted, so the codes
+ * re-scored are a superset of the int8 top kk of the probed lists, and the
+ * scores returned are exact. Which superset depends on the order lists are
+ * scanned in, so (unlike the exact mode) a near-miss can depend on that
+ * order: parallel_mode 1 and 2 (a query's lists split among threads) may
+ * differ from 0 and 3, which scan a query's lists in probe order on one
+ * thread and so do not depend on the thread count. rerank_factor < 1: the
+ * int8 scores go to FAISS's heap as they are. range search always scores
+ * exactly.
  */
 #pragma once
 
@@ -17,6 +33,7 @@
 
 #include <faiss/IndexIVF.h>
 
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/compat.h>
 
@@ -54,6 +71,20 @@ struct IVFCentroidCache {
     mutable std::shared_ptr<const IVFCentroidTable> table;
 };
 
+/// how a scanner scores codes in scan_codes (resolved by the index from
+/// SearchParametersIVFTurboQuant or its search_defaults)
+struct IVFScanOptions {
+    int scan_mode = TQ_SCAN_EXACT; ///< TQScanMode
+    float rerank_factor = 4;
+    /// k of the search, 0 if unknown: FAISS's ResultHandler interface
+    /// (1.14+) does not give it to scan_codes, so int8 with re-scoring
+    /// then falls back to the exact scan
+    size_t k = 0;
+    /// the index's ntotal: when kk >= ntotal every code would be
+    /// re-scored, and the exact scan is cheaper
+    size_t ntotal = 0;
+};
+
 /** A scanner for TurboQuant codes.
  *
  * @param table  the centroid table when the codes encode residuals, null
@@ -65,6 +96,7 @@ faiss::InvertedListScanner* new_ivf_tq_scanner(
         bool l2,
         std::shared_ptr<const IVFCentroidTable> table,
         bool store_pairs,
-        const faiss::IDSelector* sel);
+        const faiss::IDSelector* sel,
+        const IVFScanOptions& options = IVFScanOptions());
 
 } // namespace faiss_turbo

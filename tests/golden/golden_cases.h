@@ -125,9 +125,17 @@ inline Expected compute(const faiss::Index& idx, const Case& c) {
     // content, not the choice of a default search mode
     faiss_turbo::SearchParametersTurboQuant exact;
     exact.scan_mode = faiss_turbo::TQ_SCAN_EXACT;
-    bool flat = dynamic_cast<const faiss_turbo::IndexTurboQuant*>(&idx);
-    idx.search(
-        kNq, xq.data(), kK, e.D.data(), e.I.data(), flat ? &exact : nullptr);
+    faiss_turbo::SearchParametersIVFTurboQuant ivf_exact;
+    ivf_exact.scan_mode = faiss_turbo::TQ_SCAN_EXACT;
+    const faiss::SearchParameters* params = nullptr;
+    auto ivf = dynamic_cast<const faiss_turbo::IndexIVFTurboQuant*>(&idx);
+    if (dynamic_cast<const faiss_turbo::IndexTurboQuant*>(&idx)) {
+        params = &exact;
+    } else if (ivf) {
+        ivf_exact.nprobe = ivf->nprobe;
+        params = &ivf_exact;
+    }
+    idx.search(kNq, xq.data(), kK, e.D.data(), e.I.data(), params);
     return e;
 }
 

@@ -370,7 +370,7 @@ def test_parameter_space_our_names(installed, data):
     with pytest.raises(RuntimeError, match="rerank_factor"):
         ps.set_index_parameter(index, "rerank_factor", -1)
     with pytest.raises(RuntimeError, match="could not set parameter"):
-        ps.set_index_parameter(faiss.index_factory(D, "IVF16,TQmse4"),
+        ps.set_index_parameter(faiss.index_factory(D, "IVF16,Flat"),
                                "rerank_factor", 2)
     with pytest.raises(RuntimeError, match="could not set parameter"):
         ps.set_index_parameter(index, "no_such_parameter", 2)

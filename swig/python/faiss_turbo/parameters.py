@@ -1,11 +1,13 @@
 """ParameterSpace that also knows the search-time parameters of
-IndexTurboQuant, by name, wherever it sits inside FAISS's wrappers.
+IndexTurboQuant and IndexIVFTurboQuant, by name, wherever they sit inside
+FAISS's wrappers.
 
     ps = faiss_turbo.ParameterSpace()        # instead of faiss.ParameterSpace
     ps.set_index_parameters(index, "nprobe=16,rerank_factor=2")
     ps.initialize(index); ops = ps.explore(index, xq, crit)
 
-Our names set IndexTurboQuant.search_defaults (SearchParametersTurboQuant.h):
+Our names set the search_defaults of IndexTurboQuant and IndexIVFTurboQuant
+(SearchParametersTurboQuant.h):
   scan_mode      0 = exact estimator, 1 = int8 scan with exact re-scoring
   rerank_factor  int8 candidates re-scored exactly, as a multiple of k
 Every other name goes to faiss.ParameterSpace (nprobe, efSearch,
@@ -24,7 +26,8 @@ from faiss import class_wrappers
 
 import faiss_turbo as _ft
 
-__all__ = ["ParameterSpace", "TURBO_PARAMETERS", "turbo_flat_indexes"]
+__all__ = ["ParameterSpace", "TURBO_PARAMETERS", "turbo_flat_indexes",
+           "turbo_indexes"]
 
 # names, and the values initialize() explores, cheapest first (autotune
 # assumes each range goes from fast / inaccurate to slow / accurate)
@@ -34,32 +37,40 @@ TURBO_PARAMETERS = {
 }
 
 
-def turbo_flat_indexes(index):
-    """the IndexTurboQuant objects whose search() serves index's search:
-    index itself, or through IndexIDMap(2), IndexPreTransform, the base of
-    IndexRefine, the shards / replicas of IndexShards / IndexReplicas"""
+def turbo_indexes(index):
+    """the IndexTurboQuant and IndexIVFTurboQuant objects whose search()
+    serves index's search: index itself, or through IndexIDMap(2),
+    IndexPreTransform, the base of IndexRefine, the shards / replicas of
+    IndexShards / IndexReplicas"""
     index = _ft.downcast_index(index)
-    if isinstance(index, _ft.IndexTurboQuant):
+    if isinstance(index, (_ft.IndexTurboQuant, _ft.IndexIVFTurboQuant)):
         return [index]
     if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2,
                           faiss.IndexPreTransform)):
-        return turbo_flat_indexes(index.index)
+        return turbo_indexes(index.index)
     if isinstance(index, faiss.IndexRefine):
-        return turbo_flat_indexes(index.base_index)
+        return turbo_indexes(index.base_index)
     if isinstance(index, (faiss.IndexShards, faiss.IndexReplicas)):
         found = []
         for i in range(index.count()):
-            found += turbo_flat_indexes(index.at(i))
+            found += turbo_indexes(index.at(i))
         return found
     return []
 
 
+def turbo_flat_indexes(index):
+    """the IndexTurboQuant objects among turbo_indexes(index)"""
+    return [i for i in turbo_indexes(index)
+            if isinstance(i, _ft.IndexTurboQuant)]
+
+
 def _set_turbo(index, name, val):
-    targets = turbo_flat_indexes(index)
+    targets = turbo_indexes(index)
     if not targets:
         raise RuntimeError(
             "ParameterSpace::set_index_parameter: could not set parameter "
-            "%s (no IndexTurboQuant searched by this index)" % name)
+            "%s (no IndexTurboQuant or IndexIVFTurboQuant searched by this "
+            "index)" % name)
     val = float(val)
     if name == "scan_mode":
         if val not in (_ft.TQ_SCAN_EXACT, _ft.TQ_SCAN_INT8):
@@ -120,7 +131,7 @@ class ParameterSpace(faiss.ParameterSpace):
 
     def initialize(self, index):
         faiss.ParameterSpace.initialize(self, index)
-        if turbo_flat_indexes(index):
+        if turbo_indexes(index):
             for name, values in TURBO_PARAMETERS.items():
                 if values:
                     pr = self.add_range(name)
@@ -199,3 +210,4 @@ class ParameterSpace(faiss.ParameterSpace):
 
 
 class_wrappers.handle_SearchParameters(_ft.SearchParametersTurboQuant)
+class_wrappers.handle_SearchParameters(_ft.SearchParametersIVFTurboQuant)
