@@ -28,7 +28,9 @@ demo: build
 
 format:
 	clang-format -i faiss_turbo/*.h faiss_turbo/*.cpp faiss_turbo/impl/*.h \
-	  faiss_turbo/impl/*.cpp tests/*.cpp tests/*.h
+	  faiss_turbo/impl/*.cpp faiss_turbo/impl/simd/*.h \
+	  faiss_turbo/impl/simd/*.cpp tests/*.cpp tests/*.h tests/golden/*.h \
+	  tests/golden/*.cpp fuzz/*.cpp fuzz/*.h bench/*.cpp
 
 clean:
 	rm -rf $(BUILD)

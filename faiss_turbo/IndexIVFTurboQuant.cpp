@@ -25,9 +25,9 @@ void check_metric(faiss::MetricType m) {
 
 bool same_codec(const TurboQuantizer& a, const TurboQuantizer& b) {
     return a.d == b.d && a.variant == b.variant && a.bits == b.bits &&
-            a.debiased == b.debiased && a.rotation_type == b.rotation_type &&
-            a.qjl_type == b.qjl_type && a.seed == b.seed &&
-            a.code_size == b.code_size && a.mean == b.mean;
+           a.debiased == b.debiased && a.rotation_type == b.rotation_type &&
+           a.qjl_type == b.qjl_type && a.seed == b.seed &&
+           a.code_size == b.code_size && a.mean == b.mean;
 }
 
 faiss::Index* non_null(faiss::Index* quantizer) {
@@ -99,13 +99,13 @@ IndexIVFTurboQuant::IndexIVFTurboQuant(
         RotationType rotation_type,
         QJLType qjl_type,
         uint64_t seed)
-        : faiss::IndexIVF(
-                  non_null(quantizer_in),
-                  d_in,
-                  nlist_in,
-                  layout_code_size(d_in, variant, bits, debiased),
-                  metric),
-          centered(centered_in) {
+    : faiss::IndexIVF(
+              non_null(quantizer_in),
+              d_in,
+              nlist_in,
+              layout_code_size(d_in, variant, bits, debiased),
+              metric),
+      centered(centered_in) {
     check_metric(metric);
     tq = TurboQuantizer(
             d_in,

@@ -32,13 +32,11 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
     std::vector<float> buf;
 
     explicit TQDistanceComputer(const IndexTurboQuant& idx)
-            : faiss::FlatCodesDistanceComputer(
-                      idx.codes.data(),
-                      idx.code_size),
-              index(idx),
-              buf(2 * idx.d),
-              xi(idx.d),
-              xj(idx.d) {
+        : faiss::FlatCodesDistanceComputer(idx.codes.data(), idx.code_size),
+          index(idx),
+          buf(2 * idx.d),
+          xi(idx.d),
+          xj(idx.d) {
         if (!idx.tq.mean.empty()) {
             rmean.resize(idx.d);
             idx.tq.rotation->apply(1, idx.tq.mean.data(), rmean.data());
@@ -83,7 +81,7 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
         return metric_on(xi.data(), xj.data(), l2);
     }
 
-  private:
+   private:
     std::vector<float> xi, xj, rmean; // rmean = R mean
 
     const uint8_t* code_of(idx_t i) const {
@@ -116,7 +114,7 @@ IndexTurboQuant::IndexTurboQuant(
         RotationType rotation_type,
         QJLType qjl_type,
         uint64_t seed)
-        : faiss::IndexFlatCodes(0, d_in, metric), centered(centered_in) {
+    : faiss::IndexFlatCodes(0, d_in, metric), centered(centered_in) {
     check_metric(metric);
     FAISS_THROW_IF_NOT_FMT(d_in >= 2, "IndexTurboQuant: d=%ld < 2", (long)d_in);
     tq = TurboQuantizer(
@@ -171,8 +169,8 @@ void IndexTurboQuant::add(idx_t n, const float* x) {
     ntotal += n;
 }
 
-void IndexTurboQuant::prepare_queries(idx_t n, const float* x, TQQueries& q)
-        const {
+void IndexTurboQuant::prepare_queries(
+        idx_t n, const float* x, TQQueries& q) const {
     tq.prepare_queries(n, x, metric_type == faiss::METRIC_L2, q);
 }
 
@@ -239,21 +237,19 @@ void IndexTurboQuant::range_search(
             tq, codes.data(), ntotal, q, radius, result, selector_of(params));
 }
 
-void IndexTurboQuant::sa_encode(idx_t n, const float* x, uint8_t* bytes)
-        const {
+void IndexTurboQuant::sa_encode(idx_t n, const float* x, uint8_t* bytes) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_encode: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(is_trained, "sa_encode: index not trained");
     tq.encode(n, x, bytes);
 }
 
-void IndexTurboQuant::sa_decode(idx_t n, const uint8_t* bytes, float* x)
-        const {
+void IndexTurboQuant::sa_decode(idx_t n, const uint8_t* bytes, float* x) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_decode: n=%ld < 0", (long)n);
     tq.decode(n, bytes, x);
 }
 
-faiss::FlatCodesDistanceComputer* IndexTurboQuant::
-        get_FlatCodesDistanceComputer() const {
+faiss::FlatCodesDistanceComputer*
+IndexTurboQuant::get_FlatCodesDistanceComputer() const {
     return new TQDistanceComputer(*this);
 }
 

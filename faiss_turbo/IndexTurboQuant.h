@@ -50,13 +50,13 @@ struct IndexTurboQuant : faiss::IndexFlatCodes {
     /// params may be a SearchParametersTurboQuant: scan_mode (default
     /// int8 dot products, then the best k * rerank_factor re-scored with
     /// the exact estimator) or TQ_SCAN_EXACT (every code in float)
-    void search(
-            idx_t n,
-            const float* x,
-            idx_t k,
-            float* distances,
-            idx_t* labels,
-            const faiss::SearchParameters* params = nullptr) const override;
+    void
+    search(idx_t n,
+           const float* x,
+           idx_t k,
+           float* distances,
+           idx_t* labels,
+           const faiss::SearchParameters* params = nullptr) const override;
 
     void range_search(
             idx_t n,
@@ -69,8 +69,8 @@ struct IndexTurboQuant : faiss::IndexFlatCodes {
 
     void sa_decode(idx_t n, const uint8_t* bytes, float* x) const override;
 
-    faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer()
-            const override;
+    faiss::FlatCodesDistanceComputer*
+    get_FlatCodesDistanceComputer() const override;
 
     /// turn debiased scoring on or off (changes code_size: empty index only)
     void set_debiased(bool debiased);

@@ -56,8 +56,8 @@ std::string tq_token(const TQSpec& spec) {
         snprintf(buf, sizeof(buf), "%d.%d", b10 / 10, b10 % 10);
     }
     return std::string("TQ") +
-            (spec.variant == TQVariant::PROD ? "prod" : "mse") + buf +
-            (spec.centered ? "c" : "");
+           (spec.variant == TQVariant::PROD ? "prod" : "mse") + buf +
+           (spec.centered ? "c" : "");
 }
 
 namespace {
@@ -397,7 +397,7 @@ std::string transform_token(const faiss::VectorTransform* vt) {
     }
     if (auto pca = dynamic_cast<const faiss::PCAMatrix*>(vt)) {
         return std::string("PCA") + (pca->eigen_power == -0.5f ? "W" : "") +
-                (pca->random_rotation ? "R" : "") + dout;
+               (pca->random_rotation ? "R" : "") + dout;
     }
     if (dynamic_cast<const faiss::RandomRotationMatrix*>(vt)) {
         return "RR" + dout;
@@ -447,8 +447,8 @@ std::string reverse_index_factory(const faiss::Index* index) {
     }
     if (auto iv = dynamic_cast<const IndexIVFTurboQuant*>(index)) {
         return "IVF" + std::to_string(iv->nlist) +
-                coarse_suffix(iv->quantizer) + "," +
-                tq_token(spec_of(iv->tq, iv->centered));
+               coarse_suffix(iv->quantizer) + "," +
+               tq_token(spec_of(iv->tq, iv->centered));
     }
     if (auto pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) {
         std::string s;
@@ -469,11 +469,11 @@ std::string reverse_index_factory(const faiss::Index* index) {
             return base + ",RFlat";
         }
         return base + ",Refine(" + reverse_index_factory(rf->refine_index) +
-                ")";
+               ")";
     }
     if (auto h = dynamic_cast<const faiss::IndexHNSW*>(index)) {
         return "HNSW" + std::to_string(h->hnsw.nb_neighbors(1)) + "," +
-                reverse_index_factory(h->storage);
+               reverse_index_factory(h->storage);
     }
     if (dynamic_cast<const faiss::IndexFlat*>(index)) {
         return "Flat";

@@ -40,21 +40,21 @@ faiss::Index* read_file(SectionReader& r) {
     uint32_t reserved = pr.get<uint32_t>();
     pr.expect_end();
     FAISS_THROW_IF_NOT_FMT(
-        version >= 1 && version <= kFormatVersion && reserved == 0,
-        "faiss-turbo read: format version %u is not supported by this "
-        "reader (version %u)",
-        version,
-        kFormatVersion);
+            version >= 1 && version <= kFormatVersion && reserved == 0,
+            "faiss-turbo read: format version %u is not supported by this "
+            "reader (version %u)",
+            version,
+            kFormatVersion);
     std::unique_ptr<faiss::Index> idx(read_node(r, 0));
     Section end = r.next(kTagFileEnd, "the end of file marker");
     PayloadReader er = end.reader();
     uint64_t nsections = er.get<uint64_t>();
     er.expect_end();
     FAISS_THROW_IF_NOT_FMT(
-        nsections == end.index,
-        "faiss-turbo read: the file had %zd sections, %zd expected",
-        end.index,
-        (size_t)nsections);
+            nsections == end.index,
+            "faiss-turbo read: the file had %zd sections, %zd expected",
+            end.index,
+            (size_t)nsections);
     return idx.release();
 }
 
@@ -73,10 +73,10 @@ template <class F> auto guarded(const char* what, F f) -> decltype(f()) {
 
 void check_io_flags(int io_flags) {
     FAISS_THROW_IF_NOT_FMT(
-        (io_flags & ~faiss::IO_FLAG_READ_ONLY) == 0,
-        "faiss-turbo read: io_flags 0x%x are not supported for "
-        "faiss-turbo files (only IO_FLAG_READ_ONLY)",
-        io_flags);
+            (io_flags & ~faiss::IO_FLAG_READ_ONLY) == 0,
+            "faiss-turbo read: io_flags 0x%x are not supported for "
+            "faiss-turbo files (only IO_FLAG_READ_ONLY)",
+            io_flags);
 }
 
 /// reads the first 4 bytes; our files start with the tag of the header
@@ -176,8 +176,9 @@ faiss::Index* read_index(FILE* f, int io_flags) {
     FAISS_THROW_IF_NOT_MSG(f, "faiss-turbo read_index: null FILE*");
     uint64_t size = bytes_left(f);
     faiss::FileIOReader reader(f);
-    return guarded(
-        "faiss-turbo read", [&] { return read_from(&reader, io_flags, size); });
+    return guarded("faiss-turbo read", [&] {
+        return read_from(&reader, io_flags, size);
+    });
 }
 
 faiss::Index* read_index(const char* fname, int io_flags) {
@@ -194,22 +195,23 @@ faiss::Index* read_index(const char* fname, int io_flags) {
         return faiss::read_index(fname, io_flags);
     }
     faiss::FileIOReader reader(fname);
-    return guarded(
-        "faiss-turbo read", [&] { return read_from(&reader, io_flags, size); });
+    return guarded("faiss-turbo read", [&] {
+        return read_from(&reader, io_flags, size);
+    });
 }
 
 faiss::Index* deserialize_index(const uint8_t* data, size_t size) {
     FAISS_THROW_IF_NOT_MSG(
-        data || size == 0, "faiss-turbo deserialize_index: null data");
+            data || size == 0, "faiss-turbo deserialize_index: null data");
     MemoryIOReader reader(data, size);
     reader.name = "<buffer>";
     std::unique_ptr<faiss::Index> idx(guarded(
-        "faiss-turbo read", [&] { return read_from(&reader, 0, size); }));
+            "faiss-turbo read", [&] { return read_from(&reader, 0, size); }));
     FAISS_THROW_IF_NOT_FMT(
-        reader.pos == size,
-        "faiss-turbo deserialize_index: %zd trailing bytes after the "
-        "index",
-        size - reader.pos);
+            reader.pos == size,
+            "faiss-turbo deserialize_index: %zd trailing bytes after the "
+            "index",
+            size - reader.pos);
     return idx.release();
 }
 

@@ -45,7 +45,7 @@ inline IndexTurboQuant* tq(float bits, TQVariant v = TQVariant::MSE) {
 
 inline IndexIVFTurboQuant* ivf(faiss::Index* q, TQVariant v, bool residual) {
     auto idx =
-        new IndexIVFTurboQuant(q, kD, 3, 3, v, faiss::METRIC_L2, residual);
+            new IndexIVFTurboQuant(q, kD, 3, 3, v, faiss::METRIC_L2, residual);
     idx->own_fields = true;
     return idx;
 }
@@ -55,63 +55,64 @@ inline std::vector<std::pair<std::string, std::function<faiss::Index*()>>>
 seed_indexes() {
     using faiss::IndexFlatL2;
     return {
-        {"flat_mse4", [] { return tq(4); }},
-        {"flat_prod2.5", [] { return tq(2.5, TQVariant::PROD); }},
-        {"flat_hadamard_c",
-         [] {
-             return new IndexTurboQuant(
-                 kD,
-                 3,
-                 TQVariant::PROD,
-                 faiss::METRIC_INNER_PRODUCT,
-                 true,
-                 false,
-                 RotationType::HADAMARD,
-                 QJLType::HADAMARD);
-         }},
-        {"ivf_flat",
-         [] { return ivf(new IndexFlatL2(kD), TQVariant::MSE, true); }},
-        {"ivf_tq_quantizer", [] { return ivf(tq(8), TQVariant::PROD, false); }},
-        {"idmap2",
-         [] {
-             auto m = new faiss::IndexIDMap2(tq(2));
-             m->own_fields = true;
-             return m;
-         }},
-        {"pretransform",
-         [] {
-             auto p = new faiss::IndexPreTransform(
-                 new faiss::RandomRotationMatrix(kD, kD), tq(3));
-             p->own_fields = true;
-             return p;
-         }},
-        {"refine",
-         [] {
-             auto r = new faiss::IndexRefine(tq(2), new IndexFlatL2(kD));
-             r->own_fields = r->own_refine_index = true;
-             return r;
-         }},
-        {"refine_flat",
-         [] {
-             auto r = new faiss::IndexRefineFlat(tq(1));
-             r->own_fields = true;
-             return r;
-         }},
-        {"shards",
-         [] {
-             auto s =
-                 new faiss::IndexShards((faiss_turbo::idx_t)kD, false, true);
-             s->add_shard(tq(4));
-             s->add_shard(tq(4));
-             s->own_fields = true;
-             return s;
-         }},
-        {"hnsw",
-         [] {
-             auto h = new faiss::IndexHNSW(tq(4), 4);
-             h->own_fields = true;
-             return h;
-         }},
+            {"flat_mse4", [] { return tq(4); }},
+            {"flat_prod2.5", [] { return tq(2.5, TQVariant::PROD); }},
+            {"flat_hadamard_c",
+             [] {
+                 return new IndexTurboQuant(
+                         kD,
+                         3,
+                         TQVariant::PROD,
+                         faiss::METRIC_INNER_PRODUCT,
+                         true,
+                         false,
+                         RotationType::HADAMARD,
+                         QJLType::HADAMARD);
+             }},
+            {"ivf_flat",
+             [] { return ivf(new IndexFlatL2(kD), TQVariant::MSE, true); }},
+            {"ivf_tq_quantizer",
+             [] { return ivf(tq(8), TQVariant::PROD, false); }},
+            {"idmap2",
+             [] {
+                 auto m = new faiss::IndexIDMap2(tq(2));
+                 m->own_fields = true;
+                 return m;
+             }},
+            {"pretransform",
+             [] {
+                 auto p = new faiss::IndexPreTransform(
+                         new faiss::RandomRotationMatrix(kD, kD), tq(3));
+                 p->own_fields = true;
+                 return p;
+             }},
+            {"refine",
+             [] {
+                 auto r = new faiss::IndexRefine(tq(2), new IndexFlatL2(kD));
+                 r->own_fields = r->own_refine_index = true;
+                 return r;
+             }},
+            {"refine_flat",
+             [] {
+                 auto r = new faiss::IndexRefineFlat(tq(1));
+                 r->own_fields = true;
+                 return r;
+             }},
+            {"shards",
+             [] {
+                 auto s = new faiss::IndexShards(
+                         (faiss_turbo::idx_t)kD, false, true);
+                 s->add_shard(tq(4));
+                 s->add_shard(tq(4));
+                 s->own_fields = true;
+                 return s;
+             }},
+            {"hnsw",
+             [] {
+                 auto h = new faiss::IndexHNSW(tq(4), 4);
+                 h->own_fields = true;
+                 return h;
+             }},
     };
 }
 

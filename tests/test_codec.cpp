@@ -18,16 +18,16 @@ using namespace faiss_turbo;
 namespace {
 
 /// cached quantizers: the dense rotation at d = 1536 takes seconds to make
-const TurboQuantizer& get_tq(
-        size_t d,
-        TQVariant v,
-        float bits,
-        bool debiased,
-        RotationType rt,
-        QJLType qt = QJLType::GAUSSIAN) {
-    static std::map<std::tuple<size_t, int, int, bool, int, int>,
-                    TurboQuantizer>
-            cache;
+const TurboQuantizer&
+get_tq(size_t d,
+       TQVariant v,
+       float bits,
+       bool debiased,
+       RotationType rt,
+       QJLType qt = QJLType::GAUSSIAN) {
+    static std::
+            map<std::tuple<size_t, int, int, bool, int, int>, TurboQuantizer>
+                    cache;
     auto key = std::make_tuple(
             d, (int)v, (int)std::lround(bits * 10), debiased, (int)rt, (int)qt);
     auto it = cache.find(key);
@@ -164,9 +164,9 @@ TEST(Codec, FractionalBitsAverage) {
         double ref = theory_distortion(tq);
         EXPECT_NEAR(relative_distortion(tq, x.data(), 1000), ref, 0.03 * ref);
         // strictly between the two integer widths
-        double lo = get_tq(128, TQVariant::MSE, tq.b_hi, false,
-                           RotationType::DENSE)
-                            .cb_lo->mse *
+        double lo =
+                get_tq(128, TQVariant::MSE, tq.b_hi, false, RotationType::DENSE)
+                        .cb_lo->mse *
                 128;
         double hi = tq.cb_lo->mse * 128;
         EXPECT_LT(ref, hi);
@@ -227,9 +227,9 @@ IPStats ip_regression(const TurboQuantizer& tq, size_t npairs) {
                 nz += z[i * d + j] * z[i * d + j];
             }
             for (size_t j = 0; j < d; j++) {
-                y[i * d + j] = rho * x[i * d + j] +
-                        std::sqrt(1 - rho * rho) * z[i * d + j] /
-                                std::sqrt(nz);
+                y[i * d + j] = rho * x[i * d + j] + std::sqrt(1 - rho * rho) *
+                                                            z[i * d + j] /
+                                                            std::sqrt(nz);
             }
         }
         std::vector<uint8_t> codes(npairs * tq.code_size);
@@ -238,8 +238,8 @@ IPStats ip_regression(const TurboQuantizer& tq, size_t npairs) {
         tq.prepare_queries(npairs, y.data(), false, q);
         double se = 0, se2 = 0;
         for (size_t i = 0; i < npairs; i++) {
-            double est = tq.score(q, i, codes.data() + i * tq.code_size,
-                                  buf.data());
+            double est =
+                    tq.score(q, i, codes.data() + i * tq.code_size, buf.data());
             double truth = 0;
             for (size_t j = 0; j < d; j++) {
                 truth += (double)x[i * d + j] * y[i * d + j];
@@ -304,13 +304,13 @@ TEST(Codec, InnerProductProdHadamardBias) {
     // The structured projection is not Gaussian: its bias is measured here
     // and documented in the README (|slope - 1| stays small).
     for (int b = 2; b <= 4; b++) {
-        const TurboQuantizer& tq = get_tq(
-                128,
-                TQVariant::PROD,
-                b,
-                false,
-                RotationType::HADAMARD,
-                QJLType::HADAMARD);
+        const TurboQuantizer& tq =
+                get_tq(128,
+                       TQVariant::PROD,
+                       b,
+                       false,
+                       RotationType::HADAMARD,
+                       QJLType::HADAMARD);
         IPStats st = ip_regression(tq, 2000);
         printf("PROD Hadamard-QJL b=%d: slope %.4f, variance %.3g (bound "
                "%.3g)\n",
@@ -332,8 +332,8 @@ TEST(Codec, DeterministicTablesAndCodes) {
         a.encode(300, x.data(), ca.data());
         b.encode(300, x.data(), cb.data());
         EXPECT_EQ(ca, cb);
-        TurboQuantizer c(96, TQVariant::PROD, 3.5, false, rt,
-                         QJLType::GAUSSIAN, 99);
+        TurboQuantizer c(
+                96, TQVariant::PROD, 3.5, false, rt, QJLType::GAUSSIAN, 99);
         std::vector<uint8_t> cc(300 * c.code_size);
         c.encode(300, x.data(), cc.data());
         EXPECT_NE(ca, cc); // another seed, another rotation
@@ -405,8 +405,7 @@ TEST(Codec, BadParameters) {
     EXPECT_THROW(TurboQuantizer(16, TQVariant::MSE, 9), FaissException);
     EXPECT_THROW(TurboQuantizer(16, TQVariant::MSE, 2.55f), FaissException);
     EXPECT_THROW(TurboQuantizer(16, TQVariant::MSE, NAN), FaissException);
-    EXPECT_THROW(
-            TurboQuantizer(16, TQVariant::PROD, 3, true), FaissException);
+    EXPECT_THROW(TurboQuantizer(16, TQVariant::PROD, 3, true), FaissException);
     TurboQuantizer tq(16, TQVariant::MSE, 4);
     std::vector<float> x(32, 1.0f);
     x[20] = NAN;

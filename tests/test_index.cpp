@@ -133,7 +133,7 @@ TEST(Index, PlainMseIsExactOverReconstructions) {
                 EXPECT_NEAR(D[i], D2[i], 1e-4 * (1 + std::fabs(D2[i])));
                 // labels agree wherever the gap to the neighbour is clear
                 bool clear = (i % k == 0 || D2[i] - D2[i - 1] > 1e-4) &&
-                        ((i + 1) % k == 0 || D2[i + 1] - D2[i] > 1e-4);
+                             ((i + 1) % k == 0 || D2[i + 1] - D2[i] > 1e-4);
                 if (clear && m == faiss::METRIC_L2) {
                     EXPECT_EQ(I[i], I2[i]);
                 }
@@ -156,8 +156,8 @@ double sift_recall(float bits, bool centered, bool debiased, double* plain) {
     size_t nb = n - nq;
     std::vector<idx_t> gt;
     tqtest::brute_force_knn(xb, nb, xq, nq, d, k, true, gt);
-    IndexTurboQuant idx(d, bits, TQVariant::MSE, faiss::METRIC_L2, centered,
-                        debiased);
+    IndexTurboQuant idx(
+            d, bits, TQVariant::MSE, faiss::METRIC_L2, centered, debiased);
     idx.train(nb, xb);
     idx.add(nb, xb);
     std::vector<float> D(nq * k);
@@ -429,7 +429,8 @@ TEST(Index, SymmetricDistanceMatchesReconstructions) {
                     float a = rec[i * d + t], b = rec[j * d + t];
                     s += m == faiss::METRIC_L2 ? (a - b) * (a - b) : a * b;
                 }
-                EXPECT_NEAR(dc->symmetric_dis(i, j), s, 1e-4 * (1 + std::fabs(s)))
+                EXPECT_NEAR(
+                        dc->symmetric_dis(i, j), s, 1e-4 * (1 + std::fabs(s)))
                         << v.name << " metric " << m;
             }
         }
@@ -449,9 +450,12 @@ TEST(Index, BadInput) {
     idx.add(10, x.data());
     std::vector<float> D(10);
     std::vector<idx_t> I(10);
-    EXPECT_THROW(idx.search(1, x.data(), 0, D.data(), I.data()), FaissException);
-    EXPECT_THROW(idx.search(1, x.data(), -1, D.data(), I.data()), FaissException);
-    EXPECT_THROW(idx.search(-1, x.data(), 1, D.data(), I.data()), FaissException);
+    EXPECT_THROW(
+            idx.search(1, x.data(), 0, D.data(), I.data()), FaissException);
+    EXPECT_THROW(
+            idx.search(1, x.data(), -1, D.data(), I.data()), FaissException);
+    EXPECT_THROW(
+            idx.search(-1, x.data(), 1, D.data(), I.data()), FaissException);
     EXPECT_THROW(idx.add(-1, x.data()), FaissException);
     // a NaN anywhere: add fails and leaves the index as it was
     auto bad = x;
@@ -459,8 +463,8 @@ TEST(Index, BadInput) {
     EXPECT_THROW(idx.add(10, bad.data()), FaissException);
     EXPECT_EQ(idx.ntotal, 10);
     EXPECT_EQ(idx.codes.size(), 10 * idx.code_size);
-    EXPECT_THROW(idx.search(10, bad.data(), 1, D.data(), I.data()),
-                 FaissException);
+    EXPECT_THROW(
+            idx.search(10, bad.data(), 1, D.data(), I.data()), FaissException);
     bad[5 * 16 + 3] = -INFINITY;
     EXPECT_THROW(idx.add(10, bad.data()), FaissException);
 }

@@ -116,8 +116,8 @@ std::string tmp_path(const char* name) {
  *************************************************************/
 
 void expect_same_codec(
-    const faiss_turbo::TurboQuantizer& a,
-    const faiss_turbo::TurboQuantizer& b) {
+        const faiss_turbo::TurboQuantizer& a,
+        const faiss_turbo::TurboQuantizer& b) {
     using namespace faiss_turbo;
     EXPECT_EQ(a.d, b.d);
     EXPECT_EQ(a.variant, b.variant);
@@ -176,17 +176,15 @@ void expect_same_turbo_parts(const faiss::Index* a, const faiss::Index* b) {
             size_t n = ia->invlists->list_size(l);
             ASSERT_EQ(n, ib->invlists->list_size(l));
             EXPECT_EQ(
-                0,
-                memcmp(
-                    ia->invlists->get_codes(l),
-                    ib->invlists->get_codes(l),
-                    n * ia->code_size));
+                    0,
+                    memcmp(ia->invlists->get_codes(l),
+                           ib->invlists->get_codes(l),
+                           n * ia->code_size));
             EXPECT_EQ(
-                0,
-                memcmp(
-                    ia->invlists->get_ids(l),
-                    ib->invlists->get_ids(l),
-                    n * sizeof(idx_t)));
+                    0,
+                    memcmp(ia->invlists->get_ids(l),
+                           ib->invlists->get_ids(l),
+                           n * sizeof(idx_t)));
         }
         expect_same_turbo_parts(ia->quantizer, ib->quantizer);
     } else if (auto ma = dynamic_cast<const faiss::IndexIDMap*>(a)) {
@@ -200,9 +198,9 @@ void expect_same_turbo_parts(const faiss::Index* a, const faiss::Index* b) {
 /// b is a faithful copy of a: same class, same answers bit for bit, same
 /// codec and codes, and it serializes to the same bytes
 void expect_same_index(
-    const faiss::Index* a,
-    const faiss::Index* b,
-    const std::vector<float>& xq) {
+        const faiss::Index* a,
+        const faiss::Index* b,
+        const std::vector<float>& xq) {
     ASSERT_TRUE(b);
     EXPECT_EQ(typeid(*a), typeid(*b));
     EXPECT_EQ(a->d, b->d);
@@ -255,16 +253,16 @@ void check_round_trips(const faiss::Index* idx, const std::vector<float>& xq) {
  * Index builders
  *************************************************************/
 
-IndexTurboQuant* make_tq(
-    size_t d,
-    float bits,
-    TQVariant v,
-    faiss::MetricType m,
-    const std::vector<float>& xb,
-    bool centered = false,
-    RotationType rot = RotationType::AUTO,
-    QJLType qjl = QJLType::GAUSSIAN,
-    bool debiased = true) {
+IndexTurboQuant*
+make_tq(size_t d,
+        float bits,
+        TQVariant v,
+        faiss::MetricType m,
+        const std::vector<float>& xb,
+        bool centered = false,
+        RotationType rot = RotationType::AUTO,
+        QJLType qjl = QJLType::GAUSSIAN,
+        bool debiased = true) {
     auto idx = new IndexTurboQuant(d, bits, v, m, centered, debiased, rot, qjl);
     idx->train(xb.size() / d, xb.data());
     idx->add(xb.size() / d, xb.data());
@@ -272,17 +270,17 @@ IndexTurboQuant* make_tq(
 }
 
 IndexIVFTurboQuant* make_ivf(
-    faiss::Index* quantizer,
-    size_t d,
-    size_t nlist,
-    float bits,
-    TQVariant v,
-    faiss::MetricType m,
-    bool by_residual,
-    bool centered,
-    const std::vector<float>& xb) {
+        faiss::Index* quantizer,
+        size_t d,
+        size_t nlist,
+        float bits,
+        TQVariant v,
+        faiss::MetricType m,
+        bool by_residual,
+        bool centered,
+        const std::vector<float>& xb) {
     auto idx = new IndexIVFTurboQuant(
-        quantizer, d, nlist, bits, v, m, by_residual, centered);
+            quantizer, d, nlist, bits, v, m, by_residual, centered);
     idx->own_fields = true;
     idx->nprobe = 3;
     idx->train(xb.size() / d, xb.data());
@@ -301,7 +299,7 @@ std::vector<idx_t> some_ids(size_t n) {
 /// a small mix: IDMap2 over Refine over IVF (HNSW quantizer), PROD codes
 IndexPtr make_nested(size_t d, const std::vector<float>& xb) {
     auto ivf = new IndexIVFTurboQuant(
-        new faiss::IndexHNSWFlat(d, 8), d, 8, 3, TQVariant::PROD);
+            new faiss::IndexHNSWFlat(d, 8), d, 8, 3, TQVariant::PROD);
     ivf->own_fields = true;
     ivf->nprobe = 3;
     auto refine = new faiss::IndexRefineFlat(ivf);
@@ -440,21 +438,29 @@ TEST(IORoundTrip, FlatVariants) {
     const auto DENSE = RotationType::DENSE, HAD = RotationType::HADAMARD;
     const auto G = QJLType::GAUSSIAN, H = QJLType::HADAMARD;
     std::vector<Cfg> cfgs = {
-        {96, 4, MSE, L2, false, HAD, G, true},
-        {48, 3, PROD, IP, false, DENSE, G, false},
-        {40, 2.5, MSE, L2, true, DENSE, G, true},
-        {37, 3.5, PROD, L2, true, HAD, H, false},
-        {32, 1, PROD, IP, false, DENSE, G, false}, // 0-bit MSE part
-        {33, 8, MSE, IP, false, HAD, G, false},
-        {300, 2, MSE, L2, false, RotationType::AUTO, G, true},
+            {96, 4, MSE, L2, false, HAD, G, true},
+            {48, 3, PROD, IP, false, DENSE, G, false},
+            {40, 2.5, MSE, L2, true, DENSE, G, true},
+            {37, 3.5, PROD, L2, true, HAD, H, false},
+            {32, 1, PROD, IP, false, DENSE, G, false}, // 0-bit MSE part
+            {33, 8, MSE, IP, false, HAD, G, false},
+            {300, 2, MSE, L2, false, RotationType::AUTO, G, true},
     };
     for (const Cfg& c : cfgs) {
         SCOPED_TRACE(
-            testing::Message()
-            << "d=" << c.d << " bits=" << c.bits << " variant=" << (int)c.v);
+                testing::Message() << "d=" << c.d << " bits=" << c.bits
+                                   << " variant=" << (int)c.v);
         std::vector<float> xb = data(kNb, c.d, 1), xq = data(kNq, c.d, 2);
-        IndexPtr idx(make_tq(
-            c.d, c.bits, c.v, c.m, xb, c.centered, c.rot, c.qjl, c.debiased));
+        IndexPtr idx(
+                make_tq(c.d,
+                        c.bits,
+                        c.v,
+                        c.m,
+                        xb,
+                        c.centered,
+                        c.rot,
+                        c.qjl,
+                        c.debiased));
         check_round_trips(idx.get(), xq);
     }
 }
@@ -502,37 +508,37 @@ TEST(IORoundTrip, IVF) {
     std::vector<float> xb = data(kNb, d, 1), xq = data(kNq, d, 2);
     const auto L2 = faiss::METRIC_L2, IP = faiss::METRIC_INNER_PRODUCT;
     IndexPtr a(make_ivf(
-        new faiss::IndexFlatL2(d),
-        d,
-        8,
-        4,
-        TQVariant::MSE,
-        L2,
-        true,
-        false,
-        xb));
+            new faiss::IndexFlatL2(d),
+            d,
+            8,
+            4,
+            TQVariant::MSE,
+            L2,
+            true,
+            false,
+            xb));
     check_round_trips(a.get(), xq);
     IndexPtr b(make_ivf(
-        new faiss::IndexFlatIP(d),
-        d,
-        8,
-        3,
-        TQVariant::PROD,
-        IP,
-        false,
-        false,
-        xb));
+            new faiss::IndexFlatIP(d),
+            d,
+            8,
+            3,
+            TQVariant::PROD,
+            IP,
+            false,
+            false,
+            xb));
     check_round_trips(b.get(), xq);
     IndexPtr c(make_ivf(
-        new faiss::IndexFlatL2(d),
-        d,
-        4,
-        2.5,
-        TQVariant::MSE,
-        L2,
-        false,
-        true,
-        xb));
+            new faiss::IndexFlatL2(d),
+            d,
+            4,
+            2.5,
+            TQVariant::MSE,
+            L2,
+            false,
+            true,
+            xb));
     check_round_trips(c.get(), xq);
     // a direct map is rebuilt from the lists
     auto ivf = dynamic_cast<IndexIVFTurboQuant*>(a.get());
@@ -549,20 +555,20 @@ TEST(IORoundTrip, IVFWithHNSWAndTurboQuantizers) {
     size_t d = 32;
     std::vector<float> xb = data(kNb, d, 1), xq = data(kNq, d, 2);
     IndexPtr a(make_ivf(
-        new faiss::IndexHNSWFlat(d, 8),
-        d,
-        16,
-        4,
-        TQVariant::MSE,
-        faiss::METRIC_L2,
-        true,
-        false,
-        xb));
+            new faiss::IndexHNSWFlat(d, 8),
+            d,
+            16,
+            4,
+            TQVariant::MSE,
+            faiss::METRIC_L2,
+            true,
+            false,
+            xb));
     check_round_trips(a.get(), xq);
     // a coarse quantizer that is itself one of ours
     auto q = new IndexTurboQuant(d, 8, TQVariant::MSE);
     IndexPtr b(make_ivf(
-        q, d, 8, 3, TQVariant::MSE, faiss::METRIC_L2, false, false, xb));
+            q, d, 8, 3, TQVariant::MSE, faiss::METRIC_L2, false, false, xb));
     check_round_trips(b.get(), xq);
 }
 
@@ -590,7 +596,7 @@ TEST(IORoundTrip, Containers) {
     }
     {
         faiss::IndexPreTransform p(
-            new faiss::PCAMatrix(d, 16), new IndexTurboQuant(16, 4));
+                new faiss::PCAMatrix(d, 16), new IndexTurboQuant(16, 4));
         p.own_fields = true;
         p.prepend_transform(new faiss::RandomRotationMatrix(d, d));
         p.train(kNb, xb.data());
@@ -694,8 +700,9 @@ TEST(IOPlain, UnsupportedContainersNameTheProblem) {
         FAIL() << "no exception";
     } catch (const faiss::FaissException& e) {
         EXPECT_NE(
-            std::string(e.what()).find("cannot serialize"), std::string::npos)
-            << e.what();
+                std::string(e.what()).find("cannot serialize"),
+                std::string::npos)
+                << e.what();
     }
     faiss::IndexReplicas rep((idx_t)d);
     rep.addIndex(new IndexTurboQuant(d, 4));
@@ -716,7 +723,7 @@ TEST(IOPlain, UnsupportedContainersNameTheProblem) {
 /// labels agree except between results whose distances are tied within
 /// tol (float rounding may reorder those on another machine)
 void expect_same_answers(
-    const golden::Expected& e, const golden::Expected& g, float tol) {
+        const golden::Expected& e, const golden::Expected& g, float tol) {
     for (size_t q = 0; q < golden::kNq; q++) {
         for (size_t j = 0; j < golden::kK; j++) {
             size_t i = q * golden::kK + j;
@@ -728,11 +735,12 @@ void expect_same_answers(
             bool tied = false;
             for (size_t jj = 0; jj < golden::kK; jj++) {
                 size_t ii = q * golden::kK + jj;
-                tied |= g.I[ii] == e.I[i] && std::fabs(g.D[ii] - e.D[i]) <=
-                                                 tol * (1 + std::fabs(e.D[i]));
+                tied |= g.I[ii] == e.I[i] &&
+                        std::fabs(g.D[ii] - e.D[i]) <=
+                                tol * (1 + std::fabs(e.D[i]));
             }
             EXPECT_TRUE(tied || j == golden::kK - 1)
-                << "query " << q << " rank " << j;
+                    << "query " << q << " rank " << j;
         }
     }
 }
@@ -767,32 +775,32 @@ std::vector<std::pair<std::string, Bytes>> sample_files() {
     size_t d = 24;
     std::vector<float> xb = data(120, d, 1);
     std::vector<std::pair<std::string, Bytes>> res;
-    IndexPtr a(make_tq(
-        d,
-        2.5,
-        TQVariant::PROD,
-        faiss::METRIC_L2,
-        xb,
-        true,
-        RotationType::HADAMARD,
-        QJLType::HADAMARD));
+    IndexPtr a(
+            make_tq(d,
+                    2.5,
+                    TQVariant::PROD,
+                    faiss::METRIC_L2,
+                    xb,
+                    true,
+                    RotationType::HADAMARD,
+                    QJLType::HADAMARD));
     res.emplace_back("flat", serialize(a.get()));
     res.emplace_back("nested", serialize(make_nested(d, xb).get()));
     // the case that crashes FAISS 1.7.3's own reader when corrupted: an
     // HNSW coarse quantizer inside an IVF
     IndexPtr c(make_ivf(
-        new faiss::IndexHNSWFlat(d, 4),
-        d,
-        6,
-        3,
-        TQVariant::MSE,
-        faiss::METRIC_L2,
-        true,
-        false,
-        xb));
+            new faiss::IndexHNSWFlat(d, 4),
+            d,
+            6,
+            3,
+            TQVariant::MSE,
+            faiss::METRIC_L2,
+            true,
+            false,
+            xb));
     res.emplace_back("ivf_hnsw", serialize(c.get()));
     faiss::IndexPreTransform p(
-        new faiss::RandomRotationMatrix(d, d), new IndexTurboQuant(d, 2));
+            new faiss::RandomRotationMatrix(d, d), new IndexTurboQuant(d, 2));
     p.own_fields = true;
     p.train(120, xb.data());
     p.add(120, xb.data());
@@ -838,14 +846,14 @@ TEST(IOCorruption, TruncationAtRandomOffsetsAndStreams) {
                 faiss::VectorIOReader vr;
                 vr.data = part;
                 EXPECT_THROW(
-                    IndexPtr(faiss_turbo::read_index(&vr)),
-                    faiss::FaissException);
+                        IndexPtr(faiss_turbo::read_index(&vr)),
+                        faiss::FaissException);
                 FILE* f = tmpfile();
                 fwrite(part.data(), 1, part.size(), f);
                 rewind(f);
                 EXPECT_THROW(
-                    IndexPtr(faiss_turbo::read_index(f)),
-                    faiss::FaissException);
+                        IndexPtr(faiss_turbo::read_index(f)),
+                        faiss::FaissException);
                 fclose(f);
             }
         }
@@ -868,7 +876,7 @@ TEST(IOCorruption, SingleByteFlipsAnywhere) {
                 thrown = true;
             }
             ASSERT_TRUE(thrown)
-                << "flip at offset " << ofs << " of " << b.size();
+                    << "flip at offset " << ofs << " of " << b.size();
         }
     }
 }
@@ -896,7 +904,7 @@ TEST(IOCorruption, ForgedSizesDoNotAllocate) {
         faiss::VectorIOReader vr;
         vr.data = c;
         EXPECT_THROW(
-            IndexPtr(faiss_turbo::read_index(&vr)), faiss::FaissException);
+                IndexPtr(faiss_turbo::read_index(&vr)), faiss::FaissException);
         g_track = false;
         EXPECT_LE(g_max_alloc.load(), size_t(64) << 20);
     }
@@ -917,19 +925,19 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
     // TQFL: i64 d, i64 ntotal...; TQPA: u64 d, ..., u64 code_size at 49,
     // u64 mean count at 57; TQCB: the centroid count at 20; TQRO: u64 d at 4
     for (Forgery f : std::vector<Forgery>{
-             {"TQFL", 0, huge},
-             {"TQFL", 8, huge},
-             {"TQFL", 8, -1},
-             {"TQFL", 8, 119},
-             {"TQPA", 0, huge},
-             {"TQPA", 0, 25},
-             {"TQPA", 49, 1000},
-             {"TQPA", 57, huge},
-             {"TQPA", 57, 24},
-             {"TQCB", 20, huge},
-             {"TQCB", 20, 2},
-             {"TQRO", 4, 23},
-             {"TQQJ", 4, huge},
+                 {"TQFL", 0, huge},
+                 {"TQFL", 8, huge},
+                 {"TQFL", 8, -1},
+                 {"TQFL", 8, 119},
+                 {"TQPA", 0, huge},
+                 {"TQPA", 0, 25},
+                 {"TQPA", 49, 1000},
+                 {"TQPA", 57, huge},
+                 {"TQPA", 57, 24},
+                 {"TQCB", 20, huge},
+                 {"TQCB", 20, 2},
+                 {"TQRO", 4, 23},
+                 {"TQQJ", 4, huge},
          }) {
         SCOPED_TRACE(testing::Message() << f.tag << "@" << f.ofs);
         Bytes c = b;
@@ -968,19 +976,19 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
         // nprobe above nlist is legal (FAISS clamps it): it reads, and a
         // search does not allocate by it
         IndexPtr ivf(make_ivf(
-            new faiss::IndexFlatL2(d),
-            d,
-            6,
-            3,
-            TQVariant::MSE,
-            faiss::METRIC_L2,
-            true,
-            false,
-            xb));
+                new faiss::IndexFlatL2(d),
+                d,
+                6,
+                3,
+                TQVariant::MSE,
+                faiss::METRIC_L2,
+                true,
+                false,
+                xb));
         Bytes c = serialize(ivf.get());
         // TQIV: the index fields (25 bytes), u64 nlist, u64 nprobe
         forge<uint64_t>(
-            c, find_section(sections_of(c), "TQIV"), 33, uint64_t(1) << 40);
+                c, find_section(sections_of(c), "TQIV"), 33, uint64_t(1) << 40);
         IndexPtr back = deserialize(c);
         std::vector<float> xq = data(kNq, d, 2);
         g_max_alloc = 0;
@@ -993,14 +1001,14 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
         forge<uint64_t>(c, find_section(sections_of(c), "TQIV"), 25, 7);
         expect_rejected(c); // nlist != the list sizes section
     }
-    IndexPtr h(make_tq(
-        d,
-        3,
-        TQVariant::MSE,
-        faiss::METRIC_L2,
-        xb,
-        false,
-        RotationType::HADAMARD));
+    IndexPtr h(
+            make_tq(d,
+                    3,
+                    TQVariant::MSE,
+                    faiss::METRIC_L2,
+                    xb,
+                    false,
+                    RotationType::HADAMARD));
     Bytes hb = serialize(h.get());
     auto hsecs = sections_of(hb);
     const RawSection& ro = find_section(hsecs, "TQRO");
@@ -1043,8 +1051,9 @@ TEST(IOCorruption, GarbageAndFraming) {
         FAIL();
     } catch (const faiss::FaissException& e) {
         EXPECT_NE(
-            std::string(e.what()).find("format version 2"), std::string::npos)
-            << e.what();
+                std::string(e.what()).find("format version 2"),
+                std::string::npos)
+                << e.what();
     }
     c = Bytes(b.begin(), b.begin() + secs.back().offset);
     expect_rejected(c);
@@ -1052,12 +1061,12 @@ TEST(IOCorruption, GarbageAndFraming) {
 
 TEST(IOErrors, MissingFile) {
     EXPECT_THROW(
-        faiss_turbo::read_index("/nonexistent/dir/x.ftq"),
-        faiss::FaissException);
+            faiss_turbo::read_index("/nonexistent/dir/x.ftq"),
+            faiss::FaissException);
     IndexTurboQuant idx(16, 4);
     EXPECT_THROW(
-        faiss_turbo::write_index(&idx, "/nonexistent/dir/x.ftq"),
-        faiss::FaissException);
+            faiss_turbo::write_index(&idx, "/nonexistent/dir/x.ftq"),
+            faiss::FaissException);
 }
 
 } // namespace

@@ -67,8 +67,8 @@ std::unique_ptr<IndexIVFTurboQuant> make_ivf(
         bool centered = false,
         bool debiased = true) {
     faiss::Index* q = p.metric == faiss::METRIC_L2
-            ? (faiss::Index*)new faiss::IndexFlatL2(d)
-            : (faiss::Index*)new faiss::IndexFlatIP(d);
+                              ? (faiss::Index*)new faiss::IndexFlatL2(d)
+                              : (faiss::Index*)new faiss::IndexFlatIP(d);
     std::unique_ptr<IndexIVFTurboQuant> ivf;
     try {
         ivf = std::make_unique<IndexIVFTurboQuant>(

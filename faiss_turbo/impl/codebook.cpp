@@ -128,7 +128,7 @@ Codebook compute_lloyd_max_codebook(size_t d, int nbits) {
         size_t hi = j + 1 == k ? n : law.upper(cb.thresholds[j]);
         double cj = cb.centroids[j];
         err += (law.s2[hi] - law.s2[lo]) - 2 * cj * (law.s1[hi] - law.s1[lo]) +
-                cj * cj * (law.s0[hi] - law.s0[lo]);
+               cj * cj * (law.s0[hi] - law.s0[lo]);
     }
     cb.mse = err / law.s0[n];
     return cb;

@@ -6,7 +6,7 @@
 
 #include <faiss/Index.h>
 
-#if FAISS_VERSION_MAJOR == 1 && FAISS_VERSION_MINOR == 7 && \
+#if FAISS_VERSION_MAJOR == 1 && FAISS_VERSION_MINOR == 7 &&                    \
         FAISS_VERSION_PATCH < 4
 #define FAISS_TURBO_HAS_GLOBAL_IDX_T 0
 #else
@@ -14,21 +14,21 @@
 #endif
 
 // 1.8 renamed IndexIVF::train_residual to train_encoder
-#define FAISS_TURBO_HAS_TRAIN_ENCODER \
+#define FAISS_TURBO_HAS_TRAIN_ENCODER                                          \
     (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 8)
 
 // 1.9: IndexFlatCodes implements search itself (we override it anyway)
 // 1.11: IndexFlatCodes::codes is a MaybeOwnedVector; get_InvertedListScanner
 //       takes IVFSearchParameters
-#define FAISS_TURBO_SCANNER_TAKES_PARAMS \
+#define FAISS_TURBO_SCANNER_TAKES_PARAMS                                       \
     (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 11)
 // 1.12: IndexIVF's constructor takes own_invlists
-#define FAISS_TURBO_IVF_CTOR_OWN_INVLISTS \
+#define FAISS_TURBO_IVF_CTOR_OWN_INVLISTS                                      \
     (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 12)
 // 1.14: scan_codes takes a ResultHandler; 1.15: scan_codes(..., k) is final
-#define FAISS_TURBO_SCAN_CODES_HANDLER \
+#define FAISS_TURBO_SCAN_CODES_HANDLER                                         \
     (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 14)
-#define FAISS_TURBO_SCAN_CODES_K_FINAL \
+#define FAISS_TURBO_SCAN_CODES_K_FINAL                                         \
     (FAISS_VERSION_MAJOR > 1 || FAISS_VERSION_MINOR >= 15)
 // 1.8 (same change as train_encoder): by_residual is a field of IndexIVF;
 // before, each IVF subclass declares its own
@@ -43,8 +43,7 @@ using idx_t = faiss::Index::idx_t;
 #endif
 
 /// codes storage of IndexFlatCodes: std::vector (< 1.11) or MaybeOwnedVector
-template <class Codes>
-inline uint8_t* codes_data(Codes& codes) {
+template <class Codes> inline uint8_t* codes_data(Codes& codes) {
     return codes.data();
 }
 

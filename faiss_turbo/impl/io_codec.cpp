@@ -12,9 +12,9 @@ namespace {
 void check_finite(const std::vector<float>& v, const std::string& what) {
     for (float x : v) {
         FAISS_THROW_IF_NOT_FMT(
-            std::isfinite(x),
-            "faiss-turbo read: %s: non-finite value",
-            what.c_str());
+                std::isfinite(x),
+                "faiss-turbo read: %s: non-finite value",
+                what.c_str());
     }
 }
 
@@ -41,10 +41,10 @@ void get_params(const Section& s, TurboQuantizer& tq) {
     PayloadReader pr = s.reader();
     uint64_t d = pr.get<uint64_t>();
     FAISS_THROW_IF_NOT_FMT(
-        d >= 2 && d <= (uint64_t)kMaxDim,
-        "faiss-turbo read: %s: bad dimension %zd",
-        s.name().c_str(),
-        (size_t)d);
+            d >= 2 && d <= (uint64_t)kMaxDim,
+            "faiss-turbo read: %s: bad dimension %zd",
+            s.name().c_str(),
+            (size_t)d);
     tq.d = d;
     uint32_t variant = pr.get<uint32_t>();
     tq.bits = pr.get<float>();
@@ -52,16 +52,16 @@ void get_params(const Section& s, TurboQuantizer& tq) {
     uint32_t rot = pr.get<uint32_t>();
     uint32_t qjl = pr.get<uint32_t>();
     FAISS_THROW_IF_NOT_FMT(
-        variant <= 1 &&
-            (rot == (uint32_t)RotationType::DENSE ||
-             rot == (uint32_t)RotationType::HADAMARD) &&
-            qjl <= 1,
-        "faiss-turbo read: %s: unknown variant %u, rotation %u or QJL "
-        "type %u",
-        s.name().c_str(),
-        variant,
-        rot,
-        qjl);
+            variant <= 1 &&
+                    (rot == (uint32_t)RotationType::DENSE ||
+                     rot == (uint32_t)RotationType::HADAMARD) &&
+                    qjl <= 1,
+            "faiss-turbo read: %s: unknown variant %u, rotation %u or QJL "
+            "type %u",
+            s.name().c_str(),
+            variant,
+            rot,
+            qjl);
     tq.variant = (TQVariant)variant;
     tq.rotation_type = (RotationType)rot;
     tq.qjl_type = (QJLType)qjl;
@@ -76,22 +76,22 @@ void get_params(const Section& s, TurboQuantizer& tq) {
     // the split is a function of (d, bits, variant) today; a file whose
     // split differs was written by rules this reader does not have
     FAISS_THROW_IF_NOT_FMT(
-        n_hi == tq.n_hi && (int)b_hi == tq.b_hi && (int)b_lo == tq.b_lo &&
-            code_size == tq.code_size,
-        "faiss-turbo read: %s: layout %zdx%ub+%ub, %zd B/code does not "
-        "match this library's %zdx%db+%db, %zd B/code for d=%zd "
-        "bits=%g",
-        s.name().c_str(),
-        (size_t)n_hi,
-        b_hi,
-        b_lo,
-        (size_t)code_size,
-        tq.n_hi,
-        tq.b_hi,
-        tq.b_lo,
-        tq.code_size,
-        tq.d,
-        tq.bits);
+            n_hi == tq.n_hi && (int)b_hi == tq.b_hi && (int)b_lo == tq.b_lo &&
+                    code_size == tq.code_size,
+            "faiss-turbo read: %s: layout %zdx%ub+%ub, %zd B/code does not "
+            "match this library's %zdx%db+%db, %zd B/code for d=%zd "
+            "bits=%g",
+            s.name().c_str(),
+            (size_t)n_hi,
+            b_hi,
+            b_lo,
+            (size_t)code_size,
+            tq.n_hi,
+            tq.b_hi,
+            tq.b_lo,
+            tq.code_size,
+            tq.d,
+            tq.bits);
 }
 
 /*************************************************************
@@ -113,19 +113,19 @@ std::shared_ptr<HadamardRotation> get_hadamard(PayloadReader& pr, size_t d) {
     h->d = d;
     uint32_t nrounds = pr.get<uint32_t>();
     FAISS_THROW_IF_NOT_FMT(
-        nrounds >= 1 && nrounds <= 64,
-        "faiss-turbo read: %s: bad number of Hadamard rounds %u",
-        pr.what.c_str(),
-        nrounds);
+            nrounds >= 1 && nrounds <= 64,
+            "faiss-turbo read: %s: bad number of Hadamard rounds %u",
+            pr.what.c_str(),
+            nrounds);
     h->nrounds = nrounds;
     std::vector<int8_t> signs;
     pr.get_vector(signs, nrounds * d);
     h->signs.resize(signs.size());
     for (size_t i = 0; i < signs.size(); i++) {
         FAISS_THROW_IF_NOT_FMT(
-            signs[i] == 1 || signs[i] == -1,
-            "faiss-turbo read: %s: bad sign",
-            pr.what.c_str());
+                signs[i] == 1 || signs[i] == -1,
+                "faiss-turbo read: %s: bad sign",
+                pr.what.c_str());
         h->signs[i] = signs[i];
     }
     pr.get_vector(h->perms, nrounds * d);
@@ -157,14 +157,14 @@ get_rotation(const Section& s, const TurboQuantizer& tq) {
     uint32_t type = pr.get<uint32_t>();
     uint64_t d = pr.get<uint64_t>();
     FAISS_THROW_IF_NOT_FMT(
-        type == (uint32_t)tq.rotation_type && d == tq.d,
-        "faiss-turbo read: %s: rotation type %u d=%zd, the codec has "
-        "type %d d=%zd",
-        s.name().c_str(),
-        type,
-        (size_t)d,
-        (int)tq.rotation_type,
-        tq.d);
+            type == (uint32_t)tq.rotation_type && d == tq.d,
+            "faiss-turbo read: %s: rotation type %u d=%zd, the codec has "
+            "type %d d=%zd",
+            s.name().c_str(),
+            type,
+            (size_t)d,
+            (int)tq.rotation_type,
+            tq.d);
     std::shared_ptr<const Rotation> rot;
     if (tq.rotation_type == RotationType::DENSE) {
         auto dr = std::make_shared<DenseRotation>();
@@ -177,10 +177,10 @@ get_rotation(const Section& s, const TurboQuantizer& tq) {
                 nrm += (double)dr->matrix[i * d + j] * dr->matrix[i * d + j];
             }
             FAISS_THROW_IF_NOT_FMT(
-                std::fabs(nrm - 1) < 1e-3,
-                "faiss-turbo read: %s: row %zd is not a unit vector",
-                s.name().c_str(),
-                i);
+                    std::fabs(nrm - 1) < 1e-3,
+                    "faiss-turbo read: %s: row %zd is not a unit vector",
+                    s.name().c_str(),
+                    i);
         }
         rot = dr;
     } else {
@@ -209,14 +209,14 @@ get_codebook(PayloadReader& pr, const TurboQuantizer& tq, int nbits) {
     cb->nbits = pr.get<int32_t>();
     cb->mse = pr.get<double>();
     FAISS_THROW_IF_NOT_FMT(
-        cb->d == tq.d && cb->nbits == nbits,
-        "faiss-turbo read: %s: codebook for d=%zd %d bits, the codec "
-        "needs d=%zd %d bits",
-        pr.what.c_str(),
-        cb->d,
-        cb->nbits,
-        tq.d,
-        nbits);
+            cb->d == tq.d && cb->nbits == nbits,
+            "faiss-turbo read: %s: codebook for d=%zd %d bits, the codec "
+            "needs d=%zd %d bits",
+            pr.what.c_str(),
+            cb->d,
+            cb->nbits,
+            tq.d,
+            nbits);
     pr.get_counted_vector(cb->centroids, size_t(1) << nbits);
     pr.get_counted_vector(cb->thresholds, size_t(1) << nbits);
     cb->check(); // sizes, order, finite centroids
@@ -243,14 +243,14 @@ get_qjl(const Section& s, const TurboQuantizer& tq) {
     uint32_t type = pr.get<uint32_t>();
     uint64_t d = pr.get<uint64_t>();
     FAISS_THROW_IF_NOT_FMT(
-        type == (uint32_t)tq.qjl_type && d == tq.d,
-        "faiss-turbo read: %s: QJL type %u d=%zd, the codec has type %d "
-        "d=%zd",
-        s.name().c_str(),
-        type,
-        (size_t)d,
-        (int)tq.qjl_type,
-        tq.d);
+            type == (uint32_t)tq.qjl_type && d == tq.d,
+            "faiss-turbo read: %s: QJL type %u d=%zd, the codec has type %d "
+            "d=%zd",
+            s.name().c_str(),
+            type,
+            (size_t)d,
+            (int)tq.qjl_type,
+            tq.d);
     auto q = std::make_shared<QJLProjection>();
     q->d = d;
     q->type = tq.qjl_type;

@@ -30,11 +30,11 @@ constexpr uint32_t kMaxChain = 64;
 constexpr uint32_t kMaxShards = 1024;
 
 std::unique_ptr<faiss::Index> read_child(
-    SectionReader& r,
-    int depth,
-    const IndexFields& f,
-    const Section& head,
-    const char* role) {
+        SectionReader& r,
+        int depth,
+        const IndexFields& f,
+        const Section& head,
+        const char* role) {
     std::unique_ptr<faiss::Index> child(read_node(r, depth + 1));
     check_index_fields(f, *child, head.name() + " " + role);
     return child;
@@ -53,8 +53,8 @@ PayloadWriter head_of(const faiss::Index& idx) {
 void write_idmap(const faiss::IndexIDMap& idx, SectionWriter& w, int depth) {
     bool two = typeid(idx) == typeid(faiss::IndexIDMap2);
     FAISS_THROW_IF_NOT_MSG(
-        idx.id_map.size() == (size_t)idx.ntotal,
-        "faiss-turbo write: IndexIDMap: id_map size != ntotal");
+            idx.id_map.size() == (size_t)idx.ntotal,
+            "faiss-turbo write: IndexIDMap: id_map size != ntotal");
     w.write(two ? kTagIDMap2 : kTagIDMap, head_of(idx));
     w.write(kTagIds, idx.id_map.data(), idx.id_map.size() * sizeof(int64_t));
     write_node(idx.index, w, depth + 1);
@@ -66,14 +66,14 @@ faiss::Index* read_idmap(const Section& head, SectionReader& r, int depth) {
     pr.expect_end();
     Section ids = r.next(kTagIds, "the id map");
     FAISS_THROW_IF_NOT_FMT(
-        ids.data.size() == (uint64_t)f.ntotal * sizeof(int64_t),
-        "faiss-turbo read: %s holds %zd bytes for %ld ids",
-        ids.name().c_str(),
-        ids.data.size(),
-        (long)f.ntotal);
+            ids.data.size() == (uint64_t)f.ntotal * sizeof(int64_t),
+            "faiss-turbo read: %s holds %zd bytes for %ld ids",
+            ids.name().c_str(),
+            ids.data.size(),
+            (long)f.ntotal);
     std::unique_ptr<faiss::IndexIDMap> out(
-        head.tag == kTagIDMap2 ? new faiss::IndexIDMap2()
-                               : new faiss::IndexIDMap());
+            head.tag == kTagIDMap2 ? new faiss::IndexIDMap2()
+                                   : new faiss::IndexIDMap());
     out->index = read_child(r, depth, f, head, "sub-index").release();
     out->own_fields = true;
     apply_index_fields(f, *out);
@@ -93,7 +93,7 @@ faiss::Index* read_idmap(const Section& head, SectionReader& r, int depth) {
  *************************************************************/
 
 void write_pretransform(
-    const faiss::IndexPreTransform& idx, SectionWriter& w, int depth) {
+        const faiss::IndexPreTransform& idx, SectionWriter& w, int depth) {
     PayloadWriter head = head_of(idx);
     head.put<uint32_t>(idx.chain.size());
     w.write(kTagPreTransform, head);
@@ -110,11 +110,11 @@ read_pretransform(const Section& head, SectionReader& r, int depth) {
     uint32_t nchain = pr.get<uint32_t>();
     pr.expect_end();
     FAISS_THROW_IF_NOT_FMT(
-        nchain <= kMaxChain,
-        "faiss-turbo read: %s: %u transforms (at most %u)",
-        head.name().c_str(),
-        nchain,
-        kMaxChain);
+            nchain <= kMaxChain,
+            "faiss-turbo read: %s: %u transforms (at most %u)",
+            head.name().c_str(),
+            nchain,
+            kMaxChain);
     auto out = std::make_unique<faiss::IndexPreTransform>();
     out->own_fields = true; // from here on it deletes what it holds
     int64_t dim = f.d;
@@ -122,23 +122,23 @@ read_pretransform(const Section& head, SectionReader& r, int depth) {
         Section s = r.next(kTagVectorTransform, "a vector transform");
         out->chain.push_back(read_vector_transform(s));
         FAISS_THROW_IF_NOT_FMT(
-            out->chain.back()->d_in == dim,
-            "faiss-turbo read: %s: input dimension %d, expected %ld",
-            s.name().c_str(),
-            out->chain.back()->d_in,
-            (long)dim);
+                out->chain.back()->d_in == dim,
+                "faiss-turbo read: %s: input dimension %d, expected %ld",
+                s.name().c_str(),
+                out->chain.back()->d_in,
+                (long)dim);
         dim = out->chain.back()->d_out;
     }
     std::unique_ptr<faiss::Index> child(read_node(r, depth + 1));
     FAISS_THROW_IF_NOT_FMT(
-        child->d == dim && child->ntotal == f.ntotal,
-        "faiss-turbo read: %s: sub-index d=%ld ntotal=%ld, expected "
-        "d=%ld ntotal=%ld",
-        head.name().c_str(),
-        (long)child->d,
-        (long)child->ntotal,
-        (long)dim,
-        (long)f.ntotal);
+            child->d == dim && child->ntotal == f.ntotal,
+            "faiss-turbo read: %s: sub-index d=%ld ntotal=%ld, expected "
+            "d=%ld ntotal=%ld",
+            head.name().c_str(),
+            (long)child->d,
+            (long)child->ntotal,
+            (long)dim,
+            (long)f.ntotal);
     out->index = child.release();
     apply_index_fields(f, *out);
     return out.release();
@@ -153,10 +153,10 @@ void write_refine(const faiss::IndexRefine& idx, SectionWriter& w, int depth) {
     // the reader refuses what FAISS cannot search: refuse it here too, so
     // that no file is written that cannot be read back
     FAISS_THROW_IF_NOT_FMT(
-        std::isfinite(idx.k_factor) && idx.k_factor >= 1 &&
-                idx.k_factor <= 1e6,
-        "faiss-turbo write: IndexRefine k_factor %g is outside [1, 1e6]",
-        idx.k_factor);
+            std::isfinite(idx.k_factor) && idx.k_factor >= 1 &&
+                    idx.k_factor <= 1e6,
+            "faiss-turbo write: IndexRefine k_factor %g is outside [1, 1e6]",
+            idx.k_factor);
     PayloadWriter head = head_of(idx);
     head.put<float>(idx.k_factor);
     w.write(flat ? kTagRefineFlat : kTagRefine, head);
@@ -172,21 +172,21 @@ faiss::Index* read_refine(const Section& head, SectionReader& r, int depth) {
     // k_factor < 1 makes IndexRefine::search read past its base results
     // (FAISS 1.7.3 does not check it; later versions throw)
     FAISS_THROW_IF_NOT_FMT(
-        std::isfinite(k_factor) && k_factor >= 1 && k_factor <= 1e6,
-        "faiss-turbo read: %s: k_factor %g is outside [1, 1e6]",
-        head.name().c_str(),
-        k_factor);
+            std::isfinite(k_factor) && k_factor >= 1 && k_factor <= 1e6,
+            "faiss-turbo read: %s: k_factor %g is outside [1, 1e6]",
+            head.name().c_str(),
+            k_factor);
     bool flat = head.tag == kTagRefineFlat;
     std::unique_ptr<faiss::IndexRefine> out(
-        flat ? new faiss::IndexRefineFlat() : new faiss::IndexRefine());
+            flat ? new faiss::IndexRefineFlat() : new faiss::IndexRefine());
     out->own_fields = out->own_refine_index = true;
     out->base_index = read_child(r, depth, f, head, "base index").release();
     out->refine_index = read_child(r, depth, f, head, "refine index").release();
     FAISS_THROW_IF_NOT_FMT(
-        !flat || dynamic_cast<faiss::IndexFlat*>(out->refine_index),
-        "faiss-turbo read: %s: IndexRefineFlat needs an IndexFlat "
-        "refinement index",
-        head.name().c_str());
+            !flat || dynamic_cast<faiss::IndexFlat*>(out->refine_index),
+            "faiss-turbo read: %s: IndexRefineFlat needs an IndexFlat "
+            "refinement index",
+            head.name().c_str());
     out->k_factor = k_factor;
     apply_index_fields(f, *out);
     return out.release();
@@ -223,31 +223,31 @@ faiss::Index* read_shards(const Section& head, SectionReader& r, int depth) {
     uint32_t n = pr.get<uint32_t>();
     pr.expect_end();
     FAISS_THROW_IF_NOT_FMT(
-        n <= kMaxShards,
-        "faiss-turbo read: %s: %u shards (at most %u)",
-        head.name().c_str(),
-        n,
-        kMaxShards);
+            n <= kMaxShards,
+            "faiss-turbo read: %s: %u shards (at most %u)",
+            head.name().c_str(),
+            n,
+            kMaxShards);
     auto out = std::make_unique<faiss::IndexShards>(f.d, threaded, successive);
     out->own_fields = true;
     for (uint32_t i = 0; i < n; i++) {
         std::unique_ptr<faiss::Index> shard(read_node(r, depth + 1));
         FAISS_THROW_IF_NOT_FMT(
-            shard->d == f.d && shard->metric_type == f.metric,
-            "faiss-turbo read: %s: shard %u has d=%ld metric %d",
-            head.name().c_str(),
-            i,
-            (long)shard->d,
-            (int)shard->metric_type);
+                shard->d == f.d && shard->metric_type == f.metric,
+                "faiss-turbo read: %s: shard %u has d=%ld metric %d",
+                head.name().c_str(),
+                i,
+                (long)shard->d,
+                (int)shard->metric_type);
         out->add_shard(shard.get());
         shard.release();
     }
     FAISS_THROW_IF_NOT_FMT(
-        out->ntotal == f.ntotal,
-        "faiss-turbo read: %s: the shards hold %ld vectors, not %ld",
-        head.name().c_str(),
-        (long)out->ntotal,
-        (long)f.ntotal);
+            out->ntotal == f.ntotal,
+            "faiss-turbo read: %s: the shards hold %ld vectors, not %ld",
+            head.name().c_str(),
+            (long)out->ntotal,
+            (long)f.ntotal);
     apply_index_fields(f, *out);
     return out.release();
 }
@@ -268,7 +268,7 @@ faiss::Index* read_hnsw(const Section& head, SectionReader& r, int depth) {
     pr.expect_end();
     auto out = std::make_unique<faiss::IndexHNSW>();
     read_hnsw_graph(
-        r.next(kTagHNSWGraph, "the HNSW graph"), f.ntotal, out->hnsw);
+            r.next(kTagHNSWGraph, "the HNSW graph"), f.ntotal, out->hnsw);
     out->storage = read_child(r, depth, f, head, "storage").release();
     out->own_fields = true;
     apply_index_fields(f, *out);
@@ -278,16 +278,16 @@ faiss::Index* read_hnsw(const Section& head, SectionReader& r, int depth) {
 } // namespace
 
 bool write_container_node(
-    const faiss::Index* idx, SectionWriter& w, int depth) {
+        const faiss::Index* idx, SectionWriter& w, int depth) {
     const std::type_info& t = typeid(*idx);
     if (t == typeid(faiss::IndexIDMap) || t == typeid(faiss::IndexIDMap2)) {
         write_idmap(*static_cast<const faiss::IndexIDMap*>(idx), w, depth);
     } else if (t == typeid(faiss::IndexPreTransform)) {
         write_pretransform(
-            *static_cast<const faiss::IndexPreTransform*>(idx), w, depth);
+                *static_cast<const faiss::IndexPreTransform*>(idx), w, depth);
     } else if (
-        t == typeid(faiss::IndexRefine) ||
-        t == typeid(faiss::IndexRefineFlat)) {
+            t == typeid(faiss::IndexRefine) ||
+            t == typeid(faiss::IndexRefineFlat)) {
         write_refine(*static_cast<const faiss::IndexRefine*>(idx), w, depth);
     } else if (t == typeid(faiss::IndexShards)) {
         write_shards(*static_cast<const faiss::IndexShards*>(idx), w, depth);

@@ -30,10 +30,10 @@ MemoryIOReader rest_reader(const PayloadReader& pr) {
 
 void check_consumed(const MemoryIOReader& mr, const std::string& what) {
     FAISS_THROW_IF_NOT_FMT(
-        mr.pos == mr.size,
-        "faiss-turbo read: %s: FAISS's reader left %zd bytes unread",
-        what.c_str(),
-        mr.size - mr.pos);
+            mr.pos == mr.size,
+            "faiss-turbo read: %s: FAISS's reader left %zd bytes unread",
+            what.c_str(),
+            mr.size - mr.pos);
 }
 #endif
 
@@ -41,7 +41,7 @@ void check_consumed(const MemoryIOReader& mr, const std::string& what) {
 /// stub for a FAISS sub-index: an IndexFlat of the recorded shape (zeros)
 faiss::Index* stub_index(const IndexFields& f) {
     FAISS_THROW_IF_NOT_MSG(
-        f.ntotal <= (int64_t(1) << 22) / f.d, "fuzz stub: too large");
+            f.ntotal <= (int64_t(1) << 22) / f.d, "fuzz stub: too large");
     auto idx = std::make_unique<faiss::IndexFlat>(f.d, f.metric);
     std::vector<float> zeros(f.ntotal * f.d);
     idx->add(f.ntotal, zeros.data());
@@ -76,11 +76,10 @@ faiss::HNSW stub_graph(int64_t n) {
 void write_faiss_index(const faiss::Index* idx, SectionWriter& w) {
     PayloadWriter pw;
     put_index_fields(pw, *idx);
-    std::vector<uint8_t> fb =
-        faiss_bytes([&](faiss::IOWriter* vw) { faiss::write_index(idx, vw); });
-    w.write(
-        kTagFaissIndex,
-        {{pw.buf.data(), pw.buf.size()}, {fb.data(), fb.size()}});
+    std::vector<uint8_t> fb = faiss_bytes(
+            [&](faiss::IOWriter* vw) { faiss::write_index(idx, vw); });
+    w.write(kTagFaissIndex,
+            {{pw.buf.data(), pw.buf.size()}, {fb.data(), fb.size()}});
 }
 
 faiss::Index* read_faiss_index(const Section& s) {
@@ -102,16 +101,15 @@ faiss::Index* read_faiss_index(const Section& s) {
  *************************************************************/
 
 void write_vector_transform(
-    const faiss::VectorTransform* vt, SectionWriter& w) {
+        const faiss::VectorTransform* vt, SectionWriter& w) {
     PayloadWriter pw;
     pw.put<int64_t>(vt->d_in);
     pw.put<int64_t>(vt->d_out);
     pw.put<uint8_t>(vt->is_trained);
     std::vector<uint8_t> fb = faiss_bytes(
-        [&](faiss::IOWriter* vw) { faiss::write_VectorTransform(vt, vw); });
-    w.write(
-        kTagVectorTransform,
-        {{pw.buf.data(), pw.buf.size()}, {fb.data(), fb.size()}});
+            [&](faiss::IOWriter* vw) { faiss::write_VectorTransform(vt, vw); });
+    w.write(kTagVectorTransform,
+            {{pw.buf.data(), pw.buf.size()}, {fb.data(), fb.size()}});
 }
 
 faiss::VectorTransform* read_vector_transform(const Section& s) {
@@ -120,11 +118,11 @@ faiss::VectorTransform* read_vector_transform(const Section& s) {
     int64_t d_out = pr.get<int64_t>();
     bool trained = get_bool(pr);
     FAISS_THROW_IF_NOT_FMT(
-        d_in >= 1 && d_in <= kMaxDim && d_out >= 1 && d_out <= kMaxDim,
-        "faiss-turbo read: %s: bad dimensions %ld -> %ld",
-        s.name().c_str(),
-        (long)d_in,
-        (long)d_out);
+            d_in >= 1 && d_in <= kMaxDim && d_out >= 1 && d_out <= kMaxDim,
+            "faiss-turbo read: %s: bad dimensions %ld -> %ld",
+            s.name().c_str(),
+            (long)d_in,
+            (long)d_out);
 #ifdef FAISS_TURBO_IO_FUZZING
     FAISS_THROW_IF_NOT_MSG(d_out <= (1 << 16), "fuzz stub: too large");
     auto vt = new faiss::RemapDimensionsTransform(d_in, d_out, true);
@@ -133,13 +131,13 @@ faiss::VectorTransform* read_vector_transform(const Section& s) {
 #else
     MemoryIOReader mr = rest_reader(pr);
     std::unique_ptr<faiss::VectorTransform> vt(
-        faiss::read_VectorTransform(&mr));
+            faiss::read_VectorTransform(&mr));
     check_consumed(mr, s.name());
     FAISS_THROW_IF_NOT_FMT(
-        vt->d_in == d_in && vt->d_out == d_out && vt->is_trained == trained,
-        "faiss-turbo read: %s: the transform does not match its "
-        "recorded shape",
-        s.name().c_str());
+            vt->d_in == d_in && vt->d_out == d_out && vt->is_trained == trained,
+            "faiss-turbo read: %s: the transform does not match its "
+            "recorded shape",
+            s.name().c_str());
     return vt.release();
 #endif
 }
@@ -150,9 +148,9 @@ faiss::VectorTransform* read_vector_transform(const Section& s) {
 
 void write_hnsw_graph(const faiss::IndexHNSW& idx, SectionWriter& w) {
     FAISS_THROW_IF_NOT_MSG(
-        !idx.reconstruct_from_neighbors,
-        "faiss-turbo write: IndexHNSW with reconstruct_from_neighbors "
-        "is not supported");
+            !idx.reconstruct_from_neighbors,
+            "faiss-turbo write: IndexHNSW with reconstruct_from_neighbors "
+            "is not supported");
     // FAISS serializes the graph only inside its own HNSW classes: a shell
     // IndexHNSWFlat with an empty storage carries it
     faiss::IndexHNSWFlat shell;
@@ -164,21 +162,20 @@ void write_hnsw_graph(const faiss::IndexHNSW& idx, SectionWriter& w) {
     PayloadWriter pw;
     pw.put<int64_t>(idx.ntotal);
     std::vector<uint8_t> fb = faiss_bytes(
-        [&](faiss::IOWriter* vw) { faiss::write_index(&shell, vw); });
-    w.write(
-        kTagHNSWGraph,
-        {{pw.buf.data(), pw.buf.size()}, {fb.data(), fb.size()}});
+            [&](faiss::IOWriter* vw) { faiss::write_index(&shell, vw); });
+    w.write(kTagHNSWGraph,
+            {{pw.buf.data(), pw.buf.size()}, {fb.data(), fb.size()}});
 }
 
 void read_hnsw_graph(const Section& s, int64_t ntotal, faiss::HNSW& out) {
     PayloadReader pr = s.reader();
     int64_t n = pr.get<int64_t>();
     FAISS_THROW_IF_NOT_FMT(
-        n == ntotal,
-        "faiss-turbo read: %s: graph of %ld nodes for %ld vectors",
-        s.name().c_str(),
-        (long)n,
-        (long)ntotal);
+            n == ntotal,
+            "faiss-turbo read: %s: graph of %ld nodes for %ld vectors",
+            s.name().c_str(),
+            (long)n,
+            (long)ntotal);
 #ifdef FAISS_TURBO_IO_FUZZING
     out = stub_graph(ntotal);
 #else
@@ -187,7 +184,7 @@ void read_hnsw_graph(const Section& s, int64_t ntotal, faiss::HNSW& out) {
     check_consumed(mr, s.name());
     auto h = dynamic_cast<faiss::IndexHNSWFlat*>(shell.get());
     FAISS_THROW_IF_NOT_FMT(
-        h, "faiss-turbo read: %s: not an HNSW graph", s.name().c_str());
+            h, "faiss-turbo read: %s: not an HNSW graph", s.name().c_str());
     out = std::move(h->hnsw);
 #endif
     check_hnsw_graph(out, ntotal);
@@ -198,27 +195,28 @@ namespace {
 void check_hnsw_levels(const faiss::HNSW& h, int64_t ntotal) {
     const auto& cum = h.cum_nneighbor_per_level;
     FAISS_THROW_IF_NOT_MSG(
-        !cum.empty() && cum[0] == 0,
-        "faiss-turbo read: HNSW graph: bad neighbor counts per level");
+            !cum.empty() && cum[0] == 0,
+            "faiss-turbo read: HNSW graph: bad neighbor counts per level");
     for (size_t l = 1; l < cum.size(); l++) {
         FAISS_THROW_IF_NOT_MSG(
-            cum[l] >= cum[l - 1] && cum[l] - cum[l - 1] <= (1 << 16),
-            "faiss-turbo read: HNSW graph: bad neighbor counts per level");
+                cum[l] >= cum[l - 1] && cum[l] - cum[l - 1] <= (1 << 16),
+                "faiss-turbo read: HNSW graph: bad neighbor counts per level");
     }
     FAISS_THROW_IF_NOT_MSG(
-        h.levels.size() == (size_t)ntotal &&
-            h.offsets.size() == (size_t)ntotal + 1 && h.offsets[0] == 0 &&
-            h.offsets[ntotal] == h.neighbors.size(),
-        "faiss-turbo read: HNSW graph: table sizes do not match ntotal");
+            h.levels.size() == (size_t)ntotal &&
+                    h.offsets.size() == (size_t)ntotal + 1 &&
+                    h.offsets[0] == 0 &&
+                    h.offsets[ntotal] == h.neighbors.size(),
+            "faiss-turbo read: HNSW graph: table sizes do not match ntotal");
     for (int64_t i = 0; i < ntotal; i++) {
         int lv = h.levels[i];
         FAISS_THROW_IF_NOT_FMT(
-            lv >= 1 && (size_t)lv < cum.size() &&
-                h.offsets[i + 1] >= h.offsets[i] &&
-                h.offsets[i + 1] - h.offsets[i] == (size_t)cum[lv],
-            "faiss-turbo read: HNSW graph: bad level or offsets at "
-            "node %ld",
-            (long)i);
+                lv >= 1 && (size_t)lv < cum.size() &&
+                        h.offsets[i + 1] >= h.offsets[i] &&
+                        h.offsets[i + 1] - h.offsets[i] == (size_t)cum[lv],
+                "faiss-turbo read: HNSW graph: bad level or offsets at "
+                "node %ld",
+                (long)i);
     }
 }
 
@@ -232,12 +230,12 @@ void check_hnsw_links(const faiss::HNSW& h, int64_t ntotal) {
                 int v = h.neighbors[j];
                 // a neighbor at level l must itself live at level l
                 FAISS_THROW_IF_NOT_FMT(
-                    v >= -1 && v < ntotal && (v < 0 || h.levels[v] > l),
-                    "faiss-turbo read: HNSW graph: bad link %d at node "
-                    "%ld level %d",
-                    v,
-                    (long)i,
-                    l);
+                        v >= -1 && v < ntotal && (v < 0 || h.levels[v] > l),
+                        "faiss-turbo read: HNSW graph: bad link %d at node "
+                        "%ld level %d",
+                        v,
+                        (long)i,
+                        l);
             }
         }
     }
@@ -250,23 +248,23 @@ void check_hnsw_graph(const faiss::HNSW& h, int64_t ntotal) {
     check_hnsw_links(h, ntotal);
     if (ntotal == 0) {
         FAISS_THROW_IF_NOT_MSG(
-            h.entry_point == -1,
-            "faiss-turbo read: HNSW graph: entry point in an empty graph");
+                h.entry_point == -1,
+                "faiss-turbo read: HNSW graph: entry point in an empty graph");
     } else {
         FAISS_THROW_IF_NOT_MSG(
-            h.entry_point >= 0 && h.entry_point < ntotal &&
-                h.max_level == h.levels[h.entry_point] - 1,
-            "faiss-turbo read: HNSW graph: bad entry point");
+                h.entry_point >= 0 && h.entry_point < ntotal &&
+                        h.max_level == h.levels[h.entry_point] - 1,
+                "faiss-turbo read: HNSW graph: bad entry point");
     }
     const int kMaxEf = 1 << 24;
     FAISS_THROW_IF_NOT_MSG(
-        h.efSearch >= 1 && h.efSearch <= kMaxEf && h.efConstruction >= 1 &&
-            h.efConstruction <= kMaxEf,
-        "faiss-turbo read: HNSW graph: bad search parameters");
+            h.efSearch >= 1 && h.efSearch <= kMaxEf && h.efConstruction >= 1 &&
+                    h.efConstruction <= kMaxEf,
+            "faiss-turbo read: HNSW graph: bad search parameters");
     for (double p : h.assign_probas) {
         FAISS_THROW_IF_NOT_MSG(
-            std::isfinite(p) && p >= 0 && p <= 1,
-            "faiss-turbo read: HNSW graph: bad level probabilities");
+                std::isfinite(p) && p >= 0 && p <= 1,
+                "faiss-turbo read: HNSW graph: bad level probabilities");
     }
 }
 

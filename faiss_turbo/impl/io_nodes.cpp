@@ -37,11 +37,11 @@ void put_index_fields(PayloadWriter& pw, const faiss::Index& idx) {
 bool get_bool(PayloadReader& pr) {
     uint8_t b = pr.get<uint8_t>();
     FAISS_THROW_IF_NOT_FMT(
-        b <= 1,
-        "faiss-turbo read: %s: boolean byte %d at %zd",
-        pr.what.c_str(),
-        (int)b,
-        pr.pos - 1);
+            b <= 1,
+            "faiss-turbo read: %s: boolean byte %d at %zd",
+            pr.what.c_str(),
+            (int)b,
+            pr.pos - 1);
     return b;
 }
 
@@ -63,14 +63,15 @@ IndexFields get_index_fields(PayloadReader& pr) {
     int32_t metric = pr.get<int32_t>();
     f.metric_arg = pr.get<float>();
     FAISS_THROW_IF_NOT_FMT(
-        f.d >= 1 && f.d <= kMaxDim && f.ntotal >= 0 && f.ntotal <= kMaxNtotal &&
-            known_metric(metric) && std::isfinite(f.metric_arg),
-        "faiss-turbo read: %s: bad index fields d=%ld ntotal=%ld "
-        "metric=%d",
-        pr.what.c_str(),
-        (long)f.d,
-        (long)f.ntotal,
-        (int)metric);
+            f.d >= 1 && f.d <= kMaxDim && f.ntotal >= 0 &&
+                    f.ntotal <= kMaxNtotal && known_metric(metric) &&
+                    std::isfinite(f.metric_arg),
+            "faiss-turbo read: %s: bad index fields d=%ld ntotal=%ld "
+            "metric=%d",
+            pr.what.c_str(),
+            (long)f.d,
+            (long)f.ntotal,
+            (int)metric);
     f.metric = (faiss::MetricType)metric;
     return f;
 }
@@ -84,18 +85,21 @@ void apply_index_fields(const IndexFields& f, faiss::Index& idx) {
 }
 
 void check_index_fields(
-    const IndexFields& f, const faiss::Index& idx, const std::string& what) {
+        const IndexFields& f,
+        const faiss::Index& idx,
+        const std::string& what) {
     FAISS_THROW_IF_NOT_FMT(
-        idx.d == f.d && idx.ntotal == f.ntotal && idx.metric_type == f.metric,
-        "faiss-turbo read: %s: found d=%ld ntotal=%ld metric=%d, "
-        "expected d=%ld ntotal=%ld metric=%d",
-        what.c_str(),
-        (long)idx.d,
-        (long)idx.ntotal,
-        (int)idx.metric_type,
-        (long)f.d,
-        (long)f.ntotal,
-        (int)f.metric);
+            idx.d == f.d && idx.ntotal == f.ntotal &&
+                    idx.metric_type == f.metric,
+            "faiss-turbo read: %s: found d=%ld ntotal=%ld metric=%d, "
+            "expected d=%ld ntotal=%ld metric=%d",
+            what.c_str(),
+            (long)idx.d,
+            (long)idx.ntotal,
+            (int)idx.metric_type,
+            (long)f.d,
+            (long)f.ntotal,
+            (int)f.metric);
 }
 
 /*************************************************************
@@ -167,9 +171,9 @@ bool contains_turbo(const faiss::Index* idx) {
 void write_node(const faiss::Index* idx, SectionWriter& w, int depth) {
     FAISS_THROW_IF_NOT_MSG(idx, "faiss-turbo write: null index in the tree");
     FAISS_THROW_IF_NOT_FMT(
-        depth <= kMaxDepth,
-        "faiss-turbo write: indexes nested deeper than %d",
-        kMaxDepth);
+            depth <= kMaxDepth,
+            "faiss-turbo write: indexes nested deeper than %d",
+            kMaxDepth);
     if (!contains_turbo(idx)) {
         write_faiss_index(idx, w);
         return;
@@ -179,19 +183,19 @@ void write_node(const faiss::Index* idx, SectionWriter& w, int depth) {
         return;
     }
     FAISS_THROW_FMT(
-        "faiss-turbo write: cannot serialize a %s that contains a "
-        "TurboQuant index (supported: IndexTurboQuant, IndexIVFTurboQuant, "
-        "IndexIDMap(2), "
-        "IndexPreTransform, IndexRefine(Flat), IndexShards, IndexHNSW)",
-        class_name(idx).c_str());
+            "faiss-turbo write: cannot serialize a %s that contains a "
+            "TurboQuant index (supported: IndexTurboQuant, IndexIVFTurboQuant, "
+            "IndexIDMap(2), "
+            "IndexPreTransform, IndexRefine(Flat), IndexShards, IndexHNSW)",
+            class_name(idx).c_str());
 }
 
 faiss::Index* read_node(SectionReader& r, int depth) {
     FAISS_THROW_IF_NOT_FMT(
-        depth <= kMaxDepth,
-        "faiss-turbo read: indexes nested deeper than %d (corrupted "
-        "file)",
-        kMaxDepth);
+            depth <= kMaxDepth,
+            "faiss-turbo read: indexes nested deeper than %d (corrupted "
+            "file)",
+            kMaxDepth);
     Section head = r.next();
     if (head.tag == kTagFaissIndex) {
         return read_faiss_index(head);
@@ -201,10 +205,10 @@ faiss::Index* read_node(SectionReader& r, int depth) {
         idx = read_container_node(head, r, depth);
     }
     FAISS_THROW_IF_NOT_FMT(
-        idx,
-        "faiss-turbo read: %s is not an index node (corrupted file or "
-        "written by a newer version)",
-        head.name().c_str());
+            idx,
+            "faiss-turbo read: %s is not an index node (corrupted file or "
+            "written by a newer version)",
+            head.name().c_str());
     return idx;
 }
 

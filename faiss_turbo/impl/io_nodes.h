@@ -71,7 +71,7 @@ void apply_index_fields(const IndexFields& f, faiss::Index& idx);
 
 /// throws unless idx has the d, ntotal and metric of f (what: for messages)
 void check_index_fields(
-    const IndexFields& f, const faiss::Index& idx, const std::string& what);
+        const IndexFields& f, const faiss::Index& idx, const std::string& what);
 
 /// bool stored as one byte, which must be 0 or 1
 bool get_bool(PayloadReader& pr);

@@ -149,22 +149,22 @@ PayloadReader::PayloadReader(const uint8_t* p, size_t size, std::string what)
 
 void PayloadReader::check_available(uint64_t n, size_t elem_size) const {
     FAISS_THROW_IF_NOT_FMT(
-        n <= remaining() / elem_size,
-        "faiss-turbo read: %s is too short: %zd more items of %zd bytes "
-        "needed at byte %zd, %zd bytes left (corrupted or truncated file)",
-        what.c_str(),
-        (size_t)n,
-        elem_size,
-        pos,
-        remaining());
+            n <= remaining() / elem_size,
+            "faiss-turbo read: %s is too short: %zd more items of %zd bytes "
+            "needed at byte %zd, %zd bytes left (corrupted or truncated file)",
+            what.c_str(),
+            (size_t)n,
+            elem_size,
+            pos,
+            remaining());
 }
 
 void PayloadReader::expect_end() const {
     FAISS_THROW_IF_NOT_FMT(
-        pos == size,
-        "faiss-turbo read: %s has %zd unexpected trailing bytes",
-        what.c_str(),
-        remaining());
+            pos == size,
+            "faiss-turbo read: %s has %zd unexpected trailing bytes",
+            what.c_str(),
+            remaining());
 }
 
 /*************************************************************
@@ -195,11 +195,11 @@ void SectionWriter::raw(const void* data, size_t size) {
     }
     size_t written = (*w)(data, 1, size);
     FAISS_THROW_IF_NOT_FMT(
-        written == size,
-        "faiss-turbo write: %s: wrote %zd of %zd bytes (disk full?)",
-        w->name.c_str(),
-        written,
-        size);
+            written == size,
+            "faiss-turbo write: %s: wrote %zd of %zd bytes (disk full?)",
+            w->name.c_str(),
+            written,
+            size);
     offset += size;
 }
 
@@ -211,10 +211,10 @@ void SectionWriter::write(uint32_t tag, const std::vector<Chunk>& chunks) {
         size += c.size;
     }
     FAISS_THROW_IF_NOT_FMT(
-        size <= kMaxSectionSize,
-        "faiss-turbo write: section '%s' of %zd bytes is too large",
-        fourcc_str(tag).c_str(),
-        (size_t)size);
+            size <= kMaxSectionSize,
+            "faiss-turbo write: section '%s' of %zd bytes is too large",
+            fourcc_str(tag).c_str(),
+            (size_t)size);
     uint8_t h[kSectionHeaderSize];
     put_u32(h, tag);
     put_u32(h + 4, 0);
@@ -236,21 +236,25 @@ void SectionWriter::write(uint32_t tag, const std::vector<Chunk>& chunks) {
 std::string Section::name() const {
     char buf[64];
     snprintf(
-        buf, sizeof(buf), "section %zd '%s'", index, fourcc_str(tag).c_str());
+            buf,
+            sizeof(buf),
+            "section %zd '%s'",
+            index,
+            fourcc_str(tag).c_str());
     return buf;
 }
 
 void SectionReader::raw(void* dst, size_t n, const std::string& what) {
     size_t got = n == 0 ? 0 : (*r)(dst, 1, n);
     FAISS_THROW_IF_NOT_FMT(
-        got == n,
-        "faiss-turbo read: truncated file %s: %s ends after %zd of %zd "
-        "bytes (offset %zd)",
-        r->name.c_str(),
-        what.c_str(),
-        got,
-        n,
-        (size_t)offset);
+            got == n,
+            "faiss-turbo read: truncated file %s: %s ends after %zd of %zd "
+            "bytes (offset %zd)",
+            r->name.c_str(),
+            what.c_str(),
+            got,
+            n,
+            (size_t)offset);
     offset += n;
     if (bytes_left != UINT64_MAX) {
         bytes_left -= n;
@@ -289,24 +293,25 @@ Section SectionReader::next() {
     memcpy(&payload_hash, h + 16, 8);
     memcpy(&header_hash, h + 24, 8);
     FAISS_THROW_IF_NOT_FMT(
-        !checksums_enabled() || header_hash == xxhash64(h, 24),
-        "faiss-turbo read: %s: header checksum mismatch at offset %zd "
-        "(corrupted file, or not a faiss-turbo file)",
-        s.name().c_str(),
-        (size_t)s.offset);
+            !checksums_enabled() || header_hash == xxhash64(h, 24),
+            "faiss-turbo read: %s: header checksum mismatch at offset %zd "
+            "(corrupted file, or not a faiss-turbo file)",
+            s.name().c_str(),
+            (size_t)s.offset);
     FAISS_THROW_IF_NOT_FMT(
-        reserved == 0,
-        "faiss-turbo read: %s: unsupported header flags 0x%x",
-        s.name().c_str(),
-        reserved);
+            reserved == 0,
+            "faiss-turbo read: %s: unsupported header flags 0x%x",
+            s.name().c_str(),
+            reserved);
     uint64_t padded = size + padding_of(size);
     FAISS_THROW_IF_NOT_FMT(
-        size <= kMaxSectionSize && padded <= bytes_left,
-        "faiss-turbo read: %s claims %zd bytes, more than the %s "
-        "(truncated or corrupted file)",
-        s.name().c_str(),
-        (size_t)size,
-        bytes_left == UINT64_MAX ? "format allows" : "rest of the input holds");
+            size <= kMaxSectionSize && padded <= bytes_left,
+            "faiss-turbo read: %s claims %zd bytes, more than the %s "
+            "(truncated or corrupted file)",
+            s.name().c_str(),
+            (size_t)size,
+            bytes_left == UINT64_MAX ? "format allows"
+                                     : "rest of the input holds");
     std::string pname = s.name() + " payload";
     if (bytes_left != UINT64_MAX) {
         s.data.reserve(size); // bounded by the bytes really there
@@ -323,14 +328,14 @@ Section SectionReader::next() {
     size_t npad = padding_of(size);
     raw(pad, npad, pname + " padding");
     FAISS_THROW_IF_NOT_FMT(
-        !checksums_enabled() || hash.digest() == payload_hash,
-        "faiss-turbo read: %s: payload checksum mismatch (corrupted "
-        "file)",
-        s.name().c_str());
+            !checksums_enabled() || hash.digest() == payload_hash,
+            "faiss-turbo read: %s: payload checksum mismatch (corrupted "
+            "file)",
+            s.name().c_str());
     FAISS_THROW_IF_NOT_FMT(
-        memcmp(pad, kZeros, npad) == 0,
-        "faiss-turbo read: %s: nonzero padding",
-        s.name().c_str());
+            memcmp(pad, kZeros, npad) == 0,
+            "faiss-turbo read: %s: nonzero padding",
+            s.name().c_str());
     nsections++;
     return s;
 }
@@ -338,12 +343,12 @@ Section SectionReader::next() {
 Section SectionReader::next(uint32_t tag, const char* what) {
     Section s = next();
     FAISS_THROW_IF_NOT_FMT(
-        s.tag == tag,
-        "faiss-turbo read: expected %s (section '%s') but found %s "
-        "(corrupted file or unsupported layout)",
-        what,
-        fourcc_str(tag).c_str(),
-        s.name().c_str());
+            s.tag == tag,
+            "faiss-turbo read: expected %s (section '%s') but found %s "
+            "(corrupted file or unsupported layout)",
+            what,
+            fourcc_str(tag).c_str(),
+            s.name().c_str());
     return s;
 }
 
@@ -369,7 +374,7 @@ size_t PrefixedIOReader::operator()(void* ptr, size_t isize, size_t nitems) {
         return 0;
     }
     FAISS_THROW_IF_NOT_MSG(
-        nitems <= SIZE_MAX / isize, "PrefixedIOReader: read too large");
+            nitems <= SIZE_MAX / isize, "PrefixedIOReader: read too large");
     size_t want = isize * nitems;
     uint8_t* dst = static_cast<uint8_t*>(ptr);
     size_t n = std::min(want, prefix.size() - pos);

@@ -29,9 +29,9 @@ namespace faiss_turbo {
 namespace io {
 
 static_assert(
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-    "faiss-turbo files are little-endian; a big-endian reader would need "
-    "byte swaps");
+        __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+        "faiss-turbo files are little-endian; a big-endian reader would need "
+        "byte swaps");
 
 /// "ABCD" -> the u32 whose bytes in memory are A B C D
 constexpr uint32_t fourcc(const char (&s)[5]) {
@@ -126,11 +126,11 @@ struct PayloadReader {
     void get_counted_vector(std::vector<T>& out, uint64_t max_n) {
         uint64_t n = get<uint64_t>();
         FAISS_THROW_IF_NOT_FMT(
-            n <= max_n,
-            "faiss-turbo read: %s: %zd elements, at most %zd allowed",
-            what.c_str(),
-            (size_t)n,
-            (size_t)max_n);
+                n <= max_n,
+                "faiss-turbo read: %s: %zd elements, at most %zd allowed",
+                what.c_str(),
+                (size_t)n,
+                (size_t)max_n);
         get_vector(out, n);
     }
 

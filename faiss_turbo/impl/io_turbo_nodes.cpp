@@ -30,17 +30,20 @@ void assign_codes(Codes& dst, std::vector<uint8_t>&& src) {
 
 /// the codes section of n codes of code_size bytes
 std::vector<uint8_t> read_codes(
-    SectionReader& r, int64_t n, size_t code_size, uint32_t tag = kTagCodes) {
+        SectionReader& r,
+        int64_t n,
+        size_t code_size,
+        uint32_t tag = kTagCodes) {
     Section s = r.next(tag, "the codes");
     FAISS_THROW_IF_NOT_FMT(
-        s.data.size() % code_size == 0 &&
-            s.data.size() / code_size == (uint64_t)n,
-        "faiss-turbo read: %s holds %zd bytes, not %ld codes of %zd "
-        "bytes",
-        s.name().c_str(),
-        s.data.size(),
-        (long)n,
-        code_size);
+            s.data.size() % code_size == 0 &&
+                    s.data.size() / code_size == (uint64_t)n,
+            "faiss-turbo read: %s holds %zd bytes, not %ld codes of %zd "
+            "bytes",
+            s.name().c_str(),
+            s.data.size(),
+            (long)n,
+            code_size);
     return std::move(s.data);
 }
 
@@ -50,10 +53,10 @@ std::vector<uint8_t> read_codes(
 
 void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
     FAISS_THROW_IF_NOT_MSG(
-        idx.code_size == idx.tq.code_size &&
-            idx.codes.size() == idx.ntotal * idx.code_size,
-        "faiss-turbo write: IndexTurboQuant is inconsistent (code_size "
-        "or codes)");
+            idx.code_size == idx.tq.code_size &&
+                    idx.codes.size() == idx.ntotal * idx.code_size,
+            "faiss-turbo write: IndexTurboQuant is inconsistent (code_size "
+            "or codes)");
     PayloadWriter head;
     put_index_fields(head, idx);
     head.put<uint8_t>(idx.centered);
@@ -68,26 +71,27 @@ faiss::Index* read_tq_flat(const Section& head, SectionReader& r) {
     bool centered = get_bool(pr);
     pr.expect_end();
     FAISS_THROW_IF_NOT_FMT(
-        f.metric == faiss::METRIC_L2 || f.metric == faiss::METRIC_INNER_PRODUCT,
-        "faiss-turbo read: %s: metric %d is not supported by "
-        "IndexTurboQuant",
-        head.name().c_str(),
-        (int)f.metric);
+            f.metric == faiss::METRIC_L2 ||
+                    f.metric == faiss::METRIC_INNER_PRODUCT,
+            "faiss-turbo read: %s: metric %d is not supported by "
+            "IndexTurboQuant",
+            head.name().c_str(),
+            (int)f.metric);
     auto idx = std::make_unique<IndexTurboQuant>();
     read_codec(r, idx->tq);
     FAISS_THROW_IF_NOT_FMT(
-        (size_t)f.d == idx->tq.d,
-        "faiss-turbo read: %s: d=%ld but the codec has d=%zd",
-        head.name().c_str(),
-        (long)f.d,
-        idx->tq.d);
+            (size_t)f.d == idx->tq.d,
+            "faiss-turbo read: %s: d=%ld but the codec has d=%zd",
+            head.name().c_str(),
+            (long)f.d,
+            idx->tq.d);
     // a centered index is trained exactly when it has its mean
     bool trained = !centered || !idx->tq.mean.empty();
     FAISS_THROW_IF_NOT_FMT(
-        f.is_trained == trained && (trained || f.ntotal == 0) &&
-            (centered || idx->tq.mean.empty()),
-        "faiss-turbo read: %s: inconsistent centered / trained / mean",
-        head.name().c_str());
+            f.is_trained == trained && (trained || f.ntotal == 0) &&
+                    (centered || idx->tq.mean.empty()),
+            "faiss-turbo read: %s: inconsistent centered / trained / mean",
+            head.name().c_str());
     apply_index_fields(f, *idx);
     idx->centered = centered;
     idx->code_size = idx->tq.code_size;
@@ -103,9 +107,9 @@ faiss::Index* read_tq_flat(const Section& head, SectionReader& r) {
 
 void write_tq_ivf(const IndexIVFTurboQuant& idx, SectionWriter& w, int depth) {
     FAISS_THROW_IF_NOT_MSG(
-        idx.invlists && idx.quantizer && idx.code_size == idx.tq.code_size,
-        "faiss-turbo write: IndexIVFTurboQuant without inverted lists, "
-        "quantizer or with a wrong code_size");
+            idx.invlists && idx.quantizer && idx.code_size == idx.tq.code_size,
+            "faiss-turbo write: IndexIVFTurboQuant without inverted lists, "
+            "quantizer or with a wrong code_size");
     const faiss::InvertedLists& il = *idx.invlists;
     PayloadWriter head;
     put_index_fields(head, idx);
@@ -139,12 +143,12 @@ void write_tq_ivf(const IndexIVFTurboQuant& idx, SectionWriter& w, int depth) {
         id_chunks.push_back({ids.back()->get(), sizes[l] * sizeof(int64_t)});
     }
     FAISS_THROW_IF_NOT_FMT(
-        total == (uint64_t)idx.ntotal && il.code_size == idx.code_size &&
-            il.nlist == idx.nlist,
-        "faiss-turbo write: IndexIVFTurboQuant: the lists hold %zd "
-        "entries, ntotal=%ld",
-        (size_t)total,
-        (long)idx.ntotal);
+            total == (uint64_t)idx.ntotal && il.code_size == idx.code_size &&
+                    il.nlist == idx.nlist,
+            "faiss-turbo write: IndexIVFTurboQuant: the lists hold %zd "
+            "entries, ntotal=%ld",
+            (size_t)total,
+            (long)idx.ntotal);
     w.write(kTagInvListSizes, sizes.data(), sizes.size() * sizeof(uint64_t));
     w.write(kTagInvListCodes, code_chunks);
     w.write(kTagInvListIds, id_chunks);
@@ -175,19 +179,19 @@ IVFHead get_ivf_head(const Section& head) {
     const int32_t kNoHeapInit = 1024; // IndexIVF::PARALLEL_MODE_NO_HEAP_INIT
     int32_t pm = h.parallel_mode & ~kNoHeapInit;
     FAISS_THROW_IF_NOT_FMT(
-        (h.f.metric == faiss::METRIC_L2 ||
-         h.f.metric == faiss::METRIC_INNER_PRODUCT) &&
-            h.nlist >= 1 && h.nlist <= (uint64_t)kMaxNtotal && h.nprobe >= 1 &&
-            h.nprobe <= (uint64_t)kMaxNtotal && pm >= 0 && pm <= 3 &&
-            h.trains_alone <= 2 && h.direct_map <= 2 &&
-            (h.f.is_trained || h.f.ntotal == 0),
-        "faiss-turbo read: %s: bad IVF fields (metric %d, nlist %zd, "
-        "nprobe %zd, parallel_mode %d)",
-        head.name().c_str(),
-        (int)h.f.metric,
-        (size_t)h.nlist,
-        (size_t)h.nprobe,
-        h.parallel_mode);
+            (h.f.metric == faiss::METRIC_L2 ||
+             h.f.metric == faiss::METRIC_INNER_PRODUCT) &&
+                    h.nlist >= 1 && h.nlist <= (uint64_t)kMaxNtotal &&
+                    h.nprobe >= 1 && h.nprobe <= (uint64_t)kMaxNtotal &&
+                    pm >= 0 && pm <= 3 && h.trains_alone <= 2 &&
+                    h.direct_map <= 2 && (h.f.is_trained || h.f.ntotal == 0),
+            "faiss-turbo read: %s: bad IVF fields (metric %d, nlist %zd, "
+            "nprobe %zd, parallel_mode %d)",
+            head.name().c_str(),
+            (int)h.f.metric,
+            (size_t)h.nlist,
+            (size_t)h.nprobe,
+            h.parallel_mode);
     return h;
 }
 
@@ -196,44 +200,44 @@ faiss::InvertedLists*
 read_invlists(SectionReader& r, const IVFHead& h, size_t code_size) {
     Section ssz = r.next(kTagInvListSizes, "the inverted list sizes");
     FAISS_THROW_IF_NOT_FMT(
-        ssz.data.size() == h.nlist * sizeof(uint64_t),
-        "faiss-turbo read: %s holds %zd bytes for %zd lists",
-        ssz.name().c_str(),
-        ssz.data.size(),
-        (size_t)h.nlist);
+            ssz.data.size() == h.nlist * sizeof(uint64_t),
+            "faiss-turbo read: %s holds %zd bytes for %zd lists",
+            ssz.name().c_str(),
+            ssz.data.size(),
+            (size_t)h.nlist);
     std::vector<uint64_t> sizes(h.nlist);
     memcpy(sizes.data(), ssz.data.data(), ssz.data.size());
     uint64_t total = 0;
     for (uint64_t s : sizes) {
         FAISS_THROW_IF_NOT_FMT(
-            s <= (uint64_t)h.f.ntotal - total,
-            "faiss-turbo read: %s: the lists hold more than ntotal=%ld",
-            ssz.name().c_str(),
-            (long)h.f.ntotal);
+                s <= (uint64_t)h.f.ntotal - total,
+                "faiss-turbo read: %s: the lists hold more than ntotal=%ld",
+                ssz.name().c_str(),
+                (long)h.f.ntotal);
         total += s;
     }
     FAISS_THROW_IF_NOT_FMT(
-        total == (uint64_t)h.f.ntotal,
-        "faiss-turbo read: %s: the lists hold %zd entries, ntotal=%ld",
-        ssz.name().c_str(),
-        (size_t)total,
-        (long)h.f.ntotal);
+            total == (uint64_t)h.f.ntotal,
+            "faiss-turbo read: %s: the lists hold %zd entries, ntotal=%ld",
+            ssz.name().c_str(),
+            (size_t)total,
+            (long)h.f.ntotal);
     std::vector<uint8_t> codes =
-        read_codes(r, h.f.ntotal, code_size, kTagInvListCodes);
+            read_codes(r, h.f.ntotal, code_size, kTagInvListCodes);
     Section sid = r.next(kTagInvListIds, "the inverted list ids");
     FAISS_THROW_IF_NOT_FMT(
-        sid.data.size() == total * sizeof(int64_t),
-        "faiss-turbo read: %s holds %zd bytes for %zd ids",
-        sid.name().c_str(),
-        sid.data.size(),
-        (size_t)total);
+            sid.data.size() == total * sizeof(int64_t),
+            "faiss-turbo read: %s holds %zd bytes for %zd ids",
+            sid.name().c_str(),
+            sid.data.size(),
+            (size_t)total);
     const int64_t* ids = reinterpret_cast<const int64_t*>(sid.data.data());
     auto il = std::make_unique<faiss::ArrayInvertedLists>(h.nlist, code_size);
     uint64_t ofs = 0;
     for (size_t l = 0; l < h.nlist; l++) {
         if (sizes[l] > 0) {
             il->add_entries(
-                l, sizes[l], ids + ofs, codes.data() + ofs * code_size);
+                    l, sizes[l], ids + ofs, codes.data() + ofs * code_size);
         }
         ofs += sizes[l];
     }
@@ -246,24 +250,25 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
     read_codec(r, idx->tq);
     const TurboQuantizer& tq = idx->tq;
     FAISS_THROW_IF_NOT_FMT(
-        (size_t)h.f.d == tq.d &&
-            (h.centered ? !h.by_residual && tq.mean.empty() == !h.f.is_trained
-                        : tq.mean.empty()),
-        "faiss-turbo read: %s: d, centered, by_residual or the mean do "
-        "not agree with the codec",
-        head.name().c_str());
+            (size_t)h.f.d == tq.d &&
+                    (h.centered ? !h.by_residual &&
+                                          tq.mean.empty() == !h.f.is_trained
+                                : tq.mean.empty()),
+            "faiss-turbo read: %s: d, centered, by_residual or the mean do "
+            "not agree with the codec",
+            head.name().c_str());
     idx->invlists = read_invlists(r, h, tq.code_size);
     idx->own_invlists = true;
     std::unique_ptr<faiss::Index> q(read_node(r, depth + 1));
     FAISS_THROW_IF_NOT_FMT(
-        q->d == h.f.d && (!h.f.is_trained || q->ntotal == (int64_t)h.nlist),
-        "faiss-turbo read: %s: coarse quantizer d=%ld ntotal=%ld for "
-        "d=%ld nlist=%zd",
-        head.name().c_str(),
-        (long)q->d,
-        (long)q->ntotal,
-        (long)h.f.d,
-        (size_t)h.nlist);
+            q->d == h.f.d && (!h.f.is_trained || q->ntotal == (int64_t)h.nlist),
+            "faiss-turbo read: %s: coarse quantizer d=%ld ntotal=%ld for "
+            "d=%ld nlist=%zd",
+            head.name().c_str(),
+            (long)q->d,
+            (long)q->ntotal,
+            (long)h.f.d,
+            (size_t)h.nlist);
     idx->quantizer = q.release();
     idx->own_fields = true;
     apply_index_fields(h.f, *idx);

@@ -173,11 +173,11 @@ struct TQScanner : faiss::InvertedListScanner {
             bool store_pairs_in,
             const faiss::IDSelector* sel_in,
             const IVFScanOptions& options_in)
-            : faiss::InvertedListScanner(store_pairs_in, sel_in),
-              tq(tq_in),
-              table(std::move(table_in)),
-              l2(l2_in),
-              options(options_in) {
+        : faiss::InvertedListScanner(store_pairs_in, sel_in),
+          tq(tq_in),
+          table(std::move(table_in)),
+          l2(l2_in),
+          options(options_in) {
         keep_max = !l2;
         code_size = tq.code_size;
         if (options.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {

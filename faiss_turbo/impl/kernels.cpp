@@ -18,7 +18,7 @@ float dot_lanes_ref(const float* a, const float* b, size_t d) {
         acc[i % 8] += a[i] * b[i];
     }
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-            ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+           ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 using DotFn = float (*)(const float*, const float*, size_t);

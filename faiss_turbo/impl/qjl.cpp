@@ -9,7 +9,7 @@
 namespace faiss_turbo {
 
 QJLProjection::QJLProjection(size_t d_in, QJLType t, uint64_t seed)
-        : d(d_in), type(t) {
+    : d(d_in), type(t) {
     if (type == QJLType::GAUSSIAN) {
         SplitRNG rng(seed);
         gaussian.resize(d * d);
@@ -35,8 +35,7 @@ void QJLProjection::apply(size_t n, const float* r, float* s) const {
     }
 }
 
-void QJLProjection::apply_transpose(size_t n, const float* s, float* r)
-        const {
+void QJLProjection::apply_transpose(size_t n, const float* s, float* r) const {
     if (type == QJLType::HADAMARD) {
         had->apply_transpose(n, s, r);
         float f = std::sqrt((float)d);

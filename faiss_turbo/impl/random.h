@@ -28,7 +28,7 @@ struct SplitRNG {
     /// standard normal (Marsaglia's polar method, in double)
     double next_gaussian();
 
-  private:
+   private:
     bool has_spare = false;
     double spare = 0;
 };

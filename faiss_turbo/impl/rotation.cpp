@@ -2,8 +2,8 @@
 
 #include <omp.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <faiss/impl/FaissAssert.h>
@@ -164,8 +164,7 @@ namespace {
 
 /// normalized transform of each block: H_s / sqrt(s), self-inverse
 void hadamard_blocks(
-        float* x,
-        const std::vector<std::pair<size_t, size_t>>& blocks) {
+        float* x, const std::vector<std::pair<size_t, size_t>>& blocks) {
     for (auto& b : blocks) {
         float* blk = x + b.first;
         fwht_fast(blk, b.second); // fwht_inplace's bits, SIMD if any
@@ -216,8 +215,8 @@ void HadamardRotation::apply(size_t n, const float* x, float* y) const {
     }
 }
 
-void HadamardRotation::apply_transpose(size_t n, const float* y, float* x)
-        const {
+void HadamardRotation::apply_transpose(
+        size_t n, const float* y, float* x) const {
 #pragma omp parallel if (n > 16)
     {
         std::vector<float> tmp(d);
@@ -250,10 +249,8 @@ void HadamardRotation::check() const {
     }
 }
 
-std::shared_ptr<const Rotation> make_rotation(
-        RotationType t,
-        size_t d,
-        uint64_t seed) {
+std::shared_ptr<const Rotation>
+make_rotation(RotationType t, size_t d, uint64_t seed) {
     switch (resolve_rotation_type(t, d)) {
         case RotationType::DENSE:
             return std::make_shared<DenseRotation>(d, seed);

@@ -42,8 +42,7 @@ struct Rotation {
     virtual void apply(size_t n, const float* x, float* y) const = 0;
 
     /// x = R^T y for n vectors
-    virtual void apply_transpose(size_t n, const float* y, float* x)
-            const = 0;
+    virtual void apply_transpose(size_t n, const float* y, float* x) const = 0;
 
     virtual RotationType type() const = 0;
 
@@ -96,9 +95,7 @@ struct HadamardRotation : Rotation {
     void check() const;
 };
 
-std::shared_ptr<const Rotation> make_rotation(
-        RotationType t,
-        size_t d,
-        uint64_t seed);
+std::shared_ptr<const Rotation>
+make_rotation(RotationType t, size_t d, uint64_t seed);
 
 } // namespace faiss_turbo

@@ -41,13 +41,18 @@ struct DecodedBlock {
         }
     }
 
-    float score(const TurboQuantizer& tq, const TQQueries& q, size_t qi,
-                size_t i) const {
+    float
+    score(const TurboQuantizer& tq,
+          const TQQueries& q,
+          size_t qi,
+          size_t i) const {
         const size_t d = tq.d;
         float dc = dot_lanes(q.y.data() + qi * d, chat.data() + i * d, d);
-        float ds = sgn.empty()
-                ? 0
-                : dot_lanes(q.sy.data() + qi * d, sgn.data() + i * d, d);
+        float ds =
+                sgn.empty()
+                        ? 0
+                        : dot_lanes(
+                                  q.sy.data() + qi * d, sgn.data() + i * d, d);
         return tq.combine(q, qi, dc, ds, sc[i]);
     }
 };

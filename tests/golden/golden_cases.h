@@ -59,32 +59,33 @@ inline std::vector<Case> cases() {
     std::vector<Case> res;
     res.push_back({"tq_mse4_hadamard", 96, 100, 11, [](const float* xb) {
                        auto idx = new IndexTurboQuant(
-                           96,
-                           4,
-                           TQVariant::MSE,
-                           faiss::METRIC_L2,
-                           false,
-                           true,
-                           RotationType::HADAMARD);
+                               96,
+                               4,
+                               TQVariant::MSE,
+                               faiss::METRIC_L2,
+                               false,
+                               true,
+                               RotationType::HADAMARD);
                        idx->add(100, xb);
                        return idx;
                    }});
-    res.push_back({"tq_prod3_ip", 48, 100, 12, [](const float* xb) {
-                       auto idx = new IndexTurboQuant(
-                           48, 3, TQVariant::PROD, faiss::METRIC_INNER_PRODUCT);
-                       idx->add(100, xb);
-                       return idx;
-                   }});
+    res.push_back(
+            {"tq_prod3_ip", 48, 100, 12, [](const float* xb) {
+                 auto idx = new IndexTurboQuant(
+                         48, 3, TQVariant::PROD, faiss::METRIC_INNER_PRODUCT);
+                 idx->add(100, xb);
+                 return idx;
+             }});
     res.push_back({"tq2.5_centered", 40, 100, 13, [](const float* xb) {
                        auto idx = new IndexTurboQuant(
-                           40, 2.5, TQVariant::MSE, faiss::METRIC_L2, true);
+                               40, 2.5, TQVariant::MSE, faiss::METRIC_L2, true);
                        idx->train(100, xb);
                        idx->add(100, xb);
                        return idx;
                    }});
     res.push_back({"ivf8_tq4", 32, 200, 14, [](const float* xb) {
                        auto idx = new IndexIVFTurboQuant(
-                           new faiss::IndexFlatL2(32), 32, 8, 4);
+                               new faiss::IndexFlatL2(32), 32, 8, 4);
                        idx->own_fields = true;
                        idx->nprobe = 3;
                        idx->train(200, xb);
@@ -143,13 +144,12 @@ inline void write_expected(const Expected& e, const std::string& path) {
     FILE* f = fopen(path.c_str(), "w");
     FAISS_THROW_IF_NOT_FMT(f, "cannot write %s", path.c_str());
     fprintf(f, "# faiss-turbo golden answers (tests/golden/README.md)\n");
-    fprintf(
-        f,
-        "class %s\nd %zd\nntotal %zd\ncode_size %zd\n",
-        e.cls.c_str(),
-        e.d,
-        e.ntotal,
-        e.code_size);
+    fprintf(f,
+            "class %s\nd %zd\nntotal %zd\ncode_size %zd\n",
+            e.cls.c_str(),
+            e.d,
+            e.ntotal,
+            e.code_size);
     fprintf(f, "codes %zd\n", kNenc);
     for (size_t i = 0; i < kNenc; i++) {
         for (size_t j = 0; j < e.code_size; j++) {
@@ -163,8 +163,11 @@ inline void write_expected(const Expected& e, const std::string& path) {
     }
     fprintf(f, "search %zd %zd\n", kNq, kK);
     for (size_t i = 0; i < kNq * kK; i++) {
-        fprintf(
-            f, "%ld %.9g%c", (long)e.I[i], e.D[i], (i + 1) % kK ? ' ' : '\n');
+        fprintf(f,
+                "%ld %.9g%c",
+                (long)e.I[i],
+                e.D[i],
+                (i + 1) % kK ? ' ' : '\n');
     }
     fclose(f);
 }
@@ -173,7 +176,7 @@ inline void expect_word(std::istream& in, const char* w) {
     std::string s;
     in >> s;
     FAISS_THROW_IF_NOT_FMT(
-        s == w, "golden: expected '%s', got '%s'", w, s.c_str());
+            s == w, "golden: expected '%s', got '%s'", w, s.c_str());
 }
 
 inline Expected read_expected(const std::string& path) {

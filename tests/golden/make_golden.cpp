@@ -27,14 +27,13 @@ int main(int argc, char** argv) {
         golden::Expected e = golden::compute(*idx, c);
         // the file must already answer exactly as the index it came from
         std::unique_ptr<faiss::Index> back(
-            faiss_turbo::read_index((base + ".ftq").c_str()));
+                faiss_turbo::read_index((base + ".ftq").c_str()));
         golden::Expected eb = golden::compute(*back, c);
         if (eb.codes != e.codes || eb.decoded != e.decoded || eb.D != e.D ||
             eb.I != e.I) {
-            fprintf(
-                stderr,
-                "%s: the file read back answers differently\n",
-                c.name.c_str());
+            fprintf(stderr,
+                    "%s: the file read back answers differently\n",
+                    c.name.c_str());
             return 1;
         }
         golden::write_expected(e, base + ".expected");
