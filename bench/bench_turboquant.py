@@ -32,7 +32,7 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="fashion-mnist",
-                    help=f"one of {', '.join(datasets.NAMED)}, an .hdf5 or a vector file")
+                    help=f"one of {', '.join(datasets.NAMED)}, unit-D (synthetic), an .hdf5 or a vector file")
     ap.add_argument("--query", help="query file for a --dataset file")
     ap.add_argument("--metric", choices=("L2", "IP", "cos"),
                     help="override; cos = normalize and search by inner product")

