@@ -65,8 +65,9 @@
  * The reader checks every field against the others (dimensions, counts,
  * code sizes, permutations, sorted codebooks, graph links) and recomputes
  * nothing from the seed: a file reads to the same index on every machine.
- * Not stored: IndexTurboQuant::search_defaults (search-time options), the
- * IVF clustering parameters (cp), and which InvertedLists class held the
+ * Not stored: the search_defaults (scan_mode, rerank_factor) of
+ * IndexTurboQuant and IndexIVFTurboQuant, which read back as the defaults;
+ * the IVF clustering parameters (cp); which InvertedLists class held the
  * lists.
  * ---------------------------------------------------------------------------
  */

@@ -433,4 +433,5 @@ from .dropin import install, uninstall, is_installed  # noqa: E402
 from .parameters import ParameterSpace  # noqa: E402
 
 __all__ += ["install", "uninstall", "is_installed", "ParameterSpace",
-            "SearchParametersTurboQuant", "TQ_SCAN_EXACT", "TQ_SCAN_INT8"]
+            "SearchParametersTurboQuant", "SearchParametersIVFTurboQuant",
+            "TQ_SCAN_EXACT", "TQ_SCAN_INT8"]
