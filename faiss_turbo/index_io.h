@@ -26,7 +26,9 @@
  *   F = i64 d, i64 ntotal, u8 is_trained, i32 metric_type, f32 metric_arg
  * Vectors are written as u64 count + elements ("vec<T>") where noted.
  *
- * TQFL  IndexTurboQuant: F, u8 centered; codec; CODE
+ * TQFL  IndexTurboQuant: F, u8 centered, SD; codec; CODE
+ *   SD = i32 scan_mode, f32 rerank_factor (search_defaults); absent in
+ *        files written before it was added, which read as the defaults
  *   codec = TQPA{u64 d, u32 variant (0 MSE, 1 PROD), f32 bits,
  *                u8 debiased, u32 rotation (1 dense, 2 Hadamard),
  *                u32 qjl type (0 Gaussian, 1 Hadamard), u64 seed,
@@ -42,7 +44,7 @@
  *         TurboQuantizer.h)
  * TQIV  IndexIVFTurboQuant: F, u64 nlist, u64 nprobe, u64 max_codes,
  *       i32 parallel_mode, u8 by_residual, u8 centered,
- *       u8 quantizer_trains_alone, u8 direct_map type; codec;
+ *       u8 quantizer_trains_alone, u8 direct_map type, SD; codec;
  *   ILSZ  u64[nlist] list sizes
  *   ILCO  the codes of list 0, then list 1, ... (sum(sizes) * code_size
  *         bytes, one contiguous block: memory-mappable later)
@@ -65,10 +67,8 @@
  * The reader checks every field against the others (dimensions, counts,
  * code sizes, permutations, sorted codebooks, graph links) and recomputes
  * nothing from the seed: a file reads to the same index on every machine.
- * Not stored: the search_defaults (scan_mode, rerank_factor) of
- * IndexTurboQuant and IndexIVFTurboQuant, which read back as the defaults;
- * the IVF clustering parameters (cp); which InvertedLists class held the
- * lists.
+ * Not stored: the IVF clustering parameters (cp); which InvertedLists
+ * class held the lists.
  * ---------------------------------------------------------------------------
  */
 #pragma once

@@ -74,6 +74,9 @@ using faiss_turbo::IndexIVFTurboQuant;
 using faiss_turbo::IndexTurboQuant;
 using faiss_turbo::QJLType;
 using faiss_turbo::RotationType;
+using faiss_turbo::SearchParametersTurboQuant;
+using faiss_turbo::TQ_SCAN_EXACT;
+using faiss_turbo::TQ_SCAN_INT8;
 using faiss_turbo::TQVariant;
 using Bytes = std::vector<uint8_t>;
 using IndexPtr = std::unique_ptr<faiss::Index>;
@@ -462,6 +465,61 @@ TEST(IORoundTrip, FlatVariants) {
                         c.qjl,
                         c.debiased));
         check_round_trips(idx.get(), xq);
+    }
+}
+
+TEST(IORoundTrip, SearchDefaults) {
+    size_t d = 24;
+    std::vector<float> xb = data(kNb, d, 1);
+    IndexPtr flat(make_tq(d, 4, TQVariant::MSE, faiss::METRIC_L2, xb));
+    auto* f = dynamic_cast<IndexTurboQuant*>(flat.get());
+    f->search_defaults.scan_mode = TQ_SCAN_EXACT;
+    f->search_defaults.rerank_factor = 2.5;
+    IndexPtr fb = deserialize(serialize(flat.get()));
+    auto* f2 = dynamic_cast<IndexTurboQuant*>(fb.get());
+    EXPECT_EQ(f2->search_defaults.scan_mode, TQ_SCAN_EXACT);
+    EXPECT_EQ(f2->search_defaults.rerank_factor, 2.5f);
+    IndexPtr ivf(make_ivf(
+            new faiss::IndexFlatL2(d),
+            d,
+            6,
+            3,
+            TQVariant::MSE,
+            faiss::METRIC_L2,
+            true,
+            false,
+            xb));
+    auto* v = dynamic_cast<IndexIVFTurboQuant*>(ivf.get());
+    v->search_defaults.rerank_factor = 0;
+    IndexPtr vb = deserialize(serialize(ivf.get()));
+    auto* v2 = dynamic_cast<IndexIVFTurboQuant*>(vb.get());
+    EXPECT_EQ(v2->search_defaults.scan_mode, TQ_SCAN_INT8);
+    EXPECT_EQ(v2->search_defaults.rerank_factor, 0.0f);
+    // what could not be read back is refused before anything is written
+    f->search_defaults.rerank_factor = NAN;
+    EXPECT_THROW(serialize(flat.get()), faiss::FaissException);
+    f->search_defaults.rerank_factor = 1;
+    f->search_defaults.scan_mode = 7;
+    EXPECT_THROW(serialize(flat.get()), faiss::FaissException);
+}
+
+TEST(IOGolden, FilesWithoutSearchDefaultsReadTheDefaults) {
+    // the golden files predate the stored search_defaults
+    const SearchParametersTurboQuant def;
+    for (const golden::Case& c : golden::cases()) {
+        SCOPED_TRACE(c.name);
+        std::string path =
+                std::string(FAISS_TURBO_GOLDEN_DIR) + "/" + c.name + ".ftq";
+        IndexPtr idx(faiss_turbo::read_index(path.c_str()));
+        const SearchParametersTurboQuant* sd = nullptr;
+        if (auto t = dynamic_cast<IndexTurboQuant*>(idx.get())) {
+            sd = &t->search_defaults;
+        } else if (auto v = dynamic_cast<IndexIVFTurboQuant*>(idx.get())) {
+            sd = &v->search_defaults;
+        }
+        ASSERT_TRUE(sd);
+        EXPECT_EQ(sd->scan_mode, def.scan_mode);
+        EXPECT_EQ(sd->rerank_factor, def.rerank_factor);
     }
 }
 
@@ -943,6 +1001,18 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
         Bytes c = b;
         forge<int64_t>(c, find_section(secs, f.tag), f.ofs, f.value);
         expect_rejected(c, 1 << 20);
+    }
+    // search defaults out of range (TQFL: 25 bytes of index fields, the
+    // centered byte, then i32 scan_mode, f32 rerank_factor)
+    {
+        Bytes c = b;
+        forge<int32_t>(c, find_section(secs, "TQFL"), 26, 5);
+        expect_rejected(c);
+        for (float rf : {-1.0f, NAN, INFINITY}) {
+            c = b;
+            forge<float>(c, find_section(secs, "TQFL"), 30, rf);
+            expect_rejected(c);
+        }
     }
     // a permutation that is not one, a sign that is not +-1
     Bytes n = serialize(make_nested(d, xb).get());

@@ -1,6 +1,7 @@
 /**
  * Nodes of our own index types: IndexTurboQuant and IndexIVFTurboQuant.
  */
+#include <cmath>
 #include <memory>
 #include <type_traits>
 #include <typeinfo>
@@ -47,8 +48,46 @@ std::vector<uint8_t> read_codes(
     return std::move(s.data);
 }
 
+/// search_defaults end a TQFL / TQIV head. Files written before they were
+/// stored end without them: those read with the defaults.
+void put_search_defaults(
+        PayloadWriter& w, const SearchParametersTurboQuant& s) {
+    // refuse now what could not be read back (a search would refuse it too)
+    FAISS_THROW_IF_NOT_FMT(
+            (s.scan_mode == TQ_SCAN_EXACT || s.scan_mode == TQ_SCAN_INT8) &&
+                    std::isfinite(s.rerank_factor) && s.rerank_factor >= 0 &&
+                    s.rerank_factor <= 1e6,
+            "faiss-turbo write: search_defaults scan_mode=%d "
+            "rerank_factor=%g are out of range",
+            s.scan_mode,
+            s.rerank_factor);
+    w.put<int32_t>(s.scan_mode);
+    w.put<float>(s.rerank_factor);
+}
+
+SearchParametersTurboQuant get_search_defaults(PayloadReader& pr) {
+    SearchParametersTurboQuant s;
+    if (pr.remaining() == 0) {
+        return s;
+    }
+    int32_t mode = pr.get<int32_t>();
+    float rf = pr.get<float>();
+    FAISS_THROW_IF_NOT_FMT(
+            (mode == TQ_SCAN_EXACT || mode == TQ_SCAN_INT8) &&
+                    std::isfinite(rf) && rf >= 0 && rf <= 1e6,
+            "faiss-turbo read: %s: bad search defaults (scan_mode %d, "
+            "rerank_factor %g)",
+            pr.what.c_str(),
+            mode,
+            rf);
+    s.scan_mode = mode;
+    s.rerank_factor = rf;
+    return s;
+}
+
 /*************************************************************
- * IndexTurboQuant: head {IndexFields, centered}, codec, codes
+ * IndexTurboQuant: head {IndexFields, centered, [search defaults]}, codec,
+ * codes
  *************************************************************/
 
 void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
@@ -60,6 +99,7 @@ void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
     PayloadWriter head;
     put_index_fields(head, idx);
     head.put<uint8_t>(idx.centered);
+    put_search_defaults(head, idx.search_defaults);
     w.write(kTagTQFlat, head);
     write_codec(idx.tq, w);
     w.write(kTagCodes, idx.codes.data(), idx.codes.size());
@@ -69,6 +109,7 @@ faiss::Index* read_tq_flat(const Section& head, SectionReader& r) {
     PayloadReader pr = head.reader();
     IndexFields f = get_index_fields(pr);
     bool centered = get_bool(pr);
+    SearchParametersTurboQuant defaults = get_search_defaults(pr);
     pr.expect_end();
     FAISS_THROW_IF_NOT_FMT(
             f.metric == faiss::METRIC_L2 ||
@@ -94,6 +135,7 @@ faiss::Index* read_tq_flat(const Section& head, SectionReader& r) {
             head.name().c_str());
     apply_index_fields(f, *idx);
     idx->centered = centered;
+    idx->search_defaults = defaults;
     idx->code_size = idx->tq.code_size;
     assign_codes(idx->codes, read_codes(r, f.ntotal, idx->code_size));
     return idx.release();
@@ -121,6 +163,7 @@ void write_tq_ivf(const IndexIVFTurboQuant& idx, SectionWriter& w, int depth) {
     head.put<uint8_t>(idx.centered);
     head.put<uint8_t>(idx.quantizer_trains_alone);
     head.put<uint8_t>((uint8_t)idx.direct_map.type);
+    put_search_defaults(head, idx.search_defaults);
     w.write(kTagTQIVF, head);
     write_codec(idx.tq, w);
 
@@ -161,6 +204,7 @@ struct IVFHead {
     int32_t parallel_mode;
     bool by_residual, centered;
     uint8_t trains_alone, direct_map;
+    SearchParametersTurboQuant defaults;
 };
 
 IVFHead get_ivf_head(const Section& head) {
@@ -175,6 +219,7 @@ IVFHead get_ivf_head(const Section& head) {
     h.centered = get_bool(pr);
     h.trains_alone = pr.get<uint8_t>();
     h.direct_map = pr.get<uint8_t>();
+    h.defaults = get_search_defaults(pr);
     pr.expect_end();
     const int32_t kNoHeapInit = 1024; // IndexIVF::PARALLEL_MODE_NO_HEAP_INIT
     int32_t pm = h.parallel_mode & ~kNoHeapInit;
@@ -279,6 +324,7 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
     idx->by_residual = h.by_residual;
     idx->centered = h.centered;
     idx->quantizer_trains_alone = h.trains_alone;
+    idx->search_defaults = h.defaults;
     idx->code_size = tq.code_size;
     // rebuilt from the lists (Array throws unless the ids are 0..ntotal-1)
     idx->set_direct_map_type((faiss::DirectMap::Type)h.direct_map);
