@@ -1,5 +1,6 @@
 #include <faiss_turbo/TurboQuantizer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -14,7 +15,21 @@ namespace {
 
 constexpr size_t kEncodeBatch = 1024;
 
+/// encode's batches: about this many floats per buffer, so that the rotated
+/// batch is still in cache when the quantization reads it
+constexpr size_t kEncodeBatchFloats = size_t(1) << 16;
+
+/// branch-free scan (it vectorizes); the position only on failure
 void check_finite(size_t n, size_t d, const float* x, const char* what) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n * d; i++) {
+        uint32_t b; // memcpy, not a cast: no aliasing rule is bent
+        memcpy(&b, x + i, sizeof(b));
+        bad |= (b & 0x7f800000u) == 0x7f800000u; // exponent all ones
+    }
+    if (!bad) {
+        return;
+    }
     for (size_t i = 0; i < n * d; i++) {
         FAISS_THROW_IF_NOT_FMT(
                 std::isfinite(x[i]),
@@ -22,6 +37,131 @@ void check_finite(size_t n, size_t d, const float* x, const char* what) {
                 what,
                 i / d,
                 i % d);
+    }
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+constexpr bool kLittleEndian = true;
+#else
+constexpr bool kLittleEndian = false;
+#endif
+
+/// 8 indices of nbits bits (each < 2^nbits) as put_bits lays them out,
+/// LSB first: idx[l] at bit nbits * l of the result (8 * nbits bits).
+/// Halving steps: bytes -> pairs in 16 bits -> quads in 32 bits -> all.
+uint64_t pack8_indices(const uint8_t* idx, int nbits) {
+    uint64_t v;
+    memcpy(&v, idx, 8); // little-endian: byte l = idx[l]
+    v = (v & 0x00ff00ff00ff00ffULL) |
+        ((v & 0xff00ff00ff00ff00ULL) >> (8 - nbits));
+    v = (v & 0x0000ffff0000ffffULL) |
+        ((v & 0xffff0000ffff0000ULL) >> (16 - 2 * nbits));
+    return (v & 0xffffffffULL) | ((v >> 32) << (4 * nbits));
+}
+
+/// OR the low nb <= 64 bits of w into the stream p at bit pos (little-
+/// endian words); p must have 8 writable bytes past the last bit
+void or_bits64(uint8_t* p, size_t pos, uint64_t w, int nb) {
+    size_t byte = pos >> 3;
+    int s = pos & 7;
+    uint64_t cur;
+    memcpy(&cur, p + byte, 8);
+    cur |= w << s;
+    memcpy(p + byte, &cur, 8);
+    if (s && s + nb > 64) {
+        p[byte + 8] |= (uint8_t)(w >> (64 - s));
+    }
+}
+
+/// put_bits of n indices of nbits bits from bit pos on: the same bytes,
+/// 8 indices (nbits bytes) per step. Returns the bit position after them.
+size_t
+pack_indices(const uint8_t* idx, size_t n, int nbits, uint8_t* p, size_t pos) {
+    size_t j = 0;
+    if (kLittleEndian && nbits > 0) {
+        for (; j + 8 <= n; j += 8) {
+            or_bits64(p, pos, pack8_indices(idx + j, nbits), 8 * nbits);
+            pos += 8 * nbits;
+        }
+    }
+    for (; j < n; j++) {
+        put_bits(p, pos, idx[j], nbits);
+        pos += nbits;
+    }
+    return pos;
+}
+
+/// per-thread buffers of encode
+struct EncodeScratch {
+    std::vector<uint8_t> idx, bits;
+    EncodeScratch(size_t d, size_t mse_bytes) : idx(d), bits(mse_bytes + 16) {}
+};
+
+/// one vector of encode once rotated: x (for the norm), u = R x (scaled
+/// in place to R x / norm), rr gets c_hat (MSE) or u - c_hat (PROD); the
+/// code's MSE bits and floats (PROD's signs come after, from rr)
+void encode_one(
+        const TurboQuantizer& tq,
+        const float* x,
+        float* u,
+        float* rr,
+        EncodeScratch& sc,
+        uint8_t* code) {
+    const size_t d = tq.d, n_hi = tq.n_hi;
+    const bool prod = tq.variant == TQVariant::PROD;
+    float norm = (float)std::sqrt(canonical_dot_fast(x, x, d));
+    float inv = norm > 0 ? 1.0f / norm : 0.0f;
+    for (size_t j = 0; j < d; j++) {
+        u[j] *= inv;
+    }
+    // quantize_coord's indices, by a SIMD loop where there is one
+    uint8_t* idx = sc.idx.data();
+    quantize_coords(u, n_hi, tq.cb_hi->thresholds.data(), tq.b_hi, idx);
+    quantize_coords(
+            u + n_hi,
+            d - n_hi,
+            tq.cb_lo->thresholds.data(),
+            tq.b_lo,
+            idx + n_hi);
+    uint8_t* bits = sc.bits.data();
+    memset(bits, 0, sc.bits.size());
+    size_t pos = pack_indices(idx, n_hi, tq.b_hi, bits, 0);
+    pack_indices(idx + n_hi, d - n_hi, tq.b_lo, bits, pos);
+    memcpy(code, bits, tq.mse_bytes);
+    const float* c_hi = tq.cb_hi->centroids.data();
+    const float* c_lo = tq.cb_lo->centroids.data();
+    for (size_t j = 0; j < n_hi; j++) {
+        rr[j] = c_hi[idx[j]];
+    }
+    for (size_t j = n_hi; j < d; j++) {
+        rr[j] = c_lo[idx[j]];
+    }
+    float aux = 0;
+    if (prod) {
+        for (size_t j = 0; j < d; j++) {
+            rr[j] = u[j] - rr[j];
+        }
+        aux = (float)std::sqrt(canonical_dot_fast(rr, rr, d));
+    } else if (tq.debiased) {
+        double uc = canonical_dot_fast(u, rr, d);
+        aux = uc > 0 ? (float)((double)norm / uc) : 0.0f;
+    }
+    uint8_t* tail = code + tq.mse_bytes + tq.qjl_bytes;
+    memcpy(tail, &norm, sizeof(float));
+    if (tq.n_floats() == 2) {
+        memcpy(tail + sizeof(float), &aux, sizeof(float));
+    }
+}
+
+/// PROD's sign bits of s (d values), 1 = positive, LSB first: whole bytes
+/// (the last one zero-padded), as put_bits gives them on zeroed memory
+void pack_signs(const float* s, size_t d, uint8_t* out) {
+    for (size_t j0 = 0; j0 < d; j0 += 8) {
+        uint8_t byte = 0;
+        for (size_t l = 0; l < 8 && j0 + l < d; l++) {
+            byte |= (uint8_t)((s[j0 + l] > 0 ? 1 : 0) << l);
+        }
+        out[j0 / 8] = byte;
     }
 }
 
@@ -138,15 +278,18 @@ std::string TurboQuantizer::layout_string() const {
 void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
     check_finite(n, d, x, "TurboQuant encode");
     const bool prod = variant == TQVariant::PROD;
+    const size_t batch = std::max<size_t>(
+            16, std::min(kEncodeBatch, kEncodeBatchFloats / d));
     std::vector<float> xc, y, r, sr;
-    std::vector<uint8_t> ib;
-    for (size_t i0 = 0; i0 < n; i0 += kEncodeBatch) {
-        size_t nb = std::min(kEncodeBatch, n - i0);
+    for (size_t i0 = 0; i0 < n; i0 += batch) {
+        size_t nb = std::min(batch, n - i0);
         const float* xb = x + i0 * d;
         if (!mean.empty()) {
             xc.resize(nb * d);
-            for (size_t i = 0; i < nb * d; i++) {
-                xc[i] = xb[i] - mean[i % d];
+            for (size_t i = 0; i < nb; i++) {
+                for (size_t j = 0; j < d; j++) {
+                    xc[i * d + j] = xb[i * d + j] - mean[j];
+                }
             }
             xb = xc.data();
         }
@@ -154,57 +297,28 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
         rotation->apply(nb, xb, y.data());
         // PROD: the residual u - c_hat; MSE: c_hat, for the debiasing dot
         r.resize(nb * d);
-        ib.resize(nb * d);
-#pragma omp parallel for if (nb > 16)
-        for (int64_t i = 0; i < (int64_t)nb; i++) {
-            uint8_t* code = codes + (i0 + i) * code_size;
-            memset(code, 0, code_size);
-            const float* xi = xb + i * d;
-            float norm = (float)std::sqrt(canonical_dot(xi, xi, d));
-            float inv = norm > 0 ? 1.0f / norm : 0.0f;
-            float* u = y.data() + i * d; // u overwrites the rotated vector
-            for (size_t j = 0; j < d; j++) {
-                u[j] *= inv;
-            }
-            // quantize_coord's indices, by a SIMD loop where there is one
-            uint8_t* idx = ib.data() + i * d;
-            quantize_coords(u, n_hi, cb_hi->thresholds.data(), b_hi, idx);
-            quantize_coords(
-                    u + n_hi,
-                    d - n_hi,
-                    cb_lo->thresholds.data(),
-                    b_lo,
-                    idx + n_hi);
-            size_t pos = 0;
-            for (size_t j = 0; j < d; j++) {
-                const Codebook& cb = j < n_hi ? *cb_hi : *cb_lo;
-                put_bits(code, pos, idx[j], cb.nbits);
-                pos += cb.nbits;
-                float c = cb.centroids[idx[j]];
-                r[i * d + j] = prod ? u[j] - c : c;
-            }
-            float aux = 0;
-            if (prod) {
-                aux = (float)std::sqrt(
-                        canonical_dot(r.data() + i * d, r.data() + i * d, d));
-            } else if (debiased) {
-                double uc = canonical_dot(u, r.data() + i * d, d);
-                aux = uc > 0 ? (float)((double)norm / uc) : 0.0f;
-            }
-            uint8_t* tail = code + mse_bytes + qjl_bytes;
-            memcpy(tail, &norm, sizeof(float));
-            if (n_floats() == 2) {
-                memcpy(tail + sizeof(float), &aux, sizeof(float));
+#pragma omp parallel if (nb > 16)
+        {
+            EncodeScratch scratch(d, mse_bytes);
+#pragma omp for
+            for (int64_t i = 0; i < (int64_t)nb; i++) {
+                encode_one(
+                        *this,
+                        xb + i * d,
+                        y.data() + i * d,
+                        r.data() + i * d,
+                        scratch,
+                        codes + (i0 + i) * code_size);
             }
         }
         if (prod) {
             sr.resize(nb * d);
             qjl->apply(nb, r.data(), sr.data());
             for (size_t i = 0; i < nb; i++) {
-                uint8_t* signs = codes + (i0 + i) * code_size + mse_bytes;
-                for (size_t j = 0; j < d; j++) {
-                    put_bits(signs, j, sr[i * d + j] > 0 ? 1 : 0, 1);
-                }
+                pack_signs(
+                        sr.data() + i * d,
+                        d,
+                        codes + (i0 + i) * code_size + mse_bytes);
             }
         }
     }

@@ -2,7 +2,9 @@
  * layout, determinism, rotations. */
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -10,6 +12,7 @@
 
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/simd/float_kernels.h>
 
 #include "test_util.h"
 
@@ -413,4 +416,231 @@ TEST(Codec, BadParameters) {
     EXPECT_THROW(tq.encode(2, x.data(), codes.data()), FaissException);
     x[20] = INFINITY;
     EXPECT_THROW(tq.encode(2, x.data(), codes.data()), FaissException);
+}
+
+/*************************************************************
+ * encode's fast paths against a straightforward encoding
+ *************************************************************/
+
+namespace {
+
+/// dot_lanes' definition (kernels.h): lane i % 8, pairwise combination
+float dot_lanes_def(const float* a, const float* b, size_t d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < d; i++) {
+        acc[i % 8] += a[i] * b[i];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+           ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/// mixed magnitudes and signs, so that a changed rounding would show
+std::vector<float> mixed(size_t n, int seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g;
+    std::vector<float> x(n);
+    for (auto& v : x) {
+        v = g(rng) * std::ldexp(1.0f, (int)(rng() % 24) - 12);
+    }
+    return x;
+}
+
+/// R x by the rotation's definition, one operation at a time
+std::vector<float> reference_rotate(const Rotation& rot, const float* x) {
+    size_t d = rot.d;
+    std::vector<float> y(x, x + d), tmp(d);
+    if (auto* dense = dynamic_cast<const DenseRotation*>(&rot)) {
+        for (size_t r = 0; r < d; r++) {
+            y[r] = dot_lanes_def(dense->matrix.data() + r * d, x, d);
+        }
+        return y;
+    }
+    auto& h = dynamic_cast<const HadamardRotation&>(rot);
+    for (int r = 0; r < h.nrounds; r++) {
+        for (size_t i = 0; i < d; i++) {
+            uint32_t k = h.perms[r * d + i];
+            tmp[i] = y[k] * h.signs[r * d + k];
+        }
+        for (auto& b : h.blocks()) {
+            fwht_inplace(tmp.data() + b.first, b.second);
+            float scale = (float)(1.0 / std::sqrt((double)b.second));
+            for (size_t i = 0; i < b.second; i++) {
+                tmp[b.first + i] *= scale;
+            }
+        }
+        y = tmp;
+    }
+    return y;
+}
+
+/// encode as TurboQuantizer.h describes it: per coordinate, put_bits
+std::vector<uint8_t>
+reference_encode(const TurboQuantizer& tq, size_t n, const float* x) {
+    const size_t d = tq.d;
+    const bool prod = tq.variant == TQVariant::PROD;
+    std::vector<uint8_t> codes(n * tq.code_size, 0);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t* code = codes.data() + i * tq.code_size;
+        std::vector<float> xc(x + i * d, x + (i + 1) * d), r(d), s(d);
+        for (size_t j = 0; j < d && !tq.mean.empty(); j++) {
+            xc[j] -= tq.mean[j];
+        }
+        std::vector<float> u = reference_rotate(*tq.rotation, xc.data());
+        float norm = (float)std::sqrt(canonical_dot(xc.data(), xc.data(), d));
+        float inv = norm > 0 ? 1.0f / norm : 0.0f;
+        size_t pos = 0;
+        for (size_t j = 0; j < d; j++) {
+            u[j] *= inv;
+            const Codebook& cb = j < tq.n_hi ? *tq.cb_hi : *tq.cb_lo;
+            uint32_t idx = quantize_coord(u[j], cb.thresholds.data(), cb.nbits);
+            put_bits(code, pos, idx, cb.nbits);
+            pos += cb.nbits;
+            r[j] = prod ? u[j] - cb.centroids[idx] : cb.centroids[idx];
+        }
+        float aux = 0;
+        if (prod) {
+            aux = (float)std::sqrt(canonical_dot(r.data(), r.data(), d));
+            const QJLProjection& q = *tq.qjl;
+            if (q.type == QJLType::GAUSSIAN) {
+                for (size_t k = 0; k < d; k++) {
+                    s[k] = dot_lanes_def(
+                            q.gaussian.data() + k * d, r.data(), d);
+                }
+            } else {
+                s = reference_rotate(*q.had, r.data());
+                for (auto& v : s) {
+                    v *= std::sqrt((float)d);
+                }
+            }
+            for (size_t k = 0; k < d; k++) {
+                put_bits(code + tq.mse_bytes, k, s[k] > 0 ? 1 : 0, 1);
+            }
+        } else if (tq.debiased) {
+            double uc = canonical_dot(u.data(), r.data(), d);
+            aux = uc > 0 ? (float)((double)norm / uc) : 0.0f;
+        }
+        uint8_t* tail = code + tq.mse_bytes + tq.qjl_bytes;
+        memcpy(tail, &norm, sizeof(float));
+        if (tq.n_floats() == 2) {
+            memcpy(tail + sizeof(float), &aux, sizeof(float));
+        }
+    }
+    return codes;
+}
+
+void expect_reference_codes(TurboQuantizer& tq, bool centered, int seed) {
+    const size_t d = tq.d, n = d > 256 ? 19 : 37; // n > 16: the parallel path
+    auto x = tqtest::random_gaussian(n, d, seed);
+    for (size_t j = 0; j < d; j++) {
+        x[j] = 0;                     // a zero vector
+        x[d + j] *= 1e-20f;           // tiny
+        x[2 * d + j] = j % 3 ? 0 : 1; // sparse
+    }
+    auto m = mixed(d, seed + 1);
+    std::copy(m.begin(), m.end(), x.begin() + 3 * d);
+    if (centered) {
+        tq.train_mean(n, x.data());
+    }
+    std::vector<uint8_t> codes(n * tq.code_size);
+    tq.encode(n, x.data(), codes.data());
+    EXPECT_EQ(codes, reference_encode(tq, n, x.data())) << tq.layout_string();
+}
+
+} // namespace
+
+TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
+    const FloatKernels* avx2 = float_kernels_avx2();
+    for (size_t d : {1, 2, 7, 8, 9, 31, 64, 100, 128, 130, 1536}) {
+        for (size_t nrows : {1, 3, 4, 16}) {
+            for (size_t nx : {1, 2, 5}) {
+                auto m = mixed(nrows * d, (int)(d + nrows));
+                auto x = mixed(nx * d, (int)(d + 100 * nx));
+                const size_t ldo = nrows + 3;
+                std::vector<float> want(nx * ldo, -7), got = want;
+                for (size_t i = 0; i < nx; i++) {
+                    for (size_t r = 0; r < nrows; r++) {
+                        want[i * ldo + r] = dot_lanes_def(
+                                m.data() + r * d, x.data() + i * d, d);
+                    }
+                }
+                dot_lanes_rows_block(
+                        m.data(), nrows, x.data(), nx, d, got.data(), ldo);
+                ASSERT_EQ(got, want) << d << " " << nrows << " " << nx;
+                if (avx2) {
+                    std::fill(got.begin(), got.end(), -7.0f);
+                    avx2->dot_rows_block(
+                            m.data(), nrows, x.data(), nx, d, got.data(), ldo);
+                    ASSERT_EQ(got, want) << d << " " << nrows << " " << nx;
+                }
+            }
+        }
+        auto a = mixed(d, (int)d), b = mixed(d, 7 * (int)d);
+        double want = canonical_dot(a.data(), b.data(), d);
+        EXPECT_EQ(canonical_dot_fast(a.data(), b.data(), d), want) << d;
+        EXPECT_EQ(
+                canonical_dot_fast(a.data(), a.data(), d),
+                canonical_dot(a.data(), a.data(), d))
+                << d;
+        if (avx2) {
+            EXPECT_EQ(avx2->canonical_dot(a.data(), b.data(), d), want) << d;
+        }
+        HadamardRotation h(d, 5);
+        std::vector<float> p1(d), p2(d);
+        permute_signs(a.data(), h.perms.data(), h.signs.data(), d, p1.data());
+        for (size_t i = 0; i < d; i++) {
+            p2[i] = a[h.perms[i]] * h.signs[h.perms[i]];
+        }
+        EXPECT_EQ(p1, p2) << d;
+    }
+    for (size_t p = 1; p <= 2048; p *= 2) {
+        auto x = mixed(p, (int)p), y = x;
+        float scale = (float)(1.0 / std::sqrt((double)p));
+        fwht_inplace(x.data(), p);
+        for (auto& v : x) {
+            v *= scale;
+        }
+        fwht_scaled_fast(y.data(), p, scale);
+        EXPECT_EQ(x, y) << p;
+    }
+}
+
+TEST(Codec, EncodeEqualsReferenceEncoding) {
+    const float all_bits[] = {1, 2, 2.5f, 3, 3.5f, 4, 5, 6, 7, 8};
+    const float few_bits[] = {2, 3.5f, 4, 8};
+    int seed = 1;
+    for (size_t d : {2, 7, 64, 128, 130, 1536}) {
+        for (float bits : all_bits) {
+            if (d == 1536 &&
+                std::find(few_bits, few_bits + 4, bits) == few_bits + 4) {
+                continue; // keeps the test short; the paths are the same
+            }
+            for (int v = 0; v < 3; v++) {
+                TQVariant var = v == 2 ? TQVariant::PROD : TQVariant::MSE;
+                if (var == TQVariant::PROD && bits < 2) {
+                    continue;
+                }
+                for (bool centered : {false, true}) {
+                    TurboQuantizer tq(d, var, bits, v == 1);
+                    expect_reference_codes(tq, centered, seed++);
+                }
+            }
+        }
+    }
+    // the other rotation / projection at small and non-power-of-2 d
+    for (size_t d : {7, 130}) {
+        TurboQuantizer had(
+                d, TQVariant::MSE, 3.5f, true, RotationType::HADAMARD);
+        expect_reference_codes(had, false, seed++);
+        TurboQuantizer prod(
+                d,
+                TQVariant::PROD,
+                3,
+                false,
+                RotationType::HADAMARD,
+                QJLType::HADAMARD);
+        expect_reference_codes(prod, true, seed++);
+    }
+    TurboQuantizer dense(
+            1536, TQVariant::PROD, 2.5f, false, RotationType::DENSE);
+    expect_reference_codes(dense, false, seed++);
 }

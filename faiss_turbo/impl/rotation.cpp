@@ -71,20 +71,23 @@ void matmul_rows(
     if (!transpose_m) {
         constexpr size_t kRowBlock = 16;
         // rows of m serve a block of vectors while it is in cache (a
-        // 1536 x 1536 matrix does not fit in L2); same dot_lanes per output
+        // 1536 x 1536 matrix does not fit in L2); the kernel goes over
+        // several rows and vectors at once, same dot_lanes per output
         const int64_t bs = std::max<int64_t>(
                 1, std::min<int64_t>(16, n / omp_get_max_threads()));
         const int64_t nblk = (n + bs - 1) / bs;
 #pragma omp parallel for if (n > 4)
         for (int64_t b = 0; b < nblk; b++) {
-            size_t i1 = std::min<size_t>(n, (b + 1) * bs);
-            float out[kRowBlock];
+            size_t i0 = b * bs, i1 = std::min<size_t>(n, (b + 1) * bs);
             for (size_t r0 = 0; r0 < d; r0 += kRowBlock) {
-                size_t nr = std::min(kRowBlock, d - r0);
-                for (size_t i = b * bs; i < i1; i++) {
-                    dot_lanes_rows(m + r0 * d, nr, x + i * d, d, out);
-                    std::copy(out, out + nr, y + i * d + r0);
-                }
+                dot_lanes_rows_block(
+                        m + r0 * d,
+                        std::min(kRowBlock, d - r0),
+                        x + i0 * d,
+                        i1 - i0,
+                        d,
+                        y + i0 * d + r0,
+                        d);
             }
         }
         return;
@@ -162,40 +165,50 @@ std::vector<std::pair<size_t, size_t>> HadamardRotation::blocks() const {
 
 namespace {
 
-/// normalized transform of each block: H_s / sqrt(s), self-inverse
-void hadamard_blocks(
-        float* x, const std::vector<std::pair<size_t, size_t>>& blocks) {
-    for (auto& b : blocks) {
-        float* blk = x + b.first;
-        fwht_fast(blk, b.second); // fwht_inplace's bits, SIMD if any
-        float scale = (float)(1.0 / std::sqrt((double)b.second));
-        for (size_t i = 0; i < b.second; i++) {
-            blk[i] *= scale;
+/// normalized transform of each block: H_s / sqrt(s), self-inverse. The
+/// blocks are the bits of d from the highest, as blocks() lists them.
+void hadamard_blocks(float* x, size_t d) {
+    size_t off = 0;
+    for (size_t bit = size_t(1) << 62; bit > 0; bit >>= 1) {
+        if (d & bit) {
+            // fwht_inplace's bits then the scaling, SIMD if any
+            fwht_scaled_fast(
+                    x + off, bit, (float)(1.0 / std::sqrt((double)bit)));
+            off += bit;
         }
+    }
+}
+
+/// the forward rounds from x (not y) into y: each round's gather writes
+/// the other buffer, in the order that ends in y (no copies)
+void hadamard_forward(
+        const HadamardRotation& h, const float* x, float* y, float* tmp) {
+    const size_t d = h.d;
+    const float* src = x;
+    for (int r = 0; r < h.nrounds; r++) {
+        float* dst = (h.nrounds - 1 - r) % 2 == 0 ? y : tmp;
+        permute_signs(
+                src, h.perms.data() + r * d, h.signs.data() + r * d, d, dst);
+        hadamard_blocks(dst, d);
+        src = dst;
     }
 }
 
 } // namespace
 
 void HadamardRotation::apply_one(float* y, float* tmp) const {
-    auto blks = blocks();
     for (int r = 0; r < nrounds; r++) {
-        const float* s = signs.data() + r * d;
-        const uint32_t* perm = perms.data() + r * d;
-        for (size_t i = 0; i < d; i++) {
-            tmp[i] = y[perm[i]] * s[perm[i]];
-        }
-        hadamard_blocks(tmp, blks);
+        permute_signs(y, perms.data() + r * d, signs.data() + r * d, d, tmp);
+        hadamard_blocks(tmp, d);
         memcpy(y, tmp, d * sizeof(float));
     }
 }
 
 void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
-    auto blks = blocks();
     for (int r = nrounds - 1; r >= 0; r--) {
         const float* s = signs.data() + r * d;
         const uint32_t* perm = perms.data() + r * d;
-        hadamard_blocks(x, blks);
+        hadamard_blocks(x, d);
         for (size_t i = 0; i < d; i++) {
             tmp[perm[i]] = x[i] * s[perm[i]];
         }
@@ -209,8 +222,11 @@ void HadamardRotation::apply(size_t n, const float* x, float* y) const {
         std::vector<float> tmp(d);
 #pragma omp for
         for (int64_t i = 0; i < (int64_t)n; i++) {
-            memcpy(y + i * d, x + i * d, d * sizeof(float));
-            apply_one(y + i * d, tmp.data());
+            if (x == y) {
+                apply_one(y + i * d, tmp.data());
+            } else {
+                hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
+            }
         }
     }
 }

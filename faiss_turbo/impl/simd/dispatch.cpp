@@ -80,12 +80,65 @@ void dot_lanes_rows(
     }
 }
 
+void dot_lanes_rows_block(
+        const float* m,
+        size_t nrows,
+        const float* x,
+        size_t nx,
+        size_t d,
+        float* out,
+        size_t ldo) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k) {
+        k->dot_rows_block(m, nrows, x, nx, d, out, ldo);
+        return;
+    }
+    for (size_t i = 0; i < nx; i++) {
+        for (size_t r = 0; r < nrows; r++) {
+            out[i * ldo + r] = dot_lanes(m + r * d, x + i * d, d);
+        }
+    }
+}
+
+double canonical_dot_fast(const float* a, const float* b, size_t d) {
+    static const FloatKernels* k = float_kernels_simd();
+    return k ? k->canonical_dot(a, b, d) : canonical_dot(a, b, d);
+}
+
+void permute_signs(
+        const float* y,
+        const uint32_t* perm,
+        const float* s,
+        size_t d,
+        float* out) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k) {
+        k->permute_signs(y, perm, s, d, out);
+        return;
+    }
+    for (size_t i = 0; i < d; i++) {
+        out[i] = y[perm[i]] * s[perm[i]];
+    }
+}
+
 void fwht_fast(float* x, size_t p) {
     static const FloatKernels* k = float_kernels_simd();
     if (k && p >= 8) {
         k->fwht(x, p);
     } else {
         fwht_inplace(x, p);
+    }
+}
+
+void fwht_scaled_fast(float* x, size_t p, float scale) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k && p >= 8) {
+        k->fwht_scaled(x, p, scale);
+        return;
+    }
+    fwht_inplace(x, p);
+    for (size_t i = 0; i < p; i++) {
+        x[i] *= scale;
     }
 }
 

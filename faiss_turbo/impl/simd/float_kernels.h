@@ -33,6 +33,29 @@ struct FloatKernels {
             const float* thresholds,
             int nbits,
             uint8_t* idx);
+    /// out[i * ldo + r] = dot_lanes(m + r * d, x + i * d, d) for r < nrows,
+    /// i < nx: 4 rows x 2 vectors per pass over the elements (each output
+    /// keeps its own lanes and tree), the trees of 8 outputs at once
+    void (*dot_rows_block)(
+            const float* m,
+            size_t nrows,
+            const float* x,
+            size_t nx,
+            size_t d,
+            float* out,
+            size_t ldo);
+    /// canonical_dot (coord_rules.h): the same 32 double lanes and tree
+    double (*canonical_dot)(const float* a, const float* b, size_t d);
+    /// out[i] = y[perm[i]] * s[perm[i]] for i < d (a Hadamard round's
+    /// signs and permutation)
+    void (*permute_signs)(
+            const float* y,
+            const uint32_t* perm,
+            const float* s,
+            size_t d,
+            float* out);
+    /// fwht then x[i] *= scale: fwht_inplace's roundings, then the product
+    void (*fwht_scaled)(float* x, size_t p, float scale);
 };
 
 /// null where the build or the CPU has no AVX2
@@ -45,8 +68,32 @@ const FloatKernels* float_kernels_simd();
 void dot_lanes_rows(
         const float* m, size_t nrows, const float* x, size_t d, float* out);
 
+/// FloatKernels::dot_rows_block through the best kernels (same bits)
+void dot_lanes_rows_block(
+        const float* m,
+        size_t nrows,
+        const float* x,
+        size_t nx,
+        size_t d,
+        float* out,
+        size_t ldo);
+
+/// canonical_dot (coord_rules.h) through the best kernels (same bits)
+double canonical_dot_fast(const float* a, const float* b, size_t d);
+
+/// out[i] = y[perm[i]] * s[perm[i]] for i < d through the best kernels
+void permute_signs(
+        const float* y,
+        const uint32_t* perm,
+        const float* s,
+        size_t d,
+        float* out);
+
 /// fwht_inplace through the best kernels of this CPU (same bits)
 void fwht_fast(float* x, size_t p);
+
+/// fwht_inplace then x[i] *= scale, through the best kernels (same bits)
+void fwht_scaled_fast(float* x, size_t p, float scale);
 
 /// quantize_coord of n values (thresholds sorted, as Codebook::check
 /// demands) through the best kernels of this CPU (same indices)

@@ -11,6 +11,12 @@ namespace faiss_turbo {
 
 namespace {
 
+/// not std::min: a template instantiated here with -mavx2 could be the
+/// copy the linker keeps for the whole program
+inline size_t min_sz(size_t a, size_t b) {
+    return a < b ? a : b;
+}
+
 /// lane l accumulates a[i] * b[i] for i = l mod 8, in order of i
 float dot_lanes_avx2(const float* a, const float* b, size_t d) {
     __m256 acc = _mm256_setzero_ps();
@@ -66,6 +72,148 @@ void dot_rows_avx2(
     }
 }
 
+/// the tree ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) of 8
+/// accumulators at once: lanes 0-3 of the result are acc[0..3]'s, lanes
+/// 4-7 acc[4..7]'s. The 128-bit halves give l_j + l_{j+4}, then two hadds
+/// the pairs (a + b = b + a exactly, so hadd's operand order is free).
+__m256 reduce_tree8(const __m256* acc) {
+    __m256 v[4];
+    for (int k = 0; k < 4; k++) {
+        __m256 lo = _mm256_permute2f128_ps(acc[k], acc[k + 4], 0x20);
+        __m256 hi = _mm256_permute2f128_ps(acc[k], acc[k + 4], 0x31);
+        v[k] = _mm256_add_ps(lo, hi);
+    }
+    return _mm256_hadd_ps(
+            _mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+}
+
+/// rows m[0..3] times vectors x0, x1: acc[k] (row k, x0) and acc[4 + k]
+/// (row k, x1) in dot_lanes order. The last d % 8 elements come from
+/// masked loads: their zeros add +0 to the other lanes, which changes no
+/// bit (an accumulator that starts at +0 is never -0).
+__m256 dot_block4x2(
+        const float* const* m,
+        const float* x0,
+        const float* x1,
+        size_t d,
+        __m256i tail_mask) {
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++) {
+        acc[k] = _mm256_setzero_ps();
+    }
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 a = _mm256_loadu_ps(x0 + j), b = _mm256_loadu_ps(x1 + j);
+        for (int k = 0; k < 4; k++) {
+            __m256 mk = _mm256_loadu_ps(m[k] + j);
+            acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(mk, a));
+            acc[k + 4] = _mm256_add_ps(acc[k + 4], _mm256_mul_ps(mk, b));
+        }
+    }
+    if (j < d) {
+        __m256 a = _mm256_maskload_ps(x0 + j, tail_mask);
+        __m256 b = _mm256_maskload_ps(x1 + j, tail_mask);
+        for (int k = 0; k < 4; k++) {
+            __m256 mk = _mm256_maskload_ps(m[k] + j, tail_mask);
+            acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(mk, a));
+            acc[k + 4] = _mm256_add_ps(acc[k + 4], _mm256_mul_ps(mk, b));
+        }
+    }
+    return reduce_tree8(acc);
+}
+
+/// 4 rows x 2 vectors: 8 independent chains of additions per pass, 6 loads
+/// for 8 products. Edges repeat the last row / vector and drop the copies.
+void dot_rows_block_avx2(
+        const float* m,
+        size_t nrows,
+        const float* x,
+        size_t nx,
+        size_t d,
+        float* out,
+        size_t ldo) {
+    const __m256i tail_mask = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32((int)(d % 8)),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (size_t r = 0; r < nrows; r += 4) {
+        const float* mr[4];
+        for (size_t k = 0; k < 4; k++) {
+            mr[k] = m + min_sz(r + k, nrows - 1) * d;
+        }
+        for (size_t i = 0; i < nx; i += 2) {
+            const float* x0 = x + i * d;
+            const float* x1 = x + min_sz(i + 1, nx - 1) * d;
+            __m256 res = dot_block4x2(mr, x0, x1, d, tail_mask);
+            float* o = out + i * ldo + r;
+            if (r + 4 <= nrows && i + 2 <= nx) {
+                _mm_storeu_ps(o, _mm256_castps256_ps128(res));
+                _mm_storeu_ps(o + ldo, _mm256_extractf128_ps(res, 1));
+                continue;
+            }
+            float t[8];
+            _mm256_storeu_ps(t, res);
+            for (size_t v = 0; v < 2 && i + v < nx; v++) {
+                for (size_t k = 0; k < 4 && r + k < nrows; k++) {
+                    o[v * ldo + k] = t[4 * v + k];
+                }
+            }
+        }
+    }
+}
+
+/// 32 double lanes as 8 registers of 4: lane l = register l / 4, slot
+/// l % 4, so each tree level of canonical_tree_reduce is one vector add
+double canonical_dot_avx2(const float* a, const float* b, size_t d) {
+    __m256d acc[8];
+    for (int k = 0; k < 8; k++) {
+        acc[k] = _mm256_setzero_pd();
+    }
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        for (int k = 0; k < 8; k++) {
+            __m256d pa = _mm256_cvtps_pd(_mm_loadu_ps(a + i + 4 * k));
+            __m256d pb = _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4 * k));
+            acc[k] = _mm256_add_pd(acc[k], _mm256_mul_pd(pa, pb));
+        }
+    }
+    if (i < d) {
+        double p[32];
+        for (int k = 0; k < 8; k++) {
+            _mm256_storeu_pd(p + 4 * k, acc[k]);
+        }
+        for (size_t l = 0; i + l < d; l++) {
+            p[l] += (double)a[i + l] * (double)b[i + l];
+        }
+        for (int k = 0; k < 8; k++) {
+            acc[k] = _mm256_loadu_pd(p + 4 * k);
+        }
+    }
+    for (int k = 0; k < 4; k++) { // off = 16
+        acc[k] = _mm256_add_pd(acc[k], acc[k + 4]);
+    }
+    acc[0] = _mm256_add_pd(acc[0], acc[2]); // off = 8
+    acc[1] = _mm256_add_pd(acc[1], acc[3]);
+    acc[0] = _mm256_add_pd(acc[0], acc[1]); // off = 4
+    __m128d s = _mm_add_pd(                 // off = 2
+            _mm256_castpd256_pd128(acc[0]),
+            _mm256_extractf128_pd(acc[0], 1));
+    return _mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s));
+}
+
+/// scalar loads: AVX2 gathers measured slower than them on AMD Zen 3, and
+/// so did a first pass y * s followed by one permuted load
+void permute_signs_avx2(
+        const float* y,
+        const uint32_t* perm,
+        const float* s,
+        size_t d,
+        float* out) {
+    for (size_t i = 0; i < d; i++) {
+        uint32_t k = perm[i];
+        out[i] = y[k] * s[k];
+    }
+}
+
 /// one butterfly stage of span h < 8 inside a vector: positions with bit h
 /// clear get x + x[+h], the others x[-h] - x (mask: those positions)
 template <int H, int MASK> __m256 stage_in_vector(__m256 v) {
@@ -81,25 +229,45 @@ template <int H, int MASK> __m256 stage_in_vector(__m256 v) {
 }
 
 /// the stages h = 1, 2, 4 only mix aligned groups of 8, so each group can
-/// run them in turn; the wider stages then go over the whole block
-void fwht_avx2(float* x, size_t p) {
+/// run them in turn; the wider stages then go over the whole block. SCALE:
+/// each output of the last stage is then multiplied by scale (the same two
+/// roundings as a separate pass)
+template <bool SCALE> void fwht_avx2_t(float* x, size_t p, float scale) {
+    const __m256 sc = _mm256_set1_ps(scale);
     for (size_t i = 0; i < p; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i);
         v = stage_in_vector<1, 0xaa>(v);
         v = stage_in_vector<2, 0xcc>(v);
         v = stage_in_vector<4, 0xf0>(v);
+        if (SCALE && p == 8) {
+            v = _mm256_mul_ps(v, sc);
+        }
         _mm256_storeu_ps(x + i, v);
     }
     for (size_t h = 8; h < p; h *= 2) {
+        const bool last = SCALE && 2 * h == p;
         for (size_t i = 0; i < p; i += 2 * h) {
             for (size_t j = i; j < i + h; j += 8) {
                 __m256 a = _mm256_loadu_ps(x + j);
                 __m256 b = _mm256_loadu_ps(x + j + h);
-                _mm256_storeu_ps(x + j, _mm256_add_ps(a, b));
-                _mm256_storeu_ps(x + j + h, _mm256_sub_ps(a, b));
+                __m256 s0 = _mm256_add_ps(a, b), s1 = _mm256_sub_ps(a, b);
+                if (last) {
+                    s0 = _mm256_mul_ps(s0, sc);
+                    s1 = _mm256_mul_ps(s1, sc);
+                }
+                _mm256_storeu_ps(x + j, s0);
+                _mm256_storeu_ps(x + j + h, s1);
             }
         }
     }
+}
+
+void fwht_avx2(float* x, size_t p) {
+    fwht_avx2_t<false>(x, p, 1.0f);
+}
+
+void fwht_scaled_avx2(float* x, size_t p, float scale) {
+    fwht_avx2_t<true>(x, p, scale);
 }
 
 /// idx = number of thresholds < v, 8 values at a time (v > t is false for
@@ -123,11 +291,11 @@ void quantize_avx2(
             __m256 gt = _mm256_cmp_ps(x, t[k], _CMP_GT_OQ);
             cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(gt));
         }
-        int32_t c[8];
-        _mm256_storeu_si256((__m256i*)c, cnt);
-        for (int l = 0; l < 8; l++) {
-            idx[i + l] = (uint8_t)c[l];
-        }
+        // counts <= 15: 32 -> 16 -> 8 bits, then the two halves' 4 bytes
+        __m256i c8 = _mm256_packus_epi16(_mm256_packs_epi32(cnt, cnt), cnt);
+        __m128i b = _mm_unpacklo_epi32(
+                _mm256_castsi256_si128(c8), _mm256_extracti128_si256(c8, 1));
+        _mm_storel_epi64((__m128i*)(idx + i), b);
     }
     for (; i < n; i++) {
         int c = 0;
@@ -146,6 +314,10 @@ extern const FloatKernels kFloatKernelsAVX2 = {
         dot_rows_avx2,
         fwht_avx2,
         quantize_avx2,
+        dot_rows_block_avx2,
+        canonical_dot_avx2,
+        permute_signs_avx2,
+        fwht_scaled_avx2,
 };
 
 } // namespace faiss_turbo

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Encode time per vector, one thread, ours against FAISS's own encoders,
+written the way FAISS's benchs/ scripts are: one data set, one factory key
+per codec, sa_encode timed (median of --runs) on the same vectors.
+
+    PYTHONPATH=build/python /usr/bin/python3 bench/bench_encode.py \\
+        [--d 128,1536] [--n 100000,20000] [--runs 5] [--smoke]
+
+Each library runs in its own process: ours is built against Debian's FAISS
+1.7.3 (/usr/bin/python3), the peers come from the venv of
+scripts/make_peers_venv.sh (faiss-cpu 1.15: SQ8, RaBitQ, and SQtqmse4
+behind a random rotation where that FAISS has it). Missing venv: the peers
+are skipped. The vectors (random unit, seed 1) go to a temporary .npy
+file that every process reads. OMP_NUM_THREADS=1 and
+OMP_WAIT_POLICY=PASSIVE for the timed processes.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+OURS = ["TQmse4", "TQmse2"]
+PEERS = ["SQ8", "RaBitQ", "RR{d},SQtqmse4"]
+PEERS_PY = os.path.expanduser("~/.cache/faiss_turbo_bench/venv/bin/python")
+
+
+def worker(args):
+    """time sa_encode of each key on the vectors of args.data; JSON out"""
+    import faiss
+
+    if args.worker == "ours":
+        import faiss_turbo
+
+        make = faiss_turbo.index_factory
+    else:
+        make = faiss.index_factory
+    faiss.omp_set_num_threads(1)
+    x = np.load(args.data)
+    n, d = x.shape
+    res = {}
+    for key in args.keys.split(";"):
+        key = key.replace("{d}", str(d))
+        try:
+            index = make(d, key)
+            if not index.is_trained:
+                index.train(x[: min(n, 10000)])
+        except Exception as e:  # e.g. a codec that FAISS version lacks
+            res[key] = {"error": str(e).splitlines()[0][:80]}
+            continue
+        index.sa_encode(x[:100])  # warm-up (tables, pages)
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            index.sa_encode(x)
+            times.append(time.perf_counter() - t0)
+        res[key] = {
+            "us": float(np.median(times)) / n * 1e6,
+            "code_size": int(index.sa_code_size()),
+        }
+    print(json.dumps(res))
+
+
+def run_worker(python, which, keys, data, runs):
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    if which == "faiss":
+        env.pop("PYTHONPATH", None)  # not our build's faiss_turbo
+    cmd = [python, os.path.abspath(__file__), "--worker", which,
+           "--keys", ";".join(keys), "--data", data, "--runs", str(runs)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{which} worker failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(d, n, rows):
+    ref = {k: v["us"] for lib, k, v in rows if "us" in v}
+    sq8, rbq = ref.get("SQ8"), ref.get("RaBitQ")
+    print(f"\n### d={d}, n={n}, 1 thread, median of runs\n")
+    print("| codec | library | bytes | us/vector | M vec/s "
+          "| time / SQ8's | RaBitQ's time / this |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for lib, key, v in rows:
+        if "us" not in v:
+            print(f"| {key} | {lib} | | n/a: {v['error']} | | | |")
+            continue
+        us = v["us"]
+        r1 = f"{us / sq8:.2f}" if sq8 else ""
+        r2 = f"{rbq / us:.1f}" if rbq else ""
+        print(f"| {key} | {lib} | {v['code_size']} | {us:.3f} "
+              f"| {1 / us:.3f} | {r1} | {r2} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--d", default="128,1536")
+    ap.add_argument("--n", default="100000,20000")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds: d=128, 2000 vectors, 2 runs")
+    ap.add_argument("--worker", choices=["ours", "faiss"])
+    ap.add_argument("--keys")
+    ap.add_argument("--data")
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.smoke:
+        args.d, args.n, args.runs = "128", "2000", 2
+    ds = [int(v) for v in args.d.split(",")]
+    ns = [int(v) for v in args.n.split(",")]
+    ns += [ns[-1]] * (len(ds) - len(ns))
+    peers = os.path.exists(PEERS_PY)
+    if not peers:
+        print(f"no peers' venv at {PEERS_PY} "
+              "(scripts/make_peers_venv.sh): FAISS's encoders skipped")
+    with tempfile.TemporaryDirectory() as tmp:
+        for d, n in zip(ds, ns):
+            x = np.random.default_rng(1).standard_normal((n, d))
+            x = (x / np.linalg.norm(x, axis=1, keepdims=True))
+            data = os.path.join(tmp, f"x{d}.npy")
+            np.save(data, x.astype("float32"))
+            rows = [("faiss_turbo", k, v) for k, v in run_worker(
+                sys.executable, "ours", OURS, data, args.runs).items()]
+            if peers:
+                rows += [("faiss 1.15", k, v) for k, v in run_worker(
+                    PEERS_PY, "faiss", PEERS, data, args.runs).items()]
+            table(d, n, rows)
+
+
+if __name__ == "__main__":
+    main()
