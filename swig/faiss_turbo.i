@@ -270,3 +270,148 @@ double lloyd_max_codebook_copy(
 
 } // namespace faiss_turbo
 %}
+
+/********************************************************
+ * GPU indexes (gpu/), wrapped when swig runs with -DFAISS_TURBO_GPU (set
+ * by swig/CMakeLists.txt when the CUDA library is built). Without it the
+ * module has no GPU names, as faiss's CPU-only module: code tests
+ * hasattr(faiss_turbo, "StandardGpuResources"); get_num_gpus() is always
+ * there (0 without GPU support). The package's gpu.py adds the numpy
+ * methods and the device checks.
+ ********************************************************/
+
+#ifdef FAISS_TURBO_GPU
+
+%{
+#include <gpu/GpuCloner.h>
+#include <gpu/GpuIndexIVFTurboQuant.h>
+#include <gpu/GpuIndexTurboQuant.h>
+#include <gpu/StandardGpuResources.h>
+#include <gpu/impl/CudaUtils.h>
+%}
+
+// streams, handles and raw device memory mean nothing in Python
+%ignore faiss_turbo::gpu::GpuResources::getStream;
+%ignore faiss_turbo::gpu::GpuResources::getBlasHandle;
+%ignore faiss_turbo::gpu::GpuResources::allocMemory;
+%ignore faiss_turbo::gpu::GpuResources::freeMemory;
+%ignore faiss_turbo::gpu::StandardGpuResources::getStream;
+%ignore faiss_turbo::gpu::StandardGpuResources::getBlasHandle;
+%ignore faiss_turbo::gpu::StandardGpuResources::allocMemory;
+%ignore faiss_turbo::gpu::StandardGpuResources::freeMemory;
+
+%include <gpu/GpuResources.h>
+%include <gpu/StandardGpuResources.h>
+
+// device pointers: a host array passed there would be a CUDA fault
+%ignore faiss_turbo::gpu::GpuIndexTurboQuant::add_from_device;
+%ignore faiss_turbo::gpu::GpuIndexTurboQuant::encode_device;
+// two constructors (from a CPU index, from parameters): positional
+// arguments only, as faiss's GPU classes (SWIG has no keywords for
+// overloads)
+%feature("compactdefaultargs")
+        faiss_turbo::gpu::GpuIndexTurboQuant::GpuIndexTurboQuant;
+
+%include <gpu/GpuIndexTurboQuant.h>
+
+%newobject faiss_turbo::gpu::GpuIndexIVFTurboQuant::toCpu;
+%feature("kwargs") faiss_turbo::gpu::GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant;
+
+%include <gpu/GpuIndexIVFTurboQuant.h>
+
+// a new GPU index comes out as its class (the general faiss::Index*
+// typemap above knows the CPU classes, which index_gpu_to_cpu returns)
+%typemap(out) faiss::Index* index_cpu_to_gpu {
+    if (auto flat = dynamic_cast<faiss_turbo::gpu::GpuIndexTurboQuant*>($1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(flat),
+                $descriptor(faiss_turbo::gpu::GpuIndexTurboQuant*),
+                $owner);
+    } else if (auto ivf =
+                       dynamic_cast<faiss_turbo::gpu::GpuIndexIVFTurboQuant*>(
+                               $1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(ivf),
+                $descriptor(faiss_turbo::gpu::GpuIndexIVFTurboQuant*),
+                $owner);
+    } else {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr($1), $descriptor(faiss::Index*), $owner);
+    }
+}
+
+// the package's downcast_index: a faiss.Index proxy of a GPU index (from
+// an IndexShards, an IndexIDMap...) as its class (not owned)
+%typemap(out) faiss::Index* downcast_gpu_index_c =
+        faiss::Index* index_cpu_to_gpu;
+
+%inline %{
+namespace faiss_turbo {
+faiss::Index* downcast_gpu_index_c(faiss::Index* index) {
+    return index;
+}
+} // namespace faiss_turbo
+%}
+
+%rename(index_cpu_to_gpu_c) faiss_turbo::gpu::index_cpu_to_gpu;
+%rename(index_gpu_to_cpu_c) faiss_turbo::gpu::index_gpu_to_cpu;
+%newobject faiss_turbo::gpu::index_cpu_to_gpu;
+%newobject faiss_turbo::gpu::index_gpu_to_cpu;
+
+%include <gpu/GpuCloner.h>
+
+%inline %{
+namespace faiss_turbo {
+
+/// faiss.get_num_gpus(): CUDA devices visible, 0 without a driver
+int get_num_gpus() {
+    return faiss_turbo::gpu::getNumDevices();
+}
+
+/// throws, naming why, unless CUDA device `device` (-1: any) can be used:
+/// the GPU classes call it first, so that Python gets this message rather
+/// than one about a later step
+void gpu_require_device(int device) {
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        cudaGetLastError(); // not sticky: a later call may succeed
+        FAISS_THROW_FMT(
+                "no CUDA device: cudaGetDeviceCount failed with CUDA error "
+                "%d (%s)",
+                (int)err,
+                cudaGetErrorString(err));
+    }
+    FAISS_THROW_IF_NOT_MSG(n > 0, "no CUDA device: cudaGetDeviceCount found 0");
+    FAISS_THROW_IF_NOT_FMT(
+            device >= -1 && device < n,
+            "CUDA device %d does not exist (%d CUDA devices visible)",
+            device,
+            n);
+}
+
+/// whether this module was built with the GPU classes
+bool has_gpu_support() {
+    return true;
+}
+
+} // namespace faiss_turbo
+%}
+
+#else // no FAISS_TURBO_GPU
+
+%inline %{
+namespace faiss_turbo {
+
+int get_num_gpus() {
+    return 0;
+}
+
+bool has_gpu_support() {
+    return false;
+}
+
+} // namespace faiss_turbo
+%}
+
+#endif

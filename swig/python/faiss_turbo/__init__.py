@@ -357,6 +357,8 @@ def downcast_index(index):
     if isinstance(index, _OUR_CLASSES):
         return index
     down = downcast_index_c(index)  # noqa: F405
+    if type(down) is faiss.Index and has_gpu_support():  # noqa: F405
+        down = downcast_gpu_index_c(index)  # noqa: F405 (GPU classes)
     if type(down) is faiss.Index:  # none of the classes the typemap knows
         return faiss.downcast_index(index)
     if type(down) is type(index):
@@ -435,3 +437,17 @@ from .parameters import ParameterSpace  # noqa: E402
 __all__ += ["install", "uninstall", "is_installed", "ParameterSpace",
             "SearchParametersTurboQuant", "SearchParametersIVFTurboQuant",
             "TQ_SCAN_EXACT", "TQ_SCAN_INT8"]
+
+
+###########################################################
+# GPU indexes (gpu.py): only when the module was built with CUDA; else
+# absent, as in faiss's CPU build. get_num_gpus() is always there.
+###########################################################
+
+__all__ += ["get_num_gpus", "has_gpu_support"]
+
+if has_gpu_support():  # noqa: F405
+    from .gpu import *  # noqa: E402,F401,F403
+    from . import gpu as _gpu  # noqa: E402
+
+    __all__ += _gpu.__all__

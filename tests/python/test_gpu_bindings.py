@@ -1,0 +1,359 @@
+"""The GPU classes from Python (faiss_turbo/gpu.py).
+
+Without GPU support compiled in, the GPU names are absent (as in faiss's
+CPU build) and get_num_gpus() is 0. With it and no device, every entry
+point raises RuntimeError("no CUDA device: ..."). With a device, the GPU
+indexes give the CPU's codes and the CPU's exact search (TQ_SCAN_EXACT),
+bit for bit, as gpu/tests/test_gpu_turboquant.cpp checks in C++."""
+
+import gc
+import os
+import re
+
+import faiss
+import numpy as np
+import pytest
+
+import faiss_turbo as ft
+from tq_util import clustered, gaussian
+
+GPU_NAMES = ["StandardGpuResources", "GpuIndexTurboQuant",
+             "GpuIndexIVFTurboQuant", "GpuIndexTurboQuantConfig",
+             "GpuScanMode", "index_cpu_to_gpu", "index_gpu_to_cpu"]
+
+HAS_GPU_SUPPORT = ft.has_gpu_support()
+NUM_GPUS = ft.get_num_gpus()
+
+needs_gpu_support = pytest.mark.skipif(
+    not HAS_GPU_SUPPORT, reason="faiss_turbo built without CUDA")
+needs_no_device = pytest.mark.skipif(
+    not HAS_GPU_SUPPORT or NUM_GPUS > 0,
+    reason=("checks the errors of a machine without a CUDA device"
+            if HAS_GPU_SUPPORT else "faiss_turbo built without CUDA"))
+needs_device = pytest.mark.skipif(
+    not HAS_GPU_SUPPORT or NUM_GPUS == 0, reason="no CUDA device")
+
+NO_DEVICE = "no CUDA device"
+
+
+def build_option_gpu():
+    """FAISS_TURBO_ENABLE_GPU of the CMake build this package comes from
+    (None: not run from a build tree)"""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(ft.__file__))))
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            cache = f.read()
+    except OSError:
+        return None
+    m = re.search(r"^FAISS_TURBO_ENABLE_GPU:BOOL=(\w+)", cache, re.M)
+    return m and m.group(1).upper() in ("ON", "TRUE", "1", "YES")
+
+
+###########################################################
+# every build
+###########################################################
+
+
+def test_gpu_names_follow_the_build():
+    """GPU names exist exactly when the module has GPU support, and that is
+    when the CMake build enabled the GPU library"""
+    option = build_option_gpu()
+    if option is not None:
+        assert HAS_GPU_SUPPORT == option
+    for name in GPU_NAMES:
+        assert hasattr(ft, name) == HAS_GPU_SUPPORT, name
+        assert (name in ft.__all__) == HAS_GPU_SUPPORT, name
+    assert isinstance(NUM_GPUS, int) and NUM_GPUS >= 0
+    if not HAS_GPU_SUPPORT:
+        assert NUM_GPUS == 0
+
+
+def test_no_gpus_without_a_driver():
+    """no NVIDIA driver on the machine: no device can be counted"""
+    if os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/dxg"):
+        pytest.skip("an NVIDIA driver is present")
+    assert NUM_GPUS == 0
+
+
+###########################################################
+# GPU support, no device: clean errors that name the problem
+###########################################################
+
+
+@pytest.fixture(scope="module")
+def cpu_flat():
+    index = ft.IndexTurboQuant(32, 4)
+    index.add(gaussian(200, 32, 1))
+    return index
+
+
+@pytest.fixture(scope="module")
+def cpu_ivf():
+    xb = clustered(1000, 32, 2)
+    index = ft.IndexIVFTurboQuant(faiss.IndexFlatL2(32), 32, 8, 4)
+    index.train(xb)
+    index.add(xb)
+    return index
+
+
+@needs_no_device
+def test_resources_without_device_raise():
+    with pytest.raises(RuntimeError, match=NO_DEVICE):
+        ft.StandardGpuResources()
+    with pytest.raises(RuntimeError, match=NO_DEVICE):  # again: not sticky
+        ft.StandardGpuResources()
+
+
+@needs_no_device
+def test_indexes_without_device_raise(cpu_flat, cpu_ivf):
+    """the device check comes before any use of the resources argument
+    (None here: there is no way to make resources without a device)"""
+    with pytest.raises(RuntimeError, match=NO_DEVICE):
+        ft.GpuIndexTurboQuant(None, 32, 4)
+    with pytest.raises(RuntimeError, match=NO_DEVICE):
+        ft.GpuIndexTurboQuant(None, cpu_flat)
+    with pytest.raises(RuntimeError, match=NO_DEVICE):
+        ft.GpuIndexIVFTurboQuant(None, cpu_ivf)
+
+
+@needs_no_device
+def test_cloner_without_device_raises(cpu_flat, cpu_ivf):
+    for index in (cpu_flat, cpu_ivf):
+        with pytest.raises(RuntimeError, match=NO_DEVICE):
+            ft.index_cpu_to_gpu(None, 0, index)
+    # a CPU index is not a GPU index, device or not
+    with pytest.raises(RuntimeError, match="not a GPU TurboQuant index"):
+        ft.index_gpu_to_cpu(cpu_flat)
+
+
+@needs_no_device
+def test_cpu_indexes_work_after_gpu_errors(cpu_flat):
+    """the failed CUDA calls leave the CPU side as it was"""
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match=NO_DEVICE):
+            ft.index_cpu_to_gpu(None, 0, cpu_flat)
+    xq = gaussian(5, 32, 3)
+    D, I = cpu_flat.search(xq, 3)
+    assert I.shape == (5, 3) and (I >= 0).all()
+
+
+@needs_gpu_support
+def test_config_defaults():
+    c = ft.GpuIndexTurboQuantConfig()
+    assert (c.device, c.scan_mode, c.direct_max_ntotal) == (
+        0, ft.GpuScanMode.AUTO, 32768)
+    c.scan_mode = ft.GpuScanMode.TENSOR_CORES
+    assert c.scan_mode == ft.GpuScanMode.TENSOR_CORES
+
+
+###########################################################
+# with a device (skipped here): the CPU's codes and exact results
+###########################################################
+
+D_FLAT = 64
+
+
+@pytest.fixture(scope="module")
+def res():
+    return ft.StandardGpuResources()
+
+
+def flat_codes(index):
+    return faiss.vector_to_array(index.codes).reshape(
+        index.ntotal, index.code_size)
+
+
+def exact_flat():
+    """the CPU's reference scan: every code scored with the estimator"""
+    return ft.SearchParametersTurboQuant(scan_mode=ft.TQ_SCAN_EXACT)
+
+
+def assert_same_results(ref, D, I):
+    """ref: the CPU's (D, I) with one more column, to see ties. Distances
+    bit for bit; labels too, except within a run of equal distances"""
+    Dr, Ir = ref
+    k = D.shape[1]
+    assert np.array_equal(D, Dr[:, :k])
+    tie = np.zeros(D.shape, dtype=bool)
+    tie[:, 1:] |= Dr[:, 1:k] == Dr[:, :k - 1]
+    tie |= Dr[:, 1:k + 1] == Dr[:, :k]
+    assert ((I == Ir[:, :k]) | tie).all()
+
+
+FLAT_CASES = [
+    dict(bits=4, variant=ft.TQVariant.MSE, metric=faiss.METRIC_L2),
+    dict(bits=3, variant=ft.TQVariant.PROD, metric=faiss.METRIC_L2,
+         rotation=ft.RotationType.HADAMARD, qjl=ft.QJLType.HADAMARD),
+    dict(bits=2.5, variant=ft.TQVariant.MSE,
+         metric=faiss.METRIC_INNER_PRODUCT, rotation=ft.RotationType.DENSE),
+]
+
+
+def make_cpu_flat(case, xb):
+    index = ft.IndexTurboQuant(
+        D_FLAT, case["bits"], variant=case["variant"],
+        metric=case["metric"],
+        rotation_type=case.get("rotation", ft.RotationType.AUTO),
+        qjl_type=case.get("qjl", ft.QJLType.GAUSSIAN))
+    index.add(xb)
+    return index
+
+
+@needs_device
+@pytest.mark.parametrize("case", FLAT_CASES)
+def test_flat_round_trip_keeps_codes(res, case):
+    xb = gaussian(3000, D_FLAT, 10)
+    cpu = make_cpu_flat(case, xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    assert isinstance(gpu, ft.GpuIndexTurboQuant)
+    assert isinstance(gpu, faiss.Index)
+    assert (gpu.ntotal, gpu.d, gpu.getDevice()) == (cpu.ntotal, cpu.d, 0)
+    assert np.array_equal(gpu.get_codes(), flat_codes(cpu))
+    back = ft.index_gpu_to_cpu(gpu)
+    assert isinstance(back, ft.IndexTurboQuant)
+    assert np.array_equal(flat_codes(back), flat_codes(cpu))
+    xq = gaussian(7, D_FLAT, 11)
+    p = exact_flat()
+    assert_same_results(cpu.search(xq, 6, params=p),
+                        *back.search(xq, 5, params=p))
+
+
+@needs_device
+@pytest.mark.parametrize("case", FLAT_CASES)
+def test_flat_add_on_gpu_encodes_like_cpu(res, case):
+    xb = gaussian(2000, D_FLAT, 12)
+    cpu = make_cpu_flat(case, xb)
+    gpu = ft.GpuIndexTurboQuant(
+        res, D_FLAT, case["bits"], case["variant"], case["metric"], False,
+        True, case.get("rotation", ft.RotationType.AUTO),
+        case.get("qjl", ft.QJLType.GAUSSIAN))
+    gpu.add(xb)
+    assert np.array_equal(gpu.get_codes(), flat_codes(cpu))
+    assert np.array_equal(gpu.reconstruct_n(100, 10),
+                          cpu.reconstruct_n(100, 10))
+
+
+@needs_device
+@pytest.mark.parametrize("case", FLAT_CASES)
+@pytest.mark.parametrize("mode,direct_max", [
+    ("AUTO", 1 << 30),        # every code rescored exactly
+    ("CUDA_CORES", 0),        # sample, fp32 approximate pass, rescoring
+    ("TENSOR_CORES", 0),      # the same with the fp16 mma pass
+])
+def test_flat_search_equals_cpu_exact(res, case, mode, direct_max):
+    xb = gaussian(5000, D_FLAT, 13)
+    cpu = make_cpu_flat(case, xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    gpu.set_scan_mode(getattr(ft.GpuScanMode, mode))
+    gpu.set_direct_max_ntotal(direct_max)
+    xq = xb[:20] + 0.1 * gaussian(20, D_FLAT, 14)
+    for k in (1, 10, 100):
+        ref = cpu.search(xq, k + 1, params=exact_flat())
+        assert_same_results(ref, *gpu.search(xq, k))
+
+
+@needs_device
+def test_gpu_bad_input_raises(res, cpu_flat):
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu_flat)
+    with pytest.raises(ValueError, match="float32"):
+        gpu.search(np.zeros((2, 32)), 3)
+    with pytest.raises(ValueError, match="k=0"):
+        gpu.search(np.zeros((2, 32), dtype=np.float32), 0)
+    with pytest.raises(ValueError, match="out of range"):
+        gpu.reconstruct(gpu.ntotal)
+    with pytest.raises(RuntimeError, match="does not exist"):
+        ft.index_cpu_to_gpu(res, NUM_GPUS, cpu_flat)
+    with pytest.raises(RuntimeError, match="only IndexTurboQuant"):
+        ft.index_cpu_to_gpu(res, 0, faiss.IndexFlatL2(32))
+
+
+@needs_device
+def test_gpu_index_keeps_resources_alive(cpu_flat):
+    r = ft.StandardGpuResources()
+    gpu = ft.index_cpu_to_gpu(r, 0, cpu_flat)
+    q = gpu.quantizer()
+    del r, gpu
+    gc.collect()
+    assert q.code_size == cpu_flat.code_size  # the index lives on through q
+    own = ft.GpuIndexTurboQuant(ft.StandardGpuResources(), 32, 4)
+    gc.collect()
+    own.add(gaussian(100, 32, 15))
+    assert own.search(gaussian(2, 32, 16), 4)[1].shape == (2, 4)
+
+
+@needs_device
+def test_in_faiss_wrappers_and_downcast(res):
+    """a GPU index inside a faiss.IndexIDMap, and back as its class"""
+    idmap = faiss.IndexIDMap(ft.GpuIndexTurboQuant(res, 32, 4))
+    xb = gaussian(300, 32, 17)
+    ids = np.arange(300, dtype=np.int64) * 7
+    idmap.add_with_ids(xb, ids)
+    _, I = idmap.search(xb[:5], 1)
+    assert set(I.ravel()) <= set(ids)
+    inner = ft.downcast_index(idmap.index)
+    assert isinstance(inner, ft.GpuIndexTurboQuant)
+    assert inner.ntotal == 300
+
+
+NLIST = 16
+
+
+def ivf_lists(index):
+    """per list: (ids, codes) as numpy"""
+    out = []
+    for l in range(index.nlist):
+        n = index.invlists.list_size(l)
+        ids = faiss.rev_swig_ptr(index.invlists.get_ids(l), n).copy()
+        codes = faiss.rev_swig_ptr(index.invlists.get_codes(l),
+                                   n * index.code_size).copy()
+        out.append((ids, codes))
+    return out
+
+
+def make_cpu_ivf(metric, by_residual, xb):
+    index = ft.IndexIVFTurboQuant(
+        faiss.IndexFlat(D_FLAT, metric), D_FLAT, NLIST, 4, metric=metric,
+        by_residual=by_residual)
+    index.train(xb)
+    return index
+
+
+IVF_CASES = [(faiss.METRIC_L2, True), (faiss.METRIC_INNER_PRODUCT, True),
+             (faiss.METRIC_L2, False)]
+
+
+@needs_device
+@pytest.mark.parametrize("metric,by_residual", IVF_CASES)
+def test_ivf_round_trip_and_add(res, metric, by_residual):
+    """lists copied to the GPU and back unchanged; vectors added on the GPU
+    land in the CPU's lists with the CPU's codes"""
+    xb = clustered(6000, D_FLAT, 20)
+    cpu = make_cpu_ivf(metric, by_residual, xb)
+    cpu.add(xb[:3000])
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    assert isinstance(gpu, ft.GpuIndexIVFTurboQuant)
+    assert (gpu.nlist, gpu.ntotal) == (NLIST, 3000)
+    cpu.add(xb[3000:])
+    gpu.add(xb[3000:])
+    back = ft.index_gpu_to_cpu(gpu)
+    assert isinstance(back, ft.IndexIVFTurboQuant)
+    for (ia, ca), (ib, cb) in zip(ivf_lists(cpu), ivf_lists(back)):
+        assert np.array_equal(ia, ib) and np.array_equal(ca, cb)
+
+
+@needs_device
+@pytest.mark.parametrize("metric,by_residual", IVF_CASES)
+def test_ivf_search_equals_cpu_exact(res, metric, by_residual):
+    xb = clustered(6000, D_FLAT, 21)
+    cpu = make_cpu_ivf(metric, by_residual, xb)
+    cpu.add(xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    xq = xb[:25] + 0.1 * gaussian(25, D_FLAT, 22)
+    for nprobe in (1, 4, NLIST):
+        gpu.nprobe = nprobe
+        p = ft.SearchParametersIVFTurboQuant(
+            nprobe=nprobe, scan_mode=ft.TQ_SCAN_EXACT)
+        for k in (1, 10, 100):
+            assert_same_results(cpu.search(xq, k + 1, params=p),
+                                *gpu.search(xq, k))
