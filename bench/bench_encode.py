@@ -8,7 +8,8 @@ per codec, sa_encode timed (median of --runs) on the same vectors.
 
 Each library runs in its own process: ours is built against Debian's FAISS
 1.7.3 (/usr/bin/python3), the peers come from the venv of
-scripts/make_peers_venv.sh (faiss-cpu 1.15: SQ8, RaBitQ, and SQtqmse4
+scripts/make_peers_venv.sh (faiss-cpu 1.15: SQ8, RaBitQ at 1 and 4 bits
+(RaBitQ4 is the one at TQmse4's bits), and SQtqmse4
 behind a random rotation where that FAISS has it). Missing venv: the peers
 are skipped. The vectors (random unit, seed 1) go to a temporary .npy
 file that every process reads. OMP_NUM_THREADS=1 and
@@ -26,7 +27,7 @@ import time
 import numpy as np
 
 OURS = ["TQmse4", "TQmse2"]
-PEERS = ["SQ8", "RaBitQ", "RR{d},SQtqmse4"]
+PEERS = ["SQ8", "RaBitQ", "RaBitQ4", "RR{d},SQtqmse4"]
 PEERS_PY = os.path.expanduser("~/.cache/faiss_turbo_bench/venv/bin/python")
 
 
@@ -80,20 +81,21 @@ def run_worker(python, which, keys, data, runs):
 
 def table(d, n, rows):
     ref = {k: v["us"] for lib, k, v in rows if "us" in v}
-    sq8, rbq = ref.get("SQ8"), ref.get("RaBitQ")
+    sq8, rbq, rbq4 = ref.get("SQ8"), ref.get("RaBitQ"), ref.get("RaBitQ4")
     print(f"\n### d={d}, n={n}, 1 thread, median of runs\n")
     print("| codec | library | bytes | us/vector | M vec/s "
-          "| time / SQ8's | RaBitQ's time / this |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "| time / SQ8's | RaBitQ's time / this | RaBitQ4's time / this |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for lib, key, v in rows:
         if "us" not in v:
-            print(f"| {key} | {lib} | | n/a: {v['error']} | | | |")
+            print(f"| {key} | {lib} | | n/a: {v['error']} | | | | |")
             continue
         us = v["us"]
         r1 = f"{us / sq8:.2f}" if sq8 else ""
         r2 = f"{rbq / us:.1f}" if rbq else ""
+        r3 = f"{rbq4 / us:.1f}" if rbq4 else ""
         print(f"| {key} | {lib} | {v['code_size']} | {us:.3f} "
-              f"| {1 / us:.3f} | {r1} | {r2} |")
+              f"| {1 / us:.3f} | {r1} | {r2} | {r3} |")
 
 
 def main():

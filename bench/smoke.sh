@@ -14,3 +14,6 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
   /usr/bin/python3 bench/bench_turboquant.py --smoke --out "$OUT"
+# the encode comparison (FAISS's side only when the peers' venv exists)
+PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 bench/bench_encode.py --smoke
