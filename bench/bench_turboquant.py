@@ -85,6 +85,9 @@ def build_specs(args, ds, peer_versions):
     keys = args.ours.split(",") if args.ours else catalog.our_keys(
             args.bits, args.variants.split(","))
     specs = catalog.ours(keys)
+    nlist = args.ivf if args.ivf > 0 else ivf_nlist(len(ds.xb)) if args.ivf else 0
+    if nlist:
+        specs += catalog.ours_ivf(args.bits, nlist)
     # equal size targets: our plain MSE code at each bit width
     targets = {b: catalog.our_code_size(d, f"TQmse{catalog.bits_str(b)}", metric)
                for b in args.bits}
@@ -93,7 +96,6 @@ def build_specs(args, ds, peer_versions):
         specs += catalog.debian_faiss(d, targets, pq_train_n=args.pq_train_n,
                                       pq_nbits=args.pq_nbits)
     if peer_versions.get("faiss"):
-        nlist = args.ivf if args.ivf > 0 else ivf_nlist(len(ds.xb)) if args.ivf else 0
         specs += catalog.peers_faiss(d, targets, metric, ivf_nlist=nlist,
                                      pq_train_n=args.pq_train_n)
         specs.append(catalog.flat("peers"))

@@ -41,8 +41,23 @@ def ours(keys):
              "build": k, "bits": tq_bits(k)} for k in keys]
 
 
+def ours_ivf(bits, nlist, nprobes=(8, 32)):
+    """IVF<nlist>,TQmse<b> at the nprobes the FAISS IVF peers use"""
+    specs = []
+    for b in bits:
+        build = f"IVF{nlist},TQmse{bits_str(b)}"
+        for npr in nprobes:
+            specs.append({"key": f"{build},np{npr}", "family": "ours",
+                          "side": "ours", "lib": "faiss-turbo", "build": build,
+                          "bits": b, "params": {"nprobe": npr},
+                          "train_n": 50000})
+    return specs
+
+
 def tq_bits(key):
-    digits = "".join(c for c in key if c.isdigit() or c == ".")
+    """bits of a TQ key: the digits after "TQ" (IVF256,TQmse4 -> 4)"""
+    tail = key[key.rindex("TQ"):].split(",")[0]
+    digits = "".join(c for c in tail if c.isdigit() or c == ".")
     return float(digits)
 
 
