@@ -53,6 +53,8 @@ def parse_args(argv=None):
     ap.add_argument("--no-calibrated", action="store_true", help="skip turbovec+cal")
     ap.add_argument("--only", help="regex on method keys to keep")
     ap.add_argument("--skip", help="regex on method keys to drop")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs per figure; QPS are their median")
     ap.add_argument("--budget-s", type=float, default=2.0,
                     help="seconds per timing measurement (nq=1 loops, 1-thread batch)")
     ap.add_argument("--pq-train-n", type=int, default=20000)
@@ -162,7 +164,8 @@ def run(args, log=print):
         else [args.threads]
     nq1_max = 0 if not full else 20 if args.smoke else 200
     r = runner.Runner(ds, k=args.k, threads=threads, budget_s=args.budget_s,
-                      nq1_max=nq1_max, log=log)
+                      nq1_max=nq1_max, log=log,
+                      repeat=1 if args.smoke else args.repeat)
     log(f"ground truth: exact faiss.IndexFlat in {r.gt_s:.1f} s; "
         f"{len(specs)} methods, {threads[0]} threads")
     try:

@@ -70,8 +70,11 @@ def markdown(doc):
     for res in sorted(doc["results"], key=lambda r: (r["spec"]["bits"], r["spec"]["side"])):
         lines.append("| " + " | ".join(row(res, nt)) + " |")
     env = doc["env"]
+    repeat = doc.get("config", {}).get("repeat", 1)
     lines += ["", "B/vec `*(N)`: an equal-size peer whose valid shapes cannot reach our N "
-              "bytes (within 2%). QPS batch 1T: a subset of the queries; nq=1: one query "
+              "bytes (within 2%). QPS: the median of "
+              f"{repeat} timed run{'s' if repeat != 1 else ''} (JSON: qps_runs). QPS "
+              "batch 1T: a subset of the queries; nq=1: one query "
               "per call. peak MB: the worker's peak RSS (VmHWM; ru_maxrss would carry "
               "the parent's) (+ growth over interpreter, library and data).", "",
               f"CPU: {env['cpu']}, {env['cores']} cores, load average at the end "

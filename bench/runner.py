@@ -24,8 +24,8 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 
 class Runner:
     def __init__(self, ds, k=64, threads=None, budget_s=2.0, nq1_max=200,
-                 timeout_s=1800, log=print):
-        self.ds, self.k, self.log = ds, k, log
+                 timeout_s=1800, log=print, repeat=1):
+        self.ds, self.k, self.log, self.repeat = ds, k, log, repeat
         self.threads = threads or [os.cpu_count() or 1, 1]
         self.budget_s, self.nq1_max, self.timeout_s = budget_s, nq1_max, timeout_s
         self.work = tempfile.mkdtemp(prefix="faiss_turbo_bench-")
@@ -72,6 +72,7 @@ class Runner:
         base = os.path.join(self.work, f"{safe(spec['key'])}-{tag}")
         job = {"spec": spec, "xb": xb, "xq": xq, "metric": metric, "k": self.k,
                "threads": threads, "budget_s": self.budget_s, "nq1_max": self.nq1_max,
+               "repeat": self.repeat,
                "labels": base + "-labels.npy", "result": base + "-result.json"}
         with open(base + "-job.json", "w") as f:
             json.dump(job, f)

@@ -65,6 +65,20 @@ def time_single_queries(m, xq, k, budget_s, max_n):
     return {"n": n, "s": t_all, "qps": n / t_all}
 
 
+def median_of(measure_once, repeat):
+    """the run of median QPS among repeat runs; all QPS kept"""
+    runs = sorted((measure_once() for _ in range(max(1, repeat))),
+                  key=lambda r: r["qps"])
+    med = dict(runs[len(runs) // 2])
+    med["qps_runs"] = [r["qps"] for r in runs]
+    return med
+
+
+def time_full_batch(m, xq, k):
+    _, t = timed(m.search, xq, k)
+    return {"n": len(xq), "s": t, "qps": len(xq) / t}
+
+
 def time_batched(m, xq, k, per_query_s, budget_s):
     """A batch that fits the budget at the estimated per-query cost."""
     n = int(min(len(xq), max(20, budget_s / max(per_query_s, 1e-9))))
@@ -99,12 +113,19 @@ def measure(job, res):
     for i, nt in enumerate(threads):
         if i and m.can_set_threads:
             m.set_threads(nt)
-        batched = ({"n": len(xq), "s": t, "qps": len(xq) / t} if i == 0 else
-                   time_batched(m, xq, k, per_query * threads[0] / nt, job["budget_s"]))
+        # medians of repeat runs (the labels' run above was the warm-up)
+        repeat = job.get("repeat", 1)
+        if i == 0:
+            batched = median_of(lambda: time_full_batch(m, xq, k), repeat)
+        else:
+            est = per_query * threads[0] / nt
+            batched = median_of(
+                    lambda: time_batched(m, xq, k, est, job["budget_s"]), repeat)
         res["timing"][str(nt)] = {"batched": batched}
         if job["nq1_max"]:
-            res["timing"][str(nt)]["nq1"] = time_single_queries(
-                    m, xq, k, job["budget_s"], job["nq1_max"])
+            res["timing"][str(nt)]["nq1"] = median_of(
+                    lambda: time_single_queries(
+                            m, xq, k, job["budget_s"], job["nq1_max"]), repeat)
     res["ru_maxrss_mb"] = maxrss_mb()
     res["peak_rss_mb"] = hwm_mb()
     res["peak_delta_mb"] = res["peak_rss_mb"] - res["rss_base_mb"]
