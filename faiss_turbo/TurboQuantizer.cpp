@@ -153,6 +153,35 @@ void encode_one(
     }
 }
 
+/// the centroids of n indices of cb.nbits bits from bit pos of code: a byte
+/// at a time for the widths that divide 8 on a byte boundary (the common
+/// case: re-scoring decodes every candidate), get_bits otherwise
+void unpack_centroids(
+        const uint8_t* code,
+        size_t pos,
+        size_t n,
+        const Codebook& cb,
+        float* out) {
+    const float* c = cb.centroids.data();
+    const int b = cb.nbits;
+    size_t j = 0;
+    if (b > 0 && (pos & 7) == 0 && 8 % b == 0) {
+        const uint8_t* p = code + (pos >> 3);
+        const int per = 8 / b;
+        const uint32_t mask = (1u << b) - 1;
+        for (; j + per <= n; j += per, p++) {
+            const uint32_t byte = *p;
+            for (int l = 0; l < per; l++) {
+                out[j + l] = c[(byte >> (l * b)) & mask];
+            }
+        }
+        pos += j * b;
+    }
+    for (; j < n; j++, pos += b) {
+        out[j] = c[get_bits(code, pos, b)];
+    }
+}
+
 /// PROD's sign bits of s (d values), 1 = positive, LSB first: whole bytes
 /// (the last one zero-padded), as put_bits gives them on zeroed memory
 void pack_signs(const float* s, size_t d, uint8_t* out) {
@@ -326,19 +355,13 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
 
 void TurboQuantizer::decode_rotated(
         const uint8_t* code, float* chat, float* sgn, TQCodeScalars& s) const {
-    size_t pos = 0;
-    float cc = 0;
-    for (size_t j = 0; j < d; j++) {
-        const Codebook& cb = j < n_hi ? *cb_hi : *cb_lo;
-        float c = cb.centroids[get_bits(code, pos, cb.nbits)];
-        pos += cb.nbits;
-        chat[j] = c;
-    }
-    cc = dot_lanes(chat, chat, d);
+    unpack_centroids(code, 0, n_hi, *cb_hi, chat);
+    unpack_centroids(code, n_hi * b_hi, d - n_hi, *cb_lo, chat + n_hi);
+    float cc = dot_lanes(chat, chat, d);
     if (variant == TQVariant::PROD && sgn) {
         const uint8_t* signs = code + mse_bytes;
         for (size_t j = 0; j < d; j++) {
-            sgn[j] = get_bits(signs, j, 1) ? 1.0f : -1.0f;
+            sgn[j] = (signs[j >> 3] >> (j & 7)) & 1 ? 1.0f : -1.0f;
         }
     }
     const uint8_t* tail = code + mse_bytes + qjl_bytes;
