@@ -424,34 +424,14 @@ TEST(Codec, BadParameters) {
 
 namespace {
 
-/// dot_lanes' definition (kernels.h): lane i % 8, pairwise combination
-float dot_lanes_def(const float* a, const float* b, size_t d) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t i = 0; i < d; i++) {
-        acc[i % 8] += a[i] * b[i];
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-           ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-/// mixed magnitudes and signs, so that a changed rounding would show
-std::vector<float> mixed(size_t n, int seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> g;
-    std::vector<float> x(n);
-    for (auto& v : x) {
-        v = g(rng) * std::ldexp(1.0f, (int)(rng() % 24) - 12);
-    }
-    return x;
-}
-
 /// R x by the rotation's definition, one operation at a time
 std::vector<float> reference_rotate(const Rotation& rot, const float* x) {
     size_t d = rot.d;
     std::vector<float> y(x, x + d), tmp(d);
     if (auto* dense = dynamic_cast<const DenseRotation*>(&rot)) {
         for (size_t r = 0; r < d; r++) {
-            y[r] = dot_lanes_def(dense->matrix.data() + r * d, x, d);
+            y[r] = tqtest::dot_lanes_definition(
+                    dense->matrix.data() + r * d, x, d);
         }
         return y;
     }
@@ -503,7 +483,7 @@ reference_encode(const TurboQuantizer& tq, size_t n, const float* x) {
             const QJLProjection& q = *tq.qjl;
             if (q.type == QJLType::GAUSSIAN) {
                 for (size_t k = 0; k < d; k++) {
-                    s[k] = dot_lanes_def(
+                    s[k] = tqtest::dot_lanes_definition(
                             q.gaussian.data() + k * d, r.data(), d);
                 }
             } else {
@@ -536,7 +516,7 @@ void expect_reference_codes(TurboQuantizer& tq, bool centered, int seed) {
         x[d + j] *= 1e-20f;           // tiny
         x[2 * d + j] = j % 3 ? 0 : 1; // sparse
     }
-    auto m = mixed(d, seed + 1);
+    auto m = tqtest::mixed_values(d, seed + 1);
     std::copy(m.begin(), m.end(), x.begin() + 3 * d);
     if (centered) {
         tq.train_mean(n, x.data());
@@ -553,13 +533,13 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
     for (size_t d : {1, 2, 7, 8, 9, 31, 64, 100, 128, 130, 1536}) {
         for (size_t nrows : {1, 3, 4, 16}) {
             for (size_t nx : {1, 2, 5}) {
-                auto m = mixed(nrows * d, (int)(d + nrows));
-                auto x = mixed(nx * d, (int)(d + 100 * nx));
+                auto m = tqtest::mixed_values(nrows * d, (int)(d + nrows));
+                auto x = tqtest::mixed_values(nx * d, (int)(d + 100 * nx));
                 const size_t ldo = nrows + 3;
                 std::vector<float> want(nx * ldo, -7), got = want;
                 for (size_t i = 0; i < nx; i++) {
                     for (size_t r = 0; r < nrows; r++) {
-                        want[i * ldo + r] = dot_lanes_def(
+                        want[i * ldo + r] = tqtest::dot_lanes_definition(
                                 m.data() + r * d, x.data() + i * d, d);
                     }
                 }
@@ -574,7 +554,8 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
                 }
             }
         }
-        auto a = mixed(d, (int)d), b = mixed(d, 7 * (int)d);
+        auto a = tqtest::mixed_values(d, (int)d),
+             b = tqtest::mixed_values(d, 7 * (int)d);
         double want = canonical_dot(a.data(), b.data(), d);
         EXPECT_EQ(canonical_dot_fast(a.data(), b.data(), d), want) << d;
         EXPECT_EQ(
@@ -593,7 +574,7 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
         EXPECT_EQ(p1, p2) << d;
     }
     for (size_t p = 1; p <= 2048; p *= 2) {
-        auto x = mixed(p, (int)p), y = x;
+        auto x = tqtest::mixed_values(p, (int)p), y = x;
         float scale = (float)(1.0 / std::sqrt((double)p));
         fwht_inplace(x.data(), p);
         for (auto& v : x) {

@@ -533,30 +533,7 @@ TEST(Int8Scan, BadParametersThrow) {
  * float kernels: the SIMD versions keep the reference's bits
  *************************************************************/
 
-namespace {
-
-/// the definition in kernels.h: lane i % 8, pairwise combination
-float dot_lanes_definition(const float* a, const float* b, size_t d) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t i = 0; i < d; i++) {
-        acc[i % 8] += a[i] * b[i];
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-           ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-/// values of mixed magnitudes, so that rounding differences would show
-std::vector<float> mixed_values(size_t n, int seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> g;
-    std::vector<float> x(n);
-    for (auto& v : x) {
-        v = g(rng) * std::ldexp(1.0f, (int)(rng() % 24) - 12);
-    }
-    return x;
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST(FloatKernels, SimdKeepsTheReferenceBits) {
     const FloatKernels* k = float_kernels_avx2();
@@ -564,8 +541,9 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         GTEST_SKIP() << "no AVX2 on this CPU";
     }
     for (size_t d : {1, 7, 8, 9, 31, 64, 100, 128, 1536}) {
-        auto a = mixed_values(5 * d, (int)d), b = mixed_values(d, 1 + (int)d);
-        float want = dot_lanes_definition(a.data(), b.data(), d);
+        auto a = tqtest::mixed_values(5 * d, (int)d),
+             b = tqtest::mixed_values(d, 1 + (int)d);
+        float want = tqtest::dot_lanes_definition(a.data(), b.data(), d);
         EXPECT_EQ(k->dot_lanes(a.data(), b.data(), d), want) << d;
         EXPECT_EQ(dot_lanes(a.data(), b.data(), d), want) << d;
         float rows[5];
@@ -573,11 +551,12 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         for (size_t r = 0; r < 5; r++) {
             EXPECT_EQ(
                     rows[r],
-                    dot_lanes_definition(a.data() + r * d, b.data(), d));
+                    tqtest::dot_lanes_definition(
+                            a.data() + r * d, b.data(), d));
         }
     }
     for (size_t p = 8; p <= 2048; p *= 2) {
-        auto x = mixed_values(p, (int)p), y = x;
+        auto x = tqtest::mixed_values(p, (int)p), y = x;
         fwht_inplace(x.data(), p);
         k->fwht(y.data(), p);
         EXPECT_EQ(x, y) << p;
@@ -585,7 +564,7 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
     for (int nbits = 1; nbits <= 4; nbits++) {
         auto cb = get_lloyd_max_codebook(64, nbits);
         // random values, the thresholds themselves, their neighbours, +-0
-        auto v = mixed_values(1000, nbits);
+        auto v = tqtest::mixed_values(1000, nbits);
         for (float t : cb->thresholds) {
             v.push_back(t);
             v.push_back(std::nextafter(t, 1.0f));

@@ -113,4 +113,23 @@ double recall_at(
     return tot / nq;
 }
 
+float dot_lanes_definition(const float* a, const float* b, size_t d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < d; i++) {
+        acc[i % 8] += a[i] * b[i];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+           ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+std::vector<float> mixed_values(size_t n, int seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g;
+    std::vector<float> x(n);
+    for (auto& v : x) {
+        v = g(rng) * std::ldexp(1.0f, (int)(rng() % 24) - 12);
+    }
+    return x;
+}
+
 } // namespace tqtest

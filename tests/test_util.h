@@ -17,6 +17,14 @@ std::vector<float> random_unit(size_t n, size_t d, uint64_t seed);
 /// n x d Gaussian vectors (not normalized)
 std::vector<float> random_gaussian(size_t n, size_t d, uint64_t seed);
 
+/// dot_lanes' definition (faiss_turbo/impl/kernels.h): lane i % 8 in
+/// order, then the fixed pairwise tree; the reference of its SIMD kernels
+float dot_lanes_definition(const float* a, const float* b, size_t d);
+
+/// n Gaussian values scaled by random powers of two (2^-12..2^11), so that
+/// a changed rounding or summation order shows in the result bits
+std::vector<float> mixed_values(size_t n, int seed);
+
 /// normalize rows in place
 void normalize_rows(std::vector<float>& x, size_t d);
 
