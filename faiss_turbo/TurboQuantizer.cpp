@@ -153,6 +153,22 @@ void encode_one(
     }
 }
 
+/// n indices of B bits (B divides 8) from byte p on, mapped by table c:
+/// a byte at a time, unrolled by the template. Returns the count done.
+template <int B>
+size_t unpack_bytes(const uint8_t* p, size_t n, const float* c, float* out) {
+    constexpr int per = 8 / B;
+    constexpr uint32_t mask = (1u << B) - 1;
+    size_t j = 0;
+    for (; j + per <= n; j += per, p++) {
+        const uint32_t byte = *p;
+        for (int l = 0; l < per; l++) {
+            out[j + l] = c[(byte >> (l * B)) & mask];
+        }
+    }
+    return j;
+}
+
 /// the centroids of n indices of cb.nbits bits from bit pos of code: a byte
 /// at a time for the widths that divide 8 on a byte boundary (the common
 /// case: re-scoring decodes every candidate), get_bits otherwise
@@ -165,15 +181,23 @@ void unpack_centroids(
     const float* c = cb.centroids.data();
     const int b = cb.nbits;
     size_t j = 0;
-    if (b > 0 && (pos & 7) == 0 && 8 % b == 0) {
+    if ((pos & 7) == 0) {
         const uint8_t* p = code + (pos >> 3);
-        const int per = 8 / b;
-        const uint32_t mask = (1u << b) - 1;
-        for (; j + per <= n; j += per, p++) {
-            const uint32_t byte = *p;
-            for (int l = 0; l < per; l++) {
-                out[j + l] = c[(byte >> (l * b)) & mask];
-            }
+        switch (b) {
+            case 1:
+                j = unpack_bytes<1>(p, n, c, out);
+                break;
+            case 2:
+                j = unpack_bytes<2>(p, n, c, out);
+                break;
+            case 4:
+                j = unpack_bytes<4>(p, n, c, out);
+                break;
+            case 8:
+                j = unpack_bytes<8>(p, n, c, out);
+                break;
+            default:
+                break;
         }
         pos += j * b;
     }
