@@ -9,6 +9,8 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/invlists/InvertedLists.h>
 
+#include <faiss_turbo/impl/kernels.h>
+
 namespace faiss_turbo {
 
 namespace {
@@ -39,14 +41,7 @@ faiss::Index* non_null(faiss::Index* quantizer) {
 /// NaN / Inf queries must be refused before FAISS's parallel search loops
 void check_queries(idx_t n, idx_t d, const float* x, const char* what) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
-    for (idx_t i = 0; i < n * d; i++) {
-        FAISS_THROW_IF_NOT_FMT(
-                std::isfinite(x[i]),
-                "%s: query %ld has a NaN or Inf at dimension %ld",
-                what,
-                (long)(i / d),
-                (long)(i % d));
-    }
+    check_finite(n, d, x, what, "query");
 }
 
 /** Carries a search's scan options from search_preassigned to
@@ -264,16 +259,7 @@ IVFScanOptions IndexIVFTurboQuant::scan_options(
     o.rerank_factor = tp ? tp->rerank_factor : search_defaults.rerank_factor;
     o.k = k > 0 ? (size_t)k : 0;
     o.ntotal = ntotal;
-    FAISS_THROW_IF_NOT_FMT(
-            o.scan_mode == TQ_SCAN_EXACT || o.scan_mode == TQ_SCAN_INT8,
-            "%s: unknown scan_mode %d (0 = exact, 1 = int8)",
-            what,
-            o.scan_mode);
-    FAISS_THROW_IF_NOT_FMT(
-            std::isfinite(o.rerank_factor) && o.rerank_factor >= 0,
-            "%s: rerank_factor=%g must be >= 0",
-            what,
-            o.rerank_factor);
+    check_scan_options(o.scan_mode, o.rerank_factor, what);
     return o;
 }
 

@@ -189,14 +189,7 @@ void IndexTurboQuant::search(
     }
     const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
     const SearchParametersTurboQuant& opt = tp ? *tp : search_defaults;
-    FAISS_THROW_IF_NOT_FMT(
-            opt.scan_mode == TQ_SCAN_EXACT || opt.scan_mode == TQ_SCAN_INT8,
-            "search: unknown scan_mode %d (0 = exact, 1 = int8)",
-            opt.scan_mode);
-    FAISS_THROW_IF_NOT_FMT(
-            std::isfinite(opt.rerank_factor) && opt.rerank_factor >= 0,
-            "search: rerank_factor=%g must be >= 0",
-            opt.rerank_factor);
+    check_scan_options(opt.scan_mode, opt.rerank_factor, "search");
     TQQueries q;
     prepare_queries(n, x, q);
     if (opt.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {

@@ -4,8 +4,11 @@
  */
 #pragma once
 
+#include <cmath>
+
 #include <faiss/Index.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/impl/FaissAssert.h>
 
 namespace faiss_turbo {
 
@@ -39,5 +42,21 @@ struct SearchParametersIVFTurboQuant : faiss::SearchParametersIVF {
     int scan_mode = TQ_SCAN_INT8;
     float rerank_factor = 4;
 };
+
+/// throws, naming `what`, unless scan_mode and rerank_factor are valid;
+/// the one check of every search path (flat, IVF, the int8 scan itself)
+inline void
+check_scan_options(int scan_mode, float rerank_factor, const char* what) {
+    FAISS_THROW_IF_NOT_FMT(
+            scan_mode == TQ_SCAN_EXACT || scan_mode == TQ_SCAN_INT8,
+            "%s: unknown scan_mode %d (0 = exact, 1 = int8)",
+            what,
+            scan_mode);
+    FAISS_THROW_IF_NOT_FMT(
+            std::isfinite(rerank_factor) && rerank_factor >= 0,
+            "%s: rerank_factor=%g must be >= 0",
+            what,
+            rerank_factor);
+}
 
 } // namespace faiss_turbo

@@ -7,6 +7,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
@@ -18,27 +19,6 @@ constexpr size_t kEncodeBatch = 1024;
 /// encode's batches: about this many floats per buffer, so that the rotated
 /// batch is still in cache when the quantization reads it
 constexpr size_t kEncodeBatchFloats = size_t(1) << 16;
-
-/// branch-free scan (it vectorizes); the position only on failure
-void check_finite(size_t n, size_t d, const float* x, const char* what) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n * d; i++) {
-        uint32_t b; // memcpy, not a cast: no aliasing rule is bent
-        memcpy(&b, x + i, sizeof(b));
-        bad |= (b & 0x7f800000u) == 0x7f800000u; // exponent all ones
-    }
-    if (!bad) {
-        return;
-    }
-    for (size_t i = 0; i < n * d; i++) {
-        FAISS_THROW_IF_NOT_FMT(
-                std::isfinite(x[i]),
-                "%s: vector %zd has a NaN or Inf at dimension %zd",
-                what,
-                i / d,
-                i % d);
-    }
-}
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 constexpr bool kLittleEndian = true;

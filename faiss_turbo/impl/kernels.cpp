@@ -1,5 +1,11 @@
 #include <faiss_turbo/impl/kernels.h>
 
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include <faiss/impl/FaissAssert.h>
+
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
@@ -39,6 +45,28 @@ float dot_lanes(const float* a, const float* b, size_t d) {
 void axpy(size_t d, float alpha, const float* x, float* y) {
     for (size_t i = 0; i < d; i++) {
         y[i] += alpha * x[i];
+    }
+}
+
+void check_finite(
+        size_t n, size_t d, const float* x, const char* what, const char* row) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n * d; i++) {
+        uint32_t b; // memcpy, not a cast: no aliasing rule is bent
+        memcpy(&b, x + i, sizeof(b));
+        bad |= (b & 0x7f800000u) == 0x7f800000u; // exponent all ones
+    }
+    if (!bad) {
+        return;
+    }
+    for (size_t i = 0; i < n * d; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                std::isfinite(x[i]),
+                "%s: %s %zd has a NaN or Inf at dimension %zd",
+                what,
+                row,
+                i / d,
+                i % d);
     }
 }
 

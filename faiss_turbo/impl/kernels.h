@@ -15,4 +15,14 @@ float dot_lanes(const float* a, const float* b, size_t d);
 /// y += alpha * x
 void axpy(size_t d, float alpha, const float* x, float* y);
 
+/// throws (naming `what`, the row and the dimension) unless the n x d
+/// values are all finite; `row` names a row in the message ("vector",
+/// "query"). A branch-free pass first: the common case costs a read.
+void check_finite(
+        size_t n,
+        size_t d,
+        const float* x,
+        const char* what,
+        const char* row = "vector");
+
 } // namespace faiss_turbo

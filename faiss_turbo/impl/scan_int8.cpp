@@ -8,6 +8,7 @@
 
 #include <faiss/impl/FaissAssert.h>
 
+#include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan.h>
 
 namespace faiss_turbo {
@@ -435,26 +436,29 @@ struct SliceTask {
         return codec.layout.want_v ? sc.vsum.data() : nullptr;
     }
 
-    void select(size_t i0, size_t nb, Scratch& sc) const {
+    /// codes [b, b + nb), readable by the kernels (readable()), with
+    /// the selector's verdicts in sc.keep
+    const uint8_t* block(size_t b, size_t nb, Scratch& sc) const {
+        const Int8Layout& L = codec.layout;
         for (size_t i = 0; i < nb; i++) {
-            sc.keep[i] = !sel || sel->is_member(i0 + i);
+            sc.keep[i] = !sel || sel->is_member(b + i);
         }
+        return readable(
+                L,
+                codes + b * L.code_size,
+                nb,
+                (ncodes - b) * L.code_size,
+                sc.pad);
     }
 
     /// few queries: each block of codes goes through direct_dots once
     void run_direct(size_t i0, size_t i1, size_t q0, size_t q1) const {
         const Int8Layout& L = codec.layout;
         Scratch sc(L, kDirectBlock, q1 - q0);
-        const size_t block = direct_block(L);
-        for (size_t b = i0; b < i1; b += block) {
-            size_t nb = std::min(block, i1 - b);
-            const uint8_t* src = readable(
-                    L,
-                    codes + b * L.code_size,
-                    nb,
-                    (ncodes - b) * L.code_size,
-                    sc.pad);
-            select(b, nb, sc);
+        const size_t unit = direct_block(L);
+        for (size_t b = i0; b < i1; b += unit) {
+            size_t nb = std::min(unit, i1 - b);
+            const uint8_t* src = block(b, nb, sc);
             codec.kernels->direct_dots(
                     L,
                     src,
@@ -474,13 +478,7 @@ struct SliceTask {
         Scratch sc(L, kTileCodes, kTileQueries);
         for (size_t b = i0; b < i1; b += kTileCodes) {
             size_t nb = std::min(kTileCodes, i1 - b);
-            const uint8_t* src = readable(
-                    L,
-                    codes + b * L.code_size,
-                    nb,
-                    (ncodes - b) * L.code_size,
-                    sc.pad);
-            select(b, nb, sc);
+            const uint8_t* src = block(b, nb, sc);
             codec.kernels->decode_tile(
                     L, src, nb, sc.tile.data(), sc.vsum.data());
             sc.aff.set(codec, src, nb, vsums(sc), sc.keep.data());
@@ -547,10 +545,7 @@ void scan_knn_int8(
         idx_t* labels,
         const faiss::IDSelector* sel,
         const Int8Kernels& kernels) {
-    FAISS_THROW_IF_NOT_FMT(
-            std::isfinite(rerank_factor) && rerank_factor >= 0,
-            "int8 scan: rerank_factor=%g must be >= 0",
-            rerank_factor);
+    check_scan_options(TQ_SCAN_INT8, rerank_factor, "int8 scan");
     const size_t nq = q.n;
     if (nq == 0) {
         return;
