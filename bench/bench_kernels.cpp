@@ -251,7 +251,7 @@ void bench_search(
 
     // recall of the int8 path against the exact estimator's top 10
     Result ref = search(idx, xq.data(), ne, TQ_SCAN_EXACT, 0);
-    for (float rf : {0.0f, 1.0f, 2.0f, 4.0f}) {
+    for (float rf : {0.0f, 1.0f, 1.5f, 2.0f, 4.0f}) {
         Result r = search(idx, xq.data(), ne, TQ_SCAN_INT8, rf);
         printf("recall@10 int8 vs exact (%zd queries), rerank %g: %.4f\n",
                ne,

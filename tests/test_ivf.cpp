@@ -786,7 +786,7 @@ TEST(IVFInt8, PerCallParamsOverrideDefaults) {
     ivf->add(nb, xb.data());
     ivf->nprobe = nlist;
     EXPECT_EQ(TQ_SCAN_INT8, ivf->search_defaults.scan_mode);
-    EXPECT_EQ(4.0f, ivf->search_defaults.rerank_factor);
+    EXPECT_EQ(kTQDefaultRerankFactor, ivf->search_defaults.rerank_factor);
 
     auto exact = ivf_params(nlist), raw8 = ivf_params(nlist, TQ_SCAN_INT8, 0);
     Result r_exact = search(*ivf, xq, k, &exact);

@@ -75,7 +75,7 @@ struct IVFCentroidCache {
 /// SearchParametersIVFTurboQuant or its search_defaults)
 struct IVFScanOptions {
     int scan_mode = TQ_SCAN_EXACT; ///< TQScanMode
-    float rerank_factor = 4;
+    float rerank_factor = kTQDefaultRerankFactor;
     /// k of the search, 0 if unknown: FAISS's ResultHandler interface
     /// (1.14+) does not give it to scan_codes, so int8 with re-scoring
     /// then falls back to the exact scan
