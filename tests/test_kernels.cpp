@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -428,6 +429,56 @@ TEST(Int8Scan, WithoutRerankReturnsInt8Scores) {
                     D);
         }
     }
+}
+
+// the reservoir keeps the same kk best as a heap of kk (ties included), on
+// streams in random, sorted and reversed order with many ties
+TEST(TopkReservoir, SameSetAsAHeap) {
+    std::mt19937 rng(5);
+    for (bool l2 : {true, false}) {
+        for (size_t kk : {1, 2, 7, 64, 300}) {
+            for (int order = 0; order < 3; order++) {
+                const size_t n = 5000;
+                std::vector<float> v(n);
+                for (auto& x : v) {
+                    x = (float)(rng() % 997) * 0.25f; // many equal scores
+                }
+                if (order > 0) {
+                    std::sort(v.begin(), v.end());
+                }
+                if (order == 2) {
+                    std::reverse(v.begin(), v.end());
+                }
+                std::vector<float> hd(kk), rd(kk);
+                std::vector<idx_t> hi(kk), ri(kk);
+                init_topk(l2, kk, hd.data(), hi.data());
+                TopkReservoir r(l2, kk);
+                for (size_t i = 0; i < n; i++) {
+                    push_topk(l2, kk, hd.data(), hi.data(), v[i], i);
+                    if (r.beats(v[i], i)) {
+                        r.add(v[i], i);
+                    }
+                }
+                r.finish(rd.data(), ri.data());
+                finalize_topk(l2, kk, hd.data(), hi.data());
+                finalize_topk(l2, kk, rd.data(), ri.data());
+                EXPECT_EQ(hi, ri) << "l2 " << l2 << " kk " << kk << " order "
+                                  << order;
+                EXPECT_EQ(hd, rd);
+            }
+        }
+    }
+    // fewer offers than kk: the empty slots as init_topk fills them
+    TopkReservoir r(true, 10);
+    r.add(3.0f, 4);
+    std::vector<float> d(10);
+    std::vector<idx_t> ids(10);
+    r.finish(d.data(), ids.data());
+    finalize_topk(true, 10, d.data(), ids.data());
+    EXPECT_EQ(4, ids[0]);
+    EXPECT_EQ(-1, ids[1]);
+    EXPECT_TRUE(std::isinf(d[9]));
+    EXPECT_THROW(TopkReservoir(true, 0), faiss::FaissException);
 }
 
 TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/Heap.h>
 
 namespace faiss_turbo {
@@ -75,6 +76,103 @@ void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id) {
         if (HeapMin::cmp2(vals[0], v, ids[0], id)) {
             faiss::heap_replace_top<HeapMin>(k, vals, ids, v, id);
         }
+    }
+}
+
+TopkReservoir::TopkReservoir(bool l2, size_t kk)
+        : l2(l2),
+          kk(kk),
+          bound(l2 ? std::numeric_limits<float>::infinity()
+                   : -std::numeric_limits<float>::infinity()) {
+    FAISS_THROW_IF_NOT_MSG(kk > 0, "TopkReservoir: kk must be > 0");
+}
+
+namespace {
+
+using TopkEntry = std::pair<float, idx_t>;
+
+/// a ranks before b (push_topk's ties)
+bool entry_better(bool l2, const TopkEntry& a, const TopkEntry& b) {
+    if (a.first != b.first) {
+        return l2 ? a.first < b.first : a.first > b.first;
+    }
+    return l2 ? a.second < b.second : a.second > b.second;
+}
+
+/// the median of three entries (by entry_better)
+TopkEntry median3(bool l2, TopkEntry a, TopkEntry b, TopkEntry c) {
+    if (entry_better(l2, b, a)) {
+        std::swap(a, b);
+    }
+    if (entry_better(l2, c, b)) {
+        b = entry_better(l2, c, a) ? a : c;
+    }
+    return b;
+}
+
+/// v[lo, hi) reordered: the entries better than piv first, their count
+/// returned. Branch-free (every entry is written to both ends of tmp, one
+/// cursor moves): with a random pivot a branch mispredicts half the time,
+/// which made std::nth_element cost some 50 cycles an entry here.
+size_t partition_better(
+        bool l2,
+        TopkEntry* v,
+        size_t lo,
+        size_t hi,
+        const TopkEntry& piv,
+        TopkEntry* tmp) {
+    size_t f = lo, r = hi;
+    for (size_t i = lo; i < hi; i++) {
+        TopkEntry e = v[i];
+        bool b = entry_better(l2, e, piv);
+        tmp[f] = e;
+        tmp[r - 1] = e;
+        f += b;
+        r -= !b;
+    }
+    std::copy(tmp + lo, tmp + hi, v + lo);
+    return f;
+}
+
+} // namespace
+
+void TopkReservoir::cut() {
+    const size_t m = buf.size();
+    if (m <= kk) {
+        return;
+    }
+    tmp.resize(m);
+    TopkEntry* v = buf.data();
+    const bool l2_ = l2;
+    // quickselect: the kk-th best stays in [lo, hi), better ones before
+    size_t lo = 0, hi = m;
+    while (hi - lo > 32) {
+        TopkEntry piv = median3(l2_, v[lo], v[(lo + hi) / 2], v[hi - 1]);
+        size_t f = partition_better(l2_, v, lo, hi, piv, tmp.data());
+        if (kk <= f) {
+            hi = f; // piv itself is not better than piv: f < hi
+        } else if (f > lo) {
+            lo = f;
+        } else { // piv is the best of [lo, hi): it goes first
+            std::iter_swap(v + lo, std::find(v + lo, v + hi, piv));
+            lo++;
+        }
+    }
+    std::nth_element(
+            v + lo, v + (kk - 1), v + hi, [l2_](const auto& a, const auto& b) {
+                return entry_better(l2_, a, b);
+            });
+    bound = v[kk - 1].first;
+    bound_id = v[kk - 1].second;
+    buf.resize(kk);
+}
+
+void TopkReservoir::finish(float* vals, idx_t* ids) {
+    cut();
+    init_topk(l2, kk, vals, ids);
+    for (size_t j = 0; j < buf.size(); j++) {
+        vals[j] = buf[j].first;
+        ids[j] = buf[j].second;
     }
 }
 

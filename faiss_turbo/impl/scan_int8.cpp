@@ -381,7 +381,7 @@ struct Scratch {
     }
 };
 
-/// what one task scans: codes [i0, i1), queries [q0, q1), heaps of kk
+/// what one task scans: codes [i0, i1), queries [q0, q1), the kk best
 struct SliceTask {
     const Int8Codec& codec;
     const TQQueries& q;
@@ -389,9 +389,7 @@ struct SliceTask {
     const uint8_t* codes;
     size_t ncodes;
     const faiss::IDSelector* sel;
-    size_t kk;
-    float* V; ///< heaps, query qi at qi * kk
-    idx_t* I;
+    TopkReservoir* best; ///< query qi's at best[qi]
 
     /// offer nb codes from id i0 to queries [qs, qs + nqs): their sums
     /// are in sc.usum, their coefficients in sc.aff
@@ -409,24 +407,15 @@ struct SliceTask {
                     sc.usum.data() + t * nb * nseg,
                     nb,
                     sc.scores.data());
-            float* hv = V + qi * kk;
-            idx_t* hi = I + qi * kk;
-            // most blocks hold no candidate that beats the heap's top: a
+            TopkReservoir& r = best[qi];
+            // most blocks hold no candidate that beats the bound: a
             // branch-free test first (vectorized), then one code at a time
-            float top = hv[0];
-            idx_t top_id = hi[0];
-            if (!any_reaches(l2, sc.scores.data(), nb, top)) {
+            if (!any_reaches(l2, sc.scores.data(), nb, r.bound)) {
                 continue;
             }
             for (size_t i = 0; i < nb; i++) {
-                float s = sc.scores[i];
-                idx_t id = i0 + i;
-                bool better = l2 ? s < top || (s == top && id < top_id)
-                                 : s > top || (s == top && id < top_id);
-                if (better && sc.keep[i]) {
-                    push_topk(l2, kk, hv, hi, s, id);
-                    top = hv[0];
-                    top_id = hi[0];
+                if (r.beats(sc.scores[i], i0 + i) && sc.keep[i]) {
+                    r.add(sc.scores[i], i0 + i);
                 }
             }
         }
@@ -570,8 +559,7 @@ void scan_knn_int8(
     if (nchunks < (size_t)nt) {
         nslices = std::min<size_t>(nt, std::max<size_t>(nunits, 1));
     }
-    std::vector<float> hv(nslices * nq * kk);
-    std::vector<idx_t> hi(nslices * nq * kk);
+    std::vector<TopkReservoir> best(nslices * nq, TopkReservoir(q.l2, kk));
 
 #pragma omp parallel for schedule(dynamic)
     for (int64_t task = 0; task < (int64_t)(nchunks * nslices); task++) {
@@ -579,19 +567,7 @@ void scan_knn_int8(
         size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
         size_t i0 = std::min(ncodes, nunits * s / nslices * unit);
         size_t i1 = std::min(ncodes, nunits * (s + 1) / nslices * unit);
-        SliceTask t{
-                codec,
-                q,
-                p,
-                codes,
-                ncodes,
-                sel,
-                kk,
-                hv.data() + s * nq * kk,
-                hi.data() + s * nq * kk};
-        for (size_t qi = q0; qi < q1; qi++) {
-            init_topk(q.l2, kk, t.V + qi * kk, t.I + qi * kk);
-        }
+        SliceTask t{codec, q, p, codes, ncodes, sel, best.data() + s * nq};
         if (direct) {
             t.run_direct(i0, i1, q0, q1);
         } else {
@@ -601,17 +577,17 @@ void scan_knn_int8(
 
 #pragma omp parallel for if (nq > 1)
     for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
-        float* cv = hv.data() + qi * kk;
-        idx_t* ci = hi.data() + qi * kk;
+        TopkReservoir& r = best[qi];
         for (size_t s = 1; s < nslices; s++) {
-            const float* V = hv.data() + (s * nq + qi) * kk;
-            const idx_t* I = hi.data() + (s * nq + qi) * kk;
-            for (size_t j = 0; j < kk; j++) {
-                if (I[j] >= 0) {
-                    push_topk(q.l2, kk, cv, ci, V[j], I[j]);
+            for (const auto& e : best[s * nq + qi].buf) {
+                if (r.beats(e.first, e.second)) {
+                    r.add(e.first, e.second);
                 }
             }
         }
+        std::vector<float> cv(kk);
+        std::vector<idx_t> ci(kk);
+        r.finish(cv.data(), ci.data());
         finish_query(
                 tq,
                 codes,
@@ -620,8 +596,8 @@ void scan_knn_int8(
                 k,
                 kk,
                 rerank,
-                cv,
-                ci,
+                cv.data(),
+                ci.data(),
                 distances + qi * k,
                 labels + qi * k);
     }
