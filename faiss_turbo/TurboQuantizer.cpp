@@ -133,22 +133,6 @@ void encode_one(
     }
 }
 
-/// n indices of B bits (B divides 8) from byte p on, mapped by table c:
-/// a byte at a time, unrolled by the template. Returns the count done.
-template <int B>
-size_t unpack_bytes(const uint8_t* p, size_t n, const float* c, float* out) {
-    constexpr int per = 8 / B;
-    constexpr uint32_t mask = (1u << B) - 1;
-    size_t j = 0;
-    for (; j + per <= n; j += per, p++) {
-        const uint32_t byte = *p;
-        for (int l = 0; l < per; l++) {
-            out[j + l] = c[(byte >> (l * B)) & mask];
-        }
-    }
-    return j;
-}
-
 /// the centroids of n indices of cb.nbits bits from bit pos of code: a byte
 /// at a time for the widths that divide 8 on a byte boundary (the common
 /// case: re-scoring decodes every candidate), get_bits otherwise
@@ -161,24 +145,10 @@ void unpack_centroids(
     const float* c = cb.centroids.data();
     const int b = cb.nbits;
     size_t j = 0;
-    if ((pos & 7) == 0) {
-        const uint8_t* p = code + (pos >> 3);
-        switch (b) {
-            case 1:
-                j = unpack_bytes<1>(p, n, c, out);
-                break;
-            case 2:
-                j = unpack_bytes<2>(p, n, c, out);
-                break;
-            case 4:
-                j = unpack_bytes<4>(p, n, c, out);
-                break;
-            case 8:
-                j = unpack_bytes<8>(p, n, c, out);
-                break;
-            default:
-                break;
-        }
+    if ((pos & 7) == 0 && b > 0 && 8 % b == 0) {
+        const size_t per = 8 / b;
+        lookup_centroids(code + (pos >> 3), n / per, b, c, out);
+        j = n / per * per;
         pos += j * b;
     }
     for (; j < n; j++, pos += b) {
@@ -361,7 +331,10 @@ void TurboQuantizer::decode_rotated(
         const uint8_t* code, float* chat, float* sgn, TQCodeScalars& s) const {
     unpack_centroids(code, 0, n_hi, *cb_hi, chat);
     unpack_centroids(code, n_hi * b_hi, d - n_hi, *cb_lo, chat + n_hi);
-    float cc = dot_lanes(chat, chat, d);
+    // ||c_hat||^2 only where combine() reads it (plain MSE): re-scoring
+    // decodes every candidate
+    bool plain = variant == TQVariant::MSE && !debiased;
+    float cc = plain ? dot_lanes(chat, chat, d) : 0;
     if (variant == TQVariant::PROD && sgn) {
         const uint8_t* signs = code + mse_bytes;
         for (size_t j = 0; j < d; j++) {

@@ -61,7 +61,7 @@ struct TQQueries {
 struct TQCodeScalars {
     float norm = 0; ///< ||x - mean||
     float aux = 0;  ///< beta or gamma
-    float cc = 0;   ///< ||c_hat||^2 (used by plain MSE with L2)
+    float cc = 0;   ///< ||c_hat||^2, plain MSE only (0 otherwise)
 };
 
 struct TurboQuantizer {

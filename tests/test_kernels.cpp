@@ -462,8 +462,8 @@ TEST(TopkReservoir, SameSetAsAHeap) {
                 r.finish(rd.data(), ri.data());
                 finalize_topk(l2, kk, hd.data(), hi.data());
                 finalize_topk(l2, kk, rd.data(), ri.data());
-                EXPECT_EQ(hi, ri) << "l2 " << l2 << " kk " << kk << " order "
-                                  << order;
+                EXPECT_EQ(hi, ri)
+                        << "l2 " << l2 << " kk " << kk << " order " << order;
                 EXPECT_EQ(hd, rd);
             }
         }
@@ -611,6 +611,27 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         fwht_inplace(x.data(), p);
         k->fwht(y.data(), p);
         EXPECT_EQ(x, y) << p;
+    }
+    // centroid lookup: random bytes, lengths around the 4-byte loads
+    std::mt19937 rng(3);
+    for (int nbits : {1, 2, 4}) {
+        auto table = tqtest::mixed_values(16, nbits);
+        for (size_t nbytes = 0; nbytes < 40; nbytes++) {
+            std::vector<uint8_t> p(nbytes);
+            for (size_t i = 0; i < nbytes; i++) {
+                p[i] = (uint8_t)rng();
+            }
+            const size_t per = 8 / nbits, n = nbytes * per;
+            std::vector<float> got(n + 1, -7.0f), want(n + 1, -7.0f);
+            for (size_t j = 0; j < n; j++) {
+                want[j] =
+                        table[(p[j / per] >> (j % per * nbits)) &
+                              ((1 << nbits) - 1)];
+            }
+            k->lookup_centroids(
+                    p.data(), nbytes, nbits, table.data(), got.data());
+            EXPECT_EQ(got, want) << nbits << " bits, " << nbytes << " bytes";
+        }
     }
     for (int nbits = 1; nbits <= 4; nbits++) {
         auto cb = get_lloyd_max_codebook(64, nbits);

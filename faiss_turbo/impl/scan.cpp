@@ -80,10 +80,10 @@ void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id) {
 }
 
 TopkReservoir::TopkReservoir(bool l2, size_t kk)
-        : l2(l2),
-          kk(kk),
-          bound(l2 ? std::numeric_limits<float>::infinity()
-                   : -std::numeric_limits<float>::infinity()) {
+    : l2(l2),
+      kk(kk),
+      bound(l2 ? std::numeric_limits<float>::infinity()
+               : -std::numeric_limits<float>::infinity()) {
     FAISS_THROW_IF_NOT_MSG(kk > 0, "TopkReservoir: kk must be > 0");
 }
 

@@ -142,6 +142,26 @@ void fwht_scaled_fast(float* x, size_t p, float scale) {
     }
 }
 
+void lookup_centroids(
+        const uint8_t* p,
+        size_t nbytes,
+        int nbits,
+        const float* table,
+        float* out) {
+    static const FloatKernels* k = float_kernels_simd();
+    if (k && nbits != 8) {
+        k->lookup_centroids(p, nbytes, nbits, table, out);
+        return;
+    }
+    const int per = 8 / nbits;
+    const uint32_t mask = (1u << nbits) - 1;
+    for (size_t i = 0; i < nbytes; i++) {
+        for (int l = 0; l < per; l++) {
+            out[i * per + l] = table[(p[i] >> (l * nbits)) & mask];
+        }
+    }
+}
+
 void quantize_coords(
         const float* v,
         size_t n,

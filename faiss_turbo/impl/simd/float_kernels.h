@@ -56,6 +56,13 @@ struct FloatKernels {
             float* out);
     /// fwht then x[i] *= scale: fwht_inplace's roundings, then the product
     void (*fwht_scaled)(float* x, size_t p, float scale);
+    /// see lookup_centroids below (nbits 1, 2 or 4)
+    void (*lookup_centroids)(
+            const uint8_t* p,
+            size_t nbytes,
+            int nbits,
+            const float* table,
+            float* out);
 };
 
 /// null where the build or the CPU has no AVX2
@@ -94,6 +101,16 @@ void fwht_fast(float* x, size_t p);
 
 /// fwht_inplace then x[i] *= scale, through the best kernels (same bits)
 void fwht_scaled_fast(float* x, size_t p, float scale);
+
+/// out[j] = table[index j] for the nbytes * 8 / nbits indices of nbits
+/// (1, 2, 4 or 8) packed LSB-first from p on: the decode of every
+/// re-scored candidate, through the best kernels of this CPU
+void lookup_centroids(
+        const uint8_t* p,
+        size_t nbytes,
+        int nbits,
+        const float* table,
+        float* out);
 
 /// quantize_coord of n values (thresholds sorted, as Codebook::check
 /// demands) through the best kernels of this CPU (same indices)

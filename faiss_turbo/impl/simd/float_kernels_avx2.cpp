@@ -5,6 +5,8 @@
  */
 #include <immintrin.h>
 
+#include <cstring>
+
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
@@ -306,6 +308,62 @@ void quantize_avx2(
     }
 }
 
+/// 8 indices of B bits from the low 8 * B bits of w, in order, as int32
+template <int B> __m256i indices8(uint32_t w) {
+    const __m256i shifts =
+            _mm256_setr_epi32(0, B, 2 * B, 3 * B, 4 * B, 5 * B, 6 * B, 7 * B);
+    return _mm256_and_si256(
+            _mm256_srlv_epi32(_mm256_set1_epi32((int)w), shifts),
+            _mm256_set1_epi32((1 << B) - 1));
+}
+
+/// table[idx] for 8 indices < 2^B: permutevar takes 8 entries, so 4-bit
+/// indices pick from two halves by their bit 3 (moved to the sign bit)
+template <int B> __m256 lookup8(__m256 lo, __m256 hi, __m256i idx) {
+    __m256 v = _mm256_permutevar8x32_ps(lo, idx);
+    if (B == 4) {
+        __m256 h = _mm256_permutevar8x32_ps(hi, idx);
+        v = _mm256_blendv_ps(
+                v, h, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+    }
+    return v;
+}
+
+template <int B>
+void lookup_centroids_t(
+        const uint8_t* p, size_t nbytes, const float* table, float* out) {
+    constexpr size_t step = B; // bytes per 8 indices
+    float t[16] = {};
+    std::memcpy(t, table, sizeof(float) * (1 << B));
+    const __m256 lo = _mm256_loadu_ps(t), hi = _mm256_loadu_ps(t + 8);
+    size_t i = 0;
+    for (; i + 4 <= nbytes; i += step) { // 4 readable bytes from p + i
+        uint32_t w;
+        std::memcpy(&w, p + i, 4);
+        _mm256_storeu_ps(out + i * 8 / B, lookup8<B>(lo, hi, indices8<B>(w)));
+    }
+    for (; i < nbytes; i++) {
+        for (int l = 0; l < 8 / B; l++) {
+            out[i * 8 / B + l] = table[(p[i] >> (l * B)) & ((1 << B) - 1)];
+        }
+    }
+}
+
+void lookup_centroids_avx2(
+        const uint8_t* p,
+        size_t nbytes,
+        int nbits,
+        const float* table,
+        float* out) {
+    if (nbits == 4) {
+        lookup_centroids_t<4>(p, nbytes, table, out);
+    } else if (nbits == 2) {
+        lookup_centroids_t<2>(p, nbytes, table, out);
+    } else {
+        lookup_centroids_t<1>(p, nbytes, table, out);
+    }
+}
+
 } // namespace
 
 extern const FloatKernels kFloatKernelsAVX2 = {
@@ -318,6 +376,7 @@ extern const FloatKernels kFloatKernelsAVX2 = {
         canonical_dot_avx2,
         permute_signs_avx2,
         fwht_scaled_avx2,
+        lookup_centroids_avx2,
 };
 
 } // namespace faiss_turbo
