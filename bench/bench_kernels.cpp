@@ -278,7 +278,7 @@ void bench_search(
                t_ex.cpu / ne * 1e3,
                t_ex1.wall / ne1 * 1e3,
                t_ex1.cpu / ne1 * 1e3);
-        for (float rf : {0.0f, 4.0f}) {
+        for (float rf : {0.0f, kTQDefaultRerankFactor}) {
             Timing tb = median_time(o.runs, [&] {
                 search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf);
             });
