@@ -309,6 +309,83 @@ void GpuIndexIVFTurboQuant::reset() {
     rebuild_perm();
 }
 
+void GpuIndexIVFTurboQuant::reconstruct(idx_t key, float* recons) const {
+    auto it = std::find(host_labels_.begin(), host_labels_.end(), key);
+    FAISS_THROW_IF_NOT_FMT(
+        it != host_labels_.end(),
+        "GpuIndexIVFTurboQuant::reconstruct: id %ld is not in the index",
+        (long)key);
+    const int pos = (int)(it - host_labels_.begin());
+    idx_t list_no = -1;
+    for (size_t l = 0; l < nlist && list_no < 0; l++) {
+        // a list's positions are increasing: added in order, kept in order
+        if (std::binary_search(lists_[l].begin(), lists_[l].end(), pos)) {
+            list_no = l;
+        }
+    }
+    FAISS_THROW_IF_NOT_MSG(list_no >= 0, "reconstruct: position in no list");
+    const size_t cs = tq_.code_size;
+    std::vector<uint8_t> code(cs);
+    DeviceScope scope(device_);
+    to_host(code.data(), codes_.data() + pos * cs, cs, stream());
+    tq_.decode(1, code.data(), recons);
+    if (by_residual_) {
+        std::vector<float> c(d);
+        coarse_->reconstruct(list_no, c.data());
+        for (idx_t j = 0; j < d; j++) {
+            recons[j] += c[j];
+        }
+    }
+}
+
+size_t GpuIndexIVFTurboQuant::remove_ids(const faiss::IDSelector& sel) {
+    std::vector<int64_t> keep;
+    std::vector<int> newpos(ntotal, -1);
+    for (idx_t p = 0; p < ntotal; p++) {
+        if (!sel.is_member(host_labels_[p])) {
+            newpos[p] = (int)keep.size();
+            keep.push_back(p);
+        }
+    }
+    const size_t nremove = ntotal - keep.size();
+    if (nremove == 0) {
+        return 0;
+    }
+    DeviceScope scope(device_);
+    const size_t cs = tq_.code_size, nk = keep.size();
+    // every allocation first: running out of memory changes nothing
+    DeviceBuffer<int64_t> dkeep(res_, device_, "IVF remove_ids");
+    DeviceBuffer<uint8_t> codes(res_, device_, "IVF TurboQuant codes");
+    DeviceBuffer<int64_t> labels(res_, device_, "IVF TurboQuant ids");
+    dkeep.reserve_discard(std::max<size_t>(nk, 1));
+    codes.reserve_discard(std::max<size_t>(nk * cs, 1), kCodeSlack);
+    labels.reserve_discard(std::max<size_t>(nk, 1));
+    std::vector<idx_t> host_labels(nk);
+    for (size_t i = 0; i < nk; i++) {
+        host_labels[i] = host_labels_[keep[i]];
+    }
+    to_device(dkeep.data(), keep.data(), nk, stream());
+    to_device(labels.data(), host_labels.data(), nk, stream());
+    launch_gather_rows(
+        codes_.data(), dkeep.data(), nk, cs, codes.data(), stream());
+    TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    codes_ = std::move(codes);
+    labels_ = std::move(labels);
+    host_labels_ = std::move(host_labels);
+    for (auto& pl : lists_) {
+        size_t m = 0;
+        for (int p : pl) {
+            if (newpos[p] >= 0) {
+                pl[m++] = newpos[p];
+            }
+        }
+        pl.resize(m);
+    }
+    ntotal = nk;
+    rebuild_perm();
+    return nremove;
+}
+
 size_t GpuIndexIVFTurboQuant::getDeviceMemoryUsage() const {
     size_t b = codes_.capacity() ? codes_.capacity() + kCodeSlack : 0;
     b += labels_.capacity() * 8 + perm_.capacity() * 4;

@@ -10,8 +10,8 @@
  * CPU scanner does), so results equal IndexIVFTurboQuant's. Encoding for
  * add() runs on the GPU (residuals x - c_l formed on the host).
  *
- * Not here: training (train the CPU index and copy it), IDSelector,
- * reconstruct, remove_ids, range search; ids must lie in [0, 2^31).
+ * Not here: training (train the CPU index and copy it), IDSelector, range
+ * search; ids must lie in [0, 2^31).
  */
 #pragma once
 
@@ -67,6 +67,16 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
         const faiss::SearchParameters* params = nullptr) const override;
 
     void reset() override;
+
+    /// the vector of id key (its first position in the order of addition)
+    /// as IndexIVFTurboQuant::reconstruct_from_offset gives it: the CPU
+    /// decoder on the stored code plus the list's centroid. O(ntotal): no
+    /// direct map is kept.
+    void reconstruct(idx_t key, float* recons) const override;
+
+    /// drops the vectors whose id sel holds (the others keep their order
+    /// in their lists); the number dropped
+    size_t remove_ids(const faiss::IDSelector& sel) override;
 
     /// vectors in list l
     size_t list_size(size_t l) const;

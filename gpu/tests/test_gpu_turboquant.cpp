@@ -12,6 +12,7 @@
  */
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -829,6 +830,99 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     EXPECT_EQ(g->ntotal, 0);
     g->search(1, q.data(), 10, D.data(), I.data());
     EXPECT_EQ(I[0], -1);
+}
+
+/// lists of two CPU IVF indexes hold the same (id, code) pairs, in any
+/// order (FAISS's remove_ids moves a list's last entry into the hole)
+void expect_same_list_sets(
+    const IndexIVFTurboQuant& a,
+    const IndexIVFTurboQuant& b,
+    const char* what) {
+    ASSERT_EQ(a.nlist, b.nlist);
+    const size_t cs = a.code_size;
+    auto entries = [cs](const IndexIVFTurboQuant& x, size_t l) {
+        size_t n = x.invlists->list_size(l);
+        std::vector<std::vector<uint8_t>> e(n);
+        if (n == 0) {
+            return e;
+        }
+        faiss::InvertedLists::ScopedCodes c(x.invlists, l);
+        faiss::InvertedLists::ScopedIds ids(x.invlists, l);
+        for (size_t i = 0; i < n; i++) {
+            idx_t id = ids[i];
+            e[i].assign((const uint8_t*)&id, (const uint8_t*)&id + 8);
+            e[i].insert(e[i].end(), c.get() + i * cs, c.get() + (i + 1) * cs);
+        }
+        std::sort(e.begin(), e.end());
+        return e;
+    };
+    size_t bad = 0;
+    for (size_t l = 0; l < a.nlist; l++) {
+        bad += entries(a, l) != entries(b, l);
+    }
+    EXPECT_EQ(bad, 0u) << what << ": lists differ";
+}
+
+TEST(GpuTurboQuant, IVFReconstructAndRemoveIdsLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 16, nb = scaled(8000);
+    std::vector<float> xb = gaussian(nb, d, 29);
+    for (bool residual : {true, false}) {
+        auto cpu = make_ivf(
+            d,
+            nlist,
+            {"mse4", 4, kMSE, true, !residual, RotationType::AUTO, kQGauss},
+            faiss::METRIC_L2,
+            residual,
+            xb);
+        cpu->add(nb, xb.data());
+        GpuIndexIVFTurboQuant g(&res, *cpu);
+        // by id on the CPU side too (ids stop being 0..ntotal-1 below)
+        cpu->set_direct_map_type(faiss::DirectMap::Hashtable);
+        auto expect_reconstruct_equal = [&](const char* what) {
+            std::vector<float> a(d), b(d);
+            for (idx_t key : {idx_t(0), idx_t(1), idx_t(nb / 2), idx_t(nb - 1)}) {
+                if (key >= 100 && key < 400) {
+                    continue; // removed below
+                }
+                cpu->reconstruct(key, a.data());
+                g.reconstruct(key, b.data());
+                EXPECT_EQ(a, b) << what << " key " << key;
+            }
+        };
+        expect_reconstruct_equal("before remove_ids");
+        std::vector<float> tmp(d);
+        EXPECT_THROW(g.reconstruct(nb, tmp.data()), faiss::FaissException);
+
+        faiss::IDSelectorRange sel(100, 400);
+        // FAISS removes with a hashtable direct map only by IDSelectorArray
+        cpu->set_direct_map_type(faiss::DirectMap::NoMap);
+        EXPECT_EQ(g.remove_ids(sel), cpu->remove_ids(sel));
+        cpu->set_direct_map_type(faiss::DirectMap::Hashtable);
+        ASSERT_EQ(g.ntotal, cpu->ntotal);
+        EXPECT_EQ(g.remove_ids(sel), 0u);
+        EXPECT_THROW(g.reconstruct(150, tmp.data()), faiss::FaissException);
+        std::unique_ptr<IndexIVFTurboQuant> back(g.toCpu());
+        expect_same_list_sets(*cpu, *back, "after remove_ids");
+        expect_reconstruct_equal("after remove_ids");
+
+        std::vector<float> q = noisy_copies(xb, d, 11, 31);
+        const size_t k = 20, nprobe = 4;
+        Reference r = ivf_search(*cpu, q, k, nprobe);
+        faiss::SearchParametersIVF p;
+        p.nprobe = nprobe;
+        std::vector<float> D(11 * k);
+        std::vector<idx_t> I(11 * k);
+        g.search(11, q.data(), k, D.data(), I.data(), &p);
+        expect_agreement(compare(r, D, I), "IVF after remove_ids", true);
+        // adding after a removal: new positions, same lists as the CPU's
+        cpu->set_direct_map_type(faiss::DirectMap::NoMap); // ids repeat now
+        cpu->add(50, xb.data());
+        g.add(50, xb.data());
+        back.reset(g.toCpu());
+        expect_same_list_sets(*cpu, *back, "add after remove_ids");
+    }
 }
 
 } // namespace

@@ -357,3 +357,32 @@ def test_ivf_search_equals_cpu_exact(res, metric, by_residual):
         for k in (1, 10, 100):
             assert_same_results(cpu.search(xq, k + 1, params=p),
                                 *gpu.search(xq, k))
+
+
+@needs_device
+@pytest.mark.parametrize("metric,by_residual", IVF_CASES)
+def test_ivf_reconstruct_and_remove_ids(res, metric, by_residual):
+    """reconstruct gives the CPU index's vectors bit for bit; remove_ids
+    drops the same vectors as the CPU's (lists compared as sets: FAISS
+    moves a list's last entry into the hole)"""
+    xb = clustered(3000, D_FLAT, 23)
+    cpu = make_cpu_ivf(metric, by_residual, xb)
+    cpu.add(xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    cpu.set_direct_map_type(faiss.DirectMap.Hashtable)
+    for key in (0, 1, 1500, 2999):
+        assert np.array_equal(gpu.reconstruct(key), cpu.reconstruct(key))
+    with pytest.raises(RuntimeError, match="not in the index"):
+        gpu.reconstruct(3000)
+    sel = faiss.IDSelectorRange(100, 400)
+    # FAISS removes with a hashtable direct map only by IDSelectorArray
+    cpu.set_direct_map_type(faiss.DirectMap.NoMap)
+    assert gpu.remove_ids(sel) == cpu.remove_ids(sel) == 300
+    cpu.set_direct_map_type(faiss.DirectMap.Hashtable)
+    assert gpu.ntotal == cpu.ntotal == 2700
+    back = ft.index_gpu_to_cpu(gpu)
+    for (ia, ca), (ib, cb) in zip(ivf_lists(cpu), ivf_lists(back)):
+        rows_a = sorted(zip(ia, ca.reshape(len(ia), -1).tolist()))
+        rows_b = sorted(zip(ib, cb.reshape(len(ib), -1).tolist()))
+        assert rows_a == rows_b
+    assert np.array_equal(gpu.reconstruct(2999), cpu.reconstruct(2999))
