@@ -15,6 +15,7 @@
 
 #include <gpu/impl/CudaUtils.h>
 #include <gpu/impl/DeviceCodec.h>
+#include <gpu/impl/HostStaging.h>
 #include <gpu/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -239,9 +240,14 @@ void GpuIndexIVFTurboQuant::add(idx_t n, const float* x) {
 }
 
 void GpuIndexIVFTurboQuant::add_with_ids(
-    idx_t n, const float* x, const idx_t* xids) {
+    idx_t n, const float* x_in, const idx_t* xids_in) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
-    FAISS_THROW_IF_NOT_MSG(xids, "add_with_ids: null ids");
+    FAISS_THROW_IF_NOT_MSG(xids_in, "add_with_ids: null ids");
+    // vectors are assigned to lists on the host
+    HostInput<float> xh(x_in, n * d);
+    HostInput<idx_t> ih(xids_in, n);
+    const float* x = xh.get();
+    const idx_t* xids = ih.get();
     for (idx_t i = 0; i < n; i++) {
         check_label(xids[i]);
     }
@@ -395,6 +401,24 @@ size_t GpuIndexIVFTurboQuant::getDeviceMemoryUsage() const {
 }
 
 void GpuIndexIVFTurboQuant::search(
+    idx_t n,
+    const float* x,
+    idx_t k,
+    float* distances,
+    idx_t* labels,
+    const faiss::SearchParameters* params) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
+    // a bad k is refused by search_host before anything is written
+    const size_t nk = k > 0 && k <= kMaxSelectK ? (size_t)n * k : 0;
+    HostInput<float> xh(x, n * d);
+    HostOutput<float> dh(distances, nk);
+    HostOutput<idx_t> ih(labels, nk);
+    search_host(n, xh.get(), k, dh.get(), ih.get(), params);
+    dh.commit();
+    ih.commit();
+}
+
+void GpuIndexIVFTurboQuant::search_host(
     idx_t n,
     const float* x,
     idx_t k,

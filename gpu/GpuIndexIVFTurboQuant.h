@@ -52,12 +52,14 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// throws: train the CPU index, then copy it
     void train(idx_t n, const float* x) override;
 
-    /// ids ntotal, ntotal + 1, ...
+    /// ids ntotal, ntotal + 1, ...; x (and the ids of add_with_ids) on
+    /// the host or in device memory
     void add(idx_t n, const float* x) override;
 
     void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
 
-    /// host queries, any n, 1 <= k <= 2048
+    /// queries and results on the host or in device memory (copied: the
+    /// host prepares the queries), any n, 1 <= k <= 2048
     void search(
         idx_t n,
         const float* x,
@@ -116,6 +118,15 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     cudaStream_t stream() const;
     void rebuild_perm();
     void append(idx_t n, const float* x, const idx_t* xids);
+    /// search() on host pointers
+    void search_host(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const;
+
     void search_chunk(
         const TQQueries& q,
         const idx_t* assign,

@@ -12,6 +12,7 @@
 #include <faiss/impl/IDSelector.h>
 
 #include <gpu/impl/CudaUtils.h>
+#include <gpu/impl/HostStaging.h>
 #include <gpu/impl/DeviceCodec.h>
 #include <gpu/impl/kernels.h>
 
@@ -244,6 +245,10 @@ void GpuIndexTurboQuant::add(idx_t n, const float* x) {
     if (n == 0) {
         return;
     }
+    if (isDevicePointer(x)) {
+        add_from_device(n, x);
+        return;
+    }
     grow_codes(ntotal + n);
     DeviceScope scope(config_.device);
     size_t batch =
@@ -360,6 +365,23 @@ void GpuIndexTurboQuant::search(
     idx_t* labels,
     const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
+    // a bad k is refused by search_host before anything is written
+    const size_t nk = k > 0 && k <= kMaxSelectK ? (size_t)n * k : 0;
+    HostInput<float> xh(x, n * d);
+    HostOutput<float> dh(distances, nk);
+    HostOutput<idx_t> ih(labels, nk);
+    search_host(n, xh.get(), k, dh.get(), ih.get(), params);
+    dh.commit();
+    ih.commit();
+}
+
+void GpuIndexTurboQuant::search_host(
+    idx_t n,
+    const float* x,
+    idx_t k,
+    float* distances,
+    idx_t* labels,
+    const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_FMT(
         k > 0 && k <= kMaxSelectK,
         "GpuIndexTurboQuant::search: k=%ld must be in 1..%d",

@@ -86,7 +86,7 @@ class GpuIndexTurboQuant : public faiss::Index {
     /// learns the mean of the centered variant (on the host, as the CPU)
     void train(idx_t n, const float* x) override;
 
-    /// x on the host
+    /// x on the host or in device memory
     void add(idx_t n, const float* x) override;
 
     /// x (n x d floats) already in this index's device memory
@@ -99,7 +99,9 @@ class GpuIndexTurboQuant : public faiss::Index {
     /// room for n vectors in total (throws if the device lacks it)
     void reserve(idx_t n);
 
-    /// host queries, any n, 1 <= k <= 2048; no IDSelector
+    /// queries and results on the host or in device memory (device
+    /// queries are copied to the host, where the CPU codec prepares them),
+    /// any n, 1 <= k <= 2048; no IDSelector
     void search(
         idx_t n,
         const float* x,
@@ -172,6 +174,15 @@ class GpuIndexTurboQuant : public faiss::Index {
     void init_device_state();
     cudaStream_t stream() const;
     void grow_codes(idx_t n_total);
+    /// search() on host pointers
+    void search_host(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const;
+
     void search_chunk(
         const TQQueries& q,
         idx_t q0,

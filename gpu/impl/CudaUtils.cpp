@@ -21,6 +21,15 @@ void checkDevice(int device) {
         n);
 }
 
+bool isDevicePointer(const void* p) {
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError(); // older runtimes: plain host memory is an error
+        return false;
+    }
+    return a.type == cudaMemoryTypeDevice;
+}
+
 DeviceScope::DeviceScope(int device) {
     TQ_CUDA_CHECK(cudaGetDevice(&prev_));
     if (prev_ != device) {

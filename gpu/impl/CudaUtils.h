@@ -42,6 +42,9 @@ int getNumDevices();
 /// throws unless `device` names an existing device
 void checkDevice(int device);
 
+/// whether p points to device memory (managed and host memory are not)
+bool isDevicePointer(const void* p);
+
 /// makes `device` current for the scope, restoring the previous one
 class DeviceScope {
    public:

@@ -925,4 +925,82 @@ TEST(GpuTurboQuant, IVFReconstructAndRemoveIdsLikeCpu) {
     }
 }
 
+/// n values copied into a fresh device buffer (cudaFree it)
+template <typename T>
+T* device_copy(const std::vector<T>& v) {
+    T* p = nullptr;
+    TQ_CUDA_CHECK(cudaMalloc((void**)&p, std::max<size_t>(v.size(), 1) * sizeof(T)));
+    TQ_CUDA_CHECK(cudaMemcpy(
+        p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return p;
+}
+
+template <typename T>
+std::vector<T> host_copy(const T* p, size_t n) {
+    std::vector<T> v(n);
+    TQ_CUDA_CHECK(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return v;
+}
+
+/// search with queries and results in device memory equals the host search
+void expect_device_search_equal(
+    const faiss::Index& g, const std::vector<float>& q, size_t k) {
+    const size_t nq = q.size() / g.d;
+    std::vector<float> D(nq * k);
+    std::vector<idx_t> I(nq * k);
+    g.search(nq, q.data(), k, D.data(), I.data());
+    float* dq = device_copy(q);
+    float* dD = device_copy(std::vector<float>(nq * k));
+    idx_t* dI = device_copy(std::vector<idx_t>(nq * k));
+    g.search(nq, dq, k, dD, dI);
+    EXPECT_EQ(host_copy(dD, nq * k), D);
+    EXPECT_EQ(host_copy(dI, nq * k), I);
+    // device queries, host results
+    std::vector<float> D2(nq * k);
+    std::vector<idx_t> I2(nq * k);
+    g.search(nq, dq, k, D2.data(), I2.data());
+    EXPECT_EQ(D2, D);
+    EXPECT_EQ(I2, I);
+    cudaFree(dq);
+    cudaFree(dD);
+    cudaFree(dI);
+}
+
+TEST(GpuTurboQuant, DeviceVectorsQueriesAndResults) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nb = scaled(4000), k = 10;
+    std::vector<float> xb = gaussian(nb, d, 41);
+    std::vector<float> q = noisy_copies(xb, d, 7, 43);
+    float* dx = device_copy(xb);
+    EXPECT_TRUE(isDevicePointer(dx));
+    EXPECT_TRUE(isDevicePointer(dx + nb * d - 1));
+    EXPECT_FALSE(isDevicePointer(xb.data()));
+
+    Codec c{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    auto cpu = make_cpu(d, c);
+    cpu->add(nb, xb.data());
+    GpuIndexTurboQuant g(&res, *cpu);
+    GpuIndexTurboQuant g2(&res, *make_cpu(d, c));
+    g2.add(nb, dx); // device vectors through the plain add()
+    EXPECT_EQ(gpu_codes(g2), gpu_codes(g));
+    expect_device_search_equal(g, q, k);
+
+    auto ivf = make_ivf(d, 8, c, faiss::METRIC_L2, true, xb);
+    GpuIndexIVFTurboQuant gi(&res, *ivf);
+    std::vector<idx_t> ids(nb);
+    for (size_t i = 0; i < nb; i++) {
+        ids[i] = 3 * i + 1;
+    }
+    idx_t* dids = device_copy(ids);
+    gi.add_with_ids(nb, dx, dids);
+    ivf->add_with_ids(nb, xb.data(), ids.data());
+    std::unique_ptr<IndexIVFTurboQuant> back(gi.toCpu());
+    expect_same_lists(*ivf, *back, "IVF add from device");
+    gi.nprobe = 3;
+    expect_device_search_equal(gi, q, k);
+    cudaFree(dids);
+    cudaFree(dx);
+}
+
 } // namespace

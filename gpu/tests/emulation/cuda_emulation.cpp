@@ -7,6 +7,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <algorithm>
 #include <cublas_v2.h>
 #include <ucontext.h>
 
@@ -220,6 +225,10 @@ void emu_mma_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
 }
 
 // ---- CUDA runtime stubs: host memory, one device, no streams
+// "device" allocations (start -> bytes), for cudaPointerGetAttributes
+static std::mutex g_alloc_mutex;
+static std::map<uintptr_t, size_t> g_allocs;
+
 extern "C" {
 static size_t g_used = 0;
 cudaError_t cudaMalloc(void** p, size_t n) {
@@ -230,10 +239,27 @@ cudaError_t cudaMalloc(void** p, size_t n) {
     }
     *p = aligned_alloc(256, (n + 255) / 256 * 256);
     g_used += n;
+    if (*p) {
+        std::lock_guard<std::mutex> lock(g_alloc_mutex);
+        g_allocs[(uintptr_t)*p] = std::max<size_t>(n, 1);
+    }
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 cudaError_t cudaFree(void* p) {
+    {
+        std::lock_guard<std::mutex> lock(g_alloc_mutex);
+        g_allocs.erase((uintptr_t)p);
+    }
     free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* p) {
+    memset(a, 0, sizeof(*a));
+    std::lock_guard<std::mutex> lock(g_alloc_mutex);
+    auto it = g_allocs.upper_bound((uintptr_t)p);
+    bool dev = it != g_allocs.begin() &&
+            (uintptr_t)p < std::prev(it)->first + std::prev(it)->second;
+    a->type = dev ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
     return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) {
