@@ -43,6 +43,8 @@ const Cfg kCfgs[] = {
         {129, TQVariant::MSE, 3, false},
         {96, TQVariant::MSE, 2.5, true},
         {70, TQVariant::MSE, 3.5, false},
+        {150, TQVariant::MSE, 3.5, true},  // 3-bit part from bit 300
+        {200, TQVariant::MSE, 2.5, false}, // 2-bit part from bit 300
         {300, TQVariant::MSE, 4.5, false},
         {64, TQVariant::MSE, 1.5, false},
         {40, TQVariant::MSE, 8, false},

@@ -114,11 +114,15 @@ Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
     L.max_read = L.code_size;
     for (int s = 0; s < L.nseg; s++) {
         const Int8Segment& sg = L.seg[s];
-        L.direct = L.direct && sg.interleaved;
+        L.direct = L.direct && (sg.interleaved || sg.nbits <= 4);
+        size_t end = 0;
         if (sg.interleaved) {
-            size_t end = sg.bit_offset / 8 + sg.width * sg.nbits / 8;
-            L.max_read = std::max(L.max_read, end);
+            end = sg.bit_offset / 8 + sg.width * sg.nbits / 8;
+        } else if (sg.nbits <= 4) {
+            end = (sg.bit_offset + sg.nbits * sg.ncoords + 7) / 8 +
+                  kInt8NaturalOverread;
         }
+        L.max_read = std::max(L.max_read, end);
     }
 }
 
