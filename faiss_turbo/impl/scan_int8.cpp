@@ -114,11 +114,10 @@ Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
     L.max_read = L.code_size;
     for (int s = 0; s < L.nseg; s++) {
         const Int8Segment& sg = L.seg[s];
-        L.direct = L.direct && (sg.interleaved || sg.nbits <= 4);
         size_t end = 0;
         if (sg.interleaved) {
             end = sg.bit_offset / 8 + sg.width * sg.nbits / 8;
-        } else if (sg.nbits <= 4) {
+        } else {
             end = (sg.bit_offset + sg.nbits * sg.ncoords + 7) / 8 +
                   kInt8NaturalOverread;
         }

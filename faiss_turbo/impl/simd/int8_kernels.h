@@ -37,8 +37,8 @@ constexpr int kInt8MaxSegments = 3;
 /// queries the direct kernel scores per pass over the codes
 constexpr size_t kInt8MaxDirectQueries = 4;
 
-/// natural-order segments of at most 4 bits may be read up to this many
-/// bytes past their last byte (the SIMD decoder's loads)
+/// natural-order segments may be read up to this many bytes past their
+/// last byte (the SIMD decoder's loads)
 constexpr size_t kInt8NaturalOverread = 32;
 
 /// offset of the table values: u = round(c / scale) + kInt8Offset
@@ -67,7 +67,8 @@ struct Int8Layout {
     size_t row;      ///< bytes of a tile row / prepared query
     size_t max_read; ///< bytes a kernel may read from a code's start
     bool want_v;     ///< compute the V sums
-    bool direct;     ///< every segment interleaved or of <= 4 bits
+    bool direct;     ///< direct_dots applies (every layout, since the
+                     ///< SIMD decoder reads natural segments too)
 };
 
 /// One instruction set's kernels. Outputs are int32, indexed

@@ -106,7 +106,7 @@ int32_t decode_interleaved(
     return hsum64(vacc);
 }
 
-/// index of b <= 4 bits at bit pos of code (a local copy: no inline code
+/// index of b <= 8 bits at bit pos of code (a local copy: no inline code
 /// of other headers here); reads the second byte only when the bits do
 uint32_t bits_at(const uint8_t* code, size_t pos, int b) {
     const size_t byte = pos >> 3;
@@ -131,6 +131,36 @@ __m256i natural_indices16(const uint8_t* lo, __m256i ctl, __m256i mul) {
     x = _mm256_shuffle_epi8(x, ctl);
     return _mm256_srli_epi16(_mm256_mullo_epi16(x, mul), 16 - B);
 }
+
+/// a table of 2^B bytes indexed by 32 indices at once: pshufb takes 16
+/// entries, so wider tables are pieces of 16 selected by the index's high
+/// bits (B > 4: 5- to 8-bit codes)
+template <int B> struct Lut {
+    static constexpr int kPieces = B > 4 ? 1 << (B - 4) : 1;
+    __m256i t[kPieces];
+
+    explicit Lut(const uint8_t* tab) {
+        for (int h = 0; h < kPieces; h++) {
+            t[h] = load_table(tab + 16 * h);
+        }
+    }
+
+    __m256i operator()(__m256i idx) const {
+        if (B <= 4) {
+            return _mm256_shuffle_epi8(t[0], idx);
+        }
+        const __m256i nib = _mm256_set1_epi8(15);
+        __m256i lo = _mm256_and_si256(idx, nib);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(idx, 4), nib);
+        __m256i r = _mm256_setzero_si256();
+        for (int h = 0; h < kPieces; h++) {
+            __m256i sel = _mm256_cmpeq_epi8(hi, _mm256_set1_epi8((char)h));
+            r = _mm256_or_si256(
+                    r, _mm256_and_si256(_mm256_shuffle_epi8(t[h], lo), sel));
+        }
+        return r;
+    }
+};
 
 /// the per-lane constants of natural_indices16 for segment s (their
 /// bit offset within a byte is the same at every step: 32 B bits)
@@ -175,8 +205,8 @@ natural_tail(const Int8Segment& s, const uint8_t* code, size_t j, int32_t* v) {
     return _mm256_load_si256((const __m256i*)t);
 }
 
-/// a natural-order segment of B <= 4 bits at any bit offset (fractional
-/// widths, 3 bits), 32 coordinates a step, reading up to max_read bytes
+/// a natural-order segment of B <= 8 bits at any bit offset (fractional
+/// widths, 3, 5-8 bits), 32 coordinates a step, reading up to max_read bytes
 /// from the code (kInt8NaturalOverread): the scalar decoder took 4 cycles
 /// a coordinate, 20x the interleaved decoders' time at nq = 1
 template <int B>
@@ -187,7 +217,7 @@ int32_t decode_natural(
         size_t max_read,
         uint8_t* row,
         bool want_v) {
-    const __m256i T = load_table(s.u), V = load_table(s.v);
+    const Lut<B> T(s.u), V(s.v);
     const __m256i zero = _mm256_setzero_si256();
     __m256i vacc = zero;
     size_t j = 0;
@@ -197,10 +227,9 @@ int32_t decode_natural(
             break; // not within the readable bytes
         }
         __m256i idx = natural_indices32<B>(code + byte, pat);
-        _mm256_storeu_si256((__m256i*)(row + j), _mm256_shuffle_epi8(T, idx));
+        _mm256_storeu_si256((__m256i*)(row + j), T(idx));
         if (want_v) {
-            vacc = _mm256_add_epi64(
-                    vacc, _mm256_sad_epu8(_mm256_shuffle_epi8(V, idx), zero));
+            vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(idx), zero));
         }
     }
     int32_t vsum = hsum64(vacc);
@@ -230,8 +259,14 @@ int32_t decode_natural_any(
             return decode_natural<3>(s, pat, code, mr, row, L.want_v);
         case 4:
             return decode_natural<4>(s, pat, code, mr, row, L.want_v);
+        case 5:
+            return decode_natural<5>(s, pat, code, mr, row, L.want_v);
+        case 6:
+            return decode_natural<6>(s, pat, code, mr, row, L.want_v);
+        case 7:
+            return decode_natural<7>(s, pat, code, mr, row, L.want_v);
         default:
-            return int8_decode_natural(s, code, L.code_size, row);
+            return decode_natural<8>(s, pat, code, mr, row, L.want_v);
     }
 }
 
@@ -448,7 +483,7 @@ void direct_segment(
     }
 }
 
-/// one natural-order segment (B <= 4 bits) of one code against NQ
+/// one natural-order segment (B <= 8 bits) of one code against NQ
 /// queries: decoded 64 coordinates at a time into registers, then the
 /// same integer dot products as direct_segment
 template <int B, int NQ, bool WANT_V>
@@ -462,7 +497,7 @@ void direct_natural(
         size_t stride,
         int32_t* out,
         int32_t* vout) {
-    const __m256i T = load_table(s.u), V = load_table(s.v);
+    const Lut<B> T(s.u), V(s.v);
     const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
     const int8_t* qs = q8 + s.tile_offset;
     __m256i acc[NQ];
@@ -479,8 +514,8 @@ void direct_natural(
         }
         __m256i i0 = natural_indices32<B>(code + byte, pat);
         __m256i i1 = natural_indices32<B>(code + byte + 4 * B, pat);
-        __m256i u0 = _mm256_shuffle_epi8(T, i0);
-        __m256i u1 = _mm256_shuffle_epi8(T, i1);
+        __m256i u0 = T(i0);
+        __m256i u1 = T(i1);
         for (int q = 0; q < NQ; q++) {
             const int8_t* r = qs + q * row + j;
             acc[q] = _mm256_add_epi32(
@@ -491,10 +526,8 @@ void direct_natural(
                          _mm256_loadu_si256((const __m256i*)(r + 32))));
         }
         if (WANT_V) {
-            vacc = _mm256_add_epi64(
-                    vacc, _mm256_sad_epu8(_mm256_shuffle_epi8(V, i0), zero));
-            vacc = _mm256_add_epi64(
-                    vacc, _mm256_sad_epu8(_mm256_shuffle_epi8(V, i1), zero));
+            vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(i0), zero));
+            vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(i1), zero));
         }
     }
     int32_t vsum = 0;
@@ -503,11 +536,9 @@ void direct_natural(
         __m256i u;
         if (j + 32 <= s.ncoords && byte + 3 * B + 16 <= max_read) {
             __m256i idx = natural_indices32<B>(code + byte, pat);
-            u = _mm256_shuffle_epi8(T, idx);
+            u = T(idx);
             if (WANT_V) {
-                vacc = _mm256_add_epi64(
-                        vacc,
-                        _mm256_sad_epu8(_mm256_shuffle_epi8(V, idx), zero));
+                vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(idx), zero));
             }
         } else {
             u = natural_tail(s, code, j, &vsum);
@@ -553,8 +584,20 @@ void direct_natural_any(
         case 3:
             return direct_natural<3, NQ, WANT_V>(
                     s, pat, code, mr, q8, row, stride, out, vout);
-        default:
+        case 4:
             return direct_natural<4, NQ, WANT_V>(
+                    s, pat, code, mr, q8, row, stride, out, vout);
+        case 5:
+            return direct_natural<5, NQ, WANT_V>(
+                    s, pat, code, mr, q8, row, stride, out, vout);
+        case 6:
+            return direct_natural<6, NQ, WANT_V>(
+                    s, pat, code, mr, q8, row, stride, out, vout);
+        case 7:
+            return direct_natural<7, NQ, WANT_V>(
+                    s, pat, code, mr, q8, row, stride, out, vout);
+        default:
+            return direct_natural<8, NQ, WANT_V>(
                     s, pat, code, mr, q8, row, stride, out, vout);
     }
 }
