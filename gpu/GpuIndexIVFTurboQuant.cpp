@@ -407,15 +407,10 @@ void GpuIndexIVFTurboQuant::search(
     float* distances,
     idx_t* labels,
     const faiss::SearchParameters* params) const {
-    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
-    // a bad k is refused by search_host before anything is written
-    const size_t nk = k > 0 && k <= kMaxSelectK ? (size_t)n * k : 0;
-    HostInput<float> xh(x, n * d);
-    HostOutput<float> dh(distances, nk);
-    HostOutput<idx_t> ih(labels, nk);
-    search_host(n, xh.get(), k, dh.get(), ih.get(), params);
-    dh.commit();
-    ih.commit();
+    staged_search(
+        n, d, k, kMaxSelectK, x, distances, labels, [&](auto xh, auto dh, auto ih) {
+            search_host(n, xh, k, dh, ih, params);
+        });
 }
 
 void GpuIndexIVFTurboQuant::search_host(

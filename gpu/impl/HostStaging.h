@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include <gpu/impl/CudaUtils.h>
@@ -67,6 +68,29 @@ class HostOutput {
     size_t n_;
     std::vector<T> copy_;
 };
+
+/// a search's n x d queries and n x k results, from and to caller
+/// pointers on either side: search_host gets host pointers. A k outside
+/// 1..max_k stages nothing (search_host refuses it before writing).
+template <typename SearchHost>
+void staged_search(
+        int64_t n,
+        int64_t d,
+        int64_t k,
+        int max_k,
+        const float* x,
+        float* distances,
+        int64_t* labels,
+        SearchHost search_host) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
+    const size_t nk = k > 0 && k <= max_k ? (size_t)(n * k) : 0;
+    HostInput<float> xh(x, n * d);
+    HostOutput<float> dh(distances, nk);
+    HostOutput<int64_t> ih(labels, nk);
+    search_host(xh.get(), dh.get(), ih.get());
+    dh.commit();
+    ih.commit();
+}
 
 } // namespace gpu
 } // namespace faiss_turbo

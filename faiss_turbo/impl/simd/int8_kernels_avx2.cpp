@@ -132,6 +132,32 @@ __m256i natural_indices16(const uint8_t* lo, __m256i ctl, __m256i mul) {
     return _mm256_srli_epi16(_mm256_mullo_epi16(x, mul), 16 - B);
 }
 
+/// a bit width as a type, for by_width (local: no code of other headers'
+/// templates is instantiated here)
+template <int B> struct Width { static constexpr int value = B; };
+
+/// f(Width<nbits>()) for nbits in 1..8: one instance of a kernel per width
+template <typename F> auto by_width(int nbits, F&& f) {
+    switch (nbits) {
+        case 1:
+            return f(Width<1>());
+        case 2:
+            return f(Width<2>());
+        case 3:
+            return f(Width<3>());
+        case 4:
+            return f(Width<4>());
+        case 5:
+            return f(Width<5>());
+        case 6:
+            return f(Width<6>());
+        case 7:
+            return f(Width<7>());
+        default:
+            return f(Width<8>());
+    }
+}
+
 /// a table of 2^B bytes indexed by 32 indices at once: pshufb takes 16
 /// entries, so wider tables are pieces of 16 selected by the index's high
 /// bits (B > 4: 5- to 8-bit codes)
@@ -250,24 +276,10 @@ int32_t decode_natural_any(
         uint8_t* row) {
     const Int8Segment& s = L.seg[si];
     const size_t mr = L.max_read;
-    switch (s.nbits) {
-        case 1:
-            return decode_natural<1>(s, pat, code, mr, row, L.want_v);
-        case 2:
-            return decode_natural<2>(s, pat, code, mr, row, L.want_v);
-        case 3:
-            return decode_natural<3>(s, pat, code, mr, row, L.want_v);
-        case 4:
-            return decode_natural<4>(s, pat, code, mr, row, L.want_v);
-        case 5:
-            return decode_natural<5>(s, pat, code, mr, row, L.want_v);
-        case 6:
-            return decode_natural<6>(s, pat, code, mr, row, L.want_v);
-        case 7:
-            return decode_natural<7>(s, pat, code, mr, row, L.want_v);
-        default:
-            return decode_natural<8>(s, pat, code, mr, row, L.want_v);
-    }
+    return by_width(s.nbits, [&](auto w) {
+        return decode_natural<decltype(w)::value>(
+                s, pat, code, mr, row, L.want_v);
+    });
 }
 
 void decode_tile_avx2(
@@ -574,32 +586,10 @@ void direct_natural_any(
         int32_t* vout) {
     const Int8Segment& s = L.seg[si];
     const size_t mr = L.max_read, row = L.row;
-    switch (s.nbits) {
-        case 1:
-            return direct_natural<1, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        case 2:
-            return direct_natural<2, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        case 3:
-            return direct_natural<3, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        case 4:
-            return direct_natural<4, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        case 5:
-            return direct_natural<5, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        case 6:
-            return direct_natural<6, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        case 7:
-            return direct_natural<7, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-        default:
-            return direct_natural<8, NQ, WANT_V>(
-                    s, pat, code, mr, q8, row, stride, out, vout);
-    }
+    by_width(s.nbits, [&](auto w) {
+        direct_natural<decltype(w)::value, NQ, WANT_V>(
+                s, pat, code, mr, q8, row, stride, out, vout);
+    });
 }
 
 /// codes ahead of the one scored that direct_codes prefetches
