@@ -20,7 +20,9 @@
  * turns 32 code bytes into 8 / b vectors of 32 values, vector k holding bits
  * k*b.. of each byte, so coordinate j of chunk c sits at c * 256 / b +
  * (j % (8 / b)) * 32 + (j / (8 / b)) (j relative to the chunk). Other
- * segments are in natural order. Queries are permuted once into this order.
+ * segments (3, 5-8 bits, or off a byte in fractional widths) are in natural
+ * order; the SIMD decoder reads them 32 indices at a time from any bit
+ * offset. Queries are permuted once into this order.
  *
  * This header is included by the AVX2 translation unit: it must hold no
  * inline code that another translation unit could also instantiate.
