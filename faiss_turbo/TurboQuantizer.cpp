@@ -126,11 +126,13 @@ void encode_one(
         double uc = canonical_dot_fast(u, rr, d);
         aux = uc > 0 ? (float)((double)norm / uc) : 0.0f;
     }
-    uint8_t* tail = code + tq.mse_bytes + tq.qjl_bytes;
-    memcpy(tail, &norm, sizeof(float));
-    if (tq.n_floats() == 2) {
-        memcpy(tail + sizeof(float), &aux, sizeof(float));
+    TQCodeScalars s;
+    s.norm = norm;
+    s.aux = aux;
+    if (tq.ip_offset && !tq.mean.empty()) {
+        s.moff = (float)canonical_dot_fast(tq.mean.data(), x, d);
     }
+    tq.write_scalars(code, s);
 }
 
 /// the centroids of n indices of cb.nbits bits from bit pos of code: a byte
@@ -262,7 +264,7 @@ std::string TurboQuantizer::layout_string() const {
     snprintf(
             buf,
             sizeof(buf),
-            "d=%zd %s %zdx%db+%zdx%db (%zd B)%s | norm%s (%zd B in all)",
+            "d=%zd %s %zdx%db+%zdx%db (%zd B)%s | norm%s%s (%zd B in all)",
             d,
             variant == TQVariant::PROD ? "PROD" : "MSE",
             n_hi,
@@ -274,6 +276,7 @@ std::string TurboQuantizer::layout_string() const {
             variant == TQVariant::PROD ? " | gamma"
             : debiased                 ? " | beta"
                                        : "",
+            ip_offset ? " | <mean, r>" : "",
             code_size);
     return buf;
 }
@@ -341,12 +344,7 @@ void TurboQuantizer::decode_rotated(
             sgn[j] = (signs[j >> 3] >> (j & 7)) & 1 ? 1.0f : -1.0f;
         }
     }
-    const uint8_t* tail = code + mse_bytes + qjl_bytes;
-    memcpy(&s.norm, tail, sizeof(float));
-    s.aux = 0;
-    if (n_floats() == 2) {
-        memcpy(&s.aux, tail + sizeof(float), sizeof(float));
-    }
+    read_scalars(code, s);
     s.cc = cc;
 }
 
@@ -401,7 +399,7 @@ void TurboQuantizer::prepare_queries(
             const float* qi = q + i * d;
             double ip = 0;
             for (size_t j = 0; j < d; j++) {
-                qc[i * d + j] = l2 ? qi[j] - mean[j] : qi[j];
+                qc[i * d + j] = l2 || ip_offset ? qi[j] - mean[j] : qi[j];
                 ip += (double)qi[j] * mean[j];
             }
             if (!l2) {

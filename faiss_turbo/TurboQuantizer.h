@@ -26,11 +26,20 @@
  *    bit stream, zero-padded to a byte]
  *   [PROD only: d sign bits, LSB-first, 1 = positive, padded to a byte]
  *   [float32 norm][float32 aux: beta (debiased MSE) or gamma (PROD)]
+ *   [float32 moff = <mean, x - mean>: ip_offset codecs only]
+ *
+ * Inner products of centered codecs (ip_offset): <q, x> = <q, mean> +
+ * <q - mean, r> + <mean, r>, r = x - mean, with the last term stored
+ * exactly, so the codes' error meets only q - mean. Without it the error
+ * meets all of q, and on embeddings that share a large common direction
+ * (q close to the mean) that costs most of the recall (see
+ * bench/ablation_ip_centering.py); RaBitQ stores the same term.
  */
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +70,7 @@ struct TQQueries {
 struct TQCodeScalars {
     float norm = 0; ///< ||x - mean||
     float aux = 0;  ///< beta or gamma
+    float moff = 0; ///< <mean, x - mean> (ip_offset codecs, else 0)
     float cc = 0;   ///< ||c_hat||^2, plain MSE only (0 otherwise)
 };
 
@@ -73,6 +83,10 @@ struct TurboQuantizer {
     QJLType qjl_type = QJLType::GAUSSIAN;
     uint64_t seed = 1234;
     std::vector<float> mean; ///< subtracted before encoding; empty: none
+    /// codes store <mean, x - mean> and inner-product queries are centered
+    /// too (see the top of this file); set by the index for centered
+    /// inner-product search, before set_layout()
+    bool ip_offset = false;
 
     // layout, from set_layout()
     size_t n_hi = 0; ///< coordinates at b_hi bits
@@ -110,9 +124,19 @@ struct TurboQuantizer {
     /// bits given to the MSE part (bits - 1 for PROD), times 10
     int mse_bits10() const;
 
-    int n_floats() const {
-        return (variant == TQVariant::PROD || debiased) ? 2 : 1;
+    /// whether codes store aux (beta or gamma)
+    bool has_aux() const {
+        return variant == TQVariant::PROD || debiased;
     }
+
+    int n_floats() const {
+        return 1 + (has_aux() ? 1 : 0) + (ip_offset ? 1 : 0);
+    }
+
+    /// the floats after a code's bits (see the layout above)
+    void read_scalars(const uint8_t* code, TQCodeScalars& s) const;
+
+    void write_scalars(uint8_t* code, const TQCodeScalars& s) const;
 
     /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"
     std::string layout_string() const;
@@ -173,7 +197,37 @@ inline float TurboQuantizer::combine(
         ip = s.norm * dot_c;
         x2 = s.norm * s.norm * s.cc;
     }
-    return q.l2 ? q.qconst[qi] + x2 - 2 * ip : ip + q.qconst[qi];
+    return q.l2 ? q.qconst[qi] + x2 - 2 * ip : ip + q.qconst[qi] + s.moff;
+}
+
+inline void
+TurboQuantizer::read_scalars(const uint8_t* code, TQCodeScalars& s) const {
+    const uint8_t* p = code + mse_bytes + qjl_bytes;
+    memcpy(&s.norm, p, sizeof(float));
+    p += sizeof(float);
+    s.aux = 0;
+    if (has_aux()) {
+        memcpy(&s.aux, p, sizeof(float));
+        p += sizeof(float);
+    }
+    s.moff = 0;
+    if (ip_offset) {
+        memcpy(&s.moff, p, sizeof(float));
+    }
+}
+
+inline void
+TurboQuantizer::write_scalars(uint8_t* code, const TQCodeScalars& s) const {
+    uint8_t* p = code + mse_bytes + qjl_bytes;
+    memcpy(p, &s.norm, sizeof(float));
+    p += sizeof(float);
+    if (has_aux()) {
+        memcpy(p, &s.aux, sizeof(float));
+        p += sizeof(float);
+    }
+    if (ip_offset) {
+        memcpy(p, &s.moff, sizeof(float));
+    }
 }
 
 } // namespace faiss_turbo

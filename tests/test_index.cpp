@@ -112,7 +112,10 @@ TEST(Index, SearchEqualsEstimatorBruteForce) {
 }
 
 TEST(Index, PlainMseIsExactOverReconstructions) {
-    // plain TQmse scores are the exact metric on the decoded vectors
+    // plain TQmse scores are the exact metric on the decoded vectors x_hat;
+    // centered inner products add the stored <mean, x - x_hat>
+    // (ip_offset): checked as the inner product of q (and 1) with the
+    // vector (x_hat, <mean, x - x_hat>)
     const size_t d = 40, nb = 500, nq = 20, k = 5;
     auto xb = tqtest::random_gaussian(nb, d, 3);
     auto xq = tqtest::random_gaussian(nq, d, 4);
@@ -121,14 +124,32 @@ TEST(Index, PlainMseIsExactOverReconstructions) {
             IndexTurboQuant idx(d, 3, TQVariant::MSE, m, centered, false);
             idx.train(nb, xb.data());
             idx.add(nb, xb.data());
+            const bool off = centered && m == faiss::METRIC_INNER_PRODUCT;
+            EXPECT_EQ(idx.tq.ip_offset, off);
             std::vector<float> rec(nb * d);
             idx.reconstruct_n(0, nb, rec.data());
-            faiss::IndexFlat flat(d, m);
-            flat.add(nb, rec.data());
+            const size_t de = off ? d + 1 : d;
+            std::vector<float> ext(nb * de), qext(nq * de, 1.0f);
+            for (size_t i = 0; i < nb; i++) {
+                std::copy_n(rec.data() + i * d, d, ext.data() + i * de);
+                if (off) {
+                    double c = 0;
+                    for (size_t j = 0; j < d; j++) {
+                        c += (double)idx.tq.mean[j] *
+                             (xb[i * d + j] - rec[i * d + j]);
+                    }
+                    ext[i * de + d] = (float)c;
+                }
+            }
+            for (size_t i = 0; i < nq; i++) {
+                std::copy_n(xq.data() + i * d, d, qext.data() + i * de);
+            }
+            faiss::IndexFlat flat(de, m);
+            flat.add(nb, ext.data());
             std::vector<float> D(nq * k), D2(nq * k);
             std::vector<idx_t> I(nq * k), I2(nq * k);
             idx.search(nq, xq.data(), k, D.data(), I.data());
-            flat.search(nq, xq.data(), k, D2.data(), I2.data());
+            flat.search(nq, qext.data(), k, D2.data(), I2.data());
             for (size_t i = 0; i < nq * k; i++) {
                 EXPECT_NEAR(D[i], D2[i], 1e-4 * (1 + std::fabs(D2[i])));
                 // labels agree wherever the gap to the neighbour is clear
@@ -196,6 +217,54 @@ TEST(Index, RecallOnSiftMatchesReference) {
     EXPECT_GE(r4, 0.905);
     EXPECT_GE(p2, 0.62);
     EXPECT_GE(p4, 0.85);
+}
+
+// vectors that share a large common direction (as text embeddings do):
+// with the stored <mean, r> the codes' error meets only q - mean, which
+// must show as recall against exact inner products
+TEST(Index, CenteredInnerProductsUseTheExactOffset) {
+    const size_t d = 64, nb = 5000, nq = 200, k = 10;
+    auto common = tqtest::random_gaussian(1, d, 7);
+    auto make = [&](size_t n, int seed) {
+        auto x = tqtest::random_gaussian(n, d, seed);
+        for (size_t i = 0; i < n; i++) {
+            double nrm = 0;
+            for (size_t j = 0; j < d; j++) {
+                float& v = x[i * d + j];
+                v = common[j] + 0.5f * v;
+                nrm += (double)v * v;
+            }
+            for (size_t j = 0; j < d; j++) {
+                x[i * d + j] /= (float)std::sqrt(nrm);
+            }
+        }
+        return x;
+    };
+    auto xb = make(nb, 8), xq = make(nq, 9);
+    faiss::IndexFlatIP flat(d);
+    flat.add(nb, xb.data());
+    std::vector<float> Dg(nq * k);
+    std::vector<idx_t> gt(nq * k);
+    flat.search(nq, xq.data(), k, Dg.data(), gt.data());
+    double r[2];
+    for (bool off : {false, true}) {
+        IndexTurboQuant idx(
+                d, 2, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT, true);
+        EXPECT_TRUE(idx.tq.ip_offset);
+        idx.tq.ip_offset = off; // the layout before this option, to compare
+        idx.tq.set_layout();
+        idx.code_size = idx.tq.code_size;
+        idx.train(nb, xb.data());
+        idx.add(nb, xb.data());
+        std::vector<float> D(nq * k);
+        std::vector<idx_t> I(nq * k);
+        idx.search(nq, xq.data(), k, D.data(), I.data());
+        r[off] = tqtest::recall_at(I, gt, nq, k, k, k);
+    }
+    printf("2 bits, 10-recall@10 without / with <mean, r>: %.3f / %.3f\n",
+           r[0],
+           r[1]);
+    EXPECT_GT(r[1], r[0] + 0.1);
 }
 
 TEST(Index, ThreadCountIndependent) {

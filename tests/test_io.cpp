@@ -448,6 +448,8 @@ TEST(IORoundTrip, FlatVariants) {
             {32, 1, PROD, IP, false, DENSE, G, false}, // 0-bit MSE part
             {33, 8, MSE, IP, false, HAD, G, false},
             {300, 2, MSE, L2, false, RotationType::AUTO, G, true},
+            {64, 4, MSE, IP, true, DENSE, G, true}, // ip_offset
+            {40, 3, PROD, IP, true, HAD, H, false}, // ip_offset
     };
     for (const Cfg& c : cfgs) {
         SCOPED_TRACE(

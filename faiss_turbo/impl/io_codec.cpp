@@ -35,6 +35,9 @@ void put_params(PayloadWriter& pw, const TurboQuantizer& tq) {
     pw.put<uint32_t>(tq.b_lo);
     pw.put<uint64_t>(tq.code_size);
     pw.put_vector(tq.mean);
+    if (tq.ip_offset) { // absent: false (files of earlier versions)
+        pw.put<uint8_t>(1);
+    }
 }
 
 void get_params(const Section& s, TurboQuantizer& tq) {
@@ -70,6 +73,7 @@ void get_params(const Section& s, TurboQuantizer& tq) {
     uint32_t b_hi = pr.get<uint32_t>(), b_lo = pr.get<uint32_t>();
     uint64_t code_size = pr.get<uint64_t>();
     pr.get_counted_vector(tq.mean, d);
+    tq.ip_offset = pr.remaining() > 0 && get_bool(pr);
     pr.expect_end();
     check_finite(tq.mean, s.name() + " mean");
     tq.set_layout(); // validates d, bits, variant, debiased, mean size

@@ -295,6 +295,11 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
     read_codec(r, idx->tq);
     const TurboQuantizer& tq = idx->tq;
     FAISS_THROW_IF_NOT_FMT(
+            !tq.ip_offset,
+            "faiss-turbo read: %s: the IVF index does not use ip_offset "
+            "codecs",
+            head.name().c_str());
+    FAISS_THROW_IF_NOT_FMT(
             (size_t)h.f.d == tq.d &&
                     (h.centered ? !h.by_residual &&
                                           tq.mean.empty() == !h.f.is_trained

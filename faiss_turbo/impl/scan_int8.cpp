@@ -201,11 +201,10 @@ void Int8Queries::prepare(const Int8Codec& codec, const TQQueries& q) {
 inline Int8Codec::Affine
 Int8Codec::affine_inline(const uint8_t* code, const int32_t* V) const {
     TQCodeScalars sc;
-    const uint8_t* tail = code + tq->mse_bytes + tq->qjl_bytes;
-    memcpy(&sc.norm, tail, sizeof(float));
-    if (tq->n_floats() == 2) {
-        memcpy(&sc.aux, tail + sizeof(float), sizeof(float));
-    }
+    tq->read_scalars(code, sc);
+    // the inner product is affine in the dots: moff at zero dots
+    const float b0 = sc.moff;
+    sc.moff = 0;
     if (V) {
         double cc = 0;
         for (int s = 0; s < layout.nseg; s++) {
@@ -213,12 +212,11 @@ Int8Codec::affine_inline(const uint8_t* code, const int32_t* V) const {
         }
         sc.cc = (float)cc;
     }
-    // the inner product is linear: zero at zero dots
     float ac = tq->combine(ip0, 0, 1, 0, sc);
     float as = tq->variant == TQVariant::PROD ? tq->combine(ip0, 0, 0, 1, sc)
                                               : 0.0f;
     if (!l2) {
-        return {0.0f, ac, as};
+        return {b0, ac, as};
     }
     // ||q - x||^2 = ||q||^2 + ||x||^2 - 2 <q, x>
     return {tq->combine(l20, 0, 0, 0, sc), -2 * ac, -2 * as};

@@ -36,6 +36,13 @@ DeviceCodec::DeviceCodec(
     GpuResources* res, int device, const TurboQuantizer& tq)
     : res_(res), device_(device), d_(tq.d) {
     tq.check_tables();
+    // the stored <mean, r> of centered inner-product codecs is not yet in
+    // the GPU's encoder, exact scores and approximate pass
+    FAISS_THROW_IF_NOT_MSG(
+        !tq.ip_offset,
+        "GPU TurboQuant: centered inner-product codecs (ip_offset) are not "
+        "supported on the GPU yet: keep this index on the CPU, or use L2 "
+        "(the same ranking for unit vectors)");
     FAISS_THROW_IF_NOT_FMT(
         tq.d <= (size_t)kMaxGpuDim,
         "GPU TurboQuant supports d <= %d, not d=%zd",
