@@ -24,7 +24,9 @@ import datasets  # noqa: E402
 import faiss  # noqa: E402
 import faiss_turbo as ft  # noqa: E402
 
-MODES = [("exact", ft.TQ_SCAN_EXACT, 4), ("int8", ft.TQ_SCAN_INT8, 4),
+DEFAULT_RF = ft.SearchParametersIVFTurboQuant().rerank_factor
+MODES = [("exact", ft.TQ_SCAN_EXACT, DEFAULT_RF),
+         ("int8", ft.TQ_SCAN_INT8, DEFAULT_RF),
          ("int8", ft.TQ_SCAN_INT8, 1), ("int8", ft.TQ_SCAN_INT8, 0)]
 
 
