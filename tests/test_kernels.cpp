@@ -481,6 +481,16 @@ TEST(TopkReservoir, SameSetAsAHeap) {
     EXPECT_EQ(-1, ids[1]);
     EXPECT_TRUE(std::isinf(d[9]));
     EXPECT_THROW(TopkReservoir(true, 0), faiss::FaissException);
+    // one entry repeated: every pivot is the best of its range
+    TopkReservoir rep(true, 40);
+    for (int i = 0; i < 300; i++) {
+        rep.add(1.0f, 5);
+    }
+    std::vector<float> dr(40);
+    std::vector<idx_t> ir(40);
+    rep.finish(dr.data(), ir.data());
+    EXPECT_EQ(ir, std::vector<idx_t>(40, 5));
+    EXPECT_EQ(rep.bound, 1.0f);
 }
 
 TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {

@@ -146,22 +146,28 @@ void TopkReservoir::cut() {
     const bool l2_ = l2;
     // quickselect: the kk-th best stays in [lo, hi), better ones before
     size_t lo = 0, hi = m;
-    while (hi - lo > 32) {
+    while (hi - lo > 32 && lo < kk) {
         TopkEntry piv = median3(l2_, v[lo], v[(lo + hi) / 2], v[hi - 1]);
         size_t f = partition_better(l2_, v, lo, hi, piv, tmp.data());
         if (kk <= f) {
             hi = f; // piv itself is not better than piv: f < hi
         } else if (f > lo) {
             lo = f;
-        } else { // piv is the best of [lo, hi): it goes first
+        } else { // piv is the best of [lo, hi): it goes first (only
+                 // with repeated entries: a median of 3 has a better one)
             std::iter_swap(v + lo, std::find(v + lo, v + hi, piv));
             lo++;
         }
     }
-    std::nth_element(
-            v + lo, v + (kk - 1), v + hi, [l2_](const auto& a, const auto& b) {
-                return entry_better(l2_, a, b);
-            });
+    if (lo < kk) { // else the kk-th best is already at kk - 1
+        std::nth_element(
+                v + lo,
+                v + (kk - 1),
+                v + hi,
+                [l2_](const auto& a, const auto& b) {
+                    return entry_better(l2_, a, b);
+                });
+    }
     bound = v[kk - 1].first;
     bound_id = v[kk - 1].second;
     buf.resize(kk);
