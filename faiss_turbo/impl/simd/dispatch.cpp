@@ -153,6 +153,15 @@ void lookup_centroids(
         k->lookup_centroids(p, nbytes, nbits, table, out);
         return;
     }
+    lookup_centroids_scalar(p, nbytes, nbits, table, out);
+}
+
+void lookup_centroids_scalar(
+        const uint8_t* p,
+        size_t nbytes,
+        int nbits,
+        const float* table,
+        float* out) {
     const int per = 8 / nbits;
     const uint32_t mask = (1u << nbits) - 1;
     for (size_t i = 0; i < nbytes; i++) {

@@ -112,6 +112,15 @@ void lookup_centroids(
         const float* table,
         float* out);
 
+/// lookup_centroids without SIMD: the reference, and the SIMD kernels'
+/// tail (compiled without AVX2 flags, so safe to call from any kernel)
+void lookup_centroids_scalar(
+        const uint8_t* p,
+        size_t nbytes,
+        int nbits,
+        const float* table,
+        float* out);
+
 /// quantize_coord of n values (thresholds sorted, as Codebook::check
 /// demands) through the best kernels of this CPU (same indices)
 void quantize_coords(

@@ -342,11 +342,7 @@ void lookup_centroids_t(
         std::memcpy(&w, p + i, 4);
         _mm256_storeu_ps(out + i * 8 / B, lookup8<B>(lo, hi, indices8<B>(w)));
     }
-    for (; i < nbytes; i++) {
-        for (int l = 0; l < 8 / B; l++) {
-            out[i * 8 / B + l] = table[(p[i] >> (l * B)) & ((1 << B) - 1)];
-        }
-    }
+    lookup_centroids_scalar(p + i, nbytes - i, B, table, out + i * 8 / B);
 }
 
 void lookup_centroids_avx2(

@@ -124,6 +124,16 @@ const Int8Kernels& int8_kernels_best();
 /// position of coordinate j of a segment in a row (relative to tile_offset)
 size_t int8_kernel_position(const Int8Segment& s, size_t j);
 
+/// coordinates [j0, j1) of a natural-order segment, scalar, into out[0..):
+/// table values, V sum returned. The tail of every instruction set's
+/// natural decoders.
+int32_t int8_decode_natural_range(
+        const Int8Segment& s,
+        const uint8_t* code,
+        size_t j0,
+        size_t j1,
+        uint8_t* out);
+
 /// scalar decode of one natural-order segment of a code into its row slice
 /// (zero padded); V sum returned. Shared by every instruction set.
 int32_t int8_decode_natural(

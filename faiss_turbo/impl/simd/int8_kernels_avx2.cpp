@@ -106,18 +106,6 @@ int32_t decode_interleaved(
     return hsum64(vacc);
 }
 
-/// index of b <= 8 bits at bit pos of code (a local copy: no inline code
-/// of other headers here); reads the second byte only when the bits do
-uint32_t bits_at(const uint8_t* code, size_t pos, int b) {
-    const size_t byte = pos >> 3;
-    const int sh = pos & 7;
-    uint32_t w = code[byte];
-    if (sh + b > 8) {
-        w |= (uint32_t)code[byte + 1] << 8;
-    }
-    return (w >> sh) & ((1u << b) - 1);
-}
-
 /// 16 indices of B bits as u16 lanes: lanes 0-7 from the 16 bytes at lo,
 /// lanes 8-15 from those at lo + B (8 indices span B bytes). Each lane
 /// takes the 16-bit word at its first byte (pshufb), then keeps its B bits
@@ -223,10 +211,9 @@ __m256i natural_indices32(const uint8_t* p, const NaturalPattern& pat) {
 __m256i
 natural_tail(const Int8Segment& s, const uint8_t* code, size_t j, int32_t* v) {
     alignas(32) uint8_t t[32] = {};
-    for (size_t l = 0; l < 32 && j + l < s.ncoords; l++) {
-        uint32_t idx = bits_at(code, s.bit_offset + s.nbits * (j + l), s.nbits);
-        t[l] = s.u[idx];
-        *v += s.v[idx];
+    size_t j1 = j + 32 < s.ncoords ? j + 32 : s.ncoords;
+    if (j < j1) {
+        *v += int8_decode_natural_range(s, code, j, j1, t);
     }
     return _mm256_load_si256((const __m256i*)t);
 }
@@ -259,12 +246,11 @@ int32_t decode_natural(
         }
     }
     int32_t vsum = hsum64(vacc);
-    for (; j < s.ncoords; j++) {
-        uint32_t idx = bits_at(code, s.bit_offset + B * j, B);
-        row[j] = s.u[idx];
-        vsum += s.v[idx];
+    // the rest, and the zero padding up to the width (a multiple of 32)
+    for (; j < s.width; j += 32) {
+        _mm256_storeu_si256(
+                (__m256i*)(row + j), natural_tail(s, code, j, &vsum));
     }
-    std::memset(row + s.ncoords, 0, s.width - s.ncoords);
     return vsum;
 }
 

@@ -43,12 +43,23 @@ int32_t int8_decode_natural(
         }
         pos += 8 * b;
     }
-    for (; j < s.ncoords; j++, pos += b) {
-        uint32_t idx = get_bits(code, pos, b);
-        row[j] = s.u[idx];
+    vsum += int8_decode_natural_range(s, code, j, s.ncoords, row + j);
+    memset(row + s.ncoords, 0, s.width - s.ncoords);
+    return vsum;
+}
+
+int32_t int8_decode_natural_range(
+        const Int8Segment& s,
+        const uint8_t* code,
+        size_t j0,
+        size_t j1,
+        uint8_t* out) {
+    int32_t vsum = 0;
+    for (size_t j = j0; j < j1; j++) {
+        uint32_t idx = get_bits(code, s.bit_offset + s.nbits * j, s.nbits);
+        out[j - j0] = s.u[idx];
         vsum += s.v[idx];
     }
-    memset(row + s.ncoords, 0, s.width - s.ncoords);
     return vsum;
 }
 
