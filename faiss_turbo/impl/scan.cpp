@@ -141,7 +141,10 @@ void TopkReservoir::cut() {
     if (m <= kk) {
         return;
     }
-    tmp.resize(m);
+    // one scratch per thread, not per reservoir: a batch holds one
+    // reservoir per query
+    static thread_local std::vector<TopkEntry> tmp;
+    tmp.resize(std::max(tmp.size(), m));
     TopkEntry* v = buf.data();
     const bool l2_ = l2;
     // quickselect: the kk-th best stays in [lo, hi), better ones before

@@ -68,7 +68,6 @@ struct TopkReservoir {
     float bound;         ///< offers must beat (bound, bound_id)
     idx_t bound_id = -1; ///< (+inf / -inf, -1) until the first cut
     std::vector<std::pair<float, idx_t>> buf;
-    std::vector<std::pair<float, idx_t>> tmp; ///< cut()'s scratch
 
     TopkReservoir(bool l2, size_t kk);
 
