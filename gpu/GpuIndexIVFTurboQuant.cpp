@@ -420,7 +420,6 @@ void GpuIndexIVFTurboQuant::search_host(
     float* distances,
     idx_t* labels,
     const faiss::SearchParameters* params) const {
-    FAISS_THROW_IF_NOT_FMT(n >= 0, "search: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_FMT(
         k > 0 && k <= kMaxSelectK,
         "GpuIndexIVFTurboQuant::search: k=%ld must be in 1..%d",

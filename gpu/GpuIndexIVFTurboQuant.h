@@ -118,7 +118,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     cudaStream_t stream() const;
     void rebuild_perm();
     void append(idx_t n, const float* x, const idx_t* xids);
-    /// search() on host pointers
+    /// search() on host pointers, n >= 0 (staged_search checks it)
     void search_host(
         idx_t n,
         const float* x,

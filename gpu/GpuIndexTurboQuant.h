@@ -174,7 +174,7 @@ class GpuIndexTurboQuant : public faiss::Index {
     void init_device_state();
     cudaStream_t stream() const;
     void grow_codes(idx_t n_total);
-    /// search() on host pointers
+    /// search() on host pointers, n >= 0 (staged_search checks it)
     void search_host(
         idx_t n,
         const float* x,
