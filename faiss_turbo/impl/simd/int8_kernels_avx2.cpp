@@ -41,6 +41,28 @@ int32_t hsum32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/// the four sums of a, b, c, d at once: two rounds of hadd pair up the
+/// lanes of each 128-bit half, then the halves are added (integer sums:
+/// the order changes no result)
+__m128i hsum32x4(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i h =
+            _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(
+            _mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/// the four lanes of v to o[0], o[stride], o[2 * stride], o[3 * stride]
+void store4(__m128i v, int32_t* o, size_t stride) {
+    if (stride == 1) {
+        _mm_storeu_si128((__m128i*)o, v);
+        return;
+    }
+    o[0] = _mm_cvtsi128_si32(v);
+    o[stride] = _mm_extract_epi32(v, 1);
+    o[2 * stride] = _mm_extract_epi32(v, 2);
+    o[3 * stride] = _mm_extract_epi32(v, 3);
+}
+
 int32_t hsum64(__m256i v) {
     __m128i s = _mm_add_epi64(
             _mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -357,9 +379,16 @@ void micro_tile(
                 }
             }
         }
-        for (int c = 0; c < NC; c++) {
-            for (int q = 0; q < NQ; q++) {
-                out[(q * n + c) * L.nseg + s] = hsum32(acc[c][q]);
+        for (int q = 0; q < NQ; q++) {
+            int32_t* o = out + q * n * L.nseg + s;
+            if (NC == 4) {
+                store4(hsum32x4(acc[0][q], acc[1][q], acc[2][q], acc[3][q]),
+                       o,
+                       L.nseg);
+                continue;
+            }
+            for (int c = 0; c < NC; c++) {
+                o[c * L.nseg] = hsum32(acc[c][q]);
             }
         }
     }
