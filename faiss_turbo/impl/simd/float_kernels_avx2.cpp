@@ -230,38 +230,91 @@ template <int H, int MASK> __m256 stage_in_vector(__m256 v) {
     return _mm256_blend_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), MASK);
 }
 
-/// the stages h = 1, 2, 4 only mix aligned groups of 8, so each group can
-/// run them in turn; the wider stages then go over the whole block. SCALE:
-/// each output of the last stage is then multiplied by scale (the same two
-/// roundings as a separate pass)
-template <bool SCALE> void fwht_avx2_t(float* x, size_t p, float scale) {
-    const __m256 sc = _mm256_set1_ps(scale);
-    for (size_t i = 0; i < p; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        v = stage_in_vector<1, 0xaa>(v);
-        v = stage_in_vector<2, 0xcc>(v);
-        v = stage_in_vector<4, 0xf0>(v);
-        if (SCALE && p == 8) {
-            v = _mm256_mul_ps(v, sc);
-        }
-        _mm256_storeu_ps(x + i, v);
+/// stages 1, 2 and 4 inside v (they only mix aligned groups of 8)
+__m256 stages_in_vector(__m256 v) {
+    v = stage_in_vector<1, 0xaa>(v);
+    v = stage_in_vector<2, 0xcc>(v);
+    return stage_in_vector<4, 0xf0>(v);
+}
+
+/// one butterfly of stage h: a + b to x[j], a - b to x[j + h], each
+/// times sc when scale
+void butterfly_out(
+        float* x,
+        size_t j,
+        size_t h,
+        __m256 a,
+        __m256 b,
+        bool scale,
+        __m256 sc) {
+    __m256 s0 = _mm256_add_ps(a, b), s1 = _mm256_sub_ps(a, b);
+    if (scale) {
+        s0 = _mm256_mul_ps(s0, sc);
+        s1 = _mm256_mul_ps(s1, sc);
     }
-    for (size_t h = 8; h < p; h *= 2) {
-        const bool last = SCALE && 2 * h == p;
-        for (size_t i = 0; i < p; i += 2 * h) {
+    _mm256_storeu_ps(x + j, s0);
+    _mm256_storeu_ps(x + j + h, s1);
+}
+
+/// stages 1 to 8 in one pass over x, p >= 16; scaled when they are all
+/// the stages (p = 16)
+void first_stages16(float* x, size_t p, bool scale, __m256 sc) {
+    for (size_t i = 0; i < p; i += 16) {
+        __m256 a = stages_in_vector(_mm256_loadu_ps(x + i));
+        __m256 b = stages_in_vector(_mm256_loadu_ps(x + i + 8));
+        butterfly_out(x, i, 8, a, b, scale, sc);
+    }
+}
+
+/// the stages h = from, 2 from, ... < p, two per pass over x: four
+/// vectors in registers go through stage h then stage 2h, the same
+/// butterflies in the same order as one stage at a time, with half the
+/// loads and stores. An odd last stage runs alone. scale: the last
+/// stage's outputs are multiplied by sc
+void wide_stages(float* x, size_t p, size_t from, bool scale, __m256 sc) {
+    size_t h = from;
+    for (; 4 * h <= p; h *= 4) {
+        const bool last = scale && 4 * h == p;
+        for (size_t i = 0; i < p; i += 4 * h) {
             for (size_t j = i; j < i + h; j += 8) {
                 __m256 a = _mm256_loadu_ps(x + j);
                 __m256 b = _mm256_loadu_ps(x + j + h);
-                __m256 s0 = _mm256_add_ps(a, b), s1 = _mm256_sub_ps(a, b);
-                if (last) {
-                    s0 = _mm256_mul_ps(s0, sc);
-                    s1 = _mm256_mul_ps(s1, sc);
+                __m256 c = _mm256_loadu_ps(x + j + 2 * h);
+                __m256 e = _mm256_loadu_ps(x + j + 3 * h);
+                __m256 t0 = _mm256_add_ps(a, b), t1 = _mm256_sub_ps(a, b);
+                __m256 t2 = _mm256_add_ps(c, e), t3 = _mm256_sub_ps(c, e);
+                __m256 o[4] = {
+                        _mm256_add_ps(t0, t2),
+                        _mm256_add_ps(t1, t3),
+                        _mm256_sub_ps(t0, t2),
+                        _mm256_sub_ps(t1, t3)};
+                for (int k = 0; k < 4; k++) {
+                    _mm256_storeu_ps(
+                            x + j + k * h,
+                            last ? _mm256_mul_ps(o[k], sc) : o[k]);
                 }
-                _mm256_storeu_ps(x + j, s0);
-                _mm256_storeu_ps(x + j + h, s1);
             }
         }
     }
+    if (h < p) { // 2 h = p
+        for (size_t j = 0; j < h; j += 8) {
+            __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + h);
+            butterfly_out(x, j, h, a, b, scale, sc);
+        }
+    }
+}
+
+/// fwht_inplace's butterflies (then the scale: the same two roundings as
+/// a separate pass), p = 2^k >= 8
+template <bool SCALE> void fwht_avx2_t(float* x, size_t p, float scale) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    if (p == 8) {
+        __m256 v = stages_in_vector(_mm256_loadu_ps(x));
+        _mm256_storeu_ps(x, SCALE ? _mm256_mul_ps(v, sc) : v);
+        return;
+    }
+    first_stages16(x, p, SCALE && p == 16, sc);
+    wide_stages(x, p, 16, SCALE, sc);
 }
 
 void fwht_avx2(float* x, size_t p) {
