@@ -491,6 +491,21 @@ TEST(TopkReservoir, SameSetAsAHeap) {
     rep.finish(dr.data(), ir.data());
     EXPECT_EQ(ir, std::vector<idx_t>(40, 5));
     EXPECT_EQ(rep.bound, 1.0f);
+    // -0 and +0 tie (the ids decide), infinities rank last / first
+    for (bool l2 : {true, false}) {
+        TopkReservoir z(l2, 3);
+        const float vals[] = {0.0f, -0.0f, INFINITY, -INFINITY, 0.0f, -0.0f};
+        for (int i = 0; i < 6; i++) {
+            z.add(vals[i], i);
+        }
+        std::vector<float> dz(3);
+        std::vector<idx_t> iz(3);
+        z.finish(dz.data(), iz.data());
+        finalize_topk(l2, 3, dz.data(), iz.data());
+        std::vector<idx_t> want =
+                l2 ? std::vector<idx_t>{3, 0, 1} : std::vector<idx_t>{2, 4, 5};
+        EXPECT_EQ(iz, want) << l2;
+    }
 }
 
 TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -91,51 +92,64 @@ namespace {
 
 using TopkEntry = std::pair<float, idx_t>;
 
-/// a ranks before b (push_topk's ties)
-bool entry_better(bool l2, const TopkEntry& a, const TopkEntry& b) {
-    if (a.first != b.first) {
-        return l2 ? a.first < b.first : a.first > b.first;
-    }
-    return l2 ? a.second < b.second : a.second > b.second;
+/// v as an unsigned key in the order of the scores, the best smallest: the
+/// float's bits made monotonic, reversed for IP. -0 counts as +0 (a tie,
+/// as the float comparison has it)
+uint32_t rank_key(bool l2, float v) {
+    v += 0.0f; // -0 + 0 = +0
+    uint32_t u;
+    memcpy(&u, &v, sizeof(u));
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return l2 ? u : ~u;
 }
 
-/// the median of three entries (by entry_better)
-TopkEntry median3(bool l2, TopkEntry a, TopkEntry b, TopkEntry c) {
-    if (entry_better(l2, b, a)) {
-        std::swap(a, b);
-    }
-    if (entry_better(l2, c, b)) {
-        b = entry_better(l2, c, a) ? a : c;
-    }
-    return b;
-}
-
-/// v[lo, hi) reordered: the entries better than piv first, their count
-/// returned. Branch-free (every entry is written to both ends of tmp, one
+/// the value of rank nth (0-based) of v[0, n), v reordered. Quickselect
+/// with a branch-free partition (every key goes to both ends of tmp, one
 /// cursor moves): with a random pivot a branch mispredicts half the time,
-/// which made std::nth_element cost some 50 cycles an entry here.
-size_t partition_better(
-        bool l2,
-        TopkEntry* v,
-        size_t lo,
-        size_t hi,
-        const TopkEntry& piv,
-        TopkEntry* tmp) {
-    size_t f = lo, r = hi;
-    for (size_t i = lo; i < hi; i++) {
-        TopkEntry e = v[i];
-        bool b = entry_better(l2, e, piv);
-        tmp[f] = e;
-        tmp[r - 1] = e;
-        f += b;
-        r -= !b;
+/// which made std::nth_element cost some 50 cycles an entry here
+uint32_t select_key(uint32_t* v, size_t n, size_t nth, uint32_t* tmp) {
+    size_t lo = 0, hi = n;
+    while (hi - lo > 32) {
+        uint32_t a = v[lo], b = v[(lo + hi) / 2], c = v[hi - 1];
+        uint32_t piv = std::max(std::min(a, b), std::min(std::max(a, b), c));
+        size_t f = lo, r = hi;
+        for (size_t i = lo; i < hi; i++) {
+            uint32_t e = v[i];
+            bool below = e < piv;
+            tmp[f] = e;
+            tmp[r - 1] = e;
+            f += below;
+            r -= !below;
+        }
+        std::copy(tmp + lo, tmp + hi, v + lo);
+        if (nth < f) {
+            hi = f;
+        } else if (f > lo) {
+            lo = f;
+        } else {
+            // piv is the smallest key of the range (only with repeated
+            // keys: a median of 3 has a smaller one): its copies go first
+            size_t e = lo;
+            for (size_t i = lo; i < hi; i++) {
+                if (v[i] == piv) {
+                    std::swap(v[i], v[e++]);
+                }
+            }
+            if (nth < e) {
+                return piv;
+            }
+            lo = e;
+        }
     }
-    std::copy(tmp + lo, tmp + hi, v + lo);
-    return f;
+    std::nth_element(v + lo, v + nth, v + hi);
+    return v[nth];
 }
 
 } // namespace
 
+/* The kk-th best score is selected on 4-byte keys, then one pass keeps
+ * what is better and, of the entries equal to it, the best by id (rare:
+ * sort them) */
 void TopkReservoir::cut() {
     const size_t m = buf.size();
     if (m <= kk) {
@@ -143,36 +157,38 @@ void TopkReservoir::cut() {
     }
     // one scratch per thread, not per reservoir: a batch holds one
     // reservoir per query
-    static thread_local std::vector<TopkEntry> tmp;
+    static thread_local std::vector<uint32_t> keys, sel, tmp;
+    static thread_local std::vector<TopkEntry> ties;
+    keys.resize(m);
+    sel.resize(m);
     tmp.resize(std::max(tmp.size(), m));
-    TopkEntry* v = buf.data();
-    const bool l2_ = l2;
-    // quickselect: the kk-th best stays in [lo, hi), better ones before
-    size_t lo = 0, hi = m;
-    while (hi - lo > 32 && lo < kk) {
-        TopkEntry piv = median3(l2_, v[lo], v[(lo + hi) / 2], v[hi - 1]);
-        size_t f = partition_better(l2_, v, lo, hi, piv, tmp.data());
-        if (kk <= f) {
-            hi = f; // piv itself is not better than piv: f < hi
-        } else if (f > lo) {
-            lo = f;
-        } else { // piv is the best of [lo, hi): it goes first (only
-                 // with repeated entries: a median of 3 has a better one)
-            std::iter_swap(v + lo, std::find(v + lo, v + hi, piv));
-            lo++;
+    ties.clear();
+    // thread_local costs a call per access from a shared library: the
+    // loops use plain pointers
+    uint32_t* K = keys.data();
+    TopkEntry* B = buf.data();
+    for (size_t i = 0; i < m; i++) {
+        K[i] = rank_key(l2, B[i].first);
+    }
+    std::copy(K, K + m, sel.data());
+    const uint32_t t = select_key(sel.data(), m, kk - 1, tmp.data());
+    // half the entries go: the better ones are kept without a branch, the
+    // ties (few) are set aside
+    size_t w = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (K[i] == t) {
+            ties.push_back(B[i]);
         }
+        B[w] = B[i];
+        w += K[i] < t;
     }
-    if (lo < kk) { // else the kk-th best is already at kk - 1
-        std::nth_element(
-                v + lo,
-                v + (kk - 1),
-                v + hi,
-                [l2_](const auto& a, const auto& b) {
-                    return entry_better(l2_, a, b);
-                });
-    }
-    bound = v[kk - 1].first;
-    bound_id = v[kk - 1].second;
+    const bool l2_ = l2;
+    std::sort(ties.begin(), ties.end(), [l2_](const auto& a, const auto& b) {
+        return l2_ ? a.second < b.second : a.second > b.second;
+    });
+    std::copy(ties.begin(), ties.begin() + (kk - w), buf.begin() + w);
+    bound = buf[kk - 1].first;
+    bound_id = buf[kk - 1].second;
     buf.resize(kk);
 }
 

@@ -2,6 +2,10 @@
 
 #include <omp.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -349,20 +353,25 @@ const uint8_t* readable(
     return pad.data();
 }
 
-/// whether some score is at least as good as top (ties included: the
-/// label decides them)
-bool any_reaches(bool l2, const float* s, size_t n, float top) {
-    int any = 0;
-    if (l2) {
-        for (size_t i = 0; i < n; i++) {
-            any |= s[i] <= top;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            any |= s[i] >= top;
-        }
+/// bit i set when s[i] is at least as good as top (ties included: the
+/// label decides them), n <= 64. Most blocks of a scan hold no candidate
+/// that beats the bound, and the others few: the set bits are then the
+/// only codes looked at one by one
+uint64_t reach_mask(bool l2, const float* s, size_t n, float top) {
+    uint64_t m = 0;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128 t = _mm_set1_ps(top);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(s + i);
+        __m128 c = l2 ? _mm_cmple_ps(v, t) : _mm_cmpge_ps(v, t);
+        m |= (uint64_t)_mm_movemask_ps(c) << i;
     }
-    return any != 0;
+#endif
+    for (; i < n; i++) {
+        m |= (uint64_t)(l2 ? s[i] <= top : s[i] >= top) << i;
+    }
+    return m;
 }
 
 /// per-thread buffers of a scan
@@ -409,14 +418,16 @@ struct SliceTask {
                     nb,
                     sc.scores.data());
             TopkReservoir& r = best[qi];
-            // most blocks hold no candidate that beats the bound: a
-            // branch-free test first (vectorized), then one code at a time
-            if (!any_reaches(l2, sc.scores.data(), nb, r.bound)) {
-                continue;
-            }
-            for (size_t i = 0; i < nb; i++) {
-                if (r.beats(sc.scores[i], i0 + i) && sc.keep[i]) {
-                    r.add(sc.scores[i], i0 + i);
+            const float* v = sc.scores.data();
+            for (size_t c = 0; c < nb; c += 64) {
+                uint64_t m = reach_mask(
+                        l2, v + c, std::min<size_t>(64, nb - c), r.bound);
+                for (; m != 0; m &= m - 1) {
+                    // a cut may have moved the bound since the mask
+                    size_t i = c + __builtin_ctzll(m);
+                    if (r.beats(v[i], i0 + i) && sc.keep[i]) {
+                        r.add(v[i], i0 + i);
+                    }
                 }
             }
         }
