@@ -168,6 +168,15 @@ struct TurboQuantizer {
             float dot_s,
             const TQCodeScalars& s) const;
 
+    /// combine() with the codec's form (variant, debiased, metric) as
+    /// template arguments: the one formula, which combine() dispatches
+    /// to; loops that evaluate it per code (the int8 scan) pick the form
+    /// once. DEBIASED is ignored when PROD
+    template <bool PROD, bool DEBIASED, bool L2>
+    float
+    combine_form(float qconst, float dot_c, float dot_s, const TQCodeScalars& s)
+            const;
+
     /// combine() after decode_rotated(); buf holds 2 * d floats
     float
     score(const TQQueries& q, size_t qi, const uint8_t* code, float* buf) const;
@@ -179,17 +188,14 @@ struct TurboQuantizer {
 /// sqrt(pi / 2), the QJL estimator's factor
 constexpr double kTQSqrtHalfPi = 1.2533141373155003;
 
-inline float TurboQuantizer::combine(
-        const TQQueries& q,
-        size_t qi,
-        float dot_c,
-        float dot_s,
-        const TQCodeScalars& s) const {
+template <bool PROD, bool DEBIASED, bool L2>
+inline float TurboQuantizer::combine_form(
+        float qconst, float dot_c, float dot_s, const TQCodeScalars& s) const {
     float ip, x2;
-    if (variant == TQVariant::PROD) {
+    if (PROD) {
         ip = s.norm * (dot_c + (float)(kTQSqrtHalfPi / d) * s.aux * dot_s);
         x2 = s.norm * s.norm;
-    } else if (debiased) {
+    } else if (DEBIASED) {
         ip = s.aux * dot_c;
         x2 = s.norm * s.norm;
     } else {
@@ -197,7 +203,26 @@ inline float TurboQuantizer::combine(
         ip = s.norm * dot_c;
         x2 = s.norm * s.norm * s.cc;
     }
-    return q.l2 ? q.qconst[qi] + x2 - 2 * ip : ip + q.qconst[qi] + s.moff;
+    return L2 ? qconst + x2 - 2 * ip : ip + qconst + s.moff;
+}
+
+inline float TurboQuantizer::combine(
+        const TQQueries& q,
+        size_t qi,
+        float dot_c,
+        float dot_s,
+        const TQCodeScalars& s) const {
+    const float c = q.qconst[qi];
+    if (variant == TQVariant::PROD) {
+        return q.l2 ? combine_form<true, false, true>(c, dot_c, dot_s, s)
+                    : combine_form<true, false, false>(c, dot_c, dot_s, s);
+    }
+    if (debiased) {
+        return q.l2 ? combine_form<false, true, true>(c, dot_c, dot_s, s)
+                    : combine_form<false, true, false>(c, dot_c, dot_s, s);
+    }
+    return q.l2 ? combine_form<false, false, true>(c, dot_c, dot_s, s)
+                : combine_form<false, false, false>(c, dot_c, dot_s, s);
 }
 
 inline void

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -108,11 +109,6 @@ Int8Codec::Int8Codec(const TurboQuantizer& tq_in, bool l2, const Int8Kernels& k)
         mult[s] = 2;
         L.seg[s].u[1] = 1;
     }
-    for (TQQueries* q : {&ip0, &l20}) {
-        q->n = 1;
-        q->l2 = q == &l20;
-        q->qconst.assign(1, 0.0f);
-    }
     L.row = off;
     L.direct = L.nseg > 0;
     L.max_read = L.code_size;
@@ -201,9 +197,9 @@ void Int8Queries::prepare(const Int8Codec& codec, const TQQueries& q) {
     }
 }
 
-/// in this file's loops, without a call per code
-inline Int8Codec::Affine
-Int8Codec::affine_inline(const uint8_t* code, const int32_t* V) const {
+template <bool PROD, bool DEBIASED, bool L2>
+Int8Codec::Affine
+Int8Codec::affine_form(const uint8_t* code, const int32_t* V) const {
     TQCodeScalars sc;
     tq->read_scalars(code, sc);
     // the inner product is affine in the dots: moff at zero dots
@@ -216,19 +212,43 @@ Int8Codec::affine_inline(const uint8_t* code, const int32_t* V) const {
         }
         sc.cc = (float)cc;
     }
-    float ac = tq->combine(ip0, 0, 1, 0, sc);
-    float as = tq->variant == TQVariant::PROD ? tq->combine(ip0, 0, 0, 1, sc)
-                                              : 0.0f;
-    if (!l2) {
+    float ac = tq->combine_form<PROD, DEBIASED, false>(0, 1, 0, sc);
+    float as =
+            PROD ? tq->combine_form<PROD, DEBIASED, false>(0, 0, 1, sc) : 0.0f;
+    if (!L2) {
         return {b0, ac, as};
     }
     // ||q - x||^2 = ||q||^2 + ||x||^2 - 2 <q, x>
-    return {tq->combine(l20, 0, 0, 0, sc), -2 * ac, -2 * as};
+    return {tq->combine_form<PROD, DEBIASED, true>(0, 0, 0, sc),
+            -2 * ac,
+            -2 * as};
 }
+
+namespace {
+
+/// f(prod, debiased, l2) with the codec's form as std::bool_constant
+/// arguments: a loop over codes is compiled once per form
+template <class F> void with_form(const Int8Codec& c, F&& f) {
+    using T = std::true_type;
+    using N = std::false_type;
+    if (c.tq->variant == TQVariant::PROD) {
+        c.l2 ? f(T{}, N{}, T{}) : f(T{}, N{}, N{});
+    } else if (c.tq->debiased) {
+        c.l2 ? f(N{}, T{}, T{}) : f(N{}, T{}, N{});
+    } else {
+        c.l2 ? f(N{}, N{}, T{}) : f(N{}, N{}, N{});
+    }
+}
+
+} // namespace
 
 Int8Codec::Affine
 Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
-    return affine_inline(code, V);
+    Affine a;
+    with_form(*this, [&](auto prod, auto deb, auto l2) {
+        a = affine_form<prod(), deb(), l2()>(code, V);
+    });
+    return a;
 }
 
 void Int8BlockAffine::set(
@@ -243,16 +263,20 @@ void Int8BlockAffine::set(
         as.resize(n);
     }
     const int nseg = codec.layout.nseg;
-    for (size_t i = 0; i < n; i++) {
-        if (keep && !keep[i]) {
-            continue;
+    const size_t cs = codec.layout.code_size;
+    float *B = this->b.data(), *AC = ac.data(), *AS = as.data();
+    with_form(codec, [&](auto prod, auto deb, auto l2) {
+        for (size_t i = 0; i < n; i++) {
+            if (keep && !keep[i]) {
+                continue;
+            }
+            Int8Codec::Affine a = codec.affine_form<prod(), deb(), l2()>(
+                    codes + i * cs, V ? V + i * nseg : nullptr);
+            B[i] = a.b;
+            AC[i] = a.ac;
+            AS[i] = a.as;
         }
-        Int8Codec::Affine a = codec.affine_inline(
-                codes + i * codec.layout.code_size, V ? V + i * nseg : nullptr);
-        this->b[i] = a.b;
-        ac[i] = a.ac;
-        as[i] = a.as;
-    }
+    });
 }
 
 namespace {

@@ -72,11 +72,10 @@ struct Int8Codec {
     };
     Affine affine(const uint8_t* code, const int32_t* V) const;
 
-   private:
-    Affine affine_inline(const uint8_t* code, const int32_t* V) const;
-    friend struct Int8BlockAffine;
-
-    TQQueries ip0, l20; ///< one query with qconst 0, IP and L2
+    /// affine() with the codec's form as template arguments (see
+    /// TurboQuantizer::combine_form), for loops over codes
+    template <bool PROD, bool DEBIASED, bool L2>
+    Affine affine_form(const uint8_t* code, const int32_t* V) const;
 };
 
 /// queries in the kernels' order, with their scales. Segment s contributes
