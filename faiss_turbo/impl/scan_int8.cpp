@@ -358,6 +358,8 @@ size_t direct_block(const Int8Layout& L) {
 constexpr size_t kTileCodes = 32;   // codes decoded into one tile
 constexpr size_t kTileQueries = 32; // queries per tile_dots call
 constexpr size_t kQueryChunk = 256; // queries per task (one decode each)
+/// code bytes x queries a slice of a scan over codes must have
+constexpr double kMinSliceWork = 1 << 20;
 
 /// codes [0, n) of `block`, readable for layout.max_read bytes past each
 /// code's start: the block itself, or a zero-padded copy near the end of
@@ -593,11 +595,17 @@ void scan_knn_int8(
     size_t nslices = 1;
     int nt = omp_get_max_threads();
     if (nchunks < (size_t)nt) {
-        nslices = std::min<size_t>(nt, std::max<size_t>(nunits, 1));
+        // a slice per thread, if each has enough work to pay for waking a
+        // thread (with OMP_WAIT_POLICY=PASSIVE about as long as scanning
+        // 0.5 MB: nq = 1 over 9000 SIFT codes ran slower on 2 threads)
+        const double work = (double)ncodes * codec.layout.code_size * qchunk;
+        const size_t by_work = (size_t)(work / kMinSliceWork);
+        nslices = std::max<size_t>(
+                1, std::min<size_t>({(size_t)nt, nunits, by_work}));
     }
     std::vector<TopkReservoir> best(nslices * nq, TopkReservoir(q.l2, kk));
 
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (nchunks * nslices > 1)
     for (int64_t task = 0; task < (int64_t)(nchunks * nslices); task++) {
         size_t c = task / nslices, s = task % nslices;
         size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
