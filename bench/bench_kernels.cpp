@@ -5,6 +5,10 @@
  *     estimator's results;
  *   - bytes of codes per second at nq = 1 against a plain memory-read loop
  *     over a buffer of the same size (both single-threaded);
+ *   - the batched kernel alone (tile_dots: 32 decoded codes x 32 queries,
+ *     the scan's tile, in cache), ns per (code, query) and per 64
+ *     coordinates, 1 thread: the integer products without streaming the
+ *     codes, selection or re-scoring;
  *   - encode, vectors per second.
  * Each figure is the median of --runs runs, in wall time and in CPU time of
  * the process divided by the threads (the CPU figure stays meaningful on a
@@ -31,6 +35,7 @@
 
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 
 using namespace faiss_turbo;
@@ -232,6 +237,38 @@ double recall(const Result& a, const Result& ref, size_t nq) {
     return (double)hit / (nq * k);
 }
 
+/// tile_dots on one tile of 32 codes x 32 queries (the scan's sizes: in
+/// L1 up to d = 384, in L2 above), best of 20 rounds
+void bench_tile_dots(const IndexTurboQuant& idx) {
+    Int8Codec codec(idx.tq, true);
+    const Int8Layout& L = codec.layout;
+    const Int8Kernels& K = int8_kernels_best();
+    std::vector<uint8_t> tile(32 * L.row);
+    std::vector<int8_t> q8(32 * L.row);
+    std::mt19937 rng(3);
+    for (auto& t : tile) {
+        t = rng() % (2 * kInt8Offset + 1);
+    }
+    for (auto& q : q8) {
+        q = (int8_t)((int)(rng() % (2 * kInt8QueryMax + 1)) - kInt8QueryMax);
+    }
+    std::vector<int32_t> out(32 * 32 * L.nseg);
+    const int reps = std::max<int>(10, (int)(2e6 / L.row));
+    double best = 1e30;
+    for (int r = 0; r < 20; r++) {
+        double t0 = now_s();
+        for (int k = 0; k < reps; k++) {
+            K.tile_dots(L, tile.data(), 32, q8.data(), 32, out.data());
+        }
+        best = std::min(best, (now_s() - t0) / reps / (32 * 32));
+    }
+    printf("tile_dots (%s) alone, 32 codes x 32 queries in cache: %.2f ns per "
+           "(code, query), %.3f ns per 64 coordinates\n",
+           K.name,
+           best * 1e9,
+           best * 1e9 * 64 / L.row);
+}
+
 void bench_search(
         const Options& o,
         float bits,
@@ -298,6 +335,8 @@ void bench_search(
                    t1.cpu / n1 * 1e3);
         }
     }
+    omp_set_num_threads(1);
+    bench_tile_dots(idx);
     bench_bandwidth(o, idx, xq);
 }
 

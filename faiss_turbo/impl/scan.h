@@ -58,9 +58,11 @@ void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id);
 /** The kk best (score, id) of a stream, ties as push_topk's: the same set
  * as a heap of kk, for far fewer mispredicted branches.
  * An offer that beats the bound is appended; a buffer of 2 kk is cut back to
- * its kk best (a branch-free quickselect), which tightens the bound. On SIFT at
- * k = 64 the heap took 640 replacements per query of 7 levels each, a fifth
- * of the search.
+ * its kk best, which tightens the bound: the kk-th best score is selected on
+ * 4-byte keys (a branch-free quickselect), then one pass keeps the better
+ * entries and, of those equal to it, the best by id. On SIFT at k = 64 the
+ * heap took 640 replacements per query of 7 levels each, a fifth of the
+ * search.
  */
 struct TopkReservoir {
     bool l2 = true;

@@ -242,15 +242,6 @@ template <class F> void with_form(const Int8Codec& c, F&& f) {
 
 } // namespace
 
-Int8Codec::Affine
-Int8Codec::affine(const uint8_t* code, const int32_t* V) const {
-    Affine a;
-    with_form(*this, [&](auto prod, auto deb, auto l2) {
-        a = affine_form<prod(), deb(), l2()>(code, V);
-    });
-    return a;
-}
-
 void Int8BlockAffine::set(
         const Int8Codec& codec,
         const uint8_t* codes,

@@ -66,14 +66,12 @@ struct Int8Codec {
      * code, score = qconst + b + ac * dot_c + as * dot_s. The coefficients
      * come from combine itself (inner products at unit dots; for L2, b is
      * the ||x||^2 term and the dots count -2 times), so the estimator's
-     * formula stays in the codec. V: the code's V sums or null. */
+     * formula stays in the codec. V: the code's V sums or null. The
+     * codec's form comes as template arguments (see
+     * TurboQuantizer::combine_form): loops over codes pick it once. */
     struct Affine {
         float b, ac, as;
     };
-    Affine affine(const uint8_t* code, const int32_t* V) const;
-
-    /// affine() with the codec's form as template arguments (see
-    /// TurboQuantizer::combine_form), for loops over codes
     template <bool PROD, bool DEBIASED, bool L2>
     Affine affine_form(const uint8_t* code, const int32_t* V) const;
 };
