@@ -159,8 +159,8 @@ struct TurboQuantizer {
     prepare_queries(size_t n, const float* q, bool l2, TQQueries& out) const;
 
     /// the score estimator from the two dot products <y, c_hat> and
-    /// <S y, sgn>: an L2 distance or an inner product, see README. Inline:
-    /// the int8 scan evaluates it per code at constant dot products.
+    /// <S y, sgn>: an L2 distance or an inner product, see README. Inline,
+    /// as combine_form, which the int8 scan evaluates per code.
     float
     combine(const TQQueries& q,
             size_t qi,

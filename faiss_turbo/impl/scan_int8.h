@@ -64,11 +64,11 @@ struct Int8Codec {
 
     /** TurboQuantizer::combine is affine in its two dot products: for one
      * code, score = qconst + b + ac * dot_c + as * dot_s. The coefficients
-     * come from combine itself (inner products at unit dots; for L2, b is
-     * the ||x||^2 term and the dots count -2 times), so the estimator's
-     * formula stays in the codec. V: the code's V sums or null. The
-     * codec's form comes as template arguments (see
-     * TurboQuantizer::combine_form): loops over codes pick it once. */
+     * come from the codec's formula itself, TurboQuantizer::combine_form
+     * (inner products at unit dots; for L2, b is the ||x||^2 term and the
+     * dots count -2 times), so the estimator stays in the codec. The form
+     * (variant, debiased, metric) is a template argument: loops over codes
+     * pick it once. V: the code's V sums or null. */
     struct Affine {
         float b, ac, as;
     };
