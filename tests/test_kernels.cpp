@@ -561,6 +561,41 @@ TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
     }
 }
 
+// one query over enough codes (40000 x 36 B, above the scan's 1 MB of work
+// per slice) is split over the threads: the same results as one thread
+TEST(Int8Scan, OneQuerySplitOverThreads) {
+    const size_t nb = 40000, k = 10;
+    const Cfg c = {64, TQVariant::MSE, 4, true};
+    auto idx = make_index(c, faiss::METRIC_L2, false, nb, 81);
+    auto xq = tqtest::random_gaussian(3, c.d, 82);
+    for (size_t nq : {1, 3}) {
+        TQQueries q;
+        idx->prepare_queries(nq, xq.data(), q);
+        std::vector<Res> res;
+        for (int nt : {1, 2}) {
+            Res r;
+            r.D.resize(nq * k);
+            r.I.resize(nq * k);
+            int old = omp_get_max_threads();
+            omp_set_num_threads(nt);
+            scan_knn_int8(
+                    idx->tq,
+                    idx->codes.data(),
+                    nb,
+                    q,
+                    k,
+                    2,
+                    r.D.data(),
+                    r.I.data(),
+                    nullptr);
+            omp_set_num_threads(old);
+            res.push_back(r);
+        }
+        EXPECT_EQ(res[0].I, res[1].I) << nq;
+        EXPECT_EQ(res[0].D, res[1].D) << nq;
+    }
+}
+
 TEST(Int8Scan, SelectorAndFewCodes) {
     const Cfg c = {40, TQVariant::MSE, 4, true};
     auto idx = make_index(c, faiss::METRIC_INNER_PRODUCT, false, 800, 71);
