@@ -508,6 +508,34 @@ TEST(TopkReservoir, SameSetAsAHeap) {
     }
 }
 
+/// scan_knn_int8 over all of idx's codes with nt threads
+Res scan_int8_on(
+        const IndexTurboQuant& idx,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        const Int8Kernels& K,
+        int nt) {
+    Res r;
+    r.D.resize(q.n * k);
+    r.I.resize(q.n * k);
+    int old = omp_get_max_threads();
+    omp_set_num_threads(nt);
+    scan_knn_int8(
+            idx.tq,
+            idx.codes.data(),
+            idx.ntotal,
+            q,
+            k,
+            rerank_factor,
+            r.D.data(),
+            r.I.data(),
+            nullptr,
+            K);
+    omp_set_num_threads(old);
+    return r;
+}
+
 TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
     const size_t nb = 3000, k = 9;
     const Cfg cfgs[] = {
@@ -521,24 +549,7 @@ TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
         TQQueries q;
         idx->prepare_queries(40, xq.data(), q);
         auto run = [&](const TQQueries& qq, const Int8Kernels& K, int nt) {
-            Res r;
-            r.D.resize(qq.n * k);
-            r.I.resize(qq.n * k);
-            int old = omp_get_max_threads();
-            omp_set_num_threads(nt);
-            scan_knn_int8(
-                    idx->tq,
-                    idx->codes.data(),
-                    nb,
-                    qq,
-                    k,
-                    0,
-                    r.D.data(),
-                    r.I.data(),
-                    nullptr,
-                    K);
-            omp_set_num_threads(old);
-            return r;
+            return scan_int8_on(*idx, qq, k, 0, K, nt);
         };
         const Int8Kernels& S = int8_kernels_scalar();
         const Int8Kernels& B = int8_kernels_best();
@@ -571,28 +582,11 @@ TEST(Int8Scan, OneQuerySplitOverThreads) {
     for (size_t nq : {1, 3}) {
         TQQueries q;
         idx->prepare_queries(nq, xq.data(), q);
-        std::vector<Res> res;
-        for (int nt : {1, 2}) {
-            Res r;
-            r.D.resize(nq * k);
-            r.I.resize(nq * k);
-            int old = omp_get_max_threads();
-            omp_set_num_threads(nt);
-            scan_knn_int8(
-                    idx->tq,
-                    idx->codes.data(),
-                    nb,
-                    q,
-                    k,
-                    2,
-                    r.D.data(),
-                    r.I.data(),
-                    nullptr);
-            omp_set_num_threads(old);
-            res.push_back(r);
-        }
-        EXPECT_EQ(res[0].I, res[1].I) << nq;
-        EXPECT_EQ(res[0].D, res[1].D) << nq;
+        const Int8Kernels& B = int8_kernels_best();
+        Res r1 = scan_int8_on(*idx, q, k, 2, B, 1);
+        Res r2 = scan_int8_on(*idx, q, k, 2, B, 2);
+        EXPECT_EQ(r1.I, r2.I) << nq;
+        EXPECT_EQ(r1.D, r2.D) << nq;
     }
 }
 
