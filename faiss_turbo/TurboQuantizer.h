@@ -42,6 +42,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <faiss_turbo/impl/codebook.h>
@@ -177,6 +178,13 @@ struct TurboQuantizer {
     combine_form(float qconst, float dot_c, float dot_s, const TQCodeScalars& s)
             const;
 
+#ifndef SWIG // a deduced return type, which SWIG does not parse
+    /// f(prod, debiased, l2) with this codec's form as std::bool_constant
+    /// arguments (debiased false for PROD), to call combine_form: the one
+    /// place that maps the codec's fields to a form
+    template <class F> auto with_form(bool l2, F&& f) const;
+#endif
+
     /// combine() after decode_rotated(); buf holds 2 * d floats
     float
     score(const TQQueries& q, size_t qi, const uint8_t* code, float* buf) const;
@@ -206,6 +214,20 @@ inline float TurboQuantizer::combine_form(
     return L2 ? qconst + x2 - 2 * ip : ip + qconst + s.moff;
 }
 
+#ifndef SWIG
+template <class F> inline auto TurboQuantizer::with_form(bool l2, F&& f) const {
+    using T = std::true_type;
+    using N = std::false_type;
+    if (variant == TQVariant::PROD) {
+        return l2 ? f(T{}, N{}, T{}) : f(T{}, N{}, N{});
+    }
+    if (debiased) {
+        return l2 ? f(N{}, T{}, T{}) : f(N{}, T{}, N{});
+    }
+    return l2 ? f(N{}, N{}, T{}) : f(N{}, N{}, N{});
+}
+#endif
+
 inline float TurboQuantizer::combine(
         const TQQueries& q,
         size_t qi,
@@ -213,16 +235,10 @@ inline float TurboQuantizer::combine(
         float dot_s,
         const TQCodeScalars& s) const {
     const float c = q.qconst[qi];
-    if (variant == TQVariant::PROD) {
-        return q.l2 ? combine_form<true, false, true>(c, dot_c, dot_s, s)
-                    : combine_form<true, false, false>(c, dot_c, dot_s, s);
-    }
-    if (debiased) {
-        return q.l2 ? combine_form<false, true, true>(c, dot_c, dot_s, s)
-                    : combine_form<false, true, false>(c, dot_c, dot_s, s);
-    }
-    return q.l2 ? combine_form<false, false, true>(c, dot_c, dot_s, s)
-                : combine_form<false, false, false>(c, dot_c, dot_s, s);
+    return with_form(q.l2, [&](auto prod, auto deb, auto l2) {
+        return this->template combine_form<prod(), deb(), l2()>(
+                c, dot_c, dot_s, s);
+    });
 }
 
 inline void

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -224,24 +223,6 @@ Int8Codec::affine_form(const uint8_t* code, const int32_t* V) const {
             -2 * as};
 }
 
-namespace {
-
-/// f(prod, debiased, l2) with the codec's form as std::bool_constant
-/// arguments: a loop over codes is compiled once per form
-template <class F> void with_form(const Int8Codec& c, F&& f) {
-    using T = std::true_type;
-    using N = std::false_type;
-    if (c.tq->variant == TQVariant::PROD) {
-        c.l2 ? f(T{}, N{}, T{}) : f(T{}, N{}, N{});
-    } else if (c.tq->debiased) {
-        c.l2 ? f(N{}, T{}, T{}) : f(N{}, T{}, N{});
-    } else {
-        c.l2 ? f(N{}, N{}, T{}) : f(N{}, N{}, N{});
-    }
-}
-
-} // namespace
-
 void Int8BlockAffine::set(
         const Int8Codec& codec,
         const uint8_t* codes,
@@ -256,7 +237,7 @@ void Int8BlockAffine::set(
     const int nseg = codec.layout.nseg;
     const size_t cs = codec.layout.code_size;
     float *B = this->b.data(), *AC = ac.data(), *AS = as.data();
-    with_form(codec, [&](auto prod, auto deb, auto l2) {
+    codec.tq->with_form(codec.l2, [&](auto prod, auto deb, auto l2) {
         for (size_t i = 0; i < n; i++) {
             if (keep && !keep[i]) {
                 continue;

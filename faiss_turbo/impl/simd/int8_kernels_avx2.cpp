@@ -218,6 +218,20 @@ struct NaturalPattern {
     }
 };
 
+/// one NaturalPattern per segment of a layout (unused past nseg)
+struct NaturalPatterns {
+    NaturalPattern p[kInt8MaxSegments];
+
+    explicit NaturalPatterns(const Int8Layout& L)
+        : p{NaturalPattern(L.seg[0]),
+            NaturalPattern(L.seg[1]),
+            NaturalPattern(L.seg[2])} {}
+
+    const NaturalPattern& operator[](int s) const {
+        return p[s];
+    }
+};
+
 /// 32 indices of B bits from p on (at the pattern's bit offset), in order,
 /// one per byte; reads 3 B + 16 bytes
 template <int B>
@@ -296,10 +310,7 @@ void decode_tile_avx2(
         size_t n,
         uint8_t* tile,
         int32_t* vsum) {
-    const NaturalPattern pats[kInt8MaxSegments] = {
-            NaturalPattern(L.seg[0]),
-            NaturalPattern(L.seg[1]),
-            NaturalPattern(L.seg[2])};
+    const NaturalPatterns pats(L);
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         for (int s = 0; s < L.nseg; s++) {
@@ -618,10 +629,7 @@ void direct_codes(
         const int8_t* q8,
         int32_t* out,
         int32_t* vsum) {
-    const NaturalPattern pats[kInt8MaxSegments] = {
-            NaturalPattern(L.seg[0]),
-            NaturalPattern(L.seg[1]),
-            NaturalPattern(L.seg[2])};
+    const NaturalPatterns pats(L);
     for (size_t i = 0; i < n; i++) {
         const uint8_t* code = codes + i * L.code_size;
         // a few codes ahead: more reads in flight than the prefetcher's.
