@@ -173,53 +173,83 @@ Sums run_kernels(
     return r;
 }
 
-} // namespace
-
-TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
-    const size_t n = 23;
+/// the kernels of every instruction set here against the definition on n
+/// random codes of L, with 1 to 9 queries; the SIMD decoders write the
+/// scalar one's tile, byte for byte (padding included)
+void check_kernels_on(const Int8Layout& L, size_t n, int seed) {
     std::vector<const Int8Kernels*> ks = {&int8_kernels_scalar()};
     if (int8_kernels_avx2()) {
         ks.push_back(int8_kernels_avx2());
-    } else {
+    }
+    auto codes = random_codes(L, n, seed);
+    std::vector<uint8_t> tile_ref;
+    for (size_t nq : {1, 2, 3, 4, 5, 9}) {
+        std::vector<std::vector<int>> nat;
+        std::vector<int8_t> q8;
+        random_queries(L, nq, (int)(nq + seed), nat, q8);
+        Sums ref = naive_sums(L, codes.data(), n, nat, nq);
+        for (size_t ki = 0; ki < ks.size(); ki++) {
+            SCOPED_TRACE(ks[ki]->name);
+            std::vector<uint8_t> tile;
+            Sums direct;
+            Sums t = run_kernels(
+                    *ks[ki], L, codes.data(), n, q8, nq, tile, &direct);
+            EXPECT_EQ(t.U, ref.U) << "nq " << nq;
+            if (L.want_v) {
+                EXPECT_EQ(t.V, ref.V);
+            }
+            if (!direct.U.empty()) {
+                EXPECT_EQ(direct.U, ref.U) << "direct nq " << nq;
+                if (L.want_v) {
+                    EXPECT_EQ(direct.V, ref.V);
+                }
+            }
+            if (ki == 0) {
+                tile_ref = tile;
+            } else {
+                EXPECT_EQ(tile, tile_ref);
+            }
+        }
+    }
+}
+
+} // namespace
+
+TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
+    if (!int8_kernels_avx2()) {
         printf("no AVX2 on this CPU: the scalar kernels only\n");
     }
     for (const Cfg& c : kCfgs) {
         SCOPED_TRACE(name(c));
         for (bool l2 : {true, false}) {
             Int8Codec codec(get_tq(c), l2);
-            const Int8Layout& L = codec.layout;
-            auto codes = random_codes(L, n, (int)c.d);
-            std::vector<uint8_t> tile_ref;
-            for (size_t nq : {1, 2, 3, 4, 5, 9}) {
-                std::vector<std::vector<int>> nat;
-                std::vector<int8_t> q8;
-                random_queries(L, nq, (int)(nq + c.d), nat, q8);
-                Sums ref = naive_sums(L, codes.data(), n, nat, nq);
-                for (size_t ki = 0; ki < ks.size(); ki++) {
-                    SCOPED_TRACE(ks[ki]->name);
-                    std::vector<uint8_t> tile;
-                    Sums direct;
-                    Sums t = run_kernels(
-                            *ks[ki], L, codes.data(), n, q8, nq, tile, &direct);
-                    EXPECT_EQ(t.U, ref.U) << "nq " << nq;
-                    if (L.want_v) {
-                        EXPECT_EQ(t.V, ref.V);
-                    }
-                    if (!direct.U.empty()) {
-                        EXPECT_EQ(direct.U, ref.U) << "direct nq " << nq;
-                        if (L.want_v) {
-                            EXPECT_EQ(direct.V, ref.V);
-                        }
-                    }
-                    // the SIMD decoder writes the scalar one's tile, byte
-                    // for byte (padding included)
-                    if (ki == 0) {
-                        tile_ref = tile;
-                    } else {
-                        EXPECT_EQ(tile, tile_ref);
-                    }
+            check_kernels_on(codec.layout, 23, (int)c.d);
+        }
+    }
+}
+
+// The codecs put some natural segments on a byte (every 8-bit one, for
+// instance); the kernels take any bit offset. Each natural segment moved by
+// 1..7 bits (overlapping its neighbour is fine: the definition reads the
+// same bits).
+TEST(Int8Kernels, NaturalSegmentsAtEveryBitOffset) {
+    for (const Cfg& c : kCfgs) {
+        Int8Codec codec(get_tq(c), true);
+        for (uint32_t shift = 1; shift < 8; shift++) {
+            SCOPED_TRACE(name(c) + " shifted by " + std::to_string(shift));
+            Int8Layout L = codec.layout;
+            bool moved = false;
+            for (int s = 0; s < L.nseg; s++) {
+                if (!L.seg[s].interleaved) {
+                    L.seg[s].bit_offset += shift;
+                    moved = true;
                 }
             }
+            if (!moved) {
+                break;
+            }
+            L.max_read += 1;
+            check_kernels_on(L, 9, (int)(c.d + shift));
         }
     }
 }
@@ -639,8 +669,6 @@ TEST(Int8Scan, BadParametersThrow) {
 /*************************************************************
  * float kernels: the SIMD versions keep the reference's bits
  *************************************************************/
-
-namespace {} // namespace
 
 TEST(FloatKernels, SimdKeepsTheReferenceBits) {
     const FloatKernels* k = float_kernels_avx2();

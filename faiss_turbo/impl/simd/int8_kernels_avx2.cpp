@@ -128,20 +128,6 @@ int32_t decode_interleaved(
     return hsum64(vacc);
 }
 
-/// 16 indices of B bits as u16 lanes: lanes 0-7 from the 16 bytes at lo,
-/// lanes 8-15 from those at lo + B (8 indices span B bytes). Each lane
-/// takes the 16-bit word at its first byte (pshufb), then keeps its B bits
-/// with a left shift by a per-lane multiply and a right shift.
-template <int B>
-__m256i natural_indices16(const uint8_t* lo, __m256i ctl, __m256i mul) {
-    __m256i x = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)lo)),
-            _mm_loadu_si128((const __m128i*)(lo + B)),
-            1);
-    x = _mm256_shuffle_epi8(x, ctl);
-    return _mm256_srli_epi16(_mm256_mullo_epi16(x, mul), 16 - B);
-}
-
 /// a bit width as a type, for by_width (local: no code of other headers'
 /// templates is instantiated here)
 template <int B> struct Width { static constexpr int value = B; };
@@ -198,23 +184,45 @@ template <int B> struct Lut {
     }
 };
 
-/// the per-lane constants of natural_indices16 for segment s (their
-/// bit offset within a byte is the same at every step: 32 B bits)
+/// the per-lane constants of natural_indices32 for segment s (the bit
+/// offset within a byte is the same at every step: 32 B bits). Lane h of
+/// 128 bits gets indices 16 h .. 16 h + 15 in order: 16-bit lane t of the
+/// "even" pass holds index 16 h + 2 t in its low byte, the "odd" pass index
+/// 16 h + 2 t + 1 in its high byte, so one OR gives the bytes in order (no
+/// pack, no cross-lane permute). Each pass picks the index's 16-bit window
+/// (pshufb), moves its B bits to the top by a per-lane multiply, then down.
 struct NaturalPattern {
-    __m256i ctl, mul;
+    __m256i even_ctl, even_mul, odd_ctl, odd_mul;
+    int shift; ///< bit offset in the first byte (the 8-bit decoder's)
 
     explicit NaturalPattern(const Int8Segment& s) {
-        alignas(32) uint8_t c[32];
-        alignas(32) uint16_t m[16];
-        const int r = s.bit_offset & 7, b = s.nbits;
-        for (int t = 0; t < 16; t++) {
-            int pos = r + b * (t % 8); // from its half's first byte
-            c[2 * t] = (uint8_t)(pos >> 3);
-            c[2 * t + 1] = (uint8_t)((pos >> 3) + 1);
-            m[t] = (uint16_t)(1u << (16 - b - (pos & 7)));
+        alignas(32) uint8_t c[2][32];
+        alignas(32) uint16_t m[2][16];
+        const int b = s.nbits;
+        shift = s.bit_offset & 7;
+        for (int h = 0; h < 2; h++) {
+            for (int t = 0; t < 8; t++) {
+                for (int odd = 0; odd < 2; odd++) {
+                    // bit of the index from lane h's first loaded byte
+                    int i = 16 * h + 2 * t + odd;
+                    int pos = shift + b * (i - (broadcast(b) ? 0 : 16 * h));
+                    int k = 8 * h + t;
+                    c[odd][2 * k] = (uint8_t)(pos >> 3);
+                    c[odd][2 * k + 1] = (uint8_t)((pos >> 3) + 1);
+                    m[odd][k] = (uint16_t)(1u << (16 - b - (pos & 7)));
+                }
+            }
         }
-        ctl = _mm256_load_si256((const __m256i*)c);
-        mul = _mm256_load_si256((const __m256i*)m);
+        even_ctl = _mm256_load_si256((const __m256i*)c[0]);
+        odd_ctl = _mm256_load_si256((const __m256i*)c[1]);
+        even_mul = _mm256_load_si256((const __m256i*)m[0]);
+        odd_mul = _mm256_load_si256((const __m256i*)m[1]);
+    }
+
+    /// 32 indices of b bits (+ 7 bits of offset) fit in one 16-byte load,
+    /// which both lanes share; wider ones load 16 bytes a lane
+    static constexpr bool broadcast(int b) {
+        return 32 * b + 7 <= 128;
     }
 };
 
@@ -232,14 +240,48 @@ struct NaturalPatterns {
     }
 };
 
+/// 32 bytes at bit offset shift from p on (8-bit indices): each byte is
+/// the low bits of one byte and the high bits of the next; reads 33 bytes
+__m256i byte_indices32(const uint8_t* p, int shift) {
+    const __m128i lo_n = _mm_cvtsi32_si128(shift);
+    const __m128i hi_n = _mm_cvtsi32_si128(8 - shift);
+    __m256i lo = _mm256_loadu_si256((const __m256i*)p);
+    __m256i hi = _mm256_loadu_si256((const __m256i*)(p + 1));
+    // 16-bit shifts, then the bits that crossed into a byte masked away
+    lo = _mm256_and_si256(
+            _mm256_srl_epi16(lo, lo_n),
+            _mm256_set1_epi8((char)(0xff >> shift)));
+    hi = _mm256_and_si256(
+            _mm256_sll_epi16(hi, hi_n),
+            _mm256_set1_epi8((char)((0xff << (8 - shift)) & 0xff)));
+    return _mm256_or_si256(lo, hi);
+}
+
 /// 32 indices of B bits from p on (at the pattern's bit offset), in order,
-/// one per byte; reads 3 B + 16 bytes
+/// one per byte; reads at most 3 B + 16 bytes (16 for B <= 3, 2 B + 16 for
+/// 4..7, 33 for 8)
 template <int B>
 __m256i natural_indices32(const uint8_t* p, const NaturalPattern& pat) {
-    __m256i a = natural_indices16<B>(p, pat.ctl, pat.mul);
-    __m256i b = natural_indices16<B>(p + 2 * B, pat.ctl, pat.mul);
-    // packus orders the 8-index runs 0, 2, 1, 3
-    return _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xd8);
+    if (B == 8) {
+        return byte_indices32(p, pat.shift);
+    }
+    __m128i lo = _mm_loadu_si128((const __m128i*)p);
+    __m256i x = NaturalPattern::broadcast(B)
+                        ? _mm256_broadcastsi128_si256(lo)
+                        : _mm256_inserti128_si256(
+                                  _mm256_castsi128_si256(lo),
+                                  _mm_loadu_si128((const __m128i*)(p + 2 * B)),
+                                  1);
+    __m256i e = _mm256_mullo_epi16(
+            _mm256_shuffle_epi8(x, pat.even_ctl), pat.even_mul);
+    __m256i o = _mm256_mullo_epi16(
+            _mm256_shuffle_epi8(x, pat.odd_ctl), pat.odd_mul);
+    // even: the B top bits down to bit 0; odd: down to bit 8, the bits
+    // below it cleared
+    e = _mm256_srli_epi16(e, 16 - B);
+    o = _mm256_and_si256(
+            _mm256_srli_epi16(o, 8 - B), _mm256_set1_epi16((short)0xff00));
+    return _mm256_or_si256(e, o);
 }
 
 /// table values of coordinates [j, j + 32) of natural segment s (zero

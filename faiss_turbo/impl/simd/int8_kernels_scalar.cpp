@@ -30,9 +30,11 @@ int32_t int8_decode_natural(
     const uint64_t mask = (1u << b) - 1;
     int32_t vsum = 0;
     size_t pos = s.bit_offset, j = 0;
-    // 8 indices span b bytes (+1 when the segment starts mid-byte, which
-    // needs b <= 7 to fit 64 bits: b = 8 segments start on a byte)
-    for (; j + 8 <= s.ncoords && (pos >> 3) + 8 <= code_size; j += 8) {
+    // 8 indices span b bytes (+1 when the segment starts mid-byte): one
+    // 64-bit word unless b = 8 off a byte (the bit offset in a byte is the
+    // same at every step), which get_bits decodes
+    const bool word = (pos & 7) + 8 * b <= 64;
+    for (; word && j + 8 <= s.ncoords && (pos >> 3) + 8 <= code_size; j += 8) {
         uint64_t w;
         memcpy(&w, code + (pos >> 3), 8); // the bit stream is LSB-first
         w >>= pos & 7;
