@@ -36,13 +36,6 @@ DeviceCodec::DeviceCodec(
     GpuResources* res, int device, const TurboQuantizer& tq)
     : res_(res), device_(device), d_(tq.d) {
     tq.check_tables();
-    // the stored <mean, r> of centered inner-product codecs is not yet in
-    // the GPU's encoder, exact scores and approximate pass
-    FAISS_THROW_IF_NOT_MSG(
-        !tq.ip_offset,
-        "GPU TurboQuant: centered inner-product codecs (ip_offset) are not "
-        "supported on the GPU yet: keep this index on the CPU, or use L2 "
-        "(the same ranking for unit vectors)");
     FAISS_THROW_IF_NOT_FMT(
         tq.d <= (size_t)kMaxGpuDim,
         "GPU TurboQuant supports d <= %d, not d=%zd",
@@ -60,6 +53,8 @@ DeviceCodec::DeviceCodec(
     c.qjl_bytes = (int)tq.qjl_bytes;
     c.code_size = (int)tq.code_size;
     c.n_floats = tq.n_floats();
+    c.has_aux = tq.has_aux();
+    c.ip_offset = tq.ip_offset;
     c.kc = (c.d + 15) / 16 * 16;
     c.kp = c.prod ? 2 * c.kc : c.kc;
     c.qjl_factor = (float)(1.2533141373155003 / tq.d); // sqrt(pi/2) / d

@@ -81,17 +81,29 @@ code_byte(const CodecView& c, const uint8_t* codes, uint64_t vec, int off) {
         uint32_t)(load_bits64(codes, (vec * (uint64_t)c.code_size + off) * 8) & 0xff);
 }
 
-/// norm and aux (beta or gamma, 0 when absent) of code `vec`
-__device__ __forceinline__ void code_scalars(
-    const CodecView& c,
-    const uint8_t* codes,
-    uint64_t vec,
-    float& norm,
-    float& aux) {
-    uint64_t bits = load_bits64(
-        codes, (vec * (uint64_t)c.code_size + c.mse_bytes + c.qjl_bytes) * 8);
-    norm = __uint_as_float((uint32_t)bits);
-    aux = c.n_floats == 2 ? __uint_as_float((uint32_t)(bits >> 32)) : 0.0f;
+/// the float scalars of a code (TQCodeScalars): 0 where absent
+struct CodeScalars {
+    float norm = 0;
+    float aux = 0;  ///< beta (debiased MSE) or gamma (PROD)
+    float moff = 0; ///< <mean, x - mean> (ip_offset codecs)
+};
+
+/// the scalars of code `vec`, in TurboQuantizer::read_scalars' order
+__device__ __forceinline__ CodeScalars
+code_scalars(const CodecView& c, const uint8_t* codes, uint64_t vec) {
+    const uint64_t bit =
+        (vec * (uint64_t)c.code_size + c.mse_bytes + c.qjl_bytes) * 8;
+    uint64_t bits = load_bits64(codes, bit);
+    CodeScalars s;
+    s.norm = __uint_as_float((uint32_t)bits);
+    if (c.has_aux) {
+        s.aux = __uint_as_float((uint32_t)(bits >> 32));
+    }
+    if (c.ip_offset) {
+        s.moff = __uint_as_float(
+            (uint32_t)load_bits64(codes, bit + 32 * (1 + c.has_aux)));
+    }
+    return s;
 }
 
 /// dot_lanes' final tree over its 8 accumulators
@@ -143,8 +155,8 @@ __device__ float exact_key(
             }
         }
     }
-    float norm, aux;
-    code_scalars(c, codes, vec, norm, aux);
+    const CodeScalars s = code_scalars(c, codes, vec);
+    const float norm = s.norm, aux = s.aux;
     float dot_c = lanes_sum(ac);
     float ip, x2;
     if (c.prod) {
@@ -161,7 +173,9 @@ __device__ float exact_key(
     if (l2) {
         return __fsub_rn(__fadd_rn(qconst, x2), __fmul_rn(2.0f, ip));
     }
-    return -__fadd_rn(ip, qconst);
+    // the CPU's ip + qconst + moff, in that order (moff = 0 without
+    // ip_offset, added all the same as the CPU does)
+    return -__fadd_rn(__fadd_rn(ip, qconst), s.moff);
 }
 
 } // namespace gpu

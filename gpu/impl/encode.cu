@@ -226,8 +226,9 @@ __global__ void encode_kernel(
 
     for (size_t i = (size_t)blockIdx.x * (blockDim.x / kWarp) + warp; i < n;
          i += nwarps) {
-        // centered vector and its norm (the canonical_dot of encode)
-        double part = 0;
+        // centered vector, its norm and <mean, x - mean> (the
+        // canonical_dots of encode)
+        double part = 0, mpart = 0;
         bool bad = false;
         for (int j = lane; j < d; j += kWarp) {
             float v = x[i * d + j];
@@ -235,11 +236,16 @@ __global__ void encode_kernel(
             float xc = p.mean ? __fsub_rn(v, p.mean[j]) : v;
             buf0[j] = xc;
             part += (double)xc * (double)xc;
+            if (c.ip_offset) {
+                mpart += (double)p.mean[j] * (double)xc;
+            }
         }
         if (__any_sync(0xffffffffu, bad) && lane == 0) {
             *bad_flag = 1;
         }
         float norm = __double2float_rn(__dsqrt_rn(warp_canonical_reduce(part)));
+        float moff =
+            c.ip_offset ? __double2float_rn(warp_canonical_reduce(mpart)) : 0;
         __syncwarp();
         float* cur = buf0;
         float* other = buf1;
@@ -297,7 +303,10 @@ __global__ void encode_kernel(
         }
         uint8_t* tail = code + c.mse_bytes + c.qjl_bytes;
         if (lane < 4 * c.n_floats) {
-            uint32_t bits = __float_as_uint(lane < 4 ? norm : aux);
+            // write_scalars' order: norm, [aux], [moff]
+            int f = lane / 4;
+            float v = f == 0 ? norm : (f == 1 && c.has_aux ? aux : moff);
+            uint32_t bits = __float_as_uint(v);
             tail[lane] = (uint8_t)(bits >> (8 * (lane % 4)));
         }
         __syncwarp();

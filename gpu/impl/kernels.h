@@ -29,7 +29,9 @@ struct CodecView {
     int debiased = 0; ///< MSE with beta
     int n_hi = 0, b_hi = 0, b_lo = 0;
     int mse_bytes = 0, qjl_bytes = 0, code_size = 0;
-    int n_floats = 1;
+    int n_floats = 1; ///< float32 scalars after the bits: norm, [aux], [moff]
+    int has_aux = 0;  ///< aux (beta or gamma) follows the norm
+    int ip_offset = 0; ///< moff = <mean, x - mean> is the last scalar
     int kc = 0; ///< d rounded up to 16: where the approximate pass's sign
                 ///< part starts
     int kp = 0; ///< approximate pass's inner dimension: kc or 2 kc

@@ -83,7 +83,7 @@ __device__ __forceinline__ void decode_b_group(
 
 /** The test for one (query, code), with dot ~ <a, b> and the estimator's
  * inner product ip = s |y| dot:
- *   key = qconst + x2 - 2 ip (L2) or -(ip + qconst) (IP),
+ *   key = qconst + x2 - 2 ip (L2) or -(ip + qconst + moff) (IP),
  *   |ip - ip_cpu| <= eps_ip = |s| |y| (rel |a| |b| + abs (|a| + |b|))
  * (approx_error_model); the CPU's final combine rounds within 4.8e-7 of its
  * terms (x2 of plain MSE also within relx2), and |ip| <= |s| |y| |a| |b|.
@@ -122,15 +122,21 @@ query_terms(const ApproxQueries& q, int i) {
 
 struct CodeTerms {
     float s;  ///< scale of the inner product: norm, or beta (debiased)
-    float V;  ///< 2 e0 - x2 (L2), 0 (IP)
+    float V;  ///< 2 e0 - x2 (L2), moff + its rounding (IP)
     float sb; ///< |s| |b|, |b| the norm of the approximate pass's b
     float as; ///< |s|
 };
 
 /** cc: |c_hat|^2 as decoded, with relative error relx2 (x2 of plain
- * MSE). */
+ * MSE). IP keys of ip_offset codecs also hold the code's moff, exact but
+ * for the combine's rounding. */
 __device__ __forceinline__ CodeTerms code_terms(
-    const CodecView& c, bool l2, float norm, float aux, float cc, float relx2) {
+    const CodecView& c,
+    bool l2,
+    const CodeScalars& cs,
+    float cc,
+    float relx2) {
+    const float norm = cs.norm, aux = cs.aux;
     CodeTerms v;
     const bool plain = !c.prod && !c.debiased;
     v.s = c.debiased ? aux : norm;
@@ -138,7 +144,8 @@ __device__ __forceinline__ CodeTerms code_terms(
     v.sb = v.as * sqrtf(cc + (c.prod ? c.d * aux * aux : 0.0f)) * 1.001f;
     float x2 = plain ? norm * norm * cc : norm * norm;
     float e0 = (plain ? relx2 * x2 : 0.0f) + 4.8e-7f * x2;
-    v.V = l2 ? 2 * e0 - x2 : 0.0f;
+    // IP: moff plus the combine's rounding of it (a margin keeps more)
+    v.V = l2 ? 2 * e0 - x2 : cs.moff + 4.8e-7f * fabsf(cs.moff);
     return v;
 }
 
@@ -185,7 +192,7 @@ __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
 
 size_t tc_smem_bytes(int kp, int nq) {
     return (size_t)nq * (kp + 8) * 2 + (size_t)kTileN * kBStride * 2 +
-           1024 * sizeof(float) + 2 * kTileN * sizeof(float) +
+           1024 * sizeof(float) + 3 * kTileN * sizeof(float) +
            kTileN * sizeof(CodeTerms) + kMaxTcQueries * sizeof(QueryTerms);
 }
 
@@ -210,7 +217,8 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
     float* sq_tab = (float*)(pair_tab + 256);
     float* s_norm = sq_tab + 256;
     float* s_aux = s_norm + kTileN;
-    QueryTerms* s_q = (QueryTerms*)(s_aux + kTileN);
+    float* s_moff = s_aux + kTileN;
+    QueryTerms* s_q = (QueryTerms*)(s_moff + kTileN);
     CodeTerms* s_v = (CodeTerms*)(s_q + kMaxTcQueries);
 
     const int t = threadIdx.x, lane = t % 32, warp = t / 32;
@@ -243,12 +251,13 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
     for (size_t tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
         const size_t v0 = tile * kTileN;
         if (t < kTileN) {
-            float nrm = 0, aux = 0;
+            CodeScalars cs;
             if (v0 + t < ntotal) {
-                code_scalars(c, codes, v0 + t, nrm, aux);
+                cs = code_scalars(c, codes, v0 + t);
             }
-            s_norm[t] = nrm;
-            s_aux[t] = aux;
+            s_norm[t] = cs.norm;
+            s_aux[t] = cs.aux;
+            s_moff[t] = cs.moff;
         }
         __syncthreads();
         float acc[4][2][4];
@@ -347,7 +356,11 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
             }
             if (gi == 0) {
                 int vl = vr + 8 * r;
-                s_v[vl] = code_terms(c, q.l2, s_norm[vl], s_aux[vl], v, relx2);
+                CodeScalars cs;
+                cs.norm = s_norm[vl];
+                cs.aux = s_aux[vl];
+                cs.moff = s_moff[vl];
+                s_v[vl] = code_terms(c, q.l2, cs, v, relx2);
             }
         }
         __syncthreads();
@@ -408,10 +421,11 @@ __global__ void __launch_bounds__(kSimtThreads) scan_simt_kernel(
     for (size_t blk = blockIdx.x; blk < nblk; blk += gridDim.x) {
         const size_t v = blk * per_block + t / kSimtTpv;
         const bool valid = v < ntotal;
-        float norm = 0, aux = 0;
+        CodeScalars cs;
         if (valid) {
-            code_scalars(c, codes, v, norm, aux);
+            cs = code_scalars(c, codes, v);
         }
+        const float aux = cs.aux;
         float acc[kMaxSimtQueries];
 #pragma unroll
         for (int qi = 0; qi < kMaxSimtQueries; qi++) {
@@ -455,7 +469,7 @@ __global__ void __launch_bounds__(kSimtThreads) scan_simt_kernel(
             }
         }
         if (valid) {
-            CodeTerms vt = code_terms(c, q.l2, norm, aux, ccp, relx2);
+            CodeTerms vt = code_terms(c, q.l2, cs, ccp, relx2);
 #pragma unroll
             for (int qi = 0; qi < kMaxSimtQueries; qi++) {
                 if (qi == sub && qi < q.nq &&

@@ -121,9 +121,10 @@ size_t encode_both(
     size_t n,
     std::unique_ptr<IndexTurboQuant>& cpu,
     std::vector<uint8_t>& gcodes,
-    std::vector<float>& x) {
+    std::vector<float>& x,
+    faiss::MetricType metric = faiss::METRIC_L2) {
     x = gaussian(n, d, 42 + d);
-    cpu = make_cpu(d, c);
+    cpu = make_cpu(d, c, metric);
     cpu->train(n, x.data());
     GpuIndexTurboQuant g(&res, *cpu);
     cpu->add(n, x.data());
@@ -423,28 +424,46 @@ TEST(GpuTurboQuant, SearchMatchesCpuMSE) {
         {10});
 }
 
-// centered inner-product codecs store <mean, r> (ip_offset), which the
-// GPU kernels do not read yet: refused with a clear error, both ways in
-TEST(GpuTurboQuant, CenteredInnerProductStaysOnTheCpu) {
+// centered inner-product codecs store <mean, x - mean> (ip_offset) as a
+// last float: the GPU writes it bit for bit (Hadamard rotation), with and
+// without an aux float before it, and adds it to the scores as the CPU does
+TEST(GpuTurboQuant, CenteredInnerProductLikeCpu) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
-    const size_t d = 32, n = 200;
-    std::vector<float> x = gaussian(n, d, 5);
-    Codec c{"mse4 centered", 4, kMSE, true, true, kDense, kQGauss};
-    auto cpu = make_cpu(d, c, faiss::METRIC_INNER_PRODUCT);
-    cpu->train(n, x.data());
-    ASSERT_TRUE(cpu->tq.ip_offset);
-    try {
-        GpuIndexTurboQuant g(&res, *cpu);
-        ADD_FAILURE() << "a centered inner-product index went to the GPU";
-    } catch (const faiss::FaissException& e) {
-        EXPECT_NE(std::string(e.what()).find("ip_offset"), std::string::npos)
-            << e.what();
+    const Codec codecs[] = {
+        {"mse4 debiased centered", 4, kMSE, true, true, kHad, kQHad},
+        {"mse3 plain centered", 3, kMSE, false, true, kHad, kQHad},
+        {"prod3 centered", 3, kPROD, false, true, kHad, kQHad},
+    };
+    for (const Codec& c : codecs) {
+        std::unique_ptr<IndexTurboQuant> cpu;
+        std::vector<uint8_t> gcodes;
+        std::vector<float> x;
+        size_t bad = encode_both(
+            res, 100, c, scaled(2000), cpu, gcodes, x,
+            faiss::METRIC_INNER_PRODUCT);
+        ASSERT_TRUE(cpu->tq.ip_offset) << c.name;
+        EXPECT_EQ(bad, 0u) << c.name;
     }
-    EXPECT_THROW(
-        GpuIndexTurboQuant(
-            &res, d, 4, kMSE, faiss::METRIC_INNER_PRODUCT, true, true),
-        faiss::FaissException);
+    for (const Codec& c : codecs) {
+        search_case(
+            res, c, faiss::METRIC_INNER_PRODUCT, 64, 20000, {1, 9}, {10});
+    }
+    // made on the GPU (the mean learned there too), searched like the CPU
+    const size_t d = 48, n = scaled(5000);
+    std::vector<float> x = gaussian(n, d, 5);
+    GpuIndexTurboQuant g(&res, d, 4, kMSE, faiss::METRIC_INNER_PRODUCT, true);
+    g.train(n, x.data());
+    g.add(n, x.data());
+    IndexTurboQuant cpu;
+    g.copyTo(&cpu);
+    ASSERT_TRUE(cpu.tq.ip_offset);
+    std::vector<float> q = noisy_copies(x, d, 5, 3);
+    Reference r = cpu_search(cpu, q, 10);
+    std::vector<float> D(5 * 10);
+    std::vector<idx_t> I(5 * 10);
+    g.search(5, q.data(), 10, D.data(), I.data());
+    expect_agreement(compare(r, D, I), "made on the GPU", true);
 }
 
 TEST(GpuTurboQuant, SearchMatchesCpuPROD) {
