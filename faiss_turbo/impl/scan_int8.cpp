@@ -439,8 +439,12 @@ struct SliceTask {
     /// the selector's verdicts in sc.keep
     const uint8_t* block(size_t b, size_t nb, Scratch& sc) const {
         const Int8Layout& L = codec.layout;
-        for (size_t i = 0; i < nb; i++) {
-            sc.keep[i] = !sel || sel->is_member(b + i);
+        if (sel) {
+            for (size_t i = 0; i < nb; i++) {
+                sc.keep[i] = sel->is_member(b + i);
+            }
+        } else { // one memset: the loop reloaded sc.keep's data per byte
+            memset(sc.keep.data(), 1, nb);
         }
         return readable(
                 L,

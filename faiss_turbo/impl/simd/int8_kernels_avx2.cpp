@@ -502,167 +502,193 @@ void tile_dots_avx2(
  * straight from the codes
  *************************************************************/
 
-/// one segment of one code against NQ queries: U to out[q * stride]
+/// where one segment's pass over a block of codes writes: code i's sums
+/// at u[q * stride + i * nseg] (query q) and v[i * nseg]; the first
+/// segment's pass also prefetches the codes ahead
+struct SegmentRun {
+    const Int8Layout& L;
+    const uint8_t* codes;
+    size_t n;
+    const int8_t* q8;
+    int32_t* u; ///< the output of code 0, query 0, this segment
+    int32_t* v;
+    bool prefetch;
+
+    const uint8_t* code(size_t i) const {
+        return codes + i * L.code_size;
+    }
+
+    /// queries' stride in u
+    size_t stride() const {
+        return n * L.nseg;
+    }
+};
+
+/// codes ahead of the one scored that the scan prefetches: a few, and at
+/// least kPrefetchBytes ahead (short codes come faster than memory answers)
+constexpr size_t kPrefetchAhead = 4;
+constexpr size_t kPrefetchBytes = 1024;
+
+/// a few codes ahead of code i: more reads in flight than the
+/// prefetcher's. Past the last code the addresses are only hints
+/// (integers, so no out-of-range pointer is formed); prefetches never
+/// fault.
+void prefetch_ahead(const SegmentRun& r, size_t i) {
+    const size_t cs = r.L.code_size;
+    const size_t ahead = kPrefetchAhead * cs > kPrefetchBytes
+                                 ? kPrefetchAhead * cs
+                                 : kPrefetchBytes;
+    uintptr_t a = (uintptr_t)r.code(i) + ahead;
+    for (size_t b = 0; b < cs; b += 64) {
+        _mm_prefetch((const char*)(a + b), _MM_HINT_T0);
+    }
+}
+
+/// one interleaved segment of every code of the run against NQ queries
 template <int B, int NQ, bool WANT_V>
-void direct_segment(
-        const Int8Segment& s,
-        const uint8_t* code,
-        const int8_t* q8,
-        size_t row,
-        size_t stride,
-        int32_t* out,
-        int32_t* vout) {
+void direct_segment(const Int8Segment& s, const SegmentRun& r) {
     constexpr int per = 8 / B;
     const __m256i T = load_table(s.u), V = load_table(s.v);
     const __m256i mask = _mm256_set1_epi8((1 << B) - 1);
     const __m256i zero = _mm256_setzero_si256();
-    const uint8_t* p = code + (s.bit_offset >> 3);
-    const int8_t* qs = q8 + s.tile_offset;
+    const int8_t* qs = r.q8 + s.tile_offset;
+    const size_t row = r.L.row, stride = r.stride(), nseg = r.L.nseg;
     const size_t chunk = 32 * per, nchunks = s.width / chunk;
-    __m256i acc[NQ];
-    for (int q = 0; q < NQ; q++) {
-        acc[q] = zero;
-    }
-    __m256i vacc = zero;
-    for (size_t c = 0; c < nchunks; c++) {
-        __m256i x = _mm256_loadu_si256((const __m256i*)(p + c * 32));
-        // per = 8 / B is even: sub-vectors k and k + 1 share a madd
-        for (int k = 0; k < per; k += 2) {
-            __m256i i0 = sub_indices<B>(x, k, mask);
-            __m256i i1 = sub_indices<B>(x, k + 1, mask);
-            __m256i u0 = _mm256_shuffle_epi8(T, i0);
-            __m256i u1 = _mm256_shuffle_epi8(T, i1);
-            const int8_t* qp = qs + c * chunk + k * 32;
-            for (int q = 0; q < NQ; q++) {
-                const int8_t* r = qp + q * row;
-                acc[q] = _mm256_add_epi32(
-                        acc[q],
-                        dot2(u0,
-                             _mm256_loadu_si256((const __m256i*)r),
-                             u1,
-                             _mm256_loadu_si256((const __m256i*)(r + 32))));
-            }
-            if (WANT_V) {
-                for (int h = 0; h < 2; h++) {
-                    __m256i vv = _mm256_shuffle_epi8(V, h ? i1 : i0);
-                    if (c + 1 == nchunks) {
-                        vv = _mm256_and_si256(
-                                vv,
-                                tail_mask(s.ncoords - c * chunk, per, k + h));
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.prefetch) {
+            prefetch_ahead(r, i);
+        }
+        const uint8_t* p = r.code(i) + (s.bit_offset >> 3);
+        __m256i acc[NQ];
+        for (int q = 0; q < NQ; q++) {
+            acc[q] = zero;
+        }
+        __m256i vacc = zero;
+        for (size_t c = 0; c < nchunks; c++) {
+            __m256i x = _mm256_loadu_si256((const __m256i*)(p + c * 32));
+            // per = 8 / B is even: sub-vectors k and k + 1 share a madd
+            for (int k = 0; k < per; k += 2) {
+                __m256i i0 = sub_indices<B>(x, k, mask);
+                __m256i i1 = sub_indices<B>(x, k + 1, mask);
+                __m256i u0 = _mm256_shuffle_epi8(T, i0);
+                __m256i u1 = _mm256_shuffle_epi8(T, i1);
+                const int8_t* qp = qs + c * chunk + k * 32;
+                for (int q = 0; q < NQ; q++) {
+                    const int8_t* rq = qp + q * row;
+                    acc[q] = _mm256_add_epi32(
+                            acc[q],
+                            dot2(u0,
+                                 _mm256_loadu_si256((const __m256i*)rq),
+                                 u1,
+                                 _mm256_loadu_si256(
+                                         (const __m256i*)(rq + 32))));
+                }
+                if (WANT_V) {
+                    for (int h = 0; h < 2; h++) {
+                        __m256i vv = _mm256_shuffle_epi8(V, h ? i1 : i0);
+                        if (c + 1 == nchunks) {
+                            vv = _mm256_and_si256(
+                                    vv,
+                                    tail_mask(
+                                            s.ncoords - c * chunk, per, k + h));
+                        }
+                        vacc = _mm256_add_epi64(
+                                vacc, _mm256_sad_epu8(vv, zero));
                     }
-                    vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(vv, zero));
                 }
             }
         }
-    }
-    for (int q = 0; q < NQ; q++) {
-        out[q * stride] = hsum32(acc[q]);
-    }
-    if (WANT_V) {
-        *vout = hsum64(vacc);
-    }
-}
-
-/// one natural-order segment (B <= 8 bits) of one code against NQ
-/// queries: decoded 64 coordinates at a time into registers, then the
-/// same integer dot products as direct_segment
-template <int B, int NQ, bool WANT_V>
-void direct_natural(
-        const Int8Segment& s,
-        const NaturalPattern& pat,
-        const uint8_t* code,
-        size_t max_read,
-        const int8_t* q8,
-        size_t row,
-        size_t stride,
-        int32_t* out,
-        int32_t* vout) {
-    const Lut<B> T(s.u), V(s.v);
-    const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
-    const int8_t* qs = q8 + s.tile_offset;
-    __m256i acc[NQ];
-    for (int q = 0; q < NQ; q++) {
-        acc[q] = zero;
-    }
-    __m256i vacc = zero;
-    size_t j = 0;
-    // pairs of 32-index steps while their loads stay readable
-    for (; j + 64 <= s.ncoords; j += 64) {
-        const size_t byte = (s.bit_offset + B * j) >> 3;
-        if (byte + 7 * B + 16 > max_read) {
-            break;
-        }
-        __m256i i0 = natural_indices32<B>(code + byte, pat);
-        __m256i i1 = natural_indices32<B>(code + byte + 4 * B, pat);
-        __m256i u0 = T(i0);
-        __m256i u1 = T(i1);
         for (int q = 0; q < NQ; q++) {
-            const int8_t* r = qs + q * row + j;
-            acc[q] = _mm256_add_epi32(
-                    acc[q],
-                    dot2(u0,
-                         _mm256_loadu_si256((const __m256i*)r),
-                         u1,
-                         _mm256_loadu_si256((const __m256i*)(r + 32))));
+            r.u[q * stride + i * nseg] = hsum32(acc[q]);
         }
         if (WANT_V) {
-            vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(i0), zero));
-            vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(i1), zero));
+            r.v[i * nseg] = hsum64(vacc);
         }
     }
-    int32_t vsum = 0;
-    for (; j < s.ncoords; j += 32) {
-        const size_t byte = (s.bit_offset + B * j) >> 3;
-        __m256i u;
-        if (j + 32 <= s.ncoords && byte + 3 * B + 16 <= max_read) {
-            __m256i idx = natural_indices32<B>(code + byte, pat);
-            u = T(idx);
-            if (WANT_V) {
-                vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(idx), zero));
+}
+
+/// one natural-order segment (B <= 8 bits) of every code of the run
+/// against NQ queries: decoded 64 coordinates at a time into registers,
+/// then the same integer dot products as direct_segment
+template <int B, int NQ, bool WANT_V>
+void direct_natural(
+        const Int8Segment& s, const NaturalPattern& pat, const SegmentRun& r) {
+    const Lut<B> T(s.u), V(s.v);
+    const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
+    const int8_t* qs = r.q8 + s.tile_offset;
+    const size_t row = r.L.row, stride = r.stride(), nseg = r.L.nseg;
+    const size_t max_read = r.L.max_read;
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.prefetch) {
+            prefetch_ahead(r, i);
+        }
+        const uint8_t* code = r.code(i);
+        __m256i acc[NQ];
+        for (int q = 0; q < NQ; q++) {
+            acc[q] = zero;
+        }
+        __m256i vacc = zero;
+        size_t j = 0;
+        // pairs of 32-index steps while their loads stay readable
+        for (; j + 64 <= s.ncoords; j += 64) {
+            const size_t byte = (s.bit_offset + B * j) >> 3;
+            if (byte + 7 * B + 16 > max_read) {
+                break;
             }
-        } else {
-            u = natural_tail(s, code, j, &vsum);
+            __m256i i0 = natural_indices32<B>(code + byte, pat);
+            __m256i i1 = natural_indices32<B>(code + byte + 4 * B, pat);
+            __m256i u0 = T(i0);
+            __m256i u1 = T(i1);
+            for (int q = 0; q < NQ; q++) {
+                const int8_t* rq = qs + q * row + j;
+                acc[q] = _mm256_add_epi32(
+                        acc[q],
+                        dot2(u0,
+                             _mm256_loadu_si256((const __m256i*)rq),
+                             u1,
+                             _mm256_loadu_si256((const __m256i*)(rq + 32))));
+            }
+            if (WANT_V) {
+                vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(i0), zero));
+                vacc = _mm256_add_epi64(vacc, _mm256_sad_epu8(V(i1), zero));
+            }
+        }
+        int32_t vsum = 0;
+        for (; j < s.ncoords; j += 32) {
+            const size_t byte = (s.bit_offset + B * j) >> 3;
+            __m256i u;
+            if (j + 32 <= s.ncoords && byte + 3 * B + 16 <= max_read) {
+                __m256i idx = natural_indices32<B>(code + byte, pat);
+                u = T(idx);
+                if (WANT_V) {
+                    vacc = _mm256_add_epi64(
+                            vacc, _mm256_sad_epu8(V(idx), zero));
+                }
+            } else {
+                u = natural_tail(s, code, j, &vsum);
+            }
+            for (int q = 0; q < NQ; q++) {
+                const int8_t* rq = qs + q * row + j;
+                acc[q] = _mm256_add_epi32(
+                        acc[q],
+                        _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(
+                                        u,
+                                        _mm256_loadu_si256((const __m256i*)rq)),
+                                ones));
+            }
         }
         for (int q = 0; q < NQ; q++) {
-            const int8_t* r = qs + q * row + j;
-            acc[q] = _mm256_add_epi32(
-                    acc[q],
-                    _mm256_madd_epi16(
-                            _mm256_maddubs_epi16(
-                                    u, _mm256_loadu_si256((const __m256i*)r)),
-                            ones));
+            r.u[q * stride + i * nseg] = hsum32(acc[q]);
+        }
+        if (WANT_V) {
+            r.v[i * nseg] = hsum64(vacc) + vsum;
         }
     }
-    for (int q = 0; q < NQ; q++) {
-        out[q * stride] = hsum32(acc[q]);
-    }
-    if (WANT_V) {
-        *vout = hsum64(vacc) + vsum;
-    }
 }
 
-/// direct_natural by width
-template <int NQ, bool WANT_V>
-void direct_natural_any(
-        const Int8Layout& L,
-        int si,
-        const NaturalPattern& pat,
-        const uint8_t* code,
-        const int8_t* q8,
-        size_t stride,
-        int32_t* out,
-        int32_t* vout) {
-    const Int8Segment& s = L.seg[si];
-    const size_t mr = L.max_read, row = L.row;
-    by_width(s.nbits, [&](auto w) {
-        direct_natural<decltype(w)::value, NQ, WANT_V>(
-                s, pat, code, mr, q8, row, stride, out, vout);
-    });
-}
-
-/// codes ahead of the one scored that direct_codes prefetches
-constexpr size_t kPrefetchAhead = 4;
-
+/// segment by segment (tables and dispatch once per block, not per code;
+/// the first pass brings the codes into cache for the others)
 template <int NQ, bool WANT_V>
 void direct_codes(
         const Int8Layout& L,
@@ -672,32 +698,20 @@ void direct_codes(
         int32_t* out,
         int32_t* vsum) {
     const NaturalPatterns pats(L);
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t* code = codes + i * L.code_size;
-        // a few codes ahead: more reads in flight than the prefetcher's.
-        // Past the last code the addresses are only hints (integers, so
-        // no out-of-range pointer is formed); prefetches never fault.
-        uintptr_t ahead = (uintptr_t)code + kPrefetchAhead * L.code_size;
-        for (size_t b = 0; b < L.code_size; b += 64) {
-            _mm_prefetch((const char*)(ahead + b), _MM_HINT_T0);
-        }
-        for (int s = 0; s < L.nseg; s++) {
-            const Int8Segment& sg = L.seg[s];
-            int32_t* o = out + i * L.nseg + s;
-            int32_t* v = WANT_V ? vsum + i * L.nseg + s : nullptr;
-            if (!sg.interleaved) {
-                direct_natural_any<NQ, WANT_V>(
-                        L, s, pats[s], code, q8, n * L.nseg, o, v);
-            } else if (sg.nbits == 4) {
-                direct_segment<4, NQ, WANT_V>(
-                        sg, code, q8, L.row, n * L.nseg, o, v);
-            } else if (sg.nbits == 2) {
-                direct_segment<2, NQ, WANT_V>(
-                        sg, code, q8, L.row, n * L.nseg, o, v);
-            } else {
-                direct_segment<1, NQ, WANT_V>(
-                        sg, code, q8, L.row, n * L.nseg, o, v);
-            }
+    for (int s = 0; s < L.nseg; s++) {
+        const Int8Segment& sg = L.seg[s];
+        const SegmentRun r{
+                L, codes, n, q8, out + s, WANT_V ? vsum + s : nullptr, s == 0};
+        if (!sg.interleaved) {
+            by_width(sg.nbits, [&](auto w) {
+                direct_natural<decltype(w)::value, NQ, WANT_V>(sg, pats[s], r);
+            });
+        } else if (sg.nbits == 4) {
+            direct_segment<4, NQ, WANT_V>(sg, r);
+        } else if (sg.nbits == 2) {
+            direct_segment<2, NQ, WANT_V>(sg, r);
+        } else {
+            direct_segment<1, NQ, WANT_V>(sg, r);
         }
     }
 }
