@@ -17,3 +17,6 @@ PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
 # the encode comparison (FAISS's side only when the peers' venv exists)
 PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
   /usr/bin/python3 bench/bench_encode.py --smoke
+# IVF by inner product (random vectors: that it runs, not what it gains)
+PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 bench/bench_ivf_ip.py --smoke

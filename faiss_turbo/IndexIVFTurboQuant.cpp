@@ -67,12 +67,20 @@ struct IVFScanOptionsSelector : faiss::IDSelector {
 };
 
 /// the code size, before the tables are built (IndexIVF needs it first)
-size_t layout_code_size(size_t d, TQVariant variant, float bits, bool deb) {
+/// inner products store <o, r> exactly for the point o that the encoded r
+/// is relative to (the list centroid, or the mean): see TurboQuantizer.h
+bool uses_ip_offset(faiss::MetricType metric, bool by_residual, bool centered) {
+    return metric == faiss::METRIC_INNER_PRODUCT && (by_residual || centered);
+}
+
+size_t layout_code_size(
+        size_t d, TQVariant variant, float bits, bool deb, bool ip_offset) {
     TurboQuantizer t;
     t.d = d;
     t.variant = variant;
     t.bits = bits;
     t.debiased = deb && variant == TQVariant::MSE;
+    t.ip_offset = ip_offset;
     t.set_layout();
     return t.code_size;
 }
@@ -98,7 +106,12 @@ IndexIVFTurboQuant::IndexIVFTurboQuant(
               non_null(quantizer_in),
               d_in,
               nlist_in,
-              layout_code_size(d_in, variant, bits, debiased),
+              layout_code_size(
+                      d_in,
+                      variant,
+                      bits,
+                      debiased,
+                      uses_ip_offset(metric, by_residual_in, centered_in)),
               metric),
       centered(centered_in) {
     check_metric(metric);
@@ -111,6 +124,8 @@ IndexIVFTurboQuant::IndexIVFTurboQuant(
             qjl_type,
             seed);
     by_residual = by_residual_in;
+    tq.ip_offset = uses_ip_offset(metric, by_residual, centered);
+    tq.set_layout();
     if (centered && !by_residual) {
         is_trained = false; // the mean is learned in train()
     }
@@ -175,19 +190,25 @@ void IndexIVFTurboQuant::encode_vectors(
     FAISS_THROW_IF_NOT_MSG(is_trained, "IndexIVFTurboQuant: not trained");
     const size_t cs = include_listnos ? coarse_code_size() : 0;
     const size_t stride = cs + code_size;
-    std::vector<float> res;
+    std::vector<float> res, origins;
     std::vector<uint8_t> tmp;
+    // residuals of inner-product codecs store <c, x - c> (ip_offset)
+    const bool want_origins = by_residual && tq.ip_offset;
     for (idx_t i0 = 0; i0 < n; i0 += kEncodeBlock) {
         idx_t nb = std::min(kEncodeBlock, n - i0);
         const float* xb = x + i0 * d;
         if (by_residual) {
             res.resize(nb * d);
+            origins.assign(want_origins ? nb * d : 0, 0.0f);
 #pragma omp parallel for if (nb > 64)
             for (idx_t i = 0; i < nb; i++) {
                 idx_t l = list_nos[i0 + i];
                 if (l >= 0) {
                     quantizer->compute_residual(
                             xb + i * d, res.data() + i * d, l);
+                    if (want_origins) {
+                        quantizer->reconstruct(l, origins.data() + i * d);
+                    }
                 } else { // not stored; encoded only to keep the batch whole
                     memcpy(res.data() + i * d, xb + i * d, sizeof(float) * d);
                 }
@@ -195,7 +216,7 @@ void IndexIVFTurboQuant::encode_vectors(
             xb = res.data();
         }
         tmp.resize(nb * code_size);
-        tq.encode(nb, xb, tmp.data());
+        tq.encode(nb, xb, tmp.data(), want_origins ? origins.data() : nullptr);
         for (idx_t i = 0; i < nb; i++) {
             uint8_t* out = codes + (i0 + i) * stride;
             idx_t l = list_nos[i0 + i];

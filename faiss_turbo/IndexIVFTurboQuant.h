@@ -16,8 +16,13 @@
  *        y_c  = R (q - m - c) = y - R c
  *        Sy_c = S y_c         = S y - S R c            (PROD)
  *        qconst_c = ||q - m - c||^2 = ||y_c||^2
- *   IP:  <q, x> = <q, r> + <q, m> + <q, c>, scored with
- *        y_c = y, Sy_c = S y and qconst_c = <q, m> + <y, R c>
+ *   IP:  <q, x> = <q, c> + <q - c, r> + <c, r> (ip_offset: <c, r> is
+ *        stored exactly in each code, so the codes' error meets only
+ *        q - c, which is much shorter than q on embeddings), scored with
+ *        y_c = y - R c, Sy_c = S y - S R c and qconst_c = <y, R c>
+ *        (centered without residuals: c is the mean, as in the flat
+ *        index). Files of versions without ip_offset score
+ *        <q, x> = <q, r> + <q, c> with y_c = y.
  *
  * R c and S R c are computed once per centroid (IVFCentroidTable, built on
  * first use), so preparing a list costs O(d) instead of a rotation of

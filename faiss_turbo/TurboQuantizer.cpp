@@ -79,10 +79,12 @@ struct EncodeScratch {
 
 /// one vector of encode once rotated: x (for the norm), u = R x (scaled
 /// in place to R x / norm), rr gets c_hat (MSE) or u - c_hat (PROD); the
-/// code's MSE bits and floats (PROD's signs come after, from rr)
+/// code's MSE bits and floats (PROD's signs come after, from rr); origin:
+/// the point x is relative to, for moff (ip_offset), or null
 void encode_one(
         const TurboQuantizer& tq,
         const float* x,
+        const float* origin,
         float* u,
         float* rr,
         EncodeScratch& sc,
@@ -129,8 +131,8 @@ void encode_one(
     TQCodeScalars s;
     s.norm = norm;
     s.aux = aux;
-    if (tq.ip_offset && !tq.mean.empty()) {
-        s.moff = (float)canonical_dot_fast(tq.mean.data(), x, d);
+    if (tq.ip_offset && origin) {
+        s.moff = (float)canonical_dot_fast(origin, x, d);
     }
     tq.write_scalars(code, s);
 }
@@ -281,7 +283,8 @@ std::string TurboQuantizer::layout_string() const {
     return buf;
 }
 
-void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
+void TurboQuantizer::encode(
+        size_t n, const float* x, uint8_t* codes, const float* origins) const {
     check_finite(n, d, x, "TurboQuant encode");
     const bool prod = variant == TQVariant::PROD;
     const size_t batch = std::max<size_t>(
@@ -308,9 +311,13 @@ void TurboQuantizer::encode(size_t n, const float* x, uint8_t* codes) const {
             EncodeScratch scratch(d, mse_bytes);
 #pragma omp for
             for (int64_t i = 0; i < (int64_t)nb; i++) {
+                const float* o = origins        ? origins + (i0 + i) * d
+                                 : mean.empty() ? nullptr
+                                                : mean.data();
                 encode_one(
                         *this,
                         xb + i * d,
+                        o,
                         y.data() + i * d,
                         r.data() + i * d,
                         scratch,

@@ -30,7 +30,8 @@
  *
  * Inner products of centered codecs (ip_offset): <q, x> = <q, mean> +
  * <q - mean, r> + <mean, r>, r = x - mean, with the last term stored
- * exactly, so the codes' error meets only q - mean. Without it the error
+ * exactly, so the codes' error meets only q - mean. IVF residuals do the
+ * same with their list's centroid in the mean's place. Without it the error
  * meets all of q, and on embeddings that share a large common direction
  * (q close to the mean) that costs most of the recall (see
  * bench/ablation_ip_centering.py); RaBitQ stores the same term.
@@ -142,8 +143,14 @@ struct TurboQuantizer {
     /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"
     std::string layout_string() const;
 
-    /// encode n vectors (throws on NaN / Inf)
-    void encode(size_t n, const float* x, uint8_t* codes) const;
+    /// encode n vectors (throws on NaN / Inf). ip_offset codecs store
+    /// moff = <o, x - mean> with o the mean, or row i of origins (n x d)
+    /// when given: the list centroid of a residual (IVF)
+    void
+    encode(size_t n,
+           const float* x,
+           uint8_t* codes,
+           const float* origins = nullptr) const;
 
     /// reconstruction: mean + norm * R^T c_hat (+ the QJL term for PROD)
     void decode(size_t n, const uint8_t* codes, float* x) const;

@@ -270,11 +270,17 @@ void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
     std::vector<idx_t> assign(n);
     coarse_->assign(n, x, assign.data());
     std::vector<float> enc(x, x + n * d);
+    // inner-product residuals store <c, x - c> (ip_offset): c per vector
+    const bool want_origins = by_residual_ && tq_.ip_offset;
+    std::vector<float> origins(want_origins ? n * d : 0);
     for (idx_t i = 0; i < n; i++) {
         FAISS_THROW_IF_NOT_MSG(
             assign[i] >= 0, "the coarse quantizer assigned no list");
         if (by_residual_) {
             coarse_->compute_residual(x + i * d, enc.data() + i * d, assign[i]);
+        }
+        if (want_origins) {
+            coarse_->reconstruct(assign[i], origins.data() + i * d);
         }
     }
     const size_t cs = tq_.code_size;
@@ -295,7 +301,17 @@ void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
     DeviceBuffer<float> xd(res_, device_, "IVF add staging");
     xd.reserve_discard(n * d);
     to_device(xd.data(), enc.data(), enc.size(), stream());
-    dcodec_->encode(n, xd.data(), codes_.data() + ntotal * cs, stream());
+    DeviceBuffer<float> od(res_, device_, "IVF add centroids");
+    if (want_origins) {
+        od.reserve_discard(n * d);
+        to_device(od.data(), origins.data(), origins.size(), stream());
+    }
+    dcodec_->encode(
+        n,
+        xd.data(),
+        codes_.data() + ntotal * cs,
+        stream(),
+        want_origins ? od.data() : nullptr);
     to_device(labels_.data() + ntotal, xids, n, stream());
     // committed only now: a bad vector leaves the index unchanged
     for (idx_t i = 0; i < n; i++) {
@@ -521,20 +537,21 @@ void GpuIndexIVFTurboQuant::search_chunk(
                 continue;
             }
             const float* rc = rc_.data() + l * dd;
-            if (l2) {
+            // the CPU scanner's set_list: R (q - c) for L2 and for inner
+            // products with ip_offset
+            if (l2 || tq_.ip_offset) {
                 for (size_t j = 0; j < dd; j++) {
                     yr[j] = yq[j] - rc[j];
                 }
-                qc[r] = (float)canonical_dot(yr, yr, dd);
                 if (prod) {
                     const float* src = src_.data() + l * dd;
                     for (size_t j = 0; j < dd; j++) {
                         sy[r * dd + j] = syq[j] - src[j];
                     }
                 }
-            } else {
-                qc[r] = q.qconst[q0 + i] + dot_lanes(yq, rc, dd);
             }
+            qc[r] = l2 ? (float)canonical_dot(yr, yr, dd)
+                       : q.qconst[q0 + i] + dot_lanes(yq, rc, dd);
         }
         q_cnt[i] = (int)(total - q_off[i]);
         max_q = std::max(max_q, q_cnt[i]);

@@ -225,22 +225,8 @@ TEST(Index, RecallOnSiftMatchesReference) {
 TEST(Index, CenteredInnerProductsUseTheExactOffset) {
     const size_t d = 64, nb = 5000, nq = 200, k = 10;
     auto common = tqtest::random_gaussian(1, d, 7);
-    auto make = [&](size_t n, int seed) {
-        auto x = tqtest::random_gaussian(n, d, seed);
-        for (size_t i = 0; i < n; i++) {
-            double nrm = 0;
-            for (size_t j = 0; j < d; j++) {
-                float& v = x[i * d + j];
-                v = common[j] + 0.5f * v;
-                nrm += (double)v * v;
-            }
-            for (size_t j = 0; j < d; j++) {
-                x[i * d + j] /= (float)std::sqrt(nrm);
-            }
-        }
-        return x;
-    };
-    auto xb = make(nb, 8), xq = make(nq, 9);
+    auto xb = tqtest::around_direction(nb, common, 8);
+    auto xq = tqtest::around_direction(nq, common, 9);
     faiss::IndexFlatIP flat(d);
     flat.add(nb, xb.data());
     std::vector<float> Dg(nq * k);

@@ -22,6 +22,7 @@
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/scan_int8.h>
 
 #include <omp.h>
@@ -248,7 +249,9 @@ TEST(IVF, MissingResultsAreInfinite) {
 }
 
 // The residual scanner against its definition: the flat codec's estimate
-// of the query q - c against the code of x - c, c the list's centroid.
+// of the query q - c against the code of x - c, c the list's centroid
+// (inner products: plus <q, c>; the code's stored <c, x - c> is in the
+// codec's estimate, ip_offset).
 TEST(IVF, ResidualScoreIsFlatScoreOfResiduals) {
     const size_t d = 24, nb = 600, nlist = 8;
     auto xb = tqtest::random_gaussian(nb, d, 4);
@@ -266,13 +269,12 @@ TEST(IVF, ResidualScoreIsFlatScoreOfResiduals) {
             for (size_t l = 0; l < nlist; l++) {
                 ivf->quantizer->reconstruct(l, c.data());
                 TQQueries tqq;
-                if (l2(*ivf)) {
-                    for (size_t j = 0; j < d; j++) {
-                        qc[j] = q[j] - c[j];
-                    }
-                    tq.prepare_queries(1, qc.data(), true, tqq);
-                } else {
-                    tq.prepare_queries(1, q, false, tqq);
+                for (size_t j = 0; j < d; j++) {
+                    qc[j] = q[j] - c[j];
+                }
+                tq.prepare_queries(1, qc.data(), l2(*ivf), tqq);
+                if (!l2(*ivf)) {
+                    ASSERT_TRUE(tq.ip_offset);
                     double qcd = 0;
                     for (size_t j = 0; j < d; j++) {
                         qcd += (double)q[j] * c[j];
@@ -290,6 +292,85 @@ TEST(IVF, ResidualScoreIsFlatScoreOfResiduals) {
             }
         }
     }
+}
+
+// Inner products of residuals: each code stores <c, x - c> exactly (the
+// canonical sum of the residual FAISS's quantizer computes), and on vectors
+// that share a large common direction that shows as recall: without it the
+// codes' error meets all of q, with it only q - c.
+TEST(IVF, InnerProductResidualsUseTheExactOffset) {
+    const size_t d = 64, nb = 5000, nq = 200, k = 10, nlist = 16;
+    auto common = tqtest::random_gaussian(1, d, 7);
+    auto xb = tqtest::around_direction(nb, common, 8);
+    auto xq = tqtest::around_direction(nq, common, 9);
+    std::vector<idx_t> gt;
+    tqtest::brute_force_knn(xb.data(), nb, xq.data(), nq, d, k, false, gt);
+    auto exact = ivf_params(nlist);
+    double r[2];
+    for (bool off : {false, true}) {
+        auto ivf = make_ivf(
+                d,
+                nlist,
+                {2, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT},
+                true);
+        ASSERT_TRUE(ivf->tq.ip_offset);
+        // off: the layout of files from before this option, to compare
+        ivf->tq.ip_offset = off;
+        ivf->tq.set_layout();
+        ivf->code_size = ivf->invlists->code_size = ivf->tq.code_size;
+        ivf->train(nb, xb.data());
+        ivf->add(nb, xb.data());
+        r[off] = tqtest::recall_at(
+                search(*ivf, xq, k, &exact).I, gt, nq, k, k, k);
+        if (!off) {
+            continue;
+        }
+        std::vector<float> res(d), c(d);
+        for (size_t l = 0; l < nlist; l++) {
+            ivf->quantizer->reconstruct(l, c.data());
+            faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+            faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
+            for (size_t j = 0; j < ivf->invlists->list_size(l); j++) {
+                ivf->quantizer->compute_residual(
+                        xb.data() + ids[j] * d, res.data(), l);
+                TQCodeScalars s;
+                ivf->tq.read_scalars(codes.get() + j * ivf->code_size, s);
+                ASSERT_EQ(
+                        s.moff, (float)canonical_dot(c.data(), res.data(), d));
+            }
+        }
+    }
+    printf("IVF 2 bits, 10-recall@10 without / with <c, r>: %.3f / %.3f\n",
+           r[0],
+           r[1]);
+    EXPECT_GT(r[1], r[0] + 0.1);
+}
+
+// Centered without residuals, inner products: the mean plays the list
+// centroid's part, as in the flat centered index (ip_offset both)
+TEST(IVF, CenteredInnerProductEqualsFlat) {
+    const size_t d = 32, nb = 1500, nq = 20, k = 10, nlist = 8;
+    auto common = tqtest::random_gaussian(1, d, 18);
+    auto xb = tqtest::around_direction(nb, common, 19);
+    auto xq = tqtest::around_direction(nq, common, 20);
+    IndexTurboQuant flat(
+            d, 3, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT, true);
+    flat.train(nb, xb.data());
+    flat.add(nb, xb.data());
+    auto ivf = make_ivf(
+            d,
+            nlist,
+            {3, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT},
+            false,
+            true);
+    ASSERT_TRUE(flat.tq.ip_offset && ivf->tq.ip_offset);
+    ivf->train(nb, xb.data());
+    ivf->add(nb, xb.data());
+    auto exact = ivf_params(nlist);
+    Result rf = search(flat, xq, k, exact_flat()),
+           ri = search(*ivf, xq, k, &exact);
+    EXPECT_EQ(rf.I, ri.I);
+    EXPECT_EQ(rf.D, ri.D);
 }
 
 // IDSelector and range search at full probe return exactly what a brute

@@ -33,6 +33,17 @@ void normalize_rows(std::vector<float>& x, size_t d) {
     }
 }
 
+std::vector<float>
+around_direction(size_t n, const std::vector<float>& common, uint64_t seed) {
+    const size_t d = common.size();
+    std::vector<float> x = random_gaussian(n, d, seed);
+    for (size_t i = 0; i < n * d; i++) {
+        x[i] = common[i % d] + 0.5f * x[i];
+    }
+    normalize_rows(x, d);
+    return x;
+}
+
 std::vector<float> random_unit(size_t n, size_t d, uint64_t seed) {
     std::vector<float> x = random_gaussian(n, d, seed);
     normalize_rows(x, d);

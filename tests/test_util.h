@@ -17,6 +17,11 @@ std::vector<float> random_unit(size_t n, size_t d, uint64_t seed);
 /// n x d Gaussian vectors (not normalized)
 std::vector<float> random_gaussian(size_t n, size_t d, uint64_t seed);
 
+/// n unit vectors common + 0.5 g (g Gaussian) normalized: they share a
+/// large common direction, as text embeddings do
+std::vector<float>
+around_direction(size_t n, const std::vector<float>& common, uint64_t seed);
+
 /// dot_lanes' definition (faiss_turbo/impl/kernels.h): lane i % 8 in
 /// order, then the fixed pairwise tree; the reference of its SIMD kernels
 float dot_lanes_definition(const float* a, const float* b, size_t d);

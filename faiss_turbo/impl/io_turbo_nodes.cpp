@@ -294,10 +294,11 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
     auto idx = std::make_unique<IndexIVFTurboQuant>();
     read_codec(r, idx->tq);
     const TurboQuantizer& tq = idx->tq;
+    // files of earlier versions have no ip_offset: their inner products
+    // are scored as they were
     FAISS_THROW_IF_NOT_FMT(
-            !tq.ip_offset,
-            "faiss-turbo read: %s: the IVF index does not use ip_offset "
-            "codecs",
+            !tq.ip_offset || h.f.metric == faiss::METRIC_INNER_PRODUCT,
+            "faiss-turbo read: %s: an ip_offset codec in an L2 IVF index",
             head.name().c_str());
     FAISS_THROW_IF_NOT_FMT(
             (size_t)h.f.d == tq.d &&

@@ -211,19 +211,23 @@ struct TQScanner : faiss::InvertedListScanner {
                 (long)list_no_in);
         const size_t d = tq.d;
         const float* rc = table->rc.data() + list_no_in * d;
-        if (l2) {
+        // the codes meet R (q - c): always for L2, for inner products when
+        // they store <c, r> (ip_offset; files of earlier versions do not)
+        if (l2 || tq.ip_offset) {
             for (size_t j = 0; j < d; j++) {
                 listq.y[j] = query.y[j] - rc[j];
             }
-            listq.qconst[0] =
-                    (float)canonical_dot(listq.y.data(), listq.y.data(), d);
             if (!table->src.empty()) {
                 const float* src = table->src.data() + list_no_in * d;
                 for (size_t j = 0; j < d; j++) {
                     listq.sy[j] = query.sy[j] - src[j];
                 }
             }
-        } else {
+        }
+        if (l2) {
+            listq.qconst[0] =
+                    (float)canonical_dot(listq.y.data(), listq.y.data(), d);
+        } else { // <q, c> (+ <q, mean>), ip_offset or not
             listq.qconst[0] =
                     query.qconst[0] + dot_lanes(query.y.data(), rc, d);
         }

@@ -138,7 +138,11 @@ size_t DeviceCodec::table_bytes() const {
 }
 
 void DeviceCodec::encode(
-    size_t n, const float* x, uint8_t* codes, cudaStream_t s) {
+    size_t n,
+    const float* x,
+    uint8_t* codes,
+    cudaStream_t s,
+    const float* origins) {
     if (n == 0) {
         return;
     }
@@ -175,7 +179,9 @@ void DeviceCodec::encode(
                 nb, (int)d, xin, dense_rot_m_.data(), y_.data(), s);
             y = y_.data();
         }
-        launch_encode(ep_, nb, xb, y, cb, resid_.data(), bad_flag_.data(), s);
+        EncodeParams ep = ep_;
+        ep.origins = origins ? origins + i0 * d : nullptr;
+        launch_encode(ep, nb, xb, y, cb, resid_.data(), bad_flag_.data(), s);
         if (need_resid) {
             launch_matmul_rows(
                 nb, (int)d, resid_.data(), gauss_qjl_m_.data(), sr_.data(), s);

@@ -27,7 +27,13 @@ class DeviceCodec {
 
     /** Encode n vectors already on the device into codes (device, n x
      * code_size). Throws on NaN / Inf input (codes then undefined). */
-    void encode(size_t n, const float* x, uint8_t* codes, cudaStream_t s);
+    /// origins (device, n x d, or null): see EncodeParams::origins
+    void encode(
+        size_t n,
+        const float* x,
+        uint8_t* codes,
+        cudaStream_t s,
+        const float* origins = nullptr);
 
     /// bytes of device memory held for the tables
     size_t table_bytes() const;

@@ -230,14 +230,15 @@ __global__ void encode_kernel(
         // canonical_dots of encode)
         double part = 0, mpart = 0;
         bool bad = false;
+        const float* origin = p.origins ? p.origins + i * d : p.mean;
         for (int j = lane; j < d; j += kWarp) {
             float v = x[i * d + j];
             bad |= !isfinite(v);
             float xc = p.mean ? __fsub_rn(v, p.mean[j]) : v;
             buf0[j] = xc;
             part += (double)xc * (double)xc;
-            if (c.ip_offset) {
-                mpart += (double)p.mean[j] * (double)xc;
+            if (c.ip_offset && origin) {
+                mpart += (double)origin[j] * (double)xc;
             }
         }
         if (__any_sync(0xffffffffu, bad) && lane == 0) {

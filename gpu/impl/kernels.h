@@ -59,6 +59,9 @@ struct HadamardView {
 struct EncodeParams {
     CodecView c;
     const float* mean = nullptr; ///< d floats, or null
+    /// ip_offset: n x d points the vectors are relative to (IVF residuals:
+    /// their list centroids), moff = <origin, x>; null: the mean
+    const float* origins = nullptr;
     bool rot_hadamard = false;   ///< rotate in the kernel (else y is given)
     HadamardView rot;
     bool qjl_hadamard = false; ///< PROD: QJL signs in the kernel (else the
