@@ -29,7 +29,8 @@ bool same_codec(const TurboQuantizer& a, const TurboQuantizer& b) {
     return a.d == b.d && a.variant == b.variant && a.bits == b.bits &&
            a.debiased == b.debiased && a.rotation_type == b.rotation_type &&
            a.qjl_type == b.qjl_type && a.seed == b.seed &&
-           a.code_size == b.code_size && a.mean == b.mean;
+           a.code_size == b.code_size && a.mean == b.mean &&
+           a.ip_offset == b.ip_offset;
 }
 
 faiss::Index* non_null(faiss::Index* quantizer) {
@@ -401,7 +402,8 @@ void IndexIVFTurboQuant::check_compatible_for_merge(
             same_codec(tq, o->tq) && o->by_residual == by_residual &&
                     o->centered == centered,
             "IndexIVFTurboQuant: merge needs the same codec (bits, variant, "
-            "seed, rotation, mean) and the same by_residual");
+            "seed, rotation, mean, ip_offset: inner-product indexes from "
+            "earlier versions have none) and the same by_residual");
 }
 
 void IndexIVFTurboQuant::reset_centroid_table() {
