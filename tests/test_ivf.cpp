@@ -128,6 +128,19 @@ search(const faiss::Index& index,
     return r;
 }
 
+/// at full probe, exact scans: the IVF index answers as the flat one
+void expect_same_as_flat(
+        const faiss::Index& flat,
+        const IndexIVFTurboQuant& ivf,
+        const std::vector<float>& xq,
+        size_t k) {
+    auto exact = ivf_params(ivf.nlist);
+    Result rf = search(flat, xq, k, exact_flat()),
+           ri = search(ivf, xq, k, &exact);
+    EXPECT_EQ(rf.I, ri.I);
+    EXPECT_EQ(rf.D, ri.D);
+}
+
 /// every (id, estimate) of query x, scored by the index's own scanner
 std::map<idx_t, float>
 all_estimates(const IndexIVFTurboQuant& index, const float* x) {
@@ -201,11 +214,7 @@ TEST(IVF, NoResidualFullProbeEqualsFlat) {
         auto ivf = make_ivf(d, nlist, p, false);
         ivf->train(nb, xb.data());
         ivf->add(nb, xb.data());
-        auto exact = ivf_params(nlist);
-        Result rf = search(flat, xq, k, exact_flat()),
-               ri = search(*ivf, xq, k, &exact);
-        EXPECT_EQ(rf.I, ri.I);
-        EXPECT_EQ(rf.D, ri.D);
+        expect_same_as_flat(flat, *ivf, xq, k);
         for (size_t l = 0; l < nlist; l++) {
             faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
             faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
@@ -344,33 +353,6 @@ TEST(IVF, InnerProductResidualsUseTheExactOffset) {
            r[0],
            r[1]);
     EXPECT_GT(r[1], r[0] + 0.1);
-}
-
-// Centered without residuals, inner products: the mean plays the list
-// centroid's part, as in the flat centered index (ip_offset both)
-TEST(IVF, CenteredInnerProductEqualsFlat) {
-    const size_t d = 32, nb = 1500, nq = 20, k = 10, nlist = 8;
-    auto common = tqtest::random_gaussian(1, d, 18);
-    auto xb = tqtest::around_direction(nb, common, 19);
-    auto xq = tqtest::around_direction(nq, common, 20);
-    IndexTurboQuant flat(
-            d, 3, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT, true);
-    flat.train(nb, xb.data());
-    flat.add(nb, xb.data());
-    auto ivf = make_ivf(
-            d,
-            nlist,
-            {3, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT},
-            false,
-            true);
-    ASSERT_TRUE(flat.tq.ip_offset && ivf->tq.ip_offset);
-    ivf->train(nb, xb.data());
-    ivf->add(nb, xb.data());
-    auto exact = ivf_params(nlist);
-    Result rf = search(flat, xq, k, exact_flat()),
-           ri = search(*ivf, xq, k, &exact);
-    EXPECT_EQ(rf.I, ri.I);
-    EXPECT_EQ(rf.D, ri.D);
 }
 
 // IDSelector and range search at full probe return exactly what a brute
@@ -698,7 +680,8 @@ TEST(IVF, ReconstructAndStandaloneCodes) {
 }
 
 // Centered without residuals: train learns the data mean and the index
-// then equals the flat centered index at full probe.
+// then equals the flat centered index at full probe (by inner product both
+// store <mean, x - mean>, ip_offset).
 TEST(IVF, CenteredEqualsFlatCentered) {
     const size_t d = 32, nb = 1500, nq = 20, k = 10, nlist = 8;
     auto xb = tqtest::random_gaussian(nb, d, 16);
@@ -706,21 +689,21 @@ TEST(IVF, CenteredEqualsFlatCentered) {
         v += 3;
     }
     auto xq = tqtest::random_gaussian(nq, d, 17);
-    IndexTurboQuant flat(d, 3, TQVariant::MSE, faiss::METRIC_L2, true);
-    flat.train(nb, xb.data());
-    flat.add(nb, xb.data());
-    auto ivf = make_ivf(
-            d, nlist, {3, TQVariant::MSE, faiss::METRIC_L2}, false, true);
-    EXPECT_FALSE(ivf->is_trained);
-    EXPECT_THROW(ivf->add(nb, xb.data()), faiss::FaissException);
-    ivf->train(nb, xb.data());
-    EXPECT_EQ(flat.tq.mean, ivf->tq.mean);
-    ivf->add(nb, xb.data());
-    auto exact = ivf_params(nlist);
-    Result rf = search(flat, xq, k, exact_flat()),
-           ri = search(*ivf, xq, k, &exact);
-    EXPECT_EQ(rf.I, ri.I);
-    EXPECT_EQ(rf.D, ri.D);
+    for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        SCOPED_TRACE(m == faiss::METRIC_L2 ? "L2" : "IP");
+        IndexTurboQuant flat(d, 3, TQVariant::MSE, m, true);
+        flat.train(nb, xb.data());
+        flat.add(nb, xb.data());
+        auto ivf = make_ivf(d, nlist, {3, TQVariant::MSE, m}, false, true);
+        EXPECT_EQ(ivf->tq.ip_offset, m == faiss::METRIC_INNER_PRODUCT);
+        EXPECT_EQ(ivf->tq.ip_offset, flat.tq.ip_offset);
+        EXPECT_FALSE(ivf->is_trained);
+        EXPECT_THROW(ivf->add(nb, xb.data()), faiss::FaissException);
+        ivf->train(nb, xb.data());
+        EXPECT_EQ(flat.tq.mean, ivf->tq.mean);
+        ivf->add(nb, xb.data());
+        expect_same_as_flat(flat, *ivf, xq, k);
+    }
     // with residuals the centroids take the mean's role: none is learned
     auto res = make_ivf(
             d, nlist, {3, TQVariant::MSE, faiss::METRIC_L2}, true, true);
