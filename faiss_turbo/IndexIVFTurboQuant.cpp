@@ -67,13 +67,13 @@ struct IVFScanOptionsSelector : faiss::IDSelector {
     }
 };
 
-/// the code size, before the tables are built (IndexIVF needs it first)
 /// inner products store <o, r> exactly for the point o that the encoded r
 /// is relative to (the list centroid, or the mean): see TurboQuantizer.h
 bool uses_ip_offset(faiss::MetricType metric, bool by_residual, bool centered) {
     return metric == faiss::METRIC_INNER_PRODUCT && (by_residual || centered);
 }
 
+/// the code size, before the tables are built (IndexIVF needs it first)
 size_t layout_code_size(
         size_t d, TQVariant variant, float bits, bool deb, bool ip_offset) {
     TurboQuantizer t;
