@@ -600,6 +600,22 @@ TEST(IORoundTrip, IVF) {
             true,
             xb));
     check_round_trips(c.get(), xq);
+    // inner products with residuals, and centered without: <c, r> or
+    // <mean, r> in each code (ip_offset)
+    for (bool residual : {true, false}) {
+        IndexPtr e(make_ivf(
+                new faiss::IndexFlatIP(d),
+                d,
+                8,
+                2,
+                TQVariant::MSE,
+                IP,
+                residual,
+                !residual,
+                xb));
+        ASSERT_TRUE(dynamic_cast<IndexIVFTurboQuant*>(e.get())->tq.ip_offset);
+        check_round_trips(e.get(), xq);
+    }
     // a direct map is rebuilt from the lists
     auto ivf = dynamic_cast<IndexIVFTurboQuant*>(a.get());
     ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
