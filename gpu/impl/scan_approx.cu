@@ -192,7 +192,7 @@ __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
 
 size_t tc_smem_bytes(int kp, int nq) {
     return (size_t)nq * (kp + 8) * 2 + (size_t)kTileN * kBStride * 2 +
-           1024 * sizeof(float) + 3 * kTileN * sizeof(float) +
+           1024 * sizeof(float) + kTileN * sizeof(CodeScalars) +
            kTileN * sizeof(CodeTerms) + kMaxTcQueries * sizeof(QueryTerms);
 }
 
@@ -215,10 +215,8 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
     // and the sum of their squares
     uint32_t* pair_tab = (uint32_t*)(cent_lo + 256);
     float* sq_tab = (float*)(pair_tab + 256);
-    float* s_norm = sq_tab + 256;
-    float* s_aux = s_norm + kTileN;
-    float* s_moff = s_aux + kTileN;
-    QueryTerms* s_q = (QueryTerms*)(s_moff + kTileN);
+    CodeScalars* s_cs = (CodeScalars*)(sq_tab + 256); // the tile's codes
+    QueryTerms* s_q = (QueryTerms*)(s_cs + kTileN);
     CodeTerms* s_v = (CodeTerms*)(s_q + kMaxTcQueries);
 
     const int t = threadIdx.x, lane = t % 32, warp = t / 32;
@@ -255,9 +253,7 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
             if (v0 + t < ntotal) {
                 cs = code_scalars(c, codes, v0 + t);
             }
-            s_norm[t] = cs.norm;
-            s_aux[t] = cs.aux;
-            s_moff[t] = cs.moff;
+            s_cs[t] = cs;
         }
         __syncthreads();
         float acc[4][2][4];
@@ -302,7 +298,7 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
                     }
                     float v[8];
                     if (v0 + vl < ntotal) {
-                        float auxh = __half2float(__float2half_rn(s_aux[vl]));
+                        float auxh = __half2float(__float2half_rn(s_cs[vl].aux));
                         decode_b_group<W>(
                             c, codes, v0 + vl, g, auxh, cent_hi, cent_lo, v);
                     } else {
@@ -356,11 +352,7 @@ __global__ void __launch_bounds__(kTcThreads) scan_tc_kernel(
             }
             if (gi == 0) {
                 int vl = vr + 8 * r;
-                CodeScalars cs;
-                cs.norm = s_norm[vl];
-                cs.aux = s_aux[vl];
-                cs.moff = s_moff[vl];
-                s_v[vl] = code_terms(c, q.l2, cs, v, relx2);
+                s_v[vl] = code_terms(c, q.l2, s_cs[vl], v, relx2);
             }
         }
         __syncthreads();
