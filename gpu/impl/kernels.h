@@ -173,12 +173,27 @@ struct CandidateLists {
 /// queries one tensor-core launch takes for this codec (0: none fit)
 int approx_tc_max_queries(const CodecView& c);
 
+/// queries one launch of the 4-bit tensor-core pass (scan_tc4.cu) takes
+/// for this codec; 0: the codec is not one it scans
+int tc4_max_queries(const CodecView& c);
+
+/// the 4-bit tensor-core pass (launch_scan_approx chooses it)
+void launch_scan_tc4(
+    const CodecView& c,
+    const uint8_t* codes,
+    size_t ntotal,
+    const ApproxQueries& q,
+    const CandidateLists& out,
+    int num_sms,
+    cudaStream_t s);
+
 /// queries one CUDA-core launch takes for this codec
 int approx_simt_max_queries(const CodecView& c);
 
 /// error model constants of the two approximate passes
 void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs);
 
+/// allow_tc4 = false: never the 4-bit pass (to compare it in benchmarks)
 void launch_scan_approx(
     bool tensor_cores,
     const CodecView& c,
@@ -187,7 +202,8 @@ void launch_scan_approx(
     const ApproxQueries& q,
     const CandidateLists& out,
     int num_sms,
-    cudaStream_t s);
+    cudaStream_t s,
+    bool allow_tc4 = true);
 
 /// largest k of launch_select_k
 constexpr int kMaxSelectK = 2048;

@@ -14,6 +14,8 @@
  * once for all queries of the launch.
  *
  * Both are persistent grids; template W = 4 is the 4-bit layout fast path.
+ * 4-bit MSE codes with d a multiple of 32 take scan_tc4.cu's tensor-core
+ * pass instead, which streams the codes.
  */
 #include <gpu/impl/kernels.h>
 
@@ -24,6 +26,8 @@
 
 #include <gpu/impl/CudaUtils.h>
 #include <gpu/impl/codec_device.cuh>
+#include <gpu/impl/ptx.cuh>
+#include <gpu/impl/scan_terms.cuh>
 
 namespace faiss_turbo {
 namespace gpu {
@@ -79,115 +83,6 @@ __device__ __forceinline__ void decode_b_group(
             out[l] = j < c.d ? (((byte >> l) & 1) ? aux : -aux) : 0.0f;
         }
     }
-}
-
-/** The test for one (query, code), with dot ~ <a, b> and the estimator's
- * inner product ip = s |y| dot:
- *   key = qconst + x2 - 2 ip (L2) or -(ip + qconst + moff) (IP),
- *   |ip - ip_cpu| <= eps_ip = |s| |y| (rel |a| |b| + abs (|a| + |b|))
- * (approx_error_model); the CPU's final combine rounds within 4.8e-7 of its
- * terms (x2 of plain MSE also within relx2), and |ip| <= |s| |y| |a| |b|.
- * The code is kept when key - 2 eps <= T (the factor 2 is slack: it costs
- * a few candidates, never a result). Separating the query's and the code's
- * factors, this reads
- *   s (g dot) + V + alpha |s||b| + beta |s| >= Q,
- * one multiply and three multiply-adds per (query, code). */
-struct QueryTerms {
-    float g;     ///< 2 |y| (L2) or |y| (IP)
-    float alpha; ///< factor of |s||b| in 2 eps (+ the |ip| rounding term)
-    float beta;  ///< factor of |s| in 2 eps
-    float Q;     ///< qconst - T - 2 e0 (L2) or -qconst - T - e0 (IP)
-};
-
-__device__ __forceinline__ QueryTerms
-query_terms(const ApproxQueries& q, int i) {
-    const float yn = q.ynorm[i], an = q.anorm[i], qc = q.qconst[i];
-    const float t = q.thresh[(size_t)i * q.t_stride];
-    const float e0 = 4.8e-7f * fabsf(qc); // rounding of the combine
-    const float ea = yn * q.rel * an, eb = yn * q.abs * an, ec = yn * q.abs;
-    QueryTerms r;
-    if (q.l2) {
-        r.g = 2 * yn;
-        r.alpha = 4 * (ea + ec) + 1.92e-6f * yn * an;
-        r.beta = 4 * eb;
-        r.Q = qc - t - 2 * e0;
-    } else {
-        r.g = yn;
-        r.alpha = 2 * (ea + ec) + 4.8e-7f * yn * an;
-        r.beta = 2 * eb;
-        r.Q = -qc - t - e0;
-    }
-    return r;
-}
-
-struct CodeTerms {
-    float s;  ///< scale of the inner product: norm, or beta (debiased)
-    float V;  ///< 2 e0 - x2 (L2), moff + its rounding (IP)
-    float sb; ///< |s| |b|, |b| the norm of the approximate pass's b
-    float as; ///< |s|
-};
-
-/** cc: |c_hat|^2 as decoded, with relative error relx2 (x2 of plain
- * MSE). IP keys of ip_offset codecs also hold the code's moff, exact but
- * for the combine's rounding. */
-__device__ __forceinline__ CodeTerms code_terms(
-    const CodecView& c,
-    bool l2,
-    const CodeScalars& cs,
-    float cc,
-    float relx2) {
-    const float norm = cs.norm, aux = cs.aux;
-    CodeTerms v;
-    const bool plain = !c.prod && !c.debiased;
-    v.s = c.debiased ? aux : norm;
-    v.as = fabsf(v.s);
-    v.sb = v.as * sqrtf(cc + (c.prod ? c.d * aux * aux : 0.0f)) * 1.001f;
-    float x2 = plain ? norm * norm * cc : norm * norm;
-    float e0 = (plain ? relx2 * x2 : 0.0f) + 4.8e-7f * x2;
-    // IP: moff plus the combine's rounding of it (a margin keeps more)
-    v.V = l2 ? 2 * e0 - x2 : cs.moff + 4.8e-7f * fabsf(cs.moff);
-    return v;
-}
-
-__device__ __forceinline__ bool
-keep_candidate(const QueryTerms& k, const CodeTerms& v, float dot) {
-    float lhs = fmaf(v.s, k.g * dot, v.V);
-    lhs = fmaf(k.alpha, v.sb, lhs);
-    lhs = fmaf(k.beta, v.as, lhs);
-    return lhs >= k.Q;
-}
-
-__device__ __forceinline__ void
-push_candidate(const CandidateLists& out, int q, int id) {
-    int pos = atomicAdd(out.counts + q, 1);
-    if (pos < out.capacity) {
-        out.ids[(size_t)q * out.capacity + pos] = id;
-    }
-}
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* p) {
-    asm volatile(
-        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-        : "r"(smem_addr(p)));
-}
-
-__device__ __forceinline__ void
-mma_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_half2(float a, float b) {
-    __half2 h = __floats2half2_rn(a, b);
-    return *(uint32_t*)&h;
 }
 
 size_t tc_smem_bytes(int kp, int nq) {
@@ -534,13 +429,23 @@ void launch_simt(
 
 } // namespace
 
-int approx_tc_max_queries(const CodecView& c) {
+namespace {
+
+/// queries one launch of scan_tc_kernel takes
+int generic_tc_max_queries(const CodecView& c) {
     for (int nq = kMaxTcQueries; nq >= 16; nq -= 16) {
         if (tc_smem_bytes(c.kp, nq) <= kTcSmemMax) {
             return nq;
         }
     }
     return 0;
+}
+
+} // namespace
+
+int approx_tc_max_queries(const CodecView& c) {
+    const int n = tc4_max_queries(c);
+    return n > 0 ? n : generic_tc_max_queries(c);
 }
 
 int approx_simt_max_queries(const CodecView& c) {
@@ -571,13 +476,18 @@ void launch_scan_approx(
     const ApproxQueries& q,
     const CandidateLists& out,
     int num_sms,
-    cudaStream_t s) {
+    cudaStream_t s,
+    bool allow_tc4) {
     if (ntotal == 0 || q.nq == 0) {
         return;
     }
     if (tensor_cores) {
+        if (allow_tc4 && tc4_max_queries(c) > 0) {
+            launch_scan_tc4(c, codes, ntotal, q, out, num_sms, s);
+            return;
+        }
         FAISS_THROW_IF_NOT_MSG(
-            q.nq <= approx_tc_max_queries(c), "too many queries");
+            q.nq <= generic_tc_max_queries(c), "too many queries");
         if (fast4(c)) {
             launch_tc<4>(c, codes, ntotal, q, out, num_sms, s);
         } else {

@@ -406,6 +406,25 @@ TEST(GpuTurboQuant, SearchMatchesCpuMSE) {
         20000,
         {1, 7, 100},
         {1, 10, 100});
+    // 4-bit codes with d % 32 == 0 take the streaming tensor-core pass
+    // (scan_tc4.cu): a partial last chunk of coordinates (96), two chunks
+    // (256), 1, 2 and 4 query tiles, a last warp tile of 11 codes
+    search_case(
+        res,
+        {"mse4 plain", 4, kMSE, false, false, kHad, kQGauss},
+        faiss::METRIC_L2,
+        96,
+        20011,
+        {20, 40},
+        {10});
+    search_case(
+        res,
+        {"mse4 debiased", 4, kMSE, true, false, kHad, kQGauss},
+        faiss::METRIC_INNER_PRODUCT,
+        256,
+        20011,
+        {64},
+        {10});
     search_case(
         res,
         {"mse3 plain", 3, kMSE, false, false, kHad, kQGauss},

@@ -8,6 +8,8 @@
  * emulated sources are compiled without contraction.
  */
 #pragma once
+// gpu/impl headers with inline PTX offer their emulated forms under this
+#define TQ_CUDA_EMULATION 1
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -122,6 +124,16 @@ template <typename T> T __ldg(const T* p) {
 inline uint32_t __funnelshift_r(uint32_t lo, uint32_t hi, uint32_t sh) {
     uint64_t v = ((uint64_t)hi << 32) | lo;
     return (uint32_t)(v >> (sh & 31));
+}
+/// byte permute (the selector's sign-replicate bit is not emulated)
+inline uint32_t __byte_perm(uint32_t x, uint32_t y, uint32_t s) {
+    const uint64_t v = ((uint64_t)y << 32) | x;
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++) {
+        const uint32_t sel = (s >> (4 * i)) & 7;
+        r |= (uint32_t)((v >> (8 * sel)) & 0xff) << (8 * i);
+    }
+    return r;
 }
 inline uint32_t __float_as_uint(float f) {
     uint32_t u;
