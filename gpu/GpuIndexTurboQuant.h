@@ -28,7 +28,8 @@ namespace gpu {
 class DeviceCodec;
 
 enum class GpuScanMode : int {
-    AUTO = 0,         ///< tensor cores for more than 8 queries
+    AUTO = 0,         ///< tensor cores for more than 8 queries, or any
+                      ///< number with 4-bit MSE codes (d % 32 == 0)
     CUDA_CORES = 1,   ///< fp32 approximate pass
     TENSOR_CORES = 2, ///< fp16 mma approximate pass
 };
