@@ -5,12 +5,14 @@
 #      out-of-memory, errors)
 #   2. the GPU benchmark (encode, scan bandwidth, recall, fp16 brute force)
 #   3. a short compute-sanitizer memcheck of a few tests, if time allows
+#   4. an Nsight Compute profile of the 4-bit scan kernel, if ncu is there
 # Everything goes to stdout; the caller tees it to $OUT/log.
 set -u
 DEV=${DEVBUILD:-.devbuild}
 T_TESTS=${T_TESTS:-200}
 T_BENCH=${T_BENCH:-150}
-T_SANITIZE=${T_SANITIZE:-40}
+T_SANITIZE=${T_SANITIZE:-90}
+T_NCU=${T_NCU:-60}
 
 echo "== machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
@@ -58,7 +60,23 @@ if command -v compute-sanitizer >/dev/null && [ "$T_SANITIZE" -gt 0 ]; then
   echo "== compute-sanitizer memcheck (a few tests)"
   timeout "$T_SANITIZE" compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$DEV/test_gpu_turboquant" --gtest_color=no \
-    --gtest_filter='*FewerVectorsThanK*:*RemoveIds*:*ReconstructEquals*' \
+    --gtest_filter='*FewerVectorsThanK*:*RemoveIds*:*ReconstructEquals*:*LargeK*' \
     2>&1 | tail -25
   echo "memcheck exit code ${PIPESTATUS[0]}"
+fi
+
+if command -v ncu >/dev/null && [ "$T_NCU" -gt 0 ]; then
+  echo
+  # launch 97 of the 4-bit pass: the benchmark's "scan kernels alone" at 64
+  # queries (60 launches in its search rows, then 8 per batch size)
+  echo "== ncu: the 4-bit tensor-core pass alone, 64 queries, 5M codes"
+  timeout "$T_NCU" ncu --kernel-name regex:scan_tc4_kernel --launch-skip 96 \
+    --launch-count 1 --section SpeedOfLight --section Occupancy \
+    --section WarpStateStats --section InstructionStats \
+    --section ComputeWorkloadAnalysis "$DEV/bench_gpu_turboquant" 2>&1 |
+    sed -n '/scan_tc4_kernel</,$p' | grep -E "^ +[A-Z]" | grep -vE "^ +(OPT|INF|WRN)" |
+    head -60
+  echo "ncu exit code ${PIPESTATUS[0]}"
+else
+  echo "ncu: not on this machine"
 fi

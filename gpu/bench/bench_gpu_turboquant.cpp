@@ -23,6 +23,7 @@
 #include <gpu/GpuIndexTurboQuant.h>
 #include <gpu/StandardGpuResources.h>
 #include <gpu/impl/CudaUtils.h>
+#include <gpu/impl/DeviceCodec.h>
 #include <gpu/impl/kernels.h>
 
 #include "bench_kernels.h"
@@ -210,6 +211,103 @@ double recall_at(
     return (double)hit / (nq * r);
 }
 
+/** The approximate pass's kernels side by side on the same codes and
+ * queries, with thresholds that keep no candidate (the scan alone):
+ * the 4-bit streaming tensor-core pass, the generic tensor-core pass and
+ * the CUDA-core pass. Medians of 7 runs, CUDA events. */
+void scan_kernels_alone(
+    const GpuIndexTurboQuant& idx,
+    StandardGpuResources& res,
+    const float* xq,
+    size_t nb,
+    const float* xb,
+    double nominal) {
+    DeviceCodec dc(&res, 0, idx.quantizer());
+    const CodecView& c = dc.view();
+    uint8_t* codes = dalloc<uint8_t>(nb * c.code_size + 16);
+    dc.encode(nb, xb, codes, 0);
+    const int maxq = 64;
+    float* ones = dalloc<float>(maxq);
+    float* zeros = dalloc<float>(maxq);
+    float* thresh = dalloc<float>(maxq);
+    std::vector<float> h1(maxq, 1.0f), h0(maxq, 0.0f),
+            hinf(maxq, -INFINITY);
+    TQ_CUDA_CHECK(
+            cudaMemcpy(ones, h1.data(), maxq * 4, cudaMemcpyHostToDevice));
+    TQ_CUDA_CHECK(
+            cudaMemcpy(zeros, h0.data(), maxq * 4, cudaMemcpyHostToDevice));
+    TQ_CUDA_CHECK(
+            cudaMemcpy(thresh, hinf.data(), maxq * 4, cudaMemcpyHostToDevice));
+    int* counts = dalloc<int>(maxq);
+    int* ids = dalloc<int>(maxq);
+    TQ_CUDA_CHECK(cudaMemset(counts, 0, maxq * 4));
+    ApproxQueries q;
+    q.a = xq; // c.kp == d for MSE codes
+    q.qconst = zeros;
+    q.ynorm = ones;
+    q.anorm = ones;
+    q.thresh = thresh; // T = -inf: nothing is kept
+    q.t_stride = 1;
+    CandidateLists cl;
+    cl.ids = ids;
+    cl.counts = counts;
+    cl.capacity = 1;
+    const double bytes = (double)nb * c.code_size;
+    printf(
+            "\n== scan kernels alone (no candidate kept), %zd codes of %d "
+            "bytes; GB/s of codes, %% of nominal HBM\n",
+            nb,
+            c.code_size);
+    printf("%6s %22s %22s %22s\n", "nq", "tc4 (streaming)", "tensor cores",
+           "cuda cores");
+    cudaDeviceProp prop;
+    TQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    const int sms = prop.multiProcessorCount;
+    Timer tm;
+    auto time_it = [&](bool tc, bool tc4, int nq) {
+        q.nq = nq;
+        approx_error_model(c, tc, &q.rel, &q.abs);
+        std::vector<double> ms;
+        for (int r = 0; r < 8; r++) {
+            tm.start();
+            launch_scan_approx(tc, c, codes, nb, q, cl, sms, 0, tc4);
+            double t = tm.stop();
+            if (r > 0) {
+                ms.push_back(t);
+            }
+        }
+        return median(ms);
+    };
+    for (int nq : {1, 8, 16, 32, 64}) {
+        char cols[3][64];
+        const bool has[3] = {
+                tc4_max_queries(c) >= nq,
+                true,
+                nq <= approx_simt_max_queries(c)};
+        for (int p = 0; p < 3; p++) {
+            if (!has[p]) {
+                snprintf(cols[p], 64, "-");
+                continue;
+            }
+            double ms = time_it(p < 2, p == 0, nq);
+            snprintf(
+                    cols[p],
+                    64,
+                    "%.3f ms %5.0f GB/s %3.0f%%",
+                    ms,
+                    bytes / (ms * 1e-3) * 1e-9,
+                    100 * bytes / (ms * 1e-3) / nominal);
+        }
+        printf("%6d %22s %22s %22s\n", nq, cols[0], cols[1], cols[2]);
+    }
+    cudaFree(codes);
+    cudaFree(ones);
+    cudaFree(zeros);
+    cudaFree(thresh);
+    cudaFree(counts);
+    cudaFree(ids);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -342,6 +440,7 @@ int main(int argc, char** argv) {
     };
     const Row rows[] = {
         {1, GpuScanMode::AUTO},
+        {1, GpuScanMode::TENSOR_CORES},
         {8, GpuScanMode::AUTO},
         {8, GpuScanMode::TENSOR_CORES},
         {64, GpuScanMode::CUDA_CORES},
@@ -384,6 +483,7 @@ int main(int argc, char** argv) {
             (long)(st.candidates / r.nq));
     }
     idx.set_scan_mode(GpuScanMode::AUTO);
+    scan_kernels_alone(idx, res, xq, nb, xb, nominal);
 
     // ---- recall and the fp16 brute force
     printf(
@@ -434,37 +534,48 @@ int main(int argc, char** argv) {
             tq_ms,
             nq_recall / (tq_ms * 1e-3),
             recall_at(I, 10, gt, 100, nq_recall, 10));
-        a = now_ms();
-        idx.search(nq_recall, hq.data(), 100, D.data(), I.data());
-        int64_t* cand = dalloc<int64_t>(I.size());
-        float* dist = dalloc<float>(I.size());
-        TQ_CUDA_CHECK(
-            cudaMemcpy(cand, I.data(), I.size() * 8, cudaMemcpyHostToDevice));
-        tqbench::rerank_l2(xb, xq, cand, nq_recall, 100, d, dist);
-        std::vector<float> hd(I.size());
-        TQ_CUDA_CHECK(
-            cudaMemcpy(hd.data(), dist, hd.size() * 4, cudaMemcpyDeviceToHost));
-        std::vector<idx_t> rr((size_t)nq_recall * 10);
-        for (int i = 0; i < nq_recall; i++) {
-            std::vector<int> o(100);
-            for (int j = 0; j < 100; j++) {
-                o[j] = j;
+        // k candidates from the codes, then an fp32 rerank to 10 from the
+        // device-resident vectors
+        int64_t* cand = dalloc<int64_t>((size_t)nq_recall * 100);
+        float* dist = dalloc<float>((size_t)nq_recall * 100);
+        for (int kc : {20, 40, 100}) {
+            // warm-up: the first search with a new k sizes its buffers
+            idx.search(64, hq.data(), kc, D.data(), I.data());
+            a = now_ms();
+            idx.search(nq_recall, hq.data(), kc, D.data(), I.data());
+            TQ_CUDA_CHECK(cudaMemcpy(
+                    cand,
+                    I.data(),
+                    (size_t)nq_recall * kc * 8,
+                    cudaMemcpyHostToDevice));
+            tqbench::rerank_l2(xb, xq, cand, nq_recall, kc, d, dist);
+            std::vector<float> hd((size_t)nq_recall * kc);
+            TQ_CUDA_CHECK(cudaMemcpy(
+                    hd.data(), dist, hd.size() * 4, cudaMemcpyDeviceToHost));
+            std::vector<idx_t> rr((size_t)nq_recall * 10);
+            for (int i = 0; i < nq_recall; i++) {
+                std::vector<int> o(kc);
+                for (int j = 0; j < kc; j++) {
+                    o[j] = j;
+                }
+                std::partial_sort(
+                        o.begin(), o.begin() + 10, o.end(), [&](int x, int y) {
+                            return hd[i * kc + x] < hd[i * kc + y];
+                        });
+                for (int j = 0; j < 10; j++) {
+                    rr[i * 10 + j] = I[i * kc + o[j]];
+                }
             }
-            std::partial_sort(
-                o.begin(), o.begin() + 10, o.end(), [&](int x, int y) {
-                    return hd[i * 100 + x] < hd[i * 100 + y];
-                });
-            for (int j = 0; j < 10; j++) {
-                rr[i * 10 + j] = I[i * 100 + o[j]];
-            }
+            double rr_ms = now_ms() - a;
+            printf(
+                    "TQmse4 search k=%d + fp32 rerank to 10: %.1f ms, %.0f "
+                    "QPS (%.2fx fp16 brute force), recall@10 %.4f\n",
+                    kc,
+                    rr_ms,
+                    nq_recall / (rr_ms * 1e-3),
+                    bf_ms / rr_ms,
+                    recall_at(rr, 10, gt, 100, nq_recall, 10));
         }
-        double rr_ms = now_ms() - a;
-        printf(
-            "TQmse4 search k=100 + fp32 rerank to 10: %.1f ms, %.0f QPS, "
-            "recall@10 %.4f\n",
-            rr_ms,
-            nq_recall / (rr_ms * 1e-3),
-            recall_at(rr, 10, gt, 100, nq_recall, 10));
         cudaFree(cand);
         cudaFree(dist);
     }
