@@ -468,6 +468,16 @@ void launch(
     TQ_CUDA_CHECK_LAUNCH();
 }
 
+/// dynamic shared memory a block may use on the current device (99 KB on
+/// sm_86 / sm_89, which run the sm_80 code; 227 KB on sm_90)
+size_t smem_limit() {
+    int dev = 0, optin = 0;
+    TQ_CUDA_CHECK(cudaGetDevice(&dev));
+    TQ_CUDA_CHECK(cudaDeviceGetAttribute(
+        &optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return std::min<size_t>(kSmemMax, (size_t)optin);
+}
+
 } // namespace
 
 int tc4_max_queries(const CodecView& c) {
@@ -477,8 +487,9 @@ int tc4_max_queries(const CodecView& c) {
     if (!layout) {
         return 0;
     }
+    const size_t limit = smem_limit();
     for (int mt : {4, 2, 1}) {
-        if (smem_bytes(c, mt) <= kSmemMax) {
+        if (smem_bytes(c, mt) <= limit) {
             return 16 * mt;
         }
     }

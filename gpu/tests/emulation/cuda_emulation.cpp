@@ -315,7 +315,9 @@ cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
-    *v = a == cudaDevAttrMultiProcessorCount ? 2 : 0;
+    *v = a == cudaDevAttrMultiProcessorCount                ? 2
+         : a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 163 * 1024
+                                                        : 0;
     return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
