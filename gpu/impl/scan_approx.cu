@@ -372,17 +372,6 @@ bool fast4(const CodecView& c) {
     return c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
 }
 
-template <typename K>
-int persistent_grid(
-    K kernel, int threads, size_t smem, int num_sms, size_t work) {
-    int per_sm = 0;
-    TQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &per_sm, kernel, threads, smem));
-    FAISS_THROW_IF_NOT_MSG(per_sm > 0, "scan kernel does not fit on the GPU");
-    size_t g = std::min<size_t>((size_t)per_sm * num_sms, work);
-    return (int)std::max<size_t>(g, 1);
-}
-
 template <int W>
 void launch_tc(
     const CodecView& c,
@@ -394,8 +383,6 @@ void launch_tc(
     cudaStream_t s) {
     size_t smem = tc_smem_bytes(c.kp, (q.nq + 15) / 16 * 16);
     auto kernel = scan_tc_kernel<W>;
-    TQ_CUDA_CHECK(cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int grid = persistent_grid(
         kernel, kTcThreads, smem, num_sms, (ntotal + kTileN - 1) / kTileN);
     kernel<<<grid, kTcThreads, smem, s>>>(c, codes, ntotal, q, out);
@@ -414,8 +401,6 @@ void launch_simt(
     size_t smem = 512 * sizeof(float) + kMaxSimtQueries * sizeof(QueryTerms) +
                   (size_t)q.nq * c.kp * sizeof(float);
     auto kernel = scan_simt_kernel<W>;
-    TQ_CUDA_CHECK(cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int per_block = kSimtThreads / kSimtTpv;
     int grid = persistent_grid(
         kernel,

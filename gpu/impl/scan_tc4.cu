@@ -454,16 +454,9 @@ void launch(
     cudaStream_t s) {
     const size_t smem = smem_bytes(c, MT);
     auto kernel = scan_tc4_kernel<MT>;
-    TQ_CUDA_CHECK(cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    int per_sm = 0;
-    TQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &per_sm, kernel, kThreads, smem));
-    FAISS_THROW_IF_NOT_MSG(per_sm > 0, "scan kernel does not fit on the GPU");
     const size_t tiles = (ntotal + kCodes - 1) / kCodes;
-    const size_t blocks = (tiles + kWarps - 1) / kWarps;
-    const int grid =
-        (int)std::max<size_t>(1, std::min((size_t)per_sm * num_sms, blocks));
+    const int grid = persistent_grid(
+        kernel, kThreads, smem, num_sms, (tiles + kWarps - 1) / kWarps);
     kernel<<<grid, kThreads, smem, s>>>(c, codes, ntotal, q, out);
     TQ_CUDA_CHECK_LAUNCH();
 }

@@ -1,11 +1,14 @@
 /**
- * The candidate test of the approximate passes (scan_approx.cu,
- * scan_tc4.cu): query and code factors of the proven error bound, and the
- * append to a query's candidate list.
+ * What the approximate passes (scan_approx.cu, scan_tc4.cu) share: the
+ * candidate test (query and code factors of the proven error bound, the
+ * append to a query's candidate list) and their persistent grids.
  */
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+
+#include <gpu/impl/CudaUtils.h>
 
 #include <gpu/impl/codec_device.cuh>
 #include <gpu/impl/kernels.h>
@@ -95,6 +98,20 @@ push_candidate(const CandidateLists& out, int q, int id) {
     if (pos < out.capacity) {
         out.ids[(size_t)q * out.capacity + pos] = id;
     }
+}
+
+/** A persistent grid for `kernel`: as many blocks as fit on the GPU at
+ * once, at most `work`. Sets the kernel's dynamic shared memory first. */
+template <typename K>
+int persistent_grid(
+    K kernel, int threads, size_t smem, int num_sms, size_t work) {
+    TQ_CUDA_CHECK(cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    int per_sm = 0;
+    TQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &per_sm, kernel, threads, smem));
+    FAISS_THROW_IF_NOT_MSG(per_sm > 0, "scan kernel does not fit on the GPU");
+    return (int)std::max<size_t>(1, std::min((size_t)per_sm * num_sms, work));
 }
 
 } // namespace gpu

@@ -1,7 +1,7 @@
 """Turn a CUDA source of gpu/impl into C++ for the CPU emulation
 (cuda_emulation.h): shared memory becomes block-wide statics (blocks run one
-at a time) or the block's dynamic buffer, <<<>>> launches become EMU_LAUNCH,
-the attribute / occupancy queries on kernels are answered by stubs. Inline
+at a time) or the block's dynamic buffer, <<<>>> launches become EMU_LAUNCH
+(cuda_emulation.h answers the attribute and occupancy queries). Inline
 PTX lives in headers (ptx.cuh) that offer emulated forms under
 TQ_CUDA_EMULATION, defined by cuda_emulation.h.
 Usage: emulate_cu.py input.cu output.cpp"""
@@ -9,15 +9,6 @@ import re
 import sys
 
 PRELUDE = """#include "cuda_emulation.h"
-template <class K>
-cudaError_t emu_func_attr(K, cudaFuncAttribute, int) {
-    return cudaSuccess;
-}
-template <class K>
-cudaError_t emu_occupancy(int* n, K, int, size_t) {
-    *n = 1;
-    return cudaSuccess;
-}
 """
 
 
@@ -29,9 +20,6 @@ def main(src, dst):
     s = s.replace("__shared__", "static")
     s = re.sub(r"(\w+(?:<\w+>)?)<<<(.*?)>>>\(", r"EMU_LAUNCH(\1, \2, ", s,
                flags=re.S)
-    s = re.sub(r"cudaFuncSetAttribute\(\s*", "emu_func_attr(", s)
-    s = re.sub(r"cudaOccupancyMaxActiveBlocksPerMultiprocessor\(\s*",
-               "emu_occupancy(", s)
     if "asm volatile" in s:
         sys.exit("emulate_cu.py: inline PTX left in " + src + ": emulate it")
     open(dst, "w").write(PRELUDE + s)
