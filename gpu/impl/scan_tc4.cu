@@ -156,7 +156,8 @@ mma_acc(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
 /** acc += queries x codes and cc += codes x codes over one chunk (FIRST:
  * the tile's first chunk, which sets them). PARTIAL: the last chunk of a
  * d that is not a multiple of 128, of which only the first nsteps k-steps
- * hold coordinates. Codes past ntotal decode zeros: their tests are off. */
+ * hold coordinates. Codes past ntotal decode their zero words (centroid 0,
+ * finite): their tests are off. */
 template <int MT, bool PARTIAL, bool FIRST>
 __device__ __forceinline__ void multiply_chunk(
     const Chunk& k,
