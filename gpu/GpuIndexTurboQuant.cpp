@@ -576,18 +576,24 @@ void GpuIndexTurboQuant::search_chunk(
             TQ_CUDA_CHECK(cudaEventCreate(&e0));
             TQ_CUDA_CHECK(cudaEventCreate(&e1));
         }
+        ScanArgs sa;
+        sa.c = c;
+        sa.codes = codes_.data();
+        sa.ntotal = N;
+        sa.q = aq;
+        sa.num_sms = num_sms_;
+        sa.stream = st;
         while (true) {
             s.cand.reserve_discard((size_t)nq * cap);
             s.counts.reserve_discard(nq);
             TQ_CUDA_CHECK(cudaMemsetAsync(s.counts.data(), 0, nq * 4, st));
-            CandidateLists cl;
-            cl.ids = s.cand.data();
-            cl.counts = s.counts.data();
-            cl.capacity = (int)cap;
+            sa.out.ids = s.cand.data();
+            sa.out.counts = s.counts.data();
+            sa.out.capacity = (int)cap;
             if (e0) {
                 TQ_CUDA_CHECK(cudaEventRecord(e0, st));
             }
-            launch_scan_approx(tc, c, codes_.data(), N, aq, cl, num_sms_, st);
+            launch_scan_approx(tc, sa);
             if (e1) {
                 TQ_CUDA_CHECK(cudaEventRecord(e1, st));
             }

@@ -241,17 +241,23 @@ void scan_kernels_alone(
     int* counts = dalloc<int>(maxq);
     int* ids = dalloc<int>(maxq);
     TQ_CUDA_CHECK(cudaMemset(counts, 0, maxq * 4));
-    ApproxQueries q;
+    cudaDeviceProp prop;
+    TQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    ScanArgs sa;
+    sa.c = c;
+    sa.codes = codes;
+    sa.ntotal = nb;
+    sa.num_sms = prop.multiProcessorCount;
+    ApproxQueries& q = sa.q;
     q.a = xq; // c.kp == d for MSE codes
     q.qconst = zeros;
     q.ynorm = ones;
     q.anorm = ones;
     q.thresh = thresh; // T = -inf: nothing is kept
     q.t_stride = 1;
-    CandidateLists cl;
-    cl.ids = ids;
-    cl.counts = counts;
-    cl.capacity = 1;
+    sa.out.ids = ids;
+    sa.out.counts = counts;
+    sa.out.capacity = 1;
     const double bytes = (double)nb * c.code_size;
     printf(
             "\n== scan kernels alone (no candidate kept), %zd codes of %d "
@@ -260,9 +266,6 @@ void scan_kernels_alone(
             c.code_size);
     printf("%6s %22s %22s %22s\n", "nq", "tc4 (streaming)", "tensor cores",
            "cuda cores");
-    cudaDeviceProp prop;
-    TQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    const int sms = prop.multiProcessorCount;
     Timer tm;
     auto time_it = [&](bool tc, bool tc4, int nq) {
         q.nq = nq;
@@ -270,7 +273,7 @@ void scan_kernels_alone(
         std::vector<double> ms;
         for (int r = 0; r < 8; r++) {
             tm.start();
-            launch_scan_approx(tc, c, codes, nb, q, cl, sms, 0, tc4);
+            launch_scan_approx(tc, sa, tc4);
             double t = tm.stop();
             if (r > 0) {
                 ms.push_back(t);

@@ -177,15 +177,20 @@ int approx_tc_max_queries(const CodecView& c);
 /// for this codec; 0: the codec is not one it scans
 int tc4_max_queries(const CodecView& c);
 
+/// one approximate pass: the codes, the queries, where the candidates go,
+/// and the launch's SMs and stream
+struct ScanArgs {
+    CodecView c;
+    const uint8_t* codes = nullptr;
+    size_t ntotal = 0;
+    ApproxQueries q;
+    CandidateLists out;
+    int num_sms = 1;
+    cudaStream_t stream = nullptr;
+};
+
 /// the 4-bit tensor-core pass (launch_scan_approx chooses it)
-void launch_scan_tc4(
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s);
+void launch_scan_tc4(const ScanArgs& a);
 
 /// queries one CUDA-core launch takes for this codec
 int approx_simt_max_queries(const CodecView& c);
@@ -196,13 +201,7 @@ void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs);
 /// allow_tc4 = false: never the 4-bit pass (to compare it in benchmarks)
 void launch_scan_approx(
     bool tensor_cores,
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s,
+    const ScanArgs& a,
     bool allow_tc4 = true);
 
 /// largest k of launch_select_k

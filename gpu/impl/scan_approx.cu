@@ -373,42 +373,34 @@ bool fast4(const CodecView& c) {
 }
 
 template <int W>
-void launch_tc(
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s) {
-    size_t smem = tc_smem_bytes(c.kp, (q.nq + 15) / 16 * 16);
+void launch_tc(const ScanArgs& a) {
+    size_t smem = tc_smem_bytes(a.c.kp, (a.q.nq + 15) / 16 * 16);
     auto kernel = scan_tc_kernel<W>;
     int grid = persistent_grid(
-        kernel, kTcThreads, smem, num_sms, (ntotal + kTileN - 1) / kTileN);
-    kernel<<<grid, kTcThreads, smem, s>>>(c, codes, ntotal, q, out);
+        kernel,
+        kTcThreads,
+        smem,
+        a.num_sms,
+        (a.ntotal + kTileN - 1) / kTileN);
+    kernel<<<grid, kTcThreads, smem, a.stream>>>(
+        a.c, a.codes, a.ntotal, a.q, a.out);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
 template <int W>
-void launch_simt(
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s) {
+void launch_simt(const ScanArgs& a) {
     size_t smem = 512 * sizeof(float) + kMaxSimtQueries * sizeof(QueryTerms) +
-                  (size_t)q.nq * c.kp * sizeof(float);
+                  (size_t)a.q.nq * a.c.kp * sizeof(float);
     auto kernel = scan_simt_kernel<W>;
     int per_block = kSimtThreads / kSimtTpv;
     int grid = persistent_grid(
         kernel,
         kSimtThreads,
         smem,
-        num_sms,
-        (ntotal + per_block - 1) / per_block);
-    kernel<<<grid, kSimtThreads, smem, s>>>(c, codes, ntotal, q, out);
+        a.num_sms,
+        (a.ntotal + per_block - 1) / per_block);
+    kernel<<<grid, kSimtThreads, smem, a.stream>>>(
+        a.c, a.codes, a.ntotal, a.q, a.out);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
@@ -453,38 +445,29 @@ void approx_error_model(const CodecView& c, bool tc, float* rel, float* abs) {
     }
 }
 
-void launch_scan_approx(
-    bool tensor_cores,
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s,
-    bool allow_tc4) {
-    if (ntotal == 0 || q.nq == 0) {
+void launch_scan_approx(bool tensor_cores, const ScanArgs& a, bool allow_tc4) {
+    if (a.ntotal == 0 || a.q.nq == 0) {
         return;
     }
     if (tensor_cores) {
-        if (allow_tc4 && tc4_max_queries(c) > 0) {
-            launch_scan_tc4(c, codes, ntotal, q, out, num_sms, s);
+        if (allow_tc4 && tc4_max_queries(a.c) > 0) {
+            launch_scan_tc4(a);
             return;
         }
         FAISS_THROW_IF_NOT_MSG(
-            q.nq <= generic_tc_max_queries(c), "too many queries");
-        if (fast4(c)) {
-            launch_tc<4>(c, codes, ntotal, q, out, num_sms, s);
+            a.q.nq <= generic_tc_max_queries(a.c), "too many queries");
+        if (fast4(a.c)) {
+            launch_tc<4>(a);
         } else {
-            launch_tc<0>(c, codes, ntotal, q, out, num_sms, s);
+            launch_tc<0>(a);
         }
     } else {
         FAISS_THROW_IF_NOT_MSG(
-            q.nq <= approx_simt_max_queries(c), "too many queries");
-        if (fast4(c)) {
-            launch_simt<4>(c, codes, ntotal, q, out, num_sms, s);
+            a.q.nq <= approx_simt_max_queries(a.c), "too many queries");
+        if (fast4(a.c)) {
+            launch_simt<4>(a);
         } else {
-            launch_simt<0>(c, codes, ntotal, q, out, num_sms, s);
+            launch_simt<0>(a);
         }
     }
 }

@@ -445,20 +445,14 @@ __global__ void __launch_bounds__(kThreads, min_blocks(MT)) scan_tc4_kernel(
 }
 
 template <int MT>
-void launch(
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s) {
-    const size_t smem = smem_bytes(c, MT);
+void launch(const ScanArgs& a) {
+    const size_t smem = smem_bytes(a.c, MT);
     auto kernel = scan_tc4_kernel<MT>;
-    const size_t tiles = (ntotal + kCodes - 1) / kCodes;
+    const size_t tiles = (a.ntotal + kCodes - 1) / kCodes;
     const int grid = persistent_grid(
-        kernel, kThreads, smem, num_sms, (tiles + kWarps - 1) / kWarps);
-    kernel<<<grid, kThreads, smem, s>>>(c, codes, ntotal, q, out);
+        kernel, kThreads, smem, a.num_sms, (tiles + kWarps - 1) / kWarps);
+    kernel<<<grid, kThreads, smem, a.stream>>>(
+        a.c, a.codes, a.ntotal, a.q, a.out);
     TQ_CUDA_CHECK_LAUNCH();
 }
 
@@ -490,22 +484,15 @@ int tc4_max_queries(const CodecView& c) {
     return 0;
 }
 
-void launch_scan_tc4(
-    const CodecView& c,
-    const uint8_t* codes,
-    size_t ntotal,
-    const ApproxQueries& q,
-    const CandidateLists& out,
-    int num_sms,
-    cudaStream_t s) {
+void launch_scan_tc4(const ScanArgs& a) {
     FAISS_THROW_IF_NOT_MSG(
-        q.nq > 0 && q.nq <= tc4_max_queries(c), "too many queries");
-    if (q.nq <= 16) {
-        launch<1>(c, codes, ntotal, q, out, num_sms, s);
-    } else if (q.nq <= 32) {
-        launch<2>(c, codes, ntotal, q, out, num_sms, s);
+        a.q.nq > 0 && a.q.nq <= tc4_max_queries(a.c), "too many queries");
+    if (a.q.nq <= 16) {
+        launch<1>(a);
+    } else if (a.q.nq <= 32) {
+        launch<2>(a);
     } else {
-        launch<4>(c, codes, ntotal, q, out, num_sms, s);
+        launch<4>(a);
     }
 }
 
