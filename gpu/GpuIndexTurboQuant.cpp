@@ -408,6 +408,7 @@ void GpuIndexTurboQuant::search_host(
     const CodecView& c = dcodec_->view();
     const int tc_max = approx_tc_max_queries(c);
     const int simt_max = approx_simt_max_queries(c);
+    const bool tc4 = tc4_max_queries(c) > 0;
     FAISS_THROW_IF_NOT_FMT(
         config_.scan_mode != GpuScanMode::TENSOR_CORES || tc_max > 0,
         "GpuIndexTurboQuant: d=%ld too large for the tensor-core pass",
@@ -419,7 +420,7 @@ void GpuIndexTurboQuant::search_host(
         // generic one for more than kMaxCudaCoreQueries
         bool tc = config_.scan_mode == GpuScanMode::TENSOR_CORES ||
                   (config_.scan_mode == GpuScanMode::AUTO && tc_max > 0 &&
-                   (rem > kMaxCudaCoreQueries || tc4_max_queries(c) > 0));
+                   (rem > kMaxCudaCoreQueries || tc4));
         int nq = (int)std::min<idx_t>(rem, tc ? tc_max : simt_max);
         search_chunk(
             q, q0, nq, (int)k, tc, distances + q0 * k, labels + q0 * k);
