@@ -68,6 +68,12 @@ struct TQQueries {
     std::vector<float> qconst; ///< n: ||q - mean||^2 (L2), <q, mean> (IP)
 };
 
+/// combine_form as an affine function of the two dots, for one code:
+/// score = qconst + b + ac * dot_c + as * dot_s
+struct TQAffine {
+    float b, ac, as;
+};
+
 /// What decode_rotated extracts from one code besides the vectors.
 struct TQCodeScalars {
     float norm = 0; ///< ||x - mean||
@@ -185,6 +191,13 @@ struct TurboQuantizer {
     combine_form(float qconst, float dot_c, float dot_s, const TQCodeScalars& s)
             const;
 
+    /// the coefficients of combine_form for a code with scalars s, from
+    /// the formula itself (inner products at unit dots; for L2, b is the
+    /// ||x||^2 term and the dots count -2 times): what scans that score
+    /// many codes against many queries evaluate per code
+    template <bool PROD, bool DEBIASED, bool L2>
+    TQAffine affine_form(TQCodeScalars s) const;
+
 #ifndef SWIG // a deduced return type, which SWIG does not parse
     /// f(prod, debiased, l2) with this codec's form as std::bool_constant
     /// arguments (debiased false for PROD), to call combine_form: the one
@@ -219,6 +232,20 @@ inline float TurboQuantizer::combine_form(
         x2 = s.norm * s.norm * s.cc;
     }
     return L2 ? qconst + x2 - 2 * ip : ip + qconst + s.moff;
+}
+
+template <bool PROD, bool DEBIASED, bool L2>
+inline TQAffine TurboQuantizer::affine_form(TQCodeScalars s) const {
+    // the inner product is affine in the dots: moff at zero dots
+    const float b0 = s.moff;
+    s.moff = 0;
+    float ac = combine_form<PROD, DEBIASED, false>(0, 1, 0, s);
+    float as = PROD ? combine_form<PROD, DEBIASED, false>(0, 0, 1, s) : 0.0f;
+    if (!L2) {
+        return {b0, ac, as};
+    }
+    // ||q - x||^2 = ||q||^2 + ||x||^2 - 2 <q, x>
+    return {combine_form<PROD, DEBIASED, true>(0, 0, 0, s), -2 * ac, -2 * as};
 }
 
 #ifndef SWIG

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -55,6 +56,18 @@ void init_topk(bool l2, size_t k, float* vals, idx_t* ids);
 /// IP, as in FAISS's own IVF result heaps that our IVF scanner fills
 void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id);
 
+/// slices of the codes per chunk of queries, so that nchunks * slices
+/// tasks keep the threads busy: one unless there are fewer chunks than
+/// threads, and only as many as have enough work to pay for waking a
+/// thread. work: code bytes x queries of a chunk; nunits: the most slices
+size_t scan_slices(size_t nchunks, size_t nunits, double work);
+
+/// bit i set when s[i] is at least as good as top (ties included: the
+/// label decides them), n <= 64. Most blocks of a scan hold no candidate
+/// that beats a reservoir's bound, and the others few: the set bits are
+/// then the only codes looked at one by one
+uint64_t reach_mask(bool l2, const float* s, size_t n, float top);
+
 /** The kk best (score, id) of a stream, ties as push_topk's: the same set
  * as a heap of kk, for far fewer mispredicted branches.
  * An offer that beats the bound is appended; a buffer of 2 kk is cut back to
@@ -92,6 +105,45 @@ struct TopkReservoir {
     /// the kk best into vals / ids (kk slots, unordered, empty ones as
     /// init_topk fills them): finalize_topk sorts them
     void finish(float* vals, idx_t* ids);
+
+    /// offer every entry of another reservoir (a slice of the same scan)
+    void merge(const TopkReservoir& other);
 };
+
+/** The k results of query qi from its kk candidates (cv, ci as
+ * TopkReservoir::finish leaves them): re-scored with the exact estimator
+ * when rerank, code_of(id, buf) giving the row code of id (buf: code_size
+ * bytes it may fill), or the candidates' own scores. D, L: k slots.
+ */
+template <class CodeOf>
+void finish_candidates(
+        const TurboQuantizer& tq,
+        const TQQueries& q,
+        size_t qi,
+        size_t k,
+        size_t kk,
+        bool rerank,
+        float* cv,
+        idx_t* ci,
+        float* D,
+        idx_t* L,
+        CodeOf&& code_of) {
+    if (!rerank) {
+        finalize_topk(q.l2, kk, cv, ci);
+        std::copy(cv, cv + k, D);
+        std::copy(ci, ci + k, L);
+        return;
+    }
+    std::vector<float> buf(2 * tq.d);
+    std::vector<uint8_t> row(tq.code_size);
+    init_topk(q.l2, k, D, L);
+    for (size_t j = 0; j < kk; j++) {
+        if (ci[j] >= 0) {
+            const uint8_t* code = code_of(ci[j], row.data());
+            push_topk(q.l2, k, D, L, tq.score(q, qi, code, buf.data()), ci[j]);
+        }
+    }
+    finalize_topk(q.l2, k, D, L);
+}
 
 } // namespace faiss_turbo

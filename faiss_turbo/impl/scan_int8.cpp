@@ -2,10 +2,6 @@
 
 #include <omp.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -201,9 +197,6 @@ Int8Codec::Affine
 Int8Codec::affine_form(const uint8_t* code, const int32_t* V) const {
     TQCodeScalars sc;
     tq->read_scalars(code, sc);
-    // the inner product is affine in the dots: moff at zero dots
-    const float b0 = sc.moff;
-    sc.moff = 0;
     if (V) {
         double cc = 0;
         for (int s = 0; s < layout.nseg; s++) {
@@ -211,16 +204,7 @@ Int8Codec::affine_form(const uint8_t* code, const int32_t* V) const {
         }
         sc.cc = (float)cc;
     }
-    float ac = tq->combine_form<PROD, DEBIASED, false>(0, 1, 0, sc);
-    float as =
-            PROD ? tq->combine_form<PROD, DEBIASED, false>(0, 0, 1, sc) : 0.0f;
-    if (!L2) {
-        return {b0, ac, as};
-    }
-    // ||q - x||^2 = ||q||^2 + ||x||^2 - 2 <q, x>
-    return {tq->combine_form<PROD, DEBIASED, true>(0, 0, 0, sc),
-            -2 * ac,
-            -2 * as};
+    return tq->affine_form<PROD, DEBIASED, L2>(sc);
 }
 
 void Int8BlockAffine::set(
@@ -330,8 +314,6 @@ size_t direct_block(const Int8Layout& L) {
 constexpr size_t kTileCodes = 32;   // codes decoded into one tile
 constexpr size_t kTileQueries = 32; // queries per tile_dots call
 constexpr size_t kQueryChunk = 256; // queries per task (one decode each)
-/// code bytes x queries a slice of a scan over codes must have
-constexpr double kMinSliceWork = 1 << 20;
 
 /// codes [0, n) of `block`, readable for layout.max_read bytes past each
 /// code's start: the block itself, or a zero-padded copy near the end of
@@ -349,27 +331,6 @@ const uint8_t* readable(
     pad.assign(need, 0);
     memcpy(pad.data(), block, n * L.code_size);
     return pad.data();
-}
-
-/// bit i set when s[i] is at least as good as top (ties included: the
-/// label decides them), n <= 64. Most blocks of a scan hold no candidate
-/// that beats the bound, and the others few: the set bits are then the
-/// only codes looked at one by one
-uint64_t reach_mask(bool l2, const float* s, size_t n, float top) {
-    uint64_t m = 0;
-    size_t i = 0;
-#ifdef __SSE2__
-    const __m128 t = _mm_set1_ps(top);
-    for (; i + 4 <= n; i += 4) {
-        __m128 v = _mm_loadu_ps(s + i);
-        __m128 c = l2 ? _mm_cmple_ps(v, t) : _mm_cmpge_ps(v, t);
-        m |= (uint64_t)_mm_movemask_ps(c) << i;
-    }
-#endif
-    for (; i < n; i++) {
-        m |= (uint64_t)(l2 ? s[i] <= top : s[i] >= top) << i;
-    }
-    return m;
 }
 
 /// per-thread buffers of a scan
@@ -500,37 +461,6 @@ struct SliceTask {
     }
 };
 
-/// the k best of the candidates (a heap of kk) for query qi: re-scored
-/// with the exact estimator, or as they are
-void finish_query(
-        const TurboQuantizer& tq,
-        const uint8_t* codes,
-        const TQQueries& q,
-        size_t qi,
-        size_t k,
-        size_t kk,
-        bool rerank,
-        float* cv,
-        idx_t* ci,
-        float* D,
-        idx_t* L) {
-    if (!rerank) {
-        finalize_topk(q.l2, kk, cv, ci);
-        std::copy(cv, cv + k, D);
-        std::copy(ci, ci + k, L);
-        return;
-    }
-    std::vector<float> buf(2 * tq.d);
-    init_topk(q.l2, k, D, L);
-    for (size_t j = 0; j < kk; j++) {
-        if (ci[j] >= 0) {
-            float v = tq.score(q, qi, codes + ci[j] * tq.code_size, buf.data());
-            push_topk(q.l2, k, D, L, v, ci[j]);
-        }
-    }
-    finalize_topk(q.l2, k, D, L);
-}
-
 } // namespace
 
 /*************************************************************
@@ -568,17 +498,8 @@ void scan_knn_int8(
     const size_t nchunks = (nq + qchunk - 1) / qchunk;
     const size_t unit = direct ? kDirectBlock : kTileCodes;
     const size_t nunits = (ncodes + unit - 1) / unit;
-    size_t nslices = 1;
-    int nt = omp_get_max_threads();
-    if (nchunks < (size_t)nt) {
-        // a slice per thread, if each has enough work to pay for waking a
-        // thread (with OMP_WAIT_POLICY=PASSIVE about as long as scanning
-        // 0.5 MB: nq = 1 over 9000 SIFT codes ran slower on 2 threads)
-        const double work = (double)ncodes * codec.layout.code_size * qchunk;
-        const size_t by_work = (size_t)(work / kMinSliceWork);
-        nslices = std::max<size_t>(
-                1, std::min<size_t>({(size_t)nt, nunits, by_work}));
-    }
+    const size_t nslices = scan_slices(
+            nchunks, nunits, (double)ncodes * codec.layout.code_size * qchunk);
     std::vector<TopkReservoir> best(nslices * nq, TopkReservoir(q.l2, kk));
 
 #pragma omp parallel for schedule(dynamic) if (nchunks * nslices > 1)
@@ -599,18 +520,13 @@ void scan_knn_int8(
     for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
         TopkReservoir& r = best[qi];
         for (size_t s = 1; s < nslices; s++) {
-            for (const auto& e : best[s * nq + qi].buf) {
-                if (r.beats(e.first, e.second)) {
-                    r.add(e.first, e.second);
-                }
-            }
+            r.merge(best[s * nq + qi]);
         }
         std::vector<float> cv(kk);
         std::vector<idx_t> ci(kk);
         r.finish(cv.data(), ci.data());
-        finish_query(
+        finish_candidates(
                 tq,
-                codes,
                 q,
                 qi,
                 k,
@@ -619,7 +535,8 @@ void scan_knn_int8(
                 cv.data(),
                 ci.data(),
                 distances + qi * k,
-                labels + qi * k);
+                labels + qi * k,
+                [&](idx_t id, uint8_t*) { return codes + id * tq.code_size; });
     }
 }
 

@@ -69,9 +69,7 @@ struct Int8Codec {
      * dots count -2 times), so the estimator stays in the codec. The form
      * (variant, debiased, metric) is a template argument: loops over codes
      * pick it once. V: the code's V sums or null. */
-    struct Affine {
-        float b, ac, as;
-    };
+    using Affine = TQAffine;
     template <bool PROD, bool DEBIASED, bool L2>
     Affine affine_form(const uint8_t* code, const int32_t* V) const;
 };
