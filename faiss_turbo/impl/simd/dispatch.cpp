@@ -8,6 +8,7 @@
  */
 #include <faiss_turbo/impl/simd/float_kernels.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
+#include <faiss_turbo/impl/simd/lut_kernels.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,7 @@ namespace faiss_turbo {
 #if FAISS_TURBO_WITH_AVX2
 extern const Int8Kernels kInt8KernelsAVX2;
 extern const FloatKernels kFloatKernelsAVX2;
+extern const LutKernels kLutKernelsAVX2;
 #endif
 
 namespace {
@@ -53,6 +55,20 @@ const Int8Kernels* int8_kernels_avx2() {
 const Int8Kernels& int8_kernels_best() {
     const Int8Kernels* avx2 = int8_kernels_avx2();
     return use_avx2() && avx2 ? *avx2 : int8_kernels_scalar();
+}
+
+const LutKernels* lut_kernels_avx2() {
+#if FAISS_TURBO_WITH_AVX2
+    static const bool supported = __builtin_cpu_supports("avx2");
+    return supported ? &kLutKernelsAVX2 : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
+const LutKernels& lut_kernels_best() {
+    const LutKernels* avx2 = lut_kernels_avx2();
+    return use_avx2() && avx2 ? *avx2 : lut_kernels_scalar();
 }
 
 const FloatKernels* float_kernels_avx2() {

@@ -1,0 +1,76 @@
+/**
+ * The codes of the fast-scan layout (IndexTurboQuantFastScan): each code's
+ * MSE bit stream transposed into blocks of kLutBlockCodes codes (the layout
+ * of simd/lut_kernels.h), and its floats (norm, beta, moff) in one array
+ * per field, so that a block's scores are computed in vectorizable loops.
+ * This is the index's only copy of the codes: TurboQuantizer's row layout
+ * is rebuilt one code at a time (code()), for files, reconstruct and the
+ * exact re-scoring of candidates.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <faiss_turbo/TurboQuantizer.h>
+#include <faiss_turbo/impl/simd/lut_kernels.h>
+
+namespace faiss_turbo {
+
+struct BlockedCodes {
+    size_t ntotal = 0;
+    size_t ngroups = 0;          ///< groups per block: the codec's mse_bytes
+    size_t code_size = 0;        ///< the codec's row code size
+    bool has_aux = false;        ///< aux (beta) stored
+    bool has_moff = false;       ///< moff stored (ip_offset codecs)
+    bool has_cc = false;         ///< ||c_hat||^2 kept (plain MSE: derived, not
+                                 ///< in files or in the row codes)
+    std::vector<uint8_t> blocks; ///< ceil(ntotal / 32) blocks, zero padded
+    std::vector<float> norm, aux, moff, cc; ///< ntotal each (when kept)
+
+    /// layout of this codec's codes (empties the storage)
+    void set_codec(const TurboQuantizer& tq);
+
+    size_t block_bytes() const {
+        return ngroups * kLutGroupBytes;
+    }
+
+    size_t nblocks() const {
+        return (ntotal + kLutBlockCodes - 1) / kLutBlockCodes;
+    }
+
+    /// append n row codes (TurboQuantizer layout)
+    void append(const TurboQuantizer& tq, size_t n, const uint8_t* codes);
+
+    /// row code i (code_size bytes) into out
+    void code(const TurboQuantizer& tq, size_t i, uint8_t* out) const;
+
+    /// the scalars of code i as TurboQuantizer::combine reads them
+    TQCodeScalars scalars(size_t i) const {
+        TQCodeScalars s;
+        s.norm = norm[i];
+        s.aux = has_aux ? aux[i] : 0;
+        s.moff = has_moff ? moff[i] : 0;
+        s.cc = has_cc ? cc[i] : 0;
+        return s;
+    }
+
+    /// keep the codes with keep[i], in order; returns how many were removed
+    size_t compact(const std::vector<bool>& keep);
+
+    void clear();
+
+    /// memory held, in bytes
+    size_t bytes() const;
+};
+
+/// the MSE bytes of one row code into slot position pos of the blocks
+void pack_block_code(
+        const uint8_t* mse, size_t ngroups, size_t pos, uint8_t* blocks);
+
+/// the MSE bytes of the code at position pos of the blocks
+void unpack_block_code(
+        const uint8_t* blocks, size_t ngroups, size_t pos, uint8_t* mse);
+
+} // namespace faiss_turbo

@@ -1,0 +1,358 @@
+#include <faiss_turbo/impl/scan_lut.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/scan.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+bool slot_width(int b) {
+    return b == 1 || b == 2 || b == 4;
+}
+
+/// coordinate j's bit offset, width and codebook
+struct CoordBits {
+    size_t bit;
+    int nbits;
+    const Codebook* cb;
+};
+
+CoordBits coord_bits(const TurboQuantizer& tq, size_t j) {
+    if (j < tq.n_hi) {
+        return {j * tq.b_hi, tq.b_hi, tq.cb_hi.get()};
+    }
+    return {tq.n_hi * tq.b_hi + (j - tq.n_hi) * tq.b_lo,
+            tq.b_lo,
+            tq.cb_lo.get()};
+}
+
+} // namespace
+
+std::string lut_scan_unsupported(const TurboQuantizer& tq) {
+    char buf[160];
+    if (tq.variant != TQVariant::MSE) {
+        return "TQprod codes (their QJL signs need a second sum; TQmse ranks "
+               "better at equal bits)";
+    }
+    const bool hi_ok = tq.n_hi == 0 || slot_width(tq.b_hi);
+    const bool lo_ok = tq.n_hi == tq.d || slot_width(tq.b_lo);
+    if (!hi_ok || !lo_ok) {
+        snprintf(
+                buf,
+                sizeof(buf),
+                "%g bits (coordinates of %d bits would cross 4-bit slots; "
+                "widths 1, 2, 4 and 1.5 are supported)",
+                tq.bits,
+                hi_ok ? tq.b_lo : tq.b_hi);
+        return buf;
+    }
+    return "";
+}
+
+void lut_float_tables(const TurboQuantizer& tq, const float* y, float* out) {
+    std::fill(out, out + 32 * tq.mse_bytes, 0.0f);
+    for (size_t j = 0; j < tq.d; j++) {
+        CoordBits c = coord_bits(tq, j);
+        float* t = out + 16 * (c.bit / 4);
+        const int sh = c.bit % 4, mask = (1 << c.nbits) - 1;
+        const float* cent = c.cb->centroids.data();
+        for (int v = 0; v < 16; v++) {
+            t[v] += y[j] * cent[(v >> sh) & mask];
+        }
+    }
+}
+
+void lut_quantize(
+        const float* tables,
+        size_t nslots,
+        uint8_t* lut,
+        float& delta,
+        float& bias) {
+    double sum_min = 0;
+    float span = 0;
+    for (size_t s = 0; s < nslots; s++) {
+        const float* t = tables + 16 * s;
+        auto mm = std::minmax_element(t, t + 16);
+        sum_min += *mm.first;
+        span = std::max(span, *mm.second - *mm.first);
+    }
+    delta = span > 0 ? span / 255 : 1;
+    bias = (float)sum_min;
+    const float inv = 1 / delta;
+    for (size_t s = 0; s < nslots; s++) {
+        const float* t = tables + 16 * s;
+        const float m = *std::min_element(t, t + 16);
+        for (int v = 0; v < 16; v++) {
+            long u = std::lrint((t[v] - m) * inv);
+            lut[16 * s + v] = (uint8_t)std::min(255L, std::max(0L, u));
+        }
+    }
+}
+
+void LutQueries::prepare(const TurboQuantizer& tq, const TQQueries& q) {
+    n = q.n;
+    lut_bytes = 32 * tq.mse_bytes;
+    luts.resize(n * lut_bytes);
+    delta.resize(n);
+    bias.resize(n);
+#pragma omp parallel if (n > 16)
+    {
+        std::vector<float> t(lut_bytes);
+#pragma omp for
+        for (int64_t i = 0; i < (int64_t)n; i++) {
+            lut_float_tables(tq, q.y.data() + i * tq.d, t.data());
+            lut_quantize(
+                    t.data(),
+                    2 * tq.mse_bytes,
+                    luts.data() + i * lut_bytes,
+                    delta[i],
+                    bias[i]);
+        }
+    }
+}
+
+namespace {
+
+/// a task's queries' tables stay in L2 while its blocks stream through
+constexpr size_t kTaskTableBytes = 256 << 10;
+/// blocks per kernel call: read again for each pair of queries, from L1
+constexpr size_t kCallBlockBytes = 32 << 10;
+
+/// what one task scans: blocks [b0, b1), queries [q0, q1)
+template <bool DEBIASED, bool L2> struct LutTask {
+    const TurboQuantizer& tq;
+    const BlockedCodes& codes;
+    const TQQueries& q;
+    const LutQueries& p;
+    const LutKernels& kernels;
+    const faiss::IDSelector* sel;
+    TopkReservoir* best; ///< query qi's at best[qi]
+
+    /// codes [i0, i0 + n) as combine_form's affine coefficients in
+    /// dot_c: computed once per block, shared by every query scored on it
+    void affine(size_t i0, size_t n, float* B, float* AC) const {
+        for (size_t i = 0; i < n; i++) {
+            TQAffine a =
+                    tq.affine_form<false, DEBIASED, L2>(codes.scalars(i0 + i));
+            B[i] = a.b;
+            AC[i] = a.ac;
+        }
+    }
+
+    /// block b's codes to query qi's reservoir: sums, the kernel's;
+    /// B, AC, the block's coefficients
+    void
+    offer(size_t b,
+          size_t qi,
+          const uint32_t* sums,
+          const float* B,
+          const float* AC) const {
+        const size_t i0 = b * kLutBlockCodes;
+        const size_t n = std::min(kLutBlockCodes, codes.ntotal - i0);
+        const float delta = p.delta[qi], bias = p.bias[qi];
+        const float qc = q.qconst[qi];
+        float sc[kLutBlockCodes];
+        for (size_t i = 0; i < n; i++) {
+            float dot = delta * (float)(int32_t)sums[i] + bias;
+            sc[i] = qc + B[i] + AC[i] * dot;
+        }
+        TopkReservoir& r = best[qi];
+        for (uint64_t m = reach_mask(L2, sc, n, r.bound); m; m &= m - 1) {
+            size_t i = __builtin_ctzll(m);
+            if (r.beats(sc[i], i0 + i) && (!sel || sel->is_member(i0 + i))) {
+                r.add(sc[i], i0 + i);
+            }
+        }
+    }
+
+    void run(size_t b0, size_t b1, size_t q0, size_t q1) const {
+        const size_t bb = codes.block_bytes();
+        const size_t step = std::max<size_t>(1, kCallBlockBytes / bb);
+        std::vector<uint32_t> sums(step * kLutMaxQueries * kLutBlockCodes);
+        std::vector<float> B(step * kLutBlockCodes), AC(B.size());
+        for (size_t b = b0; b < b1; b += step) {
+            const size_t nb = std::min(step, b1 - b);
+            const size_t i0 = b * kLutBlockCodes;
+            affine(i0,
+                   std::min(nb * kLutBlockCodes, codes.ntotal - i0),
+                   B.data(),
+                   AC.data());
+            for (size_t qs = q0; qs < q1; qs += kLutMaxQueries) {
+                const size_t nqs = std::min(kLutMaxQueries, q1 - qs);
+                kernels.block_sums(
+                        codes.blocks.data() + b * bb,
+                        codes.ngroups,
+                        nb,
+                        p.luts.data() + qs * p.lut_bytes,
+                        nqs,
+                        sums.data());
+                for (size_t j = 0; j < nb; j++) {
+                    for (size_t t = 0; t < nqs; t++) {
+                        offer(b + j,
+                              qs + t,
+                              sums.data() + (j * nqs + t) * kLutBlockCodes,
+                              B.data() + j * kLutBlockCodes,
+                              AC.data() + j * kLutBlockCodes);
+                    }
+                }
+            }
+        }
+    }
+};
+
+} // namespace
+
+void scan_knn_lut(
+        const TurboQuantizer& tq,
+        const BlockedCodes& codes,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const LutKernels& kernels) {
+    check_scan_options(TQ_SCAN_INT8, rerank_factor, "fast-scan search");
+    std::string why = lut_scan_unsupported(tq);
+    FAISS_THROW_IF_NOT_FMT(why.empty(), "fast-scan search: %s", why.c_str());
+    FAISS_THROW_IF_NOT_MSG(
+            codes.ngroups == tq.mse_bytes && codes.code_size == tq.code_size,
+            "fast-scan search: codes of another codec");
+    const size_t nq = q.n, ncodes = codes.ntotal;
+    if (nq == 0) {
+        return;
+    }
+    const bool rerank = rerank_factor >= 1;
+    size_t kk = k;
+    if (rerank) {
+        double want = std::ceil((double)k * rerank_factor);
+        kk = std::max(k, (size_t)std::min(want, (double)std::max(ncodes, k)));
+    }
+    LutQueries p;
+    p.prepare(tq, q);
+    const size_t nblocks = codes.nblocks();
+    const size_t qchunk = std::max<size_t>(
+            1, std::min<size_t>(64, kTaskTableBytes / p.lut_bytes));
+    const size_t nchunks = (nq + qchunk - 1) / qchunk;
+    const size_t nslices =
+            scan_slices(nchunks, nblocks, (double)codes.blocks.size() * qchunk);
+    std::vector<TopkReservoir> best(nslices * nq, TopkReservoir(q.l2, kk));
+
+    tq.with_form(q.l2, [&](auto, auto deb, auto l2) {
+        LutTask<deb(), l2()> task{tq, codes, q, p, kernels, sel, best.data()};
+        const int64_t ntasks = nchunks * nslices;
+#pragma omp parallel for schedule(dynamic) if (ntasks > 1)
+        for (int64_t t = 0; t < ntasks; t++) {
+            size_t c = t / nslices, s = t % nslices;
+            size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
+            LutTask<deb(), l2()> slice = task;
+            slice.best = best.data() + s * nq;
+            slice.run(
+                    nblocks * s / nslices, nblocks * (s + 1) / nslices, q0, q1);
+        }
+        return 0;
+    });
+
+#pragma omp parallel for if (nq > 1)
+    for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
+        TopkReservoir& r = best[qi];
+        for (size_t s = 1; s < nslices; s++) {
+            r.merge(best[s * nq + qi]);
+        }
+        std::vector<float> cv(kk);
+        std::vector<idx_t> ci(kk);
+        r.finish(cv.data(), ci.data());
+        finish_candidates(
+                tq,
+                q,
+                qi,
+                k,
+                kk,
+                rerank,
+                cv.data(),
+                ci.data(),
+                distances + qi * k,
+                labels + qi * k,
+                [&](idx_t id, uint8_t* row) {
+                    codes.code(tq, id, row);
+                    return (const uint8_t*)row;
+                });
+    }
+}
+
+namespace {
+
+/// an IDSelector on ids shifted by an offset (a chunk of the codes)
+struct ShiftedSelector : faiss::IDSelector {
+    const faiss::IDSelector* sel;
+    idx_t offset;
+
+    ShiftedSelector(const faiss::IDSelector* sel, idx_t offset)
+        : sel(sel), offset(offset) {}
+
+    bool is_member(idx_t id) const override {
+        return sel->is_member(id + offset);
+    }
+};
+
+} // namespace
+
+void scan_knn_blocked_exact(
+        const TurboQuantizer& tq,
+        const BlockedCodes& codes,
+        const TQQueries& q,
+        size_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel) {
+    constexpr size_t kChunk = 8192; // codes unpacked at a time
+    const size_t nq = q.n;
+    std::vector<float> D(nq * k);
+    std::vector<idx_t> L(nq * k);
+    for (size_t qi = 0; qi < nq; qi++) {
+        init_topk(q.l2, k, distances + qi * k, labels + qi * k);
+    }
+    std::vector<uint8_t> rows;
+    for (size_t i0 = 0; i0 < codes.ntotal; i0 += kChunk) {
+        const size_t n = std::min(kChunk, codes.ntotal - i0);
+        rows.resize(n * tq.code_size);
+        for (size_t i = 0; i < n; i++) {
+            codes.code(tq, i0 + i, rows.data() + i * tq.code_size);
+        }
+        ShiftedSelector shifted(sel, i0);
+        scan_knn(
+                tq,
+                rows.data(),
+                n,
+                q,
+                k,
+                D.data(),
+                L.data(),
+                sel ? &shifted : nullptr);
+        for (size_t qi = 0; qi < nq; qi++) {
+            for (size_t j = 0; j < k && L[qi * k + j] >= 0; j++) {
+                push_topk(
+                        q.l2,
+                        k,
+                        distances + qi * k,
+                        labels + qi * k,
+                        D[qi * k + j],
+                        L[qi * k + j] + i0);
+            }
+        }
+    }
+    for (size_t qi = 0; qi < nq; qi++) {
+        finalize_topk(q.l2, k, distances + qi * k, labels + qi * k);
+    }
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,47 @@
+/**
+ * Portable fast-scan kernels: the reference of the SIMD ones.
+ */
+#include <faiss_turbo/impl/simd/lut_kernels.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+void block_sums_scalar(
+        const uint8_t* blocks,
+        size_t ngroups,
+        size_t nblocks,
+        const uint8_t* luts,
+        size_t nq,
+        uint32_t* out) {
+    const size_t block_bytes = ngroups * kLutGroupBytes;
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t* blk = blocks + b * block_bytes;
+        for (size_t q = 0; q < nq; q++) {
+            const uint8_t* lut = luts + q * block_bytes;
+            uint32_t* o = out + (b * nq + q) * kLutBlockCodes;
+            for (size_t i = 0; i < kLutBlockCodes; i++) {
+                o[i] = 0;
+            }
+            for (size_t g = 0; g < ngroups; g++) {
+                const uint8_t* v = blk + g * kLutGroupBytes;
+                const uint8_t* t0 = lut + g * kLutGroupBytes; // slot 2g
+                const uint8_t* t1 = t0 + 16;                  // slot 2g + 1
+                for (size_t i = 0; i < 16; i++) {
+                    o[i] += t0[v[i] & 15] + t1[v[16 + i] & 15];
+                    o[16 + i] += t0[v[i] >> 4] + t1[v[16 + i] >> 4];
+                }
+            }
+        }
+    }
+}
+
+const LutKernels kLutKernelsScalar = {"scalar", block_sums_scalar};
+
+} // namespace
+
+const LutKernels& lut_kernels_scalar() {
+    return kLutKernelsScalar;
+}
+
+} // namespace faiss_turbo
