@@ -9,6 +9,10 @@
  *     the scan's tile, in cache), ns per (code, query) and per 64
  *     coordinates, 1 thread: the integer products without streaming the
  *     codes, selection or re-scoring;
+ *   - the fast-scan index (same codes in blocks, table lookups) against
+ *     the int8 scan, interleaved runs in this process, 1 thread: ms per
+ *     query batched and at nq = 1, their ratio, recall@10 of both against
+ *     the exact estimator, and the fast-scan's nq=1 bytes per second;
  *   - encode, vectors per second.
  * Each figure is the median of --runs runs, in wall time and in CPU time of
  * the process divided by the threads (the CPU figure stays meaningful on a
@@ -34,8 +38,10 @@
 #include <vector>
 
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan_int8.h>
+#include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 
 using namespace faiss_turbo;
@@ -172,7 +178,7 @@ struct Result {
 };
 
 Result
-search(const IndexTurboQuant& idx,
+search(const faiss::Index& idx,
        const float* xq,
        size_t nq,
        int mode,
@@ -193,14 +199,16 @@ search(const IndexTurboQuant& idx,
 /// the figure least disturbed by other work on the machine)
 void bench_bandwidth(
         const Options& o,
-        const IndexTurboQuant& idx,
+        const faiss::Index& idx,
+        const std::vector<uint8_t>& codes,
+        const char* name,
         const std::vector<float>& xq) {
     omp_set_num_threads(1);
     const size_t n1 = std::min(o.single_nq, o.nq);
-    const double bytes = idx.codes.size();
+    const double bytes = codes.size();
     std::vector<double> rd, sc;
     for (int r = 0; r < 2 * o.runs; r++) {
-        rd.push_back(read_bandwidth(idx.codes, 1));
+        rd.push_back(read_bandwidth(codes, 1));
         Timing t = median_time(1, [&] {
             for (size_t q = 0; q < n1; q++) {
                 search(idx, xq.data() + q * o.d, 1, TQ_SCAN_INT8, 0);
@@ -212,11 +220,12 @@ void bench_bandwidth(
     std::sort(sc.begin(), sc.end());
     double rm = rd[rd.size() / 2], sm = sc[sc.size() / 2];
     printf("1 thread, nq=1, %.1f MB of codes: read loop median %.2f GB/s "
-           "best %.2f; int8 scan median %.2f GB/s best %.2f: %.0f%% "
+           "best %.2f; %s scan median %.2f GB/s best %.2f: %.0f%% "
            "(medians) / %.0f%% (bests)\n",
            bytes / 1e6,
            rm / 1e9,
            rd.back() / 1e9,
+           name,
            sm / 1e9,
            sc.back() / 1e9,
            100 * sm / rm,
@@ -267,6 +276,78 @@ void bench_tile_dots(const IndexTurboQuant& idx) {
            K.name,
            best * 1e9,
            best * 1e9 * 64 / L.row);
+}
+
+/// the fast-scan index on the same codes against the int8 scan, 1 thread,
+/// default re-scoring, interleaved runs
+void bench_fastscan(
+        const Options& o,
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq,
+        const Result& ref) {
+    IndexTurboQuantFastScan fs(idx);
+    const size_t ne = std::min(o.exact_nq, o.nq);
+    const size_t n1 = std::min(o.single_nq, o.nq);
+    const float rf = kTQDefaultRerankFactor;
+    printf("recall@10 vs exact (%zd queries), rerank %g: int8 %.4f, "
+           "fast-scan %.4f; without re-scoring: int8 %.4f, fast-scan %.4f\n",
+           ne,
+           rf,
+           recall(search(idx, xq.data(), ne, TQ_SCAN_INT8, rf), ref, ne),
+           recall(search(fs, xq.data(), ne, TQ_SCAN_INT8, rf), ref, ne),
+           recall(search(idx, xq.data(), ne, TQ_SCAN_INT8, 0), ref, ne),
+           recall(search(fs, xq.data(), ne, TQ_SCAN_INT8, 0), ref, ne));
+    omp_set_num_threads(1);
+    const faiss::Index* both[2] = {&idx, &fs};
+    std::vector<double> tb[2], t1[2];
+    for (int r = 0; r < o.runs; r++) {
+        for (int m = 0; m < 2; m++) {
+            tb[m].push_back(
+                    median_time(
+                            1,
+                            [&] {
+                                search(*both[m],
+                                       xq.data(),
+                                       o.nq,
+                                       TQ_SCAN_INT8,
+                                       rf);
+                            })
+                            .wall /
+                    o.nq);
+            t1[m].push_back(
+                    median_time(
+                            1,
+                            [&] {
+                                for (size_t q = 0; q < n1; q++) {
+                                    search(*both[m],
+                                           xq.data() + q * o.d,
+                                           1,
+                                           TQ_SCAN_INT8,
+                                           rf);
+                                }
+                            })
+                            .wall /
+                    n1);
+        }
+    }
+    auto med = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    double b0 = med(tb[0]), b1 = med(tb[1]), s0 = med(t1[0]), s1 = med(t1[1]);
+    printf("1 thread, rerank %g: int8 batch of %zd %.3f ms/query, nq=1 %.3f; "
+           "fast-scan batch %.3f, nq=1 %.3f; fast-scan speed-up %.2fx "
+           "batched, %.2fx at nq=1 (medians of %d interleaved runs)\n",
+           rf,
+           o.nq,
+           b0 * 1e3,
+           s0 * 1e3,
+           b1 * 1e3,
+           s1 * 1e3,
+           b0 / b1,
+           s0 / s1,
+           o.runs);
+    bench_bandwidth(o, fs, fs.codes.blocks, "fast-scan", xq);
 }
 
 void bench_search(
@@ -337,7 +418,10 @@ void bench_search(
     }
     omp_set_num_threads(1);
     bench_tile_dots(idx);
-    bench_bandwidth(o, idx, xq);
+    bench_bandwidth(o, idx, idx.codes, "int8", xq);
+    if (lut_scan_unsupported(idx.tq).empty()) {
+        bench_fastscan(o, idx, xq, ref);
+    }
 }
 
 void bench_encode(const Options& o, size_t d) {
@@ -385,7 +469,11 @@ int main(int argc, char** argv) {
             IndexTurboQuant idx(o.d, bits);
             idx.add(o.nb, xb.data());
             printf("\n== d=%zd nb=%zd %g bits\n", o.d, o.nb, bits);
-            bench_bandwidth(o, idx, xq);
+            bench_bandwidth(o, idx, idx.codes, "int8", xq);
+            if (lut_scan_unsupported(idx.tq).empty()) {
+                IndexTurboQuantFastScan fs(idx);
+                bench_bandwidth(o, fs, fs.codes.blocks, "fast-scan", xq);
+            }
         } else {
             bench_search(o, bits, xb, xq);
         }

@@ -21,11 +21,12 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 
 namespace faiss_turbo {
 
 bool parse_tq_token(const std::string& token, TQSpec& spec) {
-    static const std::regex re("TQ(mse|prod)?([0-9]+(\\.[0-9]+)?)(c?)");
+    static const std::regex re("TQ(mse|prod)?([0-9]+(\\.[0-9]+)?)(c?)(fs)?");
     std::smatch m;
     if (!std::regex_match(token, m, re)) {
         return false;
@@ -44,6 +45,7 @@ bool parse_tq_token(const std::string& token, TQSpec& spec) {
             b.c_str(),
             token.c_str());
     spec.centered = m[4] == "c";
+    spec.fastscan = m[5] == "fs";
     return true;
 }
 
@@ -57,7 +59,7 @@ std::string tq_token(const TQSpec& spec) {
     }
     return std::string("TQ") +
            (spec.variant == TQVariant::PROD ? "prod" : "mse") + buf +
-           (spec.centered ? "c" : "");
+           (spec.centered ? "c" : "") + (spec.fastscan ? "fs" : "");
 }
 
 namespace {
@@ -225,13 +227,35 @@ struct EncoderSwap {
         return *specs[next++];
     }
 
+    /// throws unless s may be the encoding of a `where` index
+    void check_fastscan(const TQSpec& s, const char* where) const {
+        FAISS_THROW_IF_NOT_FMT(
+                !s.fastscan,
+                "index_factory(\"%s\"): \"%s\": the fast-scan layout (fs) "
+                "is for flat indexes, not %s",
+                description.c_str(),
+                tq_token(s).c_str(),
+                where);
+    }
+
     std::unique_ptr<faiss::Index>
     flat(const faiss::Index* node, const TQSpec& s) {
+        if (s.fastscan) {
+            FAISS_THROW_IF_NOT_FMT(
+                    s.variant == TQVariant::MSE,
+                    "index_factory(\"%s\"): \"%s\": the fast-scan layout "
+                    "takes TQmse codes only",
+                    description.c_str(),
+                    tq_token(s).c_str());
+            return std::make_unique<IndexTurboQuantFastScan>(
+                    node->d, s.bits, node->metric_type, s.centered);
+        }
         return std::make_unique<IndexTurboQuant>(
                 node->d, s.bits, s.variant, node->metric_type, s.centered);
     }
 
     std::unique_ptr<faiss::Index> ivf(faiss::IndexIVF* node, const TQSpec& s) {
+        check_fastscan(s, "IVF lists");
         auto res = std::make_unique<IndexIVFTurboQuant>(
                 node->quantizer,
                 node->d,
@@ -255,6 +279,7 @@ struct EncoderSwap {
 
     std::unique_ptr<faiss::Index>
     hnsw(faiss::IndexHNSW* node, const TQSpec& s) {
+        check_fastscan(s, "HNSW storage");
         auto storage = flat(node, s);
         auto res = std::make_unique<faiss::IndexHNSW>(storage.get());
         res->own_fields = true;
@@ -377,11 +402,12 @@ index_factory(int d, const char* description, faiss::MetricType metric) {
 
 namespace {
 
-TQSpec spec_of(const TurboQuantizer& tq, bool centered) {
+TQSpec spec_of(const TurboQuantizer& tq, bool centered, bool fs = false) {
     TQSpec s;
     s.variant = tq.variant;
     s.bits = tq.bits;
     s.centered = centered;
+    s.fastscan = fs;
     return s;
 }
 
@@ -444,6 +470,9 @@ std::string reverse_index_factory(const faiss::Index* index) {
     FAISS_THROW_IF_NOT_MSG(index, "reverse_index_factory: null index");
     if (auto t = dynamic_cast<const IndexTurboQuant*>(index)) {
         return tq_token(spec_of(t->tq, t->centered));
+    }
+    if (auto t = dynamic_cast<const IndexTurboQuantFastScan*>(index)) {
+        return tq_token(spec_of(t->tq, t->centered, true));
     }
     if (auto iv = dynamic_cast<const IndexIVFTurboQuant*>(index)) {
         return "IVF" + std::to_string(iv->nlist) +

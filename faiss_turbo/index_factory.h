@@ -5,7 +5,9 @@
  * refinement of Refine/RFlat):
  *
  *   TQmse<b>  TQprod<b>  TQ<b> (= TQmse<b>)
- *   b: 1..8, an integer or with one decimal (2.5); suffix "c": centered
+ *   b: 1..8, an integer or with one decimal (2.5); suffix "c": centered;
+ *   suffix "fs" (after "c"): the fast-scan layout, IndexTurboQuantFastScan
+ *   (flat only, TQmse at 1, 1.5, 2 or 4 bits: "TQmse4fs", "TQ2cfs")
  *
  * e.g. "IVF1024,TQmse4", "IVF256_HNSW32,TQprod3", "IDMap2,IVF256,TQ2.5",
  * "OPQ16_64,IVF256,TQmse4", "TQmse2c,RFlat", "IVF1024,TQmse2,Refine(SQ8)",
@@ -30,6 +32,7 @@ struct TQSpec {
     TQVariant variant = TQVariant::MSE;
     float bits = 0;
     bool centered = false;
+    bool fastscan = false; ///< suffix "fs": IndexTurboQuantFastScan
 };
 
 /// true if the whole token is a TurboQuant encoding; fills spec

@@ -27,6 +27,8 @@
  * Vectors are written as u64 count + elements ("vec<T>") where noted.
  *
  * TQFL  IndexTurboQuant: F, u8 centered, SD; codec; CODE
+ * TQFS  IndexTurboQuantFastScan: as TQFL (CODE in the codec's row layout;
+ *       the blocks are rebuilt on reading)
  *   SD = i32 scan_mode, f32 rerank_factor (search_defaults); absent in
  *        files written before it was added, which read as the defaults
  *   codec = TQPA{u64 d, u32 variant (0 MSE, 1 PROD), f32 bits,

@@ -44,6 +44,7 @@ typedef uint64_t size_t;
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/codebook.h>
@@ -178,6 +179,37 @@ typedef uint64_t size_t;
 
 %include <faiss_turbo/IndexTurboQuant.h>
 
+// the fast-scan layout: the same, its blocks stay C++ (get_codes /
+// add_codes give the row codes, numpy in the package)
+%ignore faiss_turbo::IndexTurboQuantFastScan::IndexTurboQuantFastScan();
+// one constructor keeps keyword arguments: the conversion from a flat
+// index (hidden from SWIG in the header) is from_flat,
+// IndexTurboQuantFastScan(flat) in the package
+%newobject faiss_turbo::IndexTurboQuantFastScan::from_flat;
+%ignore faiss_turbo::IndexTurboQuantFastScan::prepare_queries;
+%ignore faiss_turbo::IndexTurboQuantFastScan::codes;
+%rename(get_codes_c) faiss_turbo::IndexTurboQuantFastScan::get_codes;
+%rename(add_codes_c) faiss_turbo::IndexTurboQuantFastScan::add_codes;
+%immutable faiss_turbo::IndexTurboQuantFastScan::tq;
+%immutable faiss_turbo::IndexTurboQuantFastScan::centered;
+%feature("kwargs") faiss_turbo::IndexTurboQuantFastScan::IndexTurboQuantFastScan;
+%feature("compactdefaultargs")
+        faiss_turbo::IndexTurboQuantFastScan::IndexTurboQuantFastScan;
+
+%include <faiss_turbo/IndexTurboQuantFastScan.h>
+
+%extend faiss_turbo::IndexTurboQuantFastScan {
+    static faiss_turbo::IndexTurboQuantFastScan* from_flat(
+            const faiss_turbo::IndexTurboQuant& flat) {
+        return new faiss_turbo::IndexTurboQuantFastScan(flat);
+    }
+
+    /// bytes held by the blocks and the per-code floats
+    size_t memory_bytes() const {
+        return $self->codes.bytes();
+    }
+}
+
 // the same, plus the coarse quantizer (referenced by the package, as faiss
 // does for its IVF indexes)
 %ignore faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant();
@@ -202,6 +234,13 @@ typedef uint64_t size_t;
         $result = SWIG_NewPointerObj(
                 SWIG_as_voidptr(tq_index),
                 $descriptor(faiss_turbo::IndexTurboQuant*),
+                $owner);
+    } else if (auto fs =
+                       dynamic_cast<faiss_turbo::IndexTurboQuantFastScan*>(
+                               $1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(fs),
+                $descriptor(faiss_turbo::IndexTurboQuantFastScan*),
                 $owner);
     } else if (auto ivf = dynamic_cast<faiss_turbo::IndexIVFTurboQuant*>($1)) {
         $result = SWIG_NewPointerObj(

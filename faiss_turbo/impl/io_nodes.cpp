@@ -17,6 +17,7 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/io_faiss_parts.h>
 
 namespace faiss_turbo {
@@ -148,6 +149,7 @@ std::vector<const faiss::Index*> children_of(const faiss::Index* idx) {
 
 bool is_turbo(const faiss::Index* idx) {
     return dynamic_cast<const IndexTurboQuant*>(idx) ||
+           dynamic_cast<const IndexTurboQuantFastScan*>(idx) ||
            dynamic_cast<const IndexIVFTurboQuant*>(idx);
 }
 
@@ -184,7 +186,8 @@ void write_node(const faiss::Index* idx, SectionWriter& w, int depth) {
     }
     FAISS_THROW_FMT(
             "faiss-turbo write: cannot serialize a %s that contains a "
-            "TurboQuant index (supported: IndexTurboQuant, IndexIVFTurboQuant, "
+            "TurboQuant index (supported: IndexTurboQuant, "
+            "IndexTurboQuantFastScan, IndexIVFTurboQuant, "
             "IndexIDMap(2), "
             "IndexPreTransform, IndexRefine(Flat), IndexShards, IndexHNSW)",
             class_name(idx).c_str());

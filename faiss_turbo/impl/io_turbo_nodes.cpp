@@ -1,5 +1,6 @@
 /**
- * Nodes of our own index types: IndexTurboQuant and IndexIVFTurboQuant.
+ * Nodes of our own index types: IndexTurboQuant, IndexTurboQuantFastScan
+ * and IndexIVFTurboQuant.
  */
 #include <cmath>
 #include <memory>
@@ -10,8 +11,10 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/io_codec.h>
 #include <faiss_turbo/impl/io_nodes.h>
+#include <faiss_turbo/impl/scan_lut.h>
 
 namespace faiss_turbo {
 namespace io {
@@ -86,9 +89,27 @@ SearchParametersTurboQuant get_search_defaults(PayloadReader& pr) {
 }
 
 /*************************************************************
- * IndexTurboQuant: head {IndexFields, centered, [search defaults]}, codec,
- * codes
+ * IndexTurboQuant (TQFL) and IndexTurboQuantFastScan (TQFS): head
+ * {IndexFields, centered, [search defaults]}, codec, codes (row layout for
+ * both: the fast-scan blocks are rebuilt on reading)
  *************************************************************/
+
+void write_flat_node(
+        uint32_t tag,
+        const faiss::Index& idx,
+        const TurboQuantizer& tq,
+        bool centered,
+        const SearchParametersTurboQuant& defaults,
+        const std::vector<uint8_t>& codes,
+        SectionWriter& w) {
+    PayloadWriter head;
+    put_index_fields(head, idx);
+    head.put<uint8_t>(centered);
+    put_search_defaults(head, defaults);
+    w.write(tag, head);
+    write_codec(tq, w);
+    w.write(kTagCodes, codes.data(), codes.size());
+}
 
 void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
     FAISS_THROW_IF_NOT_MSG(
@@ -96,48 +117,100 @@ void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
                     idx.codes.size() == idx.ntotal * idx.code_size,
             "faiss-turbo write: IndexTurboQuant is inconsistent (code_size "
             "or codes)");
-    PayloadWriter head;
-    put_index_fields(head, idx);
-    head.put<uint8_t>(idx.centered);
-    put_search_defaults(head, idx.search_defaults);
-    w.write(kTagTQFlat, head);
-    write_codec(idx.tq, w);
-    w.write(kTagCodes, idx.codes.data(), idx.codes.size());
+    std::vector<uint8_t> codes(idx.codes.begin(), idx.codes.end());
+    write_flat_node(
+            kTagTQFlat,
+            idx,
+            idx.tq,
+            idx.centered,
+            idx.search_defaults,
+            codes,
+            w);
 }
 
+void write_tq_fastscan(const IndexTurboQuantFastScan& idx, SectionWriter& w) {
+    FAISS_THROW_IF_NOT_MSG(
+            idx.codes.ntotal == (size_t)idx.ntotal,
+            "faiss-turbo write: IndexTurboQuantFastScan is inconsistent");
+    std::vector<uint8_t> codes(idx.ntotal * idx.tq.code_size);
+    idx.get_codes(0, idx.ntotal, codes.data());
+    write_flat_node(
+            kTagTQFastScan,
+            idx,
+            idx.tq,
+            idx.centered,
+            idx.search_defaults,
+            codes,
+            w);
+}
+
+/// what a TQFL / TQFS node holds, checked
+struct FlatNode {
+    IndexFields f;
+    bool centered = false;
+    SearchParametersTurboQuant defaults;
+    TurboQuantizer tq;
+    std::vector<uint8_t> codes;
+
+    FlatNode(const Section& head, SectionReader& r, const char* cls) {
+        PayloadReader pr = head.reader();
+        f = get_index_fields(pr);
+        centered = get_bool(pr);
+        defaults = get_search_defaults(pr);
+        pr.expect_end();
+        FAISS_THROW_IF_NOT_FMT(
+                f.metric == faiss::METRIC_L2 ||
+                        f.metric == faiss::METRIC_INNER_PRODUCT,
+                "faiss-turbo read: %s: metric %d is not supported by %s",
+                head.name().c_str(),
+                (int)f.metric,
+                cls);
+        read_codec(r, tq);
+        FAISS_THROW_IF_NOT_FMT(
+                (size_t)f.d == tq.d,
+                "faiss-turbo read: %s: d=%ld but the codec has d=%zd",
+                head.name().c_str(),
+                (long)f.d,
+                tq.d);
+        // a centered index is trained exactly when it has its mean
+        bool trained = !centered || !tq.mean.empty();
+        FAISS_THROW_IF_NOT_FMT(
+                f.is_trained == trained && (trained || f.ntotal == 0) &&
+                        (centered || tq.mean.empty()),
+                "faiss-turbo read: %s: inconsistent centered / trained / mean",
+                head.name().c_str());
+        codes = read_codes(r, f.ntotal, tq.code_size);
+    }
+};
+
 faiss::Index* read_tq_flat(const Section& head, SectionReader& r) {
-    PayloadReader pr = head.reader();
-    IndexFields f = get_index_fields(pr);
-    bool centered = get_bool(pr);
-    SearchParametersTurboQuant defaults = get_search_defaults(pr);
-    pr.expect_end();
-    FAISS_THROW_IF_NOT_FMT(
-            f.metric == faiss::METRIC_L2 ||
-                    f.metric == faiss::METRIC_INNER_PRODUCT,
-            "faiss-turbo read: %s: metric %d is not supported by "
-            "IndexTurboQuant",
-            head.name().c_str(),
-            (int)f.metric);
+    FlatNode n(head, r, "IndexTurboQuant");
     auto idx = std::make_unique<IndexTurboQuant>();
-    read_codec(r, idx->tq);
-    FAISS_THROW_IF_NOT_FMT(
-            (size_t)f.d == idx->tq.d,
-            "faiss-turbo read: %s: d=%ld but the codec has d=%zd",
-            head.name().c_str(),
-            (long)f.d,
-            idx->tq.d);
-    // a centered index is trained exactly when it has its mean
-    bool trained = !centered || !idx->tq.mean.empty();
-    FAISS_THROW_IF_NOT_FMT(
-            f.is_trained == trained && (trained || f.ntotal == 0) &&
-                    (centered || idx->tq.mean.empty()),
-            "faiss-turbo read: %s: inconsistent centered / trained / mean",
-            head.name().c_str());
-    apply_index_fields(f, *idx);
-    idx->centered = centered;
-    idx->search_defaults = defaults;
+    apply_index_fields(n.f, *idx);
+    idx->tq = std::move(n.tq);
+    idx->centered = n.centered;
+    idx->search_defaults = n.defaults;
     idx->code_size = idx->tq.code_size;
-    assign_codes(idx->codes, read_codes(r, f.ntotal, idx->code_size));
+    assign_codes(idx->codes, std::move(n.codes));
+    return idx.release();
+}
+
+faiss::Index* read_tq_fastscan(const Section& head, SectionReader& r) {
+    FlatNode n(head, r, "IndexTurboQuantFastScan");
+    std::string why = lut_scan_unsupported(n.tq);
+    FAISS_THROW_IF_NOT_FMT(
+            why.empty(),
+            "faiss-turbo read: %s: the fast-scan layout does not take %s",
+            head.name().c_str(),
+            why.c_str());
+    auto idx = std::make_unique<IndexTurboQuantFastScan>();
+    apply_index_fields(n.f, *idx);
+    idx->tq = std::move(n.tq);
+    idx->centered = n.centered;
+    idx->search_defaults = n.defaults;
+    idx->codes.set_codec(idx->tq);
+    idx->ntotal = 0;
+    idx->add_codes(n.f.ntotal, n.codes.data());
     return idx.release();
 }
 
@@ -346,6 +419,10 @@ bool write_turbo_node(const faiss::Index* idx, SectionWriter& w, int depth) {
         write_tq_flat(*static_cast<const IndexTurboQuant*>(idx), w);
         return true;
     }
+    if (typeid(*idx) == typeid(IndexTurboQuantFastScan)) {
+        write_tq_fastscan(*static_cast<const IndexTurboQuantFastScan*>(idx), w);
+        return true;
+    }
     if (typeid(*idx) == typeid(IndexIVFTurboQuant)) {
         write_tq_ivf(*static_cast<const IndexIVFTurboQuant*>(idx), w, depth);
         return true;
@@ -357,6 +434,9 @@ faiss::Index*
 read_turbo_node(const Section& head, SectionReader& r, int depth) {
     if (head.tag == kTagTQFlat) {
         return read_tq_flat(head, r);
+    }
+    if (head.tag == kTagTQFastScan) {
+        return read_tq_fastscan(head, r);
     }
     if (head.tag == kTagTQIVF) {
         return read_tq_ivf(head, r, depth);

@@ -29,6 +29,7 @@ from .swigfaiss_turbo import *  # noqa: F401,F403
 
 __all__ = [
     "IndexTurboQuant",
+    "IndexTurboQuantFastScan",
     "TurboQuantizer",
     "TQVariant",
     "RotationType",
@@ -262,6 +263,43 @@ def _keep_quantizer(the_class):
 
 
 _handle_index(IndexTurboQuant, _FLAT_CHECKS)  # noqa: F405
+_handle_index(IndexTurboQuantFastScan, _FLAT_CHECKS)  # noqa: F405
+
+
+def _fs_get_codes(self, i0=0, n=None):
+    """row codes [i0, i0 + n) (n, code_size) uint8, the codec's layout
+    (as sa_encode writes them and IndexTurboQuant stores them)"""
+    if n is None:
+        n = self.ntotal - i0
+    codes = np.empty((n, self.sa_code_size()), dtype=np.uint8)
+    self.get_codes_c(i0, n, swig_ptr(codes))
+    return codes
+
+
+def _fs_add_codes(self, codes):
+    """append row codes (n, code_size) uint8 of this codec"""
+    _check_codes(codes, self.sa_code_size())
+    codes = np.ascontiguousarray(codes)
+    self.add_codes_c(codes.shape[0], swig_ptr(codes))
+
+
+IndexTurboQuantFastScan.get_codes = _fs_get_codes  # noqa: F405
+_fs_init = IndexTurboQuantFastScan.__init__  # noqa: F405
+
+
+def _fs_init_any(self, *args, **kwargs):
+    """IndexTurboQuantFastScan(d, bits, metric=..., centered=...,
+    debiased=..., rotation_type=..., seed=...), or
+    IndexTurboQuantFastScan(flat): the codes of an IndexTurboQuant"""
+    if len(args) == 1 and not kwargs and isinstance(
+            args[0], IndexTurboQuant):  # noqa: F405
+        self.this = IndexTurboQuantFastScan.from_flat(args[0]).this  # noqa
+        return
+    _fs_init(self, *args, **kwargs)
+
+
+IndexTurboQuantFastScan.__init__ = _fs_init_any  # noqa: F405
+IndexTurboQuantFastScan.add_codes = _fs_add_codes  # noqa: F405
 _handle_index(IndexIVFTurboQuant, _IVF_CHECKS)  # noqa: F405
 _keep_quantizer(IndexIVFTurboQuant)  # noqa: F405
 
@@ -307,7 +345,8 @@ TurboQuantizer.mean = property(  # noqa: F405
 ###########################################################
 
 
-_OUR_CLASSES = (IndexTurboQuant, IndexIVFTurboQuant)  # noqa: F405
+_OUR_CLASSES = (IndexTurboQuant, IndexTurboQuantFastScan,  # noqa: F405
+                IndexIVFTurboQuant)  # noqa: F405
 
 
 def _is_turbo_description(description):

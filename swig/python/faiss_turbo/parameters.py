@@ -38,12 +38,13 @@ TURBO_PARAMETERS = {
 
 
 def turbo_indexes(index):
-    """the IndexTurboQuant and IndexIVFTurboQuant objects whose search()
-    serves index's search: index itself, or through IndexIDMap(2),
+    """the IndexTurboQuant(FastScan) and IndexIVFTurboQuant objects whose
+    search() serves index's search: index itself, or through IndexIDMap(2),
     IndexPreTransform, the base of IndexRefine, the shards / replicas of
     IndexShards / IndexReplicas"""
     index = _ft.downcast_index(index)
-    if isinstance(index, (_ft.IndexTurboQuant, _ft.IndexIVFTurboQuant)):
+    if isinstance(index, (_ft.IndexTurboQuant, _ft.IndexTurboQuantFastScan,
+                          _ft.IndexIVFTurboQuant)):
         return [index]
     if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2,
                           faiss.IndexPreTransform)):
