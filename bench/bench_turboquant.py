@@ -40,7 +40,8 @@ def parse_args(argv=None):
     ap.add_argument("--nq", type=int, default=1000, help="seeded subset of the queries")
     ap.add_argument("--bits", default="2,4", help="bits per coordinate, e.g. 2,2.5,3,4")
     ap.add_argument("--variants", default="mse,prod,mse_c",
-                    help="ours: mse, prod, mse_c, prod_c (c = centered)")
+                    help="ours: mse, prod, mse_c, prod_c (c = centered), "
+                    "mse_fs, mse_cfs (fast-scan layout)")
     ap.add_argument("--ours", help="explicit list of our keys, e.g. TQmse4,TQ2.5")
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)

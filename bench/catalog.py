@@ -24,15 +24,24 @@ def bits_str(b):
 # ------------------------------------------------------------------- ours
 
 
+FASTSCAN_BITS = (1, 1.5, 2, 4)  # IndexTurboQuantFastScan's widths
+
+
 def our_keys(bits, variants):
-    """TurboQuant factory keys: variants from mse, prod, mse_c, prod_c."""
+    """TurboQuant factory keys: variants from mse, prod, mse_c, prod_c, and
+    the fast-scan layout mse_fs, mse_cfs (c = centered)."""
     keys = []
     for b in bits:
         for v in variants:
-            name, _, centered = v.partition("_")
+            name, _, suffix = v.partition("_")
+            fs = suffix.endswith("fs")
+            centered = "c" in suffix
             if name == "prod" and b < 2:
                 continue  # PROD spends one of its bits on QJL
-            keys.append(f"TQ{name}{bits_str(b)}{'c' if centered else ''}")
+            if fs and (name != "mse" or b not in FASTSCAN_BITS):
+                continue  # the fast-scan layout takes TQmse at these widths
+            keys.append(f"TQ{name}{bits_str(b)}{'c' if centered else ''}"
+                        f"{'fs' if fs else ''}")
     return keys
 
 

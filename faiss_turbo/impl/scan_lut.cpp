@@ -125,7 +125,7 @@ namespace {
 /// a task's queries' tables stay in L2 while its blocks stream through
 constexpr size_t kTaskTableBytes = 256 << 10;
 /// blocks per kernel call: read again for each pair of queries, from L1
-constexpr size_t kCallBlockBytes = 32 << 10;
+constexpr size_t kCallBlockBytes = 16 << 10;
 
 /// what one task scans: blocks [b0, b1), queries [q0, q1)
 template <bool DEBIASED, bool L2> struct LutTask {
@@ -138,13 +138,31 @@ template <bool DEBIASED, bool L2> struct LutTask {
     TopkReservoir* best; ///< query qi's at best[qi]
 
     /// codes [i0, i0 + n) as combine_form's affine coefficients in
-    /// dot_c: computed once per block, shared by every query scored on it
-    void affine(size_t i0, size_t n, float* B, float* AC) const {
+    /// dot_c: computed once per block, shared by every query scored on it.
+    /// Only the fields this form reads are loaded, so the loop vectorizes
+    template <bool MOFF>
+    void affine_loop(size_t i0, size_t n, float* B, float* AC) const {
+        const float* norm = codes.norm.data() + i0;
+        const float* aux = DEBIASED ? codes.aux.data() + i0 : nullptr;
+        const float* cc = !DEBIASED && L2 ? codes.cc.data() + i0 : nullptr;
+        const float* moff = MOFF ? codes.moff.data() + i0 : nullptr;
         for (size_t i = 0; i < n; i++) {
-            TQAffine a =
-                    tq.affine_form<false, DEBIASED, L2>(codes.scalars(i0 + i));
+            TQCodeScalars s;
+            s.norm = norm[i];
+            s.aux = DEBIASED ? aux[i] : 0;
+            s.cc = !DEBIASED && L2 ? cc[i] : 0;
+            s.moff = MOFF ? moff[i] : 0;
+            TQAffine a = tq.affine_form<false, DEBIASED, L2>(s);
             B[i] = a.b;
             AC[i] = a.ac;
+        }
+    }
+
+    void affine(size_t i0, size_t n, float* B, float* AC) const {
+        if (codes.has_moff) {
+            affine_loop<true>(i0, n, B, AC);
+        } else {
+            affine_loop<false>(i0, n, B, AC);
         }
     }
 

@@ -19,6 +19,11 @@ namespace {
 
 constexpr size_t kFlushGroups = 256;
 
+/// codes are prefetched this far ahead of the loads (blocks are contiguous,
+/// so near a block's end this is the next block's start); prefetches past
+/// the array do not fault
+constexpr size_t kPrefetchBytes = 4096;
+
 /// 16-bit sums (a, b as above) of 16 codes, slot 2g in lane 0 and slot
 /// 2g + 1 in lane 1, added to the 32-bit sums of codes 0-7 and 8-15
 inline void flush(__m256i a, __m256i b, __m256i& lo8, __m256i& hi8) {
@@ -60,8 +65,11 @@ void block_nq(
             a0[q] = b0[q] = a1[q] = b1[q] = _mm256_setzero_si256();
         }
         for (size_t g = g0; g < g1; g++) {
-            __m256i v = _mm256_loadu_si256(
-                    (const __m256i*)(blk + g * kLutGroupBytes));
+            const uint8_t* src = blk + g * kLutGroupBytes;
+            if (g % 2 == 0) { // one line per two groups
+                _mm_prefetch((const char*)src + kPrefetchBytes, _MM_HINT_T0);
+            }
+            __m256i v = _mm256_loadu_si256((const __m256i*)src);
             __m256i lo = _mm256_and_si256(v, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             for (int q = 0; q < NQ; q++) {
