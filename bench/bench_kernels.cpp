@@ -298,22 +298,34 @@ void bench_fastscan(
            recall(search(idx, xq.data(), ne, TQ_SCAN_INT8, 0), ref, ne),
            recall(search(fs, xq.data(), ne, TQ_SCAN_INT8, 0), ref, ne));
     omp_set_num_threads(1);
+    // batched: the int8 scan of the flat index, the fast-scan index (its
+    // own choice) and its table scan alone
+    TQQueries qb;
+    fs.prepare_queries(o.nq, xq.data(), qb);
+    Result tab;
+    tab.D.resize(o.nq * 10);
+    tab.I.resize(o.nq * 10);
+    std::vector<std::function<void()>> batched = {
+            [&] { search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf); },
+            [&] { search(fs, xq.data(), o.nq, TQ_SCAN_INT8, rf); },
+            [&] {
+                scan_knn_lut(
+                        fs.tq,
+                        fs.codes,
+                        qb,
+                        10,
+                        rf,
+                        tab.D.data(),
+                        tab.I.data(),
+                        nullptr);
+            }};
     const faiss::Index* both[2] = {&idx, &fs};
-    std::vector<double> tb[2], t1[2];
+    std::vector<double> tb[3], t1[2];
     for (int r = 0; r < o.runs; r++) {
+        for (int m = 0; m < 3; m++) {
+            tb[m].push_back(median_time(1, batched[m]).wall / o.nq);
+        }
         for (int m = 0; m < 2; m++) {
-            tb[m].push_back(
-                    median_time(
-                            1,
-                            [&] {
-                                search(*both[m],
-                                       xq.data(),
-                                       o.nq,
-                                       TQ_SCAN_INT8,
-                                       rf);
-                            })
-                            .wall /
-                    o.nq);
             t1[m].push_back(
                     median_time(
                             1,
@@ -334,17 +346,22 @@ void bench_fastscan(
         std::sort(v.begin(), v.end());
         return v[v.size() / 2];
     };
-    double b0 = med(tb[0]), b1 = med(tb[1]), s0 = med(t1[0]), s1 = med(t1[1]);
-    printf("1 thread, rerank %g: int8 batch of %zd %.3f ms/query, nq=1 %.3f; "
-           "fast-scan batch %.3f, nq=1 %.3f; fast-scan speed-up %.2fx "
-           "batched, %.2fx at nq=1 (medians of %d interleaved runs)\n",
+    double b0 = med(tb[0]), b1 = med(tb[1]), b2 = med(tb[2]);
+    double s0 = med(t1[0]), s1 = med(t1[1]);
+    printf("1 thread, rerank %g, ms/query: batch of %zd: int8 %.3f, "
+           "fast-scan %.3f (%s), its tables alone %.3f; nq=1: int8 %.3f, "
+           "fast-scan %.3f; fast-scan speed-up %.2fx batched (tables alone "
+           "%.2fx), %.2fx at nq=1 (medians of %d interleaved runs)\n",
            rf,
            o.nq,
            b0 * 1e3,
-           s0 * 1e3,
            b1 * 1e3,
+           lut_scan_preferred(fs.tq, o.nq) ? "tables" : "int8 tiles",
+           b2 * 1e3,
+           s0 * 1e3,
            s1 * 1e3,
            b0 / b1,
+           b0 / b2,
            s0 / s1,
            o.runs);
     bench_bandwidth(o, fs, fs.codes.blocks, "fast-scan", xq);

@@ -4,6 +4,7 @@
 
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/impl/scan.h>
+#include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
 
 namespace faiss_turbo {
@@ -113,6 +114,21 @@ void IndexTurboQuantFastScan::get_codes(idx_t i0, idx_t n, uint8_t* out) const {
     }
 }
 
+void IndexTurboQuantFastScan::copy_to(IndexTurboQuant* flat) const {
+    FAISS_THROW_IF_NOT_MSG(flat, "copy_to: null index");
+    flat->d = d;
+    flat->metric_type = metric_type;
+    flat->metric_arg = metric_arg;
+    flat->is_trained = is_trained;
+    flat->tq = tq;
+    flat->centered = centered;
+    flat->search_defaults = search_defaults;
+    flat->code_size = tq.code_size;
+    flat->codes.resize(ntotal * tq.code_size);
+    get_codes(0, ntotal, flat->codes.data());
+    flat->ntotal = ntotal;
+}
+
 void IndexTurboQuantFastScan::reset() {
     codes.clear();
     ntotal = 0;
@@ -142,8 +158,11 @@ void IndexTurboQuantFastScan::search(
     const faiss::IDSelector* sel = params ? params->sel : nullptr;
     TQQueries q;
     prepare_queries(n, x, q);
-    if (opt.scan_mode == TQ_SCAN_INT8) {
+    if (opt.scan_mode == TQ_SCAN_INT8 && lut_scan_preferred(tq, n)) {
         scan_knn_lut(
+                tq, codes, q, k, opt.rerank_factor, distances, labels, sel);
+    } else if (opt.scan_mode == TQ_SCAN_INT8) {
+        scan_knn_int8(
                 tq, codes, q, k, opt.rerank_factor, distances, labels, sel);
     } else {
         scan_knn_blocked_exact(tq, codes, q, k, distances, labels, sel);
@@ -158,7 +177,7 @@ void IndexTurboQuantFastScan::range_search(
         const faiss::SearchParameters*) const {
     FAISS_THROW_MSG(
             "IndexTurboQuantFastScan: range_search is not supported by the "
-            "fast-scan layout (use IndexTurboQuant, same codes)");
+            "fast-scan layout (copy_to an IndexTurboQuant: same codes)");
 }
 
 void IndexTurboQuantFastScan::reconstruct(idx_t key, float* recons) const {

@@ -31,8 +31,10 @@ struct IndexTurboQuantFastScan : faiss::Index {
     bool centered = false;
 
     /// what search() uses without SearchParametersTurboQuant: scan_mode
-    /// TQ_SCAN_INT8 = the 8-bit table scan then the best k * rerank_factor
-    /// re-scored exactly, TQ_SCAN_EXACT = every code in float
+    /// TQ_SCAN_INT8 = the 8-bit table scan (batches of 16+ queries at 4
+    /// bits: the int8 scan on rows unpacked per tile, the faster there;
+    /// impl/scan_lut.h), then the best k * rerank_factor re-scored exactly;
+    /// TQ_SCAN_EXACT = every code in float
     SearchParametersTurboQuant search_defaults;
 
     /// the codes (only copy)
@@ -99,6 +101,10 @@ struct IndexTurboQuantFastScan : faiss::Index {
 
     /// append row codes of this codec (a file's, another index's)
     void add_codes(idx_t n, const uint8_t* codes);
+
+    /// the same codec and codes as a flat IndexTurboQuant (replaces what
+    /// flat held): the way to range search, HNSW or the GPU
+    void copy_to(IndexTurboQuant* flat) const;
 
     void merge_from(faiss::Index& other, idx_t add_id = 0) override;
 

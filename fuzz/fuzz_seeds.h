@@ -21,6 +21,7 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/random.h>
 #include <faiss_turbo/index_io.h>
 
@@ -68,6 +69,11 @@ seed_indexes() {
                          false,
                          RotationType::HADAMARD,
                          QJLType::HADAMARD);
+             }},
+            {"flat_fastscan",
+             [] {
+                 return new IndexTurboQuantFastScan(
+                         kD, 2, faiss::METRIC_L2, false, false);
              }},
             {"ivf_flat",
              [] { return ivf(new IndexFlatL2(kD), TQVariant::MSE, true); }},

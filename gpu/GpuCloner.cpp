@@ -4,6 +4,7 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 
 #include <gpu/GpuIndexIVFTurboQuant.h>
 
@@ -22,12 +23,18 @@ faiss::Index* index_cpu_to_gpu(
     if (auto tq = dynamic_cast<const IndexTurboQuant*>(index)) {
         return new GpuIndexTurboQuant(res, *tq, cfg);
     }
+    if (auto fs = dynamic_cast<const IndexTurboQuantFastScan*>(index)) {
+        // the GPU keeps row codes: the same codes, in a flat index's layout
+        IndexTurboQuant flat;
+        fs->copy_to(&flat);
+        return new GpuIndexTurboQuant(res, flat, cfg);
+    }
     if (auto ivf = dynamic_cast<const IndexIVFTurboQuant*>(index)) {
         return new GpuIndexIVFTurboQuant(res, *ivf, device);
     }
     FAISS_THROW_MSG(
-        "index_cpu_to_gpu: only IndexTurboQuant and IndexIVFTurboQuant "
-        "have GPU versions");
+        "index_cpu_to_gpu: only IndexTurboQuant(FastScan) and "
+        "IndexIVFTurboQuant have GPU versions");
 }
 
 faiss::Index* index_gpu_to_cpu(const faiss::Index* index) {

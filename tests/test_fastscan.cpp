@@ -20,6 +20,7 @@
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/blocked_codes.h>
+#include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/impl/simd/lut_kernels.h>
 #include <faiss_turbo/index_factory.h>
@@ -387,6 +388,21 @@ TEST(FastScanIndex, RemoveMergeAndConvert) {
     EXPECT_EQ(L1, L2);
     EXPECT_EQ(D1, D2);
 
+    // and back: the flat index's codes and results
+    IndexTurboQuant back;
+    conv.copy_to(&back);
+    ASSERT_EQ(back.ntotal, p.flat->ntotal);
+    EXPECT_EQ(
+            0,
+            memcmp(back.codes.data(),
+                   p.flat->codes.data(),
+                   nb * back.code_size));
+    auto sx = exact_params();
+    back.search(nq, xq.data(), k, D2.data(), L2.data(), &sx);
+    p.flat->search(nq, xq.data(), k, D1.data(), L1.data(), &sx);
+    EXPECT_EQ(L1, L2);
+    EXPECT_EQ(D1, D2);
+
     // remove the even ids: the odd ones remain, in order
     faiss::IDSelectorBatch* none = nullptr;
     (void)none;
@@ -517,5 +533,66 @@ TEST(FastScanIndex, FilesAndFactory) {
                 delete faiss_turbo::index_factory(d, bad),
                 faiss::FaissException)
                 << bad;
+    }
+}
+
+TEST(FastScanIndex, Int8TilesOnBlocksEqualRows) {
+    const size_t d = 72, nb = 1000, nq = 40, k = 12;
+    std::vector<float> xb = random_gaussian(nb, d, 61);
+    std::vector<float> xq = random_gaussian(nq, d, 62);
+    for (float bits : {4.0f, 2.0f}) {
+        Pair p = make_pair(d, bits, faiss::METRIC_L2, false, false, xb);
+        // any range, aligned or not, unpacks to the row codes
+        for (size_t i0 : {0, 5, 32, 40}) {
+            size_t n = std::min<size_t>(97, nb - i0);
+            std::vector<uint8_t> rows(n * p.flat->code_size);
+            p.fs->codes.rows(p.fs->tq, i0, n, rows.data());
+            ASSERT_EQ(
+                    0,
+                    memcmp(rows.data(),
+                           &p.flat->codes[i0 * p.flat->code_size],
+                           rows.size()));
+        }
+        // the int8 scan over blocks is the int8 scan over rows, bit for bit
+        TQQueries q;
+        p.fs->prepare_queries(nq, xq.data(), q);
+        for (float rf : {0.0f, 2.0f}) {
+            std::vector<float> D1(nq * k), D2(nq * k);
+            std::vector<idx_t> L1(nq * k), L2(nq * k);
+            scan_knn_int8(
+                    p.flat->tq,
+                    p.flat->codes.data(),
+                    nb,
+                    q,
+                    k,
+                    rf,
+                    D1.data(),
+                    L1.data(),
+                    nullptr);
+            scan_knn_int8(
+                    p.fs->tq,
+                    p.fs->codes,
+                    q,
+                    k,
+                    rf,
+                    D2.data(),
+                    L2.data(),
+                    nullptr);
+            EXPECT_EQ(L1, L2);
+            EXPECT_EQ(D1, D2);
+        }
+        // and the index takes it for batches at 4 bits, tables otherwise
+        EXPECT_EQ(lut_scan_preferred(p.fs->tq, nq), bits <= 2);
+        EXPECT_TRUE(lut_scan_preferred(p.fs->tq, 1));
+        std::vector<float> D3(nq * k), D4(nq * k);
+        std::vector<idx_t> L3(nq * k), L4(nq * k);
+        p.fs->search(nq, xq.data(), k, D3.data(), L3.data());
+        p.flat->search(nq, xq.data(), k, D4.data(), L4.data());
+        if (bits > 2) { // the same int8 scan as the flat index's
+            EXPECT_EQ(L3, L4);
+            EXPECT_EQ(D3, D4);
+        } else {
+            EXPECT_GE(recall_at(L3, L4, nq, k, k, k), 0.97);
+        }
     }
 }

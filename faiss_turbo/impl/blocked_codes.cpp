@@ -2,9 +2,95 @@
 
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <faiss/impl/FaissAssert.h>
 
 namespace faiss_turbo {
+
+namespace {
+
+/// byte g of codes j and 16 + j of a block, from group g's two 16-byte
+/// halves (lo: slot 2g, hi: slot 2g + 1; low nibbles codes 0-15)
+inline uint8_t row_byte_lo(uint8_t lo, uint8_t hi) {
+    return (uint8_t)((lo & 15) | (hi << 4));
+}
+
+inline uint8_t row_byte_hi(uint8_t lo, uint8_t hi) {
+    return (uint8_t)((lo >> 4) | (hi & 0xf0));
+}
+
+#ifdef __SSE2__
+/// 16 x 16 bytes: out[j] byte i = in[i] byte j
+void transpose16(__m128i* v) {
+    __m128i t[16];
+    for (int k = 0; k < 8; k++) {
+        t[k] = _mm_unpacklo_epi8(v[2 * k], v[2 * k + 1]);
+        t[8 + k] = _mm_unpackhi_epi8(v[2 * k], v[2 * k + 1]);
+    }
+    for (int h = 0; h < 2; h++) {
+        __m128i* s = t + 8 * h;
+        __m128i u[8];
+        for (int k = 0; k < 4; k++) {
+            u[k] = _mm_unpacklo_epi16(s[2 * k], s[2 * k + 1]);
+            u[4 + k] = _mm_unpackhi_epi16(s[2 * k], s[2 * k + 1]);
+        }
+        for (int hh = 0; hh < 2; hh++) {
+            __m128i* w = u + 4 * hh;
+            __m128i a = _mm_unpacklo_epi32(w[0], w[1]);
+            __m128i b = _mm_unpackhi_epi32(w[0], w[1]);
+            __m128i c = _mm_unpacklo_epi32(w[2], w[3]);
+            __m128i d = _mm_unpackhi_epi32(w[2], w[3]);
+            // rows 8h + 4hh .. + 3, two per 32-bit step
+            int r = 8 * h + 4 * hh;
+            v[r] = _mm_unpacklo_epi64(a, c);
+            v[r + 1] = _mm_unpackhi_epi64(a, c);
+            v[r + 2] = _mm_unpacklo_epi64(b, d);
+            v[r + 3] = _mm_unpackhi_epi64(b, d);
+        }
+    }
+}
+#endif
+
+/// the MSE bytes of a whole block's 32 codes into rows of cs bytes
+void block_rows(const uint8_t* blk, size_t ngroups, size_t cs, uint8_t* out) {
+    size_t g = 0;
+#ifdef __SSE2__
+    const __m128i m4 = _mm_set1_epi8(0x0f), mh = _mm_set1_epi8((char)0xf0);
+    for (; g + 16 <= ngroups; g += 16) {
+        __m128i a[16], b[16]; // byte g + t of codes 0-15 / 16-31
+        for (int t = 0; t < 16; t++) {
+            const uint8_t* grp = blk + (g + t) * kLutGroupBytes;
+            __m128i lo = _mm_loadu_si128((const __m128i*)grp);
+            __m128i hi = _mm_loadu_si128((const __m128i*)(grp + 16));
+            a[t] = _mm_or_si128(
+                    _mm_and_si128(lo, m4),
+                    _mm_slli_epi16(_mm_and_si128(hi, m4), 4));
+            b[t] = _mm_or_si128(
+                    _mm_and_si128(_mm_srli_epi16(lo, 4), m4),
+                    _mm_and_si128(hi, mh));
+        }
+        transpose16(a);
+        transpose16(b);
+        for (int j = 0; j < 16; j++) {
+            _mm_storeu_si128((__m128i*)(out + j * cs + g), a[j]);
+            _mm_storeu_si128((__m128i*)(out + (16 + j) * cs + g), b[j]);
+        }
+    }
+#endif
+    for (; g < ngroups; g++) {
+        const uint8_t* lo = blk + g * kLutGroupBytes;
+        const uint8_t* hi = lo + 16;
+        for (size_t j = 0; j < 16; j++) {
+            out[j * cs + g] = row_byte_lo(lo[j], hi[j]);
+            out[(16 + j) * cs + g] = row_byte_hi(lo[j], hi[j]);
+        }
+    }
+}
+
+} // namespace
 
 void pack_block_code(
         const uint8_t* mse, size_t ngroups, size_t pos, uint8_t* blocks) {
@@ -94,6 +180,34 @@ void BlockedCodes::code(
     memset(out, 0, code_size);
     unpack_block_code(blocks.data(), ngroups, i, out);
     tq.write_scalars(out, scalars(i));
+}
+
+void BlockedCodes::rows(
+        const TurboQuantizer& tq, size_t i0, size_t n, uint8_t* out) const {
+    FAISS_THROW_IF_NOT_FMT(
+            i0 + n <= ntotal,
+            "fast-scan layout: codes [%zd, %zd) of %zd",
+            i0,
+            i0 + n,
+            ntotal);
+    const size_t cs = code_size;
+    memset(out, 0, n * cs);
+    for (size_t i = i0; i < i0 + n;) {
+        uint8_t* o = out + (i - i0) * cs;
+        if (i % kLutBlockCodes != 0 || i + kLutBlockCodes > i0 + n) {
+            unpack_block_code(blocks.data(), ngroups, i++, o);
+            continue;
+        }
+        block_rows(
+                blocks.data() + i / kLutBlockCodes * block_bytes(),
+                ngroups,
+                cs,
+                o);
+        i += kLutBlockCodes;
+    }
+    for (size_t j = 0; j < n; j++) {
+        tq.write_scalars(out + j * cs, scalars(i0 + j));
+    }
 }
 
 size_t BlockedCodes::compact(const std::vector<bool>& keep) {

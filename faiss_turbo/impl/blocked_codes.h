@@ -46,6 +46,11 @@ struct BlockedCodes {
     /// row code i (code_size bytes) into out
     void code(const TurboQuantizer& tq, size_t i, uint8_t* out) const;
 
+    /// row codes [i0, i0 + n) into out (n x code_size bytes): whole blocks
+    /// are transposed 16 codes at a time (the int8 scan's tiles)
+    void
+    rows(const TurboQuantizer& tq, size_t i0, size_t n, uint8_t* out) const;
+
     /// the scalars of code i as TurboQuantizer::combine reads them
     TQCodeScalars scalars(size_t i) const {
         TQCodeScalars s;

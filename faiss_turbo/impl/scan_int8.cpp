@@ -355,7 +355,8 @@ struct SliceTask {
     const Int8Codec& codec;
     const TQQueries& q;
     const Int8Queries& p;
-    const uint8_t* codes;
+    const uint8_t* codes; ///< row codes, or null with blocked
+    const BlockedCodes* blocked;
     size_t ncodes;
     const faiss::IDSelector* sel;
     TopkReservoir* best; ///< query qi's at best[qi]
@@ -406,6 +407,11 @@ struct SliceTask {
             }
         } else { // one memset: the loop reloaded sc.keep's data per byte
             memset(sc.keep.data(), 1, nb);
+        }
+        if (blocked) { // rows, zero padded as far as the kernels read
+            sc.pad.assign((nb - 1) * L.code_size + L.max_read, 0);
+            blocked->rows(*codec.tq, b, nb, sc.pad.data());
+            return sc.pad.data();
         }
         return readable(
                 L,
@@ -467,9 +473,13 @@ struct SliceTask {
  * flat scan
  *************************************************************/
 
-void scan_knn_int8(
+namespace {
+
+/// the scan over row codes, or (codes null) over blocked ones
+void scan_knn_int8_any(
         const TurboQuantizer& tq,
         const uint8_t* codes,
+        const BlockedCodes* blocked,
         size_t ncodes,
         const TQQueries& q,
         size_t k,
@@ -508,7 +518,8 @@ void scan_knn_int8(
         size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
         size_t i0 = std::min(ncodes, nunits * s / nslices * unit);
         size_t i1 = std::min(ncodes, nunits * (s + 1) / nslices * unit);
-        SliceTask t{codec, q, p, codes, ncodes, sel, best.data() + s * nq};
+        SliceTask t{
+                codec, q, p, codes, blocked, ncodes, sel, best.data() + s * nq};
         if (direct) {
             t.run_direct(i0, i1, q0, q1);
         } else {
@@ -536,8 +547,68 @@ void scan_knn_int8(
                 ci.data(),
                 distances + qi * k,
                 labels + qi * k,
-                [&](idx_t id, uint8_t*) { return codes + id * tq.code_size; });
+                [&](idx_t id, uint8_t* row) {
+                    if (blocked) {
+                        blocked->code(tq, id, row);
+                        return (const uint8_t*)row;
+                    }
+                    return codes + id * tq.code_size;
+                });
     }
+}
+
+} // namespace
+
+void scan_knn_int8(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels) {
+    scan_knn_int8_any(
+            tq,
+            codes,
+            nullptr,
+            ncodes,
+            q,
+            k,
+            rerank_factor,
+            distances,
+            labels,
+            sel,
+            kernels);
+}
+
+void scan_knn_int8(
+        const TurboQuantizer& tq,
+        const BlockedCodes& codes,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels) {
+    FAISS_THROW_IF_NOT_MSG(
+            codes.code_size == tq.code_size,
+            "int8 scan: codes of another codec");
+    scan_knn_int8_any(
+            tq,
+            nullptr,
+            &codes,
+            codes.ntotal,
+            q,
+            k,
+            rerank_factor,
+            distances,
+            labels,
+            sel,
+            kernels);
 }
 
 /*************************************************************

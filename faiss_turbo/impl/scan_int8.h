@@ -27,6 +27,7 @@
 #include <faiss/impl/IDSelector.h>
 
 #include <faiss_turbo/TurboQuantizer.h>
+#include <faiss_turbo/impl/blocked_codes.h>
 #include <faiss_turbo/impl/compat.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 
@@ -168,6 +169,19 @@ void scan_knn_int8(
         const TurboQuantizer& tq,
         const uint8_t* codes,
         size_t ncodes,
+        const TQQueries& queries,
+        size_t k,
+        float rerank_factor,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels = int8_kernels_best());
+
+/// scan_knn_int8 over codes in the fast-scan layout: each tile's rows are
+/// unpacked from their block (a cost shared by every query of the tile)
+void scan_knn_int8(
+        const TurboQuantizer& tq,
+        const BlockedCodes& codes,
         const TQQueries& queries,
         size_t k,
         float rerank_factor,

@@ -10,10 +10,14 @@
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan.h>
+#include <faiss_turbo/impl/scan_int8.h>
 
 namespace faiss_turbo {
 
 namespace {
+
+/// from this many queries on, 4-bit codes go to the int8 tiles
+constexpr size_t kLutTileQueries = 16;
 
 bool slot_width(int b) {
     return b == 1 || b == 2 || b == 4;
@@ -56,6 +60,11 @@ std::string lut_scan_unsupported(const TurboQuantizer& tq) {
         return buf;
     }
     return "";
+}
+
+bool lut_scan_preferred(const TurboQuantizer& tq, size_t nq) {
+    const int widest = tq.n_hi > 0 ? tq.b_hi : tq.b_lo;
+    return widest <= 2 || nq < kLutTileQueries || !int8_scan_supported(tq);
 }
 
 void lut_float_tables(const TurboQuantizer& tq, const float* y, float* out) {

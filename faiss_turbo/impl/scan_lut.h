@@ -59,6 +59,16 @@ struct LutQueries {
     void prepare(const TurboQuantizer& tq, const TQQueries& q);
 };
 
+/** Whether the table scan is the faster one for nq queries, else the int8
+ * scan over rows unpacked per tile (scan_knn_int8 on BlockedCodes). A
+ * table lookup costs the same per 4 bits whatever the width, so its cost
+ * per code grows with the bits, while the int8 tiles decode a code once
+ * for many queries and multiply 8-bit values whatever the width: one query
+ * at a time, or at 1, 1.5 and 2 bits, the tables win; batched at 4 bits,
+ * the tiles (measured by bench_kernels' fast-scan lines and the harness).
+ */
+bool lut_scan_preferred(const TurboQuantizer& tq, size_t nq);
+
 /** k nearest over the table scores, then (rerank_factor >= 1) the
  * ceil(k * rerank_factor) best re-scored with TurboQuantizer::score and the
  * k best kept: scores returned are then exact. rerank_factor < 1: the

@@ -76,6 +76,13 @@ def test_files_pickle_and_add_codes(tmp_path):
     flat.add(xb)
     conv = ft.IndexTurboQuantFastScan(flat)
     np.testing.assert_array_equal(conv.get_codes(), index.get_codes())
+    # and back, for range search
+    back_flat = ft.IndexTurboQuant(2, 1)
+    conv.copy_to(back_flat)
+    np.testing.assert_array_equal(faiss.vector_to_array(back_flat.codes),
+                                  faiss.vector_to_array(flat.codes))
+    lims, _, _ = back_flat.range_search(xb[:2], 1e9)
+    assert lims[-1] == 1000
 
 
 def test_faiss_wrappers_remove_and_parameters():
