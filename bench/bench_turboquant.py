@@ -79,6 +79,7 @@ def smoke_config(args):
     """Small enough for CI: 2000 SIFT vectors, 50 queries, 4 bits, one
     method of each kind, all threads only."""
     args.dataset, args.nb, args.nq, args.bits = "bigann10k", 2000, 50, "4"
+    args.variants = "mse,prod,mse_c,mse_cfs"
     args.budget_s, args.pq_train_n, args.no_calibrated = 0.05, 2000, True
     args.skip = args.skip or r"^SQ8|^SQ\d \(1\.15\)|^RaBitQ\d|^RR,SQtq\d|^PQ.*\(1\.7\)"
 

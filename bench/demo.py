@@ -25,7 +25,7 @@ import peers  # noqa: E402
 import report  # noqa: E402
 import runner  # noqa: E402
 
-OURS = "TQmse2,TQmse3,TQmse4,TQmse2c,TQmse4c,TQ2.5,TQprod3,TQprod4"
+OURS = "TQmse2,TQmse3,TQmse4,TQmse2c,TQmse4c,TQmse4cfs,TQ2.5,TQprod3,TQprod4"
 # the demo keeps one peer of each kind at 2 and 4 bits; the harness has all
 PEERS_SKIP = r"^RaBitQ\d|^RR,SQtq\d|^SQ\d \(1\.15\)|turbovec\d\+cal|^PQ\d+x\d+$"
 

@@ -98,6 +98,10 @@ void IndexTurboQuantFastScan::add(idx_t n, const float* x) {
 
 void IndexTurboQuantFastScan::add_codes(idx_t n, const uint8_t* rows) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "add_codes: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(
+            is_trained || n == 0,
+            "add_codes: train() the centered index first (codes hold "
+            "x - mean)");
     codes.append(tq, n, rows);
     ntotal = codes.ntotal;
 }

@@ -480,6 +480,8 @@ TEST(FastScanIndex, BadInput) {
             "rerank_factor");
     IndexTurboQuantFastScan centered(d, 4, faiss::METRIC_L2, true);
     throws_with([&] { centered.add(1, r.data()); }, "train()");
+    std::vector<uint8_t> row(centered.sa_code_size());
+    throws_with([&] { centered.add_codes(1, row.data()); }, "train()");
 }
 
 TEST(FastScanIndex, FilesAndFactory) {

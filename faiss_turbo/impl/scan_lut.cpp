@@ -88,21 +88,28 @@ void lut_quantize(
         float& bias) {
     double sum_min = 0;
     float span = 0;
+    std::vector<float> mins(nslots);
     for (size_t s = 0; s < nslots; s++) {
         const float* t = tables + 16 * s;
-        auto mm = std::minmax_element(t, t + 16);
-        sum_min += *mm.first;
-        span = std::max(span, *mm.second - *mm.first);
+        float lo = t[0], hi = t[0];
+        for (int v = 1; v < 16; v++) {
+            lo = std::min(lo, t[v]);
+            hi = std::max(hi, t[v]);
+        }
+        mins[s] = lo;
+        sum_min += lo;
+        span = std::max(span, hi - lo);
     }
     delta = span > 0 ? span / 255 : 1;
     bias = (float)sum_min;
     const float inv = 1 / delta;
+    // t - min >= 0: rounding is a truncation of x + 0.5 (vectorizes; lrint
+    // was a library call per entry, 10% of a small search)
     for (size_t s = 0; s < nslots; s++) {
         const float* t = tables + 16 * s;
-        const float m = *std::min_element(t, t + 16);
         for (int v = 0; v < 16; v++) {
-            long u = std::lrint((t[v] - m) * inv);
-            lut[16 * s + v] = (uint8_t)std::min(255L, std::max(0L, u));
+            float x = (t[v] - mins[s]) * inv + 0.5f;
+            lut[16 * s + v] = (uint8_t)(x < 255.0f ? x : 255.0f); // NaN: 255
         }
     }
 }

@@ -120,3 +120,22 @@ def test_bad_input():
     with pytest.raises(RuntimeError, match="fast-scan"):
         ft.index_factory(d, "IVF4,TQmse4fs")
     assert index.ntotal == 10
+
+
+def test_faiss_functions_after_install():
+    ft.install()
+    try:
+        index = faiss.index_factory(32, "IDMap2,TQmse2cfs")
+        xb = clustered(300, 32, 7)
+        index.train(xb)
+        index.add_with_ids(xb, np.arange(300) * 2)
+        inner = faiss.downcast_index(index.index)
+        assert isinstance(inner, ft.IndexTurboQuantFastScan)
+        back = faiss.deserialize_index(faiss.serialize_index(index))
+        D1, I1 = index.search(xb[:5], 4)
+        D2, I2 = back.search(xb[:5], 4)
+        np.testing.assert_array_equal(I1, I2)
+        np.testing.assert_array_equal(D1, D2)
+        assert list(I1[:, 0]) == [0, 2, 4, 6, 8]
+    finally:
+        ft.uninstall()

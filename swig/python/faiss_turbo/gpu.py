@@ -124,8 +124,9 @@ GpuIndexTurboQuant.get_codes = _get_codes
 
 
 def index_cpu_to_gpu(res, device, index, config=None):
-    """a GPU copy of an IndexTurboQuant (GpuIndexTurboQuant, with `config`,
-    a GpuIndexTurboQuantConfig, whose device is overridden) or of a trained
+    """a GPU copy of an IndexTurboQuant or IndexTurboQuantFastScan
+    (GpuIndexTurboQuant, with `config`, a GpuIndexTurboQuantConfig, whose
+    device is overridden) or of a trained
     IndexIVFTurboQuant (GpuIndexIVFTurboQuant); RuntimeError for other
     index types. The result keeps `res` alive."""
     _require_device(device)
