@@ -191,9 +191,8 @@ void IndexTurboQuant::search(
     if (n == 0) {
         return;
     }
-    const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
-    const SearchParametersTurboQuant& opt = tp ? *tp : search_defaults;
-    check_scan_options(opt.scan_mode, opt.rerank_factor, "search");
+    const SearchParametersTurboQuant& opt =
+            flat_search_options(params, search_defaults);
     TQQueries q;
     prepare_queries(n, x, q);
     if (opt.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {

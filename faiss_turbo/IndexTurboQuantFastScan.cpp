@@ -156,9 +156,8 @@ void IndexTurboQuantFastScan::search(
     if (n == 0) {
         return;
     }
-    const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
-    const SearchParametersTurboQuant& opt = tp ? *tp : search_defaults;
-    check_scan_options(opt.scan_mode, opt.rerank_factor, "search");
+    const SearchParametersTurboQuant& opt =
+            flat_search_options(params, search_defaults);
     const faiss::IDSelector* sel = params ? params->sel : nullptr;
     TQQueries q;
     prepare_queries(n, x, q);

@@ -66,4 +66,15 @@ check_scan_options(int scan_mode, float rerank_factor, const char* what) {
             rerank_factor);
 }
 
+/// a flat index's options for one search: params when they are ours, else
+/// the index's defaults; checked
+inline const SearchParametersTurboQuant& flat_search_options(
+        const faiss::SearchParameters* params,
+        const SearchParametersTurboQuant& defaults) {
+    const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
+    const SearchParametersTurboQuant& opt = tp ? *tp : defaults;
+    check_scan_options(opt.scan_mode, opt.rerank_factor, "search");
+    return opt;
+}
+
 } // namespace faiss_turbo

@@ -163,6 +163,7 @@ typedef uint64_t size_t;
 // the index's search_defaults (what ParameterSpace tunes)
 // (IVF: SearchParametersIVFTurboQuant, a faiss.SearchParametersIVF, from
 // the same header)
+%ignore faiss_turbo::flat_search_options;
 %include <faiss_turbo/SearchParametersTurboQuant.h>
 
 // the default constructor leaves no codec tables: C++ deserialization only

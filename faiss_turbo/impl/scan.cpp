@@ -84,6 +84,14 @@ void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id) {
     }
 }
 
+size_t scan_candidates(size_t k, float rerank_factor, size_t ncodes) {
+    if (rerank_factor < 1) {
+        return k;
+    }
+    double want = std::ceil((double)k * rerank_factor);
+    return std::max(k, (size_t)std::min(want, (double)std::max(ncodes, k)));
+}
+
 size_t scan_slices(size_t nchunks, size_t nunits, double work) {
     // with OMP_WAIT_POLICY=PASSIVE, waking a thread costs about as long as
     // scanning 0.5 MB: nq = 1 over 9000 SIFT codes ran slower on 2 threads

@@ -110,6 +110,10 @@ struct TopkReservoir {
     void merge(const TopkReservoir& other);
 };
 
+/// candidates kept per query by a quantized scan: k, or with re-scoring
+/// (rerank_factor >= 1) ceil(k * rerank_factor), at most max(ncodes, k)
+size_t scan_candidates(size_t k, float rerank_factor, size_t ncodes);
+
 /** The k results of query qi from its kk candidates (cv, ci as
  * TopkReservoir::finish leaves them): re-scored with the exact estimator
  * when rerank, code_of(id, buf) giving the row code of id (buf: code_size
@@ -144,6 +148,46 @@ void finish_candidates(
         }
     }
     finalize_topk(q.l2, k, D, L);
+}
+
+/** The end of a quantized scan split in slices: query qi's reservoirs
+ * best[s * nq + qi] merged, then finish_candidates into row qi of
+ * distances / labels. */
+template <class CodeOf>
+void finish_scan(
+        const TurboQuantizer& tq,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        std::vector<TopkReservoir>& best,
+        size_t nslices,
+        float* distances,
+        idx_t* labels,
+        CodeOf&& code_of) {
+    const size_t nq = q.n;
+    const bool rerank = rerank_factor >= 1;
+#pragma omp parallel for if (nq > 1)
+    for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
+        TopkReservoir& r = best[qi];
+        for (size_t s = 1; s < nslices; s++) {
+            r.merge(best[s * nq + qi]);
+        }
+        std::vector<float> cv(r.kk);
+        std::vector<idx_t> ci(r.kk);
+        r.finish(cv.data(), ci.data());
+        finish_candidates(
+                tq,
+                q,
+                qi,
+                k,
+                r.kk,
+                rerank,
+                cv.data(),
+                ci.data(),
+                distances + qi * k,
+                labels + qi * k,
+                code_of);
+    }
 }
 
 } // namespace faiss_turbo

@@ -265,12 +265,7 @@ void scan_knn_lut(
     if (nq == 0) {
         return;
     }
-    const bool rerank = rerank_factor >= 1;
-    size_t kk = k;
-    if (rerank) {
-        double want = std::ceil((double)k * rerank_factor);
-        kk = std::max(k, (size_t)std::min(want, (double)std::max(ncodes, k)));
-    }
+    const size_t kk = scan_candidates(k, rerank_factor, ncodes);
     LutQueries p;
     p.prepare(tq, q);
     const size_t nblocks = codes.nblocks();
@@ -296,31 +291,19 @@ void scan_knn_lut(
         return 0;
     });
 
-#pragma omp parallel for if (nq > 1)
-    for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
-        TopkReservoir& r = best[qi];
-        for (size_t s = 1; s < nslices; s++) {
-            r.merge(best[s * nq + qi]);
-        }
-        std::vector<float> cv(kk);
-        std::vector<idx_t> ci(kk);
-        r.finish(cv.data(), ci.data());
-        finish_candidates(
-                tq,
-                q,
-                qi,
-                k,
-                kk,
-                rerank,
-                cv.data(),
-                ci.data(),
-                distances + qi * k,
-                labels + qi * k,
-                [&](idx_t id, uint8_t* row) {
-                    codes.code(tq, id, row);
-                    return (const uint8_t*)row;
-                });
-    }
+    finish_scan(
+            tq,
+            q,
+            k,
+            rerank_factor,
+            best,
+            nslices,
+            distances,
+            labels,
+            [&](idx_t id, uint8_t* row) {
+                codes.code(tq, id, row);
+                return (const uint8_t*)row;
+            });
 }
 
 namespace {
