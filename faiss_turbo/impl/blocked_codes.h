@@ -4,8 +4,8 @@
  * of simd/lut_kernels.h), and its floats (norm, beta, moff) in one array
  * per field, so that a block's scores are computed in vectorizable loops.
  * This is the index's only copy of the codes: TurboQuantizer's row layout
- * is rebuilt one code at a time (code()), for files, reconstruct and the
- * exact re-scoring of candidates.
+ * is rebuilt on demand, one code (code(): files, reconstruct, the exact
+ * re-scoring of candidates) or a range (rows(): the int8 scan's tiles).
  */
 #pragma once
 

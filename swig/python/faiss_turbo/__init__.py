@@ -1,6 +1,7 @@
 """faiss-turbo: TurboQuant (arXiv 2504.19874) indexes for FAISS.
 
-The classes derive from faiss's (IndexTurboQuant is a faiss.IndexFlatCodes)
+The classes derive from faiss's (IndexTurboQuant is a faiss.IndexFlatCodes,
+IndexTurboQuantFastScan, the same codes in blocks of 32, a faiss.Index)
 and take numpy arrays like faiss's, so they go wherever a faiss.Index goes:
 faiss.IndexIDMap, faiss.IndexShards, faiss.IndexRefineFlat,
 faiss.ParameterSpace. Bad input raises ValueError (wrong dtype or shape) or
