@@ -110,11 +110,16 @@ void unpack_block_code(
     const uint8_t* blk =
             blocks + (pos / kLutBlockCodes) * ngroups * kLutGroupBytes;
     const size_t i = pos % 16;
-    const int shift = pos % kLutBlockCodes < 16 ? 0 : 4;
-    for (size_t g = 0; g < ngroups; g++) {
-        const uint8_t* grp = blk + g * kLutGroupBytes;
-        mse[g] =
-                (uint8_t)(((grp[i] >> shift) & 15) | (((grp[16 + i] >> shift) & 15) << 4));
+    if (pos % kLutBlockCodes < 16) {
+        for (size_t g = 0; g < ngroups; g++) {
+            const uint8_t* grp = blk + g * kLutGroupBytes;
+            mse[g] = row_byte_lo(grp[i], grp[16 + i]);
+        }
+    } else {
+        for (size_t g = 0; g < ngroups; g++) {
+            const uint8_t* grp = blk + g * kLutGroupBytes;
+            mse[g] = row_byte_hi(grp[i], grp[16 + i]);
+        }
     }
 }
 
