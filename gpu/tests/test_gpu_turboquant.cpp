@@ -29,6 +29,7 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/coord_rules.h>
 
@@ -691,6 +692,13 @@ TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {
     ASSERT_TRUE(b);
     EXPECT_EQ(b->codes, cpu->codes);
     EXPECT_EQ(b->tq.mean, cpu->tq.mean);
+    // the fast-scan layout goes over as the same row codes
+    IndexTurboQuantFastScan fs(*cpu);
+    std::unique_ptr<faiss::Index> gfs(index_cpu_to_gpu(&res, 0, &fs));
+    std::unique_ptr<faiss::Index> bfs(index_gpu_to_cpu(gfs.get()));
+    auto* bf = dynamic_cast<IndexTurboQuant*>(bfs.get());
+    ASSERT_TRUE(bf);
+    EXPECT_EQ(bf->codes, cpu->codes);
     faiss::IndexFlatL2 flat(d);
     EXPECT_THROW(index_cpu_to_gpu(&res, 0, &flat), faiss::FaissException);
 
