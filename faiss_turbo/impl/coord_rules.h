@@ -68,6 +68,13 @@ TQ_HOST_DEVICE void fwht_inplace(float* x, size_t p) {
     }
 }
 
+/// bit offset of MSE coordinate j in a code (TurboQuantizer.h's layout):
+/// the first n_hi coordinates take b_hi bits each, the others b_lo
+TQ_HOST_DEVICE size_t
+coord_bit_offset(size_t j, size_t n_hi, int b_hi, int b_lo) {
+    return j < n_hi ? j * b_hi : n_hi * b_hi + (j - n_hi) * b_lo;
+}
+
 /// write the low `w` bits of v (w <= 8) at bit offset pos, LSB first.
 /// The destination bytes must be zero beforehand.
 TQ_HOST_DEVICE void put_bits(uint8_t* p, size_t pos, uint32_t v, int w) {

@@ -9,6 +9,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_int8.h>
 
@@ -31,12 +32,10 @@ struct CoordBits {
 };
 
 CoordBits coord_bits(const TurboQuantizer& tq, size_t j) {
-    if (j < tq.n_hi) {
-        return {j * tq.b_hi, tq.b_hi, tq.cb_hi.get()};
-    }
-    return {tq.n_hi * tq.b_hi + (j - tq.n_hi) * tq.b_lo,
-            tq.b_lo,
-            tq.cb_lo.get()};
+    const bool hi = j < tq.n_hi;
+    return {coord_bit_offset(j, tq.n_hi, tq.b_hi, tq.b_lo),
+            hi ? tq.b_hi : tq.b_lo,
+            hi ? tq.cb_hi.get() : tq.cb_lo.get()};
 }
 
 } // namespace
