@@ -238,6 +238,8 @@ void IndexTurboQuantFastScan::check_compatible_for_merge(
 void IndexTurboQuantFastScan::merge_from(faiss::Index& other, idx_t add_id) {
     FAISS_THROW_IF_NOT_MSG(
             add_id == 0, "IndexTurboQuantFastScan: merge_from with add_id");
+    FAISS_THROW_IF_NOT_MSG(
+            &other != this, "IndexTurboQuantFastScan: merge_from itself");
     check_compatible_for_merge(other);
     auto& o = static_cast<IndexTurboQuantFastScan&>(other);
     std::vector<uint8_t> rows(o.ntotal * tq.code_size);

@@ -429,6 +429,8 @@ TEST(FastScanIndex, RemoveMergeAndConvert) {
     EXPECT_EQ(0, memcmp(r1.data(), r2.data(), d * sizeof(float)));
     IndexTurboQuantFastScan other(d, 2, faiss::METRIC_L2);
     EXPECT_THROW(p.fs->merge_from(other), faiss::FaissException);
+    EXPECT_THROW(p.fs->merge_from(*p.fs), faiss::FaissException);
+    EXPECT_EQ(p.fs->ntotal, (idx_t)(nb / 2 + nb)); // nothing lost
 
     p.fs->reset();
     EXPECT_EQ(p.fs->ntotal, 0);
