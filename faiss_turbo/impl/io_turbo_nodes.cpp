@@ -100,7 +100,8 @@ void write_flat_node(
         const TurboQuantizer& tq,
         bool centered,
         const SearchParametersTurboQuant& defaults,
-        const std::vector<uint8_t>& codes,
+        const uint8_t* codes,
+        size_t nbytes,
         SectionWriter& w) {
     PayloadWriter head;
     put_index_fields(head, idx);
@@ -108,7 +109,7 @@ void write_flat_node(
     put_search_defaults(head, defaults);
     w.write(tag, head);
     write_codec(tq, w);
-    w.write(kTagCodes, codes.data(), codes.size());
+    w.write(kTagCodes, codes, nbytes);
 }
 
 void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
@@ -117,14 +118,14 @@ void write_tq_flat(const IndexTurboQuant& idx, SectionWriter& w) {
                     idx.codes.size() == idx.ntotal * idx.code_size,
             "faiss-turbo write: IndexTurboQuant is inconsistent (code_size "
             "or codes)");
-    std::vector<uint8_t> codes(idx.codes.begin(), idx.codes.end());
     write_flat_node(
             kTagTQFlat,
             idx,
             idx.tq,
             idx.centered,
             idx.search_defaults,
-            codes,
+            idx.codes.data(),
+            idx.codes.size(),
             w);
 }
 
@@ -132,6 +133,7 @@ void write_tq_fastscan(const IndexTurboQuantFastScan& idx, SectionWriter& w) {
     FAISS_THROW_IF_NOT_MSG(
             idx.codes.ntotal == (size_t)idx.ntotal,
             "faiss-turbo write: IndexTurboQuantFastScan is inconsistent");
+    // the row codes: a copy while writing (the blocks are not the format)
     std::vector<uint8_t> codes(idx.ntotal * idx.tq.code_size);
     idx.get_codes(0, idx.ntotal, codes.data());
     write_flat_node(
@@ -140,7 +142,8 @@ void write_tq_fastscan(const IndexTurboQuantFastScan& idx, SectionWriter& w) {
             idx.tq,
             idx.centered,
             idx.search_defaults,
-            codes,
+            codes.data(),
+            codes.size(),
             w);
 }
 
