@@ -113,9 +113,7 @@ void IndexTurboQuantFastScan::get_codes(idx_t i0, idx_t n, uint8_t* out) const {
             (long)i0,
             (long)(i0 + n),
             (long)ntotal);
-    for (idx_t i = 0; i < n; i++) {
-        codes.code(tq, i0 + i, out + i * tq.code_size);
-    }
+    codes.rows(tq, i0, n, out); // whole blocks by transposes
 }
 
 void IndexTurboQuantFastScan::copy_to(IndexTurboQuant* flat) const {
