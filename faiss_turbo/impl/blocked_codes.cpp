@@ -1,6 +1,5 @@
 #include <faiss_turbo/impl/blocked_codes.h>
 
-#include <cstring>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -127,6 +126,8 @@ void BlockedCodes::set_codec(const TurboQuantizer& tq) {
     FAISS_THROW_IF_NOT_MSG(
             tq.qjl_bytes == 0, "fast-scan layout: TQmse codes only");
     clear();
+    // a row is then exactly the MSE bytes and the floats (code(), rows())
+    FAISS_THROW_IF_NOT(tq.code_size == tq.mse_bytes + 4 * tq.n_floats());
     ngroups = tq.mse_bytes;
     code_size = tq.code_size;
     has_aux = tq.has_aux();
@@ -182,7 +183,7 @@ void BlockedCodes::code(
         const TurboQuantizer& tq, size_t i, uint8_t* out) const {
     FAISS_THROW_IF_NOT_FMT(
             i < ntotal, "fast-scan layout: code %zd of %zd", i, ntotal);
-    memset(out, 0, code_size);
+    // every byte is written: TQmse rows are the MSE bytes then the floats
     unpack_block_code(blocks.data(), ngroups, i, out);
     tq.write_scalars(out, scalars(i));
 }
@@ -195,8 +196,7 @@ void BlockedCodes::rows(
             i0,
             i0 + n,
             ntotal);
-    const size_t cs = code_size;
-    memset(out, 0, n * cs);
+    const size_t cs = code_size; // every byte written, as in code()
     for (size_t i = i0; i < i0 + n;) {
         uint8_t* o = out + (i - i0) * cs;
         if (i % kLutBlockCodes != 0 || i + kLutBlockCodes > i0 + n) {
