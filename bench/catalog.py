@@ -51,10 +51,13 @@ def ours(keys):
 
 
 def ours_ivf(bits, nlist, nprobes=(8, 32)):
-    """IVF<nlist>,TQmse<b> at the nprobes the FAISS IVF peers use"""
+    """IVF<nlist>,TQmse<b> (row lists) and IVF<nlist>,TQmse<b>fs (lists in
+    blocks, at the fast-scan widths) at the nprobes the FAISS IVF peers use"""
     specs = []
-    for b in bits:
-        build = f"IVF{nlist},TQmse{bits_str(b)}"
+    builds = [(b, f"IVF{nlist},TQmse{bits_str(b)}") for b in bits]
+    builds += [(b, f"IVF{nlist},TQmse{bits_str(b)}fs") for b in bits
+               if b in FASTSCAN_BITS]
+    for b, build in builds:
         for npr in nprobes:
             specs.append({"key": f"{build},np{npr}", "family": "ours",
                           "side": "ours", "lib": "faiss-turbo", "build": build,

@@ -9,6 +9,7 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/invlists/InvertedLists.h>
 
+#include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -133,27 +134,37 @@ IndexIVFTurboQuant::IndexIVFTurboQuant(
 }
 
 IndexIVFTurboQuant* IndexIVFTurboQuant::clone() const {
-    auto ail = dynamic_cast<const faiss::ArrayInvertedLists*>(invlists);
+    std::unique_ptr<IndexIVFTurboQuant> res(new IndexIVFTurboQuant(*this));
+    deepen_copy(*res);
+    return res.release();
+}
+
+void IndexIVFTurboQuant::deepen_copy(IndexIVFTurboQuant& res) const {
+    // the shallow copy shares our pointers: disown them before anything
+    // can throw, then give it its own
+    res.own_fields = false;
+    res.own_invlists = false;
+    res.quantizer = nullptr;
+    res.invlists = nullptr;
+    std::unique_ptr<faiss::InvertedLists> il;
+    if (auto a = dynamic_cast<const faiss::ArrayInvertedLists*>(invlists)) {
+        il.reset(new faiss::ArrayInvertedLists(*a));
+    } else if (auto b = dynamic_cast<const BlockedInvertedLists*>(invlists)) {
+        il.reset(new BlockedInvertedLists(*b));
+    }
     FAISS_THROW_IF_NOT_MSG(
-            ail,
-            "IndexIVFTurboQuant::clone: only ArrayInvertedLists can be "
-            "copied");
+            il,
+            "IndexIVFTurboQuant::clone: only ArrayInvertedLists and "
+            "BlockedInvertedLists can be copied");
     FAISS_THROW_IF_NOT_MSG(
             quantizer, "IndexIVFTurboQuant::clone: no quantizer");
     std::unique_ptr<faiss::Index> q(faiss::clone_index(quantizer));
-    std::unique_ptr<faiss::InvertedLists> il(
-            new faiss::ArrayInvertedLists(*ail));
-    std::unique_ptr<IndexIVFTurboQuant> res(new IndexIVFTurboQuant(*this));
-    // the shallow copy shares our pointers: disown them before anything
-    // can throw, then give it its own
-    res->own_fields = false;
-    res->own_invlists = false;
-    res->quantizer = q.release();
-    res->own_fields = true;
-    res->invlists = il.release();
-    res->own_invlists = true;
-    res->centroid_cache.reset(); // it would point at our quantizer
-    return res.release();
+    IndexIVFTurboQuant* r = &res;
+    r->quantizer = q.release();
+    r->own_fields = true;
+    r->invlists = il.release();
+    r->own_invlists = true;
+    r->centroid_cache.reset(); // it would point at our quantizer
 }
 
 void IndexIVFTurboQuant::train(idx_t n, const float* x) {
@@ -307,13 +318,15 @@ faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
     if (by_residual) {
         table = centroid_cache.get(tq, *quantizer, nlist);
     }
+    // the scanner follows the lists' layout (checked by search_preassigned)
     return new_ivf_tq_scanner(
             tq,
             metric_type == faiss::METRIC_L2,
             std::move(table),
             store_pairs,
             sel,
-            options);
+            options,
+            dynamic_cast<const BlockedInvertedLists*>(invlists));
 }
 
 void IndexIVFTurboQuant::search(
@@ -335,6 +348,7 @@ void IndexIVFTurboQuant::range_search(
         faiss::RangeSearchResult* result,
         const faiss::SearchParameters* params) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::range_search");
+    check_lists("IndexIVFTurboQuant::range_search");
     faiss::IndexIVF::range_search(n, x, radius, result, params);
 }
 
@@ -350,6 +364,7 @@ void IndexIVFTurboQuant::search_preassigned(
         const faiss::IVFSearchParameters* params,
         faiss::IndexIVFStats* stats) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
+    check_lists("IndexIVFTurboQuant::search_preassigned");
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");
@@ -404,6 +419,50 @@ void IndexIVFTurboQuant::check_compatible_for_merge(
             "IndexIVFTurboQuant: merge needs the same codec (bits, variant, "
             "seed, rotation, mean, ip_offset: inner-product indexes from "
             "earlier versions have none) and the same by_residual");
+}
+
+void IndexIVFTurboQuant::check_lists(const char* what) const {
+    FAISS_THROW_IF_NOT_FMT(
+            invlists && invlists->nlist == nlist &&
+                    invlists->code_size == code_size,
+            "%s: no inverted lists, or lists of another nlist or code size",
+            what);
+    auto b = dynamic_cast<const BlockedInvertedLists*>(invlists);
+    FAISS_THROW_IF_NOT_FMT(
+            !b || b->tq.mse_bytes == tq.mse_bytes,
+            "%s: blocked lists of another codec",
+            what);
+}
+
+void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
+    FAISS_THROW_IF_NOT_MSG(
+            &other != this, "IndexIVFTurboQuant: merge_from itself");
+    check_compatible_for_merge(other);
+    auto& o = static_cast<IndexIVFTurboQuant&>(other);
+    const bool blocked = dynamic_cast<BlockedInvertedLists*>(invlists) ||
+                         dynamic_cast<BlockedInvertedLists*>(o.invlists);
+    if (!blocked) {
+        faiss::IndexIVF::merge_from(other, add_id);
+        return;
+    }
+    // FAISS's InvertedLists::merge_from reads get_codes() as rows, which
+    // blocked lists are not: move row codes list by list
+    std::vector<idx_t> ids;
+    for (size_t l = 0; l < nlist; l++) {
+        const size_t n = o.invlists->list_size(l);
+        if (n == 0) {
+            continue;
+        }
+        faiss::InvertedLists::ScopedIds oids(o.invlists, l);
+        ids.assign(oids.get(), oids.get() + n);
+        for (idx_t& id : ids) {
+            id += add_id;
+        }
+        invlists->add_entries(l, n, ids.data(), ListRows(*o.invlists, l).get());
+        o.invlists->resize(l, 0);
+    }
+    ntotal += o.ntotal;
+    o.ntotal = 0;
 }
 
 void IndexIVFTurboQuant::reset_centroid_table() {

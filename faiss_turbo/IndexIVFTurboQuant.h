@@ -96,7 +96,7 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     IndexIVFTurboQuant();
 
     /// a deep copy (quantizer and inverted lists included, owned); the
-    /// lists must be ArrayInvertedLists
+    /// lists must be ArrayInvertedLists or BlockedInvertedLists
     IndexIVFTurboQuant* clone() const;
 
     /// the coarse quantizer, then the mean if centered (empty index only)
@@ -164,6 +164,11 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// IndexIVF's checks plus the same codec, by_residual and mean
     void check_compatible_for_merge(const faiss::Index& other) const override;
 
+    /// IndexIVF's merge, or row codes moved list by list where either
+    /// index holds blocked lists (IndexIVFTurboQuantFastScan): the two
+    /// layouts merge both ways
+    void merge_from(faiss::Index& other, idx_t add_id) override;
+
     /// forget R c, S R c of the centroids: call it after changing the
     /// coarse quantizer other than through train()
     void reset_centroid_table();
@@ -171,6 +176,13 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
    protected:
     /// shallow: for clone() only (the pointers are then replaced)
     IndexIVFTurboQuant(const IndexIVFTurboQuant&) = default;
+
+    /// gives res (a shallow copy of this) its own quantizer and lists
+    void deepen_copy(IndexIVFTurboQuant& res) const;
+
+    /// throws unless the lists fit the codec (before FAISS's parallel
+    /// loops, where the scanners are made)
+    void check_lists(const char* what) const;
 
    private:
     IVFCentroidCache centroid_cache;

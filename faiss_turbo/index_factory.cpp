@@ -20,6 +20,7 @@
 #include <faiss/index_factory.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 
@@ -232,7 +233,7 @@ struct EncoderSwap {
         FAISS_THROW_IF_NOT_FMT(
                 !s.fastscan,
                 "index_factory(\"%s\"): \"%s\": the fast-scan layout (fs) "
-                "is for flat indexes, not %s",
+                "is for flat and IVF indexes, not %s",
                 description.c_str(),
                 tq_token(s).c_str(),
                 where);
@@ -254,17 +255,37 @@ struct EncoderSwap {
                 node->d, s.bits, s.variant, node->metric_type, s.centered);
     }
 
-    std::unique_ptr<faiss::Index> ivf(faiss::IndexIVF* node, const TQSpec& s) {
-        check_fastscan(s, "IVF lists");
-        auto res = std::make_unique<IndexIVFTurboQuant>(
+    std::unique_ptr<IndexIVFTurboQuant>
+    ivf_of(faiss::IndexIVF* node, const TQSpec& s) {
+        if (!s.fastscan) {
+            return std::make_unique<IndexIVFTurboQuant>(
+                    node->quantizer,
+                    node->d,
+                    node->nlist,
+                    s.bits,
+                    s.variant,
+                    node->metric_type,
+                    kIVFTurboQuantByResidual,
+                    s.centered);
+        }
+        FAISS_THROW_IF_NOT_FMT(
+                s.variant == TQVariant::MSE,
+                "index_factory(\"%s\"): \"%s\": the fast-scan layout takes "
+                "TQmse codes only",
+                description.c_str(),
+                tq_token(s).c_str());
+        return std::make_unique<IndexIVFTurboQuantFastScan>(
                 node->quantizer,
                 node->d,
                 node->nlist,
                 s.bits,
-                s.variant,
                 node->metric_type,
                 kIVFTurboQuantByResidual,
                 s.centered);
+    }
+
+    std::unique_ptr<faiss::Index> ivf(faiss::IndexIVF* node, const TQSpec& s) {
+        auto res = ivf_of(node, s);
         res->quantizer_trains_alone = node->quantizer_trains_alone;
         res->cp = node->cp;
         res->clustering_index = node->clustering_index;
@@ -475,9 +496,10 @@ std::string reverse_index_factory(const faiss::Index* index) {
         return tq_token(spec_of(t->tq, t->centered, true));
     }
     if (auto iv = dynamic_cast<const IndexIVFTurboQuant*>(index)) {
+        const bool fs = dynamic_cast<const IndexIVFTurboQuantFastScan*>(iv);
         return "IVF" + std::to_string(iv->nlist) +
                coarse_suffix(iv->quantizer) + "," +
-               tq_token(spec_of(iv->tq, iv->centered));
+               tq_token(spec_of(iv->tq, iv->centered, fs));
     }
     if (auto pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) {
         std::string s;

@@ -7,7 +7,8 @@
  *   TQmse<b>  TQprod<b>  TQ<b> (= TQmse<b>)
  *   b: 1..8, an integer or with one decimal (2.5); suffix "c": centered;
  *   suffix "fs" (after "c"): the fast-scan layout, IndexTurboQuantFastScan
- *   (flat only, TQmse at 1, 1.5, 2 or 4 bits: "TQmse4fs", "TQ2cfs")
+ *   (flat, IndexTurboQuantFastScan, and IVF, IndexIVFTurboQuantFastScan;
+ *   TQmse at 1, 1.5, 2 or 4 bits: "TQmse4fs", "TQ2cfs", "IVF256,TQmse4fs")
  *
  * e.g. "IVF1024,TQmse4", "IVF256_HNSW32,TQprod3", "IDMap2,IVF256,TQ2.5",
  * "OPQ16_64,IVF256,TQmse4", "TQmse2c,RFlat", "IVF1024,TQmse2,Refine(SQ8)",
@@ -32,7 +33,7 @@ struct TQSpec {
     TQVariant variant = TQVariant::MSE;
     float bits = 0;
     bool centered = false;
-    bool fastscan = false; ///< suffix "fs": IndexTurboQuantFastScan
+    bool fastscan = false; ///< suffix "fs": the fast-scan layout
 };
 
 /// true if the whole token is a TurboQuant encoding; fills spec

@@ -54,6 +54,8 @@
  *   then the coarse quantizer node (any index, FAIS for FAISS's). The
  *   direct map is rebuilt from the lists; the lists read as
  *   ArrayInvertedLists (any InvertedLists can be written).
+ * TQIF  IndexIVFTurboQuantFastScan: as TQIV (ILCO in the codec's row
+ *       layout); the lists read as BlockedInvertedLists
  * IDMP / IDM2  IndexIDMap / IndexIDMap2: F; IDS_{i64[ntotal]}; child
  * PRET  IndexPreTransform: F, u32 n; n x VTRF; child
  * REFN / REFF  IndexRefine / IndexRefineFlat: F, f32 k_factor; base node;

@@ -20,6 +20,7 @@
 #include <faiss/VectorTransform.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/random.h>
@@ -79,6 +80,13 @@ seed_indexes() {
              [] { return ivf(new IndexFlatL2(kD), TQVariant::MSE, true); }},
             {"ivf_tq_quantizer",
              [] { return ivf(tq(8), TQVariant::PROD, false); }},
+            {"ivf_fastscan",
+             [] {
+                 auto idx = new IndexIVFTurboQuantFastScan(
+                         new IndexFlatL2(kD), kD, 3, 4);
+                 idx->own_fields = true;
+                 return idx;
+             }},
             {"idmap2",
              [] {
                  auto m = new faiss::IndexIDMap2(tq(2));

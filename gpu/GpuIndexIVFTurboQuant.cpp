@@ -9,6 +9,7 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/invlists/InvertedLists.h>
 
+#include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/ivf_scanner.h>
 #include <faiss_turbo/impl/kernels.h>
@@ -143,7 +144,7 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
         if (n == 0) {
             continue;
         }
-        faiss::InvertedLists::ScopedCodes lc(cpu.invlists, l);
+        ListRows lc(*cpu.invlists, l); // row codes, also of blocked lists
         faiss::InvertedLists::ScopedIds li(cpu.invlists, l);
         memcpy(codes.data() + pos * cs, lc.get(), n * cs);
         for (size_t i = 0; i < n; i++) {

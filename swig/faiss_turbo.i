@@ -43,6 +43,7 @@ typedef uint64_t size_t;
 #include <faiss/impl/FaissException.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
@@ -224,6 +225,24 @@ typedef uint64_t size_t;
 
 %include <faiss_turbo/IndexIVFTurboQuant.h>
 
+// IVF lists in blocks: the codec's fields and methods are the base's
+%ignore faiss_turbo::IndexIVFTurboQuantFastScan::IndexIVFTurboQuantFastScan();
+%ignore faiss_turbo::IndexIVFTurboQuantFastScan::blocked_lists;
+%newobject faiss_turbo::IndexIVFTurboQuantFastScan::clone;
+%feature("kwargs")
+        faiss_turbo::IndexIVFTurboQuantFastScan::IndexIVFTurboQuantFastScan;
+%feature("compactdefaultargs")
+        faiss_turbo::IndexIVFTurboQuantFastScan::IndexIVFTurboQuantFastScan;
+
+%include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
+
+%extend faiss_turbo::IndexIVFTurboQuantFastScan {
+    /// bytes held by the lists' blocks, per-code floats and ids
+    size_t memory_bytes() const {
+        return $self->blocked_lists().bytes();
+    }
+}
+
 /********************************************************
  * Factory, downcast, files: faiss::Index* results come out as the most
  * derived of our classes, else as a plain faiss.Index (the package then
@@ -242,6 +261,12 @@ typedef uint64_t size_t;
         $result = SWIG_NewPointerObj(
                 SWIG_as_voidptr(fs),
                 $descriptor(faiss_turbo::IndexTurboQuantFastScan*),
+                $owner);
+    } else if (auto ivfs = dynamic_cast<
+                       faiss_turbo::IndexIVFTurboQuantFastScan*>($1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(ivfs),
+                $descriptor(faiss_turbo::IndexIVFTurboQuantFastScan*),
                 $owner);
     } else if (auto ivf = dynamic_cast<faiss_turbo::IndexIVFTurboQuant*>($1)) {
         $result = SWIG_NewPointerObj(

@@ -532,7 +532,11 @@ TEST(FastScanIndex, FilesAndFactory) {
                    dynamic_cast<IndexTurboQuant*>(flat.get())->codes.data(),
                    rows.size()));
     for (const char* bad :
-         {"IVF8,TQmse4fs", "TQprod3fs", "TQ3fs", "HNSW16,TQ4fs"}) {
+         {"IVF8,TQprod3fs",
+          "IVF8,TQ3fs",
+          "TQprod3fs",
+          "TQ3fs",
+          "HNSW16,TQ4fs"}) {
         EXPECT_THROW(
                 delete faiss_turbo::index_factory(d, bad),
                 faiss::FaissException)

@@ -1,5 +1,6 @@
 #include <faiss_turbo/impl/blocked_codes.h>
 
+#include <algorithm>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -144,39 +145,75 @@ void BlockedCodes::clear() {
     cc.clear();
 }
 
-void BlockedCodes::append(
-        const TurboQuantizer& tq, size_t n, const uint8_t* codes) {
+void BlockedCodes::put(
+        const TurboQuantizer& tq,
+        size_t i,
+        const uint8_t* c,
+        std::vector<float>& chat) {
+    pack_block_code(c, ngroups, i, blocks.data());
+    TQCodeScalars s;
+    if (has_cc) { // decode_rotated's ||c_hat||^2, as the exact score's
+        chat.resize(tq.d);
+        tq.decode_rotated(c, chat.data(), nullptr, s);
+        cc[i] = s.cc;
+    } else {
+        tq.read_scalars(c, s);
+    }
+    norm[i] = s.norm;
+    if (has_aux) {
+        aux[i] = s.aux;
+    }
+    if (has_moff) {
+        moff[i] = s.moff;
+    }
+}
+
+void BlockedCodes::check_codec(const TurboQuantizer& tq) const {
     FAISS_THROW_IF_NOT_MSG(
             tq.code_size == code_size && tq.mse_bytes == ngroups,
             "fast-scan layout: codes of another codec");
-    const size_t n1 = ntotal + n;
-    blocks.resize(
-            (n1 + kLutBlockCodes - 1) / kLutBlockCodes * block_bytes(), 0);
-    norm.resize(n1);
-    aux.resize(has_aux ? n1 : 0);
-    moff.resize(has_moff ? n1 : 0);
-    cc.resize(has_cc ? n1 : 0);
-    std::vector<float> chat(has_cc ? tq.d : 0);
+}
+
+void BlockedCodes::append(
+        const TurboQuantizer& tq, size_t n, const uint8_t* codes) {
+    check_codec(tq);
+    const size_t n0 = ntotal;
+    resize(n0 + n);
+    std::vector<float> chat;
     for (size_t j = 0; j < n; j++) {
-        const uint8_t* c = codes + j * code_size;
-        const size_t i = ntotal + j;
-        pack_block_code(c, ngroups, i, blocks.data());
-        TQCodeScalars s;
-        if (has_cc) { // decode_rotated's ||c_hat||^2, as the exact score's
-            tq.decode_rotated(c, chat.data(), nullptr, s);
-            cc[i] = s.cc;
-        } else {
-            tq.read_scalars(c, s);
-        }
-        norm[i] = s.norm;
-        if (has_aux) {
-            aux[i] = s.aux;
-        }
-        if (has_moff) {
-            moff[i] = s.moff;
-        }
+        put(tq, n0 + j, codes + j * code_size, chat);
     }
-    ntotal = n1;
+}
+
+void BlockedCodes::update(
+        const TurboQuantizer& tq, size_t i0, size_t n, const uint8_t* codes) {
+    check_codec(tq);
+    FAISS_THROW_IF_NOT_FMT(
+            i0 + n <= ntotal,
+            "fast-scan layout: update of codes [%zd, %zd) of %zd",
+            i0,
+            i0 + n,
+            ntotal);
+    std::vector<float> chat;
+    for (size_t j = 0; j < n; j++) {
+        put(tq, i0 + j, codes + j * code_size, chat);
+    }
+}
+
+void BlockedCodes::resize(size_t n) {
+    // codes past n in the last block kept become padding: all-zero
+    std::vector<uint8_t> zero(ngroups, 0);
+    const size_t end = std::min(
+            ntotal, (n + kLutBlockCodes - 1) / kLutBlockCodes * kLutBlockCodes);
+    for (size_t i = n; i < end; i++) {
+        pack_block_code(zero.data(), ngroups, i, blocks.data());
+    }
+    ntotal = n;
+    blocks.resize(nblocks() * block_bytes(), 0);
+    norm.resize(n, 0);
+    aux.resize(has_aux ? n : 0, 0);
+    moff.resize(has_moff ? n : 0, 0);
+    cc.resize(has_cc ? n : 0, 0);
 }
 
 void BlockedCodes::code(
@@ -240,19 +277,7 @@ size_t BlockedCodes::compact(const std::vector<bool>& keep) {
         j++;
     }
     const size_t removed = ntotal - j;
-    // zero the rest of the last block kept: padding codes stay all-zero
-    std::vector<uint8_t> zero(ngroups, 0);
-    const size_t end =
-            (j + kLutBlockCodes - 1) / kLutBlockCodes * kLutBlockCodes;
-    for (size_t i = j; i < end && i < ntotal; i++) {
-        pack_block_code(zero.data(), ngroups, i, blocks.data());
-    }
-    ntotal = j;
-    blocks.resize(nblocks() * block_bytes());
-    norm.resize(j);
-    aux.resize(has_aux ? j : 0);
-    moff.resize(has_moff ? j : 0);
-    cc.resize(has_cc ? j : 0);
+    resize(j);
     return removed;
 }
 

@@ -43,6 +43,14 @@ struct BlockedCodes {
     /// append n row codes (TurboQuantizer layout)
     void append(const TurboQuantizer& tq, size_t n, const uint8_t* codes);
 
+    /// replace codes [i0, i0 + n) by n row codes
+    void
+    update(const TurboQuantizer& tq, size_t i0, size_t n, const uint8_t* codes);
+
+    /// keep the first n codes (the rest of the last block is zeroed), or
+    /// grow with all-zero codes
+    void resize(size_t n);
+
     /// row code i (code_size bytes) into out
     void code(const TurboQuantizer& tq, size_t i, uint8_t* out) const;
 
@@ -68,6 +76,16 @@ struct BlockedCodes {
 
     /// memory held, in bytes
     size_t bytes() const;
+
+   private:
+    void check_codec(const TurboQuantizer& tq) const;
+
+    /// row code c at position i (< ntotal); chat: scratch
+    void
+    put(const TurboQuantizer& tq,
+        size_t i,
+        const uint8_t* c,
+        std::vector<float>& chat);
 };
 
 /// the MSE bytes of one row code into slot position pos of the blocks

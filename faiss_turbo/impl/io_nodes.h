@@ -27,6 +27,7 @@ constexpr uint32_t kTagFileEnd = fourcc("FTQE");
 constexpr uint32_t kTagTQFlat = fourcc("TQFL");
 constexpr uint32_t kTagTQIVF = fourcc("TQIV");
 constexpr uint32_t kTagTQFastScan = fourcc("TQFS");
+constexpr uint32_t kTagTQIVFFastScan = fourcc("TQIF");
 constexpr uint32_t kTagFaissIndex = fourcc("FAIS");
 constexpr uint32_t kTagIDMap = fourcc("IDMP");
 constexpr uint32_t kTagIDMap2 = fourcc("IDM2");

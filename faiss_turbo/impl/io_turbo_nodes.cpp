@@ -10,8 +10,10 @@
 #include <faiss/invlists/InvertedLists.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
+#include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/io_codec.h>
 #include <faiss_turbo/impl/io_nodes.h>
 #include <faiss_turbo/impl/scan_lut.h>
@@ -223,7 +225,12 @@ faiss::Index* read_tq_fastscan(const Section& head, SectionReader& r) {
  * order}, quantizer node
  *************************************************************/
 
-void write_tq_ivf(const IndexIVFTurboQuant& idx, SectionWriter& w, int depth) {
+/// TQIV, or TQIF (IndexIVFTurboQuantFastScan) with the same sections
+void write_tq_ivf(
+        const IndexIVFTurboQuant& idx,
+        SectionWriter& w,
+        int depth,
+        uint32_t tag) {
     FAISS_THROW_IF_NOT_MSG(
             idx.invlists && idx.quantizer && idx.code_size == idx.tq.code_size,
             "faiss-turbo write: IndexIVFTurboQuant without inverted lists, "
@@ -240,13 +247,13 @@ void write_tq_ivf(const IndexIVFTurboQuant& idx, SectionWriter& w, int depth) {
     head.put<uint8_t>(idx.quantizer_trains_alone);
     head.put<uint8_t>((uint8_t)idx.direct_map.type);
     put_search_defaults(head, idx.search_defaults);
-    w.write(kTagTQIVF, head);
+    w.write(tag, head);
     write_codec(idx.tq, w);
 
-    // any InvertedLists: the Scoped* objects keep the data alive while it
-    // is written
+    // any InvertedLists as row codes: the ListRows / ScopedIds objects
+    // keep the data alive while it is written (blocked lists: a copy)
     std::vector<uint64_t> sizes(idx.nlist);
-    std::vector<std::unique_ptr<faiss::InvertedLists::ScopedCodes>> codes;
+    std::vector<std::unique_ptr<ListRows>> codes;
     std::vector<std::unique_ptr<faiss::InvertedLists::ScopedIds>> ids;
     std::vector<SectionWriter::Chunk> code_chunks, id_chunks;
     uint64_t total = 0;
@@ -256,7 +263,7 @@ void write_tq_ivf(const IndexIVFTurboQuant& idx, SectionWriter& w, int depth) {
         if (sizes[l] == 0) {
             continue;
         }
-        codes.emplace_back(new faiss::InvertedLists::ScopedCodes(&il, l));
+        codes.emplace_back(new ListRows(il, l));
         ids.emplace_back(new faiss::InvertedLists::ScopedIds(&il, l));
         code_chunks.push_back({codes.back()->get(), sizes[l] * il.code_size});
         id_chunks.push_back({ids.back()->get(), sizes[l] * sizeof(int64_t)});
@@ -316,9 +323,12 @@ IVFHead get_ivf_head(const Section& head) {
     return h;
 }
 
-/// the three list sections into ArrayInvertedLists
-faiss::InvertedLists*
-read_invlists(SectionReader& r, const IVFHead& h, size_t code_size) {
+/// the three list sections into il (empty lists of nlist x code_size)
+faiss::InvertedLists* read_invlists(
+        SectionReader& r,
+        const IVFHead& h,
+        std::unique_ptr<faiss::InvertedLists> il) {
+    const size_t code_size = il->code_size;
     Section ssz = r.next(kTagInvListSizes, "the inverted list sizes");
     FAISS_THROW_IF_NOT_FMT(
             ssz.data.size() == h.nlist * sizeof(uint64_t),
@@ -353,7 +363,6 @@ read_invlists(SectionReader& r, const IVFHead& h, size_t code_size) {
             sid.data.size(),
             (size_t)total);
     const int64_t* ids = reinterpret_cast<const int64_t*>(sid.data.data());
-    auto il = std::make_unique<faiss::ArrayInvertedLists>(h.nlist, code_size);
     uint64_t ofs = 0;
     for (size_t l = 0; l < h.nlist; l++) {
         if (sizes[l] > 0) {
@@ -367,7 +376,9 @@ read_invlists(SectionReader& r, const IVFHead& h, size_t code_size) {
 
 faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
     IVFHead h = get_ivf_head(head);
-    auto idx = std::make_unique<IndexIVFTurboQuant>();
+    const bool fs = head.tag == kTagTQIVFFastScan;
+    std::unique_ptr<IndexIVFTurboQuant> idx(
+            fs ? new IndexIVFTurboQuantFastScan() : new IndexIVFTurboQuant());
     read_codec(r, idx->tq);
     const TurboQuantizer& tq = idx->tq;
     // files of earlier versions have no ip_offset: their inner products
@@ -376,15 +387,29 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
             !tq.ip_offset || h.f.metric == faiss::METRIC_INNER_PRODUCT,
             "faiss-turbo read: %s: an ip_offset codec in an L2 IVF index",
             head.name().c_str());
+    // with residuals "centered" learns no mean (the centroid is the mean):
+    // "IVF256,TQmse4c" indexes hold none
+    const bool learns_mean = h.centered && !h.by_residual;
     FAISS_THROW_IF_NOT_FMT(
             (size_t)h.f.d == tq.d &&
-                    (h.centered ? !h.by_residual &&
-                                          tq.mean.empty() == !h.f.is_trained
-                                : tq.mean.empty()),
+                    (learns_mean ? tq.mean.empty() == !h.f.is_trained
+                                 : tq.mean.empty()),
             "faiss-turbo read: %s: d, centered, by_residual or the mean do "
             "not agree with the codec",
             head.name().c_str());
-    idx->invlists = read_invlists(r, h, tq.code_size);
+    std::unique_ptr<faiss::InvertedLists> lists;
+    if (fs) {
+        std::string why = lut_scan_unsupported(tq);
+        FAISS_THROW_IF_NOT_FMT(
+                why.empty(),
+                "faiss-turbo read: %s: the fast-scan layout does not take %s",
+                head.name().c_str(),
+                why.c_str());
+        lists.reset(new BlockedInvertedLists(h.nlist, tq));
+    } else {
+        lists.reset(new faiss::ArrayInvertedLists(h.nlist, tq.code_size));
+    }
+    idx->invlists = read_invlists(r, h, std::move(lists));
     idx->own_invlists = true;
     std::unique_ptr<faiss::Index> q(read_node(r, depth + 1));
     FAISS_THROW_IF_NOT_FMT(
@@ -427,7 +452,19 @@ bool write_turbo_node(const faiss::Index* idx, SectionWriter& w, int depth) {
         return true;
     }
     if (typeid(*idx) == typeid(IndexIVFTurboQuant)) {
-        write_tq_ivf(*static_cast<const IndexIVFTurboQuant*>(idx), w, depth);
+        write_tq_ivf(
+                *static_cast<const IndexIVFTurboQuant*>(idx),
+                w,
+                depth,
+                kTagTQIVF);
+        return true;
+    }
+    if (typeid(*idx) == typeid(IndexIVFTurboQuantFastScan)) {
+        write_tq_ivf(
+                *static_cast<const IndexIVFTurboQuant*>(idx),
+                w,
+                depth,
+                kTagTQIVFFastScan);
         return true;
     }
     return false;
@@ -441,7 +478,7 @@ read_turbo_node(const Section& head, SectionReader& r, int depth) {
     if (head.tag == kTagTQFastScan) {
         return read_tq_fastscan(head, r);
     }
-    if (head.tag == kTagTQIVF) {
+    if (head.tag == kTagTQIVF || head.tag == kTagTQIVFFastScan) {
         return read_tq_ivf(head, r, depth);
     }
     return nullptr;

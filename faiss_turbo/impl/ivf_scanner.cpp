@@ -12,8 +12,10 @@
 #endif
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/scan_int8.h>
+#include <faiss_turbo/impl/scan_lut.h>
 
 namespace faiss_turbo {
 
@@ -159,6 +161,8 @@ struct TQScanner : faiss::InvertedListScanner {
 
     /// int8 mode only (null: every code scored exactly)
     std::unique_ptr<Int8CodeScorer> scorer;
+    /// whether the codes have approximate scores (score_run)
+    bool approx = false;
     // scratch of scan_codes, which FAISS declares const (one scanner per
     // thread)
     mutable Int8Candidates cands;
@@ -172,7 +176,8 @@ struct TQScanner : faiss::InvertedListScanner {
             std::shared_ptr<const IVFCentroidTable> table_in,
             bool store_pairs_in,
             const faiss::IDSelector* sel_in,
-            const IVFScanOptions& options_in)
+            const IVFScanOptions& options_in,
+            bool row_codes = true)
         : faiss::InvertedListScanner(store_pairs_in, sel_in),
           tq(tq_in),
           table(std::move(table_in)),
@@ -180,10 +185,12 @@ struct TQScanner : faiss::InvertedListScanner {
           options(options_in) {
         keep_max = !l2;
         code_size = tq.code_size;
-        if (options.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {
+        if (row_codes && options.scan_mode == TQ_SCAN_INT8 &&
+            int8_scan_supported(tq)) {
             scorer = std::make_unique<Int8CodeScorer>(tq, l2);
-            run_scores.resize(kInt8Run);
+            approx = true;
         }
+        run_scores.resize(kInt8Run);
         cands.l2 = l2;
         buf.resize(2 * tq.d);
     }
@@ -237,6 +244,25 @@ struct TQScanner : faiss::InvertedListScanner {
         }
     }
 
+    virtual ~TQScanner() = default;
+
+    /// approximate scores of codes [j0, j0 + nr) of the list at codes
+    /// (what scan_codes got); nr <= kInt8Run, j0 a multiple of it
+    virtual void
+    score_run(const uint8_t* codes, size_t j0, size_t nr, float* out) const {
+        scorer->score_run(codes + j0 * code_size, nr, out);
+    }
+
+    /// row code j of the list at codes
+    virtual const uint8_t* row(const uint8_t* codes, size_t j) const {
+        return codes + j * code_size;
+    }
+
+    /// the list's n codes as rows
+    virtual const uint8_t* rows(const uint8_t* codes, size_t /*n*/) const {
+        return codes;
+    }
+
     float distance_to_code(const uint8_t* code) const override {
         std::vector<float> b(2 * tq.d);
         return tq.score(*cur, 0, code, b.data());
@@ -250,7 +276,7 @@ struct TQScanner : faiss::InvertedListScanner {
     /// re-scoring always; with it when k is known and not every code
     /// would be re-scored anyway. Starts the running top kk if needed.
     bool use_int8(size_t k) const {
-        if (!scorer) {
+        if (!approx) {
             return false;
         }
         if (options.rerank_factor < 1) {
@@ -284,7 +310,7 @@ struct TQScanner : faiss::InvertedListScanner {
         entered.clear();
         for (size_t j0 = 0; j0 < n; j0 += kInt8Run) {
             const size_t nr = std::min(kInt8Run, n - j0);
-            scorer->score_run(codes + j0 * code_size, nr, run_scores.data());
+            score_run(codes, j0, nr, run_scores.data());
             for (size_t j = 0; j < nr; j++) {
                 idx_t id = label_of(ids, j0 + j);
                 if (sel && !sel->is_member(id)) {
@@ -300,8 +326,7 @@ struct TQScanner : faiss::InvertedListScanner {
         }
         for (const Int8Entry& e : entered) {
             if (cands.holds(e.v, e.id)) {
-                float v =
-                        tq.score(*cur, 0, codes + e.j * code_size, buf.data());
+                float v = tq.score(*cur, 0, row(codes, e.j), buf.data());
                 nup += push(v, e.id) ? 1 : 0;
             }
         }
@@ -313,6 +338,7 @@ struct TQScanner : faiss::InvertedListScanner {
     size_t scan_exact(
             size_t n, const uint8_t* codes, const idx_t* ids, Push push) const {
         size_t nup = 0;
+        codes = rows(codes, n);
         for (size_t j = 0; j < n; j++, codes += code_size) {
             idx_t id = label_of(ids, j);
             if (sel && !sel->is_member(id)) {
@@ -380,6 +406,7 @@ struct TQScanner : faiss::InvertedListScanner {
             float radius,
             faiss::RangeQueryResult& result) const override {
         std::vector<float> b(2 * tq.d);
+        codes = rows(codes, n);
         for (size_t j = 0; j < n; j++, codes += code_size) {
             idx_t id = label_of(ids, j);
             if (sel && !sel->is_member(id)) {
@@ -393,6 +420,102 @@ struct TQScanner : faiss::InvertedListScanner {
     }
 };
 
+/** The lists of IndexIVFTurboQuantFastScan (blocks, BlockedInvertedLists):
+ * approximate scores by 8-bit table lookups (scan_lut.h), from tables of
+ * the list's query built on the list's first run; exact scores on rows
+ * unpacked from the blocks.
+ */
+struct TQBlockScanner : TQScanner {
+    const BlockedInvertedLists& lists;
+    const LutKernels& kernels;
+    // scratch, one scanner per thread
+    mutable bool stale = true; ///< the tables are not the list's query's
+    mutable std::vector<float> ftables;
+    mutable std::vector<uint8_t> lut;
+    mutable float delta = 1, bias = 0;
+    mutable std::vector<uint32_t> sums;
+    mutable std::vector<uint8_t> rowbuf;
+
+    TQBlockScanner(
+            const TurboQuantizer& tq_in,
+            bool l2_in,
+            std::shared_ptr<const IVFCentroidTable> table_in,
+            bool store_pairs_in,
+            const faiss::IDSelector* sel_in,
+            const IVFScanOptions& options_in,
+            const BlockedInvertedLists& lists_in)
+        : TQScanner(
+                  tq_in,
+                  l2_in,
+                  std::move(table_in),
+                  store_pairs_in,
+                  sel_in,
+                  options_in,
+                  false),
+          lists(lists_in),
+          kernels(lut_kernels_best()) {
+        approx = options.scan_mode == TQ_SCAN_INT8;
+        ftables.resize(kLutGroupBytes * tq.mse_bytes);
+        lut.resize(kLutGroupBytes * tq.mse_bytes);
+        sums.resize(kInt8Run);
+    }
+
+    void set_query(const float* x) override {
+        TQScanner::set_query(x);
+        stale = true;
+    }
+
+    void set_list(idx_t list_no_in, float coarse_dis) override {
+        TQScanner::set_list(list_no_in, coarse_dis);
+        stale = true;
+    }
+
+    const BlockedCodes& list() const {
+        return lists.codes[list_no];
+    }
+
+    /// codes: the list's blocks (get_codes)
+    void score_run(const uint8_t* codes, size_t j0, size_t nr, float* out)
+            const override {
+        if (stale) { // empty lists never get here: no tables for them
+            lut_float_tables(tq, cur->y.data(), ftables.data());
+            lut_quantize(
+                    ftables.data(), 2 * tq.mse_bytes, lut.data(), delta, bias);
+            stale = false;
+        }
+        const BlockedCodes& bc = list();
+        kernels.block_sums(
+                codes + j0 / kLutBlockCodes * bc.block_bytes(),
+                bc.ngroups,
+                (nr + kLutBlockCodes - 1) / kLutBlockCodes,
+                lut.data(),
+                1,
+                sums.data());
+        const float qc = cur->qconst[0];
+        tq.with_form(l2, [&](auto prod, auto deb, auto l2c) {
+            for (size_t i = 0; i < nr; i++) {
+                TQAffine a = tq.template affine_form<prod(), deb(), l2c()>(
+                        bc.scalars(j0 + i));
+                float dot = delta * (float)(int32_t)sums[i] + bias;
+                out[i] = qc + a.b + a.ac * dot;
+            }
+            return 0;
+        });
+    }
+
+    const uint8_t* row(const uint8_t* /*codes*/, size_t j) const override {
+        rowbuf.resize(code_size);
+        list().code(tq, j, rowbuf.data());
+        return rowbuf.data();
+    }
+
+    const uint8_t* rows(const uint8_t* /*codes*/, size_t n) const override {
+        rowbuf.resize(n * code_size);
+        list().rows(tq, 0, n, rowbuf.data());
+        return rowbuf.data();
+    }
+};
+
 } // namespace
 
 faiss::InvertedListScanner* new_ivf_tq_scanner(
@@ -401,13 +524,18 @@ faiss::InvertedListScanner* new_ivf_tq_scanner(
         std::shared_ptr<const IVFCentroidTable> table,
         bool store_pairs,
         const faiss::IDSelector* sel,
-        const IVFScanOptions& options) {
+        const IVFScanOptions& options,
+        const BlockedInvertedLists* lists) {
     // with store_pairs the lists' ids are not read, so a selector on ids
     // cannot be applied (FAISS 1.8+ refuses the combination as well)
     FAISS_THROW_IF_NOT_MSG(
             !(store_pairs && sel),
             "IndexIVFTurboQuant: an IDSelector cannot be combined with "
             "store_pairs");
+    if (lists) {
+        return new TQBlockScanner(
+                tq, l2, std::move(table), store_pairs, sel, options, *lists);
+    }
     return new TQScanner(tq, l2, std::move(table), store_pairs, sel, options);
 }
 

@@ -85,11 +85,15 @@ struct IVFScanOptions {
     size_t ntotal = 0;
 };
 
+struct BlockedInvertedLists;
+
 /** A scanner for TurboQuant codes.
  *
  * @param table  the centroid table when the codes encode residuals, null
  *               when they encode the vectors themselves
  * @param l2     METRIC_L2 (distances, smaller is better) or inner products
+ * @param lists  the index's lists when they are blocks (fast-scan: the
+ *               int8 mode is then the 8-bit table scan), else null (rows)
  */
 faiss::InvertedListScanner* new_ivf_tq_scanner(
         const TurboQuantizer& tq,
@@ -97,6 +101,7 @@ faiss::InvertedListScanner* new_ivf_tq_scanner(
         std::shared_ptr<const IVFCentroidTable> table,
         bool store_pairs,
         const faiss::IDSelector* sel,
-        const IVFScanOptions& options = IVFScanOptions());
+        const IVFScanOptions& options = IVFScanOptions(),
+        const BlockedInvertedLists* lists = nullptr);
 
 } // namespace faiss_turbo

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
@@ -20,20 +24,6 @@ constexpr size_t kLutTileQueries = 16;
 
 bool slot_width(int b) {
     return b == 1 || b == 2 || b == 4;
-}
-
-/// coordinate j's bit offset, width and codebook
-struct CoordBits {
-    size_t bit;
-    int nbits;
-    const Codebook* cb;
-};
-
-CoordBits coord_bits(const TurboQuantizer& tq, size_t j) {
-    const bool hi = j < tq.n_hi;
-    return {coord_bit_offset(j, tq.n_hi, tq.b_hi, tq.b_lo),
-            hi ? tq.b_hi : tq.b_lo,
-            hi ? tq.cb_hi.get() : tq.cb_lo.get()};
 }
 
 } // namespace
@@ -65,17 +55,93 @@ bool lut_scan_preferred(const TurboQuantizer& tq, size_t nq) {
 }
 
 void lut_float_tables(const TurboQuantizer& tq, const float* y, float* out) {
+    // e[hi][sh][v] = c(index of a coordinate at bit sh of its slot, for
+    // slot value v): a coordinate then adds y_j * e to its slot's 16
+    // entries, a contiguous (vectorized) loop instead of 16 gathers
+    float e[2][4][16];
+    for (int hi = 0; hi < 2; hi++) {
+        const Codebook* cb = hi ? tq.cb_hi.get() : tq.cb_lo.get();
+        const int nb = hi ? tq.b_hi : tq.b_lo;
+        if (!cb || !slot_width(nb)) {
+            continue; // no coordinate of this width
+        }
+        const float* cent = cb->centroids.data();
+        for (int sh = 0; sh < 4; sh += nb) {
+            for (int v = 0; v < 16; v++) {
+                e[hi][sh][v] = cent[(v >> sh) & ((1 << nb) - 1)];
+            }
+        }
+    }
     std::fill(out, out + 32 * tq.mse_bytes, 0.0f);
     for (size_t j = 0; j < tq.d; j++) {
-        CoordBits c = coord_bits(tq, j);
-        float* t = out + 16 * (c.bit / 4);
-        const int sh = c.bit % 4, mask = (1 << c.nbits) - 1;
-        const float* cent = c.cb->centroids.data();
+        const size_t bit = coord_bit_offset(j, tq.n_hi, tq.b_hi, tq.b_lo);
+        float* t = out + 16 * (bit / 4);
+        const float* ej = e[j < tq.n_hi][bit % 4];
+        const float yj = y[j];
         for (int v = 0; v < 16; v++) {
-            t[v] += y[j] * cent[(v >> sh) & mask];
+            t[v] += yj * ej[v];
         }
     }
 }
+
+namespace {
+
+#ifdef __SSE2__
+inline float hmin(__m128 v) {
+    v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(
+            _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
+inline float hmax(__m128 v) {
+    v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(
+            _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+#endif
+
+/// min and max of a slot's 16 entries
+inline void slot_range(const float* t, float& lo, float& hi) {
+#ifdef __SSE2__
+    __m128 a = _mm_loadu_ps(t), b = _mm_loadu_ps(t + 4);
+    __m128 c = _mm_loadu_ps(t + 8), d = _mm_loadu_ps(t + 12);
+    lo = hmin(_mm_min_ps(_mm_min_ps(a, b), _mm_min_ps(c, d)));
+    hi = hmax(_mm_max_ps(_mm_max_ps(a, b), _mm_max_ps(c, d)));
+#else
+    lo = hi = t[0];
+    for (int v = 1; v < 16; v++) {
+        lo = std::min(lo, t[v]);
+        hi = std::max(hi, t[v]);
+    }
+#endif
+}
+
+/// out[v] = min((t[v] - lo) * inv + 0.5, 255) truncated: t - lo >= 0, so
+/// this rounds to nearest (NaN: 255). The SSE2 path computes the same
+/// floats in the same order
+inline void quantize_slot(const float* t, float lo, float inv, uint8_t* out) {
+#ifdef __SSE2__
+    const __m128 vlo = _mm_set1_ps(lo), vinv = _mm_set1_ps(inv);
+    const __m128 half = _mm_set1_ps(0.5f), top = _mm_set1_ps(255.0f);
+    __m128i q[4];
+    for (int k = 0; k < 4; k++) {
+        __m128 x = _mm_sub_ps(_mm_loadu_ps(t + 4 * k), vlo);
+        x = _mm_add_ps(_mm_mul_ps(x, vinv), half);
+        q[k] = _mm_cvttps_epi32(_mm_min_ps(x, top));
+    }
+    _mm_storeu_si128(
+            (__m128i*)out,
+            _mm_packus_epi16(
+                    _mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3])));
+#else
+    for (int v = 0; v < 16; v++) {
+        float x = (t[v] - lo) * inv + 0.5f;
+        out[v] = (uint8_t)(x < 255.0f ? x : 255.0f);
+    }
+#endif
+}
+
+} // namespace
 
 void lut_quantize(
         const float* tables,
@@ -85,29 +151,19 @@ void lut_quantize(
         float& bias) {
     double sum_min = 0;
     float span = 0;
-    std::vector<float> mins(nslots);
     for (size_t s = 0; s < nslots; s++) {
-        const float* t = tables + 16 * s;
-        float lo = t[0], hi = t[0];
-        for (int v = 1; v < 16; v++) {
-            lo = std::min(lo, t[v]);
-            hi = std::max(hi, t[v]);
-        }
-        mins[s] = lo;
+        float lo, hi;
+        slot_range(tables + 16 * s, lo, hi);
         sum_min += lo;
         span = std::max(span, hi - lo);
     }
     delta = span > 0 ? span / 255 : 1;
     bias = (float)sum_min;
     const float inv = 1 / delta;
-    // t - min >= 0: rounding is a truncation of x + 0.5 (vectorizes; lrint
-    // was a library call per entry, 10% of a small search)
     for (size_t s = 0; s < nslots; s++) {
-        const float* t = tables + 16 * s;
-        for (int v = 0; v < 16; v++) {
-            float x = (t[v] - mins[s]) * inv + 0.5f;
-            lut[16 * s + v] = (uint8_t)(x < 255.0f ? x : 255.0f); // NaN: 255
-        }
+        float lo, hi;
+        slot_range(tables + 16 * s, lo, hi); // again: cheaper than storing
+        quantize_slot(tables + 16 * s, lo, inv, lut + 16 * s);
     }
 }
 

@@ -28,9 +28,11 @@
 #include <faiss/impl/IDSelector.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/coord_rules.h>
 
 #include <gpu/GpuCloner.h>
@@ -904,6 +906,38 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     EXPECT_EQ(g->ntotal, 0);
     g->search(1, q.data(), 10, D.data(), I.data());
     EXPECT_EQ(I[0], -1);
+}
+
+TEST(GpuTurboQuant, IVFFastScanClonesAsRowCodes) {
+    // lists in blocks go to the GPU as the codec's row codes
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 48, nlist = 16, nb = scaled(8000), k = 10;
+    std::vector<float> xb = gaussian(nb, d, 29);
+    IndexIVFTurboQuantFastScan fs(new faiss::IndexFlatL2(d), d, nlist, 2);
+    fs.own_fields = true;
+    fs.train(nb, xb.data());
+    fs.add(nb, xb.data());
+    std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, &fs));
+    std::unique_ptr<faiss::Index> back(index_gpu_to_cpu(g.get()));
+    auto* b = dynamic_cast<IndexIVFTurboQuant*>(back.get());
+    ASSERT_TRUE(b);
+    size_t bad = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        size_t n = fs.invlists->list_size(l);
+        ASSERT_EQ(n, b->invlists->list_size(l));
+        ListRows rf(*fs.invlists, l), rb(*b->invlists, l);
+        bad += memcmp(rf.get(), rb.get(), n * fs.code_size) != 0;
+    }
+    EXPECT_EQ(bad, 0u);
+    std::vector<float> q = noisy_copies(xb, d, 11, 3);
+    Reference r = ivf_search(*b, q, k, 4);
+    faiss::SearchParametersIVF p;
+    p.nprobe = 4;
+    std::vector<float> D(11 * k);
+    std::vector<idx_t> I(11 * k);
+    g->search(11, q.data(), k, D.data(), I.data(), &p);
+    expect_agreement(compare(r, D, I), "IVF fast-scan clone", true);
 }
 
 /// lists of two CPU IVF indexes hold the same (id, code) pairs, in any

@@ -118,7 +118,7 @@ def test_bad_input():
     with pytest.raises(RuntimeError, match="3 bits"):
         ft.IndexTurboQuantFastScan(d, 3)
     with pytest.raises(RuntimeError, match="fast-scan"):
-        ft.index_factory(d, "IVF4,TQmse4fs")
+        ft.index_factory(d, "IVF4,TQprod3fs")
     assert index.ntotal == 10
 
 

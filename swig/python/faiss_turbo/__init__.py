@@ -36,6 +36,7 @@ __all__ = [
     "RotationType",
     "QJLType",
     "IndexIVFTurboQuant",
+    "IndexIVFTurboQuantFastScan",
     "index_factory",
     "reverse_index_factory",
     "downcast_index",
@@ -303,6 +304,8 @@ IndexTurboQuantFastScan.__init__ = _fs_init_any  # noqa: F405
 IndexTurboQuantFastScan.add_codes = _fs_add_codes  # noqa: F405
 _handle_index(IndexIVFTurboQuant, _IVF_CHECKS)  # noqa: F405
 _keep_quantizer(IndexIVFTurboQuant)  # noqa: F405
+# the subclass inherits the numpy methods, checks and pickling
+_keep_quantizer(IndexIVFTurboQuantFastScan)  # noqa: F405
 
 
 ###########################################################
@@ -347,7 +350,7 @@ TurboQuantizer.mean = property(  # noqa: F405
 
 
 _OUR_CLASSES = (IndexTurboQuant, IndexTurboQuantFastScan,  # noqa: F405
-                IndexIVFTurboQuant)  # noqa: F405
+                IndexIVFTurboQuant)  # noqa: F405 (and its subclass)
 
 
 def _is_turbo_description(description):

@@ -1,0 +1,145 @@
+#include <faiss_turbo/impl/blocked_invlists.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/impl/scan_lut.h>
+
+namespace faiss_turbo {
+
+BlockedInvertedLists::BlockedInvertedLists(
+        size_t nlist_in, const TurboQuantizer& tq_in)
+    : faiss::InvertedLists(nlist_in, tq_in.code_size),
+      tq(tq_in),
+      codes(nlist_in),
+      ids(nlist_in) {
+    std::string why = lut_scan_unsupported(tq);
+    FAISS_THROW_IF_NOT_FMT(
+            why.empty(),
+            "BlockedInvertedLists: the fast-scan layout does not take %s",
+            why.c_str());
+    for (BlockedCodes& c : codes) {
+        c.set_codec(tq);
+    }
+}
+
+void BlockedInvertedLists::check_list(size_t list_no, const char* what) const {
+    FAISS_THROW_IF_NOT_FMT(
+            list_no < nlist,
+            "BlockedInvertedLists::%s: list %zd of %zd",
+            what,
+            list_no,
+            nlist);
+}
+
+size_t BlockedInvertedLists::list_size(size_t list_no) const {
+    check_list(list_no, "list_size");
+    return codes[list_no].ntotal;
+}
+
+const uint8_t* BlockedInvertedLists::get_codes(size_t list_no) const {
+    check_list(list_no, "get_codes");
+    return codes[list_no].blocks.data();
+}
+
+const idx_t* BlockedInvertedLists::get_ids(size_t list_no) const {
+    check_list(list_no, "get_ids");
+    return ids[list_no].data();
+}
+
+const uint8_t*
+BlockedInvertedLists::get_single_code(size_t list_no, size_t offset) const {
+    check_list(list_no, "get_single_code");
+    std::unique_ptr<uint8_t[]> row(new uint8_t[code_size]);
+    codes[list_no].code(tq, offset, row.get()); // checks offset
+    return row.release();
+}
+
+void BlockedInvertedLists::release_codes(
+        size_t list_no, const uint8_t* p) const {
+    // get_codes' blocks stay; anything else came from get_single_code
+    if (list_no < nlist && p == codes[list_no].blocks.data()) {
+        return;
+    }
+    delete[] p;
+}
+
+size_t BlockedInvertedLists::add_entries(
+        size_t list_no,
+        size_t n_entry,
+        const idx_t* ids_in,
+        const uint8_t* code) {
+    check_list(list_no, "add_entries");
+    const size_t o = codes[list_no].ntotal;
+    codes[list_no].append(tq, n_entry, code);
+    ids[list_no].insert(ids[list_no].end(), ids_in, ids_in + n_entry);
+    return o;
+}
+
+void BlockedInvertedLists::update_entries(
+        size_t list_no,
+        size_t offset,
+        size_t n_entry,
+        const idx_t* ids_in,
+        const uint8_t* code) {
+    check_list(list_no, "update_entries");
+    codes[list_no].update(tq, offset, n_entry, code); // checks the range
+    std::copy(ids_in, ids_in + n_entry, ids[list_no].begin() + offset);
+}
+
+void BlockedInvertedLists::resize(size_t list_no, size_t new_size) {
+    check_list(list_no, "resize");
+    codes[list_no].resize(new_size);
+    ids[list_no].resize(new_size, -1);
+}
+
+void BlockedInvertedLists::get_rows(size_t list_no, uint8_t* out) const {
+    check_list(list_no, "get_rows");
+    codes[list_no].rows(tq, 0, codes[list_no].ntotal, out);
+}
+
+void BlockedInvertedLists::merge_from_blocked(
+        BlockedInvertedLists& other, idx_t add_id) {
+    FAISS_THROW_IF_NOT_MSG(
+            &other != this && other.nlist == nlist &&
+                    other.code_size == code_size &&
+                    other.tq.mse_bytes == tq.mse_bytes,
+            "BlockedInvertedLists::merge_from: other lists of this layout "
+            "needed");
+    std::vector<uint8_t> rows;
+    std::vector<idx_t> shifted;
+    for (size_t l = 0; l < nlist; l++) {
+        const size_t n = other.list_size(l);
+        if (n == 0) {
+            continue;
+        }
+        rows.resize(n * code_size);
+        other.get_rows(l, rows.data());
+        shifted = other.ids[l];
+        for (idx_t& id : shifted) {
+            id += add_id;
+        }
+        add_entries(l, n, shifted.data(), rows.data());
+        other.resize(l, 0);
+    }
+}
+
+size_t BlockedInvertedLists::bytes() const {
+    size_t b = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        b += codes[l].bytes() + ids[l].size() * sizeof(idx_t);
+    }
+    return b;
+}
+
+ListRows::ListRows(const faiss::InvertedLists& il, size_t list_no) {
+    if (auto b = dynamic_cast<const BlockedInvertedLists*>(&il)) {
+        copy.resize(b->list_size(list_no) * b->code_size);
+        b->get_rows(list_no, copy.data());
+        data = copy.data();
+    } else {
+        scoped.reset(new faiss::InvertedLists::ScopedCodes(&il, list_no));
+        data = scoped->get();
+    }
+}
+
+} // namespace faiss_turbo

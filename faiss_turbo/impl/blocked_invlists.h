@@ -1,0 +1,98 @@
+/**
+ * Inverted lists of IndexIVFTurboQuantFastScan: each list's codes in the
+ * fast-scan layout (BlockedCodes: blocks of 32 codes and per-field floats),
+ * the only copy of the codes.
+ *
+ * As with FAISS's BlockInvertedLists, get_codes() returns a list's blocks,
+ * not row codes: the scanner reads them as blocks. Everything else takes
+ * and gives the codec's row codes (TurboQuantizer.h): add_entries,
+ * update_entries, get_single_code (a copy, freed by release_codes, so
+ * FAISS's ScopedCodes works: remove_ids, reconstruct, copy_subset_to) and
+ * list_rows() (files, merges, the GPU copy). FAISS's
+ * InvertedLists::merge_from reads get_codes as rows, so the index
+ * overrides merge_from.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <faiss/invlists/InvertedLists.h>
+
+#include <faiss_turbo/TurboQuantizer.h>
+#include <faiss_turbo/impl/blocked_codes.h>
+#include <faiss_turbo/impl/compat.h>
+
+namespace faiss_turbo {
+
+struct BlockedInvertedLists : faiss::InvertedLists {
+    /// the row layout of the codes (the codec's rotation and mean are not
+    /// used: the lists only convert codes)
+    TurboQuantizer tq;
+    std::vector<BlockedCodes> codes;
+    std::vector<std::vector<idx_t>> ids;
+
+    /// tq: a TQmse codec the fast-scan layout takes (lut_scan_unsupported)
+    BlockedInvertedLists(size_t nlist, const TurboQuantizer& tq);
+
+    size_t list_size(size_t list_no) const override;
+
+    /// the list's blocks (BlockedCodes::blocks), not row codes
+    const uint8_t* get_codes(size_t list_no) const override;
+
+    const idx_t* get_ids(size_t list_no) const override;
+
+    /// row code offset of the list, in a buffer that release_codes frees
+    const uint8_t*
+    get_single_code(size_t list_no, size_t offset) const override;
+
+    /// frees what get_single_code returned (get_codes' blocks are kept)
+    void release_codes(size_t list_no, const uint8_t* codes) const override;
+
+    /// n_entry row codes
+    size_t add_entries(
+            size_t list_no,
+            size_t n_entry,
+            const idx_t* ids,
+            const uint8_t* code) override;
+
+    void update_entries(
+            size_t list_no,
+            size_t offset,
+            size_t n_entry,
+            const idx_t* ids,
+            const uint8_t* code) override;
+
+    void resize(size_t list_no, size_t new_size) override;
+
+    /// the list's row codes (list_size x code_size bytes) into out
+    void get_rows(size_t list_no, uint8_t* out) const;
+
+    /// move every entry of other (same codec) here, ids shifted by add_id
+    void merge_from_blocked(BlockedInvertedLists& other, idx_t add_id);
+
+    /// memory held by codes and ids, in bytes
+    size_t bytes() const;
+
+   private:
+    void check_list(size_t list_no, const char* what) const;
+};
+
+/// a list's codes as rows, whatever the InvertedLists: a view of
+/// get_codes(), or a copy for blocked lists
+struct ListRows {
+    ListRows(const faiss::InvertedLists& il, size_t list_no);
+
+    const uint8_t* get() const {
+        return data;
+    }
+
+   private:
+    std::unique_ptr<faiss::InvertedLists::ScopedCodes> scoped;
+    std::vector<uint8_t> copy;
+    const uint8_t* data = nullptr;
+};
+
+} // namespace faiss_turbo

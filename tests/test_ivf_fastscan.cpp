@@ -1,0 +1,458 @@
+/**
+ * IndexIVFTurboQuantFastScan (IVF lists in blocks): the same codes and
+ * exact results as IndexIVFTurboQuant's row lists, table scores equal to
+ * the flat fast-scan's, removal, merging, cloning, range search, files,
+ * factory, and BlockedInvertedLists' row round trips.
+ */
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/clone_index.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/invlists/InvertedLists.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/blocked_invlists.h>
+#include <faiss_turbo/index_factory.h>
+#include <faiss_turbo/index_io.h>
+
+#include <omp.h>
+
+#include "test_util.h"
+
+using namespace faiss_turbo;
+using tqtest::idx_t;
+using tqtest::random_gaussian;
+using tqtest::recall_at;
+
+namespace {
+
+constexpr size_t kNlist = 16;
+
+struct Form {
+    float bits;
+    faiss::MetricType metric;
+    bool by_residual, centered, debiased;
+};
+
+std::string name(const Form& f) {
+    return testing::PrintToString(f.bits) + (f.metric ? " IP" : " L2") +
+           (f.by_residual ? " residual" : "") +
+           (f.centered ? " centered" : "") + (f.debiased ? " debiased" : "");
+}
+
+std::vector<Form> all_forms() {
+    std::vector<Form> forms;
+    for (float bits : {4.0f, 2.0f, 1.0f, 1.5f}) {
+        for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            forms.push_back({bits, m, true, false, true});
+            forms.push_back({bits, m, true, false, false});
+            forms.push_back({bits, m, false, false, true});
+            forms.push_back({bits, m, false, true, true});
+        }
+    }
+    return forms;
+}
+
+faiss::Index* new_quantizer(size_t d, faiss::MetricType m) {
+    return m == faiss::METRIC_L2 ? (faiss::Index*)new faiss::IndexFlatL2(d)
+                                 : (faiss::Index*)new faiss::IndexFlatIP(d);
+}
+
+/// an IndexIVFTurboQuant and the fast-scan index of the same codec on the
+/// same coarse centroids, both trained and filled with xb
+struct Pair {
+    std::unique_ptr<IndexIVFTurboQuant> rows;
+    std::unique_ptr<IndexIVFTurboQuantFastScan> fs;
+};
+
+Pair make_pair(size_t d, const Form& f, const std::vector<float>& xb) {
+    const size_t n = xb.size() / d;
+    Pair p;
+    p.rows = std::make_unique<IndexIVFTurboQuant>(
+            new_quantizer(d, f.metric),
+            d,
+            kNlist,
+            f.bits,
+            TQVariant::MSE,
+            f.metric,
+            f.by_residual,
+            f.centered,
+            f.debiased);
+    p.rows->own_fields = true;
+    p.rows->train(n, xb.data());
+    p.fs = std::make_unique<IndexIVFTurboQuantFastScan>(
+            faiss::clone_index(p.rows->quantizer),
+            d,
+            kNlist,
+            f.bits,
+            f.metric,
+            f.by_residual,
+            f.centered,
+            f.debiased);
+    p.fs->own_fields = true;
+    p.fs->train(n, xb.data()); // the quantizer is trained: the mean only
+    p.rows->add(n, xb.data());
+    p.fs->add(n, xb.data());
+    return p;
+}
+
+SearchParametersIVFTurboQuant params(int mode, size_t nprobe, float rf = 4) {
+    SearchParametersIVFTurboQuant sp;
+    sp.scan_mode = mode;
+    sp.rerank_factor = rf;
+    sp.nprobe = nprobe;
+    return sp;
+}
+
+struct Result {
+    std::vector<float> D;
+    std::vector<idx_t> L;
+};
+
+Result
+search(const faiss::Index& idx,
+       const std::vector<float>& xq,
+       size_t k,
+       const faiss::SearchParameters* sp = nullptr) {
+    const size_t nq = xq.size() / idx.d;
+    Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
+    idx.search(nq, xq.data(), k, r.D.data(), r.L.data(), sp);
+    return r;
+}
+
+/// every list: the same ids and row codes
+void expect_same_lists(const faiss::IndexIVF& a, const faiss::IndexIVF& b) {
+    ASSERT_EQ(a.ntotal, b.ntotal);
+    for (size_t l = 0; l < a.nlist; l++) {
+        const size_t n = a.invlists->list_size(l);
+        ASSERT_EQ(n, b.invlists->list_size(l)) << "list " << l;
+        faiss::InvertedLists::ScopedIds ia(a.invlists, l), ib(b.invlists, l);
+        ASSERT_TRUE(std::equal(ia.get(), ia.get() + n, ib.get()));
+        ListRows ra(*a.invlists, l), rb(*b.invlists, l);
+        ASSERT_EQ(0, memcmp(ra.get(), rb.get(), n * a.code_size));
+    }
+}
+
+/// the padding after the last code of every list is all-zero
+void expect_zero_padding(const BlockedInvertedLists& il) {
+    for (size_t l = 0; l < il.nlist; l++) {
+        const BlockedCodes& c = il.codes[l];
+        ASSERT_EQ(c.blocks.size(), c.nblocks() * c.block_bytes());
+        std::vector<uint8_t> mse(c.ngroups);
+        for (size_t i = c.ntotal; i < c.nblocks() * kLutBlockCodes; i++) {
+            unpack_block_code(c.blocks.data(), c.ngroups, i, mse.data());
+            ASSERT_TRUE(std::all_of(
+                    mse.begin(), mse.end(), [](uint8_t v) { return v == 0; }))
+                    << "list " << l << " slot " << i;
+        }
+    }
+}
+
+} // namespace
+
+TEST(IVFFastScan, SameCodesAndResultsAsRowLists) {
+    const size_t d = 48, nb = 1500, nq = 20, k = 10, nprobe = 5;
+    std::vector<float> xb = random_gaussian(nb, d, 1);
+    std::vector<float> xq = random_gaussian(nq, d, 2);
+    for (const Form& f : all_forms()) {
+        SCOPED_TRACE(name(f));
+        Pair p = make_pair(d, f, xb);
+        ASSERT_NO_FATAL_FAILURE(expect_same_lists(*p.rows, *p.fs));
+        ASSERT_NO_FATAL_FAILURE(expect_zero_padding(p.fs->blocked_lists()));
+
+        // exact mode: the row lists' results, bit for bit
+        auto ex = params(TQ_SCAN_EXACT, nprobe);
+        Result r1 = search(*p.rows, xq, k, &ex), r2 = search(*p.fs, xq, k, &ex);
+        ASSERT_EQ(r1.L, r2.L);
+        ASSERT_EQ(r1.D, r2.D);
+
+        // table scan + re-scoring: every score returned is the exact
+        // estimator's (all probed codes scored exactly by the row index)
+        auto sp = params(TQ_SCAN_INT8, nprobe);
+        Result r3 = search(*p.fs, xq, k, &sp);
+        Result all = search(*p.rows, xq, nb, &ex);
+        for (size_t q = 0; q < nq; q++) {
+            std::map<idx_t, float> exact;
+            for (size_t j = 0; j < nb && all.L[q * nb + j] >= 0; j++) {
+                exact[all.L[q * nb + j]] = all.D[q * nb + j];
+            }
+            for (size_t j = 0; j < k; j++) {
+                idx_t id = r3.L[q * k + j];
+                ASSERT_TRUE(exact.count(id)) << "query " << q << " id " << id;
+                ASSERT_EQ(r3.D[q * k + j], exact[id]);
+            }
+        }
+        EXPECT_GE(recall_at(r3.L, r1.L, nq, k, k, k), 0.95);
+    }
+}
+
+TEST(IVFFastScan, UnrerankedScoresEqualFlatFastScan) {
+    // without residuals or a mean, a list's query is the query itself: its
+    // tables, and so the table scores, are the flat fast-scan's
+    const size_t d = 64, nb = 1200, nq = 10, k = 15;
+    std::vector<float> xb = random_gaussian(nb, d, 3);
+    std::vector<float> xq = random_gaussian(nq, d, 4);
+    for (float bits : {4.0f, 2.0f, 1.0f}) {
+        for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            SCOPED_TRACE(testing::Message() << bits << " metric " << m);
+            Pair p = make_pair(d, {bits, m, false, false, true}, xb);
+            IndexTurboQuantFastScan flat(d, bits, m);
+            flat.add(nb, xb.data());
+            SearchParametersTurboQuant fsp;
+            fsp.rerank_factor = 0.5; // table scores returned as they are
+            auto sp = params(TQ_SCAN_INT8, kNlist, 0.5);
+            Result r1 = search(flat, xq, k, &fsp),
+                   r2 = search(*p.fs, xq, k, &sp);
+            EXPECT_EQ(r1.L, r2.L);
+            EXPECT_EQ(r1.D, r2.D);
+        }
+    }
+}
+
+TEST(IVFFastScan, RemoveReconstructMergeClone) {
+    const size_t d = 32, nb = 900, nq = 12, k = 8;
+    std::vector<float> xb = random_gaussian(nb, d, 5);
+    std::vector<float> xq = random_gaussian(nq, d, 6);
+    const Form f{4, faiss::METRIC_L2, true, false, true};
+    auto ex = params(TQ_SCAN_EXACT, 6);
+
+    Pair p = make_pair(d, f, xb);
+    faiss::IDSelectorRange range(100, 377);
+    EXPECT_EQ(p.fs->remove_ids(range), p.rows->remove_ids(range));
+    ASSERT_NO_FATAL_FAILURE(expect_same_lists(*p.rows, *p.fs));
+    ASSERT_NO_FATAL_FAILURE(expect_zero_padding(p.fs->blocked_lists()));
+    Result r1 = search(*p.rows, xq, k, &ex), r2 = search(*p.fs, xq, k, &ex);
+    EXPECT_EQ(r1.L, r2.L);
+    EXPECT_EQ(r1.D, r2.D);
+
+    // ids are no longer 0..ntotal-1: a hash table
+    p.rows->set_direct_map_type(faiss::DirectMap::Hashtable);
+    p.fs->set_direct_map_type(faiss::DirectMap::Hashtable);
+    std::vector<float> v1(d), v2(d);
+    for (idx_t key : {0, 99, 377, 899}) { // not removed
+        p.rows->reconstruct(key, v1.data());
+        p.fs->reconstruct(key, v2.data());
+        EXPECT_EQ(v1, v2) << key;
+    }
+    EXPECT_THROW(p.fs->reconstruct(200, v2.data()), faiss::FaissException);
+    p.rows->set_direct_map_type(faiss::DirectMap::NoMap);
+    p.fs->set_direct_map_type(faiss::DirectMap::NoMap);
+
+    // clone: the same results, then independent
+    std::unique_ptr<IndexIVFTurboQuantFastScan> c(p.fs->clone());
+    Result r3 = search(*c, xq, k, &ex);
+    EXPECT_EQ(r2.L, r3.L);
+    c->add(10, xb.data());
+    EXPECT_EQ(c->ntotal, p.fs->ntotal + 10);
+
+    // merging halves gives the whole, and empties the other (one coarse
+    // quantizer: clones of one trained pair)
+    Pair whole = make_pair(d, f, xb);
+    Pair a, b;
+    a.fs.reset(whole.fs->clone());
+    b.fs.reset(whole.fs->clone());
+    a.rows.reset(whole.rows->clone());
+    b.rows.reset(whole.rows->clone());
+    for (Pair* h : {&a, &b}) {
+        h->fs->reset();
+        h->rows->reset();
+    }
+    a.fs->add(400, xb.data());
+    b.fs->add(nb - 400, xb.data() + 400 * d);
+    a.rows->add(400, xb.data());
+    b.rows->add(nb - 400, xb.data() + 400 * d);
+    a.fs->merge_from(*b.fs, 400);
+    EXPECT_EQ(b.fs->ntotal, 0);
+    EXPECT_EQ(b.fs->blocked_lists().bytes(), 0u);
+    a.rows->merge_from(*b.rows, 400);
+    ASSERT_NO_FATAL_FAILURE(expect_same_lists(*a.rows, *a.fs));
+    ASSERT_NO_FATAL_FAILURE(expect_zero_padding(a.fs->blocked_lists()));
+    Result r4 = search(*a.fs, xq, k, &ex), r5 = search(*whole.fs, xq, k, &ex);
+    EXPECT_EQ(r4.L, r5.L);
+    EXPECT_EQ(r4.D, r5.D);
+    EXPECT_THROW(a.fs->merge_from(*a.fs, 0), faiss::FaissException);
+    EXPECT_THROW(a.fs->merge_from(*whole.rows, 0), faiss::FaissException);
+    EXPECT_THROW(a.rows->merge_from(*whole.fs, 0), faiss::FaissException);
+    EXPECT_EQ(whole.rows->ntotal, (idx_t)nb); // a refused merge moves nothing
+}
+
+TEST(IVFFastScan, RangeSearchSelectorThreads) {
+    const size_t d = 40, nb = 1000, nq = 8, k = 10;
+    std::vector<float> xb = random_gaussian(nb, d, 7);
+    std::vector<float> xq = random_gaussian(nq, d, 8);
+    Pair p = make_pair(d, {2, faiss::METRIC_L2, true, false, true}, xb);
+    p.rows->nprobe = p.fs->nprobe = 4;
+
+    // range search scores exactly: the row lists' results
+    faiss::RangeSearchResult a(nq), b(nq);
+    p.rows->range_search(nq, xq.data(), 60.0f, &a);
+    p.fs->range_search(nq, xq.data(), 60.0f, &b);
+    ASSERT_EQ(
+            std::vector<size_t>(a.lims, a.lims + nq + 1),
+            std::vector<size_t>(b.lims, b.lims + nq + 1));
+    ASSERT_GT(a.lims[nq], 0u);
+    for (size_t i = 0; i < a.lims[nq]; i++) {
+        EXPECT_EQ(a.labels[i], b.labels[i]);
+        EXPECT_EQ(a.distances[i], b.distances[i]);
+    }
+
+    // a selector; thread counts and parallel modes agree
+    faiss::IDSelectorRange odd_half(nb / 2, nb);
+    auto sp = params(TQ_SCAN_INT8, 4);
+    sp.sel = &odd_half;
+    omp_set_num_threads(1);
+    Result r1 = search(*p.fs, xq, k, &sp);
+    omp_set_num_threads(2);
+    Result r2 = search(*p.fs, xq, k, &sp);
+    p.fs->parallel_mode = 3;
+    Result r3 = search(*p.fs, xq, k, &sp);
+    p.fs->parallel_mode = 0;
+    EXPECT_EQ(r1.L, r2.L);
+    EXPECT_EQ(r1.D, r2.D);
+    EXPECT_EQ(r1.L, r3.L);
+    for (idx_t id : r1.L) {
+        EXPECT_TRUE(id == -1 || id >= (idx_t)(nb / 2)) << id;
+    }
+}
+
+TEST(IVFFastScan, FilesAndFactory) {
+    const size_t d = 40, nb = 600, nq = 6, k = 7;
+    std::vector<float> xb = random_gaussian(nb, d, 9);
+    std::vector<float> xq = random_gaussian(nq, d, 10);
+    for (const char* desc :
+         {"IVF16,TQmse4fs",
+          "IVF16,TQmse2cfs",
+          "IVF16,TQmse2c", // row lists (centered: no mean with residuals)
+          "IVF16,TQmse1.5fs",
+          "PCA32,IVF8,TQmse4fs",
+          "IDMap2,IVF8,TQmse1fs"}) {
+        for (auto metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            SCOPED_TRACE(testing::Message() << desc << " metric " << metric);
+            std::unique_ptr<faiss::Index> idx(
+                    faiss_turbo::index_factory(d, desc, metric));
+            EXPECT_EQ(reverse_index_factory(idx.get()), desc);
+            idx->train(nb, xb.data());
+            std::vector<idx_t> ids(nb);
+            for (size_t i = 0; i < nb; i++) {
+                ids[i] = 7 * i + 3;
+            }
+            idx->add_with_ids(nb, xb.data(), ids.data());
+            std::vector<uint8_t> bytes = serialize_index(idx.get());
+            std::unique_ptr<faiss::Index> back(deserialize_index(bytes));
+            EXPECT_EQ(serialize_index(back.get()), bytes); // bit for bit
+            Result r1 = search(*idx, xq, k), r2 = search(*back, xq, k);
+            EXPECT_EQ(r1.L, r2.L);
+            EXPECT_EQ(r1.D, r2.D);
+            for (size_t pos :
+                 {size_t(20), bytes.size() / 2, bytes.size() - 9}) {
+                std::vector<uint8_t> bad = bytes;
+                bad[pos] ^= 0x40;
+                EXPECT_THROW(deserialize_index(bad), faiss::FaissException);
+            }
+        }
+    }
+    // the row index of the same codes reads back as rows, and the reverse
+    Pair p = make_pair(d, {4, faiss::METRIC_L2, true, false, true}, xb);
+    std::unique_ptr<faiss::Index> fs(
+            deserialize_index(serialize_index(p.fs.get())));
+    auto* fsb = dynamic_cast<IndexIVFTurboQuantFastScan*>(fs.get());
+    ASSERT_TRUE(fsb);
+    ASSERT_NO_FATAL_FAILURE(expect_same_lists(*p.rows, *fsb));
+    for (const char* bad :
+         {"IVF8,TQprod3fs", "IVF8,TQ3fs", "IVF8,TQ2.5fs", "IVF8,TQ8fs"}) {
+        EXPECT_THROW(
+                delete faiss_turbo::index_factory(d, bad),
+                faiss::FaissException)
+                << bad;
+    }
+}
+
+TEST(IVFFastScan, BlockedListsRowRoundTrips) {
+    const size_t d = 50, n = 100;
+    TurboQuantizer tq(d, TQVariant::MSE, 4, true);
+    std::vector<float> x = random_gaussian(n, d, 11);
+    std::vector<uint8_t> rows(n * tq.code_size);
+    tq.encode(n, x.data(), rows.data());
+    std::vector<idx_t> ids(n);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = 1000 + i;
+    }
+    BlockedInvertedLists il(3, tq);
+    // in pieces that cross block boundaries
+    EXPECT_EQ(il.add_entries(1, 5, ids.data(), rows.data()), 0u);
+    EXPECT_EQ(
+            il.add_entries(
+                    1, 40, ids.data() + 5, rows.data() + 5 * tq.code_size),
+            5u);
+    il.add_entry(1, ids[45], rows.data() + 45 * tq.code_size);
+    il.add_entries(1, n - 46, ids.data() + 46, rows.data() + 46 * tq.code_size);
+    ASSERT_EQ(il.list_size(1), n);
+    std::vector<uint8_t> back(n * tq.code_size);
+    il.get_rows(1, back.data());
+    EXPECT_EQ(back, rows);
+    for (size_t i : {0, 31, 32, 63, 99}) {
+        faiss::InvertedLists::ScopedCodes c(&il, 1, i);
+        EXPECT_EQ(
+                0,
+                memcmp(c.get(), rows.data() + i * tq.code_size, tq.code_size));
+        EXPECT_EQ(il.get_single_id(1, i), ids[i]);
+    }
+    // update: codes 30..34 take codes 0..4
+    il.update_entries(1, 30, 5, ids.data(), rows.data());
+    il.get_rows(1, back.data());
+    EXPECT_EQ(
+            0,
+            memcmp(back.data() + 30 * tq.code_size,
+                   rows.data(),
+                   5 * tq.code_size));
+    EXPECT_EQ(il.get_single_id(1, 32), ids[2]);
+    // shrink: the cut codes become zero padding
+    il.resize(1, 33);
+    ASSERT_NO_FATAL_FAILURE(expect_zero_padding(il));
+    EXPECT_EQ(il.codes[1].blocks.size(), 2 * il.codes[1].block_bytes());
+    ListRows lr(il, 1);
+    EXPECT_EQ(0, memcmp(lr.get(), back.data(), 33 * tq.code_size));
+    EXPECT_THROW(
+            il.add_entries(3, 1, ids.data(), rows.data()),
+            faiss::FaissException);
+    EXPECT_THROW(
+            il.update_entries(1, 30, 5, ids.data(), rows.data()),
+            faiss::FaissException);
+    il.reset();
+    EXPECT_EQ(il.list_size(1), 0u);
+    EXPECT_EQ(il.bytes(), 0u);
+}
+
+TEST(IVFFastScan, BadInput) {
+    const size_t d = 16;
+    for (float bits : {3.0f, 2.5f, 3.5f, 8.0f}) {
+        EXPECT_THROW(
+                IndexIVFTurboQuantFastScan(
+                        new faiss::IndexFlatL2(d), d, 4, bits),
+                faiss::FaissException)
+                << bits;
+    }
+    std::vector<float> xb = random_gaussian(200, d, 12);
+    Pair p = make_pair(d, {2, faiss::METRIC_L2, true, false, true}, xb);
+    std::vector<float> xq(d, NAN);
+    EXPECT_THROW(search(*p.fs, xq, 3), faiss::FaissException);
+    // lists of another codec (same code size: 8 + 4 bytes, not 4 + 8) are
+    // refused before the scan
+    TurboQuantizer other(d, TQVariant::MSE, 4, false);
+    ASSERT_EQ(other.code_size, p.fs->code_size);
+    p.fs->replace_invlists(new BlockedInvertedLists(kNlist, other), true);
+    std::vector<float> ok(d, 0.5f);
+    EXPECT_THROW(search(*p.fs, ok, 3), faiss::FaissException);
+}
