@@ -365,6 +365,13 @@ void IndexIVFTurboQuant::search_preassigned(
         faiss::IndexIVFStats* stats) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
     check_lists("IndexIVFTurboQuant::search_preassigned");
+    if (auto b = dynamic_cast<BlockedInvertedLists*>(invlists)) {
+        // per-code terms that let one query's tables serve every list
+        // (null table: codes of the vectors, nothing to add)
+        b->refresh(
+                by_residual ? centroid_cache.get(tq, *quantizer, nlist)
+                            : nullptr);
+    }
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");

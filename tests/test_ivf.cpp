@@ -31,6 +31,8 @@
 
 using namespace faiss_turbo;
 using tqtest::idx_t;
+using tqtest::Result;
+using tqtest::search;
 
 namespace {
 
@@ -110,22 +112,6 @@ ivf_params(size_t nprobe, int mode = TQ_SCAN_EXACT, float rerank = 4) {
     p.scan_mode = mode;
     p.rerank_factor = rerank;
     return p;
-}
-
-struct Result {
-    std::vector<float> D;
-    std::vector<idx_t> I;
-};
-
-Result
-search(const faiss::Index& index,
-       const std::vector<float>& xq,
-       size_t k,
-       const faiss::SearchParameters* params = nullptr) {
-    size_t nq = xq.size() / index.d;
-    Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
-    index.search(nq, xq.data(), k, r.D.data(), r.I.data(), params);
-    return r;
 }
 
 /// at full probe, exact scans: the IVF index answers as the flat one

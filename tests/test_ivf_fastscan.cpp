@@ -24,6 +24,7 @@
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/blocked_invlists.h>
+#include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/index_factory.h>
 #include <faiss_turbo/index_io.h>
 
@@ -35,6 +36,8 @@ using namespace faiss_turbo;
 using tqtest::idx_t;
 using tqtest::random_gaussian;
 using tqtest::recall_at;
+using tqtest::Result;
+using tqtest::search;
 
 namespace {
 
@@ -116,22 +119,6 @@ SearchParametersIVFTurboQuant params(int mode, size_t nprobe, float rf = 4) {
     return sp;
 }
 
-struct Result {
-    std::vector<float> D;
-    std::vector<idx_t> L;
-};
-
-Result
-search(const faiss::Index& idx,
-       const std::vector<float>& xq,
-       size_t k,
-       const faiss::SearchParameters* sp = nullptr) {
-    const size_t nq = xq.size() / idx.d;
-    Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
-    idx.search(nq, xq.data(), k, r.D.data(), r.L.data(), sp);
-    return r;
-}
-
 /// every list: the same ids and row codes
 void expect_same_lists(const faiss::IndexIVF& a, const faiss::IndexIVF& b) {
     ASSERT_EQ(a.ntotal, b.ntotal);
@@ -175,7 +162,7 @@ TEST(IVFFastScan, SameCodesAndResultsAsRowLists) {
         // exact mode: the row lists' results, bit for bit
         auto ex = params(TQ_SCAN_EXACT, nprobe);
         Result r1 = search(*p.rows, xq, k, &ex), r2 = search(*p.fs, xq, k, &ex);
-        ASSERT_EQ(r1.L, r2.L);
+        ASSERT_EQ(r1.I, r2.I);
         ASSERT_EQ(r1.D, r2.D);
 
         // table scan + re-scoring: every score returned is the exact
@@ -185,16 +172,120 @@ TEST(IVFFastScan, SameCodesAndResultsAsRowLists) {
         Result all = search(*p.rows, xq, nb, &ex);
         for (size_t q = 0; q < nq; q++) {
             std::map<idx_t, float> exact;
-            for (size_t j = 0; j < nb && all.L[q * nb + j] >= 0; j++) {
-                exact[all.L[q * nb + j]] = all.D[q * nb + j];
+            for (size_t j = 0; j < nb && all.I[q * nb + j] >= 0; j++) {
+                exact[all.I[q * nb + j]] = all.D[q * nb + j];
             }
             for (size_t j = 0; j < k; j++) {
-                idx_t id = r3.L[q * k + j];
+                idx_t id = r3.I[q * k + j];
                 ASSERT_TRUE(exact.count(id)) << "query " << q << " id " << id;
                 ASSERT_EQ(r3.D[q * k + j], exact[id]);
             }
         }
-        EXPECT_GE(recall_at(r3.L, r1.L, nq, k, k, k), 0.95);
+        EXPECT_GE(recall_at(r3.I, r1.I, nq, k, k, k), 0.95);
+    }
+}
+
+TEST(IVFFastScan, UnrerankedResidualScoresWithinTheTableBound) {
+    // one query's tables serve every list: <y - R c, c_hat> is scored as
+    // the table sum of y minus the code's <R c, c_hat> (cdot), so a table
+    // score is off the exact one by at most |dot coefficient| times the
+    // tables' bound nslots * delta / 2 (lut_quantize)
+    const size_t d = 64, nb = 1500, nq = 12, k = 20, nprobe = 6;
+    std::vector<float> xb = random_gaussian(nb, d, 15);
+    std::vector<float> xq = random_gaussian(nq, d, 16);
+    for (Form f :
+         {Form{4, faiss::METRIC_L2, true, false, true},
+          Form{4, faiss::METRIC_L2, true, false, false},
+          Form{2, faiss::METRIC_INNER_PRODUCT, true, false, true}}) {
+        SCOPED_TRACE(name(f));
+        Pair p = make_pair(d, f, xb);
+        const TurboQuantizer& tq = p.fs->tq;
+        const bool l2 = f.metric == faiss::METRIC_L2;
+        auto sp = params(TQ_SCAN_INT8, nprobe, 0.5);
+        Result r = search(*p.fs, xq, k, &sp);
+        auto ex = params(TQ_SCAN_EXACT, nprobe);
+        Result all = search(*p.rows, xq, nb, &ex);
+        // each id's code scalars
+        std::map<idx_t, TQCodeScalars> scal;
+        for (size_t l = 0; l < kNlist; l++) {
+            ListRows rows(*p.rows->invlists, l);
+            faiss::InvertedLists::ScopedIds ids(p.rows->invlists, l);
+            for (size_t i = 0; i < p.rows->invlists->list_size(l); i++) {
+                tq.read_scalars(rows.get() + i * tq.code_size, scal[ids[i]]);
+            }
+        }
+        TQQueries q;
+        tq.prepare_queries(nq, xq.data(), l2, q);
+        std::vector<float> ft(32 * tq.mse_bytes);
+        std::vector<uint8_t> lut(ft.size());
+        for (size_t qi = 0; qi < nq; qi++) {
+            float delta, bias;
+            lut_float_tables(tq, q.y.data() + qi * d, ft.data());
+            lut_quantize(ft.data(), 2 * tq.mse_bytes, lut.data(), delta, bias);
+            const double dot_bound = 2 * tq.mse_bytes * delta / 2;
+            std::map<idx_t, float> exact;
+            for (size_t j = 0; j < nb && all.I[qi * nb + j] >= 0; j++) {
+                exact[all.I[qi * nb + j]] = all.D[qi * nb + j];
+            }
+            for (size_t j = 0; j < k; j++) {
+                idx_t id = r.I[qi * k + j];
+                ASSERT_GE(id, 0);
+                const TQCodeScalars& s = scal.at(id);
+                double coef = (f.debiased ? s.aux : s.norm) * (l2 ? 2 : 1);
+                double tol = std::abs(coef) * dot_bound * 1.01 +
+                             1e-4 * (1 + std::abs(exact.at(id)));
+                EXPECT_NEAR(r.D[qi * k + j], exact.at(id), tol)
+                        << "query " << qi << " id " << id;
+            }
+        }
+    }
+}
+
+TEST(IVFFastScan, StaleListsScoreWithTablesOfTheirOwn) {
+    // a scan that did not go through search_preassigned's refresh (FAISS's
+    // own loop called directly) meets lists changed since: they are scored
+    // with tables of the list's query, not the query's tables + cdot
+    const size_t d = 40, nb = 1200, nq = 15, k = 10, nprobe = 4;
+    std::vector<float> xb = random_gaussian(nb, d, 13);
+    std::vector<float> xq = random_gaussian(nq, d, 14);
+    for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        SCOPED_TRACE(m);
+        Pair p = make_pair(d, {4, m, true, false, true}, xb);
+        auto ex = params(TQ_SCAN_EXACT, nprobe);
+        auto sp8 = params(TQ_SCAN_INT8, nprobe);
+        Result fresh = search(*p.fs, xq, k, &sp8); // refreshes every list
+        p.fs->add(1, xb.data());                   // list of xb[0] is stale
+        p.rows->add(1, xb.data());
+        std::vector<idx_t> assign(nq * nprobe);
+        std::vector<float> cdis(nq * nprobe);
+        p.fs->quantizer->search(
+                nq, xq.data(), nprobe, cdis.data(), assign.data());
+        Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
+        faiss::SearchParametersIVF sp;
+        sp.nprobe = nprobe;
+        p.fs->faiss::IndexIVF::search_preassigned(
+                nq,
+                xq.data(),
+                k,
+                assign.data(),
+                cdis.data(),
+                r.D.data(),
+                r.I.data(),
+                false,
+                &sp);
+        Result all = search(*p.rows, xq, nb + 1, &ex);
+        Result want = search(*p.rows, xq, k, &ex);
+        for (size_t q = 0; q < nq; q++) {
+            std::map<idx_t, float> exact;
+            for (size_t j = 0; j <= nb && all.I[q * (nb + 1) + j] >= 0; j++) {
+                exact[all.I[q * (nb + 1) + j]] = all.D[q * (nb + 1) + j];
+            }
+            for (size_t j = 0; j < k; j++) {
+                ASSERT_EQ(r.D[q * k + j], exact.at(r.I[q * k + j]));
+            }
+        }
+        EXPECT_GE(recall_at(r.I, want.I, nq, k, k, k), 0.95);
+        EXPECT_GE(recall_at(fresh.I, want.I, nq, k, k, k), 0.95);
     }
 }
 
@@ -215,7 +306,7 @@ TEST(IVFFastScan, UnrerankedScoresEqualFlatFastScan) {
             auto sp = params(TQ_SCAN_INT8, kNlist, 0.5);
             Result r1 = search(flat, xq, k, &fsp),
                    r2 = search(*p.fs, xq, k, &sp);
-            EXPECT_EQ(r1.L, r2.L);
+            EXPECT_EQ(r1.I, r2.I);
             EXPECT_EQ(r1.D, r2.D);
         }
     }
@@ -234,7 +325,7 @@ TEST(IVFFastScan, RemoveReconstructMergeClone) {
     ASSERT_NO_FATAL_FAILURE(expect_same_lists(*p.rows, *p.fs));
     ASSERT_NO_FATAL_FAILURE(expect_zero_padding(p.fs->blocked_lists()));
     Result r1 = search(*p.rows, xq, k, &ex), r2 = search(*p.fs, xq, k, &ex);
-    EXPECT_EQ(r1.L, r2.L);
+    EXPECT_EQ(r1.I, r2.I);
     EXPECT_EQ(r1.D, r2.D);
 
     // ids are no longer 0..ntotal-1: a hash table
@@ -253,7 +344,7 @@ TEST(IVFFastScan, RemoveReconstructMergeClone) {
     // clone: the same results, then independent
     std::unique_ptr<IndexIVFTurboQuantFastScan> c(p.fs->clone());
     Result r3 = search(*c, xq, k, &ex);
-    EXPECT_EQ(r2.L, r3.L);
+    EXPECT_EQ(r2.I, r3.I);
     c->add(10, xb.data());
     EXPECT_EQ(c->ntotal, p.fs->ntotal + 10);
 
@@ -280,7 +371,7 @@ TEST(IVFFastScan, RemoveReconstructMergeClone) {
     ASSERT_NO_FATAL_FAILURE(expect_same_lists(*a.rows, *a.fs));
     ASSERT_NO_FATAL_FAILURE(expect_zero_padding(a.fs->blocked_lists()));
     Result r4 = search(*a.fs, xq, k, &ex), r5 = search(*whole.fs, xq, k, &ex);
-    EXPECT_EQ(r4.L, r5.L);
+    EXPECT_EQ(r4.I, r5.I);
     EXPECT_EQ(r4.D, r5.D);
     EXPECT_THROW(a.fs->merge_from(*a.fs, 0), faiss::FaissException);
     EXPECT_THROW(a.fs->merge_from(*whole.rows, 0), faiss::FaissException);
@@ -319,10 +410,10 @@ TEST(IVFFastScan, RangeSearchSelectorThreads) {
     p.fs->parallel_mode = 3;
     Result r3 = search(*p.fs, xq, k, &sp);
     p.fs->parallel_mode = 0;
-    EXPECT_EQ(r1.L, r2.L);
+    EXPECT_EQ(r1.I, r2.I);
     EXPECT_EQ(r1.D, r2.D);
-    EXPECT_EQ(r1.L, r3.L);
-    for (idx_t id : r1.L) {
+    EXPECT_EQ(r1.I, r3.I);
+    for (idx_t id : r1.I) {
         EXPECT_TRUE(id == -1 || id >= (idx_t)(nb / 2)) << id;
     }
 }
@@ -353,7 +444,7 @@ TEST(IVFFastScan, FilesAndFactory) {
             std::unique_ptr<faiss::Index> back(deserialize_index(bytes));
             EXPECT_EQ(serialize_index(back.get()), bytes); // bit for bit
             Result r1 = search(*idx, xq, k), r2 = search(*back, xq, k);
-            EXPECT_EQ(r1.L, r2.L);
+            EXPECT_EQ(r1.I, r2.I);
             EXPECT_EQ(r1.D, r2.D);
             for (size_t pos :
                  {size_t(20), bytes.size() / 2, bytes.size() - 9}) {

@@ -143,4 +143,15 @@ std::vector<float> mixed_values(size_t n, int seed) {
     return x;
 }
 
+Result
+search(const faiss::Index& index,
+       const std::vector<float>& xq,
+       size_t k,
+       const faiss::SearchParameters* params) {
+    size_t nq = xq.size() / index.d;
+    Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
+    index.search(nq, xq.data(), k, r.D.data(), r.I.data(), params);
+    return r;
+}
+
 } // namespace tqtest

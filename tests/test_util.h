@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <faiss/Index.h>
+
 #include <faiss_turbo/impl/compat.h>
 
 namespace tqtest {
@@ -55,5 +57,18 @@ double recall_at(
         size_t k_res,
         size_t k_gt,
         size_t k);
+
+/// results of one search
+struct Result {
+    std::vector<float> D;
+    std::vector<idx_t> I;
+};
+
+/// index.search of the queries xq (nq x index.d), k results each
+Result
+search(const faiss::Index& index,
+       const std::vector<float>& xq,
+       size_t k,
+       const faiss::SearchParameters* params = nullptr);
 
 } // namespace tqtest

@@ -2,6 +2,8 @@
 
 #include <faiss/impl/FaissAssert.h>
 
+#include <faiss_turbo/impl/ivf_scanner.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/scan_lut.h>
 
 namespace faiss_turbo {
@@ -11,7 +13,9 @@ BlockedInvertedLists::BlockedInvertedLists(
     : faiss::InvertedLists(nlist_in, tq_in.code_size),
       tq(tq_in),
       codes(nlist_in),
-      ids(nlist_in) {
+      ids(nlist_in),
+      cdot(nlist_in),
+      stale(nlist_in, 1) {
     std::string why = lut_scan_unsupported(tq);
     FAISS_THROW_IF_NOT_FMT(
             why.empty(),
@@ -19,6 +23,47 @@ BlockedInvertedLists::BlockedInvertedLists(
             why.c_str());
     for (BlockedCodes& c : codes) {
         c.set_codec(tq);
+    }
+}
+
+BlockedInvertedLists::BlockedInvertedLists(const BlockedInvertedLists& o)
+    : faiss::InvertedLists(o),
+      tq(o.tq),
+      codes(o.codes),
+      ids(o.ids),
+      cdot(o.cdot),
+      stale(o.stale),
+      cdot_table(o.cdot_table) {}
+
+void BlockedInvertedLists::refresh(
+        std::shared_ptr<const IVFCentroidTable> table) {
+    std::lock_guard<std::mutex> lock(refresh_mutex);
+    if (table != cdot_table) {
+        std::fill(stale.begin(), stale.end(), 1);
+        cdot_table = table;
+    }
+    if (!table) {
+        return;
+    }
+    const size_t d = tq.d;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t l = 0; l < (int64_t)nlist; l++) {
+        if (!stale[l]) {
+            continue;
+        }
+        const BlockedCodes& c = codes[l];
+        const float* rc = table->rc.data() + l * d;
+        std::vector<uint8_t> rows(c.ntotal * code_size);
+        c.rows(tq, 0, c.ntotal, rows.data());
+        std::vector<float> chat(d);
+        cdot[l].resize(c.ntotal);
+        for (size_t i = 0; i < c.ntotal; i++) {
+            TQCodeScalars sc;
+            tq.decode_rotated(
+                    rows.data() + i * code_size, chat.data(), nullptr, sc);
+            cdot[l][i] = dot_lanes(rc, chat.data(), d);
+        }
+        stale[l] = 0;
     }
 }
 
@@ -71,6 +116,7 @@ size_t BlockedInvertedLists::add_entries(
     check_list(list_no, "add_entries");
     const size_t o = codes[list_no].ntotal;
     codes[list_no].append(tq, n_entry, code);
+    stale[list_no] = 1;
     ids[list_no].insert(ids[list_no].end(), ids_in, ids_in + n_entry);
     return o;
 }
@@ -83,6 +129,7 @@ void BlockedInvertedLists::update_entries(
         const uint8_t* code) {
     check_list(list_no, "update_entries");
     codes[list_no].update(tq, offset, n_entry, code); // checks the range
+    stale[list_no] = 1;
     std::copy(ids_in, ids_in + n_entry, ids[list_no].begin() + offset);
 }
 
@@ -90,6 +137,8 @@ void BlockedInvertedLists::resize(size_t list_no, size_t new_size) {
     check_list(list_no, "resize");
     codes[list_no].resize(new_size);
     ids[list_no].resize(new_size, -1);
+    std::vector<float>().swap(cdot[list_no]); // stale: recomputed whole
+    stale[list_no] = 1;
 }
 
 void BlockedInvertedLists::get_rows(size_t list_no, uint8_t* out) const {
@@ -126,7 +175,8 @@ void BlockedInvertedLists::merge_from_blocked(
 size_t BlockedInvertedLists::bytes() const {
     size_t b = 0;
     for (size_t l = 0; l < nlist; l++) {
-        b += codes[l].bytes() + ids[l].size() * sizeof(idx_t);
+        b += codes[l].bytes() + ids[l].size() * sizeof(idx_t) +
+             cdot[l].size() * sizeof(float);
     }
     return b;
 }

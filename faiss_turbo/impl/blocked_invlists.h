@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <faiss/invlists/InvertedLists.h>
@@ -27,6 +28,8 @@
 
 namespace faiss_turbo {
 
+struct IVFCentroidTable;
+
 struct BlockedInvertedLists : faiss::InvertedLists {
     /// the row layout of the codes (the codec's rotation and mean are not
     /// used: the lists only convert codes)
@@ -34,8 +37,28 @@ struct BlockedInvertedLists : faiss::InvertedLists {
     std::vector<BlockedCodes> codes;
     std::vector<std::vector<idx_t>> ids;
 
+    /** Derived, in memory only: per list, <R c_l, c_hat_i> of its codes
+     * (c_hat_i as decode_rotated gives it, R c_l from the index's centroid
+     * table). With it a residual code's dot with the list's query is
+     * <y - R c_l, c_hat> = <y, c_hat> - cdot, so one query's tables serve
+     * every list (impl/ivf_scanner). Computed by refresh(); a list that
+     * changed since is stale and scanned with tables of its own. */
+    std::vector<std::vector<float>> cdot;
+
     /// tq: a TQmse codec the fast-scan layout takes (lut_scan_unsupported)
     BlockedInvertedLists(size_t nlist, const TurboQuantizer& tq);
+
+    /// a copy (the derived cdot included)
+    BlockedInvertedLists(const BlockedInvertedLists& other);
+
+    /// cdot of the stale lists, against table (all of them if the table
+    /// changed). Thread-safe; called before a search's parallel loops
+    void refresh(std::shared_ptr<const IVFCentroidTable> table);
+
+    /// whether list_no's cdot holds for table
+    bool fresh(size_t list_no, const IVFCentroidTable* table) const {
+        return table == cdot_table.get() && !stale[list_no];
+    }
 
     size_t list_size(size_t list_no) const override;
 
@@ -78,6 +101,10 @@ struct BlockedInvertedLists : faiss::InvertedLists {
 
    private:
     void check_list(size_t list_no, const char* what) const;
+
+    std::vector<uint8_t> stale; ///< per list: cdot out of date
+    std::shared_ptr<const IVFCentroidTable> cdot_table;
+    std::mutex refresh_mutex;
 };
 
 /// a list's codes as rows, whatever the InvertedLists: a view of

@@ -420,19 +420,36 @@ struct TQScanner : faiss::InvertedListScanner {
     }
 };
 
+/// a query's 8-bit tables (scan_lut.h)
+struct LutTables {
+    std::vector<float> ftables;
+    std::vector<uint8_t> lut;
+    float delta = 1, bias = 0;
+    bool built = false;
+
+    void build(const TurboQuantizer& tq, const float* y) {
+        ftables.resize(kLutGroupBytes * tq.mse_bytes);
+        lut.resize(kLutGroupBytes * tq.mse_bytes);
+        lut_float_tables(tq, y, ftables.data());
+        lut_quantize(ftables.data(), 2 * tq.mse_bytes, lut.data(), delta, bias);
+        built = true;
+    }
+};
+
 /** The lists of IndexIVFTurboQuantFastScan (blocks, BlockedInvertedLists):
- * approximate scores by 8-bit table lookups (scan_lut.h), from tables of
- * the list's query built on the list's first run; exact scores on rows
- * unpacked from the blocks.
+ * approximate scores by 8-bit table lookups (scan_lut.h), exact scores on
+ * rows unpacked from the blocks. The tables are the query's, built once
+ * and shared by its lists: a residual code's dot with the list's query is
+ * <y, c_hat> - <R c, c_hat>, the second term kept per code by the lists
+ * (BlockedInvertedLists::cdot). A list whose cdot is stale (changed since
+ * the search began) gets tables of its own query instead.
  */
 struct TQBlockScanner : TQScanner {
     const BlockedInvertedLists& lists;
     const LutKernels& kernels;
     // scratch, one scanner per thread
-    mutable bool stale = true; ///< the tables are not the list's query's
-    mutable std::vector<float> ftables;
-    mutable std::vector<uint8_t> lut;
-    mutable float delta = 1, bias = 0;
+    mutable LutTables qtab; ///< the query's
+    mutable LutTables ltab; ///< the current list's query's (stale cdot)
     mutable std::vector<uint32_t> sums;
     mutable std::vector<uint8_t> rowbuf;
 
@@ -455,19 +472,39 @@ struct TQBlockScanner : TQScanner {
           lists(lists_in),
           kernels(lut_kernels_best()) {
         approx = options.scan_mode == TQ_SCAN_INT8;
-        ftables.resize(kLutGroupBytes * tq.mse_bytes);
-        lut.resize(kLutGroupBytes * tq.mse_bytes);
         sums.resize(kInt8Run);
     }
 
     void set_query(const float* x) override {
         TQScanner::set_query(x);
-        stale = true;
+        qtab.built = false;
     }
 
     void set_list(idx_t list_no_in, float coarse_dis) override {
         TQScanner::set_list(list_no_in, coarse_dis);
-        stale = true;
+        ltab.built = false;
+    }
+
+    /// the tables for the current list, and the per-code terms to
+    /// subtract from their dots (null: none). Tables are built on the
+    /// first run that needs them, so empty lists cost nothing
+    const LutTables& tables(const float*& corr, size_t j0) const {
+        corr = nullptr;
+        // the list's query differs from the query by R c (set_list)
+        const bool shifted = table && (l2 || tq.ip_offset);
+        if (shifted && !lists.fresh(list_no, table.get())) {
+            if (!ltab.built) {
+                ltab.build(tq, cur->y.data());
+            }
+            return ltab;
+        }
+        if (shifted) {
+            corr = lists.cdot[list_no].data() + j0;
+        }
+        if (!qtab.built) {
+            qtab.build(tq, query.y.data());
+        }
+        return qtab;
     }
 
     const BlockedCodes& list() const {
@@ -477,18 +514,14 @@ struct TQBlockScanner : TQScanner {
     /// codes: the list's blocks (get_codes)
     void score_run(const uint8_t* codes, size_t j0, size_t nr, float* out)
             const override {
-        if (stale) { // empty lists never get here: no tables for them
-            lut_float_tables(tq, cur->y.data(), ftables.data());
-            lut_quantize(
-                    ftables.data(), 2 * tq.mse_bytes, lut.data(), delta, bias);
-            stale = false;
-        }
+        const float* corr;
+        const LutTables& t = tables(corr, j0);
         const BlockedCodes& bc = list();
         kernels.block_sums(
                 codes + j0 / kLutBlockCodes * bc.block_bytes(),
                 bc.ngroups,
                 (nr + kLutBlockCodes - 1) / kLutBlockCodes,
-                lut.data(),
+                t.lut.data(),
                 1,
                 sums.data());
         const float qc = cur->qconst[0];
@@ -496,7 +529,10 @@ struct TQBlockScanner : TQScanner {
             for (size_t i = 0; i < nr; i++) {
                 TQAffine a = tq.template affine_form<prod(), deb(), l2c()>(
                         bc.scalars(j0 + i));
-                float dot = delta * (float)(int32_t)sums[i] + bias;
+                float dot = t.delta * (float)(int32_t)sums[i] + t.bias;
+                if (corr) {
+                    dot -= corr[i];
+                }
                 out[i] = qc + a.b + a.ac * dot;
             }
             return 0;

@@ -23,6 +23,11 @@
  * thread and so do not depend on the thread count. rerank_factor < 1: the
  * int8 scores go to FAISS's heap as they are. range search always scores
  * exactly.
+ *
+ * Lists in blocks (BlockedInvertedLists, IndexIVFTurboQuantFastScan): the
+ * same, with the approximate scores from 8-bit tables of the list's query
+ * (scan_lut.h) built on the list's first run, and the exact scores on row
+ * codes unpacked from the blocks.
  */
 #pragma once
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import faiss_turbo as ft
-from tq_util import clustered, gaussian
+from tq_util import assert_exact_scores, clustered, gaussian, recall_at
 
 
 def exact_params():
@@ -45,12 +45,8 @@ def test_same_codes_and_exact_scores_as_flat(desc, metric):
     D2, I2 = fs.search(xq, k)
     _, Iall = flat.search(xq, 2000, params=exact_params())
     Dall, _ = flat.search(xq, 2000, params=exact_params())
-    for q in range(len(xq)):
-        exact = dict(zip(Iall[q], Dall[q]))
-        np.testing.assert_array_equal(D2[q], [exact[i] for i in I2[q]])
-    recall = np.mean([len(set(I2[q]) & set(Ix[q])) / k
-                      for q in range(len(xq))])
-    assert recall >= 0.95
+    assert_exact_scores(D2, I2, Dall, Iall)
+    assert recall_at(I2, Ix, k) >= 0.95
 
 
 def test_files_pickle_and_add_codes(tmp_path):

@@ -56,3 +56,11 @@ def load_bigann10k():
     n, d = raw[:8].view(np.int32)
     assert raw.size == 8 + n * d, "truncated file %s" % fn
     return raw[8:].reshape(n, d).astype(np.float32)
+
+
+def assert_exact_scores(D, I, Dall, Iall):
+    """D, I: results whose scores must be those of the exact scan Dall, Iall
+    (all codes, so every label of I is there)"""
+    for q in range(len(I)):
+        exact = dict(zip(Iall[q], Dall[q]))
+        np.testing.assert_array_equal(D[q], [exact[i] for i in I[q]])
