@@ -338,6 +338,7 @@ void IndexIVFTurboQuant::search(
         const faiss::SearchParameters* params) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search");
     scan_options(params, k, "IndexIVFTurboQuant::search"); // checks them
+    check_lists("IndexIVFTurboQuant::search"); // before FAISS's threads
     faiss::IndexIVF::search(n, x, k, distances, labels, params);
 }
 
@@ -365,13 +366,6 @@ void IndexIVFTurboQuant::search_preassigned(
         faiss::IndexIVFStats* stats) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
     check_lists("IndexIVFTurboQuant::search_preassigned");
-    if (auto b = dynamic_cast<BlockedInvertedLists*>(invlists)) {
-        // per-code terms that let one query's tables serve every list
-        // (null table: codes of the vectors, nothing to add)
-        b->refresh(
-                by_residual ? centroid_cache.get(tq, *quantizer, nlist)
-                            : nullptr);
-    }
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");
@@ -434,11 +428,19 @@ void IndexIVFTurboQuant::check_lists(const char* what) const {
                     invlists->code_size == code_size,
             "%s: no inverted lists, or lists of another nlist or code size",
             what);
-    auto b = dynamic_cast<const BlockedInvertedLists*>(invlists);
+    auto b = dynamic_cast<BlockedInvertedLists*>(invlists);
     FAISS_THROW_IF_NOT_FMT(
             !b || b->tq.mse_bytes == tq.mse_bytes,
             "%s: blocked lists of another codec",
             what);
+    if (b) { // per-code terms that let one query's tables serve every list
+        b->refresh(centroid_table());
+    }
+}
+
+std::shared_ptr<const IVFCentroidTable>
+IndexIVFTurboQuant::centroid_table() const {
+    return by_residual ? centroid_cache.get(tq, *quantizer, nlist) : nullptr;
 }
 
 void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {

@@ -181,17 +181,21 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     void deepen_copy(IndexIVFTurboQuant& res) const;
 
     /// throws unless the lists fit the codec (before FAISS's parallel
-    /// loops, where the scanners are made)
+    /// loops, where the scanners are made); blocked lists get their
+    /// derived per-code terms (BlockedInvertedLists::refresh)
     void check_lists(const char* what) const;
-
-   private:
-    IVFCentroidCache centroid_cache;
 
     /// the options of a search (params or search_defaults), checked
     IVFScanOptions scan_options(
             const faiss::SearchParameters* params,
             idx_t k,
             const char* what) const;
+
+    /// R c of the centroids when by_residual, else null
+    std::shared_ptr<const IVFCentroidTable> centroid_table() const;
+
+   private:
+    IVFCentroidCache centroid_cache;
 
     /// adds each vector's list centroid to x (by_residual decoding)
     void add_centroids(idx_t n, const idx_t* list_nos, float* x) const;

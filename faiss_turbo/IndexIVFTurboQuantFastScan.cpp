@@ -1,9 +1,12 @@
 #include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 
+#include <algorithm>
 #include <memory>
 
 #include <faiss/impl/FaissAssert.h>
 
+#include <faiss_turbo/impl/ivf_scan_lut.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/scan_lut.h>
 
 namespace faiss_turbo {
@@ -57,6 +60,60 @@ const BlockedInvertedLists& IndexIVFTurboQuantFastScan::blocked_lists() const {
             "IndexIVFTurboQuantFastScan: the inverted lists are not "
             "BlockedInvertedLists");
     return *b;
+}
+
+void IndexIVFTurboQuantFastScan::search_preassigned(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        const idx_t* assign,
+        const float* centroid_dis,
+        float* distances,
+        idx_t* labels,
+        bool store_pairs,
+        const faiss::IVFSearchParameters* params,
+        faiss::IndexIVFStats* stats) const {
+    const char* what = "IndexIVFTurboQuantFastScan::search_preassigned";
+    IVFScanOptions o = scan_options(params, k, what);
+    auto lists = dynamic_cast<const BlockedInvertedLists*>(invlists);
+    if (store_pairs || (parallel_mode & PARALLEL_MODE_NO_HEAP_INIT) ||
+        o.scan_mode != TQ_SCAN_INT8 || o.rerank_factor < 1 || !lists) {
+        IndexIVFTurboQuant::search_preassigned(
+                n,
+                x,
+                k,
+                assign,
+                centroid_dis,
+                distances,
+                labels,
+                store_pairs,
+                params,
+                stats);
+        return;
+    }
+    FAISS_THROW_IF_NOT_FMT(
+            n >= 0 && k > 0, "%s: n=%ld, k=%ld", what, (long)n, (long)k);
+    check_finite(n, d, x, what, "query");
+    check_lists(what);
+    auto table = centroid_table();
+    IVFLutSearch s{tq, *lists};
+    s.table = table.get();
+    s.l2 = metric_type == faiss::METRIC_L2;
+    // FAISS's clamp: assign holds n x min(nlist, nprobe) list numbers
+    s.nprobe = std::min(nlist, params ? params->nprobe : nprobe);
+    FAISS_THROW_IF_NOT_FMT(s.nprobe > 0, "%s: nprobe is 0", what);
+    for (idx_t i = 0; i < n * (idx_t)s.nprobe; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                assign[i] < (idx_t)nlist,
+                "%s: list %ld of %zd assigned",
+                what,
+                (long)assign[i],
+                nlist);
+    }
+    s.max_codes = params ? params->max_codes : max_codes;
+    s.rerank_factor = o.rerank_factor;
+    s.sel = params ? params->sel : nullptr;
+    s.search(n, x, assign, k, distances, labels, stats);
 }
 
 } // namespace faiss_turbo

@@ -2,8 +2,8 @@
  * IVF over TurboQuant codes in the fast-scan layout (factory
  * "IVF1024,TQmse4fs"): each inverted list holds its codes in blocks of 32
  * (BlockedInvertedLists, the only copy), scanned by 8-bit table lookups
- * built per query and list (impl/ivf_scanner.h), then a short list
- * re-scored exactly, as the flat IndexTurboQuantFastScan does. Everything
+ * built once per query (impl/ivf_scan_lut.h), then a short list re-scored
+ * exactly, as the flat IndexTurboQuantFastScan does. Everything
  * else is IndexIVFTurboQuant's: the codec, residuals, training, search
  * parameters, range search (exact, on rows unpacked per list), merges,
  * remove_ids and files (row codes, blocks rebuilt on reading).
@@ -42,6 +42,23 @@ struct IndexIVFTurboQuantFastScan : IndexIVFTurboQuant {
 
     /// the blocked lists (throws if they were replaced by other lists)
     const BlockedInvertedLists& blocked_lists() const;
+
+    /** By default (TQ_SCAN_INT8 with re-scoring) the lists are searched
+     * query by query (impl/ivf_scan_lut.h): one reservoir of candidates
+     * over all the query's lists, re-scored once. Exact mode,
+     * rerank_factor < 1, store_pairs and PARALLEL_MODE_NO_HEAP_INIT take
+     * IndexIVFTurboQuant's path (FAISS's loop with our scanner). */
+    void search_preassigned(
+            idx_t n,
+            const float* x,
+            idx_t k,
+            const idx_t* assign,
+            const float* centroid_dis,
+            float* distances,
+            idx_t* labels,
+            bool store_pairs,
+            const faiss::IVFSearchParameters* params = nullptr,
+            faiss::IndexIVFStats* stats = nullptr) const override;
 
    protected:
     IndexIVFTurboQuantFastScan(const IndexIVFTurboQuantFastScan&) = default;

@@ -539,6 +539,30 @@ TEST(IVFFastScan, BadInput) {
     Pair p = make_pair(d, {2, faiss::METRIC_L2, true, false, true}, xb);
     std::vector<float> xq(d, NAN);
     EXPECT_THROW(search(*p.fs, xq, 3), faiss::FaissException);
+    // nprobe past nlist is clamped, as FAISS does; a list number past
+    // nlist is refused
+    std::vector<float> ok1 = random_gaussian(2, d, 17);
+    auto all16 = params(TQ_SCAN_INT8, kNlist), many = params(TQ_SCAN_INT8, 99);
+    Result r1 = search(*p.fs, ok1, 5, &all16),
+           r2 = search(*p.fs, ok1, 5, &many);
+    EXPECT_EQ(r1.I, r2.I);
+    EXPECT_EQ(r1.D, r2.D);
+    std::vector<idx_t> assign = {0, (idx_t)kNlist};
+    std::vector<float> dis(2), D(5);
+    std::vector<idx_t> I(5);
+    auto two = params(TQ_SCAN_INT8, 2);
+    EXPECT_THROW(
+            p.fs->search_preassigned(
+                    1,
+                    ok1.data(),
+                    5,
+                    assign.data(),
+                    dis.data(),
+                    D.data(),
+                    I.data(),
+                    false,
+                    &two),
+            faiss::FaissException);
     // lists of another codec (same code size: 8 + 4 bytes, not 4 + 8) are
     // refused before the scan
     TurboQuantizer other(d, TQVariant::MSE, 4, false);

@@ -323,12 +323,14 @@ IVFHead get_ivf_head(const Section& head) {
     return h;
 }
 
-/// the three list sections into il (empty lists of nlist x code_size)
+/// the three list sections into ArrayInvertedLists, or BlockedInvertedLists
+/// (made once nlist is checked against the sizes section)
 faiss::InvertedLists* read_invlists(
         SectionReader& r,
         const IVFHead& h,
-        std::unique_ptr<faiss::InvertedLists> il) {
-    const size_t code_size = il->code_size;
+        const TurboQuantizer& tq,
+        bool blocked) {
+    const size_t code_size = tq.code_size;
     Section ssz = r.next(kTagInvListSizes, "the inverted list sizes");
     FAISS_THROW_IF_NOT_FMT(
             ssz.data.size() == h.nlist * sizeof(uint64_t),
@@ -363,6 +365,12 @@ faiss::InvertedLists* read_invlists(
             sid.data.size(),
             (size_t)total);
     const int64_t* ids = reinterpret_cast<const int64_t*>(sid.data.data());
+    std::unique_ptr<faiss::InvertedLists> il;
+    if (blocked) {
+        il.reset(new BlockedInvertedLists(h.nlist, tq));
+    } else {
+        il.reset(new faiss::ArrayInvertedLists(h.nlist, code_size));
+    }
     uint64_t ofs = 0;
     for (size_t l = 0; l < h.nlist; l++) {
         if (sizes[l] > 0) {
@@ -397,7 +405,6 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
             "faiss-turbo read: %s: d, centered, by_residual or the mean do "
             "not agree with the codec",
             head.name().c_str());
-    std::unique_ptr<faiss::InvertedLists> lists;
     if (fs) {
         std::string why = lut_scan_unsupported(tq);
         FAISS_THROW_IF_NOT_FMT(
@@ -405,11 +412,8 @@ faiss::Index* read_tq_ivf(const Section& head, SectionReader& r, int depth) {
                 "faiss-turbo read: %s: the fast-scan layout does not take %s",
                 head.name().c_str(),
                 why.c_str());
-        lists.reset(new BlockedInvertedLists(h.nlist, tq));
-    } else {
-        lists.reset(new faiss::ArrayInvertedLists(h.nlist, tq.code_size));
     }
-    idx->invlists = read_invlists(r, h, std::move(lists));
+    idx->invlists = read_invlists(r, h, tq, fs);
     idx->own_invlists = true;
     std::unique_ptr<faiss::Index> q(read_node(r, depth + 1));
     FAISS_THROW_IF_NOT_FMT(

@@ -420,22 +420,6 @@ struct TQScanner : faiss::InvertedListScanner {
     }
 };
 
-/// a query's 8-bit tables (scan_lut.h)
-struct LutTables {
-    std::vector<float> ftables;
-    std::vector<uint8_t> lut;
-    float delta = 1, bias = 0;
-    bool built = false;
-
-    void build(const TurboQuantizer& tq, const float* y) {
-        ftables.resize(kLutGroupBytes * tq.mse_bytes);
-        lut.resize(kLutGroupBytes * tq.mse_bytes);
-        lut_float_tables(tq, y, ftables.data());
-        lut_quantize(ftables.data(), 2 * tq.mse_bytes, lut.data(), delta, bias);
-        built = true;
-    }
-};
-
 /** The lists of IndexIVFTurboQuantFastScan (blocks, BlockedInvertedLists):
  * approximate scores by 8-bit table lookups (scan_lut.h), exact scores on
  * rows unpacked from the blocks. The tables are the query's, built once

@@ -167,6 +167,14 @@ void lut_quantize(
     }
 }
 
+void LutTables::build(const TurboQuantizer& tq, const float* y) {
+    ftables.resize(kLutGroupBytes * tq.mse_bytes);
+    lut.resize(kLutGroupBytes * tq.mse_bytes);
+    lut_float_tables(tq, y, ftables.data());
+    lut_quantize(ftables.data(), 2 * tq.mse_bytes, lut.data(), delta, bias);
+    built = true;
+}
+
 void LutQueries::prepare(const TurboQuantizer& tq, const TQQueries& q) {
     n = q.n;
     lut_bytes = 32 * tq.mse_bytes;

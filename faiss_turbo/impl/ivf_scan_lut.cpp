@@ -1,0 +1,211 @@
+#include <faiss_turbo/impl/ivf_scan_lut.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include <faiss_turbo/impl/blocked_invlists.h>
+#include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/ivf_scanner.h>
+#include <faiss_turbo/impl/kernels.h>
+#include <faiss_turbo/impl/scan.h>
+#include <faiss_turbo/impl/scan_lut.h>
+#include <faiss_turbo/impl/simd/lut_kernels.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+/// blocks scored per kernel call
+constexpr size_t kCallBlocks = 8;
+
+inline idx_t key_of(size_t list, size_t j) {
+    return (idx_t)((uint64_t)list << 32 | j);
+}
+
+/// what one query's search needs, with its scratch
+template <bool DEBIASED, bool L2> struct QuerySearch {
+    const IVFLutSearch& s;
+    const LutKernels& kernels;
+    TQQueries q;  ///< the query (prepared alone, as the scanner does)
+    TQQueries lq; ///< the query seen from the current list
+    LutTables qtab, ltab;
+    std::vector<uint32_t> sums;
+    size_t ndis = 0, nlist = 0;
+
+    QuerySearch(const IVFLutSearch& s_in)
+        : s(s_in), kernels(lut_kernels_best()) {
+        sums.resize(kCallBlocks * kLutBlockCodes);
+    }
+
+    /// whether the list's query is the query shifted by R c
+    bool shifted() const {
+        return s.table && (L2 || s.tq.ip_offset);
+    }
+
+    /// lq for list l: TQScanner::set_list's arithmetic, so that the exact
+    /// scores are the row index's
+    void list_query(size_t l) {
+        const size_t d = s.tq.d;
+        lq = q;
+        if (!s.table) {
+            return;
+        }
+        const float* rc = s.table->rc.data() + l * d;
+        if (shifted()) {
+            for (size_t j = 0; j < d; j++) {
+                lq.y[j] = q.y[j] - rc[j];
+            }
+        }
+        if (L2) {
+            lq.qconst[0] = (float)canonical_dot(lq.y.data(), lq.y.data(), d);
+        } else {
+            lq.qconst[0] = q.qconst[0] + dot_lanes(q.y.data(), rc, d);
+        }
+    }
+
+    /// list l's approximate scores into r
+    void scan_list(size_t l, TopkReservoir& r) {
+        const BlockedCodes& bc = s.lists.codes[l];
+        const idx_t* ids = s.lists.ids[l].data();
+        list_query(l);
+        const float* corr = nullptr;
+        const LutTables* t = &qtab;
+        if (shifted() && s.lists.fresh(l, s.table)) {
+            corr = s.lists.cdot[l].data();
+        } else if (shifted()) { // changed since the refresh: own tables
+            ltab.build(s.tq, lq.y.data());
+            t = &ltab;
+        }
+        const float qc = lq.qconst[0];
+        const size_t nb = bc.nblocks(), bb = bc.block_bytes();
+        float sc[kLutBlockCodes];
+        for (size_t b0 = 0; b0 < nb; b0 += kCallBlocks) {
+            const size_t nc = std::min(kCallBlocks, nb - b0);
+            kernels.block_sums(
+                    bc.blocks.data() + b0 * bb,
+                    bc.ngroups,
+                    nc,
+                    t->lut.data(),
+                    1,
+                    sums.data());
+            for (size_t b = b0; b < b0 + nc; b++) {
+                const size_t i0 = b * kLutBlockCodes;
+                const size_t m = std::min(kLutBlockCodes, bc.ntotal - i0);
+                const uint32_t* su = sums.data() + (b - b0) * kLutBlockCodes;
+                for (size_t i = 0; i < m; i++) {
+                    TQAffine a = s.tq.template affine_form<false, DEBIASED, L2>(
+                            bc.scalars(i0 + i));
+                    float dot = t->delta * (float)(int32_t)su[i] + t->bias;
+                    if (corr) {
+                        dot -= corr[i0 + i];
+                    }
+                    sc[i] = qc + a.b + a.ac * dot;
+                }
+                for (uint64_t mk = reach_mask(L2, sc, m, r.bound); mk;
+                     mk &= mk - 1) {
+                    size_t i = __builtin_ctzll(mk);
+                    idx_t key = key_of(l, i0 + i);
+                    if (r.beats(sc[i], key) &&
+                        (!s.sel || s.sel->is_member(ids[i0 + i]))) {
+                        r.add(sc[i], key);
+                    }
+                }
+            }
+        }
+        ndis += bc.ntotal;
+        nlist++;
+    }
+
+    /// the reservoir's candidates re-scored exactly into D, L (k each)
+    void finish(TopkReservoir& r, size_t k, float* D, idx_t* L) {
+        std::vector<float> cv(r.kk);
+        std::vector<idx_t> ci(r.kk);
+        r.finish(cv.data(), ci.data());
+        std::sort(ci.begin(), ci.end()); // by list: one list query each
+        init_topk(L2, k, D, L);
+        std::vector<uint8_t> row(s.tq.code_size);
+        std::vector<float> buf(2 * s.tq.d);
+        size_t cur = SIZE_MAX;
+        for (idx_t key : ci) {
+            if (key < 0) {
+                continue;
+            }
+            const size_t l = (uint64_t)key >> 32, j = key & 0xffffffff;
+            if (l != cur) {
+                list_query(l);
+                cur = l;
+            }
+            s.lists.codes[l].code(s.tq, j, row.data());
+            float v = s.tq.score(lq, 0, row.data(), buf.data());
+            push_topk(L2, k, D, L, v, s.lists.ids[l][j]);
+        }
+        finalize_topk(L2, k, D, L);
+    }
+
+    void
+    run(const float* x,
+        const idx_t* assign,
+        size_t k,
+        size_t kk,
+        float* D,
+        idx_t* L) {
+        s.tq.prepare_queries(1, x, L2, q);
+        qtab.build(s.tq, q.y.data());
+        TopkReservoir r(L2, kk);
+        for (size_t p = 0; p < s.nprobe; p++) {
+            const idx_t l = assign[p];
+            if (l < 0 || s.lists.codes[l].ntotal == 0) {
+                continue;
+            }
+            scan_list(l, r);
+            if (s.max_codes && ndis >= s.max_codes) {
+                break;
+            }
+        }
+        finish(r, k, D, L);
+    }
+};
+
+} // namespace
+
+void IVFLutSearch::search(
+        size_t n,
+        const float* x,
+        const idx_t* assign,
+        size_t k,
+        float* D,
+        idx_t* L,
+        faiss::IndexIVFStats* stats) const {
+    size_t ndis = 0, nl = 0;
+    const size_t kk =
+            scan_candidates(k, rerank_factor, (size_t)lists.compute_ntotal());
+    tq.with_form(l2, [&](auto, auto deb, auto l2c) {
+#pragma omp parallel if (n > 1 && !omp_in_parallel()) reduction(+ : ndis, nl)
+        {
+            QuerySearch<deb(), l2c()> qs(*this);
+#pragma omp for schedule(dynamic)
+            for (int64_t i = 0; i < (int64_t)n; i++) {
+                qs.run(x + i * tq.d,
+                       assign + i * nprobe,
+                       k,
+                       kk,
+                       D + i * k,
+                       L + i * k);
+            }
+            ndis += qs.ndis;
+            nl += qs.nlist;
+        }
+        return 0;
+    });
+    if (stats) {
+        stats->nq += n;
+        stats->nlist += nl;
+        stats->ndis += ndis;
+    }
+}
+
+} // namespace faiss_turbo
