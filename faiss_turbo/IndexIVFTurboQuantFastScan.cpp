@@ -77,7 +77,7 @@ void IndexIVFTurboQuantFastScan::search_preassigned(
     IVFScanOptions o = scan_options(params, k, what);
     auto lists = dynamic_cast<const BlockedInvertedLists*>(invlists);
     if (store_pairs || (parallel_mode & PARALLEL_MODE_NO_HEAP_INIT) ||
-        o.scan_mode != TQ_SCAN_INT8 || o.rerank_factor < 1 || !lists) {
+        o.scan_mode != TQ_SCAN_INT8 || !lists) {
         IndexIVFTurboQuant::search_preassigned(
                 n,
                 x,

@@ -43,11 +43,11 @@ struct IndexIVFTurboQuantFastScan : IndexIVFTurboQuant {
     /// the blocked lists (throws if they were replaced by other lists)
     const BlockedInvertedLists& blocked_lists() const;
 
-    /** By default (TQ_SCAN_INT8 with re-scoring) the lists are searched
-     * query by query (impl/ivf_scan_lut.h): one reservoir of candidates
-     * over all the query's lists, re-scored once. Exact mode,
-     * rerank_factor < 1, store_pairs and PARALLEL_MODE_NO_HEAP_INIT take
-     * IndexIVFTurboQuant's path (FAISS's loop with our scanner). */
+    /** By default (TQ_SCAN_INT8) the lists are searched query by query
+     * (impl/ivf_scan_lut.h): one reservoir of candidates over all the
+     * query's lists, re-scored once (rerank_factor >= 1). Exact mode,
+     * store_pairs and PARALLEL_MODE_NO_HEAP_INIT take IndexIVFTurboQuant's
+     * path (FAISS's loop with our scanner). */
     void search_preassigned(
             idx_t n,
             const float* x,

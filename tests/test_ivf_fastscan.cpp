@@ -147,6 +147,33 @@ void expect_zero_padding(const BlockedInvertedLists& il) {
     }
 }
 
+/// FAISS's own search loop with our scanner (IndexIVF::search_preassigned,
+/// past IndexIVFTurboQuantFastScan's query-by-query search)
+Result preassigned_by_faiss(
+        const IndexIVFTurboQuantFastScan& idx,
+        const std::vector<float>& xq,
+        size_t k,
+        size_t nprobe) {
+    const size_t nq = xq.size() / idx.d;
+    std::vector<idx_t> assign(nq * nprobe);
+    std::vector<float> cdis(nq * nprobe);
+    idx.quantizer->search(nq, xq.data(), nprobe, cdis.data(), assign.data());
+    Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
+    faiss::SearchParametersIVF sp;
+    sp.nprobe = nprobe;
+    idx.faiss::IndexIVF::search_preassigned(
+            nq,
+            xq.data(),
+            k,
+            assign.data(),
+            cdis.data(),
+            r.D.data(),
+            r.I.data(),
+            false,
+            &sp);
+    return r;
+}
+
 } // namespace
 
 TEST(IVFFastScan, SameCodesAndResultsAsRowLists) {
@@ -202,7 +229,10 @@ TEST(IVFFastScan, UnrerankedResidualScoresWithinTheTableBound) {
         const TurboQuantizer& tq = p.fs->tq;
         const bool l2 = f.metric == faiss::METRIC_L2;
         auto sp = params(TQ_SCAN_INT8, nprobe, 0.5);
-        Result r = search(*p.fs, xq, k, &sp);
+        Result own = search(*p.fs, xq, k, &sp); // refreshes the lists
+        // and FAISS's loop with the scanner (search_defaults then apply)
+        p.fs->search_defaults.rerank_factor = 0.5;
+        Result scanner = preassigned_by_faiss(*p.fs, xq, k, nprobe);
         auto ex = params(TQ_SCAN_EXACT, nprobe);
         Result all = search(*p.rows, xq, nb, &ex);
         // each id's code scalars
@@ -227,15 +257,17 @@ TEST(IVFFastScan, UnrerankedResidualScoresWithinTheTableBound) {
             for (size_t j = 0; j < nb && all.I[qi * nb + j] >= 0; j++) {
                 exact[all.I[qi * nb + j]] = all.D[qi * nb + j];
             }
-            for (size_t j = 0; j < k; j++) {
-                idx_t id = r.I[qi * k + j];
-                ASSERT_GE(id, 0);
-                const TQCodeScalars& s = scal.at(id);
-                double coef = (f.debiased ? s.aux : s.norm) * (l2 ? 2 : 1);
-                double tol = std::abs(coef) * dot_bound * 1.01 +
-                             1e-4 * (1 + std::abs(exact.at(id)));
-                EXPECT_NEAR(r.D[qi * k + j], exact.at(id), tol)
-                        << "query " << qi << " id " << id;
+            for (const Result* r : {&own, &scanner}) {
+                for (size_t j = 0; j < k; j++) {
+                    idx_t id = r->I[qi * k + j];
+                    ASSERT_GE(id, 0);
+                    const TQCodeScalars& s = scal.at(id);
+                    double coef = (f.debiased ? s.aux : s.norm) * (l2 ? 2 : 1);
+                    double tol = std::abs(coef) * dot_bound * 1.01 +
+                                 1e-4 * (1 + std::abs(exact.at(id)));
+                    EXPECT_NEAR(r->D[qi * k + j], exact.at(id), tol)
+                            << "query " << qi << " id " << id;
+                }
             }
         }
     }
@@ -256,23 +288,7 @@ TEST(IVFFastScan, StaleListsScoreWithTablesOfTheirOwn) {
         Result fresh = search(*p.fs, xq, k, &sp8); // refreshes every list
         p.fs->add(1, xb.data());                   // list of xb[0] is stale
         p.rows->add(1, xb.data());
-        std::vector<idx_t> assign(nq * nprobe);
-        std::vector<float> cdis(nq * nprobe);
-        p.fs->quantizer->search(
-                nq, xq.data(), nprobe, cdis.data(), assign.data());
-        Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
-        faiss::SearchParametersIVF sp;
-        sp.nprobe = nprobe;
-        p.fs->faiss::IndexIVF::search_preassigned(
-                nq,
-                xq.data(),
-                k,
-                assign.data(),
-                cdis.data(),
-                r.D.data(),
-                r.I.data(),
-                false,
-                &sp);
+        Result r = preassigned_by_faiss(*p.fs, xq, k, nprobe);
         Result all = search(*p.rows, xq, nb + 1, &ex);
         Result want = search(*p.rows, xq, k, &ex);
         for (size_t q = 0; q < nq; q++) {

@@ -120,27 +120,34 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
         nlist++;
     }
 
-    /// the reservoir's candidates re-scored exactly into D, L (k each)
+    /// the reservoir's candidates into D, L (k each): re-scored exactly,
+    /// or (rerank_factor < 1) with their table scores
     void finish(TopkReservoir& r, size_t k, float* D, idx_t* L) {
         std::vector<float> cv(r.kk);
         std::vector<idx_t> ci(r.kk);
         r.finish(cv.data(), ci.data());
-        std::sort(ci.begin(), ci.end()); // by list: one list query each
+        std::vector<std::pair<idx_t, float>> cand;
+        for (size_t j = 0; j < r.kk; j++) {
+            if (ci[j] >= 0) {
+                cand.emplace_back(ci[j], cv[j]);
+            }
+        }
+        std::sort(cand.begin(), cand.end()); // by list: one list query each
+        const bool rerank = s.rerank_factor >= 1;
         init_topk(L2, k, D, L);
         std::vector<uint8_t> row(s.tq.code_size);
         std::vector<float> buf(2 * s.tq.d);
         size_t cur = SIZE_MAX;
-        for (idx_t key : ci) {
-            if (key < 0) {
-                continue;
-            }
+        for (auto [key, v] : cand) {
             const size_t l = (uint64_t)key >> 32, j = key & 0xffffffff;
-            if (l != cur) {
+            if (rerank && l != cur) {
                 list_query(l);
                 cur = l;
             }
-            s.lists.codes[l].code(s.tq, j, row.data());
-            float v = s.tq.score(lq, 0, row.data(), buf.data());
+            if (rerank) {
+                s.lists.codes[l].code(s.tq, j, row.data());
+                v = s.tq.score(lq, 0, row.data(), buf.data());
+            }
             push_topk(L2, k, D, L, v, s.lists.ids[l][j]);
         }
         finalize_topk(L2, k, D, L);

@@ -5,7 +5,8 @@
  * per-code <R c, c_hat>, BlockedInvertedLists::cdot), the approximate
  * scores of all probed lists go to one reservoir of the best
  * kk = k * rerank_factor (keyed by list and offset), and only those kk are
- * re-scored exactly, once the query's lists are scanned. FAISS's scanner
+ * re-scored exactly, once the query's lists are scanned (rerank_factor <
+ * 1: the k best table scores are returned). FAISS's scanner
  * cannot wait for the end of a query: it re-scores a code when its list
  * ends if the code is still among the best so far, several times kk codes
  * in all (impl/ivf_scanner.h).
