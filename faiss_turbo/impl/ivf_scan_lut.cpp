@@ -67,6 +67,40 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
         }
     }
 
+    /// table scores of codes [i0, i0 + m) of bc into sc: the codec's
+    /// affine form with only the fields it reads loaded, so that the loop
+    /// vectorizes (as the flat fast-scan's affine_loop)
+    template <bool MOFF, bool CORR>
+    void
+    scores(const BlockedCodes& bc,
+           size_t i0,
+           size_t m,
+           const uint32_t* su,
+           float delta,
+           float bias,
+           float qc,
+           const float* corr,
+           float* sc) const {
+        const float* norm = bc.norm.data() + i0;
+        const float* aux = DEBIASED ? bc.aux.data() + i0 : nullptr;
+        const float* cc = !DEBIASED && L2 ? bc.cc.data() + i0 : nullptr;
+        const float* moff = MOFF ? bc.moff.data() + i0 : nullptr;
+        const float* cr = CORR ? corr + i0 : nullptr;
+        for (size_t i = 0; i < m; i++) {
+            TQCodeScalars c;
+            c.norm = norm[i];
+            c.aux = DEBIASED ? aux[i] : 0;
+            c.cc = !DEBIASED && L2 ? cc[i] : 0;
+            c.moff = MOFF ? moff[i] : 0;
+            TQAffine a = s.tq.template affine_form<false, DEBIASED, L2>(c);
+            float dot = delta * (float)(int32_t)su[i] + bias;
+            if (CORR) {
+                dot -= cr[i];
+            }
+            sc[i] = qc + a.b + a.ac * dot;
+        }
+    }
+
     /// list l's approximate scores into r
     void scan_list(size_t l, TopkReservoir& r) {
         const BlockedCodes& bc = s.lists.codes[l];
@@ -96,14 +130,15 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
                 const size_t i0 = b * kLutBlockCodes;
                 const size_t m = std::min(kLutBlockCodes, bc.ntotal - i0);
                 const uint32_t* su = sums.data() + (b - b0) * kLutBlockCodes;
-                for (size_t i = 0; i < m; i++) {
-                    TQAffine a = s.tq.template affine_form<false, DEBIASED, L2>(
-                            bc.scalars(i0 + i));
-                    float dot = t->delta * (float)(int32_t)su[i] + t->bias;
-                    if (corr) {
-                        dot -= corr[i0 + i];
-                    }
-                    sc[i] = qc + a.b + a.ac * dot;
+                const float dl = t->delta, bi = t->bias;
+                if (bc.has_moff && corr) {
+                    scores<true, true>(bc, i0, m, su, dl, bi, qc, corr, sc);
+                } else if (bc.has_moff) {
+                    scores<true, false>(bc, i0, m, su, dl, bi, qc, corr, sc);
+                } else if (corr) {
+                    scores<false, true>(bc, i0, m, su, dl, bi, qc, corr, sc);
+                } else {
+                    scores<false, false>(bc, i0, m, su, dl, bi, qc, corr, sc);
                 }
                 for (uint64_t mk = reach_mask(L2, sc, m, r.bound); mk;
                      mk &= mk - 1) {
