@@ -29,6 +29,7 @@
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/io_sections.h>
 #include <faiss_turbo/index_factory.h>
 #include <faiss_turbo/index_io.h>
@@ -506,7 +507,8 @@ TEST(IORoundTrip, SearchDefaults) {
 }
 
 TEST(IOGolden, FilesWithoutSearchDefaultsReadTheDefaults) {
-    // the golden files predate the stored search_defaults
+    // the first golden files predate the stored search_defaults; the
+    // fast-scan ones store the defaults
     const SearchParametersTurboQuant def;
     for (const golden::Case& c : golden::cases()) {
         SCOPED_TRACE(c.name);
@@ -516,6 +518,10 @@ TEST(IOGolden, FilesWithoutSearchDefaultsReadTheDefaults) {
         const SearchParametersTurboQuant* sd = nullptr;
         if (auto t = dynamic_cast<IndexTurboQuant*>(idx.get())) {
             sd = &t->search_defaults;
+        } else if (
+                auto f = dynamic_cast<faiss_turbo::IndexTurboQuantFastScan*>(
+                        idx.get())) {
+            sd = &f->search_defaults;
         } else if (auto v = dynamic_cast<IndexIVFTurboQuant*>(idx.get())) {
             sd = &v->search_defaults;
         }

@@ -3,8 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
+#include <cstdint>
 #include <vector>
 
 #include <faiss_turbo/impl/blocked_invlists.h>

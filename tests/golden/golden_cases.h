@@ -23,7 +23,9 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/random.h>
 
 namespace golden {
@@ -92,6 +94,21 @@ inline std::vector<Case> cases() {
                        idx->add(200, xb);
                        return idx;
                    }});
+    res.push_back({"fs_mse2_ip", 40, 100, 15, [](const float* xb) {
+                       auto idx = new IndexTurboQuantFastScan(
+                               40, 2, faiss::METRIC_INNER_PRODUCT);
+                       idx->add(100, xb);
+                       return idx;
+                   }});
+    res.push_back({"ivf8_fs4", 32, 200, 16, [](const float* xb) {
+                       auto idx = new IndexIVFTurboQuantFastScan(
+                               new faiss::IndexFlatL2(32), 32, 8, 4);
+                       idx->own_fields = true;
+                       idx->nprobe = 3;
+                       idx->train(200, xb);
+                       idx->add(200, xb);
+                       return idx;
+                   }});
     return res;
 }
 
@@ -130,7 +147,8 @@ inline Expected compute(const faiss::Index& idx, const Case& c) {
     ivf_exact.scan_mode = faiss_turbo::TQ_SCAN_EXACT;
     const faiss::SearchParameters* params = nullptr;
     auto ivf = dynamic_cast<const faiss_turbo::IndexIVFTurboQuant*>(&idx);
-    if (dynamic_cast<const faiss_turbo::IndexTurboQuant*>(&idx)) {
+    if (dynamic_cast<const faiss_turbo::IndexTurboQuant*>(&idx) ||
+        dynamic_cast<const faiss_turbo::IndexTurboQuantFastScan*>(&idx)) {
         params = &exact;
     } else if (ivf) {
         ivf_exact.nprobe = ivf->nprobe;
