@@ -7,6 +7,7 @@
 
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissAssert.h>
+#include <faiss/invlists/DirectMap.h>
 #include <faiss/invlists/InvertedLists.h>
 
 #include <faiss_turbo/impl/blocked_invlists.h>
@@ -430,7 +431,10 @@ void IndexIVFTurboQuant::check_lists(const char* what) const {
             what);
     auto b = dynamic_cast<BlockedInvertedLists*>(invlists);
     FAISS_THROW_IF_NOT_FMT(
-            !b || b->tq.mse_bytes == tq.mse_bytes,
+            !b || (b->tq.d == tq.d && b->tq.bits == tq.bits &&
+                   b->tq.variant == tq.variant &&
+                   b->tq.debiased == tq.debiased &&
+                   b->tq.ip_offset == tq.ip_offset),
             "%s: blocked lists of another codec",
             what);
     if (b) { // per-code terms that let one query's tables serve every list
@@ -472,6 +476,45 @@ void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
     }
     ntotal += o.ntotal;
     o.ntotal = 0;
+}
+
+void IndexIVFTurboQuant::update_vectors(
+        int nv, const idx_t* ids, const float* x) {
+    auto b = dynamic_cast<BlockedInvertedLists*>(invlists);
+    if (!b || direct_map.type != faiss::DirectMap::Array) {
+        faiss::IndexIVF::update_vectors(nv, ids, x);
+        return;
+    }
+    FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
+    FAISS_THROW_IF_NOT_FMT(nv >= 0, "update_vectors: nv=%d < 0", nv);
+    check_finite(nv, d, x, "update_vectors", "vector");
+    std::vector<idx_t> assign(nv);
+    quantizer->assign(nv, x, assign.data());
+    std::vector<uint8_t> codes(nv * code_size);
+    encode_vectors(nv, x, assign.data(), codes.data());
+    // DirectMap::update_codes' steps: the entry leaves its list (the
+    // list's last one takes its place), then joins its new list
+    std::vector<idx_t>& where = direct_map.array;
+    for (int i = 0; i < nv; i++) {
+        const idx_t id = ids[i];
+        FAISS_THROW_IF_NOT_FMT(
+                id >= 0 && id < (idx_t)where.size(),
+                "update_vectors: id %ld out of range",
+                (long)id);
+        const size_t l = faiss::lo_listno(where[id]);
+        const size_t ofs = faiss::lo_offset(where[id]);
+        const size_t last = invlists->list_size(l) - 1;
+        if (ofs != last) {
+            const idx_t id2 = invlists->get_single_id(l, last);
+            where[id2] = faiss::lo_build(l, ofs);
+            faiss::InvertedLists::ScopedCodes moved(invlists, l, last);
+            invlists->update_entry(l, ofs, id2, moved.get());
+        }
+        invlists->resize(l, last);
+        const size_t l2 = assign[i];
+        where[id] = faiss::lo_build(l2, invlists->list_size(l2));
+        invlists->add_entry(l2, id, codes.data() + i * code_size);
+    }
 }
 
 void IndexIVFTurboQuant::reset_centroid_table() {

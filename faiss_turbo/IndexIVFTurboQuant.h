@@ -97,7 +97,7 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
 
     /// a deep copy (quantizer and inverted lists included, owned); the
     /// lists must be ArrayInvertedLists or BlockedInvertedLists
-    IndexIVFTurboQuant* clone() const;
+    virtual IndexIVFTurboQuant* clone() const;
 
     /// the coarse quantizer, then the mean if centered (empty index only)
     void train(idx_t n, const float* x) override;
@@ -164,10 +164,15 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// IndexIVF's checks plus the same codec, by_residual and mean
     void check_compatible_for_merge(const faiss::Index& other) const override;
 
-    /// IndexIVF's merge, or row codes moved list by list where either
-    /// index holds blocked lists (IndexIVFTurboQuantFastScan): the two
-    /// layouts merge both ways
+    /// IndexIVF's merge, or row codes moved list by list where the lists
+    /// are blocked (IndexIVFTurboQuantFastScan: FAISS's
+    /// InvertedLists::merge_from would read their blocks as rows)
     void merge_from(faiss::Index& other, idx_t add_id) override;
+
+    /// IndexIVF's, except with an Array direct map over blocked lists,
+    /// whose codes FAISS's DirectMap::update_codes would leak (it takes
+    /// get_single_code without release_codes)
+    void update_vectors(int nv, const idx_t* idx, const float* v) override;
 
     /// forget R c, S R c of the centroids: call it after changing the
     /// coarse quantizer other than through train()

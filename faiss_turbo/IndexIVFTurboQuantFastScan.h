@@ -38,7 +38,7 @@ struct IndexIVFTurboQuantFastScan : IndexIVFTurboQuant {
     IndexIVFTurboQuantFastScan();
 
     /// a deep copy (quantizer and lists included, owned)
-    IndexIVFTurboQuantFastScan* clone() const;
+    IndexIVFTurboQuantFastScan* clone() const override;
 
     /// the blocked lists (throws if they were replaced by other lists)
     const BlockedInvertedLists& blocked_lists() const;

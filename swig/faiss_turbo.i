@@ -241,6 +241,11 @@ typedef uint64_t size_t;
     size_t memory_bytes() const {
         return $self->blocked_lists().bytes();
     }
+
+    /// list l's row codes (list_size x code_size bytes) into out
+    void get_list_codes_c(size_t l, uint8_t* out) const {
+        $self->blocked_lists().get_rows(l, out);
+    }
 }
 
 /********************************************************

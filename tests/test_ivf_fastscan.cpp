@@ -586,4 +586,55 @@ TEST(IVFFastScan, BadInput) {
     p.fs->replace_invlists(new BlockedInvertedLists(kNlist, other), true);
     std::vector<float> ok(d, 0.5f);
     EXPECT_THROW(search(*p.fs, ok, 3), faiss::FaissException);
+    // and the same bytes and slots, other floats (norm, moff vs norm, beta)
+    TurboQuantizer other2(d, TQVariant::MSE, 2, false);
+    other2.ip_offset = true;
+    other2.set_layout();
+    ASSERT_EQ(other2.code_size, p.fs->code_size);
+    ASSERT_EQ(other2.mse_bytes, p.fs->tq.mse_bytes);
+    p.fs->replace_invlists(new BlockedInvertedLists(kNlist, other2), true);
+    EXPECT_THROW(search(*p.fs, ok, 3), faiss::FaissException);
+}
+
+TEST(IVFFastScan, MaxCodesUpdateVectorsAndVirtualClone) {
+    const size_t d = 32, nb = 4000, nq = 30, k = 10, nprobe = 8;
+    std::vector<float> xb = random_gaussian(nb, d, 18);
+    std::vector<float> xq = random_gaussian(nq, d, 19);
+    Pair p = make_pair(d, {4, faiss::METRIC_L2, true, false, true}, xb);
+
+    // max_codes bounds each query's scan: a batch answers as one query at
+    // a time, and every query scans more than one list
+    p.fs->max_codes = 600;
+    auto sp = params(TQ_SCAN_INT8, nprobe);
+    sp.max_codes = 600;
+    faiss::indexIVF_stats.reset();
+    Result batch = search(*p.fs, xq, k, &sp);
+    EXPECT_GT(faiss::indexIVF_stats.nlist, 2 * nq);
+    for (size_t q = 0; q < nq; q++) {
+        std::vector<float> one(xq.begin() + q * d, xq.begin() + (q + 1) * d);
+        Result r = search(*p.fs, one, k, &sp);
+        ASSERT_TRUE(std::equal(r.I.begin(), r.I.end(), batch.I.begin() + q * k))
+                << "query " << q;
+    }
+
+    // update_vectors with an Array direct map: the row index's lists
+    p.rows->set_direct_map_type(faiss::DirectMap::Array);
+    p.fs->set_direct_map_type(faiss::DirectMap::Array);
+    std::vector<idx_t> upd = {5, 17, 3999, 1200};
+    std::vector<float> nv = random_gaussian(upd.size(), d, 20);
+    p.rows->update_vectors(upd.size(), upd.data(), nv.data());
+    p.fs->update_vectors(upd.size(), upd.data(), nv.data());
+    ASSERT_NO_FATAL_FAILURE(expect_same_lists(*p.rows, *p.fs));
+    ASSERT_NO_FATAL_FAILURE(expect_zero_padding(p.fs->blocked_lists()));
+    std::vector<float> v1(d), v2(d);
+    for (idx_t key : upd) {
+        p.rows->reconstruct(key, v1.data());
+        p.fs->reconstruct(key, v2.data());
+        EXPECT_EQ(v1, v2);
+    }
+
+    // cloned through the base class: still the fast-scan index
+    const IndexIVFTurboQuant* base = p.fs.get();
+    std::unique_ptr<IndexIVFTurboQuant> c(base->clone());
+    EXPECT_TRUE(dynamic_cast<IndexIVFTurboQuantFastScan*>(c.get()));
 }

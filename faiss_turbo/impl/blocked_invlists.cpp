@@ -21,19 +21,24 @@ BlockedInvertedLists::BlockedInvertedLists(
             why.empty(),
             "BlockedInvertedLists: the fast-scan layout does not take %s",
             why.c_str());
+    // searches key candidates by (list << 32 | offset)
+    FAISS_THROW_IF_NOT_FMT(
+            nlist_in < (size_t(1) << 31),
+            "BlockedInvertedLists: nlist=%zd >= 2^31",
+            nlist_in);
     for (BlockedCodes& c : codes) {
         c.set_codec(tq);
     }
 }
 
 BlockedInvertedLists::BlockedInvertedLists(const BlockedInvertedLists& o)
-    : faiss::InvertedLists(o),
-      tq(o.tq),
-      codes(o.codes),
-      ids(o.ids),
-      cdot(o.cdot),
-      stale(o.stale),
-      cdot_table(o.cdot_table) {}
+    : faiss::InvertedLists(o), tq(o.tq), codes(o.codes), ids(o.ids) {
+    // a search of o may be refreshing its derived terms
+    std::lock_guard<std::mutex> lock(o.refresh_mutex);
+    cdot = o.cdot;
+    stale = o.stale;
+    cdot_table = o.cdot_table;
+}
 
 void BlockedInvertedLists::refresh(
         std::shared_ptr<const IVFCentroidTable> table) {
@@ -115,6 +120,10 @@ size_t BlockedInvertedLists::add_entries(
         const uint8_t* code) {
     check_list(list_no, "add_entries");
     const size_t o = codes[list_no].ntotal;
+    FAISS_THROW_IF_NOT_FMT(
+            o + n_entry < (size_t(1) << 32),
+            "BlockedInvertedLists: list %zd would hold 2^32 codes or more",
+            list_no);
     codes[list_no].append(tq, n_entry, code);
     stale[list_no] = 1;
     ids[list_no].insert(ids[list_no].end(), ids_in, ids_in + n_entry);
@@ -173,6 +182,7 @@ void BlockedInvertedLists::merge_from_blocked(
 }
 
 size_t BlockedInvertedLists::bytes() const {
+    std::lock_guard<std::mutex> lock(refresh_mutex);
     size_t b = 0;
     for (size_t l = 0; l < nlist; l++) {
         b += codes[l].bytes() + ids[l].size() * sizeof(idx_t) +

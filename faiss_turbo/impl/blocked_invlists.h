@@ -96,7 +96,7 @@ struct BlockedInvertedLists : faiss::InvertedLists {
     /// move every entry of other (same codec) here, ids shifted by add_id
     void merge_from_blocked(BlockedInvertedLists& other, idx_t add_id);
 
-    /// memory held by codes and ids, in bytes
+    /// memory held by codes, ids and cdot, in bytes
     size_t bytes() const;
 
    private:
@@ -104,7 +104,7 @@ struct BlockedInvertedLists : faiss::InvertedLists {
 
     std::vector<uint8_t> stale; ///< per list: cdot out of date
     std::shared_ptr<const IVFCentroidTable> cdot_table;
-    std::mutex refresh_mutex;
+    mutable std::mutex refresh_mutex; ///< guards cdot, stale, cdot_table
 };
 
 /// a list's codes as rows, whatever the InvertedLists: a view of

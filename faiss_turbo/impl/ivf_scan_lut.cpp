@@ -142,7 +142,10 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
                 for (uint64_t mk = reach_mask(L2, sc, m, r.bound); mk;
                      mk &= mk - 1) {
                     size_t i = __builtin_ctzll(mk);
-                    idx_t key = key_of(l, i0 + i);
+                    // re-scoring finds a code by its key; table scores
+                    // go out as they are, ties by label
+                    idx_t key = s.rerank_factor >= 1 ? key_of(l, i0 + i)
+                                                     : ids[i0 + i];
                     if (r.beats(sc[i], key) &&
                         (!s.sel || s.sel->is_member(ids[i0 + i]))) {
                         r.add(sc[i], key);
@@ -166,22 +169,26 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
                 cand.emplace_back(ci[j], cv[j]);
             }
         }
-        std::sort(cand.begin(), cand.end()); // by list: one list query each
-        const bool rerank = s.rerank_factor >= 1;
         init_topk(L2, k, D, L);
+        if (s.rerank_factor < 1) { // keyed by label
+            for (auto [label, v] : cand) {
+                push_topk(L2, k, D, L, v, label);
+            }
+            finalize_topk(L2, k, D, L);
+            return;
+        }
+        std::sort(cand.begin(), cand.end()); // by list: one list query each
         std::vector<uint8_t> row(s.tq.code_size);
         std::vector<float> buf(2 * s.tq.d);
         size_t cur = SIZE_MAX;
         for (auto [key, v] : cand) {
             const size_t l = (uint64_t)key >> 32, j = key & 0xffffffff;
-            if (rerank && l != cur) {
+            if (l != cur) {
                 list_query(l);
                 cur = l;
             }
-            if (rerank) {
-                s.lists.codes[l].code(s.tq, j, row.data());
-                v = s.tq.score(lq, 0, row.data(), buf.data());
-            }
+            s.lists.codes[l].code(s.tq, j, row.data());
+            v = s.tq.score(lq, 0, row.data(), buf.data());
             push_topk(L2, k, D, L, v, s.lists.ids[l][j]);
         }
         finalize_topk(L2, k, D, L);
@@ -197,13 +204,15 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
         s.tq.prepare_queries(1, x, L2, q);
         qtab.build(s.tq, q.y.data());
         TopkReservoir r(L2, kk);
+        size_t nscan = 0; // this query's codes, for max_codes
         for (size_t p = 0; p < s.nprobe; p++) {
             const idx_t l = assign[p];
             if (l < 0 || s.lists.codes[l].ntotal == 0) {
                 continue;
             }
             scan_list(l, r);
-            if (s.max_codes && ndis >= s.max_codes) {
+            nscan += s.lists.codes[l].ntotal;
+            if (s.max_codes && nscan >= s.max_codes) {
                 break;
             }
         }

@@ -50,6 +50,13 @@ def test_same_lists_and_exact_scores_as_row_lists(desc, metric):
         i2, c2 = list_rows(rows, l)
         np.testing.assert_array_equal(i1, i2)
         np.testing.assert_array_equal(c1, c2)
+        n = rows.invlists.list_size(l)
+        np.testing.assert_array_equal(
+            fs.get_list_codes(l),
+            faiss.rev_swig_ptr(rows.invlists.get_codes(l),
+                               n * rows.code_size).reshape(n, -1))
+    with pytest.raises(ValueError):
+        fs.get_list_codes(NLIST)
 
     ex = ivf_params(ft.TQ_SCAN_EXACT)
     Dx, Ix = rows.search(xq, k, params=ex)

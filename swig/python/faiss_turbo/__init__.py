@@ -308,6 +308,23 @@ _keep_quantizer(IndexIVFTurboQuant)  # noqa: F405
 _keep_quantizer(IndexIVFTurboQuantFastScan)  # noqa: F405
 
 
+def _ivf_fs_get_list_codes(self, list_no):
+    """list list_no's codes as rows (list_size, code_size) uint8, the
+    codec's layout. invlists.get_codes gives the blocks (as FAISS's
+    BlockInvertedLists does), which faiss.contrib.inspect_tools.get_invlist
+    would misread as rows."""
+    if not 0 <= list_no < self.nlist:
+        raise ValueError("list_no %d not in [0, %d)" % (list_no, self.nlist))
+    n = self.invlists.list_size(list_no)
+    codes = np.empty((n, self.code_size), dtype=np.uint8)
+    if n:
+        self.get_list_codes_c(list_no, swig_ptr(codes))
+    return codes
+
+
+IndexIVFTurboQuantFastScan.get_list_codes = _ivf_fs_get_list_codes  # noqa
+
+
 ###########################################################
 # TurboQuantizer: numpy encode / decode, mean as an array
 ###########################################################
