@@ -225,10 +225,19 @@ TEST(IVFFastScan, UnrerankedResidualScoresWithinTheTableBound) {
           Form{4, faiss::METRIC_L2, true, false, false},
           Form{2, faiss::METRIC_INNER_PRODUCT, true, false, true}}) {
         SCOPED_TRACE(name(f));
-        Pair p = make_pair(d, f, xb);
+        // searched (cdot computed), then changed: appended codes, and codes
+        // moved by remove_ids, get theirs at the next search
+        Pair p = make_pair(
+                d, f, std::vector<float>(xb.begin(), xb.begin() + 1000 * d));
+        auto sp = params(TQ_SCAN_INT8, nprobe, 0.5);
+        search(*p.fs, xq, k, &sp);
+        p.fs->add(nb - 1000, xb.data() + 1000 * d);
+        p.rows->add(nb - 1000, xb.data() + 1000 * d);
+        faiss::IDSelectorRange cut(200, 400);
+        p.fs->remove_ids(cut);
+        p.rows->remove_ids(cut);
         const TurboQuantizer& tq = p.fs->tq;
         const bool l2 = f.metric == faiss::METRIC_L2;
-        auto sp = params(TQ_SCAN_INT8, nprobe, 0.5);
         Result own = search(*p.fs, xq, k, &sp); // refreshes the lists
         // and FAISS's loop with the scanner (search_defaults then apply)
         p.fs->search_defaults.rerank_factor = 0.5;

@@ -1,5 +1,7 @@
 #include <faiss_turbo/impl/blocked_invlists.h>
 
+#include <algorithm>
+
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/impl/ivf_scanner.h>
@@ -15,7 +17,7 @@ BlockedInvertedLists::BlockedInvertedLists(
       codes(nlist_in),
       ids(nlist_in),
       cdot(nlist_in),
-      stale(nlist_in, 1) {
+      valid(nlist_in, 0) {
     std::string why = lut_scan_unsupported(tq);
     FAISS_THROW_IF_NOT_FMT(
             why.empty(),
@@ -36,7 +38,7 @@ BlockedInvertedLists::BlockedInvertedLists(const BlockedInvertedLists& o)
     // a search of o may be refreshing its derived terms
     std::lock_guard<std::mutex> lock(o.refresh_mutex);
     cdot = o.cdot;
-    stale = o.stale;
+    valid = o.valid;
     cdot_table = o.cdot_table;
 }
 
@@ -44,7 +46,7 @@ void BlockedInvertedLists::refresh(
         std::shared_ptr<const IVFCentroidTable> table) {
     std::lock_guard<std::mutex> lock(refresh_mutex);
     if (table != cdot_table) {
-        std::fill(stale.begin(), stale.end(), 1);
+        std::fill(valid.begin(), valid.end(), 0);
         cdot_table = table;
     }
     if (!table) {
@@ -53,22 +55,23 @@ void BlockedInvertedLists::refresh(
     const size_t d = tq.d;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t l = 0; l < (int64_t)nlist; l++) {
-        if (!stale[l]) {
+        const BlockedCodes& c = codes[l];
+        const size_t i0 = std::min(valid[l], c.ntotal), n = c.ntotal - i0;
+        cdot[l].resize(c.ntotal);
+        valid[l] = c.ntotal;
+        if (n == 0) {
             continue;
         }
-        const BlockedCodes& c = codes[l];
         const float* rc = table->rc.data() + l * d;
-        std::vector<uint8_t> rows(c.ntotal * code_size);
-        c.rows(tq, 0, c.ntotal, rows.data());
+        std::vector<uint8_t> rows(n * code_size);
+        c.rows(tq, i0, n, rows.data());
         std::vector<float> chat(d);
-        cdot[l].resize(c.ntotal);
-        for (size_t i = 0; i < c.ntotal; i++) {
+        for (size_t i = 0; i < n; i++) {
             TQCodeScalars sc;
             tq.decode_rotated(
                     rows.data() + i * code_size, chat.data(), nullptr, sc);
-            cdot[l][i] = dot_lanes(rc, chat.data(), d);
+            cdot[l][i0 + i] = dot_lanes(rc, chat.data(), d);
         }
-        stale[l] = 0;
     }
 }
 
@@ -124,8 +127,7 @@ size_t BlockedInvertedLists::add_entries(
             o + n_entry < (size_t(1) << 32),
             "BlockedInvertedLists: list %zd would hold 2^32 codes or more",
             list_no);
-    codes[list_no].append(tq, n_entry, code);
-    stale[list_no] = 1;
+    codes[list_no].append(tq, n_entry, code); // beyond valid: stale
     ids[list_no].insert(ids[list_no].end(), ids_in, ids_in + n_entry);
     return o;
 }
@@ -138,7 +140,7 @@ void BlockedInvertedLists::update_entries(
         const uint8_t* code) {
     check_list(list_no, "update_entries");
     codes[list_no].update(tq, offset, n_entry, code); // checks the range
-    stale[list_no] = 1;
+    valid[list_no] = std::min(valid[list_no], offset);
     std::copy(ids_in, ids_in + n_entry, ids[list_no].begin() + offset);
 }
 
@@ -146,8 +148,10 @@ void BlockedInvertedLists::resize(size_t list_no, size_t new_size) {
     check_list(list_no, "resize");
     codes[list_no].resize(new_size);
     ids[list_no].resize(new_size, -1);
-    std::vector<float>().swap(cdot[list_no]); // stale: recomputed whole
-    stale[list_no] = 1;
+    valid[list_no] = std::min(valid[list_no], new_size);
+    if (new_size == 0) {
+        std::vector<float>().swap(cdot[list_no]);
+    }
 }
 
 void BlockedInvertedLists::get_rows(size_t list_no, uint8_t* out) const {

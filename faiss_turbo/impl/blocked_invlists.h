@@ -42,7 +42,9 @@ struct BlockedInvertedLists : faiss::InvertedLists {
      * table). With it a residual code's dot with the list's query is
      * <y - R c_l, c_hat> = <y, c_hat> - cdot, so one query's tables serve
      * every list (impl/ivf_scanner). Computed by refresh(); a list that
-     * changed since is stale and scanned with tables of its own. */
+     * changed since is stale and scanned with tables of its own. Only
+     * what changed is recomputed: appended codes, and the codes from the
+     * first updated or cut position on. */
     std::vector<std::vector<float>> cdot;
 
     /// tq: a TQmse codec the fast-scan layout takes (lut_scan_unsupported)
@@ -51,13 +53,14 @@ struct BlockedInvertedLists : faiss::InvertedLists {
     /// a copy (the derived cdot included)
     BlockedInvertedLists(const BlockedInvertedLists& other);
 
-    /// cdot of the stale lists, against table (all of them if the table
+    /// cdot of the stale codes, against table (all of them if the table
     /// changed). Thread-safe; called before a search's parallel loops
     void refresh(std::shared_ptr<const IVFCentroidTable> table);
 
     /// whether list_no's cdot holds for table
     bool fresh(size_t list_no, const IVFCentroidTable* table) const {
-        return table == cdot_table.get() && !stale[list_no];
+        return table == cdot_table.get() &&
+               valid[list_no] == codes[list_no].ntotal;
     }
 
     size_t list_size(size_t list_no) const override;
@@ -102,9 +105,10 @@ struct BlockedInvertedLists : faiss::InvertedLists {
    private:
     void check_list(size_t list_no, const char* what) const;
 
-    std::vector<uint8_t> stale; ///< per list: cdot out of date
+    /// per list: cdot holds for its first valid[l] codes
+    std::vector<size_t> valid;
     std::shared_ptr<const IVFCentroidTable> cdot_table;
-    mutable std::mutex refresh_mutex; ///< guards cdot, stale, cdot_table
+    mutable std::mutex refresh_mutex; ///< guards cdot, valid, cdot_table
 };
 
 /// a list's codes as rows, whatever the InvertedLists: a view of
