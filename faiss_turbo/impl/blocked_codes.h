@@ -88,6 +88,28 @@ struct BlockedCodes {
         std::vector<float>& chat);
 };
 
+/** The scalars of codes i0, i0 + 1, ... as the affine form of the codec
+ * (DEBIASED, L2, MOFF: TurboQuantizer::with_form and has_moff) reads them:
+ * only those fields are loaded, so loops over the codes vectorize. */
+template <bool DEBIASED, bool L2, bool MOFF> struct BlockedScalars {
+    const float *norm, *aux, *cc, *moff;
+
+    BlockedScalars(const BlockedCodes& c, size_t i0)
+        : norm(c.norm.data() + i0),
+          aux(DEBIASED ? c.aux.data() + i0 : nullptr),
+          cc(!DEBIASED && L2 ? c.cc.data() + i0 : nullptr),
+          moff(MOFF ? c.moff.data() + i0 : nullptr) {}
+
+    TQCodeScalars operator[](size_t i) const {
+        TQCodeScalars s;
+        s.norm = norm[i];
+        s.aux = DEBIASED ? aux[i] : 0;
+        s.cc = !DEBIASED && L2 ? cc[i] : 0;
+        s.moff = MOFF ? moff[i] : 0;
+        return s;
+    }
+};
+
 /// the MSE bytes of one row code into slot position pos of the blocks
 void pack_block_code(
         const uint8_t* mse, size_t ngroups, size_t pos, uint8_t* blocks);

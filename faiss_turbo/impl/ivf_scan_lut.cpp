@@ -80,18 +80,10 @@ template <bool DEBIASED, bool L2> struct QuerySearch {
            float qc,
            const float* corr,
            float* sc) const {
-        const float* norm = bc.norm.data() + i0;
-        const float* aux = DEBIASED ? bc.aux.data() + i0 : nullptr;
-        const float* cc = !DEBIASED && L2 ? bc.cc.data() + i0 : nullptr;
-        const float* moff = MOFF ? bc.moff.data() + i0 : nullptr;
+        BlockedScalars<DEBIASED, L2, MOFF> cs(bc, i0);
         const float* cr = CORR ? corr + i0 : nullptr;
         for (size_t i = 0; i < m; i++) {
-            TQCodeScalars c;
-            c.norm = norm[i];
-            c.aux = DEBIASED ? aux[i] : 0;
-            c.cc = !DEBIASED && L2 ? cc[i] : 0;
-            c.moff = MOFF ? moff[i] : 0;
-            TQAffine a = s.tq.template affine_form<false, DEBIASED, L2>(c);
+            TQAffine a = s.tq.template affine_form<false, DEBIASED, L2>(cs[i]);
             float dot = delta * (float)(int32_t)su[i] + bias;
             if (CORR) {
                 dot -= cr[i];

@@ -219,17 +219,9 @@ template <bool DEBIASED, bool L2> struct LutTask {
     /// Only the fields this form reads are loaded, so the loop vectorizes
     template <bool MOFF>
     void affine_loop(size_t i0, size_t n, float* B, float* AC) const {
-        const float* norm = codes.norm.data() + i0;
-        const float* aux = DEBIASED ? codes.aux.data() + i0 : nullptr;
-        const float* cc = !DEBIASED && L2 ? codes.cc.data() + i0 : nullptr;
-        const float* moff = MOFF ? codes.moff.data() + i0 : nullptr;
+        BlockedScalars<DEBIASED, L2, MOFF> sc(codes, i0);
         for (size_t i = 0; i < n; i++) {
-            TQCodeScalars s;
-            s.norm = norm[i];
-            s.aux = DEBIASED ? aux[i] : 0;
-            s.cc = !DEBIASED && L2 ? cc[i] : 0;
-            s.moff = MOFF ? moff[i] : 0;
-            TQAffine a = tq.affine_form<false, DEBIASED, L2>(s);
+            TQAffine a = tq.affine_form<false, DEBIASED, L2>(sc[i]);
             B[i] = a.b;
             AC[i] = a.ac;
         }
