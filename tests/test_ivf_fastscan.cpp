@@ -212,6 +212,35 @@ TEST(IVFFastScan, SameCodesAndResultsAsRowLists) {
     }
 }
 
+TEST(IVFFastScan, BatchesAnswerAsSingleQueries) {
+    // a batch scans each list once for up to 4 of its queries: the same
+    // candidates, so the same results bit for bit
+    const size_t d = 40, nb = 2000, nq = 70, k = 12, nprobe = 6;
+    std::vector<float> xb = random_gaussian(nb, d, 21);
+    std::vector<float> xq = random_gaussian(nq, d, 22);
+    for (const Form& f : all_forms()) {
+        if (f.bits != 2 && f.bits != 1.5f) {
+            continue;
+        }
+        SCOPED_TRACE(name(f));
+        Pair p = make_pair(d, f, xb);
+        for (float rf : {2.0f, 0.5f}) {
+            auto sp = params(TQ_SCAN_INT8, nprobe, rf);
+            Result batch = search(*p.fs, xq, k, &sp);
+            for (size_t q = 0; q < nq; q += 7) {
+                std::vector<float> one(
+                        xq.begin() + q * d, xq.begin() + (q + 1) * d);
+                Result r = search(*p.fs, one, k, &sp);
+                ASSERT_TRUE(std::equal(
+                        r.I.begin(), r.I.end(), batch.I.begin() + q * k))
+                        << "query " << q << " rf " << rf;
+                ASSERT_TRUE(std::equal(
+                        r.D.begin(), r.D.end(), batch.D.begin() + q * k));
+            }
+        }
+    }
+}
+
 TEST(IVFFastScan, UnrerankedResidualScoresWithinTheTableBound) {
     // one query's tables serve every list: <y - R c, c_hat> is scored as
     // the table sum of y minus the code's <R c, c_hat> (cdot), so a table

@@ -434,6 +434,7 @@ struct TQBlockScanner : TQScanner {
     // scratch, one scanner per thread
     mutable LutTables qtab; ///< the query's
     mutable LutTables ltab; ///< the current list's query's (stale cdot)
+    mutable std::vector<float> ftables; ///< the tables' float scratch
     mutable std::vector<uint32_t> sums;
     mutable std::vector<uint8_t> rowbuf;
 
@@ -478,7 +479,7 @@ struct TQBlockScanner : TQScanner {
         const bool shifted = table && (l2 || tq.ip_offset);
         if (shifted && !lists.fresh(list_no, table.get())) {
             if (!ltab.built) {
-                ltab.build(tq, cur->y.data());
+                ltab.build(tq, cur->y.data(), ftables);
             }
             return ltab;
         }
@@ -486,7 +487,7 @@ struct TQBlockScanner : TQScanner {
             corr = lists.cdot[list_no].data() + j0;
         }
         if (!qtab.built) {
-            qtab.build(tq, query.y.data());
+            qtab.build(tq, query.y.data(), ftables);
         }
         return qtab;
     }

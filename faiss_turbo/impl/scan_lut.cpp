@@ -167,7 +167,8 @@ void lut_quantize(
     }
 }
 
-void LutTables::build(const TurboQuantizer& tq, const float* y) {
+void LutTables::build(
+        const TurboQuantizer& tq, const float* y, std::vector<float>& ftables) {
     ftables.resize(kLutGroupBytes * tq.mse_bytes);
     lut.resize(kLutGroupBytes * tq.mse_bytes);
     lut_float_tables(tq, y, ftables.data());

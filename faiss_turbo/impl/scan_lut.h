@@ -49,15 +49,17 @@ void lut_quantize(
         float& delta,
         float& bias);
 
-/// one query's 8-bit tables (lut_float_tables, then lut_quantize), with
-/// their float scratch
+/// one query's 8-bit tables (lut_float_tables, then lut_quantize)
 struct LutTables {
-    std::vector<float> ftables;
     std::vector<uint8_t> lut; ///< 32 * mse_bytes
     float delta = 1, bias = 0;
     bool built = false;
 
-    void build(const TurboQuantizer& tq, const float* y);
+    /// ftables: scratch for the float tables
+    void
+    build(const TurboQuantizer& tq,
+          const float* y,
+          std::vector<float>& ftables);
 };
 
 /// queries as 8-bit tables
