@@ -43,9 +43,9 @@ struct IndexIVFTurboQuantFastScan : IndexIVFTurboQuant {
     /// the blocked lists (throws if they were replaced by other lists)
     const BlockedInvertedLists& blocked_lists() const;
 
-    /** By default (TQ_SCAN_INT8) the lists are searched query by query
-     * (impl/ivf_scan_lut.h): one reservoir of candidates over all the
-     * query's lists, re-scored once (rerank_factor >= 1). Exact mode,
+    /** By default (TQ_SCAN_INT8) the lists are searched by chunks of
+     * queries (impl/ivf_scan_lut.h): one reservoir of candidates per query
+     * over all its lists, re-scored once (rerank_factor >= 1). Exact mode,
      * store_pairs and PARALLEL_MODE_NO_HEAP_INIT take IndexIVFTurboQuant's
      * path (FAISS's loop with our scanner). */
     void search_preassigned(

@@ -1,15 +1,19 @@
 /**
  * The search of IndexIVFTurboQuantFastScan's lists (BlockedInvertedLists)
- * by 8-bit tables, query by query, instead of FAISS's scanner loop: one
- * query's tables serve all its lists (residual codes through the lists'
- * per-code <R c, c_hat>, BlockedInvertedLists::cdot), the approximate
- * scores of all probed lists go to one reservoir of the best
- * kk = k * rerank_factor (keyed by list and offset), and only those kk are
- * re-scored exactly, once the query's lists are scanned (rerank_factor <
- * 1: the k best table scores are returned). FAISS's scanner
- * cannot wait for the end of a query: it re-scores a code when its list
- * ends if the code is still among the best so far, several times kk codes
- * in all (impl/ivf_scanner.h).
+ * by 8-bit tables, instead of FAISS's scanner loop. Queries go in chunks
+ * (at most 64); a chunk's lists are scanned in list order, each list's
+ * blocks scored for up to kLutMaxQueries of its queries per pass (read
+ * once for them). One query's tables serve all its lists (residual codes
+ * through the lists' per-code <R c, c_hat>, BlockedInvertedLists::cdot);
+ * the approximate scores of all its probed lists go to one reservoir of
+ * the best kk = k * rerank_factor (keyed by list and offset), and only
+ * those kk are re-scored exactly, once its lists are scanned
+ * (rerank_factor < 1: the k best table scores are returned, ties by
+ * label). The reservoir's set does not depend on the order of its offers,
+ * so a batch answers as its queries one by one. FAISS's scanner cannot
+ * wait for the end of a query: it re-scores a code when its list ends if
+ * the code is still among the best so far, several times kk codes in all
+ * (impl/ivf_scanner.h).
  *
  * The exact scores are those of the row index (the list's query is
  * prepared as TQScanner::set_list does); results follow FAISS's
@@ -43,7 +47,7 @@ struct IVFLutSearch {
 
     /** n queries x (d floats), assign: n x nprobe list numbers (-1:
      * none); D, L: n x k. stats (may be null): nq, nlist, ndis added.
-     * Runs on one thread inside a parallel region, else over queries. */
+     * Runs on one thread inside a parallel region, else over chunks. */
     void
     search(size_t n,
            const float* x,
