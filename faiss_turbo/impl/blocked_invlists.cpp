@@ -159,32 +159,6 @@ void BlockedInvertedLists::get_rows(size_t list_no, uint8_t* out) const {
     codes[list_no].rows(tq, 0, codes[list_no].ntotal, out);
 }
 
-void BlockedInvertedLists::merge_from_blocked(
-        BlockedInvertedLists& other, idx_t add_id) {
-    FAISS_THROW_IF_NOT_MSG(
-            &other != this && other.nlist == nlist &&
-                    other.code_size == code_size &&
-                    other.tq.mse_bytes == tq.mse_bytes,
-            "BlockedInvertedLists::merge_from: other lists of this layout "
-            "needed");
-    std::vector<uint8_t> rows;
-    std::vector<idx_t> shifted;
-    for (size_t l = 0; l < nlist; l++) {
-        const size_t n = other.list_size(l);
-        if (n == 0) {
-            continue;
-        }
-        rows.resize(n * code_size);
-        other.get_rows(l, rows.data());
-        shifted = other.ids[l];
-        for (idx_t& id : shifted) {
-            id += add_id;
-        }
-        add_entries(l, n, shifted.data(), rows.data());
-        other.resize(l, 0);
-    }
-}
-
 size_t BlockedInvertedLists::bytes() const {
     std::lock_guard<std::mutex> lock(refresh_mutex);
     size_t b = 0;

@@ -8,7 +8,7 @@
  * and gives the codec's row codes (TurboQuantizer.h): add_entries,
  * update_entries, get_single_code (a copy, freed by release_codes, so
  * FAISS's ScopedCodes works: remove_ids, reconstruct, copy_subset_to) and
- * list_rows() (files, merges, the GPU copy). FAISS's
+ * ListRows (files, merges, the GPU copy). FAISS's
  * InvertedLists::merge_from reads get_codes as rows, so the index
  * overrides merge_from.
  */
@@ -95,9 +95,6 @@ struct BlockedInvertedLists : faiss::InvertedLists {
 
     /// the list's row codes (list_size x code_size bytes) into out
     void get_rows(size_t list_no, uint8_t* out) const;
-
-    /// move every entry of other (same codec) here, ids shifted by add_id
-    void merge_from_blocked(BlockedInvertedLists& other, idx_t add_id);
 
     /// memory held by codes, ids and cdot, in bytes
     size_t bytes() const;
