@@ -7,9 +7,7 @@
 #include <vector>
 
 #include <faiss_turbo/impl/blocked_invlists.h>
-#include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/ivf_scanner.h>
-#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/impl/simd/lut_kernels.h>
@@ -72,27 +70,16 @@ template <bool DEBIASED, bool L2> struct ChunkSearch {
 
     /// whether the list's query is the query shifted by R c
     bool shifted() const {
-        return s.table && (L2 || s.tq.ip_offset);
+        return ivf_list_shifted(s.tq, L2, s.table);
     }
 
-    /// lq = query q seen from list l: TQScanner::set_list's arithmetic,
-    /// so that the exact scores are the row index's
+    /// lq = query q seen from list l (the scanner's arithmetic, so that
+    /// the exact scores are the row index's)
     void list_query(const TQQueries& q, size_t l) {
-        const size_t d = s.tq.d;
-        lq = q;
-        if (!s.table) {
-            return;
-        }
-        const float* rc = s.table->rc.data() + l * d;
-        if (shifted()) {
-            for (size_t j = 0; j < d; j++) {
-                lq.y[j] = q.y[j] - rc[j];
-            }
-        }
-        if (L2) {
-            lq.qconst[0] = (float)canonical_dot(lq.y.data(), lq.y.data(), d);
+        if (s.table) {
+            ivf_list_query(s.tq, L2, *s.table, q, l, lq);
         } else {
-            lq.qconst[0] = q.qconst[0] + dot_lanes(q.y.data(), rc, d);
+            lq = q;
         }
     }
 

@@ -49,6 +49,37 @@ std::shared_ptr<const IVFCentroidTable> build_ivf_centroid_table(
     return t;
 }
 
+void ivf_list_query(
+        const TurboQuantizer& tq,
+        bool l2,
+        const IVFCentroidTable& table,
+        const TQQueries& q,
+        size_t l,
+        TQQueries& out) {
+    const size_t d = tq.d;
+    const float* rc = table.rc.data() + l * d;
+    const bool shifted = ivf_list_shifted(tq, l2, &table);
+    out.n = 1;
+    out.l2 = q.l2;
+    out.y.resize(d);
+    for (size_t j = 0; j < d; j++) {
+        out.y[j] = shifted ? q.y[j] - rc[j] : q.y[j];
+    }
+    out.sy = q.sy;
+    if (shifted && !table.src.empty() && !q.sy.empty()) {
+        const float* src = table.src.data() + l * d;
+        for (size_t j = 0; j < d; j++) {
+            out.sy[j] = q.sy[j] - src[j];
+        }
+    }
+    out.qconst.resize(1);
+    if (l2) {
+        out.qconst[0] = (float)canonical_dot(out.y.data(), out.y.data(), d);
+    } else { // <q, c> (+ <q, mean>), ip_offset or not
+        out.qconst[0] = q.qconst[0] + dot_lanes(q.y.data(), rc, d);
+    }
+}
+
 IVFCentroidCache::IVFCentroidCache(const IVFCentroidCache& other) {
     std::lock_guard<std::mutex> lock(other.mutex);
     table = other.table;
@@ -216,28 +247,7 @@ struct TQScanner : faiss::InvertedListScanner {
                 list_no_in >= 0 && (size_t)list_no_in < table->nlist,
                 "IndexIVFTurboQuant: list %ld out of range",
                 (long)list_no_in);
-        const size_t d = tq.d;
-        const float* rc = table->rc.data() + list_no_in * d;
-        // the codes meet R (q - c): always for L2, for inner products when
-        // they store <c, r> (ip_offset; files of earlier versions do not)
-        if (l2 || tq.ip_offset) {
-            for (size_t j = 0; j < d; j++) {
-                listq.y[j] = query.y[j] - rc[j];
-            }
-            if (!table->src.empty()) {
-                const float* src = table->src.data() + list_no_in * d;
-                for (size_t j = 0; j < d; j++) {
-                    listq.sy[j] = query.sy[j] - src[j];
-                }
-            }
-        }
-        if (l2) {
-            listq.qconst[0] =
-                    (float)canonical_dot(listq.y.data(), listq.y.data(), d);
-        } else { // <q, c> (+ <q, mean>), ip_offset or not
-            listq.qconst[0] =
-                    query.qconst[0] + dot_lanes(query.y.data(), rc, d);
-        }
+        ivf_list_query(tq, l2, *table, query, list_no_in, listq);
         cur = &listq;
         if (scorer) { // the int8 query follows the list's query
             scorer->set_query(*cur, 0);
@@ -476,7 +486,7 @@ struct TQBlockScanner : TQScanner {
     const LutTables& tables(const float*& corr, size_t j0) const {
         corr = nullptr;
         // the list's query differs from the query by R c (set_list)
-        const bool shifted = table && (l2 || tq.ip_offset);
+        const bool shifted = ivf_list_shifted(tq, l2, table.get());
         if (shifted && !lists.fresh(list_no, table.get())) {
             if (!ltab.built) {
                 ltab.build(tq, cur->y.data(), ftables);

@@ -90,6 +90,26 @@ struct IVFScanOptions {
     size_t ntotal = 0;
 };
 
+/// whether a list's query differs from the query by R c: residual codes
+/// meet R (q - c) always for L2, for inner products when they store
+/// <c, r> (ip_offset; files of earlier versions do not)
+inline bool ivf_list_shifted(
+        const TurboQuantizer& tq, bool l2, const IVFCentroidTable* table) {
+    return table && (l2 || tq.ip_offset);
+}
+
+/** out = the prepared query q (one query) seen from list l: y, sy (PROD)
+ * and qconst from R c and S R c alone (identities in IndexIVFTurboQuant.h).
+ * The one place that computes them, so that every search path scores a
+ * list's codes alike. */
+void ivf_list_query(
+        const TurboQuantizer& tq,
+        bool l2,
+        const IVFCentroidTable& table,
+        const TQQueries& q,
+        size_t l,
+        TQQueries& out);
+
 struct BlockedInvertedLists;
 
 /** A scanner for TurboQuant codes.
