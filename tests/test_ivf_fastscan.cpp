@@ -340,6 +340,12 @@ TEST(IVFFastScan, StaleListsScoreWithTablesOfTheirOwn) {
         }
         EXPECT_GE(recall_at(r.I, want.I, nq, k, k, k), 0.95);
         EXPECT_GE(recall_at(fresh.I, want.I, nq, k, k, k), 0.95);
+        // the next search brings every list's derived terms up to date
+        search(*p.fs, xq, k, &sp8);
+        const BlockedInvertedLists& bl = p.fs->blocked_lists();
+        for (size_t l = 0; l < kNlist; l++) {
+            EXPECT_EQ(bl.cdot[l].size(), bl.codes[l].ntotal) << "list " << l;
+        }
     }
 }
 

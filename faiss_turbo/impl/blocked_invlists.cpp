@@ -39,6 +39,7 @@ BlockedInvertedLists::BlockedInvertedLists(const BlockedInvertedLists& o)
     std::lock_guard<std::mutex> lock(o.refresh_mutex);
     cdot = o.cdot;
     valid = o.valid;
+    changed = o.changed.load();
     cdot_table = o.cdot_table;
 }
 
@@ -48,10 +49,12 @@ void BlockedInvertedLists::refresh(
     if (table != cdot_table) {
         std::fill(valid.begin(), valid.end(), 0);
         cdot_table = table;
+        changed = true;
     }
-    if (!table) {
+    if (!table || !changed) {
         return;
     }
+    changed = false;
     const size_t d = tq.d;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t l = 0; l < (int64_t)nlist; l++) {
@@ -128,6 +131,7 @@ size_t BlockedInvertedLists::add_entries(
             "BlockedInvertedLists: list %zd would hold 2^32 codes or more",
             list_no);
     codes[list_no].append(tq, n_entry, code); // beyond valid: stale
+    changed = true;
     ids[list_no].insert(ids[list_no].end(), ids_in, ids_in + n_entry);
     return o;
 }
@@ -141,6 +145,7 @@ void BlockedInvertedLists::update_entries(
     check_list(list_no, "update_entries");
     codes[list_no].update(tq, offset, n_entry, code); // checks the range
     valid[list_no] = std::min(valid[list_no], offset);
+    changed = true;
     std::copy(ids_in, ids_in + n_entry, ids[list_no].begin() + offset);
 }
 
@@ -149,6 +154,7 @@ void BlockedInvertedLists::resize(size_t list_no, size_t new_size) {
     codes[list_no].resize(new_size);
     ids[list_no].resize(new_size, -1);
     valid[list_no] = std::min(valid[list_no], new_size);
+    changed = true;
     if (new_size == 0) {
         std::vector<float>().swap(cdot[list_no]);
     }

@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -104,8 +105,13 @@ struct BlockedInvertedLists : faiss::InvertedLists {
 
     /// per list: cdot holds for its first valid[l] codes
     std::vector<size_t> valid;
+    /// a list changed since the last refresh (which then skips its pass
+    /// over all nlist lists: it runs before every search). Atomic: FAISS
+    /// adds to different lists from several threads
+    std::atomic<bool> changed{true};
     std::shared_ptr<const IVFCentroidTable> cdot_table;
-    mutable std::mutex refresh_mutex; ///< guards cdot, valid, cdot_table
+    mutable std::mutex
+            refresh_mutex; ///< guards cdot, valid, changed, cdot_table
 };
 
 /// a list's codes as rows, whatever the InvertedLists: a view of
