@@ -121,22 +121,6 @@ double canonical_dot_fast(const float* a, const float* b, size_t d) {
     return k ? k->canonical_dot(a, b, d) : canonical_dot(a, b, d);
 }
 
-void permute_signs(
-        const float* y,
-        const uint32_t* perm,
-        const float* s,
-        size_t d,
-        float* out) {
-    static const FloatKernels* k = float_kernels_simd();
-    if (k) {
-        k->permute_signs(y, perm, s, d, out);
-        return;
-    }
-    for (size_t i = 0; i < d; i++) {
-        out[i] = y[perm[i]] * s[perm[i]];
-    }
-}
-
 void fwht_fast(float* x, size_t p) {
     static const FloatKernels* k = float_kernels_simd();
     if (k && p >= 8) {

@@ -46,14 +46,6 @@ struct FloatKernels {
             size_t ldo);
     /// canonical_dot (coord_rules.h): the same 32 double lanes and tree
     double (*canonical_dot)(const float* a, const float* b, size_t d);
-    /// out[i] = y[perm[i]] * s[perm[i]] for i < d (a Hadamard round's
-    /// signs and permutation)
-    void (*permute_signs)(
-            const float* y,
-            const uint32_t* perm,
-            const float* s,
-            size_t d,
-            float* out);
     /// fwht then x[i] *= scale: fwht_inplace's roundings, then the product
     void (*fwht_scaled)(float* x, size_t p, float scale);
     /// see lookup_centroids below (nbits 1, 2 or 4)
@@ -87,14 +79,6 @@ void dot_lanes_rows_block(
 
 /// canonical_dot (coord_rules.h) through the best kernels (same bits)
 double canonical_dot_fast(const float* a, const float* b, size_t d);
-
-/// out[i] = y[perm[i]] * s[perm[i]] for i < d through the best kernels
-void permute_signs(
-        const float* y,
-        const uint32_t* perm,
-        const float* s,
-        size_t d,
-        float* out);
 
 /// fwht_inplace through the best kernels of this CPU (same bits)
 void fwht_fast(float* x, size_t p);

@@ -204,18 +204,6 @@ double canonical_dot_avx2(const float* a, const float* b, size_t d) {
 
 /// scalar loads: AVX2 gathers measured slower than them on AMD Zen 3, and
 /// so did a first pass y * s followed by one permuted load
-void permute_signs_avx2(
-        const float* y,
-        const uint32_t* perm,
-        const float* s,
-        size_t d,
-        float* out) {
-    for (size_t i = 0; i < d; i++) {
-        uint32_t k = perm[i];
-        out[i] = y[k] * s[k];
-    }
-}
-
 /// one butterfly stage of span h < 8 inside a vector: positions with bit h
 /// clear get x + x[+h], the others x[-h] - x (mask: those positions)
 template <int H, int MASK> __m256 stage_in_vector(__m256 v) {
@@ -423,7 +411,6 @@ extern const FloatKernels kFloatKernelsAVX2 = {
         quantize_avx2,
         dot_rows_block_avx2,
         canonical_dot_avx2,
-        permute_signs_avx2,
         fwht_scaled_avx2,
         lookup_centroids_avx2,
 };
