@@ -8,6 +8,7 @@
 
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/kernels.h>
+#include <faiss_turbo/impl/packing.h>
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
@@ -20,65 +21,38 @@ constexpr size_t kEncodeBatch = 1024;
 /// batch is still in cache when the quantization reads it
 constexpr size_t kEncodeBatchFloats = size_t(1) << 16;
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-constexpr bool kLittleEndian = true;
-#else
-constexpr bool kLittleEndian = false;
-#endif
-
-/// 8 indices of nbits bits (each < 2^nbits) as put_bits lays them out,
-/// LSB first: idx[l] at bit nbits * l of the result (8 * nbits bits).
-/// Halving steps: bytes -> pairs in 16 bits -> quads in 32 bits -> all.
-uint64_t pack8_indices(const uint8_t* idx, int nbits) {
-    uint64_t v;
-    memcpy(&v, idx, 8); // little-endian: byte l = idx[l]
-    v = (v & 0x00ff00ff00ff00ffULL) |
-        ((v & 0xff00ff00ff00ff00ULL) >> (8 - nbits));
-    v = (v & 0x0000ffff0000ffffULL) |
-        ((v & 0xffff0000ffff0000ULL) >> (16 - 2 * nbits));
-    return (v & 0xffffffffULL) | ((v >> 32) << (4 * nbits));
-}
-
-/// OR the low nb <= 64 bits of w into the stream p at bit pos (little-
-/// endian words); p must have 8 writable bytes past the last bit
-void or_bits64(uint8_t* p, size_t pos, uint64_t w, int nb) {
-    size_t byte = pos >> 3;
-    int s = pos & 7;
-    uint64_t cur;
-    memcpy(&cur, p + byte, 8);
-    cur |= w << s;
-    memcpy(p + byte, &cur, 8);
-    if (s && s + nb > 64) {
-        p[byte + 8] |= (uint8_t)(w >> (64 - s));
-    }
-}
-
-/// put_bits of n indices of nbits bits from bit pos on: the same bytes,
-/// 8 indices (nbits bytes) per step. Returns the bit position after them.
-size_t
-pack_indices(const uint8_t* idx, size_t n, int nbits, uint8_t* p, size_t pos) {
-    size_t j = 0;
-    if (kLittleEndian && nbits > 0) {
-        for (; j + 8 <= n; j += 8) {
-            or_bits64(p, pos, pack8_indices(idx + j, nbits), 8 * nbits);
-            pos += 8 * nbits;
-        }
-    }
-    for (; j < n; j++) {
-        put_bits(p, pos, idx[j], nbits);
-        pos += nbits;
-    }
-    return pos;
-}
-
 /// per-thread buffers of encode
 struct EncodeScratch {
     std::vector<uint8_t> idx, bits;
     EncodeScratch(size_t d, size_t mse_bytes) : idx(d), bits(mse_bytes + 16) {}
 };
 
+/// the centroids of n indices of cb.nbits bits from bit pos of code: a byte
+/// at a time for the widths that divide 8 on a byte boundary (the common
+/// case: re-scoring decodes every candidate), get_bits otherwise
+void unpack_centroids(
+        const uint8_t* code,
+        size_t pos,
+        size_t n,
+        const Codebook& cb,
+        float* out) {
+    const float* c = cb.centroids.data();
+    const int b = cb.nbits;
+    size_t j = 0;
+    if ((pos & 7) == 0 && b > 0 && 8 % b == 0) {
+        const size_t per = 8 / b;
+        lookup_centroids(code + (pos >> 3), n / per, b, c, out);
+        j = n / per * per;
+        pos += j * b;
+    }
+    for (; j < n; j++, pos += b) {
+        out[j] = c[get_bits(code, pos, b)];
+    }
+}
+
 /// one vector of encode once rotated: x (for the norm), u = R x (scaled
-/// in place to R x / norm), rr gets c_hat (MSE) or u - c_hat (PROD); the
+/// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
+/// (PROD), plain MSE leaves it; the
 /// code's MSE bits and floats (PROD's signs come after, from rr); origin:
 /// the point x is relative to, for moff (ip_offset), or null
 void encode_one(
@@ -110,15 +84,11 @@ void encode_one(
     size_t pos = pack_indices(idx, n_hi, tq.b_hi, bits, 0);
     pack_indices(idx + n_hi, d - n_hi, tq.b_lo, bits, pos);
     memcpy(code, bits, tq.mse_bytes);
-    const float* c_hi = tq.cb_hi->centroids.data();
-    const float* c_lo = tq.cb_lo->centroids.data();
-    for (size_t j = 0; j < n_hi; j++) {
-        rr[j] = c_hi[idx[j]];
-    }
-    for (size_t j = n_hi; j < d; j++) {
-        rr[j] = c_lo[idx[j]];
-    }
     float aux = 0;
+    if (prod || tq.debiased) { // c_hat, decoded from the bits just packed
+        unpack_centroids(bits, 0, n_hi, *tq.cb_hi, rr);
+        unpack_centroids(bits, n_hi * tq.b_hi, d - n_hi, *tq.cb_lo, rr + n_hi);
+    }
     if (prod) {
         for (size_t j = 0; j < d; j++) {
             rr[j] = u[j] - rr[j];
@@ -135,29 +105,6 @@ void encode_one(
         s.moff = (float)canonical_dot_fast(origin, x, d);
     }
     tq.write_scalars(code, s);
-}
-
-/// the centroids of n indices of cb.nbits bits from bit pos of code: a byte
-/// at a time for the widths that divide 8 on a byte boundary (the common
-/// case: re-scoring decodes every candidate), get_bits otherwise
-void unpack_centroids(
-        const uint8_t* code,
-        size_t pos,
-        size_t n,
-        const Codebook& cb,
-        float* out) {
-    const float* c = cb.centroids.data();
-    const int b = cb.nbits;
-    size_t j = 0;
-    if ((pos & 7) == 0 && b > 0 && 8 % b == 0) {
-        const size_t per = 8 / b;
-        lookup_centroids(code + (pos >> 3), n / per, b, c, out);
-        j = n / per * per;
-        pos += j * b;
-    }
-    for (; j < n; j++, pos += b) {
-        out[j] = c[get_bits(code, pos, b)];
-    }
 }
 
 /// PROD's sign bits of s (d values), 1 = positive, LSB first: whole bytes
@@ -285,7 +232,6 @@ std::string TurboQuantizer::layout_string() const {
 
 void TurboQuantizer::encode(
         size_t n, const float* x, uint8_t* codes, const float* origins) const {
-    check_finite(n, d, x, "TurboQuant encode");
     const bool prod = variant == TQVariant::PROD;
     const size_t batch = std::max<size_t>(
             16, std::min(kEncodeBatch, kEncodeBatchFloats / d));
@@ -293,6 +239,10 @@ void TurboQuantizer::encode(
     for (size_t i0 = 0; i0 < n; i0 += batch) {
         size_t nb = std::min(batch, n - i0);
         const float* xb = x + i0 * d;
+        // batch by batch: the check's read brings the batch into cache for
+        // the rotation. Callers encode into buffers of their own, so an
+        // exception leaves nothing half stored.
+        check_finite(nb, d, xb, "TurboQuant encode", "vector", i0);
         if (!mean.empty()) {
             xc.resize(nb * d);
             for (size_t i = 0; i < nb; i++) {
@@ -304,7 +254,7 @@ void TurboQuantizer::encode(
         }
         y.resize(nb * d);
         rotation->apply(nb, xb, y.data());
-        // PROD: the residual u - c_hat; MSE: c_hat, for the debiasing dot
+        // PROD: the residual u - c_hat; debiased MSE: c_hat, for its dot
         r.resize(nb * d);
 #pragma omp parallel if (nb > 16)
         {

@@ -10,8 +10,10 @@
 
 #include <faiss/impl/FaissException.h>
 
+#include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/packing.h>
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
 #include "test_util.h"
@@ -418,6 +420,30 @@ TEST(Codec, BadParameters) {
     EXPECT_THROW(tq.encode(2, x.data(), codes.data()), FaissException);
 }
 
+// encode checks its input batch by batch: a NaN in a later batch is still
+// refused, named by its row in the caller's input, and an add through the
+// index leaves it unchanged
+TEST(Codec, NonFiniteInLaterBatchNamesItsRow) {
+    const size_t d = 64, n = 3000, bad_row = 2500;
+    IndexTurboQuant idx(d, 4);
+    auto x = tqtest::random_unit(n, d, 9);
+    x[bad_row * d + 17] = NAN;
+    std::vector<uint8_t> codes(n * idx.code_size);
+    try {
+        idx.tq.encode(n, x.data(), codes.data());
+        ADD_FAILURE() << "no exception";
+    } catch (const faiss::FaissException& e) {
+        std::string msg = e.what();
+        EXPECT_NE(
+                msg.find("vector 2500 has a NaN or Inf at dimension 17"),
+                std::string::npos)
+                << msg;
+    }
+    EXPECT_THROW(idx.add(n, x.data()), faiss::FaissException);
+    EXPECT_EQ(idx.ntotal, 0);
+    EXPECT_TRUE(idx.codes.empty());
+}
+
 /*************************************************************
  * encode's fast paths against a straightforward encoding
  *************************************************************/
@@ -575,6 +601,33 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
         }
         fwht_scaled_fast(y.data(), p, scale);
         EXPECT_EQ(x, y) << p;
+    }
+}
+
+// pack_indices against put_bits index by index: every width, start bits
+// 0..15 (byte-aligned and not) and lengths around the 8- and 16-index
+// steps; the bytes past the last bit must stay zero
+TEST(Codec, PackIndicesEqualsPutBits) {
+    std::mt19937 rng(3);
+    for (int nbits = 1; nbits <= 8; nbits++) {
+        for (size_t pos = 0; pos < 16; pos++) {
+            for (size_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 100}) {
+                std::vector<uint8_t> idx(n);
+                for (auto& v : idx) {
+                    v = (uint8_t)(rng() & ((1u << nbits) - 1));
+                }
+                size_t nbytes = (pos + n * nbits + 7) / 8 + 16;
+                std::vector<uint8_t> want(nbytes, 0), got(nbytes, 0);
+                for (size_t j = 0; j < n; j++) {
+                    put_bits(want.data(), pos + j * nbits, idx[j], nbits);
+                }
+                size_t end =
+                        pack_indices(idx.data(), n, nbits, got.data(), pos);
+                EXPECT_EQ(end, pos + n * nbits);
+                EXPECT_EQ(got, want)
+                        << "nbits " << nbits << " pos " << pos << " n " << n;
+            }
+        }
     }
 }
 

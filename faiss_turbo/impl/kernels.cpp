@@ -49,7 +49,12 @@ void axpy(size_t d, float alpha, const float* x, float* y) {
 }
 
 void check_finite(
-        size_t n, size_t d, const float* x, const char* what, const char* row) {
+        size_t n,
+        size_t d,
+        const float* x,
+        const char* what,
+        const char* row,
+        size_t first) {
     uint32_t bad = 0;
     for (size_t i = 0; i < n * d; i++) {
         uint32_t b; // memcpy, not a cast: no aliasing rule is bent
@@ -65,7 +70,7 @@ void check_finite(
                 "%s: %s %zd has a NaN or Inf at dimension %zd",
                 what,
                 row,
-                i / d,
+                first + i / d,
                 i % d);
     }
 }

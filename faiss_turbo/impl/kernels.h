@@ -17,12 +17,14 @@ void axpy(size_t d, float alpha, const float* x, float* y);
 
 /// throws (naming `what`, the row and the dimension) unless the n x d
 /// values are all finite; `row` names a row in the message ("vector",
-/// "query"). A branch-free pass first: the common case costs a read.
+/// "query"), counted from `first` (x is rows first.. of the caller's
+/// input). A branch-free pass first: the common case costs a read.
 void check_finite(
         size_t n,
         size_t d,
         const float* x,
         const char* what,
-        const char* row = "vector");
+        const char* row = "vector",
+        size_t first = 0);
 
 } // namespace faiss_turbo
