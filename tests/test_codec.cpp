@@ -601,6 +601,18 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
         }
         fwht_scaled_fast(y.data(), p, scale);
         EXPECT_EQ(x, y) << p;
+        // with the next round's signs folded in: the same bits (memcmp:
+        // the sign of a zero counts) as a separate pass of products
+        std::vector<float> s(p), z = tqtest::mixed_values(p, (int)p);
+        std::mt19937 rng(p);
+        for (auto& v : s) {
+            v = rng() & 1 ? 1.0f : -1.0f;
+        }
+        for (size_t i = 0; i < p; i++) {
+            x[i] *= s[i];
+        }
+        fwht_scaled_fast(z.data(), p, scale, s.data());
+        EXPECT_EQ(memcmp(x.data(), z.data(), p * sizeof(float)), 0) << p;
     }
 }
 

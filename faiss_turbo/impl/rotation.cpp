@@ -169,17 +169,35 @@ std::vector<std::pair<size_t, size_t>> HadamardRotation::blocks() const {
 
 namespace {
 
+/// the highest set bit of v > 0
+size_t highest_bit(size_t v) {
+#if defined(__GNUC__)
+    return size_t(1) << (63 - __builtin_clzll((unsigned long long)v));
+#else
+    size_t bit = size_t(1) << 62;
+    while (bit > v) {
+        bit >>= 1;
+    }
+    return bit;
+#endif
+}
+
 /// normalized transform of each block: H_s / sqrt(s), self-inverse. The
 /// blocks are the bits of d from the highest, as blocks() lists them.
-void hadamard_blocks(float* x, size_t d) {
+/// signs (d of them, or null): multiplied into the result, as the next
+/// round's signs (exact, so the same as a separate pass)
+void hadamard_blocks(float* x, size_t d, const float* signs = nullptr) {
     size_t off = 0;
-    for (size_t bit = size_t(1) << 62; bit > 0; bit >>= 1) {
-        if (d & bit) {
-            // fwht_inplace's bits then the scaling, SIMD if any
-            fwht_scaled_fast(
-                    x + off, bit, (float)(1.0 / std::sqrt((double)bit)));
-            off += bit;
-        }
+    for (size_t rest = d; rest != 0;) {
+        size_t bit = highest_bit(rest);
+        rest -= bit;
+        // fwht_inplace's bits then the scaling, SIMD if any
+        fwht_scaled_fast(
+                x + off,
+                bit,
+                (float)(1.0 / std::sqrt((double)bit)),
+                signs ? signs + off : nullptr);
+        off += bit;
     }
 }
 
@@ -220,7 +238,7 @@ void gather(const float* y, const uint32_t* perm, size_t d, float* out) {
 /// vector read from a large input is not in cache, and the gather's
 /// random order then waited on one cache miss after another (a third of
 /// encode time at d = 1536). Each round's transform ends with the next
-/// round's signs.
+/// round's signs (in its last stage, no pass of their own).
 void hadamard_forward(
         const HadamardRotation& h, const float* x, float* y, float* tmp) {
     const size_t d = h.d;
@@ -230,10 +248,8 @@ void hadamard_forward(
     for (int r = 0; r < h.nrounds; r++) {
         float* dst = (h.nrounds - 1 - r) % 2 == 0 ? y : tmp;
         gather(src, h.perms.data() + r * d, d, dst);
-        hadamard_blocks(dst, d);
-        if (r + 1 < h.nrounds) {
-            mul_signs(dst, h.signs.data() + (r + 1) * d, d, dst);
-        }
+        bool more = r + 1 < h.nrounds;
+        hadamard_blocks(dst, d, more ? h.signs.data() + (r + 1) * d : nullptr);
         src = dst;
     }
 }

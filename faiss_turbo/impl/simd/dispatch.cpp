@@ -130,15 +130,18 @@ void fwht_fast(float* x, size_t p) {
     }
 }
 
-void fwht_scaled_fast(float* x, size_t p, float scale) {
+void fwht_scaled_fast(float* x, size_t p, float scale, const float* signs) {
     static const FloatKernels* k = float_kernels_simd();
     if (k && p >= 8) {
-        k->fwht_scaled(x, p, scale);
+        k->fwht_scaled(x, p, scale, signs);
         return;
     }
     fwht_inplace(x, p);
     for (size_t i = 0; i < p; i++) {
         x[i] *= scale;
+        if (signs) {
+            x[i] *= signs[i];
+        }
     }
 }
 

@@ -46,8 +46,9 @@ struct FloatKernels {
             size_t ldo);
     /// canonical_dot (coord_rules.h): the same 32 double lanes and tree
     double (*canonical_dot)(const float* a, const float* b, size_t d);
-    /// fwht then x[i] *= scale: fwht_inplace's roundings, then the product
-    void (*fwht_scaled)(float* x, size_t p, float scale);
+    /// fwht then x[i] *= scale, then (signs not null) x[i] *= signs[i]:
+    /// fwht_inplace's roundings, then the products
+    void (*fwht_scaled)(float* x, size_t p, float scale, const float* signs);
     /// see lookup_centroids below (nbits 1, 2 or 4)
     void (*lookup_centroids)(
             const uint8_t* p,
@@ -83,8 +84,10 @@ double canonical_dot_fast(const float* a, const float* b, size_t d);
 /// fwht_inplace through the best kernels of this CPU (same bits)
 void fwht_fast(float* x, size_t p);
 
-/// fwht_inplace then x[i] *= scale, through the best kernels (same bits)
-void fwht_scaled_fast(float* x, size_t p, float scale);
+/// fwht_inplace then x[i] *= scale, then (signs not null) x[i] *= signs[i],
+/// through the best kernels (same bits)
+void fwht_scaled_fast(
+        float* x, size_t p, float scale, const float* signs = nullptr);
 
 /// out[j] = table[index j] for the nbytes * 8 / nbits indices of nbits
 /// (1, 2, 4 or 8) packed LSB-first from p on: the decode of every

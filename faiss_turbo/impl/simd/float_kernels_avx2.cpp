@@ -225,44 +225,56 @@ __m256 stages_in_vector(__m256 v) {
     return stage_in_vector<4, 0xf0>(v);
 }
 
-/// one butterfly of stage h: a + b to x[j], a - b to x[j + h], each
-/// times sc when scale
+/// what the last stage does to its outputs: times scale, then, when
+/// signs is set, times signs[position] (the next Hadamard round's signs:
+/// both products exact as the reference's separate passes do them)
+struct LastStage {
+    __m256 sc;
+    const float* signs;
+
+    __m256 operator()(__m256 v, size_t j) const {
+        v = _mm256_mul_ps(v, sc);
+        return signs ? _mm256_mul_ps(v, _mm256_loadu_ps(signs + j)) : v;
+    }
+};
+
+/// one butterfly of stage h: a + b to x[j], a - b to x[j + h], through
+/// last when it is the last stage (not null)
 void butterfly_out(
         float* x,
         size_t j,
         size_t h,
         __m256 a,
         __m256 b,
-        bool scale,
-        __m256 sc) {
+        const LastStage* last) {
     __m256 s0 = _mm256_add_ps(a, b), s1 = _mm256_sub_ps(a, b);
-    if (scale) {
-        s0 = _mm256_mul_ps(s0, sc);
-        s1 = _mm256_mul_ps(s1, sc);
+    if (last) {
+        s0 = (*last)(s0, j);
+        s1 = (*last)(s1, j + h);
     }
     _mm256_storeu_ps(x + j, s0);
     _mm256_storeu_ps(x + j + h, s1);
 }
 
-/// stages 1 to 8 in one pass over x, p >= 16; scaled when they are all
-/// the stages (p = 16)
-void first_stages16(float* x, size_t p, bool scale, __m256 sc) {
+/// stages 1 to 8 in one pass over x, p >= 16; last: see butterfly_out
+/// (set when they are all the stages, p = 16)
+void first_stages16(float* x, size_t p, const LastStage* last) {
     for (size_t i = 0; i < p; i += 16) {
         __m256 a = stages_in_vector(_mm256_loadu_ps(x + i));
         __m256 b = stages_in_vector(_mm256_loadu_ps(x + i + 8));
-        butterfly_out(x, i, 8, a, b, scale, sc);
+        butterfly_out(x, i, 8, a, b, last);
     }
 }
 
 /// the stages h = from, 2 from, ... < p, two per pass over x: four
 /// vectors in registers go through stage h then stage 2h, the same
 /// butterflies in the same order as one stage at a time, with half the
-/// loads and stores. An odd last stage runs alone. scale: the last
-/// stage's outputs are multiplied by sc
-void wide_stages(float* x, size_t p, size_t from, bool scale, __m256 sc) {
+/// loads and stores. An odd last stage runs alone. The last stage's
+/// outputs go through last (when not null)
+void wide_stages(float* x, size_t p, size_t from, const LastStage* last) {
     size_t h = from;
     for (; 4 * h <= p; h *= 4) {
-        const bool last = scale && 4 * h == p;
+        const LastStage* fin = 4 * h == p ? last : nullptr;
         for (size_t i = 0; i < p; i += 4 * h) {
             for (size_t j = i; j < i + h; j += 8) {
                 __m256 a = _mm256_loadu_ps(x + j);
@@ -276,10 +288,9 @@ void wide_stages(float* x, size_t p, size_t from, bool scale, __m256 sc) {
                         _mm256_add_ps(t1, t3),
                         _mm256_sub_ps(t0, t2),
                         _mm256_sub_ps(t1, t3)};
-                for (int k = 0; k < 4; k++) {
-                    _mm256_storeu_ps(
-                            x + j + k * h,
-                            last ? _mm256_mul_ps(o[k], sc) : o[k]);
+                for (size_t k = 0; k < 4; k++) {
+                    size_t jk = j + k * h;
+                    _mm256_storeu_ps(x + jk, fin ? (*fin)(o[k], jk) : o[k]);
                 }
             }
         }
@@ -287,30 +298,30 @@ void wide_stages(float* x, size_t p, size_t from, bool scale, __m256 sc) {
     if (h < p) { // 2 h = p
         for (size_t j = 0; j < h; j += 8) {
             __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + h);
-            butterfly_out(x, j, h, a, b, scale, sc);
+            butterfly_out(x, j, h, a, b, last);
         }
     }
 }
 
-/// fwht_inplace's butterflies (then the scale: the same two roundings as
-/// a separate pass), p = 2^k >= 8
-template <bool SCALE> void fwht_avx2_t(float* x, size_t p, float scale) {
-    const __m256 sc = _mm256_set1_ps(scale);
+/// fwht_inplace's butterflies, then (last not null) the scale and signs
+/// of LastStage: the same roundings as separate passes. p = 2^k >= 8
+void fwht_avx2_t(float* x, size_t p, const LastStage* last) {
     if (p == 8) {
         __m256 v = stages_in_vector(_mm256_loadu_ps(x));
-        _mm256_storeu_ps(x, SCALE ? _mm256_mul_ps(v, sc) : v);
+        _mm256_storeu_ps(x, last ? (*last)(v, 0) : v);
         return;
     }
-    first_stages16(x, p, SCALE && p == 16, sc);
-    wide_stages(x, p, 16, SCALE, sc);
+    first_stages16(x, p, p == 16 ? last : nullptr);
+    wide_stages(x, p, 16, last);
 }
 
 void fwht_avx2(float* x, size_t p) {
-    fwht_avx2_t<false>(x, p, 1.0f);
+    fwht_avx2_t(x, p, nullptr);
 }
 
-void fwht_scaled_avx2(float* x, size_t p, float scale) {
-    fwht_avx2_t<true>(x, p, scale);
+void fwht_scaled_avx2(float* x, size_t p, float scale, const float* signs) {
+    const LastStage last{_mm256_set1_ps(scale), signs};
+    fwht_avx2_t(x, p, &last);
 }
 
 /// 4-bit indices of 8 values by quantize_coord's binary search, one
