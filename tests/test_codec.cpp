@@ -616,6 +616,30 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
     }
 }
 
+// the Hadamard rounds in place (x = y) and out of place give the same bits
+// as the rotation's definition, for a few vectors (serial path) and many
+// (parallel path), at powers of 2 and at sums of blocks
+TEST(Codec, HadamardInPlaceEqualsDefinition) {
+    for (size_t d : {64, 100, 1536}) {
+        HadamardRotation h(d, 11);
+        for (size_t n : {3, 20}) {
+            auto x = tqtest::random_unit(n, d, (int)(d + n));
+            std::vector<float> y(n * d), z = x;
+            h.apply(n, x.data(), y.data());
+            h.apply(n, z.data(), z.data());
+            EXPECT_EQ(memcmp(y.data(), z.data(), y.size() * sizeof(float)), 0)
+                    << d << " " << n;
+            auto want = reference_rotate(h, x.data() + (n - 1) * d);
+            EXPECT_EQ(
+                    memcmp(want.data(),
+                           y.data() + (n - 1) * d,
+                           d * sizeof(float)),
+                    0)
+                    << d << " " << n;
+        }
+    }
+}
+
 // pack_indices against put_bits index by index: every width, start bits
 // 0..15 (byte-aligned and not) and lengths around the 8- and 16-index
 // steps; the bytes past the last bit must stay zero

@@ -232,7 +232,8 @@ void gather(const float* y, const uint32_t* perm, size_t d, float* out) {
     }
 }
 
-/// the forward rounds from x (not y) into y: each round's gather writes
+/// the forward rounds from x into y (x may be y: only the first step reads
+/// it), tmp d floats of scratch: each round's gather writes
 /// the other buffer, in the order that ends in y. x first goes with the
 /// first round's signs into the buffer that round does not write: a
 /// vector read from a large input is not in cache, and the gather's
@@ -257,12 +258,7 @@ void hadamard_forward(
 } // namespace
 
 void HadamardRotation::apply_one(float* y, float* tmp) const {
-    for (int r = 0; r < nrounds; r++) {
-        mul_signs(y, signs.data() + r * d, d, y);
-        gather(y, perms.data() + r * d, d, tmp);
-        hadamard_blocks(tmp, d);
-        memcpy(y, tmp, d * sizeof(float));
-    }
+    hadamard_forward(*this, y, y, tmp);
 }
 
 void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
@@ -271,23 +267,26 @@ void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
         const uint32_t* perm = perms.data() + r * d;
         hadamard_blocks(x, d);
         for (size_t i = 0; i < d; i++) {
-            tmp[perm[i]] = x[i] * s[perm[i]];
+            tmp[perm[i]] = x[i];
         }
-        memcpy(x, tmp, d * sizeof(float));
+        mul_signs(tmp, s, d, x); // x[perm[i]] * s[perm[i]], in order
     }
 }
 
 void HadamardRotation::apply(size_t n, const float* x, float* y) const {
-#pragma omp parallel if (n > 16)
+    if (n <= 16) { // a few queries: no parallel region to open
+        std::vector<float> tmp(d);
+        for (size_t i = 0; i < n; i++) {
+            hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
+        }
+        return;
+    }
+#pragma omp parallel
     {
         std::vector<float> tmp(d);
 #pragma omp for
         for (int64_t i = 0; i < (int64_t)n; i++) {
-            if (x == y) {
-                apply_one(y + i * d, tmp.data());
-            } else {
-                hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
-            }
+            hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
         }
     }
 }
