@@ -360,40 +360,57 @@ struct Quantize16 {
     }
 };
 
-/// idx = number of thresholds < v, 8 values at a time (v > t is false for
-/// NaN as in the scalar rule; encode refuses NaN anyway)
-void quantize_avx2(
-        const float* v,
-        size_t n,
-        const float* thresholds,
-        int nbits,
-        uint8_t* idx) {
-    const int nt = (1 << nbits) - 1;
-    __m256 t[15];
-    for (int k = 0; k < nt; k++) {
-        t[k] = _mm256_set1_ps(thresholds[k]);
+/// indices of 8 values by counting the thresholds below them (widths 1-3)
+struct CountThresholds {
+    __m256 t[7];
+    int nt;
+
+    CountThresholds(const float* thresholds, int nbits) : nt((1 << nbits) - 1) {
+        for (int k = 0; k < nt; k++) {
+            t[k] = _mm256_set1_ps(thresholds[k]);
+        }
     }
-    float padded[15] = {}; // Quantize16 reads 15 (only used at 4 bits)
-    std::memcpy(padded, thresholds, sizeof(float) * nt);
-    const Quantize16 q16(padded);
+
+    __m256i operator()(__m256 x) const {
+        __m256i cnt = _mm256_setzero_si256();
+        for (int k = 0; k < nt; k++) {
+            __m256 gt = _mm256_cmp_ps(x, t[k], _CMP_GT_OQ);
+            cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(gt));
+        }
+        return cnt;
+    }
+};
+
+/// idx[i] = index(v[i]) for the whole groups of 8; returns how many done
+template <class Index>
+size_t
+quantize_groups(const float* v, size_t n, const Index& index, uint8_t* idx) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(v + i);
-        __m256i cnt = _mm256_setzero_si256();
-        if (nbits == 4) {
-            cnt = q16(x);
-        } else {
-            for (int k = 0; k < nt; k++) {
-                __m256 gt = _mm256_cmp_ps(x, t[k], _CMP_GT_OQ);
-                cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(gt));
-            }
-        }
+        __m256i cnt = index(_mm256_loadu_ps(v + i));
         // counts <= 15: 32 -> 16 -> 8 bits, then the two halves' 4 bytes
         __m256i c8 = _mm256_packus_epi16(_mm256_packs_epi32(cnt, cnt), cnt);
         __m128i b = _mm_unpacklo_epi32(
                 _mm256_castsi256_si128(c8), _mm256_extracti128_si256(c8, 1));
         _mm_storel_epi64((__m128i*)(idx + i), b);
     }
+    return i;
+}
+
+/// idx = number of thresholds < v (the binary search's result on sorted
+/// thresholds), 8 values at a time (v > t is false for NaN as in the
+/// scalar rule; encode refuses NaN anyway)
+void quantize_avx2(
+        const float* v,
+        size_t n,
+        const float* thresholds,
+        int nbits,
+        uint8_t* idx) {
+    size_t i = nbits == 4
+                       ? quantize_groups(v, n, Quantize16(thresholds), idx)
+                       : quantize_groups(
+                                 v, n, CountThresholds(thresholds, nbits), idx);
+    const int nt = (1 << nbits) - 1;
     for (; i < n; i++) {
         int c = 0;
         for (int k = 0; k < nt; k++) {
