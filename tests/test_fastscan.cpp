@@ -120,14 +120,29 @@ TEST(FastScanLayout, PackUnpackRoundTripAndCompact) {
 }
 
 TEST(FastScanKernels, EqualTheirDefinition) {
-    // ngroups 300 and 600 cross the 16-bit flush of the SIMD kernels
-    for (size_t ngroups : {1, 3, 64, 300, 600}) {
+    // ngroups 300 and 600 cross the 16-bit flush of the SIMD kernels; 16,
+    // 17 and 35 whole and partial 16-group steps of unpack_code
+    for (size_t ngroups : {1, 3, 16, 17, 35, 64, 300, 600}) {
         const size_t nblocks = 3, bb = ngroups * kLutGroupBytes;
         // row codes, packed by pack_block_code
         std::vector<uint8_t> rows = random_bytes(nblocks * 32 * ngroups, 11);
         std::vector<uint8_t> blocks(nblocks * bb, 0);
         for (size_t i = 0; i < nblocks * 32; i++) {
             pack_block_code(&rows[i * ngroups], ngroups, i, blocks.data());
+        }
+        // every code of every block back to its row bytes, every kernel
+        for (const LutKernels* k : all_lut_kernels()) {
+            std::vector<uint8_t> mse(ngroups + 1, 0x5a);
+            for (size_t i = 0; i < nblocks * 32; i++) {
+                k->unpack_code(
+                        blocks.data() + i / 32 * bb,
+                        ngroups,
+                        i % 32,
+                        mse.data());
+                ASSERT_EQ(0, memcmp(mse.data(), &rows[i * ngroups], ngroups))
+                        << k->name << " ngroups " << ngroups << " code " << i;
+                ASSERT_EQ(mse[ngroups], 0x5a) << "wrote past the row";
+            }
         }
         for (bool saturated : {false, true}) {
             std::vector<uint8_t> luts = random_bytes(kLutMaxQueries * bb, 5);

@@ -107,20 +107,10 @@ void pack_block_code(
 
 void unpack_block_code(
         const uint8_t* blocks, size_t ngroups, size_t pos, uint8_t* mse) {
+    static const LutKernels& k = lut_kernels_best();
     const uint8_t* blk =
             blocks + (pos / kLutBlockCodes) * ngroups * kLutGroupBytes;
-    const size_t i = pos % 16;
-    if (pos % kLutBlockCodes < 16) {
-        for (size_t g = 0; g < ngroups; g++) {
-            const uint8_t* grp = blk + g * kLutGroupBytes;
-            mse[g] = row_byte_lo(grp[i], grp[16 + i]);
-        }
-    } else {
-        for (size_t g = 0; g < ngroups; g++) {
-            const uint8_t* grp = blk + g * kLutGroupBytes;
-            mse[g] = row_byte_hi(grp[i], grp[16 + i]);
-        }
-    }
+    k.unpack_code(blk, ngroups, pos % kLutBlockCodes, mse);
 }
 
 void BlockedCodes::set_codec(const TurboQuantizer& tq) {

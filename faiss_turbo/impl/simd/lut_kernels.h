@@ -53,6 +53,13 @@ struct LutKernels {
             const uint8_t* luts,
             size_t nq,
             uint32_t* out);
+
+    /** Code i < 32 of a block (ngroups groups) as its row's MSE bytes:
+     * mse[g] = slot 2g's nibble | slot 2g + 1's nibble << 4. What the exact
+     * re-scoring reads for each candidate: one byte per 32 of the block.
+     */
+    void (*unpack_code)(
+            const uint8_t* block, size_t ngroups, size_t i, uint8_t* mse);
 };
 
 /// the portable kernels, the reference of the others

@@ -127,9 +127,51 @@ void block_sums_avx2(
     }
 }
 
+/// 16 bytes from kOneHot + 15 - k: 0xff at byte k, zero elsewhere
+alignas(64) const uint8_t kOneHot[31] = {0, 0, 0, 0, 0,    0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0xff, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0,    0, 0, 0, 0};
+
+/// 16 groups at a time: pshufb broadcasts byte j of each lane (slot 2g's
+/// byte of code j, then slot 2g + 1's), a one-hot mask keeps it at
+/// position k of the 16 groups, and one OR gathers them (4 operations per
+/// group, where the scalar loop loads two bytes and merges their nibbles)
+void unpack_code_avx2(
+        const uint8_t* block, size_t ngroups, size_t i, uint8_t* mse) {
+    const size_t j = i % 16;
+    const __m256i bj = _mm256_set1_epi8((char)j);
+    const __m128i low4 = _mm_set1_epi8(15);
+    size_t g = 0;
+    for (; g + 16 <= ngroups; g += 16) {
+        __m256i acc = _mm256_setzero_si256();
+        for (size_t k = 0; k < 16; k++) {
+            __m256i v = _mm256_loadu_si256(
+                    (const __m256i*)(block + (g + k) * kLutGroupBytes));
+            __m256i onehot = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                    (const __m128i*)(kOneHot + 15 - k))); // byte k, each lane
+            acc = _mm256_or_si256(
+                    acc, _mm256_and_si256(_mm256_shuffle_epi8(v, bj), onehot));
+        }
+        __m128i lo = _mm256_castsi256_si128(acc);
+        __m128i hi = _mm256_extracti128_si256(acc, 1);
+        __m128i row =
+                i < 16 ? _mm_or_si128(
+                                 _mm_and_si128(lo, low4),
+                                 _mm_slli_epi16(_mm_and_si128(hi, low4), 4))
+                       : _mm_or_si128(
+                                 _mm_and_si128(_mm_srli_epi16(lo, 4), low4),
+                                 _mm_andnot_si128(low4, hi));
+        _mm_storeu_si128((__m128i*)(mse + g), row);
+    }
+    if (g < ngroups) {
+        lut_kernels_scalar().unpack_code(
+                block + g * kLutGroupBytes, ngroups - g, i, mse + g);
+    }
+}
+
 } // namespace
 
 extern const LutKernels kLutKernelsAVX2;
-const LutKernels kLutKernelsAVX2 = {"avx2", block_sums_avx2};
+const LutKernels kLutKernelsAVX2 = {"avx2", block_sums_avx2, unpack_code_avx2};
 
 } // namespace faiss_turbo

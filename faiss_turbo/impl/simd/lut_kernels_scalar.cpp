@@ -36,7 +36,19 @@ void block_sums_scalar(
     }
 }
 
-const LutKernels kLutKernelsScalar = {"scalar", block_sums_scalar};
+void unpack_code_scalar(
+        const uint8_t* block, size_t ngroups, size_t i, uint8_t* mse) {
+    const size_t j = i % 16;
+    for (size_t g = 0; g < ngroups; g++) {
+        const uint8_t lo = block[g * kLutGroupBytes + j];      // slot 2g
+        const uint8_t hi = block[g * kLutGroupBytes + 16 + j]; // slot 2g + 1
+        mse[g] = i < 16 ? (uint8_t)((lo & 15) | (hi << 4))
+                        : (uint8_t)((lo >> 4) | (hi & 0xf0));
+    }
+}
+
+const LutKernels kLutKernelsScalar = {
+        "scalar", block_sums_scalar, unpack_code_scalar};
 
 } // namespace
 
