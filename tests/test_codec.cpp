@@ -617,10 +617,11 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
 }
 
 // the Hadamard rounds in place (x = y) and out of place give the same bits
-// as the rotation's definition, for a few vectors (serial path) and many
-// (parallel path), at powers of 2 and at sums of blocks
+// as the rotation's definition, one vector at a time (3 vectors, and the
+// rest of 20) and 8 interleaved (the first 16 of 20), at powers of 2 and
+// at sums of blocks (100 = 64 + 32 + 4, 7 = 4 + 2 + 1, 1536 = 1024 + 512)
 TEST(Codec, HadamardInPlaceEqualsDefinition) {
-    for (size_t d : {64, 100, 1536}) {
+    for (size_t d : {7, 64, 100, 1536}) {
         HadamardRotation h(d, 11);
         for (size_t n : {3, 20}) {
             auto x = tqtest::random_unit(n, d, (int)(d + n));
@@ -629,13 +630,15 @@ TEST(Codec, HadamardInPlaceEqualsDefinition) {
             h.apply(n, z.data(), z.data());
             EXPECT_EQ(memcmp(y.data(), z.data(), y.size() * sizeof(float)), 0)
                     << d << " " << n;
-            auto want = reference_rotate(h, x.data() + (n - 1) * d);
-            EXPECT_EQ(
-                    memcmp(want.data(),
-                           y.data() + (n - 1) * d,
-                           d * sizeof(float)),
-                    0)
-                    << d << " " << n;
+            for (size_t i = 0; i < n; i++) { // groups of 8 and the rest
+                auto want = reference_rotate(h, x.data() + i * d);
+                EXPECT_EQ(
+                        memcmp(want.data(),
+                               y.data() + i * d,
+                               d * sizeof(float)),
+                        0)
+                        << d << " " << n << " " << i;
+            }
         }
     }
 }

@@ -274,18 +274,29 @@ void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
 }
 
 void HadamardRotation::apply(size_t n, const float* x, float* y) const {
-    if (n <= 16) { // a few queries: no parallel region to open
-        std::vector<float> tmp(d);
-        for (size_t i = 0; i < n; i++) {
-            hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
+    // groups of 8 vectors through the interleaved kernel where there is
+    // one (same bits), the rest one at a time
+    static const FloatKernels* k = float_kernels_simd();
+    const size_t n8 = k ? n / 8 * 8 : 0;
+    if (n8 > 0) {
+        const HadamardRounds h{d, nrounds, signs.data(), perms.data()};
+        const int64_t ngroups = n8 / 8;
+#pragma omp parallel if (ngroups > 2)
+        {
+            std::vector<float> buf(2 * d * 8 + 8);
+            float* work = buf.data(); // 32-byte aligned
+            work += (8 - ((uintptr_t)work / sizeof(float)) % 8) % 8;
+#pragma omp for
+            for (int64_t g = 0; g < ngroups; g++) {
+                k->hadamard8(h, x + g * 8 * d, d, y + g * 8 * d, d, work);
+            }
         }
-        return;
     }
-#pragma omp parallel
+#pragma omp parallel if (n - n8 > 16)
     {
         std::vector<float> tmp(d);
 #pragma omp for
-        for (int64_t i = 0; i < (int64_t)n; i++) {
+        for (int64_t i = n8; i < (int64_t)n; i++) {
             hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
         }
     }

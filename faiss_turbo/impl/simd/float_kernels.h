@@ -15,6 +15,15 @@
 
 namespace faiss_turbo {
 
+/// a HadamardRotation's rounds (rotation.h): nrounds x d signs and
+/// permutations
+struct HadamardRounds {
+    size_t d;
+    int nrounds;
+    const float* signs;
+    const uint32_t* perms;
+};
+
 struct FloatKernels {
     const char* name;
     /// dot_lanes (kernels.h)
@@ -56,7 +65,26 @@ struct FloatKernels {
             int nbits,
             const float* table,
             float* out);
+    /// the rounds of h on the 8 vectors x + v * ldx into y + v * ldy (y
+    /// may be x), the same bits as one vector at a time; work: 2 * d * 8
+    /// floats, 32-byte aligned
+    void (*hadamard8)(
+            const HadamardRounds& h,
+            const float* x,
+            size_t ldx,
+            float* y,
+            size_t ldy,
+            float* work);
 };
+
+/// FloatKernels::hadamard8 of the AVX2 kernels (simd/hadamard_avx2.cpp)
+void hadamard8_avx2(
+        const HadamardRounds& h,
+        const float* x,
+        size_t ldx,
+        float* y,
+        size_t ldy,
+        float* work);
 
 /// null where the build or the CPU has no AVX2
 const FloatKernels* float_kernels_avx2();
