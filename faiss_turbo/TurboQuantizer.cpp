@@ -233,8 +233,9 @@ std::string TurboQuantizer::layout_string() const {
 void TurboQuantizer::encode(
         size_t n, const float* x, uint8_t* codes, const float* origins) const {
     const bool prod = variant == TQVariant::PROD;
+    // a multiple of 8: the rotation takes vectors 8 at a time
     const size_t batch = std::max<size_t>(
-            16, std::min(kEncodeBatch, kEncodeBatchFloats / d));
+            16, std::min(kEncodeBatch, kEncodeBatchFloats / d) / 8 * 8);
     std::vector<float> xc, y, r, sr;
     for (size_t i0 = 0; i0 < n; i0 += batch) {
         size_t nb = std::min(batch, n - i0);
