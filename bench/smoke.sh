@@ -20,3 +20,6 @@ PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
 # IVF by inner product (random vectors: that it runs, not what it gains)
 PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
   /usr/bin/python3 bench/bench_ivf_ip.py --smoke
+# dense vs Hadamard rotation (random vectors: that it runs)
+PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 bench/bench_rotation.py --smoke

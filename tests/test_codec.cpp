@@ -366,6 +366,26 @@ TEST(Codec, RotationsAreOrthogonal) {
     }
 }
 
+// AUTO: the dense rotation below d = 128, the Hadamard rounds from there
+// on; an index keeps what it was built with
+TEST(Codec, AutoRotationByDimension) {
+    EXPECT_EQ(
+            resolve_rotation_type(RotationType::AUTO, 2), RotationType::DENSE);
+    EXPECT_EQ(
+            resolve_rotation_type(RotationType::AUTO, 127),
+            RotationType::DENSE);
+    EXPECT_EQ(
+            resolve_rotation_type(RotationType::AUTO, 128),
+            RotationType::HADAMARD);
+    EXPECT_EQ(
+            resolve_rotation_type(RotationType::DENSE, 1536),
+            RotationType::DENSE);
+    TurboQuantizer small(64, TQVariant::MSE, 4), large(128, TQVariant::MSE, 4);
+    EXPECT_EQ(small.rotation->type(), RotationType::DENSE);
+    EXPECT_EQ(large.rotation->type(), RotationType::HADAMARD);
+    EXPECT_EQ(large.rotation_type, RotationType::HADAMARD);
+}
+
 TEST(Codec, BitPackingRoundTrip) {
     std::mt19937 rng(3);
     for (int w = 0; w <= 8; w++) {
