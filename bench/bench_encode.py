@@ -4,7 +4,7 @@ written the way FAISS's benchs/ scripts are: one data set, one factory key
 per codec, sa_encode timed (median of --runs) on the same vectors.
 
     PYTHONPATH=build/python /usr/bin/python3 bench/bench_encode.py \\
-        [--d 128,1536] [--n 100000,20000] [--runs 5] [--smoke]
+        [--d 128,1536] [--n 100000,20000] [--runs 5] [--rounds 3] [--smoke]
 
 Each library runs in its own process: ours is built against Debian's FAISS
 1.7.3 (/usr/bin/python3), the peers come from the venv of
@@ -82,7 +82,8 @@ def run_worker(python, which, keys, data, runs):
 def table(d, n, rows):
     ref = {k: v["us"] for lib, k, v in rows if "us" in v}
     sq8, rbq, rbq4 = ref.get("SQ8"), ref.get("RaBitQ"), ref.get("RaBitQ4")
-    print(f"\n### d={d}, n={n}, 1 thread, median of runs\n")
+    print(f"\n### d={d}, n={n}, 1 thread, median over rounds of the "
+          "median of runs\n")
     print("| codec | library | bytes | us/vector | M vec/s "
           "| time / SQ8's | RaBitQ's time / this | RaBitQ4's time / this |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -103,6 +104,8 @@ def main():
     ap.add_argument("--d", default="128,1536")
     ap.add_argument("--n", default="100000,20000")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="our worker and the peers' in turn, this many times")
     ap.add_argument("--smoke", action="store_true",
                     help="seconds: d=128, 2000 vectors, 2 runs")
     ap.add_argument("--worker", choices=["ours", "faiss"])
@@ -112,7 +115,7 @@ def main():
     if args.worker:
         return worker(args)
     if args.smoke:
-        args.d, args.n, args.runs = "128", "2000", 2
+        args.d, args.n, args.runs, args.rounds = "128", "2000", 2, 1
     ds = [int(v) for v in args.d.split(",")]
     ns = [int(v) for v in args.n.split(",")]
     ns += [ns[-1]] * (len(ds) - len(ns))
@@ -126,11 +129,22 @@ def main():
             x = (x / np.linalg.norm(x, axis=1, keepdims=True))
             data = os.path.join(tmp, f"x{d}.npy")
             np.save(data, x.astype("float32"))
-            rows = [("faiss_turbo", k, v) for k, v in run_worker(
-                sys.executable, "ours", OURS, data, args.runs).items()]
+            # the two sides in turn, --rounds times: the machine's speed
+            # drifts between processes, so each figure is the median of its
+            # rounds and the two sides share the drift
+            sides = [("faiss_turbo", sys.executable, "ours", OURS)]
             if peers:
-                rows += [("faiss 1.15", k, v) for k, v in run_worker(
-                    PEERS_PY, "faiss", PEERS, data, args.runs).items()]
+                sides.append(("faiss 1.15", PEERS_PY, "faiss", PEERS))
+            rounds = [[run_worker(py, which, keys, data, args.runs)
+                       for _, py, which, keys in sides]
+                      for _ in range(args.rounds)]
+            rows = []
+            for s, (lib, _, _, keys) in enumerate(sides):
+                for key, v in rounds[0][s].items():
+                    if "us" in v:
+                        v = dict(v, us=float(np.median(
+                            [r[s][key]["us"] for r in rounds])))
+                    rows.append((lib, key, v))
             table(d, n, rows)
 
 
