@@ -52,9 +52,9 @@ void unpack_centroids(
 
 /// one vector of encode once rotated: x (for the norm), u = R x (scaled
 /// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
-/// (PROD), plain MSE leaves it; the
-/// code's MSE bits and floats (PROD's signs come after, from rr); origin:
-/// the point x is relative to, for moff (ip_offset), or null
+/// (PROD; plain MSE leaves it); the code's MSE bits and floats (PROD's
+/// signs come after, from rr); origin: the point x is relative to, for
+/// moff (ip_offset), or null
 void encode_one(
         const TurboQuantizer& tq,
         const float* x,

@@ -292,7 +292,14 @@ void HadamardRotation::apply(size_t n, const float* x, float* y) const {
             }
         }
     }
-#pragma omp parallel if (n - n8 > 16)
+    if (n - n8 <= 16) { // a few vectors (a query): no parallel region
+        std::vector<float> tmp(n > n8 ? d : 0);
+        for (size_t i = n8; i < n; i++) {
+            hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
+        }
+        return;
+    }
+#pragma omp parallel
     {
         std::vector<float> tmp(d);
 #pragma omp for
