@@ -27,8 +27,8 @@ import datasets  # noqa: E402
 import faiss  # noqa: E402
 import faiss_turbo as ft  # noqa: E402
 
-ROTATIONS = [("dense", ft.RotationType_DENSE),
-             ("hadamard", ft.RotationType_HADAMARD)]
+ROTATIONS = [("dense", ft.RotationType.DENSE),
+             ("hadamard", ft.RotationType.HADAMARD)]
 
 
 def recalls(I, gt):
