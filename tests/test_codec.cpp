@@ -639,11 +639,12 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
 // the Hadamard rounds in place (x = y) and out of place give the same bits
 // as the rotation's definition, one vector at a time (3 vectors, and the
 // rest of 20) and 8 interleaved (the first 16 of 20), at powers of 2 and
-// at sums of blocks (100 = 64 + 32 + 4, 7 = 4 + 2 + 1, 1536 = 1024 + 512)
+// at sums of blocks (100 = 64 + 32 + 4, 7 = 4 + 2 + 1, 1536 = 1024 + 512);
+// no vectors at all changes nothing
 TEST(Codec, HadamardInPlaceEqualsDefinition) {
-    for (size_t d : {7, 64, 100, 1536}) {
+    for (size_t d : {2, 7, 64, 100, 1536}) {
         HadamardRotation h(d, 11);
-        for (size_t n : {3, 20}) {
+        for (size_t n : {0, 3, 20}) {
             auto x = tqtest::random_unit(n, d, (int)(d + n));
             std::vector<float> y(n * d), z = x;
             h.apply(n, x.data(), y.data());

@@ -275,9 +275,12 @@ void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
 
 void HadamardRotation::apply(size_t n, const float* x, float* y) const {
     // groups of 8 vectors through the interleaved kernel where there is
-    // one (same bits), the rest one at a time
+    // one (same bits), the rest one at a time. Its scratch is 64 d bytes
+    // per thread: past kMaxInterleavedDim (1 MB of it, measured up to
+    // d = 1536) the one-vector path keeps 4 d
+    constexpr size_t kMaxInterleavedDim = size_t(1) << 14;
     static const FloatKernels* k = float_kernels_simd();
-    const size_t n8 = k ? n / 8 * 8 : 0;
+    const size_t n8 = k && d <= kMaxInterleavedDim ? n / 8 * 8 : 0;
     if (n8 > 0) {
         const HadamardRounds h{d, nrounds, signs.data(), perms.data()};
         const int64_t ngroups = n8 / 8;
