@@ -636,11 +636,39 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
     }
 }
 
+namespace {
+
+/// R^T y by the Hadamard rotation's definition, one operation at a time:
+/// the rounds backwards, each the scaled transforms, the inverse
+/// permutation, then the signs
+std::vector<float>
+reference_rotate_transpose(const HadamardRotation& h, const float* y) {
+    const size_t d = h.d;
+    std::vector<float> x(y, y + d), tmp(d);
+    for (int r = h.nrounds - 1; r >= 0; r--) {
+        for (auto& b : h.blocks()) {
+            fwht_inplace(x.data() + b.first, b.second);
+            float scale = (float)(1.0 / std::sqrt((double)b.second));
+            for (size_t i = 0; i < b.second; i++) {
+                x[b.first + i] *= scale;
+            }
+        }
+        for (size_t i = 0; i < d; i++) {
+            uint32_t k = h.perms[r * d + i];
+            tmp[k] = x[i] * h.signs[r * d + k];
+        }
+        x = tmp;
+    }
+    return x;
+}
+
+} // namespace
+
 // the Hadamard rounds in place (x = y) and out of place give the same bits
 // as the rotation's definition, one vector at a time (3 vectors, and the
 // rest of 20) and 8 interleaved (the first 16 of 20), at powers of 2 and
 // at sums of blocks (100 = 64 + 32 + 4, 7 = 4 + 2 + 1, 1536 = 1024 + 512);
-// no vectors at all changes nothing
+// no vectors at all changes nothing. The same for the transpose
 TEST(Codec, HadamardInPlaceEqualsDefinition) {
     for (size_t d : {2, 7, 64, 100, 1536}) {
         HadamardRotation h(d, 11);
@@ -659,6 +687,21 @@ TEST(Codec, HadamardInPlaceEqualsDefinition) {
                                d * sizeof(float)),
                         0)
                         << d << " " << n << " " << i;
+            }
+            // the transpose, out of place and in place, from y
+            std::vector<float> t(n * d), u = y;
+            h.apply_transpose(n, y.data(), t.data());
+            h.apply_transpose(n, u.data(), u.data());
+            EXPECT_EQ(memcmp(t.data(), u.data(), t.size() * sizeof(float)), 0)
+                    << d << " " << n;
+            for (size_t i = 0; i < n; i++) {
+                auto want = reference_rotate_transpose(h, y.data() + i * d);
+                EXPECT_EQ(
+                        memcmp(want.data(),
+                               t.data() + i * d,
+                               d * sizeof(float)),
+                        0)
+                        << "transpose " << d << " " << n << " " << i;
             }
         }
     }

@@ -273,16 +273,19 @@ void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
     }
 }
 
-void HadamardRotation::apply(size_t n, const float* x, float* y) const {
-    // groups of 8 vectors through the interleaved kernel where there is
-    // one (same bits), the rest one at a time. Its scratch is 64 d bytes
-    // per thread: past kMaxInterleavedDim (1 MB of it, measured up to
-    // d = 1536) the one-vector path keeps 4 d
-    constexpr size_t kMaxInterleavedDim = size_t(1) << 14;
-    static const FloatKernels* k = float_kernels_simd();
-    const size_t n8 = k && d <= kMaxInterleavedDim ? n / 8 * 8 : 0;
+namespace {
+
+/// the interleaved kernels' scratch is 64 d bytes per thread: past this d
+/// (1 MB of it; measured up to d = 1536) the one-vector path keeps 4 d
+constexpr size_t kMaxInterleavedDim = size_t(1) << 14;
+
+/// n vectors of d floats: groups of 8 through group(i0, work) when
+/// grouped (work: 2 d 8 floats, 32-byte aligned), the rest through
+/// one(i, tmp) (tmp: d floats); a few vectors open no parallel region
+template <class Group, class One>
+void by_groups_of_8(size_t n, size_t d, bool grouped, Group group, One one) {
+    const size_t n8 = grouped ? n / 8 * 8 : 0;
     if (n8 > 0) {
-        const HadamardRounds h{d, nrounds, signs.data(), perms.data()};
         const int64_t ngroups = n8 / 8;
 #pragma omp parallel if (ngroups > 2)
         {
@@ -291,14 +294,14 @@ void HadamardRotation::apply(size_t n, const float* x, float* y) const {
             work += (8 - ((uintptr_t)work / sizeof(float)) % 8) % 8;
 #pragma omp for
             for (int64_t g = 0; g < ngroups; g++) {
-                k->hadamard8(h, x + g * 8 * d, d, y + g * 8 * d, d, work);
+                group(g * 8, work);
             }
         }
     }
-    if (n - n8 <= 16) { // a few vectors (a query): no parallel region
+    if (n - n8 <= 16) {
         std::vector<float> tmp(n > n8 ? d : 0);
         for (size_t i = n8; i < n; i++) {
-            hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
+            one(i, tmp.data());
         }
         return;
     }
@@ -307,22 +310,47 @@ void HadamardRotation::apply(size_t n, const float* x, float* y) const {
         std::vector<float> tmp(d);
 #pragma omp for
         for (int64_t i = n8; i < (int64_t)n; i++) {
-            hadamard_forward(*this, x + i * d, y + i * d, tmp.data());
+            one(i, tmp.data());
         }
     }
 }
 
+} // namespace
+
+void HadamardRotation::apply(size_t n, const float* x, float* y) const {
+    // groups of 8 vectors through the interleaved kernel where there is
+    // one (the same bits), the rest one at a time
+    static const FloatKernels* k = float_kernels_simd();
+    const HadamardRounds h{d, nrounds, signs.data(), perms.data()};
+    by_groups_of_8(
+            n,
+            d,
+            k && d <= kMaxInterleavedDim,
+            [&](size_t i0, float* work) {
+                k->hadamard8(h, x + i0 * d, d, y + i0 * d, d, work);
+            },
+            [&](size_t i, float* tmp) {
+                hadamard_forward(*this, x + i * d, y + i * d, tmp);
+            });
+}
+
 void HadamardRotation::apply_transpose(
         size_t n, const float* y, float* x) const {
-#pragma omp parallel if (n > 16)
-    {
-        std::vector<float> tmp(d);
-#pragma omp for
-        for (int64_t i = 0; i < (int64_t)n; i++) {
-            memcpy(x + i * d, y + i * d, d * sizeof(float));
-            apply_transpose_one(x + i * d, tmp.data());
-        }
-    }
+    static const FloatKernels* k = float_kernels_simd();
+    const HadamardRounds h{d, nrounds, signs.data(), perms.data()};
+    by_groups_of_8(
+            n,
+            d,
+            k && d <= kMaxInterleavedDim,
+            [&](size_t i0, float* work) {
+                k->hadamard8_transpose(h, y + i0 * d, d, x + i0 * d, d, work);
+            },
+            [&](size_t i, float* tmp) {
+                if (x != y) {
+                    memcpy(x + i * d, y + i * d, d * sizeof(float));
+                }
+                apply_transpose_one(x + i * d, tmp);
+            });
 }
 
 void HadamardRotation::check() const {

@@ -75,15 +75,32 @@ struct FloatKernels {
             float* y,
             size_t ldy,
             float* work);
+    /// the transpose (inverse) of hadamard8: x + v * ldx = R^T (y + v *
+    /// ldy) for 8 vectors, as apply_transpose does one at a time
+    void (*hadamard8_transpose)(
+            const HadamardRounds& h,
+            const float* y,
+            size_t ldy,
+            float* x,
+            size_t ldx,
+            float* work);
 };
 
-/// FloatKernels::hadamard8 of the AVX2 kernels (simd/hadamard_avx2.cpp)
+/// FloatKernels::hadamard8 and hadamard8_transpose of the AVX2 kernels
+/// (simd/hadamard_avx2.cpp)
 void hadamard8_avx2(
         const HadamardRounds& h,
         const float* x,
         size_t ldx,
         float* y,
         size_t ldy,
+        float* work);
+void hadamard8_transpose_avx2(
+        const HadamardRounds& h,
+        const float* y,
+        size_t ldy,
+        float* x,
+        size_t ldx,
         float* work);
 
 /// null where the build or the CPU has no AVX2

@@ -489,6 +489,7 @@ extern const FloatKernels kFloatKernelsAVX2 = {
         fwht_scaled_avx2,
         lookup_centroids_avx2,
         hadamard8_avx2,
+        hadamard8_transpose_avx2,
 };
 
 } // namespace faiss_turbo

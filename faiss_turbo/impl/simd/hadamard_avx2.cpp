@@ -47,7 +47,8 @@ void transpose8(__m256* r) {
     }
 }
 
-/// rows w[j] = (x_v[j] * s[j]) for v < 8, x_v = x + v * ldx
+/// rows w[j] = (x_v[j] * s[j]) for v < 8, x_v = x + v * ldx (s null: no
+/// product)
 void interleave_signed(
         const float* x, size_t ldx, size_t d, const float* s, float* w) {
     size_t j = 0;
@@ -60,12 +61,12 @@ void interleave_signed(
         for (size_t t = 0; t < kLanes; t++) {
             _mm256_store_ps(
                     w + (j + t) * kLanes,
-                    _mm256_mul_ps(r[t], _mm256_set1_ps(s[j + t])));
+                    s ? _mm256_mul_ps(r[t], _mm256_set1_ps(s[j + t])) : r[t]);
         }
     }
     for (; j < d; j++) {
         for (size_t v = 0; v < kLanes; v++) {
-            w[j * kLanes + v] = x[v * ldx + j] * s[j];
+            w[j * kLanes + v] = s ? x[v * ldx + j] * s[j] : x[v * ldx + j];
         }
     }
 }
@@ -157,6 +158,39 @@ void gather_rows(const float* src, const uint32_t* perm, size_t d, float* dst) {
     }
 }
 
+/// dst row perm[i] = src row i times s[perm[i]]: the transpose's
+/// scatter, then its signs, as rows
+void scatter_rows_signed(
+        const float* src,
+        const uint32_t* perm,
+        const float* s,
+        size_t d,
+        float* dst) {
+    for (size_t i = 0; i < d; i++) {
+        const uint32_t k = perm[i];
+        _mm256_store_ps(
+                dst + k * kLanes,
+                _mm256_mul_ps(
+                        _mm256_load_ps(src + i * kLanes),
+                        _mm256_set1_ps(s[k])));
+    }
+}
+
+/// the normalized transform of each block of d's bits (from the highest)
+/// on the rows of w; next: signs to multiply in (d of them) or null
+void hadamard_rows(float* w, size_t d, const float* next) {
+    size_t off = 0;
+    for (size_t bit = size_t(1) << 62; bit > 0; bit >>= 1) {
+        if (d & bit) {
+            Finish fin{
+                    _mm256_set1_ps((float)(1.0 / std::sqrt((double)bit))),
+                    next ? next + off : nullptr};
+            fwht_rows(w + off * kLanes, bit, fin);
+            off += bit;
+        }
+    }
+}
+
 } // namespace
 
 void hadamard8_avx2(
@@ -172,20 +206,30 @@ void hadamard8_avx2(
     interleave_signed(x, ldx, d, h.signs, a);
     for (int r = 0; r < h.nrounds; r++) {
         gather_rows(a, h.perms + r * d, d, b);
-        const float* next = r + 1 < h.nrounds ? h.signs + (r + 1) * d : nullptr;
-        size_t off = 0;
-        for (size_t bit = size_t(1) << 62; bit > 0; bit >>= 1) {
-            if (d & bit) { // the blocks of d's bits, from the highest
-                Finish fin{
-                        _mm256_set1_ps((float)(1.0 / std::sqrt((double)bit))),
-                        next ? next + off : nullptr};
-                fwht_rows(b + off * kLanes, bit, fin);
-                off += bit;
-            }
-        }
+        hadamard_rows(
+                b, d, r + 1 < h.nrounds ? h.signs + (r + 1) * d : nullptr);
         std::swap(a, b);
     }
     deinterleave(a, d, y, ldy);
+}
+
+void hadamard8_transpose_avx2(
+        const HadamardRounds& h,
+        const float* y,
+        size_t ldy,
+        float* x,
+        size_t ldx,
+        float* work) {
+    const size_t d = h.d;
+    float* a = work;
+    float* b = work + d * kLanes;
+    interleave_signed(y, ldy, d, nullptr, a);
+    for (int r = h.nrounds - 1; r >= 0; r--) {
+        hadamard_rows(a, d, nullptr);
+        scatter_rows_signed(a, h.perms + r * d, h.signs + r * d, d, b);
+        std::swap(a, b);
+    }
+    deinterleave(a, d, x, ldx);
 }
 
 } // namespace faiss_turbo
