@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Encode time per vector, one thread, ours against FAISS's own encoders,
-written the way FAISS's benchs/ scripts are: one data set, one factory key
-per codec, sa_encode timed (median of --runs) on the same vectors.
+"""Encode (and decode) time per vector, one thread, ours against FAISS's
+own encoders, written the way FAISS's benchs/ scripts are: one data set,
+one factory key per codec, sa_encode and sa_decode timed (median of
+--runs) on the same vectors.
 
     PYTHONPATH=build/python /usr/bin/python3 bench/bench_encode.py \\
         [--d 128,1536] [--n 100000,20000] [--runs 5] [--rounds 3] [--smoke]
@@ -55,13 +56,17 @@ def worker(args):
             res[key] = {"error": str(e).splitlines()[0][:80]}
             continue
         index.sa_encode(x[:100])  # warm-up (tables, pages)
-        times = []
+        times, dtimes = [], []
         for _ in range(args.runs):
             t0 = time.perf_counter()
-            index.sa_encode(x)
-            times.append(time.perf_counter() - t0)
+            codes = index.sa_encode(x)
+            t1 = time.perf_counter()
+            index.sa_decode(codes)
+            dtimes.append(time.perf_counter() - t1)
+            times.append(t1 - t0)
         res[key] = {
             "us": float(np.median(times)) / n * 1e6,
+            "dec_us": float(np.median(dtimes)) / n * 1e6,
             "code_size": int(index.sa_code_size()),
         }
     print(json.dumps(res))
@@ -85,18 +90,19 @@ def table(d, n, rows):
     print(f"\n### d={d}, n={n}, 1 thread, median over rounds of the "
           "median of runs\n")
     print("| codec | library | bytes | us/vector | M vec/s "
-          "| time / SQ8's | RaBitQ's time / this | RaBitQ4's time / this |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+          "| time / SQ8's | RaBitQ's time / this | RaBitQ4's time / this "
+          "| decode us/vector |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for lib, key, v in rows:
         if "us" not in v:
-            print(f"| {key} | {lib} | | n/a: {v['error']} | | | | |")
+            print(f"| {key} | {lib} | | n/a: {v['error']} | | | | | |")
             continue
         us = v["us"]
         r1 = f"{us / sq8:.2f}" if sq8 else ""
         r2 = f"{rbq / us:.1f}" if rbq else ""
         r3 = f"{rbq4 / us:.1f}" if rbq4 else ""
         print(f"| {key} | {lib} | {v['code_size']} | {us:.3f} "
-              f"| {1 / us:.3f} | {r1} | {r2} | {r3} |")
+              f"| {1 / us:.3f} | {r1} | {r2} | {r3} | {v['dec_us']:.3f} |")
 
 
 def main():
@@ -142,8 +148,9 @@ def main():
             for s, (lib, _, _, keys) in enumerate(sides):
                 for key, v in rounds[0][s].items():
                     if "us" in v:
-                        v = dict(v, us=float(np.median(
-                            [r[s][key]["us"] for r in rounds])))
+                        v = dict(v, **{f: float(np.median(
+                            [r[s][key][f] for r in rounds]))
+                            for f in ("us", "dec_us")})
                     rows.append((lib, key, v))
             table(d, n, rows)
 
