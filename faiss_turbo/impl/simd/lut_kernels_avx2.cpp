@@ -134,8 +134,10 @@ alignas(64) const uint8_t kOneHot[31] = {0, 0, 0, 0, 0,    0, 0, 0, 0, 0, 0,
 
 /// 16 groups at a time: pshufb broadcasts byte j of each lane (slot 2g's
 /// byte of code j, then slot 2g + 1's), a one-hot mask keeps it at
-/// position k of the 16 groups, and one OR gathers them (4 operations per
-/// group, where the scalar loop loads two bytes and merges their nibbles)
+/// position k of the 16 groups, and one OR gathers them; the nibbles are
+/// merged once per 16 groups, where the scalar loop merges them per group.
+/// The candidate's block comes from memory either way (one byte used per
+/// 32 read), which bounds both
 void unpack_code_avx2(
         const uint8_t* block, size_t ngroups, size_t i, uint8_t* mse) {
     const size_t j = i % 16;
