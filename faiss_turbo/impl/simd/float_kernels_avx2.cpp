@@ -206,8 +206,6 @@ double canonical_dot_avx2(const float* a, const float* b, size_t d) {
     return _mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s));
 }
 
-/// scalar loads: AVX2 gathers measured slower than them on AMD Zen 3, and
-/// so did a first pass y * s followed by one permuted load
 /// one butterfly stage of span h < 8 inside a vector: positions with bit h
 /// clear get x + x[+h], the others x[-h] - x (mask: those positions)
 template <int H, int MASK> __m256 stage_in_vector(__m256 v) {
