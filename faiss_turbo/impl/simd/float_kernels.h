@@ -24,6 +24,17 @@ struct HadamardRounds {
     const uint32_t* perms;
 };
 
+/// 8 vectors through a HadamardRotation's rounds (or their transpose):
+/// src + v * lds -> dst + v * ldd for v < 8; work: 2 * d * 8 floats,
+/// 32-byte aligned
+using Hadamard8Fn =
+        void(const HadamardRounds& h,
+             const float* src,
+             size_t lds,
+             float* dst,
+             size_t ldd,
+             float* work);
+
 struct FloatKernels {
     const char* name;
     /// dot_lanes (kernels.h)
@@ -65,43 +76,17 @@ struct FloatKernels {
             int nbits,
             const float* table,
             float* out);
-    /// the rounds of h on the 8 vectors x + v * ldx into y + v * ldy (y
-    /// may be x), the same bits as one vector at a time; work: 2 * d * 8
-    /// floats, 32-byte aligned
-    void (*hadamard8)(
-            const HadamardRounds& h,
-            const float* x,
-            size_t ldx,
-            float* y,
-            size_t ldy,
-            float* work);
-    /// the transpose (inverse) of hadamard8: x + v * ldx = R^T (y + v *
-    /// ldy) for 8 vectors, as apply_transpose does one at a time
-    void (*hadamard8_transpose)(
-            const HadamardRounds& h,
-            const float* y,
-            size_t ldy,
-            float* x,
-            size_t ldx,
-            float* work);
+    /// the rounds of h on the 8 vectors src + v * lds into dst + v * ldd
+    /// (dst may be src), the same bits as one vector at a time
+    Hadamard8Fn* hadamard8;
+    /// their transpose (inverse), as apply_transpose one vector at a time
+    Hadamard8Fn* hadamard8_transpose;
 };
 
 /// FloatKernels::hadamard8 and hadamard8_transpose of the AVX2 kernels
 /// (simd/hadamard_avx2.cpp)
-void hadamard8_avx2(
-        const HadamardRounds& h,
-        const float* x,
-        size_t ldx,
-        float* y,
-        size_t ldy,
-        float* work);
-void hadamard8_transpose_avx2(
-        const HadamardRounds& h,
-        const float* y,
-        size_t ldy,
-        float* x,
-        size_t ldx,
-        float* work);
+Hadamard8Fn hadamard8_avx2;
+Hadamard8Fn hadamard8_transpose_avx2;
 
 /// null where the build or the CPU has no AVX2
 const FloatKernels* float_kernels_avx2();
