@@ -22,8 +22,9 @@ enum class RotationType : int {
 /// d up to this uses the dense rotation under AUTO: its Haar law is exact,
 /// and below 128 its O(d^2) per vector costs little. From 128 on the
 /// Hadamard rounds: on SIFT (d = 128) and 256-d text embeddings the same
-/// recall within seed noise, and half the encode time
-/// (bench/bench_rotation.py). Files keep their rotation, whatever this is.
+/// recall within seed noise, and a half (d = 128) to a quarter (256) of
+/// the encode time (bench/bench_rotation.py). Files keep their rotation,
+/// whatever this is.
 constexpr size_t kDenseMaxDim = 127;
 
 RotationType resolve_rotation_type(RotationType t, size_t d);
