@@ -12,16 +12,6 @@ namespace faiss_turbo {
 
 namespace {
 
-/// byte g of codes j and 16 + j of a block, from group g's two 16-byte
-/// halves (lo: slot 2g, hi: slot 2g + 1; low nibbles codes 0-15)
-inline uint8_t row_byte_lo(uint8_t lo, uint8_t hi) {
-    return (uint8_t)((lo & 15) | (hi << 4));
-}
-
-inline uint8_t row_byte_hi(uint8_t lo, uint8_t hi) {
-    return (uint8_t)((lo >> 4) | (hi & 0xf0));
-}
-
 #ifdef __SSE2__
 /// 16 x 16 bytes: out[j] byte i = in[i] byte j
 void transpose16(__m128i* v) {
@@ -80,12 +70,10 @@ void block_rows(const uint8_t* blk, size_t ngroups, size_t cs, uint8_t* out) {
         }
     }
 #endif
-    for (; g < ngroups; g++) {
-        const uint8_t* lo = blk + g * kLutGroupBytes;
-        const uint8_t* hi = lo + 16;
-        for (size_t j = 0; j < 16; j++) {
-            out[j * cs + g] = row_byte_lo(lo[j], hi[j]);
-            out[(16 + j) * cs + g] = row_byte_hi(lo[j], hi[j]);
+    if (g < ngroups) { // the groups left, code by code: the reference rule
+        for (size_t j = 0; j < kLutBlockCodes; j++) {
+            lut_kernels_scalar().unpack_code(
+                    blk + g * kLutGroupBytes, ngroups - g, j, out + j * cs + g);
         }
     }
 }
