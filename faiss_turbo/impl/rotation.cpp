@@ -257,10 +257,6 @@ void hadamard_forward(
 
 } // namespace
 
-void HadamardRotation::apply_one(float* y, float* tmp) const {
-    hadamard_forward(*this, y, y, tmp);
-}
-
 void HadamardRotation::apply_transpose_one(float* x, float* tmp) const {
     for (int r = nrounds - 1; r >= 0; r--) {
         const float* s = signs.data() + r * d;

@@ -85,8 +85,7 @@ struct HadamardRotation : Rotation {
     /// the Hadamard blocks of one round: (offset, size) pairs
     std::vector<std::pair<size_t, size_t>> blocks() const;
 
-    /// forward transform of one vector in place; tmp has d floats
-    void apply_one(float* y, float* tmp) const;
+    /// transpose of one vector in place; tmp has d floats
     void apply_transpose_one(float* x, float* tmp) const;
 
     void apply(size_t n, const float* x, float* y) const override;

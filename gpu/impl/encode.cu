@@ -32,9 +32,9 @@ __device__ double warp_canonical_reduce(double p) {
     return __shfl_sync(0xffffffffu, p, 0);
 }
 
-/// HadamardRotation::apply_one on a warp: rounds of sign + permutation,
-/// then on each block fwht_inplace's butterflies, stage by stage, and the
-/// block's scale. Returns the buffer (y or tmp) that holds the result.
+/// HadamardRotation::apply of one vector on a warp: rounds of sign +
+/// permutation, then on each block fwht_inplace's butterflies, stage by
+/// stage, and the block's scale. Returns the buffer (y or tmp) that holds the result.
 __device__ float*
 hadamard_warp(const HadamardView& h, int d, float* y, float* tmp, int lane) {
     for (int r = 0; r < h.nrounds; r++) {
