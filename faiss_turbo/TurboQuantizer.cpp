@@ -54,8 +54,12 @@ void unpack_centroids(
 /// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
 /// (PROD; plain MSE leaves it); the code's MSE bits and floats (PROD's
 /// signs come after, from rr); origin: the point x is relative to, for
-/// moff (ip_offset), or null
-void encode_one(
+/// moff (ip_offset), or null. Returns false, and leaves the code unwritten,
+/// when the norm is not a finite float: a NaN or Inf in x (its double sum
+/// of squares is then NaN or Inf, while finite floats cannot overflow it),
+/// or a vector too long for float. That is encode's check for bad input,
+/// at no extra pass over the batch.
+bool encode_one(
         const TurboQuantizer& tq,
         const float* x,
         const float* origin,
@@ -66,6 +70,9 @@ void encode_one(
     const size_t d = tq.d, n_hi = tq.n_hi;
     const bool prod = tq.variant == TQVariant::PROD;
     float norm = (float)std::sqrt(canonical_dot_fast(x, x, d));
+    if (!std::isfinite(norm)) {
+        return false;
+    }
     float inv = norm > 0 ? 1.0f / norm : 0.0f;
     for (size_t j = 0; j < d; j++) {
         u[j] *= inv;
@@ -105,6 +112,28 @@ void encode_one(
         s.moff = (float)canonical_dot_fast(origin, x, d);
     }
     tq.write_scalars(code, s);
+    return true;
+}
+
+/// throws naming the first row of a batch that encode_one refused: the
+/// NaN or Inf in the caller's input x (the batch's rows first.. of it),
+/// else the overflow (the difference to the mean, or the norm)
+void throw_unencodable(
+        size_t nb,
+        size_t d,
+        const float* x,
+        size_t first,
+        const std::vector<uint8_t>& ok) {
+    size_t i = 0;
+    while (i < nb && ok[i]) {
+        i++;
+    }
+    FAISS_THROW_IF_NOT(i < nb);
+    check_finite(1, d, x + i * d, "TurboQuant encode", "vector", first + i);
+    FAISS_THROW_FMT(
+            "TurboQuant encode: vector %zd is too long for float "
+            "(its norm, or its difference to the mean, overflows)",
+            first + i);
 }
 
 /// PROD's sign bits of s (d values), 1 = positive, LSB first: whole bytes
@@ -237,13 +266,10 @@ void TurboQuantizer::encode(
     const size_t batch = std::max<size_t>(
             16, std::min(kEncodeBatch, kEncodeBatchFloats / d) / 8 * 8);
     std::vector<float> xc, y, r, sr;
+    std::vector<uint8_t> ok;
     for (size_t i0 = 0; i0 < n; i0 += batch) {
         size_t nb = std::min(batch, n - i0);
         const float* xb = x + i0 * d;
-        // batch by batch: the check's read brings the batch into cache for
-        // the rotation. Callers encode into buffers of their own, so an
-        // exception leaves nothing half stored.
-        check_finite(nb, d, xb, "TurboQuant encode", "vector", i0);
         if (!mean.empty()) {
             xc.resize(nb * d);
             for (size_t i = 0; i < nb; i++) {
@@ -257,6 +283,7 @@ void TurboQuantizer::encode(
         rotation->apply(nb, xb, y.data());
         // PROD: the residual u - c_hat; debiased MSE: c_hat, for its dot
         r.resize(nb * d);
+        ok.resize(nb);
 #pragma omp parallel if (nb > 16)
         {
             EncodeScratch scratch(d, mse_bytes);
@@ -265,7 +292,7 @@ void TurboQuantizer::encode(
                 const float* o = origins        ? origins + (i0 + i) * d
                                  : mean.empty() ? nullptr
                                                 : mean.data();
-                encode_one(
+                ok[i] = encode_one(
                         *this,
                         xb + i * d,
                         o,
@@ -274,6 +301,11 @@ void TurboQuantizer::encode(
                         scratch,
                         codes + (i0 + i) * code_size);
             }
+        }
+        // Callers encode into buffers of their own, so this leaves nothing
+        // half stored
+        if (std::find(ok.begin(), ok.end(), 0) != ok.end()) {
+            throw_unencodable(nb, d, x + i0 * d, i0, ok);
         }
         if (prod) {
             sr.resize(nb * d);

@@ -464,6 +464,38 @@ TEST(Codec, NonFiniteInLaterBatchNamesItsRow) {
     EXPECT_TRUE(idx.codes.empty());
 }
 
+// finite input whose norm overflows float would store an Inf norm: it is
+// refused by name, as is an overflow of the difference to the mean
+TEST(Codec, VectorTooLongForFloatIsRefused) {
+    const size_t d = 32, n = 40, bad_row = 37;
+    auto x = tqtest::random_unit(n, d, 4);
+    for (size_t j = 0; j < d; j++) {
+        x[bad_row * d + j] = 3e38f;
+    }
+    for (bool centered : {false, true}) {
+        TurboQuantizer tq(d, TQVariant::MSE, 4, true);
+        if (centered) { // mean[0] = -2e38: 3e38 - mean overflows
+            std::vector<float> xm(2 * d, 0.0f);
+            xm[0] = xm[d] = -2e38f;
+            tq.train_mean(2, xm.data());
+            for (size_t j = 0; j < d; j++) {
+                x[bad_row * d + j] = j == 0 ? 3e38f : 0.5f;
+            }
+        }
+        std::vector<uint8_t> codes(n * tq.code_size);
+        try {
+            tq.encode(n, x.data(), codes.data());
+            ADD_FAILURE() << "no exception";
+        } catch (const faiss::FaissException& e) {
+            std::string msg = e.what();
+            EXPECT_NE(
+                    msg.find("vector 37 is too long for float"),
+                    std::string::npos)
+                    << msg;
+        }
+    }
+}
+
 /*************************************************************
  * encode's fast paths against a straightforward encoding
  *************************************************************/
