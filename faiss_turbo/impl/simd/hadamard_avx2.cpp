@@ -4,10 +4,10 @@
  *
  * The 8 vectors are interleaved: row j of the work buffer holds element j
  * of each of them in one 256-bit register. A round's permutation then moves
- * whole rows (one load and one store per 8 elements, where one vector at a
- * time costs a load and a store per element), and every butterfly stage,
- * the first three included, adds and subtracts whole rows with no lane
- * shuffles. Each element goes through the same operations as in the
+ * whole rows: its first butterfly pass loads row perm[i] where it would
+ * load row i, so the permutation costs no pass of its own. Every butterfly
+ * stage, the first three included, adds and subtracts whole rows with no
+ * lane shuffles. Each element goes through the same operations as in the
  * one-vector path: x * s, the gather, a + b and a - b at each stage in
  * stage order, times the block's scale, times the next round's signs. So
  * the bits are the same; the rotation tests compare them.
@@ -103,16 +103,28 @@ struct Finish {
     }
 };
 
+/// where a round's first pass reads its rows: row perm[i] of src, the
+/// round's permutation gathered as the pass reads (null: the block itself)
+struct RowSource {
+    const float* src = nullptr;
+    const uint32_t* perm = nullptr;
+};
+
 /// stages h, 2h, ... (R of them, R <= 3) on the rows j + k h, k < 2^R,
-/// in stage order; fin (not null) ends the last stage of the transform
-template <int R>
-void radix_pass(float* w, size_t p, size_t h, const Finish* fin) {
+/// in stage order, read from in when Gather, else from w; fin (not null)
+/// ends the last stage of the transform
+template <int R, bool Gather>
+void radix_pass(
+        float* w, size_t p, size_t h, const RowSource& in, const Finish* fin) {
     constexpr int kRows = 1 << R;
     for (size_t i = 0; i < p; i += kRows * h) {
         for (size_t j = i; j < i + h; j++) {
             __m256 r[kRows];
             for (int k = 0; k < kRows; k++) {
-                r[k] = _mm256_load_ps(w + (j + k * h) * kLanes);
+                const size_t row = j + k * h;
+                r[k] = _mm256_load_ps(
+                        Gather ? in.src + in.perm[row] * kLanes
+                               : w + row * kLanes);
             }
             for (int s = 1; s < kRows; s *= 2) { // stage h * s
                 for (int k = 0; k < kRows; k++) {
@@ -132,29 +144,33 @@ void radix_pass(float* w, size_t p, size_t h, const Finish* fin) {
     }
 }
 
-/// fwht_inplace on the p = 2^k rows of w, then Finish: three stages per
-/// pass over the rows, the last pass one or two
-void fwht_rows(float* w, size_t p, const Finish& fin) {
-    size_t h = 1;
-    for (; h * 8 < p; h *= 8) {
-        radix_pass<3>(w, p, h, nullptr);
-    }
-    if (h * 8 == p) {
-        radix_pass<3>(w, p, h, &fin);
-    } else if (h * 4 == p) {
-        radix_pass<2>(w, p, h, &fin);
-    } else if (h * 2 == p) {
-        radix_pass<1>(w, p, h, &fin);
-    } else { // p = 1: no stage, the scale (1) and signs only
-        radix_pass<0>(w, p, h, &fin);
+/// radix_pass, gathering when in has a source
+template <int R>
+void pass(
+        float* w, size_t p, size_t h, const RowSource& in, const Finish* fin) {
+    if (in.src) {
+        radix_pass<R, true>(w, p, h, in, fin);
+    } else {
+        radix_pass<R, false>(w, p, h, in, fin);
     }
 }
 
-/// dst row i = src row perm[i]
-void gather_rows(const float* src, const uint32_t* perm, size_t d, float* dst) {
-    for (size_t i = 0; i < d; i++) {
-        _mm256_store_ps(
-                dst + i * kLanes, _mm256_load_ps(src + perm[i] * kLanes));
+/// fwht_inplace on the p = 2^k rows of w, the first pass reading them
+/// from in, then Finish: three stages per pass over the rows, the last
+/// pass one or two
+void fwht_rows(float* w, size_t p, RowSource in, const Finish& fin) {
+    size_t h = 1;
+    for (; h * 8 < p; h *= 8, in = RowSource()) {
+        pass<3>(w, p, h, in, nullptr);
+    }
+    if (h * 8 == p) {
+        pass<3>(w, p, h, in, &fin);
+    } else if (h * 4 == p) {
+        pass<2>(w, p, h, in, &fin);
+    } else if (h * 2 == p) {
+        pass<1>(w, p, h, in, &fin);
+    } else { // p = 1: no stage, the scale (1) and signs only
+        pass<0>(w, p, h, in, &fin);
     }
 }
 
@@ -177,15 +193,22 @@ void scatter_rows_signed(
 }
 
 /// the normalized transform of each block of d's bits (from the highest)
-/// on the rows of w; next: signs to multiply in (d of them) or null
-void hadamard_rows(float* w, size_t d, const float* next) {
+/// on the rows of w, read from src through perm (both null: w in place);
+/// next: signs to multiply in (d of them) or null
+void hadamard_rows(
+        float* w,
+        size_t d,
+        const float* src,
+        const uint32_t* perm,
+        const float* next) {
     size_t off = 0;
     for (size_t bit = size_t(1) << 62; bit > 0; bit >>= 1) {
         if (d & bit) {
             Finish fin{
                     _mm256_set1_ps((float)(1.0 / std::sqrt((double)bit))),
                     next ? next + off : nullptr};
-            fwht_rows(w + off * kLanes, bit, fin);
+            RowSource in{src, perm ? perm + off : nullptr};
+            fwht_rows(w + off * kLanes, bit, in, fin);
             off += bit;
         }
     }
@@ -204,10 +227,13 @@ void hadamard8_avx2(
     float* a = work;
     float* b = work + d * kLanes;
     interleave_signed(x, ldx, d, h.signs, a);
-    for (int r = 0; r < h.nrounds; r++) {
-        gather_rows(a, h.perms + r * d, d, b);
+    for (int r = 0; r < h.nrounds; r++) { // b = H (a permuted)
         hadamard_rows(
-                b, d, r + 1 < h.nrounds ? h.signs + (r + 1) * d : nullptr);
+                b,
+                d,
+                a,
+                h.perms + r * d,
+                r + 1 < h.nrounds ? h.signs + (r + 1) * d : nullptr);
         std::swap(a, b);
     }
     deinterleave(a, d, y, ldy);
@@ -225,7 +251,7 @@ void hadamard8_transpose_avx2(
     float* b = work + d * kLanes;
     interleave_signed(y, ldy, d, nullptr, a);
     for (int r = h.nrounds - 1; r >= 0; r--) {
-        hadamard_rows(a, d, nullptr);
+        hadamard_rows(a, d, nullptr, nullptr, nullptr);
         scatter_rows_signed(a, h.perms + r * d, h.signs + r * d, d, b);
         std::swap(a, b);
     }
