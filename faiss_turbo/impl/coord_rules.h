@@ -69,9 +69,10 @@ TQ_HOST_DEVICE void fwht_inplace(float* x, size_t p) {
 }
 
 /// bit offset of MSE coordinate j in a code (TurboQuantizer.h's layout):
-/// the first n_hi coordinates take b_hi bits each, the others b_lo
-TQ_HOST_DEVICE size_t
-coord_bit_offset(size_t j, size_t n_hi, int b_hi, int b_lo) {
+/// the first n_hi coordinates take b_hi bits each, the others b_lo. I:
+/// size_t on the host, int in the GPU's kernels (32-bit arithmetic there)
+template <class I>
+TQ_HOST_DEVICE I coord_bit_offset(I j, I n_hi, int b_hi, int b_lo) {
     return j < n_hi ? j * b_hi : n_hi * b_hi + (j - n_hi) * b_lo;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include <faiss_turbo/impl/coord_rules.h>
 #include <gpu/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -33,7 +34,7 @@ __device__ __forceinline__ int coord_bits(const CodecView& c, int j) {
 }
 
 __device__ __forceinline__ int coord_pos(const CodecView& c, int j) {
-    return j < c.n_hi ? j * c.b_hi : c.n_hi * c.b_hi + (j - c.n_hi) * c.b_lo;
+    return faiss_turbo::coord_bit_offset<int>(j, c.n_hi, c.b_hi, c.b_lo);
 }
 
 /** The 8 MSE indices of group g of the code starting at bit `vbit`.
