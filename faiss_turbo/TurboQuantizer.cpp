@@ -52,13 +52,13 @@ void unpack_centroids(
 
 /// one vector of encode once rotated: x (for the norm), u = R x (scaled
 /// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
-/// (PROD; plain MSE leaves it); the code's MSE bits and floats (PROD's
-/// signs come after, from rr); origin: the point x is relative to, for
-/// moff (ip_offset), or null. Returns false, and leaves the code unwritten,
-/// when the norm is not a finite float: a NaN or Inf in x (its double sum
-/// of squares is then NaN or Inf, while finite floats cannot overflow it),
-/// or a vector too long for float. That is encode's check for bad input,
-/// at no extra pass over the batch.
+/// (PROD; null for plain MSE, which needs neither); the code's MSE bits and
+/// floats (PROD's signs come after, from rr); origin: the point x is relative
+/// to, for moff (ip_offset), or null. Returns false, and leaves the code
+/// unwritten, when the norm is not a finite float: a NaN or Inf in x (its
+/// double sum of squares is then NaN or Inf, while finite floats cannot
+/// overflow it), or a vector too long for float. That is encode's check for bad
+/// input, at no extra pass over the batch.
 bool encode_one(
         const TurboQuantizer& tq,
         const float* x,
@@ -281,8 +281,10 @@ void TurboQuantizer::encode(
         }
         y.resize(nb * d);
         rotation->apply(nb, xb, y.data());
-        // PROD: the residual u - c_hat; debiased MSE: c_hat, for its dot
-        r.resize(nb * d);
+        // PROD: the residual u - c_hat; debiased MSE: c_hat, for its dot;
+        // plain MSE needs neither
+        const bool need_r = prod || debiased;
+        r.resize(need_r ? nb * d : 0);
         ok.resize(nb);
 #pragma omp parallel if (nb > 16)
         {
@@ -297,7 +299,7 @@ void TurboQuantizer::encode(
                         xb + i * d,
                         o,
                         y.data() + i * d,
-                        r.data() + i * d,
+                        need_r ? r.data() + i * d : nullptr,
                         scratch,
                         codes + (i0 + i) * code_size);
             }

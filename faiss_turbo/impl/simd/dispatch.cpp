@@ -121,15 +121,6 @@ double canonical_dot_fast(const float* a, const float* b, size_t d) {
     return k ? k->canonical_dot(a, b, d) : canonical_dot(a, b, d);
 }
 
-void fwht_fast(float* x, size_t p) {
-    static const FloatKernels* k = float_kernels_simd();
-    if (k && p >= 8) {
-        k->fwht(x, p);
-    } else {
-        fwht_inplace(x, p);
-    }
-}
-
 void fwht_scaled_fast(float* x, size_t p, float scale, const float* signs) {
     static const FloatKernels* k = float_kernels_simd();
     if (k && p >= 8) {

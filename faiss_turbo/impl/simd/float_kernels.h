@@ -111,9 +111,6 @@ void dot_lanes_rows_block(
 /// canonical_dot (coord_rules.h) through the best kernels (same bits)
 double canonical_dot_fast(const float* a, const float* b, size_t d);
 
-/// fwht_inplace through the best kernels of this CPU (same bits)
-void fwht_fast(float* x, size_t p);
-
 /// fwht_inplace then x[i] *= scale, then (signs not null) x[i] *= signs[i],
 /// through the best kernels (same bits)
 void fwht_scaled_fast(
