@@ -118,6 +118,8 @@ IndexIVFTurboQuant::IndexIVFTurboQuant(
               metric),
       centered(centered_in) {
     check_metric(metric);
+    FAISS_THROW_IF_NOT_MSG(
+            nlist_in > 0, "IndexIVFTurboQuant: nlist must be > 0");
     tq = TurboQuantizer(
             d_in,
             variant,
@@ -174,9 +176,17 @@ void IndexIVFTurboQuant::train(idx_t n, const float* x) {
             ntotal == 0,
             "IndexIVFTurboQuant::train: the index must be empty (the codes "
             "depend on the centroids and the mean)");
+    check_finite(n, d, x, "IndexIVFTurboQuant::train");
     centroid_cache.reset();
     faiss::IndexIVF::train(n, x);
     centroid_cache.reset();
+}
+
+void IndexIVFTurboQuant::add_with_ids(
+        idx_t n, const float* x, const idx_t* xids) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
+    check_finite(n, d, x, "IndexIVFTurboQuant::add");
+    faiss::IndexIVF::add_with_ids(n, x, xids);
 }
 
 #if FAISS_TURBO_HAS_TRAIN_ENCODER
@@ -210,6 +220,16 @@ void IndexIVFTurboQuant::encode_vectors(
     for (idx_t i0 = 0; i0 < n; i0 += kEncodeBlock) {
         idx_t nb = std::min(kEncodeBlock, n - i0);
         const float* xb = x + i0 * d;
+        for (idx_t i = 0; i < nb; i++) { // before the parallel loop
+            idx_t l = list_nos[i0 + i];
+            FAISS_THROW_IF_NOT_FMT(
+                    l < (idx_t)nlist,
+                    "IndexIVFTurboQuant: vector %ld assigned to list %ld of "
+                    "%zd",
+                    (long)(i0 + i),
+                    (long)l,
+                    nlist);
+        }
         if (by_residual) {
             res.resize(nb * d);
             origins.assign(want_origins ? nb * d : 0, 0.0f);

@@ -102,6 +102,10 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// the coarse quantizer, then the mean if centered (empty index only)
     void train(idx_t n, const float* x) override;
 
+    /// IndexIVF's, after a check for NaN / Inf: the coarse quantizer would
+    /// assign such a vector no valid list
+    void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
+
 #if FAISS_TURBO_HAS_TRAIN_ENCODER
     void train_encoder(idx_t n, const float* x, const idx_t* assign) override;
 #else

@@ -20,6 +20,7 @@
 #include <faiss/invlists/InvertedLists.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
+#include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/coord_rules.h>
@@ -703,6 +704,7 @@ TEST(IVF, BadInputThrows) {
     faiss::IndexFlatL2 q(d);
     EXPECT_THROW(IndexIVFTurboQuant(nullptr, d, 8, 4), faiss::FaissException);
     EXPECT_THROW(IndexIVFTurboQuant(&q, d, 8, 9), faiss::FaissException);
+    EXPECT_THROW(IndexIVFTurboQuant(&q, d, 0, 4), faiss::FaissException);
     EXPECT_THROW(
             IndexIVFTurboQuant(&q, d, 8, 4, TQVariant::MSE, faiss::METRIC_L1),
             faiss::FaissException);
@@ -719,6 +721,38 @@ TEST(IVF, BadInputThrows) {
     ivf->nprobe = 8;
     bad[3] = INFINITY;
     EXPECT_ANY_THROW(ivf->search(1, bad.data(), 5, D.data(), I.data()));
+
+    // a NaN among many vectors: the coarse quantizer had assigned it a
+    // list number out of range (a crash in the residual); now refused by
+    // its row before assignment, for both list layouts
+    auto many = tqtest::random_gaussian(5000, d, 19);
+    many[4500 * d + 3] = NAN;
+    std::unique_ptr<IndexIVFTurboQuant> fs(
+            new IndexIVFTurboQuantFastScan(new faiss::IndexFlatL2(d), d, 8, 4));
+    fs->own_fields = true;
+    fs->train(nb, xb.data());
+    for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
+        idx_t before = index->ntotal;
+        try {
+            index->add(5000, many.data());
+            ADD_FAILURE() << "no exception";
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(
+                    std::string(e.what()).find("vector 4500 has a NaN"),
+                    std::string::npos)
+                    << e.what();
+        }
+        EXPECT_EQ(index->ntotal, before);
+    }
+    auto fresh = make_ivf(d, 8, kParams[0], true);
+    EXPECT_THROW(fresh->train(5000, many.data()), faiss::FaissException);
+    EXPECT_FALSE(fresh->is_trained);
+    // a list number past nlist (from a caller of encode_vectors)
+    idx_t past = 8;
+    std::vector<uint8_t> code(ivf->code_size);
+    EXPECT_THROW(
+            ivf->encode_vectors(1, xb.data(), &past, code.data()),
+            faiss::FaissException);
 }
 
 /*************************************************************
