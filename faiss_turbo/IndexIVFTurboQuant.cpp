@@ -444,6 +444,7 @@ void IndexIVFTurboQuant::check_compatible_for_merge(
 }
 
 void IndexIVFTurboQuant::check_lists(const char* what) const {
+    FAISS_THROW_IF_NOT_FMT(is_trained, "%s: index not trained", what);
     FAISS_THROW_IF_NOT_FMT(
             invlists && invlists->nlist == nlist &&
                     invlists->code_size == code_size,
@@ -457,8 +458,11 @@ void IndexIVFTurboQuant::check_lists(const char* what) const {
                    b->tq.ip_offset == tq.ip_offset),
             "%s: blocked lists of another codec",
             what);
+    // the centroid table is built here, not first in a scanner inside
+    // FAISS's threads, where its checks of the quantizer could not throw
+    auto table = centroid_table();
     if (b) { // per-code terms that let one query's tables serve every list
-        b->refresh(centroid_table());
+        b->refresh(table);
     }
 }
 

@@ -747,6 +747,44 @@ TEST(IVF, BadInputThrows) {
     auto fresh = make_ivf(d, 8, kParams[0], true);
     EXPECT_THROW(fresh->train(5000, many.data()), faiss::FaissException);
     EXPECT_FALSE(fresh->is_trained);
+    // search before train: refused before FAISS's threads (the centroid
+    // table's check, made by the first scanner inside them, aborted the
+    // process), for both layouts, through search and search_preassigned
+    for (bool blocked : {false, true}) {
+        std::unique_ptr<IndexIVFTurboQuant> un(
+                blocked ? new IndexIVFTurboQuantFastScan(
+                                  new faiss::IndexFlatL2(d), d, 8, 4)
+                        : new IndexIVFTurboQuant(
+                                  new faiss::IndexFlatL2(d), d, 8, 4));
+        un->own_fields = true;
+        EXPECT_THROW(
+                un->search(1, xb.data(), 5, D.data(), I.data()),
+                faiss::FaissException);
+        std::vector<idx_t> assign(1, 0);
+        std::vector<float> cdis(1, 0.0f);
+        EXPECT_THROW(
+                un->search_preassigned(
+                        1,
+                        xb.data(),
+                        5,
+                        assign.data(),
+                        cdis.data(),
+                        D.data(),
+                        I.data(),
+                        false),
+                faiss::FaissException);
+        faiss::RangeSearchResult rr(1);
+        EXPECT_THROW(
+                un->range_search(1, xb.data(), 1.0f, &rr),
+                faiss::FaissException);
+    }
+    // a trained index whose quantizer lost its centroids afterwards
+    auto emptied = make_ivf(d, 8, kParams[0], true);
+    emptied->train(nb, xb.data());
+    emptied->quantizer->reset();
+    EXPECT_THROW(
+            emptied->search(1, xb.data(), 5, D.data(), I.data()),
+            faiss::FaissException);
     // a list number past nlist (from a caller of encode_vectors)
     idx_t past = 8;
     std::vector<uint8_t> code(ivf->code_size);
