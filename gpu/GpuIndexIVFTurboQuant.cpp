@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include <faiss/IndexFlat.h>
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -97,17 +98,61 @@ GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
     copyFrom(cpu);
 }
 
+GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
+    GpuResources* res,
+    idx_t dim,
+    size_t nl,
+    float bits,
+    TQVariant variant,
+    faiss::MetricType metric,
+    bool by_residual,
+    bool centered,
+    bool debiased,
+    RotationType rotation_type,
+    QJLType qjl_type,
+    uint64_t seed,
+    int device)
+    : faiss::Index(dim, metric),
+      res_(res),
+      device_(device),
+      codes_(res, device, "IVF TurboQuant codes"),
+      labels_(res, device, "IVF TurboQuant ids"),
+      perm_(res, device, "IVF TurboQuant lists") {
+    FAISS_THROW_IF_NOT_MSG(res, "GpuIndexIVFTurboQuant: null GpuResources");
+    FAISS_THROW_IF_NOT_FMT(
+        metric == faiss::METRIC_L2 || metric == faiss::METRIC_INNER_PRODUCT,
+        "GpuIndexIVFTurboQuant: metric %d is neither L2 nor inner product",
+        (int)metric);
+    checkDevice(device);
+    scratch_.reset(new Scratch(res, device));
+    std::unique_ptr<faiss::Index> q(
+        metric == faiss::METRIC_L2
+            ? (faiss::Index*)new faiss::IndexFlatL2(dim)
+            : (faiss::Index*)new faiss::IndexFlatIP(dim));
+    // the CPU constructor checks the parameters (nlist, bits, variant)
+    IndexIVFTurboQuant cpu(
+        q.get(),
+        dim,
+        nl,
+        bits,
+        variant,
+        metric,
+        by_residual,
+        centered,
+        debiased,
+        rotation_type,
+        qjl_type,
+        seed);
+    set_parameters(cpu);
+}
+
 GpuIndexIVFTurboQuant::~GpuIndexIVFTurboQuant() {}
 
 cudaStream_t GpuIndexIVFTurboQuant::stream() const {
     return res_->getStream(device_);
 }
 
-void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
-    FAISS_THROW_IF_NOT_MSG(
-        cpu.is_trained && cpu.quantizer && cpu.invlists,
-        "GpuIndexIVFTurboQuant: copy a trained IndexIVFTurboQuant");
-    DeviceScope scope(device_);
+void GpuIndexIVFTurboQuant::set_parameters(const IndexIVFTurboQuant& cpu) {
     d = cpu.d;
     metric_type = cpu.metric_type;
     metric_arg = cpu.metric_arg;
@@ -119,6 +164,21 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
     coarse_.reset(faiss::clone_index(cpu.quantizer));
     rc_.clear();
     src_.clear();
+    dcodec_.reset();
+    codes_.release();
+    labels_.release();
+    lists_.assign(nlist, {});
+    host_labels_.clear();
+    ntotal = 0;
+    is_trained = false;
+}
+
+void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
+    FAISS_THROW_IF_NOT_MSG(
+        cpu.is_trained && cpu.quantizer && cpu.invlists,
+        "GpuIndexIVFTurboQuant: copy a trained IndexIVFTurboQuant");
+    DeviceScope scope(device_);
+    set_parameters(cpu);
     if (by_residual_) {
         auto t = build_ivf_centroid_table(tq_, *cpu.quantizer, nlist);
         rc_ = t->rc;
@@ -165,7 +225,7 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
     rebuild_perm();
 }
 
-IndexIVFTurboQuant* GpuIndexIVFTurboQuant::toCpu() const {
+std::unique_ptr<IndexIVFTurboQuant> GpuIndexIVFTurboQuant::cpu_shell() const {
     std::unique_ptr<faiss::Index> q(faiss::clone_index(coarse_.get()));
     std::unique_ptr<IndexIVFTurboQuant> cpu(new IndexIVFTurboQuant(
         q.get(),
@@ -183,8 +243,15 @@ IndexIVFTurboQuant* GpuIndexIVFTurboQuant::toCpu() const {
     cpu->own_fields = true;
     q.release();
     cpu->tq = tq_;
-    cpu->is_trained = true;
     cpu->nprobe = nprobe;
+    return cpu;
+}
+
+IndexIVFTurboQuant* GpuIndexIVFTurboQuant::toCpu() const {
+    FAISS_THROW_IF_NOT_MSG(
+        is_trained, "GpuIndexIVFTurboQuant::toCpu: index not trained");
+    std::unique_ptr<IndexIVFTurboQuant> cpu = cpu_shell();
+    cpu->is_trained = true;
     const size_t cs = tq_.code_size;
     std::vector<uint8_t> codes(ntotal * cs);
     DeviceScope scope(device_);
@@ -226,10 +293,16 @@ size_t GpuIndexIVFTurboQuant::list_size(size_t l) const {
     return lists_[l].size();
 }
 
-void GpuIndexIVFTurboQuant::train(idx_t, const float*) {
-    FAISS_THROW_MSG(
-        "GpuIndexIVFTurboQuant: train the CPU IndexIVFTurboQuant and copy "
-        "it (index_cpu_to_gpu)");
+void GpuIndexIVFTurboQuant::train(idx_t n, const float* x_in) {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "train: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(
+        ntotal == 0,
+        "GpuIndexIVFTurboQuant::train: the index must be empty (the codes "
+        "depend on the centroids and the mean)");
+    HostInput<float> xh(x_in, n * d);
+    std::unique_ptr<IndexIVFTurboQuant> cpu = cpu_shell();
+    cpu->train(n, xh.get());
+    copyFrom(*cpu);
 }
 
 void GpuIndexIVFTurboQuant::add(idx_t n, const float* x) {
@@ -244,6 +317,8 @@ void GpuIndexIVFTurboQuant::add_with_ids(
     idx_t n, const float* x_in, const idx_t* xids_in) {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(xids_in, "add_with_ids: null ids");
+    FAISS_THROW_IF_NOT_MSG(
+        is_trained, "GpuIndexIVFTurboQuant::add: index not trained");
     // vectors are assigned to lists on the host
     HostInput<float> xh(x_in, n * d);
     HostInput<idx_t> ih(xids_in, n);
@@ -252,6 +327,8 @@ void GpuIndexIVFTurboQuant::add_with_ids(
     for (idx_t i = 0; i < n; i++) {
         check_label(xids[i]);
     }
+    // before the coarse quantizer, which assigns a NaN no valid list
+    check_finite(n, d, x, "GpuIndexIVFTurboQuant::add");
     FAISS_THROW_IF_NOT_FMT(
         ntotal + n < INT_MAX,
         "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
@@ -275,8 +352,11 @@ void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
     const bool want_origins = by_residual_ && tq_.ip_offset;
     std::vector<float> origins(want_origins ? n * d : 0);
     for (idx_t i = 0; i < n; i++) {
-        FAISS_THROW_IF_NOT_MSG(
-            assign[i] >= 0, "the coarse quantizer assigned no list");
+        FAISS_THROW_IF_NOT_FMT(
+            assign[i] >= 0 && assign[i] < (idx_t)nlist,
+            "the coarse quantizer assigned list %ld of %zd",
+            (long)assign[i],
+            nlist);
         if (by_residual_) {
             coarse_->compute_residual(x + i * d, enc.data() + i * d, assign[i]);
         }
@@ -446,6 +526,8 @@ void GpuIndexIVFTurboQuant::search_host(
         !(params && params->sel),
         "GpuIndexIVFTurboQuant::search: IDSelector is not supported on "
         "the GPU");
+    FAISS_THROW_IF_NOT_MSG(
+        is_trained, "GpuIndexIVFTurboQuant::search: index not trained");
     if (n == 0) {
         return;
     }

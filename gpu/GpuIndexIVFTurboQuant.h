@@ -10,8 +10,11 @@
  * CPU scanner does), so results equal IndexIVFTurboQuant's. Encoding for
  * add() runs on the GPU (residuals x - c_l formed on the host).
  *
- * Not here: training (train the CPU index and copy it), IDSelector, range
- * search; ids must lie in [0, 2^31).
+ * Training runs on the host: train() trains a CPU IndexIVFTurboQuant of the
+ * same parameters (FAISS's k-means) and copies it, so the lists are those
+ * of a CPU index trained on the same vectors.
+ *
+ * Not here: IDSelector, range search; ids must lie in [0, 2^31).
  */
 #pragma once
 
@@ -38,6 +41,24 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     GpuIndexIVFTurboQuant(
         GpuResources* res, const IndexIVFTurboQuant& cpu, int device = 0);
 
+    /// an empty, untrained index with a flat coarse quantizer of nlist
+    /// lists (IndexFlatL2 or IndexFlatIP, as metric); parameters as
+    /// IndexIVFTurboQuant's
+    GpuIndexIVFTurboQuant(
+        GpuResources* res,
+        idx_t d,
+        size_t nlist,
+        float bits,
+        TQVariant variant = TQVariant::MSE,
+        faiss::MetricType metric = faiss::METRIC_L2,
+        bool by_residual = kIVFTurboQuantByResidual,
+        bool centered = false,
+        bool debiased = true,
+        RotationType rotation_type = RotationType::AUTO,
+        QJLType qjl_type = QJLType::GAUSSIAN,
+        uint64_t seed = 1234,
+        int device = 0);
+
     ~GpuIndexIVFTurboQuant() override;
 
     size_t nlist = 0;
@@ -49,7 +70,10 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// codec and the lists (ArrayInvertedLists)
     IndexIVFTurboQuant* toCpu() const;
 
-    /// throws: train the CPU index, then copy it
+    /// trains a CPU IndexIVFTurboQuant of this index's parameters and
+    /// quantizer on x (host or device memory) and copies it: the coarse
+    /// quantizer (unless already trained), then the mean if centered. The
+    /// index must be empty, as the CPU index's.
     void train(idx_t n, const float* x) override;
 
     /// ids ntotal, ntotal + 1, ...; x (and the ids of add_with_ids) on
@@ -116,6 +140,11 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     mutable std::unique_ptr<Scratch> scratch_;
 
     cudaStream_t stream() const;
+    /// a CPU index with a copy of the quantizer and these parameters, no
+    /// lists
+    std::unique_ptr<IndexIVFTurboQuant> cpu_shell() const;
+    /// the parameters of cpu (trained or not), no lists, no device codec
+    void set_parameters(const IndexIVFTurboQuant& cpu);
     void rebuild_perm();
     void append(idx_t n, const float* x, const idx_t* xids);
     /// search() on host pointers, n >= 0 (staged_search checks it)

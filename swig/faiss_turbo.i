@@ -385,7 +385,9 @@ double lloyd_max_codebook_copy(
 %include <gpu/GpuIndexTurboQuant.h>
 
 %newobject faiss_turbo::gpu::GpuIndexIVFTurboQuant::toCpu;
-%feature("kwargs") faiss_turbo::gpu::GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant;
+// two constructors as well: positional arguments
+%feature("compactdefaultargs")
+        faiss_turbo::gpu::GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant;
 
 %include <gpu/GpuIndexIVFTurboQuant.h>
 

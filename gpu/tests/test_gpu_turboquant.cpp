@@ -1074,6 +1074,90 @@ void expect_device_search_equal(
     cudaFree(dI);
 }
 
+// an index made on the GPU side and trained there (on the host, by FAISS's
+// k-means) holds the lists a CPU index trained on the same vectors holds,
+// and searches as it does; untrained, it refuses add and search
+TEST(GpuTurboQuant, IVFTrainedOnGpuSideEqualsCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 16, nb = scaled(8000);
+    std::vector<float> xb = gaussian(nb, d, 29);
+    std::vector<float> q = noisy_copies(xb, d, 9, 3);
+    struct Case {
+        Codec c;
+        faiss::MetricType m;
+        bool residual;
+    };
+    const Case cases[] = {
+        {{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+         faiss::METRIC_L2,
+         true},
+        {{"mse2 centered ip, no residual",
+          2,
+          kMSE,
+          true,
+          true,
+          RotationType::AUTO,
+          kQGauss},
+         faiss::METRIC_INNER_PRODUCT,
+         false},
+    };
+    for (const Case& cs : cases) {
+        const Codec& c = cs.c;
+        auto cpu = make_ivf(d, nlist, c, cs.m, cs.residual, xb);
+        GpuIndexIVFTurboQuant g(
+            &res,
+            d,
+            nlist,
+            c.bits,
+            c.variant,
+            cs.m,
+            cs.residual,
+            c.centered,
+            c.debiased,
+            c.rot,
+            c.qjl,
+            1234);
+        EXPECT_FALSE(g.is_trained);
+        std::vector<float> D(9 * 10);
+        std::vector<idx_t> I(9 * 10);
+        EXPECT_THROW(g.add(nb, xb.data()), faiss::FaissException);
+        EXPECT_THROW(
+            g.search(9, q.data(), 10, D.data(), I.data()),
+            faiss::FaissException);
+        EXPECT_THROW(g.toCpu(), faiss::FaissException);
+        // the training vectors from device memory: copied to the host
+        float* xd = device_copy(xb);
+        g.train(nb, xd);
+        TQ_CUDA_CHECK(cudaFree(xd));
+        ASSERT_TRUE(g.is_trained);
+        cpu->add(nb, xb.data());
+        g.add(nb, xb.data());
+        std::unique_ptr<IndexIVFTurboQuant> back(g.toCpu());
+        std::vector<float> ca(nlist * d), cb(nlist * d);
+        cpu->quantizer->reconstruct_n(0, nlist, ca.data());
+        back->quantizer->reconstruct_n(0, nlist, cb.data());
+        EXPECT_EQ(ca, cb) << c.name << ": centroids differ";
+        EXPECT_EQ(cpu->tq.mean, back->tq.mean) << c.name;
+        expect_same_lists(*cpu, *back, c.name);
+        Reference r = ivf_search(*cpu, q, 10, 4);
+        faiss::SearchParametersIVF p;
+        p.nprobe = 4;
+        g.search(9, q.data(), 10, D.data(), I.data(), &p);
+        expect_agreement(compare(r, D, I), c.name, true);
+        EXPECT_THROW(g.train(nb, xb.data()), faiss::FaissException);
+        std::vector<float> bad(xb.begin(), xb.begin() + 100 * d);
+        bad[50 * d + 1] = NAN; // refused before the coarse quantizer
+        EXPECT_THROW(g.add(100, bad.data()), faiss::FaissException);
+        EXPECT_EQ(g.ntotal, (idx_t)nb);
+    }
+    EXPECT_THROW(
+        GpuIndexIVFTurboQuant(&res, d, nlist, 4, kMSE, faiss::METRIC_L1),
+        faiss::FaissException);
+    EXPECT_THROW(
+        GpuIndexIVFTurboQuant(&res, d, 0, 4), faiss::FaissException);
+}
+
 TEST(GpuTurboQuant, DeviceVectorsQueriesAndResults) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;

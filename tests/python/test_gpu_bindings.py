@@ -115,6 +115,8 @@ def test_indexes_without_device_raise(cpu_flat, cpu_ivf):
         ft.GpuIndexTurboQuant(None, cpu_flat)
     with pytest.raises(RuntimeError, match=NO_DEVICE):
         ft.GpuIndexIVFTurboQuant(None, cpu_ivf)
+    with pytest.raises(RuntimeError, match=NO_DEVICE):
+        ft.GpuIndexIVFTurboQuant(None, 32, 16, 4)
 
 
 @needs_no_device
