@@ -102,6 +102,7 @@ void IndexTurboQuantFastScan::add_codes(idx_t n, const uint8_t* rows) {
             is_trained || n == 0,
             "add_codes: train() the centered index first (codes hold "
             "x - mean)");
+    tq.check_codes(n, rows, "IndexTurboQuantFastScan::add_codes");
     codes.append(tq, n, rows);
     ntotal = codes.ntotal;
 }

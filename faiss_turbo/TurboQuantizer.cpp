@@ -322,6 +322,22 @@ void TurboQuantizer::encode(
     }
 }
 
+void TurboQuantizer::check_codes(
+        size_t n, const uint8_t* codes, const char* what) const {
+    for (size_t i = 0; i < n; i++) {
+        TQCodeScalars s;
+        read_scalars(codes + i * code_size, s);
+        FAISS_THROW_IF_NOT_FMT(
+                std::isfinite(s.norm) && s.norm >= 0 && std::isfinite(s.aux) &&
+                        std::isfinite(s.moff),
+                "%s: code %zd is not a TurboQuant code of this layout (norm "
+                "%g, floats must be finite, the norm >= 0)",
+                what,
+                i,
+                s.norm);
+    }
+}
+
 void TurboQuantizer::decode_rotated(
         const uint8_t* code, float* chat, float* sgn, TQCodeScalars& s) const {
     unpack_centroids(code, 0, n_hi, *cb_hi, chat);

@@ -146,6 +146,11 @@ struct TurboQuantizer {
 
     void write_scalars(uint8_t* code, const TQCodeScalars& s) const;
 
+    /// throws (naming `what` and the code) unless every code's floats
+    /// are finite and its norm >= 0, as encode writes them: codes given
+    /// by a caller, whose NaN scores would never rank
+    void check_codes(size_t n, const uint8_t* codes, const char* what) const;
+
     /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"
     std::string layout_string() const;
 

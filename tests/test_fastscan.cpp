@@ -499,6 +499,23 @@ TEST(FastScanIndex, BadInput) {
     throws_with([&] { centered.add(1, r.data()); }, "train()");
     std::vector<uint8_t> row(centered.sa_code_size());
     throws_with([&] { centered.add_codes(1, row.data()); }, "train()");
+    // codes whose floats are NaN (all bytes 0xff) or whose norm is < 0:
+    // refused by position, the index unchanged
+    const idx_t before = idx.ntotal;
+    std::vector<uint8_t> rows(3 * idx.sa_code_size());
+    idx.sa_encode(3, x.data(), rows.data());
+    std::vector<uint8_t> bad = rows;
+    std::fill(bad.end() - 4, bad.end(), 0xff);
+    throws_with([&] { idx.add_codes(3, bad.data()); }, "code 2");
+    bad = rows;
+    TQCodeScalars sc;
+    idx.tq.read_scalars(bad.data() + idx.sa_code_size(), sc);
+    sc.norm = -1;
+    idx.tq.write_scalars(bad.data() + idx.sa_code_size(), sc);
+    throws_with([&] { idx.add_codes(3, bad.data()); }, "code 1");
+    EXPECT_EQ(idx.ntotal, before);
+    idx.add_codes(3, rows.data());
+    EXPECT_EQ(idx.ntotal, before + 3);
 }
 
 TEST(FastScanIndex, FilesAndFactory) {
