@@ -50,6 +50,15 @@ void unpack_centroids(
     }
 }
 
+bool all_finite(const float* x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!std::isfinite(x[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /// one vector of encode once rotated: x (for the norm), u = R x (scaled
 /// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
 /// (PROD; null for plain MSE, which needs neither); the code's MSE bits and
@@ -57,8 +66,10 @@ void unpack_centroids(
 /// to, for moff (ip_offset), or null. Returns false, and leaves the code
 /// unwritten, when the norm is not a finite float: a NaN or Inf in x (its
 /// double sum of squares is then NaN or Inf, while finite floats cannot
-/// overflow it), or a vector too long for float. That is encode's check for bad
-/// input, at no extra pass over the batch.
+/// overflow it), or a vector too long for float; or when the rotated
+/// vector or a float of the code is not finite (overflows near float's
+/// limit). That is encode's check for bad input, at no extra pass over
+/// the batch.
 bool encode_one(
         const TurboQuantizer& tq,
         const float* x,
@@ -76,6 +87,13 @@ bool encode_one(
     float inv = norm > 0 ? 1.0f / norm : 0.0f;
     for (size_t j = 0; j < d; j++) {
         u[j] *= inv;
+    }
+    // a finite vector near float's limit may still overflow inside the
+    // rotation: no value there exceeds sqrt(d) times the norm (a block
+    // transform's sums, a dense row's partial sums), so only such vectors
+    // are looked at (a scan of every vector cost 6% of encode)
+    if ((double)norm * std::sqrt((double)d) > 1e37 && !all_finite(u, d)) {
+        return false;
     }
     // quantize_coord's indices, by a SIMD loop where there is one
     uint8_t* idx = sc.idx.data();
@@ -111,6 +129,9 @@ bool encode_one(
     if (tq.ip_offset && origin) {
         s.moff = (float)canonical_dot_fast(origin, x, d);
     }
+    if (!std::isfinite(s.aux) || !std::isfinite(s.moff)) {
+        return false; // beta = norm / <u, c_hat> may overflow near the limit
+    }
     tq.write_scalars(code, s);
     return true;
 }
@@ -132,7 +153,8 @@ void throw_unencodable(
     check_finite(1, d, x + i * d, "TurboQuant encode", "vector", first + i);
     FAISS_THROW_FMT(
             "TurboQuant encode: vector %zd is too long for float "
-            "(its norm, or its difference to the mean, overflows)",
+            "(its norm, its difference to the mean, its rotation or a "
+            "float of its code overflows)",
             first + i);
 }
 

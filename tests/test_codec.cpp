@@ -496,6 +496,45 @@ TEST(Codec, VectorTooLongForFloatIsRefused) {
     }
 }
 
+// two entries of 2.4e38 (norm 3.39e38, just below float's limit) overflow
+// in the rotation when a butterfly adds them with the same sign: whatever
+// the positions and rotation, encode either refuses the vector by name or
+// stores finite floats, never a code holding an Inf
+TEST(Codec, OverflowInsideTheRotationIsRefused) {
+    const size_t d = 64;
+    size_t refused = 0, stored = 0, refused_plain = 0;
+    for (auto rt : {RotationType::HADAMARD, RotationType::DENSE}) {
+        for (bool debiased : {false, true}) {
+            // plain MSE stores the norm only: its refusals are the rotation's
+            TurboQuantizer tq(d, TQVariant::MSE, 4, debiased, rt);
+            std::vector<uint8_t> code(tq.code_size);
+            for (size_t j1 = 0; j1 < 8; j1++) {
+                for (size_t j2 = j1 + 1; j2 < d; j2 += 7) {
+                    std::vector<float> x(d, 0.0f);
+                    x[j1] = x[j2] = 2.4e38f;
+                    try {
+                        tq.encode(1, x.data(), code.data());
+                    } catch (const faiss::FaissException& e) {
+                        EXPECT_NE(
+                                std::string(e.what()).find(
+                                        "too long for float"),
+                                std::string::npos)
+                                << e.what();
+                        refused++;
+                        refused_plain += !debiased;
+                        continue;
+                    }
+                    EXPECT_NO_THROW(tq.check_codes(1, code.data(), "test"));
+                    stored++;
+                }
+            }
+        }
+    }
+    EXPECT_GT(refused_plain, 0u); // the cases happen, and are caught
+    EXPECT_GT(refused, refused_plain);
+    EXPECT_GT(stored, 0u);
+}
+
 /*************************************************************
  * encode's fast paths against a straightforward encoding
  *************************************************************/
