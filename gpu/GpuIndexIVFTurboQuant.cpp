@@ -85,8 +85,8 @@ struct GpuIndexIVFTurboQuant::Scratch {
 };
 
 GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
-    GpuResources* res, const IndexIVFTurboQuant& cpu, int device)
-    : faiss::Index(cpu.d, cpu.metric_type),
+    GpuResources* res, int device, idx_t dim, faiss::MetricType metric)
+    : faiss::Index(dim, metric),
       res_(res),
       device_(device),
       codes_(res, device, "IVF TurboQuant codes"),
@@ -95,6 +95,11 @@ GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexIVFTurboQuant: null GpuResources");
     checkDevice(device);
     scratch_.reset(new Scratch(res, device));
+}
+
+GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
+    GpuResources* res, const IndexIVFTurboQuant& cpu, int device)
+    : GpuIndexIVFTurboQuant(res, device, cpu.d, cpu.metric_type) {
     copyFrom(cpu);
 }
 
@@ -112,19 +117,11 @@ GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
     QJLType qjl_type,
     uint64_t seed,
     int device)
-    : faiss::Index(dim, metric),
-      res_(res),
-      device_(device),
-      codes_(res, device, "IVF TurboQuant codes"),
-      labels_(res, device, "IVF TurboQuant ids"),
-      perm_(res, device, "IVF TurboQuant lists") {
-    FAISS_THROW_IF_NOT_MSG(res, "GpuIndexIVFTurboQuant: null GpuResources");
+    : GpuIndexIVFTurboQuant(res, device, dim, metric) {
     FAISS_THROW_IF_NOT_FMT(
         metric == faiss::METRIC_L2 || metric == faiss::METRIC_INNER_PRODUCT,
         "GpuIndexIVFTurboQuant: metric %d is neither L2 nor inner product",
         (int)metric);
-    checkDevice(device);
-    scratch_.reset(new Scratch(res, device));
     std::unique_ptr<faiss::Index> q(
         metric == faiss::METRIC_L2
             ? (faiss::Index*)new faiss::IndexFlatL2(dim)

@@ -120,6 +120,10 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
    private:
     struct Scratch;
 
+    /// members, resources and device checks; no codec yet
+    GpuIndexIVFTurboQuant(
+        GpuResources* res, int device, idx_t d, faiss::MetricType metric);
+
     GpuResources* res_;
     int device_;
     TurboQuantizer tq_;

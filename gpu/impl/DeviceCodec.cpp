@@ -193,7 +193,10 @@ void DeviceCodec::encode(
         &bad, bad_flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, s));
     TQ_CUDA_CHECK(cudaStreamSynchronize(s));
     FAISS_THROW_IF_NOT_MSG(
-        !bad, "GPU TurboQuant encode: the input has a NaN or Inf");
+        !bad,
+        "GPU TurboQuant encode: the input has a NaN or Inf, or a vector "
+        "too long for float (its norm, its rotation or a float of its "
+        "code overflows)");
 }
 
 } // namespace gpu

@@ -262,9 +262,13 @@ __global__ void encode_kernel(
         // quantize u = y / norm; keep the residual (PROD) or c (debiased)
         float inv = norm > 0 ? __fdiv_rn(1.0f, norm) : 0.0f;
         part = 0;
+        // as the CPU's encode_one: a vector too long for float (its norm,
+        // its rotation or a float of its code overflows) is refused
+        bool overflow = !isfinite(norm);
         for (int j = lane; j < d; j += kWarp) {
             bool hi = j < c.n_hi;
             float u = __fmul_rn(cur[j], inv);
+            overflow |= !isfinite(u);
             uint32_t id =
                 quantize_coord(u, hi ? thr_hi : thr_lo, hi ? c.b_hi : c.b_lo);
             idxb[j] = (uint8_t)id;
@@ -280,6 +284,10 @@ __global__ void encode_kernel(
         } else if (c.debiased) {
             aux = red > 0 ? __double2float_rn(__ddiv_rn((double)norm, red))
                           : 0.0f;
+        }
+        overflow |= !isfinite(aux) || !isfinite(moff);
+        if (__any_sync(0xffffffffu, overflow) && lane == 0) {
+            *bad_flag = 1;
         }
         __syncwarp();
         uint8_t* code = codes + i * c.code_size;

@@ -91,7 +91,8 @@ void launch_matmul_rows(
  * centered vectors when !rot_hadamard (else null); codes (n x code_size)
  * are fully written. PROD without qjl_hadamard writes the residuals to
  * resid (n x d) and leaves the sign bytes to launch_pack_signs. Sets
- * *bad_flag to 1 if some input is NaN or infinite. */
+ * *bad_flag to 1 if some input is NaN or infinite, or a vector overflows
+ * float (its norm, its rotation or a float of its code), as the CPU refuses. */
 void launch_encode(
     const EncodeParams& p,
     size_t n,

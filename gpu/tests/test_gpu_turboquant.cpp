@@ -680,6 +680,58 @@ TEST(GpuTurboQuant, BadInputThrows) {
     EXPECT_THROW(GpuIndexTurboQuant(&res, 8192, 4), faiss::FaissException);
 }
 
+// vectors near float's limit (two entries of 2.4e38, which the Hadamard
+// transform always adds somewhere, or of 2e37, which no sum inside it can
+// take past float's limit, though the scan for an overflow runs): the GPU
+// refuses exactly those the CPU refuses (an overflow
+// in the norm, the rotation or beta) and stores the CPU's codes for the
+// others
+TEST(GpuTurboQuant, OverflowRefusedLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 64;
+    size_t refused = 0, stored = 0;
+    for (bool debiased : {false, true}) {
+        auto cpu = make_cpu(
+            d, {"mse4", 4, kMSE, debiased, false, kHad, kQGauss});
+        GpuIndexTurboQuant g(&res, *cpu);
+        for (size_t j1 = 0; j1 < 8; j1++) {
+            for (size_t j2 = j1 + 1; j2 < d; j2 += 7) {
+                std::vector<float> x(d, 0.0f);
+                x[j1] = x[j2] = j2 % 2 ? 2.4e38f : 2e37f;
+                std::vector<uint8_t> want(cpu->code_size);
+                bool cpu_refused = false;
+                try {
+                    cpu->sa_encode(1, x.data(), want.data());
+                } catch (const faiss::FaissException&) {
+                    cpu_refused = true;
+                }
+                const idx_t before = g.ntotal;
+                bool gpu_refused = false;
+                try {
+                    g.add(1, x.data());
+                } catch (const faiss::FaissException&) {
+                    gpu_refused = true;
+                }
+                EXPECT_EQ(cpu_refused, gpu_refused) << j1 << " " << j2;
+                if (gpu_refused) {
+                    EXPECT_EQ(g.ntotal, before);
+                    refused++;
+                    continue;
+                }
+                std::vector<uint8_t> got = gpu_codes(g);
+                EXPECT_EQ(
+                    std::vector<uint8_t>(
+                        got.end() - g.code_size(), got.end()),
+                    want);
+                stored++;
+            }
+        }
+    }
+    EXPECT_GT(refused, 0u);
+    EXPECT_GT(stored, 0u);
+}
+
 TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
