@@ -152,3 +152,33 @@ def test_merge_needs_the_same_codec(index):
     same.add(gaussian(5, D, 6))
     index.merge_from(same)
     assert index.ntotal == 55
+
+
+@pytest.mark.parametrize("key", ["IVF8,TQmse4", "IVF8,TQmse4fs",
+                                 "IVF8_HNSW8,TQmse2c"])
+def test_ivf_nan_among_many_and_untrained_search(key):
+    """a NaN in a large add crashed the process (the coarse quantizer gave
+    it a list past nlist), and a search before train aborted it (an
+    exception inside FAISS's threads): both are errors now"""
+    x = gaussian(6000, D, 41)
+    untrained = ft.index_factory(D, key)
+    with pytest.raises(RuntimeError, match="not trained"):
+        untrained.search(x[:2], 5)
+    index = ft.index_factory(D, key)
+    index.train(x)
+    bad = x.copy()
+    bad[4500, 3] = np.nan
+    with pytest.raises(RuntimeError, match="vector 4500 has a NaN"):
+        index.add(bad)
+    assert index.ntotal == 0
+    with pytest.raises(RuntimeError, match="vector 7 has a NaN"):
+        ft.index_factory(D, key).train(bad[4493:])
+
+
+def test_vector_too_long_for_float():
+    index = ft.IndexTurboQuant(D, 4)
+    x = np.zeros((3, D), dtype=np.float32)
+    x[1] = 3e38
+    with pytest.raises(RuntimeError, match="vector 1 is too long for float"):
+        index.add(x)
+    assert index.ntotal == 0
