@@ -50,15 +50,6 @@ void unpack_centroids(
     }
 }
 
-bool all_finite(const float* x, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (!std::isfinite(x[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /// one vector of encode once rotated: x (for the norm), u = R x (scaled
 /// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
 /// (PROD; null for plain MSE, which needs neither); the code's MSE bits and

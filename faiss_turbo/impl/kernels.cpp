@@ -48,6 +48,16 @@ void axpy(size_t d, float alpha, const float* x, float* y) {
     }
 }
 
+bool all_finite(const float* x, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b; // memcpy, not a cast: no aliasing rule is bent
+        memcpy(&b, x + i, sizeof(b));
+        bad |= (b & 0x7f800000u) == 0x7f800000u; // exponent all ones
+    }
+    return !bad;
+}
+
 void check_finite(
         size_t n,
         size_t d,
@@ -55,13 +65,7 @@ void check_finite(
         const char* what,
         const char* row,
         size_t first) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n * d; i++) {
-        uint32_t b; // memcpy, not a cast: no aliasing rule is bent
-        memcpy(&b, x + i, sizeof(b));
-        bad |= (b & 0x7f800000u) == 0x7f800000u; // exponent all ones
-    }
-    if (!bad) {
+    if (all_finite(x, n * d)) {
         return;
     }
     for (size_t i = 0; i < n * d; i++) {

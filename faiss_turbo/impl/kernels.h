@@ -15,10 +15,13 @@ float dot_lanes(const float* a, const float* b, size_t d);
 /// y += alpha * x
 void axpy(size_t d, float alpha, const float* x, float* y);
 
+/// no NaN or Inf among the n values: a branch-free pass
+bool all_finite(const float* x, size_t n);
+
 /// throws (naming `what`, the row and the dimension) unless the n x d
 /// values are all finite; `row` names a row in the message ("vector",
 /// "query"), counted from `first` (x is rows first.. of the caller's
-/// input). A branch-free pass first: the common case costs a read.
+/// input). all_finite first: the common case costs a read.
 void check_finite(
         size_t n,
         size_t d,
