@@ -54,10 +54,10 @@ void unpack_centroids(
 /// in place to R x / norm), rr gets c_hat (debiased MSE) or u - c_hat
 /// (PROD; null for plain MSE, which needs neither); the code's MSE bits and
 /// floats (PROD's signs come after, from rr); origin: the point x is relative
-/// to, for moff (ip_offset), or null. Returns false, and leaves the code
-/// unwritten, when the norm is not a finite float: a NaN or Inf in x (its
-/// double sum of squares is then NaN or Inf, while finite floats cannot
-/// overflow it), or a vector too long for float; or when the rotated
+/// to, for moff (ip_offset), or null. Returns false (the code may be part
+/// written; encode then throws) when the norm is not a finite float: a NaN or
+/// Inf in x (its double sum of squares is then NaN or Inf, while finite floats
+/// cannot overflow it), or a vector too long for float; or when the rotated
 /// vector or a float of the code is not finite (overflows near float's
 /// limit). That is encode's check for bad input, at no extra pass over
 /// the batch.
@@ -129,7 +129,8 @@ bool encode_one(
 
 /// throws naming the first row of a batch that encode_one refused: the
 /// NaN or Inf in the caller's input x (the batch's rows first.. of it),
-/// else the overflow (the difference to the mean, or the norm)
+/// else the overflow (the difference to the mean, the norm, the rotation
+/// or a float of the code)
 void throw_unencodable(
         size_t nb,
         size_t d,
