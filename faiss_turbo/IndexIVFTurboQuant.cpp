@@ -387,6 +387,7 @@ void IndexIVFTurboQuant::search_preassigned(
         faiss::IndexIVFStats* stats) const {
     check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
     check_lists("IndexIVFTurboQuant::search_preassigned");
+    check_assign(n, assign, params, "IndexIVFTurboQuant::search_preassigned");
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");
@@ -427,6 +428,25 @@ void IndexIVFTurboQuant::search_preassigned(
             distances[i] = empty;
         }
     }
+}
+
+size_t IndexIVFTurboQuant::check_assign(
+        idx_t n,
+        const idx_t* assign,
+        const faiss::IVFSearchParameters* params,
+        const char* what) const {
+    const size_t np = std::min(nlist, params ? params->nprobe : nprobe);
+    FAISS_THROW_IF_NOT_FMT(np > 0, "%s: nprobe is 0", what);
+    for (idx_t i = 0; i < n * (idx_t)np; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                assign[i] < (idx_t)nlist,
+                "%s: query %ld assigned to list %ld of %zd",
+                what,
+                (long)(i / np),
+                (long)assign[i],
+                nlist);
+    }
+    return np;
 }
 
 void IndexIVFTurboQuant::check_compatible_for_merge(
@@ -504,14 +524,31 @@ void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
 
 void IndexIVFTurboQuant::update_vectors(
         int nv, const idx_t* ids, const float* x) {
-    auto b = dynamic_cast<BlockedInvertedLists*>(invlists);
-    if (!b || direct_map.type != faiss::DirectMap::Array) {
+    FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
+    FAISS_THROW_IF_NOT_FMT(nv >= 0, "update_vectors: nv=%d < 0", nv);
+    FAISS_THROW_IF_NOT_MSG(
+            direct_map.type == faiss::DirectMap::Array,
+            "update_vectors: needs the Array direct map (make_direct_map())");
+    check_finite(nv, d, x, "update_vectors", "vector");
+    // every id before any vector moves: FAISS's DirectMap::update_codes
+    // checks each as it goes, so a bad id left the earlier ones updated
+    const std::vector<idx_t>& where = direct_map.array;
+    for (int i = 0; i < nv; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                ids[i] >= 0 && ids[i] < (idx_t)where.size(),
+                "update_vectors: id %ld out of range (%zd vectors)",
+                (long)ids[i],
+                where.size());
+    }
+    if (!dynamic_cast<BlockedInvertedLists*>(invlists)) {
         faiss::IndexIVF::update_vectors(nv, ids, x);
         return;
     }
-    FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
-    FAISS_THROW_IF_NOT_FMT(nv >= 0, "update_vectors: nv=%d < 0", nv);
-    check_finite(nv, d, x, "update_vectors", "vector");
+    update_blocked(nv, ids, x);
+}
+
+void IndexIVFTurboQuant::update_blocked(
+        int nv, const idx_t* ids, const float* x) {
     std::vector<idx_t> assign(nv);
     quantizer->assign(nv, x, assign.data());
     std::vector<uint8_t> codes(nv * code_size);
@@ -521,10 +558,6 @@ void IndexIVFTurboQuant::update_vectors(
     std::vector<idx_t>& where = direct_map.array;
     for (int i = 0; i < nv; i++) {
         const idx_t id = ids[i];
-        FAISS_THROW_IF_NOT_FMT(
-                id >= 0 && id < (idx_t)where.size(),
-                "update_vectors: id %ld out of range",
-                (long)id);
         const size_t l = faiss::lo_listno(where[id]);
         const size_t ofs = faiss::lo_offset(where[id]);
         const size_t last = invlists->list_size(l) - 1;

@@ -173,8 +173,9 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// InvertedLists::merge_from would read their blocks as rows)
     void merge_from(faiss::Index& other, idx_t add_id) override;
 
-    /// IndexIVF's, except with an Array direct map over blocked lists,
-    /// whose codes FAISS's DirectMap::update_codes would leak (it takes
+    /// IndexIVF's, with every id and vector checked before any moves;
+    /// blocked lists are updated here (update_blocked): FAISS's
+    /// DirectMap::update_codes would leak their codes (it takes
     /// get_single_code without release_codes)
     void update_vectors(int nv, const idx_t* idx, const float* v) override;
 
@@ -203,8 +204,21 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// R c of the centroids when by_residual, else null
     std::shared_ptr<const IVFCentroidTable> centroid_table() const;
 
+    /// throws unless the n x nprobe list numbers of assign (nprobe from
+    /// params or the index, at most nlist, as FAISS reads them) are below
+    /// nlist: FAISS checks them inside its parallel loop, where a throw
+    /// ends the process. Returns that nprobe.
+    size_t check_assign(
+            idx_t n,
+            const idx_t* assign,
+            const faiss::IVFSearchParameters* params,
+            const char* what) const;
+
    private:
     IVFCentroidCache centroid_cache;
+
+    /// update_vectors over blocked lists, ids and vectors checked
+    void update_blocked(int nv, const idx_t* ids, const float* x);
 
     /// adds each vector's list centroid to x (by_residual decoding)
     void add_centroids(idx_t n, const idx_t* list_nos, float* x) const;

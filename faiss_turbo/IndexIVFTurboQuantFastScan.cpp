@@ -99,17 +99,7 @@ void IndexIVFTurboQuantFastScan::search_preassigned(
     IVFLutSearch s{tq, *lists};
     s.table = table.get();
     s.l2 = metric_type == faiss::METRIC_L2;
-    // FAISS's clamp: assign holds n x min(nlist, nprobe) list numbers
-    s.nprobe = std::min(nlist, params ? params->nprobe : nprobe);
-    FAISS_THROW_IF_NOT_FMT(s.nprobe > 0, "%s: nprobe is 0", what);
-    for (idx_t i = 0; i < n * (idx_t)s.nprobe; i++) {
-        FAISS_THROW_IF_NOT_FMT(
-                assign[i] < (idx_t)nlist,
-                "%s: list %ld of %zd assigned",
-                what,
-                (long)assign[i],
-                nlist);
-    }
+    s.nprobe = check_assign(n, assign, params, what);
     s.max_codes = params ? params->max_codes : max_codes;
     s.rerank_factor = o.rerank_factor;
     s.sel = params ? params->sel : nullptr;

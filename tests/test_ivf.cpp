@@ -785,6 +785,68 @@ TEST(IVF, BadInputThrows) {
     EXPECT_THROW(
             emptied->search(1, xb.data(), 5, D.data(), I.data()),
             faiss::FaissException);
+    // search_preassigned with a list number past nlist: FAISS checked it
+    // inside its parallel loop, which ended the process; negative numbers
+    // are skipped, as FAISS does
+    for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
+        index->nprobe = 2;
+        std::vector<idx_t> assign = {0, 8};
+        std::vector<float> cdis(2, 0.0f);
+        try {
+            index->search_preassigned(
+                    1,
+                    xb.data(),
+                    5,
+                    assign.data(),
+                    cdis.data(),
+                    D.data(),
+                    I.data(),
+                    false);
+            ADD_FAILURE() << "no exception";
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(
+                    std::string(e.what()).find("assigned to list 8 of 8"),
+                    std::string::npos)
+                    << e.what();
+        }
+        assign = {-1, -1};
+        index->search_preassigned(
+                1,
+                xb.data(),
+                5,
+                assign.data(),
+                cdis.data(),
+                D.data(),
+                I.data(),
+                false);
+        EXPECT_EQ(I, std::vector<idx_t>(5, -1));
+    }
+    // update_vectors with one bad id changes nothing (FAISS's moved the
+    // vectors before it), for both layouts
+    for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
+        auto upd = make_ivf(d, 8, kParams[0], true);
+        upd->train(nb, xb.data());
+        if (index == fs.get()) {
+            upd.reset(new IndexIVFTurboQuantFastScan(
+                    new faiss::IndexFlatL2(d), d, 8, 4));
+            upd->own_fields = true;
+            upd->train(nb, xb.data());
+        }
+        upd->add(nb, xb.data());
+        upd->make_direct_map(true);
+        std::vector<float> before(nb * d), after(nb * d);
+        upd->reconstruct_n(0, nb, before.data());
+        idx_t ids[2] = {3, (idx_t)nb};
+        EXPECT_THROW(
+                upd->update_vectors(2, ids, xb.data() + 10 * d),
+                faiss::FaissException);
+        upd->reconstruct_n(0, nb, after.data());
+        EXPECT_EQ(before, after);
+        ids[1] = 4;
+        upd->update_vectors(2, ids, xb.data() + 10 * d);
+        upd->reconstruct_n(0, nb, after.data());
+        EXPECT_NE(before, after);
+    }
     // a list number past nlist (from a caller of encode_vectors)
     idx_t past = 8;
     std::vector<uint8_t> code(ivf->code_size);

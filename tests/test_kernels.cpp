@@ -183,7 +183,7 @@ void check_kernels_on(const Int8Layout& L, size_t n, int seed) {
     }
     auto codes = random_codes(L, n, seed);
     std::vector<uint8_t> tile_ref;
-    for (size_t nq : {1, 2, 3, 4, 5, 9}) {
+    for (size_t nq : {1, 2, 3, 4, 5, 6, 9, 13}) {
         std::vector<std::vector<int>> nat;
         std::vector<int8_t> q8;
         random_queries(L, nq, (int)(nq + seed), nat, q8);
