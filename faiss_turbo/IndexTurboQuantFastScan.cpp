@@ -172,14 +172,28 @@ void IndexTurboQuantFastScan::search(
 }
 
 void IndexTurboQuantFastScan::range_search(
-        idx_t,
-        const float*,
-        float,
-        faiss::RangeSearchResult*,
-        const faiss::SearchParameters*) const {
-    FAISS_THROW_MSG(
-            "IndexTurboQuantFastScan: range_search is not supported by the "
-            "fast-scan layout (copy_to an IndexTurboQuant: same codes)");
+        idx_t n,
+        const float* x,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::SearchParameters* params) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "range_search: n=%ld < 0", (long)n);
+    FAISS_THROW_IF_NOT_MSG(is_trained, "range_search: index not trained");
+    TQQueries q;
+    prepare_queries(n, x, q);
+    // the exact scan, each block's rows unpacked where it is scored: no
+    // second copy of the codes
+    scan_range(
+            tq,
+            [this](size_t i0, size_t nb, uint8_t* buf) {
+                codes.rows(tq, i0, nb, buf);
+                return (const uint8_t*)buf;
+            },
+            ntotal,
+            q,
+            radius,
+            result,
+            params ? params->sel : nullptr);
 }
 
 void IndexTurboQuantFastScan::reconstruct(idx_t key, float* recons) const {

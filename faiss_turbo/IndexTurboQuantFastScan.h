@@ -77,8 +77,9 @@ struct IndexTurboQuantFastScan : faiss::Index {
            idx_t* labels,
            const faiss::SearchParameters* params = nullptr) const override;
 
-    /// not supported by the block layout (nor by FAISS's fast-scan
-    /// indexes): throws
+    /// the exact estimator's range search (IndexTurboQuant's results on
+    /// the same codes; FAISS's fast-scan indexes have none), blocks
+    /// unpacked as they are scanned
     void range_search(
             idx_t n,
             const float* x,
@@ -103,7 +104,7 @@ struct IndexTurboQuantFastScan : faiss::Index {
     void add_codes(idx_t n, const uint8_t* codes);
 
     /// the same codec and codes as a flat IndexTurboQuant (replaces what
-    /// flat held): the way to range search, HNSW or the GPU
+    /// flat held): the way to HNSW or the GPU
     void copy_to(IndexTurboQuant* flat) const;
 
     void merge_from(faiss::Index& other, idx_t add_id = 0) override;

@@ -374,6 +374,62 @@ TEST(FastScanIndex, ThreadCountAndSelector) {
     EXPECT_EQ(L1, L2);
 }
 
+/// lims, distances and labels of a range search, for comparison
+struct RangeOut {
+    std::vector<size_t> lims;
+    std::vector<float> D;
+    std::vector<idx_t> L;
+};
+
+RangeOut
+range(const faiss::Index& idx,
+      const std::vector<float>& xq,
+      size_t nq,
+      float radius,
+      const faiss::SearchParameters* sp) {
+    faiss::RangeSearchResult res(nq);
+    idx.range_search(nq, xq.data(), radius, &res, sp);
+    RangeOut o;
+    o.lims.assign(res.lims, res.lims + nq + 1);
+    o.D.assign(res.distances, res.distances + o.lims[nq]);
+    o.L.assign(res.labels, res.labels + o.lims[nq]);
+    return o;
+}
+
+TEST(FastScanIndex, RangeSearchEqualsFlat) {
+    // 300 codes: two whole blocks of 128 scanned, and a partial one
+    const size_t d = 48, nb = 300, nq = 9;
+    std::vector<float> xb = random_gaussian(nb, d, 31);
+    std::vector<float> xq = random_gaussian(nq, d, 32);
+    faiss::IDSelectorRange sel(40, 250);
+    faiss::SearchParameters with_sel;
+    with_sel.sel = &sel;
+    for (float bits : {4.0f, 1.5f}) {
+        for (auto metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            SCOPED_TRACE(
+                    testing::Message()
+                    << "bits " << bits << " metric " << metric);
+            Pair p = make_pair(d, bits, metric, true, true, xb);
+            // a radius that keeps about a tenth of the codes
+            std::vector<float> D(nb);
+            std::vector<idx_t> L(nb);
+            p.flat->search(1, xq.data(), nb, D.data(), L.data());
+            const float radius = D[nb / 10];
+            for (auto* sp : {(faiss::SearchParameters*)nullptr, &with_sel}) {
+                RangeOut a = range(*p.flat, xq, nq, radius, sp);
+                RangeOut b = range(*p.fs, xq, nq, radius, sp);
+                EXPECT_GT(a.lims[nq], nq);
+                EXPECT_EQ(a.lims, b.lims);
+                EXPECT_EQ(a.L, b.L);
+                EXPECT_EQ(a.D, b.D);
+                for (idx_t l : b.L) {
+                    ASSERT_TRUE(!sp || (l >= 40 && l < 250)) << l;
+                }
+            }
+        }
+    }
+}
+
 TEST(FastScanIndex, FewerCodesThanK) {
     const size_t d = 32, nb = 5, k = 8;
     std::vector<float> xb = random_gaussian(nb, d, 31);
@@ -489,7 +545,7 @@ TEST(FastScanIndex, BadInput) {
     throws_with([&] { idx.reconstruct(10, r.data()); }, "key 10");
     faiss::RangeSearchResult res(1);
     throws_with(
-            [&] { idx.range_search(1, x.data(), 1.0f, &res); }, "range_search");
+            [&] { idx.range_search(1, x.data() + 3 * d, 1.0f, &res); }, "NaN");
     SearchParametersTurboQuant sp;
     sp.rerank_factor = NAN;
     throws_with(

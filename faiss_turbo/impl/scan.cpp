@@ -350,6 +350,27 @@ void scan_range(
         float radius,
         faiss::RangeSearchResult* result,
         const faiss::IDSelector* sel) {
+    scan_range(
+            tq,
+            [&](size_t i0, size_t, uint8_t*) {
+                return codes + i0 * tq.code_size;
+            },
+            ncodes,
+            q,
+            radius,
+            result,
+            sel);
+}
+
+void scan_range(
+        const TurboQuantizer& tq,
+        const RowCodes& rows,
+        size_t ncodes,
+        const TQQueries& q,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::IDSelector* sel) {
+    static_assert(kBlock <= 128, "RowCodes promises n <= 128");
     const size_t nq = q.n;
     const size_t nchunks = (nq + kQueryChunk - 1) / kQueryChunk;
     const size_t nblocks = (ncodes + kBlock - 1) / kBlock;
@@ -360,6 +381,7 @@ void scan_range(
         faiss::RangeSearchPartialResult pres(result);
         std::vector<std::vector<std::pair<float, idx_t>>> hits(kQueryChunk);
         DecodedBlock blk;
+        std::vector<uint8_t> buf(kBlock * tq.code_size);
 #pragma omp for schedule(dynamic)
         for (int64_t c = 0; c < (int64_t)nchunks; c++) {
             size_t q0 = c * kQueryChunk, q1 = std::min(nq, q0 + kQueryChunk);
@@ -368,7 +390,7 @@ void scan_range(
             }
             for (size_t b = 0; b < nblocks; b++) {
                 size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
-                blk.decode(tq, codes + i0 * tq.code_size, nb);
+                blk.decode(tq, rows(i0, nb, buf.data()), nb);
                 for (size_t i = 0; i < nb; i++) {
                     idx_t id = i0 + i;
                     if (sel && !sel->is_member(id)) {

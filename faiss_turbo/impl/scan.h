@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,21 @@ void scan_knn(
 void scan_range(
         const TurboQuantizer& tq,
         const uint8_t* codes,
+        size_t ncodes,
+        const TQQueries& queries,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::IDSelector* sel);
+
+/// where scan_range reads codes [i0, i0 + n) as rows (n <= 128): a pointer
+/// to them, or to buf (n * code_size bytes) after filling it
+using RowCodes =
+        std::function<const uint8_t*(size_t i0, size_t n, uint8_t* buf)>;
+
+/// scan_range over codes in another layout (the fast-scan blocks)
+void scan_range(
+        const TurboQuantizer& tq,
+        const RowCodes& rows,
         size_t ncodes,
         const TQQueries& queries,
         float radius,

@@ -109,8 +109,8 @@ def test_bad_input():
     q[0, 3] = np.nan
     with pytest.raises(RuntimeError, match="NaN"):
         index.search(q, 1)
-    with pytest.raises(RuntimeError, match="range_search"):
-        index.range_search(gaussian(1, d, 6), 1.0)
+    with pytest.raises(RuntimeError, match="NaN"):
+        index.range_search(q, 1.0)
     with pytest.raises(RuntimeError, match="3 bits"):
         ft.IndexTurboQuantFastScan(d, 3)
     with pytest.raises(RuntimeError, match="fast-scan"):
