@@ -249,7 +249,12 @@ void IndexIVFTurboQuant::encode_vectors(
             xb = res.data();
         }
         tmp.resize(nb * code_size);
-        tq.encode(nb, xb, tmp.data(), want_origins ? origins.data() : nullptr);
+        tq.encode( // a refused residual is named by the caller's row
+                nb,
+                xb,
+                tmp.data(),
+                want_origins ? origins.data() : nullptr,
+                i0);
         for (idx_t i = 0; i < nb; i++) {
             uint8_t* out = codes + (i0 + i) * stride;
             idx_t l = list_nos[i0 + i];

@@ -274,7 +274,11 @@ std::string TurboQuantizer::layout_string() const {
 }
 
 void TurboQuantizer::encode(
-        size_t n, const float* x, uint8_t* codes, const float* origins) const {
+        size_t n,
+        const float* x,
+        uint8_t* codes,
+        const float* origins,
+        size_t row0) const {
     const bool prod = variant == TQVariant::PROD;
     // a multiple of 8: the rotation takes vectors 8 at a time
     const size_t batch = std::max<size_t>(
@@ -321,7 +325,7 @@ void TurboQuantizer::encode(
         // Callers encode into buffers of their own, so this leaves nothing
         // half stored
         if (std::find(ok.begin(), ok.end(), 0) != ok.end()) {
-            throw_unencodable(nb, d, x + i0 * d, i0, ok);
+            throw_unencodable(nb, d, x + i0 * d, row0 + i0, ok);
         }
         if (prod) {
             sr.resize(nb * d);

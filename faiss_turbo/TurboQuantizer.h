@@ -156,12 +156,14 @@ struct TurboQuantizer {
 
     /// encode n vectors (throws on NaN / Inf). ip_offset codecs store
     /// moff = <o, x - mean> with o the mean, or row i of origins (n x d)
-    /// when given: the list centroid of a residual (IVF)
+    /// when given: the list centroid of a residual (IVF). row0: the
+    /// caller's number of x's first row, which error messages count from
     void
     encode(size_t n,
            const float* x,
            uint8_t* codes,
-           const float* origins = nullptr) const;
+           const float* origins = nullptr,
+           size_t row0 = 0) const;
 
     /// reconstruction: mean + norm * R^T c_hat (+ the QJL term for PROD)
     void decode(size_t n, const uint8_t* codes, float* x) const;

@@ -744,6 +744,26 @@ TEST(IVF, BadInputThrows) {
         }
         EXPECT_EQ(index->ntotal, before);
     }
+    // a finite vector too long for float past the first encode block:
+    // named by the caller's row, not its row within the block
+    auto longrow = tqtest::random_gaussian(5000, d, 20);
+    for (size_t j = 0; j < d; j++) {
+        longrow[4500 * d + j] = 3e38f;
+    }
+    for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
+        idx_t before = index->ntotal;
+        try {
+            index->add(5000, longrow.data());
+            ADD_FAILURE() << "no exception";
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(
+                    std::string(e.what()).find(
+                            "vector 4500 is too long for float"),
+                    std::string::npos)
+                    << e.what();
+        }
+        EXPECT_EQ(index->ntotal, before);
+    }
     auto fresh = make_ivf(d, 8, kParams[0], true);
     EXPECT_THROW(fresh->train(5000, many.data()), faiss::FaissException);
     EXPECT_FALSE(fresh->is_trained);
