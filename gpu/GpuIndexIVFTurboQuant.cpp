@@ -18,6 +18,7 @@
 #include <gpu/impl/CudaUtils.h>
 #include <gpu/impl/DeviceCodec.h>
 #include <gpu/impl/HostStaging.h>
+#include <gpu/impl/IdFilter.h>
 #include <gpu/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -61,6 +62,7 @@ struct GpuIndexIVFTurboQuant::Scratch {
     DeviceBuffer<float> y, sy, qc, keys, out_keys;
     DeviceBuffer<int64_t> row_off, pos_off, q_off;
     DeviceBuffer<int> counts, q_cnt, ids, out_ids;
+    DeviceBuffer<uint32_t> allow;
 
     Scratch(GpuResources* r, int dev)
         : y(r, dev, "IVF search queries"),
@@ -74,12 +76,14 @@ struct GpuIndexIVFTurboQuant::Scratch {
           counts(r, dev, "IVF search rows"),
           q_cnt(r, dev, "IVF search rows"),
           ids(r, dev, "IVF search ids"),
-          out_ids(r, dev, "IVF search results") {}
+          out_ids(r, dev, "IVF search results"),
+          allow(r, dev, "IVF search selector") {}
 
     size_t bytes() const {
         return 4 * (y.capacity() + sy.capacity() + qc.capacity() +
                     keys.capacity() + out_keys.capacity() + counts.capacity() +
-                    q_cnt.capacity() + ids.capacity() + out_ids.capacity()) +
+                    q_cnt.capacity() + ids.capacity() + out_ids.capacity() +
+                    allow.capacity()) +
                8 * (row_off.capacity() + pos_off.capacity() + q_off.capacity());
     }
 };
@@ -520,10 +524,6 @@ void GpuIndexIVFTurboQuant::search_host(
         (long)k,
         kMaxSelectK);
     FAISS_THROW_IF_NOT_MSG(
-        !(params && params->sel),
-        "GpuIndexIVFTurboQuant::search: IDSelector is not supported on "
-        "the GPU");
-    FAISS_THROW_IF_NOT_MSG(
         is_trained, "GpuIndexIVFTurboQuant::search: index not trained");
     if (n == 0) {
         return;
@@ -543,6 +543,8 @@ void GpuIndexIVFTurboQuant::search_host(
 
     std::lock_guard<std::mutex> lock(search_mutex_);
     DeviceScope scope(device_);
+    const faiss::IDSelector* sel = params ? params->sel : nullptr;
+    const uint32_t* allow = sel ? upload_allowed(*sel, assign) : nullptr;
     for (idx_t q0 = 0; q0 < n;) {
         // as many queries as the chunk's candidates and rows allow
         size_t cand = 0;
@@ -569,10 +571,36 @@ void GpuIndexIVFTurboQuant::search_host(
             q0,
             nq,
             (int)k,
+            allow,
             distances + q0 * k,
             labels + q0 * k);
         q0 += nq;
     }
+    if (sel) {
+        clear_left_out(n * k, l2, distances, labels);
+    }
+}
+
+const uint32_t* GpuIndexIVFTurboQuant::upload_allowed(
+    const faiss::IDSelector& sel,
+    const std::vector<idx_t>& assign) const {
+    // only the probed lists' codes are read: their ids alone are tested
+    std::vector<uint32_t> words = position_bitmap(ntotal);
+    std::vector<bool> probed(nlist, false);
+    for (idx_t l : assign) {
+        if (l >= 0 && !probed[l]) {
+            probed[l] = true;
+            mark_allowed(
+                sel,
+                lists_[l].data(),
+                lists_[l].size(),
+                host_labels_.data(),
+                words.data());
+        }
+    }
+    scratch_->allow.reserve_discard(words.size());
+    to_device(scratch_->allow.data(), words.data(), words.size(), stream());
+    return scratch_->allow.data();
 }
 
 void GpuIndexIVFTurboQuant::search_chunk(
@@ -582,6 +610,7 @@ void GpuIndexIVFTurboQuant::search_chunk(
     idx_t q0,
     int nq,
     int k,
+    const uint32_t* allow,
     float* distances,
     idx_t* labels) const {
     const size_t dd = d;
@@ -665,6 +694,7 @@ void GpuIndexIVFTurboQuant::search_chunk(
     eq.sy = prod ? s.sy.data() : nullptr;
     eq.qconst = s.qc.data();
     eq.l2 = l2;
+    eq.allow = allow;
     CandidateRows rows;
     rows.nrows = (int)R;
     rows.row_off = s.row_off.data();

@@ -14,7 +14,9 @@
  * same parameters (FAISS's k-means) and copies it, so the lists are those
  * of a CPU index trained on the same vectors.
  *
- * Not here: IDSelector, range search; ids must lie in [0, 2^31).
+ * An IDSelector (SearchParameters::sel) keeps the CPU's results: the
+ * probed codes it leaves out score +inf (impl/IdFilter.h). Not here: range
+ * search; ids must lie in [0, 2^31).
  */
 #pragma once
 
@@ -167,8 +169,15 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
         idx_t q0,
         int nq,
         int k,
+        const uint32_t* allow, ///< IdFilter.h bitmap, or null
         float* distances,
         idx_t* labels) const;
+
+    /// the selector's bitmap over the codes of the lists in assign, on
+    /// the device (in the scratch; valid until the next search)
+    const uint32_t* upload_allowed(
+        const faiss::IDSelector& sel,
+        const std::vector<idx_t>& assign) const;
 };
 
 } // namespace gpu

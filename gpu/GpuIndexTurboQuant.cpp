@@ -14,6 +14,7 @@
 #include <gpu/impl/CudaUtils.h>
 #include <gpu/impl/HostStaging.h>
 #include <gpu/impl/DeviceCodec.h>
+#include <gpu/impl/IdFilter.h>
 #include <gpu/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -63,6 +64,7 @@ void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
 struct GpuIndexTurboQuant::Scratch {
     DeviceBuffer<float> y, sy, qc, a, yn, an, keys, topk_keys, out_keys;
     DeviceBuffer<int> ids, topk_ids, out_ids, cand, counts;
+    DeviceBuffer<uint32_t> allow;
 
     Scratch(GpuResources* r, int dev)
         : y(r, dev, "search queries"),
@@ -78,14 +80,15 @@ struct GpuIndexTurboQuant::Scratch {
           topk_ids(r, dev, "search top-k"),
           out_ids(r, dev, "search results"),
           cand(r, dev, "search candidates"),
-          counts(r, dev, "search candidates") {}
+          counts(r, dev, "search candidates"),
+          allow(r, dev, "search selector") {}
 
     size_t bytes() const {
         size_t f = y.capacity() + sy.capacity() + qc.capacity() + a.capacity() +
                    yn.capacity() + an.capacity() + keys.capacity() +
                    topk_keys.capacity() + out_keys.capacity();
         size_t i = ids.capacity() + topk_ids.capacity() + out_ids.capacity() +
-                   cand.capacity() + counts.capacity();
+                   cand.capacity() + counts.capacity() + allow.capacity();
         return (f + i) * 4;
     }
 };
@@ -384,13 +387,10 @@ void GpuIndexTurboQuant::search_host(
         (long)k,
         kMaxSelectK);
     FAISS_THROW_IF_NOT_MSG(is_trained, "search: index not trained");
-    FAISS_THROW_IF_NOT_MSG(
-        !(params && params->sel),
-        "GpuIndexTurboQuant::search: IDSelector is not supported on the "
-        "GPU");
     if (n == 0) {
         return;
     }
+    const faiss::IDSelector* sel = params ? params->sel : nullptr;
     std::lock_guard<std::mutex> lock(search_mutex_);
     auto t0 = std::chrono::steady_clock::now();
     stats_ = GpuSearchStats();
@@ -405,6 +405,14 @@ void GpuIndexTurboQuant::search_host(
     TQQueries q;
     codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
     DeviceScope scope(config_.device);
+    const uint32_t* allow = nullptr;
+    if (sel) { // ids are positions
+        std::vector<uint32_t> words = position_bitmap(ntotal);
+        mark_allowed(*sel, nullptr, ntotal, nullptr, words.data());
+        scratch_->allow.reserve_discard(words.size());
+        to_device(scratch_->allow.data(), words.data(), words.size(), stream());
+        allow = scratch_->allow.data();
+    }
     const CodecView& c = dcodec_->view();
     const int tc_max = approx_tc_max_queries(c);
     const int simt_max = approx_simt_max_queries(c);
@@ -423,10 +431,13 @@ void GpuIndexTurboQuant::search_host(
                    (rem > kMaxCudaCoreQueries || tc4));
         int nq = (int)std::min<idx_t>(rem, tc ? tc_max : simt_max);
         search_chunk(
-            q, q0, nq, (int)k, tc, distances + q0 * k, labels + q0 * k);
+            q, q0, nq, (int)k, tc, allow, distances + q0 * k, labels + q0 * k);
         stats_.chunks++;
         stats_.tensor_cores |= tc;
         q0 += nq;
+    }
+    if (sel) {
+        clear_left_out(n * k, l2, distances, labels);
     }
     stats_.total_ms = ms_since(t0);
 }
@@ -437,6 +448,7 @@ void GpuIndexTurboQuant::search_chunk(
     int nq,
     int k,
     bool tc,
+    const uint32_t* allow,
     float* distances,
     idx_t* labels) const {
     const CodecView& c = dcodec_->view();
@@ -460,6 +472,7 @@ void GpuIndexTurboQuant::search_chunk(
     eq.sy = prod ? s.sy.data() : nullptr;
     eq.qconst = s.qc.data();
     eq.l2 = q.l2;
+    eq.allow = allow;
 
     s.out_keys.reserve_discard((size_t)nq * k);
     s.out_ids.reserve_discard((size_t)nq * k);
@@ -591,6 +604,7 @@ void GpuIndexTurboQuant::search_chunk(
             sa.out.ids = s.cand.data();
             sa.out.counts = s.counts.data();
             sa.out.capacity = (int)cap;
+            sa.out.allow = allow;
             if (e0) {
                 TQ_CUDA_CHECK(cudaEventRecord(e0, st));
             }

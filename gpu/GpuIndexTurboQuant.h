@@ -102,7 +102,8 @@ class GpuIndexTurboQuant : public faiss::Index {
 
     /// queries and results on the host or in device memory (device
     /// queries are copied to the host, where the CPU codec prepares them),
-    /// any n, 1 <= k <= 2048; no IDSelector
+    /// any n, 1 <= k <= 2048. An IDSelector in params is applied by the
+    /// exact rescoring (impl/IdFilter.h): the CPU's results with it
     void search(
         idx_t n,
         const float* x,
@@ -190,6 +191,7 @@ class GpuIndexTurboQuant : public faiss::Index {
         int nq,
         int k,
         bool tc,
+        const uint32_t* allow, ///< IdFilter.h bitmap, or null
         float* distances,
         idx_t* labels) const;
 };

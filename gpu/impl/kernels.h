@@ -118,6 +118,9 @@ struct ExactQueries {
     const float* sy = nullptr;     ///< nq x d, TQQueries::sy (PROD)
     const float* qconst = nullptr; ///< nq
     bool l2 = true;
+    /// IDSelector bitmap over code positions (IdFilter.h): a code whose
+    /// bit is clear gets the key +inf; null: every code is kept
+    const uint32_t* allow = nullptr;
 };
 
 /** Rows of candidates (one row per query, or per query and probed list):
@@ -169,6 +172,9 @@ struct CandidateLists {
     int* ids = nullptr;    ///< nq x capacity
     int* counts = nullptr; ///< nq, counts past capacity are still counted
     int capacity = 0;
+    /// IDSelector bitmap over code positions (IdFilter.h): codes whose bit
+    /// is clear are never candidates; null: every code may be
+    const uint32_t* allow = nullptr;
 };
 
 /// queries one tensor-core launch takes for this codec (0: none fit)

@@ -94,6 +94,9 @@ keep_candidate(const QueryTerms& k, const CodeTerms& v, float dot) {
 
 __device__ __forceinline__ void
 push_candidate(const CandidateLists& out, int q, int id) {
+    if (out.allow && !((out.allow[id >> 5] >> (id & 31)) & 1u)) {
+        return; // left out by the search's IDSelector
+    }
     int pos = atomicAdd(out.counts + q, 1);
     if (pos < out.capacity) {
         out.ids[(size_t)q * out.capacity + pos] = id;

@@ -72,8 +72,18 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
     int p = !pos           ? (int)((size_t)i * ntotal / rows.n)
             : rows.pos_off ? pos[rows.pos_off[row] + i]
                            : pos[slot];
-    keys_out[slot] =
-        exact_key<W>(c, codes, p, y, sy, q.qconst[row], q.l2, cent_hi, cent_lo);
+    const bool kept = !q.allow || ((q.allow[p >> 5] >> (p & 31)) & 1u);
+    keys_out[slot] = kept ? exact_key<W>(
+                                c,
+                                codes,
+                                p,
+                                y,
+                                sy,
+                                q.qconst[row],
+                                q.l2,
+                                cent_hi,
+                                cent_lo)
+                          : __int_as_float(0x7f800000); // +inf
     ids_out[slot] = labels ? (int)labels[p] : p;
 }
 

@@ -509,6 +509,108 @@ TEST(GpuTurboQuant, SearchMatchesCpuPROD) {
         {20});
 }
 
+/// the CPU's exact search with a selector, k + 1 results (Reference)
+Reference cpu_search_sel(
+    const faiss::Index& cpu,
+    const std::vector<float>& q,
+    size_t k,
+    faiss::IDSelector* sel, // FAISS 1.7.3's SearchParameters::sel
+    size_t nprobe = 0) {
+    Reference r;
+    r.nq = q.size() / cpu.d;
+    r.k = k;
+    r.D.resize(r.nq * (k + 1));
+    r.I.resize(r.nq * (k + 1));
+    SearchParametersTurboQuant exact;
+    exact.scan_mode = TQ_SCAN_EXACT;
+    SearchParametersIVFTurboQuant ivf;
+    ivf.scan_mode = TQ_SCAN_EXACT;
+    ivf.nprobe = nprobe;
+    faiss::SearchParameters* p = nprobe ? (faiss::SearchParameters*)&ivf
+                                        : (faiss::SearchParameters*)&exact;
+    p->sel = sel;
+    cpu.search(r.nq, q.data(), k + 1, r.D.data(), r.I.data(), p);
+    return r;
+}
+
+/// selectors of a test: half the ids, a few scattered ones (fewer than
+/// k: -1 padding), none
+struct Selectors {
+    faiss::IDSelectorRange half;
+    std::vector<idx_t> few_ids;
+    std::unique_ptr<faiss::IDSelectorBatch> few;
+    faiss::IDSelectorRange none;
+
+    Selectors(idx_t lo, idx_t hi)
+        : half(lo, lo + (hi - lo) / 2), none(hi, hi + 10) {
+        for (idx_t i = lo + 3; i < hi && few_ids.size() < 6; i += 97) {
+            few_ids.push_back(i);
+        }
+        few.reset(new faiss::IDSelectorBatch(few_ids.size(), few_ids.data()));
+    }
+
+    std::vector<std::pair<const char*, faiss::IDSelector*>> all() {
+        return {{"half", &half}, {"few", few.get()}, {"none", &none}};
+    }
+};
+
+TEST(GpuTurboQuant, SelectorLikeCpu) {
+    // the CPU's exact search with the same selector, bit for bit, on every
+    // path: direct, both approximate passes (the sample's bound over the
+    // kept codes), the 4-bit tensor-core pass
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    struct Case {
+        Codec c;
+        faiss::MetricType m;
+        size_t d;
+    };
+    const Case cases[] = {
+        {{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+         faiss::METRIC_L2,
+         64},
+        {{"mse3 ip", 3, kMSE, true, false, kHad, kQGauss},
+         faiss::METRIC_INNER_PRODUCT,
+         48},
+    };
+    const size_t nb = scaled(20000), nq = 5, k = 10;
+    for (const Case& cs : cases) {
+        std::vector<float> xb = gaussian(nb, cs.d, 31);
+        auto cpu = make_cpu(cs.d, cs.c, cs.m);
+        cpu->train(nb, xb.data());
+        cpu->add(nb, xb.data());
+        GpuIndexTurboQuant g(&res, *cpu);
+        std::vector<float> q = noisy_copies(xb, cs.d, nq, 33);
+        Selectors sels(0, nb);
+        for (auto [sname, sel] : sels.all()) {
+            Reference r = cpu_search_sel(*cpu, q, k, sel);
+            for (const Mode& m : kModes) {
+                g.set_scan_mode(m.scan);
+                g.set_direct_max_ntotal(m.direct_max);
+                faiss::SearchParameters p;
+                p.sel = sel;
+                std::vector<float> D(nq * k);
+                std::vector<idx_t> I(nq * k);
+                g.search(nq, q.data(), k, D.data(), I.data(), &p);
+                char what[200];
+                snprintf(
+                    what,
+                    sizeof(what),
+                    "%s selector %s mode %s",
+                    cs.c.name,
+                    sname,
+                    m.name);
+                Agreement a = compare(r, D, I);
+                printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
+                expect_agreement(a, what, true);
+                for (size_t i = 0; i < nq * k; i++) {
+                    ASSERT_TRUE(I[i] == -1 || sel->is_member(I[i])) << what;
+                }
+            }
+        }
+    }
+}
+
 TEST(GpuTurboQuant, SearchLargeK) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
@@ -655,12 +757,6 @@ TEST(GpuTurboQuant, BadInputThrows) {
     EXPECT_EQ(g.ntotal, 100);
     EXPECT_THROW(
         g.search(2, bad.data(), 5, D.data(), I.data()), faiss::FaissException);
-    faiss::IDSelectorRange sel(0, 10);
-    faiss::SearchParameters params;
-    params.sel = &sel;
-    EXPECT_THROW(
-        g.search(1, x.data(), 5, D.data(), I.data(), &params),
-        faiss::FaissException);
     GpuIndexTurboQuantConfig cfg;
     cfg.device = getNumDevices();
     EXPECT_THROW(
@@ -912,6 +1008,49 @@ TEST(GpuTurboQuant, IVFAddAndSearchMatchCpu) {
                 Agreement a = compare(r, D, I);
                 printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
                 expect_agreement(a, what, true);
+            }
+        }
+    }
+}
+
+TEST(GpuTurboQuant, IVFSelectorLikeCpu) {
+    // ids that are not positions (add_with_ids), probed and unprobed lists
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 16, nb = scaled(12000), nq = 7, k = 10;
+    std::vector<float> xb = gaussian(nb, d, 37);
+    auto cpu = make_ivf(
+        d,
+        nlist,
+        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_L2,
+        true,
+        xb);
+    std::vector<idx_t> ids(nb);
+    for (size_t i = 0; i < nb; i++) {
+        ids[i] = 1000 + 3 * (idx_t)i;
+    }
+    cpu->add_with_ids(nb, xb.data(), ids.data());
+    GpuIndexIVFTurboQuant g(&res, *cpu);
+    std::vector<float> q = noisy_copies(xb, d, nq, 39);
+    Selectors sels(1000, 1000 + 3 * (idx_t)nb);
+    for (auto [sname, sel] : sels.all()) {
+        for (size_t nprobe : {2, 16}) {
+            Reference r = cpu_search_sel(*cpu, q, k, sel, nprobe);
+            faiss::SearchParametersIVF p;
+            p.nprobe = nprobe;
+            p.sel = sel;
+            std::vector<float> D(nq * k);
+            std::vector<idx_t> I(nq * k);
+            g.search(nq, q.data(), k, D.data(), I.data(), &p);
+            char what[200];
+            snprintf(
+                what, sizeof(what), "IVF selector %s nprobe %zd", sname, nprobe);
+            Agreement a = compare(r, D, I);
+            printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
+            expect_agreement(a, what, true);
+            for (size_t i = 0; i < nq * k; i++) {
+                ASSERT_TRUE(I[i] == -1 || sel->is_member(I[i])) << what;
             }
         }
     }
