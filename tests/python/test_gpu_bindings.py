@@ -256,6 +256,34 @@ def test_flat_search_equals_cpu_exact(res, case, mode, direct_max):
 
 
 @needs_device
+def test_flat_and_ivf_selector_like_cpu(res):
+    """search(params=SearchParameters(sel=...)) on the GPU: the CPU's exact
+    results with the same selector (-1 where fewer ids are kept than k)"""
+    xb = clustered(5000, D_FLAT, 15)
+    xq = xb[:9] + 0.1 * gaussian(9, D_FLAT, 16)
+    cpu = make_cpu_flat(FLAT_CASES[0], xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    gpu.set_direct_max_ntotal(0)  # the sampled path
+    for sel in (faiss.IDSelectorRange(1000, 3000),
+                faiss.IDSelectorBatch(np.array([5, 77, 4000], dtype='int64'))):
+        p = exact_flat()
+        p.sel = sel
+        ref = cpu.search(xq, 11, params=p)
+        D, I = gpu.search(xq, 10, params=faiss.SearchParameters(sel=sel))
+        assert_same_results(ref, D, I)
+    ivf = make_cpu_ivf(faiss.METRIC_L2, True, xb)
+    ivf.add(xb)
+    givf = ft.index_cpu_to_gpu(res, 0, ivf)
+    sel = faiss.IDSelectorRange(0, 2500)
+    p = ft.SearchParametersIVFTurboQuant(
+        nprobe=4, scan_mode=ft.TQ_SCAN_EXACT, sel=sel)
+    ref = ivf.search(xq, 11, params=p)
+    D, I = givf.search(
+        xq, 10, params=faiss.SearchParametersIVF(nprobe=4, sel=sel))
+    assert_same_results(ref, D, I)
+
+
+@needs_device
 def test_gpu_bad_input_raises(res, cpu_flat):
     gpu = ft.index_cpu_to_gpu(res, 0, cpu_flat)
     with pytest.raises(ValueError, match="float32"):
