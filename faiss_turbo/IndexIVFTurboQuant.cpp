@@ -292,6 +292,7 @@ void IndexIVFTurboQuant::sa_decode(
         lists[i] = decode_listno(code);
         memcpy(codes.data() + i * code_size, code + cs, code_size);
     }
+    tq.check_codes(n, codes.data(), "sa_decode");
     tq.decode(n, codes.data(), x);
     if (by_residual) {
         add_centroids(n, lists.data(), x);
@@ -300,6 +301,13 @@ void IndexIVFTurboQuant::sa_decode(
 
 void IndexIVFTurboQuant::reconstruct_from_offset(
         int64_t list_no, int64_t offset, float* recons) const {
+    // FAISS's get_single_code only asserts the offset (an abort)
+    FAISS_THROW_IF_NOT_FMT(
+            list_no >= 0 && list_no < (int64_t)nlist && offset >= 0 &&
+                    offset < (int64_t)invlists->list_size(list_no),
+            "reconstruct_from_offset: list %ld offset %ld out of range",
+            (long)list_no,
+            (long)offset);
     faiss::InvertedLists::ScopedCodes code(invlists, list_no, offset);
     tq.decode(1, code.get(), recons);
     if (by_residual) {

@@ -241,6 +241,7 @@ void IndexTurboQuant::sa_encode(idx_t n, const float* x, uint8_t* bytes) const {
 
 void IndexTurboQuant::sa_decode(idx_t n, const uint8_t* bytes, float* x) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_decode: n=%ld < 0", (long)n);
+    tq.check_codes(n, bytes, "sa_decode"); // NaN floats: not our codes
     tq.decode(n, bytes, x);
 }
 

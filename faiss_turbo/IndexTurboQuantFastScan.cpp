@@ -231,6 +231,7 @@ void IndexTurboQuantFastScan::sa_encode(
 void IndexTurboQuantFastScan::sa_decode(
         idx_t n, const uint8_t* bytes, float* x) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_decode: n=%ld < 0", (long)n);
+    tq.check_codes(n, bytes, "sa_decode"); // NaN floats: not our codes
     tq.decode(n, bytes, x);
 }
 

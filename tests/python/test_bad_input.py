@@ -98,6 +98,29 @@ def test_wrong_codes(index):
         index.tq.decode(codes[:, 1:])
 
 
+@pytest.mark.parametrize("key", ["TQmse4", "TQmse4fs", "IVF8,TQmse4",
+                                 "IVF8,TQmse4fs"])
+def test_corrupted_codes_are_refused(key):
+    """codes whose floats are NaN (not codes of this codec) are refused by
+    sa_decode rather than decoded to NaN; a bad list or offset by
+    reconstruct_from_offset rather than FAISS's assertion (an abort)"""
+    xb = gaussian(500, D, 7)
+    index = ft.index_factory(D, key)
+    index.train(xb)
+    index.add(xb)
+    codes = index.sa_encode(xb[:3])
+    assert np.isfinite(index.sa_decode(codes)).all()
+    codes[1, -4:] = 255  # the last float of code 1: a NaN
+    with pytest.raises(RuntimeError, match="code 1 is not a TurboQuant"):
+        index.sa_decode(codes)
+    if key.startswith("IVF"):
+        r = np.zeros(D, dtype=np.float32)
+        with pytest.raises(RuntimeError, match="offset 100000 out of range"):
+            index.reconstruct_from_offset(0, 100000, faiss.swig_ptr(r))
+        with pytest.raises(RuntimeError, match="list 8 offset 0"):
+            index.reconstruct_from_offset(8, 0, faiss.swig_ptr(r))
+
+
 def test_ids_out_of_range(index):
     with pytest.raises(ValueError, match="range"):
         index.reconstruct(50)
