@@ -443,6 +443,32 @@ void IndexIVFTurboQuant::search_preassigned(
     }
 }
 
+void IndexIVFTurboQuant::range_search_preassigned(
+        idx_t nx,
+        const float* x,
+        float radius,
+        const idx_t* keys,
+        const float* coarse_dis,
+        faiss::RangeSearchResult* result,
+        bool store_pairs,
+        const faiss::IVFSearchParameters* params,
+        faiss::IndexIVFStats* stats) const {
+    const char* what = "IndexIVFTurboQuant::range_search_preassigned";
+    check_queries(nx, d, x, what);
+    check_lists(what);
+    check_assign(nx, keys, params, what);
+    faiss::IndexIVF::range_search_preassigned(
+            nx,
+            x,
+            radius,
+            keys,
+            coarse_dis,
+            result,
+            store_pairs,
+            params,
+            stats);
+}
+
 size_t IndexIVFTurboQuant::check_assign(
         idx_t n,
         const idx_t* assign,

@@ -165,6 +165,21 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             const faiss::IVFSearchParameters* params = nullptr,
             faiss::IndexIVFStats* stats = nullptr) const override;
 
+    /// IndexIVF's, after check_assign: FAISS checks the list numbers
+    /// inside its parallel loop (an abort). Non-virtual in FAISS 1.7.3
+    /// (this then hides it: calls through our classes are checked),
+    /// virtual from 1.8 on, where this overrides it (same signature).
+    void range_search_preassigned(
+            idx_t nx,
+            const float* x,
+            float radius,
+            const idx_t* keys,
+            const float* coarse_dis,
+            faiss::RangeSearchResult* result,
+            bool store_pairs = false,
+            const faiss::IVFSearchParameters* params = nullptr,
+            faiss::IndexIVFStats* stats = nullptr) const;
+
     /// IndexIVF's checks plus the same codec, by_residual and mean
     void check_compatible_for_merge(const faiss::Index& other) const override;
 

@@ -805,6 +805,7 @@ TEST(IVF, BadInputThrows) {
     EXPECT_THROW(
             emptied->search(1, xb.data(), 5, D.data(), I.data()),
             faiss::FaissException);
+    fs->add(nb, xb.data());
     // search_preassigned with a list number past nlist: FAISS checked it
     // inside its parallel loop, which ended the process; negative numbers
     // are skipped, as FAISS does
@@ -829,6 +830,21 @@ TEST(IVF, BadInputThrows) {
                     std::string::npos)
                     << e.what();
         }
+        // through the check, a valid assignment gives range_search's
+        std::vector<idx_t> good(2);
+        index->quantizer->search(1, xb.data(), 2, cdis.data(), good.data());
+        faiss::RangeSearchResult r1(1), r2(1);
+        index->range_search_preassigned(
+                1, xb.data(), 50.0f, good.data(), cdis.data(), &r1);
+        index->range_search(1, xb.data(), 50.0f, &r2);
+        ASSERT_GT(r2.lims[1], 0u);
+        ASSERT_EQ(r1.lims[1], r2.lims[1]);
+        EXPECT_TRUE(std::equal(r1.labels, r1.labels + r1.lims[1], r2.labels));
+        faiss::RangeSearchResult rres(1);
+        EXPECT_THROW(
+                index->range_search_preassigned(
+                        1, xb.data(), 1.0f, assign.data(), cdis.data(), &rres),
+                faiss::FaissException);
         assign = {-1, -1};
         index->search_preassigned(
                 1,
