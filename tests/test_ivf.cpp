@@ -813,7 +813,7 @@ TEST(IVF, BadInputThrows) {
         index->nprobe = 2;
         std::vector<idx_t> assign = {0, 8};
         std::vector<float> cdis(2, 0.0f);
-        try {
+        auto preassigned = [&] {
             index->search_preassigned(
                     1,
                     xb.data(),
@@ -823,6 +823,9 @@ TEST(IVF, BadInputThrows) {
                     D.data(),
                     I.data(),
                     false);
+        };
+        try {
+            preassigned();
             ADD_FAILURE() << "no exception";
         } catch (const faiss::FaissException& e) {
             EXPECT_NE(
@@ -846,15 +849,7 @@ TEST(IVF, BadInputThrows) {
                         1, xb.data(), 1.0f, assign.data(), cdis.data(), &rres),
                 faiss::FaissException);
         assign = {-1, -1};
-        index->search_preassigned(
-                1,
-                xb.data(),
-                5,
-                assign.data(),
-                cdis.data(),
-                D.data(),
-                I.data(),
-                false);
+        preassigned();
         EXPECT_EQ(I, std::vector<idx_t>(5, -1));
     }
     // update_vectors with one bad id changes nothing (FAISS's moved the
