@@ -1,5 +1,6 @@
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -565,25 +566,41 @@ void IndexIVFTurboQuant::update_vectors(
         int nv, const idx_t* ids, const float* x) {
     FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
     FAISS_THROW_IF_NOT_FMT(nv >= 0, "update_vectors: nv=%d < 0", nv);
-    FAISS_THROW_IF_NOT_MSG(
-            direct_map.type == faiss::DirectMap::Array,
-            "update_vectors: needs the Array direct map (make_direct_map())");
     check_finite(nv, d, x, "update_vectors", "vector");
-    // every id before any vector moves: FAISS's DirectMap::update_codes
-    // checks each as it goes, so a bad id left the earlier ones updated
-    const std::vector<idx_t>& where = direct_map.array;
-    for (int i = 0; i < nv; i++) {
-        FAISS_THROW_IF_NOT_FMT(
-                ids[i] >= 0 && ids[i] < (idx_t)where.size(),
-                "update_vectors: id %ld out of range (%zd vectors)",
-                (long)ids[i],
-                where.size());
-    }
-    if (!dynamic_cast<BlockedInvertedLists*>(invlists)) {
-        faiss::IndexIVF::update_vectors(nv, ids, x);
+    check_update_ids(nv, ids);
+    if (direct_map.type == faiss::DirectMap::Array &&
+        dynamic_cast<BlockedInvertedLists*>(invlists)) {
+        update_blocked(nv, ids, x);
         return;
     }
-    update_blocked(nv, ids, x);
+    faiss::IndexIVF::update_vectors(nv, ids, x);
+}
+
+void IndexIVFTurboQuant::check_update_ids(int nv, const idx_t* ids) const {
+    // all of them before any vector moves: FAISS checks an Array map's ids
+    // as it updates them (the earlier ones stayed updated), and with a
+    // Hashtable removes them all first (a missing or repeated id lost the
+    // vectors removed)
+    const bool array = direct_map.type == faiss::DirectMap::Array;
+    FAISS_THROW_IF_NOT_MSG(
+            array || direct_map.type == faiss::DirectMap::Hashtable,
+            "update_vectors: needs a direct map (make_direct_map() or "
+            "set_direct_map_type())");
+    std::vector<idx_t> sorted(ids, ids + nv);
+    std::sort(sorted.begin(), sorted.end());
+    for (int i = 0; i < nv; i++) {
+        const idx_t id = sorted[i];
+        const bool known =
+                array ? id >= 0 && id < (idx_t)direct_map.array.size() &&
+                                direct_map.array[id] >= 0
+                      : direct_map.hashtable.count(id) > 0;
+        FAISS_THROW_IF_NOT_FMT(
+                known, "update_vectors: id %ld is not in the index", (long)id);
+        FAISS_THROW_IF_NOT_FMT(
+                i == 0 || sorted[i - 1] != id,
+                "update_vectors: id %ld given twice",
+                (long)id);
+    }
 }
 
 void IndexIVFTurboQuant::update_blocked(

@@ -168,7 +168,7 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// IndexIVF's, after check_assign: FAISS checks the list numbers
     /// inside its parallel loop (an abort). Non-virtual in FAISS 1.7.3
     /// (this then hides it: calls through our classes are checked),
-    /// virtual from 1.8 on, where this overrides it (same signature).
+    /// virtual from 1.8 on, where this overrides it (compat.h).
     void range_search_preassigned(
             idx_t nx,
             const float* x,
@@ -178,7 +178,8 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             faiss::RangeSearchResult* result,
             bool store_pairs = false,
             const faiss::IVFSearchParameters* params = nullptr,
-            faiss::IndexIVFStats* stats = nullptr) const;
+            faiss::IndexIVFStats* stats = nullptr) const
+            FAISS_TURBO_RANGE_PREASSIGNED_OVERRIDE;
 
     /// IndexIVF's checks plus the same codec, by_residual and mean
     void check_compatible_for_merge(const faiss::Index& other) const override;
@@ -188,7 +189,8 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// InvertedLists::merge_from would read their blocks as rows)
     void merge_from(faiss::Index& other, idx_t add_id) override;
 
-    /// IndexIVF's, with every id and vector checked before any moves;
+    /// IndexIVF's (Array or Hashtable direct map), with every id and
+    /// vector checked before any moves;
     /// blocked lists are updated here (update_blocked): FAISS's
     /// DirectMap::update_codes would leak their codes (it takes
     /// get_single_code without release_codes)
@@ -234,6 +236,9 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
 
     /// update_vectors over blocked lists, ids and vectors checked
     void update_blocked(int nv, const idx_t* ids, const float* x);
+
+    /// throws unless every id is in the direct map, once
+    void check_update_ids(int nv, const idx_t* ids) const;
 
     /// adds each vector's list centroid to x (by_residual decoding)
     void add_centroids(idx_t n, const idx_t* list_nos, float* x) const;

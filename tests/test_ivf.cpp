@@ -852,31 +852,44 @@ TEST(IVF, BadInputThrows) {
         preassigned();
         EXPECT_EQ(I, std::vector<idx_t>(5, -1));
     }
-    // update_vectors with one bad id changes nothing (FAISS's moved the
-    // vectors before it), for both layouts
-    for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
-        auto upd = make_ivf(d, 8, kParams[0], true);
-        upd->train(nb, xb.data());
-        if (index == fs.get()) {
-            upd.reset(new IndexIVFTurboQuantFastScan(
-                    new faiss::IndexFlatL2(d), d, 8, 4));
+    // update_vectors with a bad id changes nothing, for both layouts and
+    // both direct maps: FAISS moved the vectors before it (Array), or
+    // removed them all and then threw (Hashtable: an unknown or repeated id)
+    for (bool blocked : {false, true}) {
+        for (auto map :
+             {faiss::DirectMap::Array, faiss::DirectMap::Hashtable}) {
+            SCOPED_TRACE(
+                    testing::Message()
+                    << "blocked " << blocked << " map " << (int)map);
+            std::unique_ptr<IndexIVFTurboQuant> upd(
+                    blocked ? new IndexIVFTurboQuantFastScan(
+                                      new faiss::IndexFlatL2(d), d, 8, 4)
+                            : new IndexIVFTurboQuant(
+                                      new faiss::IndexFlatL2(d), d, 8, 4));
             upd->own_fields = true;
             upd->train(nb, xb.data());
+            upd->add(nb, xb.data());
+            upd->set_direct_map_type(map);
+            std::vector<float> before(nb * d), after(nb * d);
+            upd->reconstruct_n(0, nb, before.data());
+            for (idx_t bad : {(idx_t)nb, (idx_t)-1, (idx_t)3}) {
+                idx_t ids[2] = {3, bad}; // 3 twice: a repeated id
+                EXPECT_THROW(
+                        upd->update_vectors(2, ids, xb.data() + 10 * d),
+                        faiss::FaissException);
+                EXPECT_EQ(upd->ntotal, (idx_t)nb);
+                upd->reconstruct_n(0, nb, after.data());
+                EXPECT_EQ(before, after);
+            }
+            idx_t ids[2] = {3, 4};
+            upd->update_vectors(2, ids, xb.data() + 10 * d);
+            upd->reconstruct_n(0, nb, after.data());
+            EXPECT_NE(before, after);
+            EXPECT_TRUE(std::equal(
+                    after.begin() + 5 * d,
+                    after.end(),
+                    before.begin() + 5 * d)); // the others unchanged
         }
-        upd->add(nb, xb.data());
-        upd->make_direct_map(true);
-        std::vector<float> before(nb * d), after(nb * d);
-        upd->reconstruct_n(0, nb, before.data());
-        idx_t ids[2] = {3, (idx_t)nb};
-        EXPECT_THROW(
-                upd->update_vectors(2, ids, xb.data() + 10 * d),
-                faiss::FaissException);
-        upd->reconstruct_n(0, nb, after.data());
-        EXPECT_EQ(before, after);
-        ids[1] = 4;
-        upd->update_vectors(2, ids, xb.data() + 10 * d);
-        upd->reconstruct_n(0, nb, after.data());
-        EXPECT_NE(before, after);
     }
     // a list number past nlist (from a caller of encode_vectors)
     idx_t past = 8;

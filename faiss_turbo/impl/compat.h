@@ -33,6 +33,13 @@
 // 1.8 (same change as train_encoder): by_residual is a field of IndexIVF;
 // before, each IVF subclass declares its own
 #define FAISS_TURBO_IVF_HAS_BY_RESIDUAL FAISS_TURBO_HAS_TRAIN_ENCODER
+// 1.8 (IndexIVFInterface): IndexIVF::range_search_preassigned is virtual,
+// so our declaration of it overrides; in 1.7.3 it only hides FAISS's
+#if FAISS_TURBO_HAS_TRAIN_ENCODER
+#define FAISS_TURBO_RANGE_PREASSIGNED_OVERRIDE override
+#else
+#define FAISS_TURBO_RANGE_PREASSIGNED_OVERRIDE
+#endif
 
 namespace faiss_turbo {
 
