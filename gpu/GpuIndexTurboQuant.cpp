@@ -65,6 +65,8 @@ struct GpuIndexTurboQuant::Scratch {
     DeviceBuffer<float> y, sy, qc, a, yn, an, keys, topk_keys, out_keys;
     DeviceBuffer<int> ids, topk_ids, out_ids, cand, counts;
     DeviceBuffer<uint32_t> allow;
+    DeviceBuffer<int> kept, sample_pos;
+    DeviceBuffer<int64_t> zeros;
 
     Scratch(GpuResources* r, int dev)
         : y(r, dev, "search queries"),
@@ -81,16 +83,29 @@ struct GpuIndexTurboQuant::Scratch {
           out_ids(r, dev, "search results"),
           cand(r, dev, "search candidates"),
           counts(r, dev, "search candidates"),
-          allow(r, dev, "search selector") {}
+          allow(r, dev, "search selector"),
+          kept(r, dev, "search selector"),
+          sample_pos(r, dev, "search selector"),
+          zeros(r, dev, "search selector") {}
 
     size_t bytes() const {
         size_t f = y.capacity() + sy.capacity() + qc.capacity() + a.capacity() +
                    yn.capacity() + an.capacity() + keys.capacity() +
                    topk_keys.capacity() + out_keys.capacity();
         size_t i = ids.capacity() + topk_ids.capacity() + out_ids.capacity() +
-                   cand.capacity() + counts.capacity() + allow.capacity();
+                   cand.capacity() + counts.capacity() + allow.capacity() +
+                   kept.capacity() + sample_pos.capacity() +
+                   2 * zeros.capacity();
         return (f + i) * 4;
     }
+};
+
+/// the codes a search's IDSelector keeps (impl/IdFilter.h), on the device
+/// and, for sampling among them, on the host
+struct GpuIndexTurboQuant::KeptCodes {
+    const uint32_t* allow = nullptr; ///< bitmap over positions
+    const int* pos = nullptr;        ///< the kept positions, increasing
+    std::vector<int> host;           ///< the same on the host
 };
 
 GpuIndexTurboQuant::GpuIndexTurboQuant(
@@ -405,13 +420,14 @@ void GpuIndexTurboQuant::search_host(
     TQQueries q;
     codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
     DeviceScope scope(config_.device);
-    const uint32_t* allow = nullptr;
-    if (sel) { // ids are positions
-        std::vector<uint32_t> words = position_bitmap(ntotal);
-        mark_allowed(*sel, nullptr, ntotal, nullptr, words.data());
-        scratch_->allow.reserve_discard(words.size());
-        to_device(scratch_->allow.data(), words.data(), words.size(), stream());
-        allow = scratch_->allow.data();
+    KeptCodes kept;
+    if (sel) {
+        upload_kept(*sel, kept);
+        if (kept.host.empty()) {
+            std::fill(distances, distances + n * k, l2 ? INFINITY : -INFINITY);
+            std::fill(labels, labels + n * k, idx_t(-1));
+            return;
+        }
     }
     const CodecView& c = dcodec_->view();
     const int tc_max = approx_tc_max_queries(c);
@@ -431,7 +447,14 @@ void GpuIndexTurboQuant::search_host(
                    (rem > kMaxCudaCoreQueries || tc4));
         int nq = (int)std::min<idx_t>(rem, tc ? tc_max : simt_max);
         search_chunk(
-            q, q0, nq, (int)k, tc, allow, distances + q0 * k, labels + q0 * k);
+            q,
+            q0,
+            nq,
+            (int)k,
+            tc,
+            sel ? &kept : nullptr,
+            distances + q0 * k,
+            labels + q0 * k);
         stats_.chunks++;
         stats_.tensor_cores |= tc;
         q0 += nq;
@@ -442,13 +465,32 @@ void GpuIndexTurboQuant::search_host(
     stats_.total_ms = ms_since(t0);
 }
 
+void GpuIndexTurboQuant::upload_kept(
+    const faiss::IDSelector& sel,
+    KeptCodes& kept) const {
+    std::vector<uint32_t> words = position_bitmap(ntotal);
+    mark_allowed(sel, nullptr, ntotal, nullptr, words.data()); // ids: positions
+    for (size_t p = 0; p < (size_t)ntotal; p++) {
+        if ((words[p / 32] >> (p % 32)) & 1u) {
+            kept.host.push_back((int)p);
+        }
+    }
+    Scratch& s = *scratch_;
+    s.allow.reserve_discard(words.size());
+    to_device(s.allow.data(), words.data(), words.size(), stream());
+    s.kept.reserve_discard(std::max<size_t>(kept.host.size(), 1));
+    to_device(s.kept.data(), kept.host.data(), kept.host.size(), stream());
+    kept.allow = s.allow.data();
+    kept.pos = s.kept.data();
+}
+
 void GpuIndexTurboQuant::search_chunk(
     const TQQueries& q,
     idx_t q0,
     int nq,
     int k,
     bool tc,
-    const uint32_t* allow,
+    const KeptCodes* kept,
     float* distances,
     idx_t* labels) const {
     const CodecView& c = dcodec_->view();
@@ -472,12 +514,18 @@ void GpuIndexTurboQuant::search_chunk(
     eq.sy = prod ? s.sy.data() : nullptr;
     eq.qconst = s.qc.data();
     eq.l2 = q.l2;
-    eq.allow = allow;
+    eq.allow = kept ? kept->allow : nullptr;
 
     s.out_keys.reserve_discard((size_t)nq * k);
     s.out_ids.reserve_discard((size_t)nq * k);
     const size_t S = sample_size(N, k);
-    const bool direct = (int64_t)N <= config_.direct_max_ntotal || 2 * S >= N;
+    // the approximate pass's first candidate capacity per query
+    size_t cap =
+        std::min(N, std::max<size_t>(4096, 4 * (size_t)k * N / S + 1024));
+    // with a selector: the kept codes alone when they would fit there
+    const size_t nkept = kept ? kept->host.size() : N;
+    const bool direct = (int64_t)N <= config_.direct_max_ntotal ||
+                        2 * S >= N || (kept && nkept <= cap);
     auto rows_of = [nq](size_t stride, const int* counts, size_t n) {
         CandidateRows r;
         r.nrows = nq;
@@ -486,17 +534,23 @@ void GpuIndexTurboQuant::search_chunk(
         r.n = (int)n;
         return r;
     };
+    if (kept) { // every row reads the same positions: offset 0
+        s.zeros.reserve_discard(nq);
+        TQ_CUDA_CHECK(cudaMemsetAsync(s.zeros.data(), 0, nq * 8, st));
+    }
     if (direct) {
-        s.keys.reserve_discard(nq * N);
-        s.ids.reserve_discard(nq * N);
-        CandidateRows all = rows_of(N, nullptr, N);
+        // every (kept) code rescored exactly
+        s.keys.reserve_discard(nq * nkept);
+        s.ids.reserve_discard(nq * nkept);
+        CandidateRows all = rows_of(nkept, nullptr, nkept);
+        all.pos_off = kept ? s.zeros.data() : nullptr;
         launch_rescore(
             c,
             codes_.data(),
             N,
             eq,
             all,
-            nullptr,
+            kept ? kept->pos : nullptr,
             nullptr,
             s.keys.data(),
             s.ids.data(),
@@ -506,26 +560,37 @@ void GpuIndexTurboQuant::search_chunk(
             s.ids.data(),
             all,
             1,
-            (int)N,
+            (int)nkept,
             k,
             s.out_keys.data(),
             s.out_ids.data(),
             st);
-        stats_.candidates += (int64_t)nq * N;
+        stats_.candidates += (int64_t)nq * nkept;
     } else {
         // 1. the k-th best exact key of a sample bounds the k-th overall
-        s.keys.reserve_discard(nq * S);
-        s.ids.reserve_discard(nq * S);
+        // (with a selector the sample is drawn from the kept codes)
+        const size_t Sk = std::min(S, nkept);
+        s.keys.reserve_discard(nq * Sk);
+        s.ids.reserve_discard(nq * Sk);
         s.topk_keys.reserve_discard((size_t)nq * k);
         s.topk_ids.reserve_discard((size_t)nq * k);
-        CandidateRows sample = rows_of(S, nullptr, S);
+        CandidateRows sample = rows_of(Sk, nullptr, Sk);
+        if (kept) {
+            std::vector<int> pos(Sk);
+            for (size_t i = 0; i < Sk; i++) {
+                pos[i] = kept->host[i * nkept / Sk];
+            }
+            s.sample_pos.reserve_discard(Sk);
+            to_device(s.sample_pos.data(), pos.data(), Sk, st);
+            sample.pos_off = s.zeros.data();
+        }
         launch_rescore(
             c,
             codes_.data(),
             N,
             eq,
             sample,
-            nullptr,
+            kept ? s.sample_pos.data() : nullptr,
             nullptr,
             s.keys.data(),
             s.ids.data(),
@@ -535,7 +600,7 @@ void GpuIndexTurboQuant::search_chunk(
             s.ids.data(),
             sample,
             1,
-            (int)S,
+            (int)Sk,
             k,
             s.topk_keys.data(),
             s.topk_ids.data(),
@@ -581,8 +646,6 @@ void GpuIndexTurboQuant::search_chunk(
         aq.l2 = q.l2;
         approx_error_model(c, tc, &aq.rel, &aq.abs);
 
-        size_t cap =
-            std::min(N, std::max<size_t>(4096, 4 * (size_t)k * N / S + 1024));
         std::vector<int> counts(nq);
         int maxc = 0;
         cudaEvent_t e0 = nullptr, e1 = nullptr;
@@ -604,7 +667,7 @@ void GpuIndexTurboQuant::search_chunk(
             sa.out.ids = s.cand.data();
             sa.out.counts = s.counts.data();
             sa.out.capacity = (int)cap;
-            sa.out.allow = allow;
+            sa.out.allow = kept ? kept->allow : nullptr;
             if (e0) {
                 TQ_CUDA_CHECK(cudaEventRecord(e0, st));
             }

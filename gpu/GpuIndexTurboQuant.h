@@ -162,6 +162,7 @@ class GpuIndexTurboQuant : public faiss::Index {
 
    private:
     struct Scratch;
+    struct KeptCodes;
 
     GpuResources* res_;
     GpuIndexTurboQuantConfig config_;
@@ -191,9 +192,12 @@ class GpuIndexTurboQuant : public faiss::Index {
         int nq,
         int k,
         bool tc,
-        const uint32_t* allow, ///< IdFilter.h bitmap, or null
+        const KeptCodes* kept, ///< the search's selector, or null
         float* distances,
         idx_t* labels) const;
+
+    /// the codes sel keeps, on the device (in the scratch) and the host
+    void upload_kept(const faiss::IDSelector& sel, KeptCodes& kept) const;
 };
 
 } // namespace gpu

@@ -1,11 +1,10 @@
 /**
  * A search's IDSelector on the GPU: a bitmap over code positions, built on
  * the host. The exact rescoring (ExactQueries::allow) gives a left-out code
- * the key +inf, so the sample's k-th best key is over the kept codes only
- * (it can only be larger than without the selector: the approximate pass
- * still keeps every code that can be in the top k), and the approximate
- * passes never make a left-out code a candidate (CandidateLists::allow),
- * so a selective filter does not swell the candidate lists. The results
+ * the key +inf and the approximate passes never make one a candidate
+ * (CandidateLists::allow). The flat index rescores the kept codes alone
+ * when few are kept, and otherwise draws its sample from them, so the
+ * sample's k-th best key bounds the kept codes' k-th best. The results
  * equal the CPU's search with the same selector; slots with a +inf key
  * (left out, or fewer than k codes) get label -1, as the CPU leaves them.
  * Host code only.

@@ -324,7 +324,9 @@ __device__ __forceinline__ void test_tile(
                 fmaxf(lhs[2], lhs[3]) >= qQ[m][1]) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    if (lhs[e] >= qQ[m][e / 2]) {
+                    // a code past ntotal has lhs -inf, which a bound of
+                    // -inf (a sample without a finite key) would still pass
+                    if (lhs[e] >= qQ[m][e / 2] && v0 + e % 2 < ntotal) {
                         push_candidate(
                             out,
                             m * 16 + lane / 4 + 8 * (e / 2),

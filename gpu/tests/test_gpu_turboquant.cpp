@@ -533,16 +533,27 @@ Reference cpu_search_sel(
     return r;
 }
 
-/// selectors of a test: half the ids, a few scattered ones (fewer than
-/// k: -1 padding), none
+/// every other id (the sample's stride may line up with it)
+struct OddIds : faiss::IDSelector {
+    bool is_member(idx_t id) const override {
+        return id % 2 != 0;
+    }
+};
+
+/// selectors of a test: 90% of the ids (more than the candidate capacity:
+/// the sample is drawn from the kept codes), half, every other one, a few
+/// scattered ones (fewer than k: -1 padding), none
 struct Selectors {
-    faiss::IDSelectorRange half;
+    faiss::IDSelectorRange most, half;
+    OddIds odd;
     std::vector<idx_t> few_ids;
     std::unique_ptr<faiss::IDSelectorBatch> few;
     faiss::IDSelectorRange none;
 
     Selectors(idx_t lo, idx_t hi)
-        : half(lo, lo + (hi - lo) / 2), none(hi, hi + 10) {
+        : most(lo + (hi - lo) / 10, hi),
+          half(lo, lo + (hi - lo) / 2),
+          none(hi, hi + 10) {
         for (idx_t i = lo + 3; i < hi && few_ids.size() < 6; i += 97) {
             few_ids.push_back(i);
         }
@@ -550,7 +561,11 @@ struct Selectors {
     }
 
     std::vector<std::pair<const char*, faiss::IDSelector*>> all() {
-        return {{"half", &half}, {"few", few.get()}, {"none", &none}};
+        return {{"most", &most},
+                {"half", &half},
+                {"odd", &odd},
+                {"few", few.get()},
+                {"none", &none}};
     }
 };
 
@@ -601,7 +616,13 @@ TEST(GpuTurboQuant, SelectorLikeCpu) {
                     sname,
                     m.name);
                 Agreement a = compare(r, D, I);
-                printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
+                const GpuSearchStats& st = g.last_search_stats();
+                printf(
+                    "[ %s ] exact %zd/%zd, candidates %ld\n",
+                    what,
+                    a.exact,
+                    a.total,
+                    (long)st.candidates);
                 expect_agreement(a, what, true);
                 for (size_t i = 0; i < nq * k; i++) {
                     ASSERT_TRUE(I[i] == -1 || sel->is_member(I[i])) << what;
@@ -1014,43 +1035,51 @@ TEST(GpuTurboQuant, IVFAddAndSearchMatchCpu) {
 }
 
 TEST(GpuTurboQuant, IVFSelectorLikeCpu) {
-    // ids that are not positions (add_with_ids), probed and unprobed lists
+    // ids that are not positions (add_with_ids), probed and unprobed lists,
+    // L2 and inner product (left-out slots: +inf / -inf)
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
     const size_t d = 32, nlist = 16, nb = scaled(12000), nq = 7, k = 10;
     std::vector<float> xb = gaussian(nb, d, 37);
-    auto cpu = make_ivf(
-        d,
-        nlist,
-        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
-        faiss::METRIC_L2,
-        true,
-        xb);
     std::vector<idx_t> ids(nb);
     for (size_t i = 0; i < nb; i++) {
         ids[i] = 1000 + 3 * (idx_t)i;
     }
-    cpu->add_with_ids(nb, xb.data(), ids.data());
-    GpuIndexIVFTurboQuant g(&res, *cpu);
     std::vector<float> q = noisy_copies(xb, d, nq, 39);
     Selectors sels(1000, 1000 + 3 * (idx_t)nb);
-    for (auto [sname, sel] : sels.all()) {
-        for (size_t nprobe : {2, 16}) {
-            Reference r = cpu_search_sel(*cpu, q, k, sel, nprobe);
-            faiss::SearchParametersIVF p;
-            p.nprobe = nprobe;
-            p.sel = sel;
-            std::vector<float> D(nq * k);
-            std::vector<idx_t> I(nq * k);
-            g.search(nq, q.data(), k, D.data(), I.data(), &p);
-            char what[200];
-            snprintf(
-                what, sizeof(what), "IVF selector %s nprobe %zd", sname, nprobe);
-            Agreement a = compare(r, D, I);
-            printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
-            expect_agreement(a, what, true);
-            for (size_t i = 0; i < nq * k; i++) {
-                ASSERT_TRUE(I[i] == -1 || sel->is_member(I[i])) << what;
+    for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        auto cpu = make_ivf(
+            d,
+            nlist,
+            {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+            m,
+            true,
+            xb);
+        cpu->add_with_ids(nb, xb.data(), ids.data());
+        GpuIndexIVFTurboQuant g(&res, *cpu);
+        for (auto [sname, sel] : sels.all()) {
+            for (size_t nprobe : {2, 16}) {
+                Reference r = cpu_search_sel(*cpu, q, k, sel, nprobe);
+                faiss::SearchParametersIVF p;
+                p.nprobe = nprobe;
+                p.sel = sel;
+                std::vector<float> D(nq * k);
+                std::vector<idx_t> I(nq * k);
+                g.search(nq, q.data(), k, D.data(), I.data(), &p);
+                char what[200];
+                snprintf(
+                    what,
+                    sizeof(what),
+                    "IVF %s selector %s nprobe %zd",
+                    m == faiss::METRIC_L2 ? "L2" : "IP",
+                    sname,
+                    nprobe);
+                Agreement a = compare(r, D, I);
+                printf("[ %s ] exact %zd/%zd\n", what, a.exact, a.total);
+                expect_agreement(a, what, true);
+                for (size_t i = 0; i < nq * k; i++) {
+                    ASSERT_TRUE(I[i] == -1 || sel->is_member(I[i])) << what;
+                }
             }
         }
     }
