@@ -374,28 +374,6 @@ TEST(FastScanIndex, ThreadCountAndSelector) {
     EXPECT_EQ(L1, L2);
 }
 
-/// lims, distances and labels of a range search, for comparison
-struct RangeOut {
-    std::vector<size_t> lims;
-    std::vector<float> D;
-    std::vector<idx_t> L;
-};
-
-RangeOut
-range(const faiss::Index& idx,
-      const std::vector<float>& xq,
-      size_t nq,
-      float radius,
-      const faiss::SearchParameters* sp) {
-    faiss::RangeSearchResult res(nq);
-    idx.range_search(nq, xq.data(), radius, &res, sp);
-    RangeOut o;
-    o.lims.assign(res.lims, res.lims + nq + 1);
-    o.D.assign(res.distances, res.distances + o.lims[nq]);
-    o.L.assign(res.labels, res.labels + o.lims[nq]);
-    return o;
-}
-
 TEST(FastScanIndex, RangeSearchEqualsFlat) {
     // 300 codes: two whole blocks of 128 scanned, and a partial one
     const size_t d = 48, nb = 300, nq = 9;
@@ -416,13 +394,13 @@ TEST(FastScanIndex, RangeSearchEqualsFlat) {
             p.flat->search(1, xq.data(), nb, D.data(), L.data());
             const float radius = D[nb / 10];
             for (auto* sp : {(faiss::SearchParameters*)nullptr, &with_sel}) {
-                RangeOut a = range(*p.flat, xq, nq, radius, sp);
-                RangeOut b = range(*p.fs, xq, nq, radius, sp);
+                RangeResult a = range_search(*p.flat, xq, radius, sp);
+                RangeResult b = range_search(*p.fs, xq, radius, sp);
                 EXPECT_GT(a.lims[nq], nq);
                 EXPECT_EQ(a.lims, b.lims);
-                EXPECT_EQ(a.L, b.L);
+                EXPECT_EQ(a.I, b.I);
                 EXPECT_EQ(a.D, b.D);
-                for (idx_t l : b.L) {
+                for (idx_t l : b.I) {
                     ASSERT_TRUE(!sp || (l >= 40 && l < 250)) << l;
                 }
             }

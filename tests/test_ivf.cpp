@@ -836,13 +836,15 @@ TEST(IVF, BadInputThrows) {
         // through the check, a valid assignment gives range_search's
         std::vector<idx_t> good(2);
         index->quantizer->search(1, xb.data(), 2, cdis.data(), good.data());
-        faiss::RangeSearchResult r1(1), r2(1);
+        faiss::RangeSearchResult r1(1);
         index->range_search_preassigned(
                 1, xb.data(), 50.0f, good.data(), cdis.data(), &r1);
-        index->range_search(1, xb.data(), 50.0f, &r2);
+        std::vector<float> x0(xb.begin(), xb.begin() + d);
+        tqtest::RangeResult r2 = tqtest::range_search(*index, x0, 50.0f);
         ASSERT_GT(r2.lims[1], 0u);
         ASSERT_EQ(r1.lims[1], r2.lims[1]);
-        EXPECT_TRUE(std::equal(r1.labels, r1.labels + r1.lims[1], r2.labels));
+        EXPECT_TRUE(
+                std::equal(r1.labels, r1.labels + r1.lims[1], r2.I.begin()));
         faiss::RangeSearchResult rres(1);
         EXPECT_THROW(
                 index->range_search_preassigned(

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <set>
 
+#include <faiss/impl/AuxIndexStructures.h>
+
 namespace tqtest {
 
 std::vector<float> random_gaussian(size_t n, size_t d, uint64_t seed) {
@@ -151,6 +153,21 @@ search(const faiss::Index& index,
     size_t nq = xq.size() / index.d;
     Result r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
     index.search(nq, xq.data(), k, r.D.data(), r.I.data(), params);
+    return r;
+}
+
+RangeResult range_search(
+        const faiss::Index& index,
+        const std::vector<float>& xq,
+        float radius,
+        const faiss::SearchParameters* params) {
+    size_t nq = xq.size() / index.d;
+    faiss::RangeSearchResult res(nq);
+    index.range_search(nq, xq.data(), radius, &res, params);
+    RangeResult r;
+    r.lims.assign(res.lims, res.lims + nq + 1);
+    r.D.assign(res.distances, res.distances + r.lims[nq]);
+    r.I.assign(res.labels, res.labels + r.lims[nq]);
     return r;
 }
 

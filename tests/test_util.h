@@ -71,4 +71,18 @@ search(const faiss::Index& index,
        size_t k,
        const faiss::SearchParameters* params = nullptr);
 
+/// results of one range search: lims (nq + 1), then D and I of every hit
+struct RangeResult {
+    std::vector<size_t> lims;
+    std::vector<float> D;
+    std::vector<idx_t> I;
+};
+
+/// index.range_search of the queries xq (nq x index.d)
+RangeResult range_search(
+        const faiss::Index& index,
+        const std::vector<float>& xq,
+        float radius,
+        const faiss::SearchParameters* params = nullptr);
+
 } // namespace tqtest
