@@ -42,12 +42,6 @@ faiss::Index* non_null(faiss::Index* quantizer) {
     return quantizer;
 }
 
-/// NaN / Inf queries must be refused before FAISS's parallel search loops
-void check_queries(idx_t n, idx_t d, const float* x, const char* what) {
-    FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
-    check_finite(n, d, x, what, "query");
-}
-
 /** Carries a search's scan options from search_preassigned to
  * get_InvertedListScanner. FAISS before 1.11 calls
  * get_InvertedListScanner(store_pairs, sel) without the search's params,
@@ -177,7 +171,7 @@ void IndexIVFTurboQuant::train(idx_t n, const float* x) {
             ntotal == 0,
             "IndexIVFTurboQuant::train: the index must be empty (the codes "
             "depend on the centroids and the mean)");
-    check_finite(n, d, x, "IndexIVFTurboQuant::train");
+    check_input(n, x, "IndexIVFTurboQuant::train", "vector");
     centroid_cache.reset();
     faiss::IndexIVF::train(n, x);
     centroid_cache.reset();
@@ -185,8 +179,7 @@ void IndexIVFTurboQuant::train(idx_t n, const float* x) {
 
 void IndexIVFTurboQuant::add_with_ids(
         idx_t n, const float* x, const idx_t* xids) {
-    FAISS_THROW_IF_NOT_FMT(n >= 0, "add: n=%ld < 0", (long)n);
-    check_finite(n, d, x, "IndexIVFTurboQuant::add");
+    check_input(n, x, "IndexIVFTurboQuant::add", "vector");
     faiss::IndexIVF::add_with_ids(n, x, xids);
 }
 
@@ -371,7 +364,7 @@ void IndexIVFTurboQuant::search(
         float* distances,
         idx_t* labels,
         const faiss::SearchParameters* params) const {
-    check_queries(n, d, x, "IndexIVFTurboQuant::search");
+    check_input(n, x, "IndexIVFTurboQuant::search", "query");
     scan_options(params, k, "IndexIVFTurboQuant::search"); // checks them
     check_lists("IndexIVFTurboQuant::search"); // before FAISS's threads
     faiss::IndexIVF::search(n, x, k, distances, labels, params);
@@ -383,7 +376,7 @@ void IndexIVFTurboQuant::range_search(
         float radius,
         faiss::RangeSearchResult* result,
         const faiss::SearchParameters* params) const {
-    check_queries(n, d, x, "IndexIVFTurboQuant::range_search");
+    check_input(n, x, "IndexIVFTurboQuant::range_search", "query");
     check_lists("IndexIVFTurboQuant::range_search");
     faiss::IndexIVF::range_search(n, x, radius, result, params);
 }
@@ -399,7 +392,7 @@ void IndexIVFTurboQuant::search_preassigned(
         bool store_pairs,
         const faiss::IVFSearchParameters* params,
         faiss::IndexIVFStats* stats) const {
-    check_queries(n, d, x, "IndexIVFTurboQuant::search_preassigned");
+    check_input(n, x, "IndexIVFTurboQuant::search_preassigned", "query");
     check_lists("IndexIVFTurboQuant::search_preassigned");
     check_assign(n, assign, params, "IndexIVFTurboQuant::search_preassigned");
     IVFScanOptionsSelector carrier;
@@ -455,7 +448,7 @@ void IndexIVFTurboQuant::range_search_preassigned(
         const faiss::IVFSearchParameters* params,
         faiss::IndexIVFStats* stats) const {
     const char* what = "IndexIVFTurboQuant::range_search_preassigned";
-    check_queries(nx, d, x, what);
+    check_input(nx, x, what, "query");
     check_lists(what);
     check_assign(nx, keys, params, what);
     faiss::IndexIVF::range_search_preassigned(
@@ -468,6 +461,15 @@ void IndexIVFTurboQuant::range_search_preassigned(
             store_pairs,
             params,
             stats);
+}
+
+void IndexIVFTurboQuant::check_input(
+        idx_t n, const float* x, const char* what, const char* row) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
+    check_finite(n, d, x, what, row);
+    if (metric_type == faiss::METRIC_L2) {
+        check_l2_norms(n, d, x, what, row);
+    }
 }
 
 size_t IndexIVFTurboQuant::check_assign(
@@ -565,8 +567,7 @@ void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
 void IndexIVFTurboQuant::update_vectors(
         int nv, const idx_t* ids, const float* x) {
     FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
-    FAISS_THROW_IF_NOT_FMT(nv >= 0, "update_vectors: nv=%d < 0", nv);
-    check_finite(nv, d, x, "update_vectors", "vector");
+    check_input(nv, x, "update_vectors", "vector");
     check_update_ids(nv, ids);
     if (direct_map.type == faiss::DirectMap::Array &&
         dynamic_cast<BlockedInvertedLists*>(invlists)) {

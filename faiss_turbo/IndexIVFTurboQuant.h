@@ -221,6 +221,13 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// R c of the centroids when by_residual, else null
     std::shared_ptr<const IVFCentroidTable> centroid_table() const;
 
+    /// throws unless n >= 0 and the n rows of x are finite and, with the L2
+    /// metric, short enough for L2 distances in float: the coarse
+    /// quantizer sees them first (FAISS's parallel loops, or an arbitrary
+    /// list for a row whose distances are all +inf)
+    void check_input(
+            idx_t n, const float* x, const char* what, const char* row) const;
+
     /// throws unless the n x nprobe list numbers of assign (nprobe from
     /// params or the index, at most nlist, as FAISS reads them) are below
     /// nlist: FAISS checks them inside its parallel loop, where a throw

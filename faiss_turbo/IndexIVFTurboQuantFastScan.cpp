@@ -93,7 +93,7 @@ void IndexIVFTurboQuantFastScan::search_preassigned(
     }
     FAISS_THROW_IF_NOT_FMT(
             n >= 0 && k > 0, "%s: n=%ld, k=%ld", what, (long)n, (long)k);
-    check_finite(n, d, x, what, "query");
+    check_input(n, x, what, "query");
     check_lists(what);
     auto table = centroid_table();
     IVFLutSearch s{tq, *lists};

@@ -195,6 +195,7 @@ void IndexTurboQuant::search(
             flat_search_options(params, search_defaults);
     TQQueries q;
     prepare_queries(n, x, q);
+    q.check_l2_range("search");
     if (opt.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {
         scan_knn_int8(
                 tq,
@@ -229,6 +230,7 @@ void IndexTurboQuant::range_search(
     FAISS_THROW_IF_NOT_MSG(is_trained, "range_search: index not trained");
     TQQueries q;
     prepare_queries(n, x, q);
+    q.check_l2_range("range_search");
     scan_range(
             tq, codes.data(), ntotal, q, radius, result, selector_of(params));
 }

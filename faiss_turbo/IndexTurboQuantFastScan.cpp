@@ -160,6 +160,7 @@ void IndexTurboQuantFastScan::search(
     const faiss::IDSelector* sel = params ? params->sel : nullptr;
     TQQueries q;
     prepare_queries(n, x, q);
+    q.check_l2_range("search");
     if (opt.scan_mode == TQ_SCAN_INT8 && lut_scan_preferred(tq, n)) {
         scan_knn_lut(
                 tq, codes, q, k, opt.rerank_factor, distances, labels, sel);
@@ -181,6 +182,7 @@ void IndexTurboQuantFastScan::range_search(
     FAISS_THROW_IF_NOT_MSG(is_trained, "range_search: index not trained");
     TQQueries q;
     prepare_queries(n, x, q);
+    q.check_l2_range("range_search");
     // the exact scan, each block's rows unpacked where it is scored: no
     // second copy of the codes
     scan_range(

@@ -411,6 +411,17 @@ void TurboQuantizer::decode(size_t n, const uint8_t* codes, float* x) const {
     }
 }
 
+void TQQueries::check_l2_range(const char* what) const {
+    for (size_t i = 0; l2 && i < n; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                std::isfinite(qconst[i]),
+                "%s: query %zd is too long for L2 distances in float (its "
+                "squared norm overflows)",
+                what,
+                i);
+    }
+}
+
 void TurboQuantizer::prepare_queries(
         size_t n, const float* q, bool l2, TQQueries& out) const {
     check_finite(n, d, q, "TurboQuant search");

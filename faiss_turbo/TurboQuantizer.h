@@ -66,6 +66,12 @@ struct TQQueries {
     std::vector<float> y;      ///< n x d: R (q - mean) for L2, R q for IP
     std::vector<float> sy;     ///< n x d, PROD only: S y
     std::vector<float> qconst; ///< n: ||q - mean||^2 (L2), <q, mean> (IP)
+
+    /// throws (naming `what` and the query) unless every L2 constant is
+    /// finite: a query too long for L2 distances in float ranks nothing.
+    /// Search entry points call it; prepare_queries itself does not throw
+    /// for it (distance computers prepare queries inside FAISS's loops)
+    void check_l2_range(const char* what) const;
 };
 
 /// combine_form as an affine function of the two dots, for one code:

@@ -330,6 +330,9 @@ void GpuIndexIVFTurboQuant::add_with_ids(
     }
     // before the coarse quantizer, which assigns a NaN no valid list
     check_finite(n, d, x, "GpuIndexIVFTurboQuant::add");
+    if (metric_type == faiss::METRIC_L2) { // the coarse quantizer's floats
+        check_l2_norms(n, d, x, "GpuIndexIVFTurboQuant::add");
+    }
     FAISS_THROW_IF_NOT_FMT(
         ntotal + n < INT_MAX,
         "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
@@ -537,6 +540,9 @@ void GpuIndexIVFTurboQuant::search_host(
     const bool l2 = metric_type == faiss::METRIC_L2;
     TQQueries q;
     tq_.prepare_queries(n, x, l2, q); // throws on NaN / Inf
+    if (l2) { // the coarse quantizer gave an arbitrary list otherwise
+        check_l2_norms(n, d, x, "GpuIndexIVFTurboQuant::search", "query");
+    }
     std::vector<idx_t> assign(n * np);
     std::vector<float> cdis(n * np);
     coarse_->search(n, x, np, cdis.data(), assign.data());

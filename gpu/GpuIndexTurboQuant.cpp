@@ -419,6 +419,7 @@ void GpuIndexTurboQuant::search_host(
     }
     TQQueries q;
     codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
+    q.check_l2_range("GpuIndexTurboQuant::search");
     DeviceScope scope(config_.device);
     KeptCodes kept;
     if (sel) {

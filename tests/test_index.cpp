@@ -18,6 +18,7 @@
 #include <faiss/impl/IDSelector.h>
 
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/index_factory.h>
 
@@ -522,6 +523,34 @@ TEST(Index, BadInput) {
             idx.search(10, bad.data(), 1, D.data(), I.data()), FaissException);
     bad[5 * 16 + 3] = -INFINITY;
     EXPECT_THROW(idx.add(10, bad.data()), FaissException);
+    // a finite query too long for L2 distances in float (squared norm
+    // 1.6e41): every distance was +inf and the results silently empty;
+    // refused by its number. Inner products take it.
+    std::vector<float> big(2 * 16, 0.5f);
+    std::fill(big.begin() + 16, big.end(), 1e20f);
+    faiss::RangeSearchResult res(2);
+    for (bool fast : {false, true}) {
+        std::unique_ptr<faiss::Index> l2(
+                fast ? (faiss::Index*)new IndexTurboQuantFastScan(16, 4)
+                     : (faiss::Index*)new IndexTurboQuant(16, 4));
+        l2->add(10, x.data());
+        try {
+            l2->search(2, big.data(), 1, D.data(), I.data());
+            ADD_FAILURE() << "no exception";
+        } catch (const FaissException& e) {
+            EXPECT_NE(
+                    std::string(e.what()).find(
+                            "query 1 is too long for L2 distances"),
+                    std::string::npos)
+                    << e.what();
+        }
+        EXPECT_THROW(
+                l2->range_search(2, big.data(), 1.0f, &res), FaissException);
+    }
+    IndexTurboQuant ip(16, 4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT);
+    ip.add(10, x.data());
+    ip.search(2, big.data(), 1, D.data(), I.data());
+    EXPECT_GE(I[1], 0);
 }
 
 TEST(Index, Factory) {

@@ -744,12 +744,17 @@ TEST(IVF, BadInputThrows) {
         }
         EXPECT_EQ(index->ntotal, before);
     }
-    // a finite vector too long for float past the first encode block:
-    // named by the caller's row, not its row within the block
+    // finite vectors too long for L2 distances in float (1e20: squared
+    // norm 1.6e41): every coarse distance was +inf, and the quantizer gave
+    // no list (the vector silently not added, the query silently empty) or
+    // an arbitrary one. Refused by row, the index unchanged, for add,
+    // train, search and range search; inner products take them
     auto longrow = tqtest::random_gaussian(5000, d, 20);
     for (size_t j = 0; j < d; j++) {
-        longrow[4500 * d + j] = 3e38f;
+        longrow[4500 * d + j] = 1e20f;
     }
+    const float* q4500 = longrow.data() + 4500 * d;
+    faiss::RangeSearchResult rlong(1);
     for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
         idx_t before = index->ntotal;
         try {
@@ -758,12 +763,43 @@ TEST(IVF, BadInputThrows) {
         } catch (const faiss::FaissException& e) {
             EXPECT_NE(
                     std::string(e.what()).find(
-                            "vector 4500 is too long for float"),
+                            "vector 4500 is too long for L2 distances"),
                     std::string::npos)
                     << e.what();
         }
         EXPECT_EQ(index->ntotal, before);
+        EXPECT_THROW(
+                index->search(1, q4500, 5, D.data(), I.data()),
+                faiss::FaissException);
+        EXPECT_THROW(
+                index->range_search(1, q4500, 1.0f, &rlong),
+                faiss::FaissException);
+        // a residual too long for float past the first encode block (the
+        // caller's list numbers): named by the caller's row
+        for (size_t j = 0; j < d; j++) {
+            longrow[4500 * d + j] = 3e38f;
+        }
+        std::vector<idx_t> lists(5000, 0);
+        std::vector<uint8_t> out(5000 * index->code_size);
+        try {
+            index->encode_vectors(
+                    5000, longrow.data(), lists.data(), out.data());
+            ADD_FAILURE() << "no exception";
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(
+                    std::string(e.what()).find(
+                            "vector 4500 is too long for float"),
+                    std::string::npos)
+                    << e.what();
+        }
+        for (size_t j = 0; j < d; j++) {
+            longrow[4500 * d + j] = 1e20f;
+        }
     }
+    auto ip = make_ivf(d, 8, kParams[3], true);
+    ip->train(nb, xb.data());
+    ip->add(5000, longrow.data());
+    EXPECT_EQ(ip->ntotal, 5000);
     auto fresh = make_ivf(d, 8, kParams[0], true);
     EXPECT_THROW(fresh->train(5000, many.data()), faiss::FaissException);
     EXPECT_FALSE(fresh->is_trained);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -76,6 +77,24 @@ void check_finite(
                 row,
                 first + i / d,
                 i % d);
+    }
+}
+
+void check_l2_norms(
+        size_t n, size_t d, const float* x, const char* what, const char* row) {
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            s += (double)x[i * d + j] * x[i * d + j];
+        }
+        FAISS_THROW_IF_NOT_FMT(
+                s <= std::numeric_limits<float>::max(),
+                "%s: %s %zd is too long for L2 distances in float (squared "
+                "norm %g)",
+                what,
+                row,
+                i,
+                s);
     }
 }
 

@@ -30,4 +30,15 @@ void check_finite(
         const char* row = "vector",
         size_t first = 0);
 
+/// throws (naming `what` and the row) unless each row's squared norm is a
+/// finite float: L2 distances in float (FAISS's coarse quantizers', and
+/// ours) overflow past it, so that every distance of the row is +inf (a
+/// flat quantizer then assigns no list, or an arbitrary one)
+void check_l2_norms(
+        size_t n,
+        size_t d,
+        const float* x,
+        const char* what,
+        const char* row = "vector");
+
 } // namespace faiss_turbo

@@ -772,6 +772,10 @@ TEST(GpuTurboQuant, BadInputThrows) {
         g.search(1, x.data(), 0, D.data(), I.data()), faiss::FaissException);
     EXPECT_THROW(
         g.search(1, x.data(), 2049, D.data(), I.data()), faiss::FaissException);
+    // a query too long for L2 distances in float: refused, as on the CPU
+    std::vector<float> big(d, 1e20f);
+    EXPECT_THROW(
+        g.search(1, big.data(), 5, D.data(), I.data()), faiss::FaissException);
     std::vector<float> bad(x.begin(), x.begin() + 2 * d);
     bad[d + 3] = NAN;
     EXPECT_THROW(g.add(2, bad.data()), faiss::FaissException);
@@ -1117,6 +1121,13 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     expect_same_lists(*cpu, *b, "cloner round trip");
 
     EXPECT_THROW(g->train(nb, xb.data()), faiss::FaissException);
+    // too long for the coarse quantizer's L2 distances in float (its
+    // arbitrary list was read past the lists' end)
+    std::vector<float> huge(d, 1e20f);
+    EXPECT_THROW(
+        g->search(1, huge.data(), 10, D.data(), I.data()),
+        faiss::FaissException);
+    EXPECT_THROW(g->add(1, huge.data()), faiss::FaissException);
     EXPECT_THROW(
         g->search(1, q.data(), 2049, D.data(), I.data()),
         faiss::FaissException);
