@@ -449,16 +449,9 @@ TEST(Codec, NonFiniteInLaterBatchNamesItsRow) {
     auto x = tqtest::random_unit(n, d, 9);
     x[bad_row * d + 17] = NAN;
     std::vector<uint8_t> codes(n * idx.code_size);
-    try {
-        idx.tq.encode(n, x.data(), codes.data());
-        ADD_FAILURE() << "no exception";
-    } catch (const faiss::FaissException& e) {
-        std::string msg = e.what();
-        EXPECT_NE(
-                msg.find("vector 2500 has a NaN or Inf at dimension 17"),
-                std::string::npos)
-                << msg;
-    }
+    tqtest::throws_with(
+            [&] { idx.tq.encode(n, x.data(), codes.data()); },
+            "vector 2500 has a NaN or Inf at dimension 17");
     EXPECT_THROW(idx.add(n, x.data()), faiss::FaissException);
     EXPECT_EQ(idx.ntotal, 0);
     EXPECT_TRUE(idx.codes.empty());
@@ -483,16 +476,9 @@ TEST(Codec, VectorTooLongForFloatIsRefused) {
             }
         }
         std::vector<uint8_t> codes(n * tq.code_size);
-        try {
-            tq.encode(n, x.data(), codes.data());
-            ADD_FAILURE() << "no exception";
-        } catch (const faiss::FaissException& e) {
-            std::string msg = e.what();
-            EXPECT_NE(
-                    msg.find("vector 37 is too long for float"),
-                    std::string::npos)
-                    << msg;
-        }
+        tqtest::throws_with(
+                [&] { tq.encode(n, x.data(), codes.data()); },
+                "vector 37 is too long for float");
     }
 }
 

@@ -733,15 +733,9 @@ TEST(IVF, BadInputThrows) {
     fs->train(nb, xb.data());
     for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
         idx_t before = index->ntotal;
-        try {
-            index->add(5000, many.data());
-            ADD_FAILURE() << "no exception";
-        } catch (const faiss::FaissException& e) {
-            EXPECT_NE(
-                    std::string(e.what()).find("vector 4500 has a NaN"),
-                    std::string::npos)
-                    << e.what();
-        }
+        tqtest::throws_with(
+                [&] { index->add(5000, many.data()); },
+                "vector 4500 has a NaN");
         EXPECT_EQ(index->ntotal, before);
     }
     // finite vectors too long for L2 distances in float (1e20: squared
@@ -757,16 +751,9 @@ TEST(IVF, BadInputThrows) {
     faiss::RangeSearchResult rlong(1);
     for (IndexIVFTurboQuant* index : {ivf.get(), fs.get()}) {
         idx_t before = index->ntotal;
-        try {
-            index->add(5000, longrow.data());
-            ADD_FAILURE() << "no exception";
-        } catch (const faiss::FaissException& e) {
-            EXPECT_NE(
-                    std::string(e.what()).find(
-                            "vector 4500 is too long for L2 distances"),
-                    std::string::npos)
-                    << e.what();
-        }
+        tqtest::throws_with(
+                [&] { index->add(5000, longrow.data()); },
+                "vector 4500 is too long for L2 distances");
         EXPECT_EQ(index->ntotal, before);
         EXPECT_THROW(
                 index->search(1, q4500, 5, D.data(), I.data()),
@@ -781,17 +768,12 @@ TEST(IVF, BadInputThrows) {
         }
         std::vector<idx_t> lists(5000, 0);
         std::vector<uint8_t> out(5000 * index->code_size);
-        try {
-            index->encode_vectors(
-                    5000, longrow.data(), lists.data(), out.data());
-            ADD_FAILURE() << "no exception";
-        } catch (const faiss::FaissException& e) {
-            EXPECT_NE(
-                    std::string(e.what()).find(
-                            "vector 4500 is too long for float"),
-                    std::string::npos)
-                    << e.what();
-        }
+        tqtest::throws_with(
+                [&] {
+                    index->encode_vectors(
+                            5000, longrow.data(), lists.data(), out.data());
+                },
+                "vector 4500 is too long for float");
         for (size_t j = 0; j < d; j++) {
             longrow[4500 * d + j] = 1e20f;
         }
@@ -860,15 +842,7 @@ TEST(IVF, BadInputThrows) {
                     I.data(),
                     false);
         };
-        try {
-            preassigned();
-            ADD_FAILURE() << "no exception";
-        } catch (const faiss::FaissException& e) {
-            EXPECT_NE(
-                    std::string(e.what()).find("assigned to list 8 of 8"),
-                    std::string::npos)
-                    << e.what();
-        }
+        tqtest::throws_with([&] { preassigned(); }, "assigned to list 8 of 8");
         // through the check, a valid assignment gives range_search's
         std::vector<idx_t> good(2);
         index->quantizer->search(1, xb.data(), 2, cdis.data(), good.data());

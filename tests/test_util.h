@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include <faiss/Index.h>
+#include <faiss/impl/FaissException.h>
 
 #include <faiss_turbo/impl/compat.h>
 
@@ -70,6 +73,18 @@ search(const faiss::Index& index,
        const std::vector<float>& xq,
        size_t k,
        const faiss::SearchParameters* params = nullptr);
+
+/// f() must throw a FaissException whose message contains `what`
+template <class F> void throws_with(F&& f, const char* what) {
+    try {
+        f();
+    } catch (const faiss::FaissException& e) {
+        EXPECT_NE(std::string(e.what()).find(what), std::string::npos)
+                << e.what();
+        return;
+    }
+    ADD_FAILURE() << "no exception, wanted " << what;
+}
 
 /// results of one range search: lims (nq + 1), then D and I of every hit
 struct RangeResult {
