@@ -181,6 +181,9 @@ void check_kernels_on(const Int8Layout& L, size_t n, int seed) {
     if (int8_kernels_avx2()) {
         ks.push_back(int8_kernels_avx2());
     }
+    if (int8_kernels_avx512()) {
+        ks.push_back(int8_kernels_avx512());
+    }
     auto codes = random_codes(L, n, seed);
     std::vector<uint8_t> tile_ref;
     for (size_t nq : {1, 2, 3, 4, 5, 6, 9, 13}) {
@@ -218,6 +221,9 @@ void check_kernels_on(const Int8Layout& L, size_t n, int seed) {
 TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
     if (!int8_kernels_avx2()) {
         printf("no AVX2 on this CPU: the scalar kernels only\n");
+    }
+    if (!int8_kernels_avx512()) {
+        printf("no AVX-512 VNNI on this CPU: its kernel is not checked\n");
     }
     for (const Cfg& c : kCfgs) {
         SCOPED_TRACE(name(c));

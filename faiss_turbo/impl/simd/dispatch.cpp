@@ -2,9 +2,11 @@
  * Run-time choice of the SIMD kernels. The library is built for the
  * baseline instruction set (FAISS here is plain SSE2); the AVX2 kernels are
  * compiled apart (FAISS_TURBO_WITH_AVX2) and used only where the CPU and the
- * OS support them (__builtin_cpu_supports checks both).
- * FAISS_TURBO_SIMD=scalar in the environment (read once) keeps every
- * kernel portable, for comparisons.
+ * OS support them (__builtin_cpu_supports checks both), and so is the
+ * AVX-512 VNNI batched kernel (FAISS_TURBO_WITH_AVX512).
+ * FAISS_TURBO_SIMD in the environment (read once) caps the choice, for
+ * comparisons: "scalar" keeps every kernel portable, "avx2" leaves out
+ * AVX-512.
  */
 #include <faiss_turbo/impl/simd/float_kernels.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
@@ -24,16 +26,33 @@ extern const FloatKernels kFloatKernelsAVX2;
 extern const LutKernels kLutKernelsAVX2;
 #endif
 
+#if FAISS_TURBO_WITH_AVX512
+void tile_dots_avx512vnni(
+        const Int8Layout& L,
+        const uint8_t* tile,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out);
+#endif
+
 namespace {
+
+bool simd_allowed(const char* level) {
+    static const char* env = getenv("FAISS_TURBO_SIMD");
+    if (!env) {
+        return true;
+    }
+    if (strcmp(env, "scalar") == 0) {
+        return false;
+    }
+    return strcmp(env, "avx2") != 0 || strcmp(level, "avx2") == 0;
+}
 
 bool use_avx2() {
     static const bool ok = [] {
-        const char* env = getenv("FAISS_TURBO_SIMD");
-        if (env && strcmp(env, "scalar") == 0) {
-            return false;
-        }
 #if FAISS_TURBO_WITH_AVX2
-        return (bool)__builtin_cpu_supports("avx2");
+        return simd_allowed("avx2") && __builtin_cpu_supports("avx2");
 #else
         return false;
 #endif
@@ -52,9 +71,35 @@ const Int8Kernels* int8_kernels_avx2() {
 #endif
 }
 
+const Int8Kernels* int8_kernels_avx512() {
+#if FAISS_TURBO_WITH_AVX2 && FAISS_TURBO_WITH_AVX512
+    // AVX2's decoders, VNNI's batched kernel
+    static const Int8Kernels k = {
+            "avx512vnni",
+            kInt8KernelsAVX2.decode_tile,
+            tile_dots_avx512vnni,
+            kInt8KernelsAVX2.direct_dots};
+    static const bool supported = __builtin_cpu_supports("avx2") &&
+                                  __builtin_cpu_supports("avx512f") &&
+                                  __builtin_cpu_supports("avx512bw") &&
+                                  __builtin_cpu_supports("avx512vl") &&
+                                  __builtin_cpu_supports("avx512vnni");
+    return supported ? &k : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
 const Int8Kernels& int8_kernels_best() {
-    const Int8Kernels* avx2 = int8_kernels_avx2();
-    return use_avx2() && avx2 ? *avx2 : int8_kernels_scalar();
+    static const Int8Kernels& best = []() -> const Int8Kernels& {
+        const Int8Kernels* avx512 = int8_kernels_avx512();
+        if (avx512 && use_avx2() && simd_allowed("avx512")) {
+            return *avx512;
+        }
+        const Int8Kernels* avx2 = int8_kernels_avx2();
+        return use_avx2() && avx2 ? *avx2 : int8_kernels_scalar();
+    }();
+    return best;
 }
 
 const LutKernels* lut_kernels_avx2() {

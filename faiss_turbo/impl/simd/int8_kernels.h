@@ -9,7 +9,8 @@
  * without overflow: one widening madd per two maddubs, as the multiply
  * port bounds the batched scan (7-bit queries measured 1.3x faster than
  * 8-bit ones, and their rounding, max |y| / 126, stays well below the
- * codec's error). The kernels only compute exact
+ * codec's error). AVX-512 VNNI's vpdpbusd (int8_kernels_avx512.cpp)
+ * fuses maddubs and madd for the batched kernel. The kernels only compute exact
  * integer sums, U = sum u * q8 per segment and V = sum v (a second table,
  * for ||c_hat||^2), so every instruction set gives the same integers and
  * the float estimator on top of them is computed once, in scan_int8.cpp.
@@ -117,8 +118,12 @@ const Int8Kernels& int8_kernels_scalar();
 /// the AVX2 kernels, null where the build or the CPU has no AVX2
 const Int8Kernels* int8_kernels_avx2();
 
+/// AVX2's decoders with the AVX-512 VNNI batched kernel, null where the
+/// build or the CPU lacks AVX2, AVX-512 F/BW/VL or VNNI
+const Int8Kernels* int8_kernels_avx512();
+
 /// the best kernels of this CPU; FAISS_TURBO_SIMD=scalar in the environment
-/// forces the portable ones (read once)
+/// forces the portable ones, FAISS_TURBO_SIMD=avx2 AVX2's (read once)
 const Int8Kernels& int8_kernels_best();
 
 /// position of coordinate j of a segment in a row (relative to tile_offset)
