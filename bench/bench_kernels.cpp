@@ -9,6 +9,9 @@
  *     the scan's tile, in cache), ns per (code, query) and per 64
  *     coordinates, 1 thread: the integer products without streaming the
  *     codes, selection or re-scoring;
+ *   - AVX2's int8 kernels against AVX-512 VNNI's (where the CPU has them)
+ *     in the same scan, interleaved runs in this process, 1 thread: ms per
+ *     query batched and at nq = 1, and the median of the per-run ratios;
  *   - the fast-scan index (same codes in blocks, table lookups) against
  *     the int8 scan, interleaved runs in this process, 1 thread: ms per
  *     query batched and at nq = 1, their ratio, recall@10 of both against
@@ -22,7 +25,7 @@
  *                 [--single-nq 20] [--encode-d 128,1536] [--bw-only 0]
  * --encode-d 0 skips encode, --nb 0 search; --bw-only 1 only compares
  * bandwidths. FAISS_TURBO_SIMD=scalar in the environment times the
- * portable kernels.
+ * portable kernels, FAISS_TURBO_SIMD=avx2 AVX2's.
  */
 #include <omp.h>
 #include <time.h>
@@ -367,6 +370,83 @@ void bench_fastscan(
     bench_bandwidth(o, fs, fs.codes.blocks, "fast-scan", xq);
 }
 
+/// the int8 scan with AVX2's kernels against AVX-512 VNNI's where the CPU
+/// has both, same codes and queries, 1 thread, default re-scoring, runs
+/// interleaved: batched (o.nq queries) and one query at a time
+void bench_kernel_sets(
+        const Options& o,
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq) {
+    const Int8Kernels* sets[2] = {int8_kernels_avx2(), int8_kernels_avx512()};
+    if (!sets[0] || !sets[1]) {
+        printf("kernel sets: no AVX-512 VNNI here, nothing to compare\n");
+        return;
+    }
+    omp_set_num_threads(1);
+    const size_t n1 = std::min(o.single_nq, o.nq), k = 10;
+    TQQueries qb;
+    idx.prepare_queries(o.nq, xq.data(), qb);
+    std::vector<TQQueries> q1(n1);
+    for (size_t q = 0; q < n1; q++) {
+        idx.prepare_queries(1, xq.data() + q * o.d, q1[q]);
+    }
+    Result r;
+    r.D.resize(o.nq * k);
+    r.I.resize(o.nq * k);
+    auto scan = [&](const TQQueries& q, size_t i0, const Int8Kernels& K) {
+        scan_knn_int8(
+                idx.tq,
+                idx.codes.data(),
+                idx.ntotal,
+                q,
+                k,
+                kTQDefaultRerankFactor,
+                r.D.data() + i0 * k,
+                r.I.data() + i0 * k,
+                nullptr,
+                K);
+    };
+    std::vector<double> tb[2], t1[2];
+    for (int run = 0; run < o.runs; run++) {
+        for (int m = 0; m < 2; m++) {
+            tb[m].push_back(
+                    median_time(1, [&] { scan(qb, 0, *sets[m]); }).wall / o.nq);
+            t1[m].push_back(
+                    median_time(
+                            1,
+                            [&] {
+                                for (size_t q = 0; q < n1; q++) {
+                                    scan(q1[q], q, *sets[m]);
+                                }
+                            })
+                            .wall /
+                    n1);
+        }
+    }
+    auto med = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    std::vector<double> rb, r1; // per-run ratios
+    for (int run = 0; run < o.runs; run++) {
+        rb.push_back(tb[0][run] / tb[1][run]);
+        r1.push_back(t1[0][run] / t1[1][run]);
+    }
+    printf("kernel sets, 1 thread, ms/query: batch of %zd: %s %.3f, %s %.3f "
+           "(%.2fx); nq=1: %.3f, %.3f (%.2fx) (medians of %d interleaved "
+           "runs, ratios per run)\n",
+           o.nq,
+           sets[0]->name,
+           med(tb[0]) * 1e3,
+           sets[1]->name,
+           med(tb[1]) * 1e3,
+           med(rb),
+           med(t1[0]) * 1e3,
+           med(t1[1]) * 1e3,
+           med(r1),
+           o.runs);
+}
+
 void bench_search(
         const Options& o,
         float bits,
@@ -435,6 +515,7 @@ void bench_search(
     }
     omp_set_num_threads(1);
     bench_tile_dots(idx);
+    bench_kernel_sets(o, idx, xq);
     bench_bandwidth(o, idx, idx.codes, "int8", xq);
     if (lut_scan_unsupported(idx.tq).empty()) {
         bench_fastscan(o, idx, xq, ref);

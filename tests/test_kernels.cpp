@@ -54,6 +54,14 @@ const Cfg kCfgs[] = {
         {48, TQVariant::PROD, 2, false},
         {65, TQVariant::PROD, 3, false},
         {300, TQVariant::PROD, 5, false},
+        // several chunks of 1 and 2 bits (the AVX-512 direct kernel takes
+        // them in pairs: even and odd counts, the end inside a pair, and
+        // segments too wide to pair at 4 queries)
+        {200, TQVariant::MSE, 2, false},
+        {600, TQVariant::MSE, 2, false},
+        {1100, TQVariant::MSE, 1, false},
+        {4500, TQVariant::MSE, 2, false},
+        {600, TQVariant::PROD, 3, false},
 };
 
 std::string name(const Cfg& c) {

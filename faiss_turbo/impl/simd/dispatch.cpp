@@ -34,6 +34,14 @@ void tile_dots_avx512vnni(
         const int8_t* q8,
         size_t nq,
         int32_t* out);
+void direct_dots_avx512vnni(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out,
+        int32_t* vsum);
 #endif
 
 namespace {
@@ -73,12 +81,12 @@ const Int8Kernels* int8_kernels_avx2() {
 
 const Int8Kernels* int8_kernels_avx512() {
 #if FAISS_TURBO_WITH_AVX2 && FAISS_TURBO_WITH_AVX512
-    // AVX2's decoders, VNNI's batched kernel
+    // AVX2's tile decoder, VNNI's dot products
     static const Int8Kernels k = {
             "avx512vnni",
             kInt8KernelsAVX2.decode_tile,
             tile_dots_avx512vnni,
-            kInt8KernelsAVX2.direct_dots};
+            direct_dots_avx512vnni};
     static const bool supported = __builtin_cpu_supports("avx2") &&
                                   __builtin_cpu_supports("avx512f") &&
                                   __builtin_cpu_supports("avx512bw") &&

@@ -40,6 +40,12 @@ constexpr int kInt8MaxSegments = 3;
 /// queries the direct kernel scores per pass over the codes
 constexpr size_t kInt8MaxDirectQueries = 4;
 
+/// codes ahead of the one scored that the direct kernels prefetch: a few,
+/// and at least kInt8PrefetchBytes ahead (short codes come faster than
+/// memory answers)
+constexpr size_t kInt8PrefetchAhead = 4;
+constexpr size_t kInt8PrefetchBytes = 1024;
+
 /// natural-order segments may be read up to this many bytes past their
 /// last byte (the SIMD decoder's loads)
 constexpr size_t kInt8NaturalOverread = 32;

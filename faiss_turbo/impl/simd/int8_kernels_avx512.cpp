@@ -17,6 +17,8 @@
 
 namespace faiss_turbo {
 
+extern const Int8Kernels kInt8KernelsAVX2;
+
 namespace {
 
 /// acc + the sums of four products u8 (u) x s8 (q) per int32 lane. In
@@ -157,7 +159,272 @@ void micro_tile_any(
     }
 }
 
+/*************************************************************
+ * straight from the codes
+ *************************************************************/
+
+/// a code's 32-byte chunk of B-bit indices in both halves, shifted apart so
+/// that sub-vectors k (low half) and k + 1 (high half) come out together,
+/// in the order of the query's 64 bytes there (int8_kernels.h)
+template <int B> __m512i pair_indices(const uint8_t* p, int k) {
+    const __m512i x =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)p));
+    const __m512i shift = _mm512_inserti64x4(
+            _mm512_set1_epi16((short)(k * B)),
+            _mm256_set1_epi16((short)((k + 1) * B)),
+            1);
+    return _mm512_and_si512(
+            _mm512_srlv_epi16(x, shift), _mm512_set1_epi8((1 << B) - 1));
+}
+
+/// bytes of the last chunk's sub-vectors k (low half) and k + 1 (high
+/// half) that hold coordinates (rem of the chunk's): the others index
+/// padding bits, whose V values must not count
+__mmask64 pair_tail(size_t rem, int per, int k) {
+    auto count = [&](int kk) -> uint64_t {
+        long c = (long)rem > kk ? ((long)rem - kk + per - 1) / per : 0;
+        return c >= 32 ? 32 : (uint64_t)c;
+    };
+    auto first = [](uint64_t c) -> uint64_t {
+        return c >= 32 ? 0xffffffffull : (1ull << c) - 1;
+    };
+    return first(count(k)) | first(count(k + 1)) << 32;
+}
+
+/// the direct kernels' arguments for one segment: code i's sums at
+/// u[q * stride + i * nseg] (query q) and v[i * nseg]
+struct DirectRun {
+    const Int8Layout& L;
+    const uint8_t* codes;
+    size_t n;
+    const int8_t* q8;
+    int32_t* u;
+    int32_t* v;
+    bool prefetch; ///< the first segment's pass prefetches the codes ahead
+};
+
+/// bytes of a segment's queries that direct_segment reorders on the stack
+/// (4 queries); wider segments take the chunk-at-a-time loop
+constexpr size_t kPairedQueryBytes = 16384;
+
+/// the queries of segment s in the order of chunk pairs: for chunks c and
+/// c + 1 (c even), sub-vector k of both (32 bytes each) side by side, as a
+/// 64-byte load of the two chunks' codes shifted by k B bits yields them;
+/// an odd last chunk stays as it is. out: nq * s.width bytes
+void pair_queries(
+        const Int8Segment& s,
+        int per,
+        const int8_t* q8,
+        size_t row,
+        size_t nq,
+        int8_t* out) {
+    const size_t chunk = 32 * per, nchunks = s.width / chunk;
+    for (size_t q = 0; q < nq; q++) {
+        const int8_t* src = q8 + q * row + s.tile_offset;
+        int8_t* dst = out + q * s.width;
+        for (size_t c = 0; c < nchunks; c++) {
+            const size_t h = c % 2, base = (c - h) * chunk;
+            const bool paired = c - h + 1 < nchunks;
+            for (int k = 0; k < per; k++) {
+                const size_t to =
+                        paired ? base + k * 64 + h * 32 : c * chunk + k * 32;
+                __m256i v = _mm256_loadu_si256(
+                        (const __m256i*)(src + c * chunk + k * 32));
+                _mm256_storeu_si256((__m256i*)(dst + to), v);
+            }
+        }
+    }
+}
+
+/// one interleaved segment of every code against NQ queries: 64 table
+/// values per vpshufb (the 16-entry table in each 128-bit lane), one
+/// vpdpbusd per query. Two chunks of codes a step when the queries are
+/// paired (qp: pair_queries), else one chunk in both halves of a vector
+template <int B, int NQ, bool WANT_V>
+void direct_segment(
+        const Int8Segment& s, const DirectRun& r, const int8_t* qp) {
+    constexpr int per = 8 / B;
+    // independent chains of vpdpbusd per query: one chain of 4-5 cycle
+    // latencies bounded a lone query's scan
+    constexpr int CH = NQ == 1 ? 4 : NQ == 2 ? 2 : 1;
+    constexpr int kPairsPerStep = CH > per ? CH / per : 1;
+    const __m512i T =
+            _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)s.u));
+    const __m512i V =
+            _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)s.v));
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i mask = _mm512_set1_epi8((1 << B) - 1);
+    const size_t row = qp ? s.width : r.L.row;
+    const int8_t* qs = qp ? qp : r.q8 + s.tile_offset;
+    const size_t nseg = r.L.nseg, cs = r.L.code_size;
+    const size_t stride = r.n * nseg;
+    const size_t chunk = 32 * per, nchunks = s.width / chunk;
+    const size_t npairs = qp ? nchunks / 2 : 0;
+    const size_t ahead = kInt8PrefetchAhead * cs > kInt8PrefetchBytes
+                                 ? kInt8PrefetchAhead * cs
+                                 : kInt8PrefetchBytes;
+    for (size_t i = 0; i < r.n; i++) {
+        const uint8_t* code = r.codes + i * cs;
+        if (r.prefetch) { // addresses past the end are hints only
+            const uintptr_t a = (uintptr_t)code + ahead;
+            for (size_t b = 0; b < cs; b += 64) {
+                _mm_prefetch((const char*)(a + b), _MM_HINT_T0);
+            }
+        }
+        const uint8_t* p = code + (s.bit_offset >> 3);
+        __m512i acc[NQ][CH], vacc = zero;
+        for (int q = 0; q < NQ; q++) {
+            for (int h = 0; h < CH; h++) {
+                acc[q][h] = zero;
+            }
+        }
+        auto score = [&](__m512i idx,
+                         const int8_t* qv,
+                         __mmask64 keep_v,
+                         int h) {
+            __m512i u = _mm512_shuffle_epi8(T, idx);
+            for (int q = 0; q < NQ; q++) {
+                acc[q][h] =
+                        dpbusd(acc[q][h], u, _mm512_loadu_si512(qv + q * row));
+            }
+            if (WANT_V) {
+                __m512i vv = _mm512_maskz_shuffle_epi8(keep_v, V, idx);
+                vacc = _mm512_add_epi64(vacc, _mm512_sad_epu8(vv, zero));
+            }
+        };
+        // chunk pair c2: per steps, on chains (first + k) % CH
+        auto pair = [&](size_t c2, int first) {
+            const __m512i x = _mm512_loadu_si512(p + c2 * 64);
+            const bool last = 2 * c2 + 2 == nchunks;
+            for (int k = 0; k < per; k++) {
+                __m512i idx =
+                        _mm512_and_si512(_mm512_srli_epi16(x, k * B), mask);
+                __mmask64 keep = ~0ull;
+                if (WANT_V && last) { // the second chunk holds the end
+                    const size_t rem = s.ncoords - (2 * c2 + 1) * chunk;
+                    keep = 0xffffffffull | pair_tail(rem, per, k) << 32;
+                }
+                score(idx,
+                      qs + c2 * 2 * chunk + k * 64,
+                      keep,
+                      (first + k) % CH);
+            }
+        };
+        size_t c2 = 0;
+        for (; c2 + kPairsPerStep <= npairs; c2 += kPairsPerStep) {
+            for (int j = 0; j < kPairsPerStep; j++) {
+                pair(c2 + j, j * per);
+            }
+        }
+        for (; c2 < npairs; c2++) {
+            pair(c2, 0);
+        }
+        for (size_t c = 2 * npairs; c < nchunks; c++) {
+            for (int k = 0; k < per; k += 2) {
+                __mmask64 keep =
+                        c + 1 == nchunks
+                                ? pair_tail(s.ncoords - c * chunk, per, k)
+                                : ~0ull;
+                score(pair_indices<B>(p + c * 32, k),
+                      qs + c * chunk + k * 32,
+                      keep,
+                      (k / 2) % CH);
+            }
+        }
+        for (int q = 0; q < NQ; q++) {
+            __m512i t = acc[q][0];
+            for (int h = 1; h < CH; h++) {
+                t = _mm512_add_epi32(t, acc[q][h]);
+            }
+            r.u[q * stride + i * nseg] = _mm512_reduce_add_epi32(t);
+        }
+        if (WANT_V) {
+            r.v[i * nseg] = (int32_t)_mm512_reduce_add_epi64(vacc);
+        }
+    }
+}
+
+template <int NQ, bool WANT_V>
+void direct_codes(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        int32_t* out,
+        int32_t* vsum) {
+    alignas(64) int8_t paired[kPairedQueryBytes];
+    for (int s = 0; s < L.nseg; s++) {
+        const Int8Segment& sg = L.seg[s];
+        const DirectRun r{
+                L, codes, n, q8, out + s, WANT_V ? vsum + s : nullptr, s == 0};
+        const int8_t* qp = nullptr;
+        if (NQ * sg.width <= kPairedQueryBytes) {
+            pair_queries(sg, 8 / sg.nbits, q8, L.row, NQ, paired);
+            qp = paired;
+        }
+        if (sg.nbits == 2) {
+            direct_segment<2, NQ, WANT_V>(sg, r, qp);
+        } else {
+            direct_segment<1, NQ, WANT_V>(sg, r, qp);
+        }
+    }
+}
+
+template <int NQ>
+void direct_codes_v(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        int32_t* out,
+        int32_t* vsum) {
+    if (L.want_v) {
+        direct_codes<NQ, true>(L, codes, n, q8, out, vsum);
+    } else {
+        direct_codes<NQ, false>(L, codes, n, q8, out, vsum);
+    }
+}
+
+/// the widths where the direct kernel gains: 1.1-1.2x AVX2's scan of one
+/// query at 1 and 2 bits (d = 384 and 1536, 100k codes), 0.9x at 4 bits
+/// (d = 1536), where AVX2's kernel stays
+bool direct_applies(const Int8Layout& L) {
+    for (int s = 0; s < L.nseg; s++) {
+        if (!L.seg[s].interleaved || L.seg[s].nbits > 2) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
+
+void direct_dots_avx512vnni(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        const int8_t* q8,
+        size_t nq,
+        int32_t* out,
+        int32_t* vsum) {
+    if (!direct_applies(L)) { // AVX2's kernel (natural segments, 4 bits)
+        kInt8KernelsAVX2.direct_dots(L, codes, n, q8, nq, out, vsum);
+        return;
+    }
+    switch (nq) {
+        case 1:
+            direct_codes_v<1>(L, codes, n, q8, out, vsum);
+            break;
+        case 2:
+            direct_codes_v<2>(L, codes, n, q8, out, vsum);
+            break;
+        case 3:
+            direct_codes_v<3>(L, codes, n, q8, out, vsum);
+            break;
+        default:
+            direct_codes_v<4>(L, codes, n, q8, out, vsum);
+    }
+}
 
 void tile_dots_avx512vnni(
         const Int8Layout& L,
