@@ -1,14 +1,16 @@
 /**
- * AVX-512 VNNI batched kernel (tile_dots), compiled with -mavx512f
- * -mavx512bw -mavx512vl -mavx512vnni and chosen at run time (dispatch.cpp)
- * where the CPU has all four. The decoders stay AVX2's: the batched scan
- * decodes a tile once per 32 queries, so its time is in this kernel.
+ * AVX-512 VNNI int8 kernels, compiled with -mavx512f -mavx512bw -mavx512vl
+ * -mavx512vnni and chosen at run time (dispatch.cpp) where the CPU has all
+ * four: the batched kernel (tile_dots) and, for 1- and 2-bit codes, the
+ * direct one (one to four queries straight from the codes). The tile
+ * decoder stays AVX2's (a tile is decoded once per 32 queries), and so do
+ * the direct kernel's other widths, where this one measured no faster.
  *
  * vpdpbusd multiplies u8 table values by s8 queries and adds each group of
  * four products into an int32 lane, without saturation: one instruction
  * where AVX2 needs maddubs + madd + add, and the same exact integer sums
  * (int8_kernels.h), so every kernel set returns the same results.
- * Everything here has internal linkage but the kernel itself (see
+ * Everything here has internal linkage but the kernels themselves (see
  * int8_kernels_avx2.cpp for why).
  */
 #include <immintrin.h>
