@@ -49,6 +49,7 @@ typedef uint64_t size_t;
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/impl/simd/int8_kernels.h>
 #include <faiss_turbo/index_factory.h>
 #include <faiss_turbo/index_io.h>
 %}
@@ -316,6 +317,12 @@ namespace faiss_turbo {
 /// the same object seen through the out typemap (not owned)
 faiss::Index* downcast_index_c(faiss::Index* index) {
     return index;
+}
+
+/// the int8 scan's kernels on this CPU ("avx512vnni", "avx2" or
+/// "scalar"), as FAISS_TURBO_SIMD leaves them
+const char* int8_kernels_name() {
+    return int8_kernels_best().name;
 }
 
 /// number of centroids of the Lloyd-Max codebook
