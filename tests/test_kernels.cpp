@@ -54,9 +54,12 @@ const Cfg kCfgs[] = {
         {48, TQVariant::PROD, 2, false},
         {65, TQVariant::PROD, 3, false},
         {300, TQVariant::PROD, 5, false},
-        // several chunks of 1 and 2 bits (the AVX-512 direct kernel takes
-        // them in pairs: even and odd counts, the end inside a pair, and
-        // segments too wide to pair at 4 queries)
+        // several chunks of 1, 2 and 4 bits (the AVX-512 direct kernel
+        // takes them in pairs: even and odd counts, the end inside a pair,
+        // and segments too wide to pair at 4 queries)
+        {256, TQVariant::MSE, 4, true},
+        {300, TQVariant::MSE, 4, false},
+        {4200, TQVariant::MSE, 4, false},
         {200, TQVariant::MSE, 2, false},
         {600, TQVariant::MSE, 2, false},
         {1100, TQVariant::MSE, 1, false},

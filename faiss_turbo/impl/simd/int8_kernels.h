@@ -10,7 +10,7 @@
  * port bounds the batched scan (7-bit queries measured 1.3x faster than
  * 8-bit ones, and their rounding, max |y| / 126, stays well below the
  * codec's error). AVX-512 VNNI's vpdpbusd (int8_kernels_avx512.cpp)
- * fuses maddubs and madd for the batched kernel. The kernels only compute exact
+ * fuses maddubs and madd. The kernels only compute exact
  * integer sums, U = sum u * q8 per segment and V = sum v (a second table,
  * for ||c_hat||^2), so every instruction set gives the same integers and
  * the float estimator on top of them is computed once, in scan_int8.cpp.
@@ -39,12 +39,6 @@ constexpr int kInt8MaxSegments = 3;
 
 /// queries the direct kernel scores per pass over the codes
 constexpr size_t kInt8MaxDirectQueries = 4;
-
-/// codes ahead of the one scored that the direct kernels prefetch: a few,
-/// and at least kInt8PrefetchBytes ahead (short codes come faster than
-/// memory answers)
-constexpr size_t kInt8PrefetchAhead = 4;
-constexpr size_t kInt8PrefetchBytes = 1024;
 
 /// natural-order segments may be read up to this many bytes past their
 /// last byte (the SIMD decoder's loads)
@@ -124,7 +118,7 @@ const Int8Kernels& int8_kernels_scalar();
 /// the AVX2 kernels, null where the build or the CPU has no AVX2
 const Int8Kernels* int8_kernels_avx2();
 
-/// AVX2's decoders with the AVX-512 VNNI batched kernel, null where the
+/// AVX2's tile decoder with AVX-512 VNNI's dot products, null where the
 /// build or the CPU lacks AVX2, AVX-512 F/BW/VL or VNNI
 const Int8Kernels* int8_kernels_avx512();
 

@@ -524,15 +524,20 @@ struct SegmentRun {
     }
 };
 
+/// codes ahead of the one scored that the scan prefetches: a few, and at
+/// least kPrefetchBytes ahead (short codes come faster than memory answers)
+constexpr size_t kPrefetchAhead = 4;
+constexpr size_t kPrefetchBytes = 1024;
+
 /// a few codes ahead of code i: more reads in flight than the
 /// prefetcher's. Past the last code the addresses are only hints
 /// (integers, so no out-of-range pointer is formed); prefetches never
 /// fault.
 void prefetch_ahead(const SegmentRun& r, size_t i) {
     const size_t cs = r.L.code_size;
-    const size_t ahead = kInt8PrefetchAhead * cs > kInt8PrefetchBytes
-                                 ? kInt8PrefetchAhead * cs
-                                 : kInt8PrefetchBytes;
+    const size_t ahead = kPrefetchAhead * cs > kPrefetchBytes
+                                 ? kPrefetchAhead * cs
+                                 : kPrefetchBytes;
     uintptr_t a = (uintptr_t)r.code(i) + ahead;
     for (size_t b = 0; b < cs; b += 64) {
         _mm_prefetch((const char*)(a + b), _MM_HINT_T0);
