@@ -10,7 +10,8 @@
  *     coordinates, 1 thread: the integer products without streaming the
  *     codes, selection or re-scoring;
  *   - AVX2's int8 kernels against AVX-512 VNNI's (where the CPU has them)
- *     in the same scan, interleaved runs in this process, 1 thread: ms per
+ *     in the same scan, and AVX2's fast-scan table kernel against
+ *     AVX-512's (nq = 1), interleaved runs in this process, 1 thread: ms per
  *     query batched and at nq = 1, and the median of the per-run ratios;
  *   - the fast-scan index (same codes in blocks, table lookups) against
  *     the int8 scan, interleaved runs in this process, 1 thread: ms per
@@ -444,6 +445,46 @@ void bench_kernel_sets(
            med(t1[0]) * 1e3,
            med(t1[1]) * 1e3,
            med(r1),
+           o.runs);
+    const LutKernels* luts[2] = {lut_kernels_avx2(), lut_kernels_avx512()};
+    if (!luts[0] || !luts[1] || !lut_scan_unsupported(idx.tq).empty()) {
+        return;
+    }
+    // the fast-scan layout's table scan, one query at a time
+    IndexTurboQuantFastScan fs(idx);
+    std::vector<double> tl[2], rl;
+    for (int run = 0; run < o.runs; run++) {
+        for (int m = 0; m < 2; m++) {
+            tl[m].push_back(
+                    median_time(
+                            1,
+                            [&] {
+                                for (size_t q = 0; q < n1; q++) {
+                                    scan_knn_lut(
+                                            fs.tq,
+                                            fs.codes,
+                                            q1[q],
+                                            k,
+                                            kTQDefaultRerankFactor,
+                                            r.D.data() + q * k,
+                                            r.I.data() + q * k,
+                                            nullptr,
+                                            *luts[m]);
+                                }
+                            })
+                            .wall /
+                    n1);
+        }
+        rl.push_back(tl[0][run] / tl[1][run]);
+    }
+    printf("kernel sets, fast-scan tables, 1 thread, nq=1 ms/query: %s %.3f, "
+           "%s %.3f (%.2fx) (medians of %d interleaved runs, ratios per "
+           "run)\n",
+           luts[0]->name,
+           med(tl[0]) * 1e3,
+           luts[1]->name,
+           med(tl[1]) * 1e3,
+           med(rl),
            o.runs);
 }
 

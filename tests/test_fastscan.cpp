@@ -47,6 +47,9 @@ std::vector<const LutKernels*> all_lut_kernels() {
     if (lut_kernels_avx2()) {
         ks.push_back(lut_kernels_avx2());
     }
+    if (lut_kernels_avx512()) {
+        ks.push_back(lut_kernels_avx512());
+    }
     return ks;
 }
 
@@ -120,9 +123,11 @@ TEST(FastScanLayout, PackUnpackRoundTripAndCompact) {
 }
 
 TEST(FastScanKernels, EqualTheirDefinition) {
-    // ngroups 300 and 600 cross the 16-bit flush of the SIMD kernels; 16,
-    // 17 and 35 whole and partial 16-group steps of unpack_code
-    for (size_t ngroups : {1, 3, 16, 17, 35, 64, 300, 600}) {
+    // ngroups 300 and 600 cross the 16-bit flush of the AVX2 kernel, 1100
+    // and 1101 that of the AVX-512 one (512 groups); 16, 17 and 35 whole
+    // and partial 16-group steps of unpack_code; odd counts leave the
+    // AVX-512 kernel half a step
+    for (size_t ngroups : {1, 3, 16, 17, 35, 64, 300, 600, 1100, 1101}) {
         const size_t nblocks = 3, bb = ngroups * kLutGroupBytes;
         // row codes, packed by pack_block_code
         std::vector<uint8_t> rows = random_bytes(nblocks * 32 * ngroups, 11);

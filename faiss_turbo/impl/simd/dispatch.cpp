@@ -2,8 +2,8 @@
  * Run-time choice of the SIMD kernels. The library is built for the
  * baseline instruction set (FAISS here is plain SSE2); the AVX2 kernels are
  * compiled apart (FAISS_TURBO_WITH_AVX2) and used only where the CPU and the
- * OS support them (__builtin_cpu_supports checks both), and so is the
- * AVX-512 VNNI batched kernel (FAISS_TURBO_WITH_AVX512).
+ * OS support them (__builtin_cpu_supports checks both), and so are the
+ * AVX-512 (VNNI) int8 and fast-scan kernels (FAISS_TURBO_WITH_AVX512).
  * FAISS_TURBO_SIMD in the environment (read once) caps the choice, for
  * comparisons: "scalar" keeps every kernel portable, "avx2" leaves out
  * AVX-512.
@@ -42,6 +42,13 @@ void direct_dots_avx512vnni(
         size_t nq,
         int32_t* out,
         int32_t* vsum);
+void block_sums_avx512(
+        const uint8_t* blocks,
+        size_t ngroups,
+        size_t nblocks,
+        const uint8_t* luts,
+        size_t nq,
+        uint32_t* out);
 #endif
 
 namespace {
@@ -119,9 +126,29 @@ const LutKernels* lut_kernels_avx2() {
 #endif
 }
 
+const LutKernels* lut_kernels_avx512() {
+#if FAISS_TURBO_WITH_AVX2 && FAISS_TURBO_WITH_AVX512
+    static const LutKernels k = {
+            "avx512", block_sums_avx512, kLutKernelsAVX2.unpack_code};
+    static const bool supported = __builtin_cpu_supports("avx2") &&
+                                  __builtin_cpu_supports("avx512f") &&
+                                  __builtin_cpu_supports("avx512bw");
+    return supported ? &k : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
 const LutKernels& lut_kernels_best() {
-    const LutKernels* avx2 = lut_kernels_avx2();
-    return use_avx2() && avx2 ? *avx2 : lut_kernels_scalar();
+    static const LutKernels& best = []() -> const LutKernels& {
+        const LutKernels* avx512 = lut_kernels_avx512();
+        if (avx512 && use_avx2() && simd_allowed("avx512")) {
+            return *avx512;
+        }
+        const LutKernels* avx2 = lut_kernels_avx2();
+        return use_avx2() && avx2 ? *avx2 : lut_kernels_scalar();
+    }();
+    return best;
 }
 
 const FloatKernels* float_kernels_avx2() {

@@ -68,7 +68,12 @@ const LutKernels& lut_kernels_scalar();
 /// the AVX2 kernels, null where the build or the CPU has no AVX2
 const LutKernels* lut_kernels_avx2();
 
-/// the best kernels of this CPU (FAISS_TURBO_SIMD=scalar: the portable ones)
+/// AVX-512's block_sums with AVX2's unpack_code, null where the build or
+/// the CPU lacks AVX2 or AVX-512 F/BW
+const LutKernels* lut_kernels_avx512();
+
+/// the best kernels of this CPU (FAISS_TURBO_SIMD=scalar: the portable ones,
+/// FAISS_TURBO_SIMD=avx2: AVX2's)
 const LutKernels& lut_kernels_best();
 
 } // namespace faiss_turbo
