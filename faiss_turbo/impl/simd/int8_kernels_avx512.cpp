@@ -294,7 +294,9 @@ void direct_segment(
                 __m512i idx =
                         _mm512_and_si512(_mm512_srli_epi16(x, k * B), mask);
                 __mmask64 keep = ~0ull;
-                if (WANT_V && last) { // the second chunk holds the end
+                if (WANT_V && last) { // the second chunk holds the end:
+                    // sub-vector k of it in the upper half (pair_tail's
+                    // lower half, moved up; its upper half drops out)
                     const size_t rem = s.ncoords - (2 * c2 + 1) * chunk;
                     keep = 0xffffffffull | pair_tail(rem, per, k) << 32;
                 }
