@@ -62,6 +62,28 @@ struct LutKernels {
             const uint8_t* block, size_t ngroups, size_t i, uint8_t* mse);
 };
 
+/// one block (ngroups groups) against NQ tables of lut_bytes each: the
+/// sums of its 32 codes, out[q * 32 + i]
+using LutBlockFn =
+        void(const uint8_t* block,
+             size_t ngroups,
+             const uint8_t* luts,
+             size_t lut_bytes,
+             uint32_t* out);
+
+/// LutKernels::block_sums through an instruction set's block kernels: the
+/// queries of each block two at a time (two shares one load of the codes
+/// between a pair), one for an odd last query
+void lut_block_sums_by_pairs(
+        const uint8_t* blocks,
+        size_t ngroups,
+        size_t nblocks,
+        const uint8_t* luts,
+        size_t nq,
+        uint32_t* out,
+        LutBlockFn* two,
+        LutBlockFn* one);
+
 /// the portable kernels, the reference of the others
 const LutKernels& lut_kernels_scalar();
 

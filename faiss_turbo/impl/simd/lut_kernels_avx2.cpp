@@ -103,28 +103,8 @@ void block_sums_avx2(
         const uint8_t* luts,
         size_t nq,
         uint32_t* out) {
-    const size_t block_bytes = ngroups * kLutGroupBytes;
-    for (size_t b = 0; b < nblocks; b++) {
-        const uint8_t* blk = blocks + b * block_bytes;
-        uint32_t* o = out + b * nq * kLutBlockCodes;
-        size_t q = 0;
-        for (; q + 2 <= nq; q += 2) {
-            block_nq<2>(
-                    blk,
-                    ngroups,
-                    luts + q * block_bytes,
-                    block_bytes,
-                    o + q * kLutBlockCodes);
-        }
-        if (q < nq) {
-            block_nq<1>(
-                    blk,
-                    ngroups,
-                    luts + q * block_bytes,
-                    block_bytes,
-                    o + q * kLutBlockCodes);
-        }
-    }
+    lut_block_sums_by_pairs(
+            blocks, ngroups, nblocks, luts, nq, out, block_nq<2>, block_nq<1>);
 }
 
 /// 16 bytes from kOneHot + 15 - k: 0xff at byte k, zero elsewhere

@@ -56,4 +56,35 @@ const LutKernels& lut_kernels_scalar() {
     return kLutKernelsScalar;
 }
 
+void lut_block_sums_by_pairs(
+        const uint8_t* blocks,
+        size_t ngroups,
+        size_t nblocks,
+        const uint8_t* luts,
+        size_t nq,
+        uint32_t* out,
+        LutBlockFn* two,
+        LutBlockFn* one) {
+    const size_t block_bytes = ngroups * kLutGroupBytes;
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t* blk = blocks + b * block_bytes;
+        uint32_t* o = out + b * nq * kLutBlockCodes;
+        size_t q = 0;
+        for (; q + 2 <= nq; q += 2) {
+            two(blk,
+                ngroups,
+                luts + q * block_bytes,
+                block_bytes,
+                o + q * kLutBlockCodes);
+        }
+        if (q < nq) {
+            one(blk,
+                ngroups,
+                luts + q * block_bytes,
+                block_bytes,
+                o + q * kLutBlockCodes);
+        }
+    }
+}
+
 } // namespace faiss_turbo
