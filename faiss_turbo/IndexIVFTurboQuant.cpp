@@ -466,9 +466,10 @@ void IndexIVFTurboQuant::range_search_preassigned(
 void IndexIVFTurboQuant::check_input(
         idx_t n, const float* x, const char* what, const char* row) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
-    check_finite(n, d, x, what, row);
-    if (metric_type == faiss::METRIC_L2) {
+    if (metric_type == faiss::METRIC_L2) { // NaN / Inf included
         check_l2_norms(n, d, x, what, row);
+    } else {
+        check_finite(n, d, x, what, row);
     }
 }
 

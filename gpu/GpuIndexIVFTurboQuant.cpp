@@ -328,10 +328,12 @@ void GpuIndexIVFTurboQuant::add_with_ids(
     for (idx_t i = 0; i < n; i++) {
         check_label(xids[i]);
     }
-    // before the coarse quantizer, which assigns a NaN no valid list
-    check_finite(n, d, x, "GpuIndexIVFTurboQuant::add");
-    if (metric_type == faiss::METRIC_L2) { // the coarse quantizer's floats
+    // before the coarse quantizer, which assigns a NaN no valid list; with
+    // L2, its floats must also hold the squared norms (NaN / Inf included)
+    if (metric_type == faiss::METRIC_L2) {
         check_l2_norms(n, d, x, "GpuIndexIVFTurboQuant::add");
+    } else {
+        check_finite(n, d, x, "GpuIndexIVFTurboQuant::add");
     }
     FAISS_THROW_IF_NOT_FMT(
         ntotal + n < INT_MAX,

@@ -87,6 +87,9 @@ void check_l2_norms(
         for (size_t j = 0; j < d; j++) {
             s += (double)x[i * d + j] * x[i * d + j];
         }
+        if (!std::isfinite(s)) { // a NaN or Inf: named by its dimension
+            check_finite(1, d, x + i * d, what, row, i);
+        }
         FAISS_THROW_IF_NOT_FMT(
                 s <= std::numeric_limits<float>::max(),
                 "%s: %s %zd is too long for L2 distances in float (squared "

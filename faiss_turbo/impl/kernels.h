@@ -33,7 +33,9 @@ void check_finite(
 /// throws (naming `what` and the row) unless each row's squared norm is a
 /// finite float: L2 distances in float (FAISS's coarse quantizers', and
 /// ours) overflow past it, so that every distance of the row is +inf (a
-/// flat quantizer then assigns no list, or an arbitrary one)
+/// flat quantizer then assigns no list, or an arbitrary one). A row with a
+/// NaN or Inf is refused as check_finite refuses it (its double sum of
+/// squares is NaN or Inf exactly then), so this one pass does both checks
 void check_l2_norms(
         size_t n,
         size_t d,
