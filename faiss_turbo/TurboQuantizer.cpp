@@ -86,25 +86,33 @@ bool encode_one(
     if ((double)norm * std::sqrt((double)d) > 1e37 && !all_finite(u, d)) {
         return false;
     }
-    // quantize_coord's indices, by a SIMD loop where there is one
+    // quantize_coord's indices, by a SIMD loop where there is one, with
+    // c_hat (the centroids of the indices) into rr in the same pass where
+    // it is needed
     uint8_t* idx = sc.idx.data();
-    quantize_coords(u, n_hi, tq.cb_hi->thresholds.data(), tq.b_hi, idx);
+    const Codebook &hi = *tq.cb_hi, &lo = *tq.cb_lo;
+    quantize_coords(
+            u,
+            n_hi,
+            hi.thresholds.data(),
+            tq.b_hi,
+            idx,
+            hi.centroids.data(),
+            rr);
     quantize_coords(
             u + n_hi,
             d - n_hi,
-            tq.cb_lo->thresholds.data(),
+            lo.thresholds.data(),
             tq.b_lo,
-            idx + n_hi);
+            idx + n_hi,
+            lo.centroids.data(),
+            rr ? rr + n_hi : nullptr);
     uint8_t* bits = sc.bits.data();
     memset(bits, 0, sc.bits.size());
     size_t pos = pack_indices(idx, n_hi, tq.b_hi, bits, 0);
     pack_indices(idx + n_hi, d - n_hi, tq.b_lo, bits, pos);
     memcpy(code, bits, tq.mse_bytes);
     float aux = 0;
-    if (prod || tq.debiased) { // c_hat, decoded from the bits just packed
-        unpack_centroids(bits, 0, n_hi, *tq.cb_hi, rr);
-        unpack_centroids(bits, n_hi * tq.b_hi, d - n_hi, *tq.cb_lo, rr + n_hi);
-    }
     if (prod) {
         for (size_t j = 0; j < d; j++) {
             rr[j] = u[j] - rr[j];

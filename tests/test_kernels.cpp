@@ -745,13 +745,46 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         }
         v.push_back(0.0f);
         v.push_back(-0.0f);
-        std::vector<uint8_t> idx(v.size());
+        std::vector<uint8_t> idx(v.size()), idx2(v.size() + 1);
         k->quantize(
-                v.data(), v.size(), cb->thresholds.data(), nbits, idx.data());
+                v.data(),
+                v.size(),
+                cb->thresholds.data(),
+                nbits,
+                idx.data(),
+                nullptr,
+                nullptr);
         for (size_t i = 0; i < v.size(); i++) {
             ASSERT_EQ(
                     idx[i], quantize_coord(v[i], cb->thresholds.data(), nbits))
                     << v[i];
+        }
+        // with the centroids: the same indices, and their table entries
+        // (lengths around the groups of 8 and their tails)
+        for (size_t n :
+             {size_t(0),
+              size_t(1),
+              size_t(7),
+              size_t(8),
+              size_t(9),
+              size_t(17),
+              v.size()}) {
+            std::vector<float> chat(n + 1, -7.0f), want(n + 1, -7.0f);
+            std::fill(idx2.begin(), idx2.end(), 0xff);
+            k->quantize(
+                    v.data(),
+                    n,
+                    cb->thresholds.data(),
+                    nbits,
+                    idx2.data(),
+                    cb->centroids.data(),
+                    chat.data());
+            for (size_t i = 0; i < n; i++) {
+                ASSERT_EQ(idx2[i], idx[i]) << nbits << " bits, " << i;
+                want[i] = cb->centroids[idx[i]];
+            }
+            ASSERT_EQ(idx2[n], 0xff) << "wrote past n";
+            ASSERT_EQ(chat, want) << nbits << " bits, n = " << n;
         }
     }
 }

@@ -250,14 +250,19 @@ void quantize_coords(
         size_t n,
         const float* thresholds,
         int nbits,
-        uint8_t* idx) {
+        uint8_t* idx,
+        const float* centroids,
+        float* chat) {
     static const FloatKernels* k = float_kernels_simd();
     if (k && nbits >= 1 && nbits <= 4) {
-        k->quantize(v, n, thresholds, nbits, idx);
+        k->quantize(v, n, thresholds, nbits, idx, centroids, chat);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         idx[i] = (uint8_t)quantize_coord(v[i], thresholds, nbits);
+        if (chat) {
+            chat[i] = centroids[idx[i]];
+        }
     }
 }
 

@@ -46,13 +46,17 @@ struct FloatKernels {
     /// fwht_inplace (coord_rules.h) for p = 2^k >= 8
     void (*fwht)(float* x, size_t p);
     /// quantize_coord (coord_rules.h) of n values, nbits 1..4: the number
-    /// of thresholds < v, which the binary search finds in sorted ones
+    /// of thresholds < v, which the binary search finds in sorted ones;
+    /// with chat set, also chat[i] = centroids[idx[i]] (encode's c_hat,
+    /// with no second pass over the indices)
     void (*quantize)(
             const float* v,
             size_t n,
             const float* thresholds,
             int nbits,
-            uint8_t* idx);
+            uint8_t* idx,
+            const float* centroids,
+            float* chat);
     /// out[i * ldo + r] = dot_lanes(m + r * d, x + i * d, d) for r < nrows,
     /// i < nx: 4 rows x 2 vectors per pass over the elements (each output
     /// keeps its own lanes and tree), the trees of 8 outputs at once
@@ -136,12 +140,15 @@ void lookup_centroids_scalar(
         float* out);
 
 /// quantize_coord of n values (thresholds sorted, as Codebook::check
-/// demands) through the best kernels of this CPU (same indices)
+/// demands) through the best kernels of this CPU (same indices); with chat
+/// set, chat[i] = centroids[idx[i]] too
 void quantize_coords(
         const float* v,
         size_t n,
         const float* thresholds,
         int nbits,
-        uint8_t* idx);
+        uint8_t* idx,
+        const float* centroids = nullptr,
+        float* chat = nullptr);
 
 } // namespace faiss_turbo

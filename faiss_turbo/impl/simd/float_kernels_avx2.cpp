@@ -383,45 +383,6 @@ struct CountThresholds {
     }
 };
 
-/// idx[i] = index(v[i]) for the whole groups of 8; returns how many done
-template <class Index>
-size_t
-quantize_groups(const float* v, size_t n, const Index& index, uint8_t* idx) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i cnt = index(_mm256_loadu_ps(v + i));
-        // counts <= 15: 32 -> 16 -> 8 bits, then the two halves' 4 bytes
-        __m256i c8 = _mm256_packus_epi16(_mm256_packs_epi32(cnt, cnt), cnt);
-        __m128i b = _mm_unpacklo_epi32(
-                _mm256_castsi256_si128(c8), _mm256_extracti128_si256(c8, 1));
-        _mm_storel_epi64((__m128i*)(idx + i), b);
-    }
-    return i;
-}
-
-/// idx = number of thresholds < v (the binary search's result on sorted
-/// thresholds), 8 values at a time (v > t is false for NaN as in the
-/// scalar rule; encode refuses NaN anyway)
-void quantize_avx2(
-        const float* v,
-        size_t n,
-        const float* thresholds,
-        int nbits,
-        uint8_t* idx) {
-    size_t i = nbits == 4
-                       ? quantize_groups(v, n, Quantize16(thresholds), idx)
-                       : quantize_groups(
-                                 v, n, CountThresholds(thresholds, nbits), idx);
-    const int nt = (1 << nbits) - 1;
-    for (; i < n; i++) {
-        int c = 0;
-        for (int k = 0; k < nt; k++) {
-            c += v[i] > thresholds[k];
-        }
-        idx[i] = (uint8_t)c;
-    }
-}
-
 /// 8 indices of B bits from the low 8 * B bits of w, in order, as int32
 template <int B> __m256i indices8(uint32_t w) {
     const __m256i shifts =
@@ -441,6 +402,72 @@ template <int B> __m256 lookup8(__m256 lo, __m256 hi, __m256i idx) {
                 v, h, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
     }
     return v;
+}
+
+/// idx[i] = index(v[i]) for the whole groups of 8, and chat[i] =
+/// centroids[idx[i]] when chat is set (lo, hi: the table's two halves, as
+/// lookup8 takes them); returns how many done
+template <int B, class Index>
+size_t quantize_groups(
+        const float* v,
+        size_t n,
+        const Index& index,
+        __m256 lo,
+        __m256 hi,
+        uint8_t* idx,
+        float* chat) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i cnt = index(_mm256_loadu_ps(v + i));
+        if (chat) {
+            _mm256_storeu_ps(chat + i, lookup8<B>(lo, hi, cnt));
+        }
+        // counts <= 15: 32 -> 16 -> 8 bits, then the two halves' 4 bytes
+        __m256i c8 = _mm256_packus_epi16(_mm256_packs_epi32(cnt, cnt), cnt);
+        __m128i b = _mm_unpacklo_epi32(
+                _mm256_castsi256_si128(c8), _mm256_extracti128_si256(c8, 1));
+        _mm_storel_epi64((__m128i*)(idx + i), b);
+    }
+    return i;
+}
+
+/// idx = number of thresholds < v (the binary search's result on sorted
+/// thresholds), 8 values at a time (v > t is false for NaN as in the
+/// scalar rule; encode refuses NaN anyway)
+void quantize_avx2(
+        const float* v,
+        size_t n,
+        const float* thresholds,
+        int nbits,
+        uint8_t* idx,
+        const float* centroids,
+        float* chat) {
+    float t[16] = {};
+    if (chat) {
+        std::memcpy(t, centroids, sizeof(float) << nbits);
+    }
+    const __m256 lo = _mm256_loadu_ps(t), hi = _mm256_loadu_ps(t + 8);
+    size_t i;
+    if (nbits == 4) {
+        i = quantize_groups<4>(v, n, Quantize16(thresholds), lo, hi, idx, chat);
+    } else {
+        // widths 1-3 index at most 8 entries: lookup8<3> takes them all
+        i = quantize_groups<3>(
+                v, n, CountThresholds(thresholds, nbits), lo, hi, idx, chat);
+    }
+    // the tail by counting (no inline code from coord_rules.h here: see
+    // int8_kernels.h)
+    const int nt = (1 << nbits) - 1;
+    for (; i < n; i++) {
+        int c = 0;
+        for (int k = 0; k < nt; k++) {
+            c += v[i] > thresholds[k];
+        }
+        idx[i] = (uint8_t)c;
+        if (chat) {
+            chat[i] = centroids[idx[i]];
+        }
+    }
 }
 
 template <int B>
