@@ -19,6 +19,7 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/index_factory.h>
 
+#include <faiss_turbo/IndexHNSWTurboQuant.h>
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
@@ -302,7 +303,7 @@ struct EncoderSwap {
     hnsw(faiss::IndexHNSW* node, const TQSpec& s) {
         check_fastscan(s, "HNSW storage");
         auto storage = flat(node, s);
-        auto res = std::make_unique<faiss::IndexHNSW>(storage.get());
+        auto res = std::make_unique<IndexHNSWTurboQuant>(storage.get());
         res->own_fields = true;
         storage.release();
         res->hnsw = node->hnsw; // M, efConstruction, efSearch, levels

@@ -42,6 +42,7 @@ typedef uint64_t size_t;
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissException.h>
 
+#include <faiss_turbo/IndexHNSWTurboQuant.h>
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexIVFTurboQuantFastScan.h>
 #include <faiss_turbo/IndexTurboQuant.h>
@@ -201,6 +202,8 @@ typedef uint64_t size_t;
 
 %include <faiss_turbo/IndexTurboQuantFastScan.h>
 
+%include <faiss_turbo/IndexHNSWTurboQuant.h>
+
 %extend faiss_turbo::IndexTurboQuantFastScan {
     static faiss_turbo::IndexTurboQuantFastScan* from_flat(
             const faiss_turbo::IndexTurboQuant& flat) {
@@ -278,6 +281,11 @@ typedef uint64_t size_t;
         $result = SWIG_NewPointerObj(
                 SWIG_as_voidptr(ivf),
                 $descriptor(faiss_turbo::IndexIVFTurboQuant*),
+                $owner);
+    } else if (auto th = dynamic_cast<faiss_turbo::IndexHNSWTurboQuant*>($1)) {
+        $result = SWIG_NewPointerObj(
+                SWIG_as_voidptr(th),
+                $descriptor(faiss_turbo::IndexHNSWTurboQuant*),
                 $owner);
     } else if (auto hnsw = dynamic_cast<faiss::IndexHNSW*>($1)) {
         // the factory's "HNSW32,TQmse4": faiss.downcast_index (1.7.3) does

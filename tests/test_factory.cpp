@@ -17,8 +17,10 @@
 #include <faiss/IndexRefine.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/VectorTransform.h>
+#include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 
+#include <faiss_turbo/IndexHNSWTurboQuant.h>
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/index_factory.h>
@@ -193,7 +195,7 @@ TEST(Factory, Structure) {
     }
     {
         auto ix = build("HNSW32,TQmse4");
-        auto h = dynamic_cast<faiss::IndexHNSW*>(ix.get());
+        auto h = dynamic_cast<IndexHNSWTurboQuant*>(ix.get());
         ASSERT_TRUE(h);
         EXPECT_TRUE(dynamic_cast<IndexTurboQuant*>(h->storage));
         EXPECT_EQ(32, h->hnsw.nb_neighbors(1));
@@ -212,6 +214,45 @@ TEST(Factory, Structure) {
         ASSERT_TRUE(rf);
         EXPECT_TRUE(dynamic_cast<IndexIVFTurboQuant*>(rf->base_index));
         EXPECT_TRUE(dynamic_cast<faiss::IndexFlat*>(rf->refine_index));
+    }
+}
+
+/// FAISS's HNSW search sets each query on the storage's distance computer
+/// inside its threads: a query ours refuses there ended the process. The
+/// factory's class checks the batch first
+TEST(Factory, HNSWRefusesBadQueriesBeforeTheGraphSearch) {
+    const size_t d = 16, nb = 300;
+    for (faiss::MetricType m :
+         {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        std::unique_ptr<faiss::Index> ix(
+                faiss_turbo::index_factory(d, "HNSW8,TQmse4", m));
+        std::vector<float> xb = tqtest::random_gaussian(nb, d, 5);
+        ix->add(nb, xb.data());
+        std::vector<float> D(3 * 4);
+        std::vector<idx_t> I(3 * 4);
+        ix->search(3, xb.data(), 4, D.data(), I.data());
+        if (m == faiss::METRIC_L2) {
+            EXPECT_EQ(I[0], 0); // a stored vector finds itself
+        }
+        for (float bad : {NAN, INFINITY}) {
+            std::vector<float> q(xb.begin(), xb.begin() + 3 * d);
+            q[d + 5] = bad;
+            tqtest::throws_with(
+                    [&] { ix->search(3, q.data(), 4, D.data(), I.data()); },
+                    "query 1 has a NaN or Inf");
+            faiss::RangeSearchResult res(3);
+            tqtest::throws_with(
+                    [&] { ix->range_search(3, q.data(), 1.0f, &res); },
+                    "query 1 has a NaN or Inf");
+        }
+        std::vector<float> big(d, 1e20f);
+        if (m == faiss::METRIC_L2) { // its squared norm overflows float
+            tqtest::throws_with(
+                    [&] { ix->search(1, big.data(), 4, D.data(), I.data()); },
+                    "too long for L2 distances");
+        } else { // inner products: a finite query is searched
+            ix->search(1, big.data(), 4, D.data(), I.data());
+        }
     }
 }
 

@@ -16,6 +16,8 @@
 #include <faiss/IndexRefine.h>
 #include <faiss/IndexShards.h>
 
+#include <faiss_turbo/IndexHNSWTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/impl/compat.h>
 #include <faiss_turbo/impl/io_faiss_parts.h>
 #include <faiss_turbo/impl/io_nodes.h>
@@ -266,10 +268,20 @@ faiss::Index* read_hnsw(const Section& head, SectionReader& r, int depth) {
     PayloadReader pr = head.reader();
     IndexFields f = get_index_fields(pr);
     pr.expect_end();
-    auto out = std::make_unique<faiss::IndexHNSW>();
-    read_hnsw_graph(
-            r.next(kTagHNSWGraph, "the HNSW graph"), f.ntotal, out->hnsw);
-    out->storage = read_child(r, depth, f, head, "storage").release();
+    faiss::HNSW graph;
+    read_hnsw_graph(r.next(kTagHNSWGraph, "the HNSW graph"), f.ntotal, graph);
+    std::unique_ptr<faiss::Index> storage =
+            read_child(r, depth, f, head, "storage");
+    // over our storage: the class that checks queries before FAISS's
+    // graph search (IndexHNSWTurboQuant.h)
+    std::unique_ptr<faiss::IndexHNSW> out;
+    if (dynamic_cast<const IndexTurboQuant*>(storage.get())) {
+        out = std::make_unique<IndexHNSWTurboQuant>();
+    } else {
+        out = std::make_unique<faiss::IndexHNSW>();
+    }
+    out->hnsw = std::move(graph);
+    out->storage = storage.release();
     out->own_fields = true;
     apply_index_fields(f, *out);
     return out.release();
@@ -291,7 +303,8 @@ bool write_container_node(
         write_refine(*static_cast<const faiss::IndexRefine*>(idx), w, depth);
     } else if (t == typeid(faiss::IndexShards)) {
         write_shards(*static_cast<const faiss::IndexShards*>(idx), w, depth);
-    } else if (t == typeid(faiss::IndexHNSW)) {
+    } else if (
+            t == typeid(faiss::IndexHNSW) || t == typeid(IndexHNSWTurboQuant)) {
         write_hnsw(*static_cast<const faiss::IndexHNSW*>(idx), w, depth);
     } else {
         return false;

@@ -1,6 +1,8 @@
 """Bad input raises an exception that names the problem, never crashes,
 and leaves the index as it was."""
 
+import pickle
+
 import faiss
 import numpy as np
 import pytest
@@ -205,3 +207,26 @@ def test_vector_too_long_for_float():
     with pytest.raises(RuntimeError, match="vector 1 is too long for float"):
         index.add(x)
     assert index.ntotal == 0
+
+
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2,
+                                    faiss.METRIC_INNER_PRODUCT])
+def test_hnsw_bad_queries_raise(metric):
+    """FAISS's HNSW search met a NaN query inside its threads, where our
+    storage's refusal ended the process: the factory's IndexHNSWTurboQuant
+    checks the batch first. Pickling keeps the class (and so the check)"""
+    x = gaussian(300, D, 8)
+    index = ft.index_factory(D, "HNSW8,TQmse4", metric)
+    assert isinstance(index, ft.IndexHNSWTurboQuant)
+    assert isinstance(index, faiss.IndexHNSW)
+    index.add(x)
+    for copy in (index, pickle.loads(pickle.dumps(index))):
+        assert isinstance(copy, ft.IndexHNSWTurboQuant)
+        q = x[:3].copy()
+        q[2, 7] = np.nan
+        with pytest.raises(RuntimeError, match="query 2 has a NaN or Inf"):
+            copy.search(q, 4)
+        with pytest.raises(RuntimeError, match="query 2 has a NaN or Inf"):
+            copy.range_search(q, 1.0)
+        _, ids = copy.search(x[:3], 4)
+        assert ids.shape == (3, 4) and (ids >= 0).all()

@@ -37,6 +37,7 @@ __all__ = [
     "QJLType",
     "IndexIVFTurboQuant",
     "IndexIVFTurboQuantFastScan",
+    "IndexHNSWTurboQuant",
     "index_factory",
     "reverse_index_factory",
     "downcast_index",
@@ -266,6 +267,11 @@ def _keep_quantizer(the_class):
 
 _handle_index(IndexTurboQuant, _FLAT_CHECKS)  # noqa: F405
 _handle_index(IndexTurboQuantFastScan, _FLAT_CHECKS)  # noqa: F405
+# the factory's "HNSW32,TQmse4": FAISS's graph search, queries checked in
+# C++ before it starts (no codec of its own: the storage has it)
+class_wrappers.handle_Index(IndexHNSWTurboQuant)  # noqa: F405
+IndexHNSWTurboQuant.__getstate__ = _index_getstate  # noqa: F405
+IndexHNSWTurboQuant.__setstate__ = _index_setstate  # noqa: F405
 
 
 def _fs_get_codes(self, i0=0, n=None):
@@ -367,7 +373,8 @@ TurboQuantizer.mean = property(  # noqa: F405
 
 
 _OUR_CLASSES = (IndexTurboQuant, IndexTurboQuantFastScan,  # noqa: F405
-                IndexIVFTurboQuant)  # noqa: F405 (and its subclass)
+                IndexIVFTurboQuant,  # noqa: F405 (and its subclass)
+                IndexHNSWTurboQuant)  # noqa: F405
 
 
 def _is_turbo_description(description):

@@ -1,0 +1,59 @@
+#include <faiss_turbo/IndexHNSWTurboQuant.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/impl/kernels.h>
+
+namespace faiss_turbo {
+
+namespace {
+
+/// FAISS's constructor reads storage->d before any check
+faiss::Index* non_null(faiss::Index* storage) {
+    FAISS_THROW_IF_NOT_MSG(storage, "IndexHNSWTurboQuant: null storage");
+    return storage;
+}
+
+} // namespace
+
+IndexHNSWTurboQuant::IndexHNSWTurboQuant(faiss::Index* storage, int M)
+    : faiss::IndexHNSW(non_null(storage), M) {}
+
+void IndexHNSWTurboQuant::check_queries(
+        idx_t n, const float* x, const char* what) const {
+    FAISS_THROW_IF_NOT_MSG(storage, "HNSW search: no storage");
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: negative number of queries", what);
+    if (n > 0) {
+        FAISS_THROW_IF_NOT_FMT(x, "%s: null queries", what);
+    }
+    // L2: finite, and a squared norm that float holds (as the storage's
+    // own search demands); inner product: finite
+    if (metric_type == faiss::METRIC_L2) {
+        check_l2_norms(n, d, x, what, "query");
+    } else {
+        check_finite(n, d, x, what, "query");
+    }
+}
+
+void IndexHNSWTurboQuant::search(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* distances,
+        idx_t* labels,
+        const faiss::SearchParameters* params) const {
+    check_queries(n, x, "HNSW search");
+    faiss::IndexHNSW::search(n, x, k, distances, labels, params);
+}
+
+void IndexHNSWTurboQuant::range_search(
+        idx_t n,
+        const float* x,
+        float radius,
+        faiss::RangeSearchResult* result,
+        const faiss::SearchParameters* params) const {
+    check_queries(n, x, "HNSW range_search");
+    faiss::IndexHNSW::range_search(n, x, radius, result, params);
+}
+
+} // namespace faiss_turbo

@@ -1,0 +1,45 @@
+/**
+ * FAISS's IndexHNSW over TurboQuant storage (factory "HNSW32,TQmse4"),
+ * with the queries checked before the graph search starts.
+ *
+ * FAISS's IndexHNSW::search sets each query on the storage's distance
+ * computer inside its OpenMP region: a query with a NaN or Inf (or one too
+ * long for L2 distances in float) that the computer refuses there ends the
+ * process, since an exception cannot leave an OpenMP region. Here the
+ * whole batch is checked first, with the storage's own messages, and the
+ * search is FAISS's. Files store it as an IndexHNSW (index_io.h); reading
+ * gives this class back.
+ */
+#pragma once
+
+#include <faiss/IndexHNSW.h>
+
+namespace faiss_turbo {
+
+struct IndexHNSWTurboQuant : faiss::IndexHNSW {
+    /// empty, for readers
+    IndexHNSWTurboQuant() = default;
+
+    /// storage: one of our flat indexes (owned when own_fields is set)
+    explicit IndexHNSWTurboQuant(faiss::Index* storage, int M = 32);
+
+    void
+    search(idx_t n,
+           const float* x,
+           idx_t k,
+           float* distances,
+           idx_t* labels,
+           const faiss::SearchParameters* params = nullptr) const override;
+
+    void range_search(
+            idx_t n,
+            const float* x,
+            float radius,
+            faiss::RangeSearchResult* result,
+            const faiss::SearchParameters* params = nullptr) const override;
+
+    /// throws, naming the query, unless the n queries can be searched
+    void check_queries(idx_t n, const float* x, const char* what) const;
+};
+
+} // namespace faiss_turbo
