@@ -341,9 +341,10 @@ struct Scratch {
     Int8BlockAffine aff;
     std::vector<float> scores;
 
-    Scratch(const Int8Layout& L, size_t ncodes, size_t nq)
+    Scratch(const Int8Codec& codec, size_t ncodes, size_t nq)
         : aff(ncodes), scores(ncodes) {
-        tile.resize(kTileCodes * L.row);
+        const Int8Layout& L = codec.layout;
+        tile.resize(int8_tile_bytes(*codec.kernels, L, kTileCodes));
         usum.resize(ncodes * nq * L.nseg);
         vsum.resize(ncodes * L.nseg);
         keep.resize(ncodes);
@@ -424,7 +425,7 @@ struct SliceTask {
     /// few queries: each block of codes goes through direct_dots once
     void run_direct(size_t i0, size_t i1, size_t q0, size_t q1) const {
         const Int8Layout& L = codec.layout;
-        Scratch sc(L, kDirectBlock, q1 - q0);
+        Scratch sc(codec, kDirectBlock, q1 - q0);
         const size_t unit = direct_block(L);
         for (size_t b = i0; b < i1; b += unit) {
             size_t nb = std::min(unit, i1 - b);
@@ -445,7 +446,7 @@ struct SliceTask {
     /// many queries: decode a tile of codes once, score every query on it
     void run_tiles(size_t i0, size_t i1, size_t q0, size_t q1) const {
         const Int8Layout& L = codec.layout;
-        Scratch sc(L, kTileCodes, kTileQueries);
+        Scratch sc(codec, kTileCodes, kTileQueries);
         for (size_t b = i0; b < i1; b += kTileCodes) {
             size_t nb = std::min(kTileCodes, i1 - b);
             const uint8_t* src = block(b, nb, sc);
@@ -604,7 +605,7 @@ Int8CodeScorer::Int8CodeScorer(
     q1.n = 1;
     q1.l2 = l2;
     p1.resize(codec, 1);
-    tile.resize(kTileCodes * codec.layout.row);
+    tile.resize(int8_tile_bytes(*codec.kernels, codec.layout, kTileCodes));
     usum.resize(kDirectBlock * codec.layout.nseg);
     vsum.resize(kDirectBlock * codec.layout.nseg);
 }

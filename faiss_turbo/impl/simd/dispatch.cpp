@@ -27,6 +27,12 @@ extern const LutKernels kLutKernelsAVX2;
 #endif
 
 #if FAISS_TURBO_WITH_AVX512
+void decode_tile_avx512vnni(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        uint8_t* tile,
+        int32_t* vsum);
 void tile_dots_avx512vnni(
         const Int8Layout& L,
         const uint8_t* tile,
@@ -88,12 +94,13 @@ const Int8Kernels* int8_kernels_avx2() {
 
 const Int8Kernels* int8_kernels_avx512() {
 #if FAISS_TURBO_WITH_AVX2 && FAISS_TURBO_WITH_AVX512
-    // AVX2's tile decoder, VNNI's dot products
+    // AVX2's tile decoder then panels, VNNI's dot products
     static const Int8Kernels k = {
             "avx512vnni",
-            kInt8KernelsAVX2.decode_tile,
+            decode_tile_avx512vnni,
             tile_dots_avx512vnni,
-            direct_dots_avx512vnni};
+            direct_dots_avx512vnni,
+            kInt8PanelCodes};
     static const bool supported = __builtin_cpu_supports("avx2") &&
                                   __builtin_cpu_supports("avx512f") &&
                                   __builtin_cpu_supports("avx512bw") &&
@@ -103,6 +110,14 @@ const Int8Kernels* int8_kernels_avx512() {
 #else
     return nullptr;
 #endif
+}
+
+size_t int8_tile_bytes(const Int8Kernels& K, const Int8Layout& L, size_t n) {
+    if (K.panel == 0) {
+        return n * L.row;
+    }
+    const size_t padded = (n + K.panel - 1) / K.panel * K.panel;
+    return 2 * padded * L.row; // the panels, then the rows
 }
 
 const Int8Kernels& int8_kernels_best() {

@@ -44,6 +44,9 @@ constexpr size_t kInt8MaxDirectQueries = 4;
 /// last byte (the SIMD decoder's loads)
 constexpr size_t kInt8NaturalOverread = 32;
 
+/// codes per panel of the AVX-512 tiles (Int8Kernels::panel)
+constexpr size_t kInt8PanelCodes = 16;
+
 /// offset of the table values: u = round(c / scale) + kInt8Offset
 constexpr int kInt8Offset = 64;
 
@@ -82,7 +85,8 @@ struct Int8Layout {
 struct Int8Kernels {
     const char* name;
 
-    /// decode n codes into n tile rows of layout.row bytes
+    /// decode n codes into a tile of int8_tile_bytes(*this, layout, n)
+    /// bytes: n rows of layout.row bytes (panel == 0), or their panels
     void (*decode_tile)(
             const Int8Layout& layout,
             const uint8_t* codes,
@@ -90,8 +94,8 @@ struct Int8Kernels {
             uint8_t* tile,
             int32_t* vsum);
 
-    /// U sums of n tile rows against nq prepared queries (rows of
-    /// layout.row bytes)
+    /// U sums of the n codes of a tile (as decode_tile wrote it) against
+    /// nq prepared queries (rows of layout.row bytes)
     void (*tile_dots)(
             const Int8Layout& layout,
             const uint8_t* tile,
@@ -110,7 +114,15 @@ struct Int8Kernels {
             size_t nq,
             int32_t* out,
             int32_t* vsum);
+
+    /// 0: a tile is the decoded rows. Else the rows in panels of this many
+    /// codes (int8_kernels_avx512.cpp), which decode_tile writes through
+    /// rows in the tile's second half
+    size_t panel;
 };
+
+/// bytes of a tile of n codes for K's decode_tile
+size_t int8_tile_bytes(const Int8Kernels& K, const Int8Layout& L, size_t n);
 
 /// the portable kernels, the reference of the others
 const Int8Kernels& int8_kernels_scalar();

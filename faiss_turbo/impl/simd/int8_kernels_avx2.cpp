@@ -761,6 +761,7 @@ extern const Int8Kernels kInt8KernelsAVX2 = {
         decode_tile_avx2,
         tile_dots_avx2,
         direct_dots_avx2,
+        0, // tiles are rows
 };
 
 } // namespace faiss_turbo

@@ -1,9 +1,10 @@
 /**
  * AVX-512 VNNI int8 kernels, compiled with -mavx512f -mavx512bw -mavx512vl
  * -mavx512vnni and chosen at run time (dispatch.cpp) where the CPU has all
- * four: the batched kernel (tile_dots) and the direct one (one to four
- * queries straight from codes of 1, 2 and 4 bits). The tile decoder and
- * the direct kernel of the other widths stay AVX2's.
+ * four: the batched kernel (tile_dots, on tiles in panels of 16 codes)
+ * and the direct one (one to four queries straight from codes of 1, 2 and
+ * 4 bits). The tile decoder (before the panels) and the direct kernel of
+ * the other widths stay AVX2's.
  *
  * vpdpbusd multiplies u8 table values by s8 queries and adds each group of
  * four products into an int32 lane, without saturation: one instruction
@@ -30,133 +31,181 @@ __m512i dpbusd(__m512i acc, __m512i u, __m512i q) {
     return acc;
 }
 
-/// the sums of a[0..3] (missing ones zero) in the four lanes: pairs are
-/// interleaved and added, then pairs of pairs, then the 128-bit lanes
-__m128i hsum4(const __m512i* a, int na) {
-    const __m512i z = _mm512_setzero_si512();
-    __m512i r0 = a[0], r1 = na > 1 ? a[1] : z;
-    __m512i r2 = na > 2 ? a[2] : z, r3 = na > 3 ? a[3] : z;
-    __m512i x = _mm512_add_epi32(
-            _mm512_unpacklo_epi32(r0, r1), _mm512_unpackhi_epi32(r0, r1));
-    __m512i y = _mm512_add_epi32(
-            _mm512_unpacklo_epi32(r2, r3), _mm512_unpackhi_epi32(r2, r3));
-    // each 128-bit lane: partial sums of a[0], a[1], a[2], a[3]
-    __m512i s = _mm512_add_epi32(
-            _mm512_unpacklo_epi64(x, y), _mm512_unpackhi_epi64(x, y));
-    __m256i h = _mm256_add_epi32(
-            _mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-    return _mm_add_epi32(
-            _mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
-/// NC tile rows x NQ queries, all segments; out at (query 0, row 0), n
-/// rows per query in out
-template <int NC, int NQ>
-void micro_tile(
-        const Int8Layout& L,
-        const uint8_t* tile,
-        const int8_t* q8,
-        size_t n,
-        int32_t* out) {
-    constexpr int NA = NC * NQ;
-    const int nseg = L.nseg; // read once: out may alias L for the compiler
-    for (int s = 0; s < nseg; s++) {
-        const Int8Segment& sg = L.seg[s];
-        __m512i acc[NA + 3]; // [q * NC + c], padded for hsum4
-        for (int a = 0; a < NA; a++) {
-            acc[a] = _mm512_setzero_si512();
-        }
-        const size_t j1 = sg.tile_offset + sg.width;
-        size_t j = sg.tile_offset;
-        // 64 bytes a step: NC row vectors in registers, each query vector
-        // loaded once for the NC rows
-        for (; j + 64 <= j1; j += 64) {
-            __m512i r[NC];
-            for (int c = 0; c < NC; c++) {
-                r[c] = _mm512_loadu_si512(tile + c * L.row + j);
-            }
-            for (int q = 0; q < NQ; q++) {
-                __m512i qv = _mm512_loadu_si512(q8 + q * L.row + j);
-                for (int c = 0; c < NC; c++) {
-                    acc[q * NC + c] = dpbusd(acc[q * NC + c], r[c], qv);
-                }
-            }
-        }
-        if (j < j1) { // an odd 32 bytes (widths are multiples of 32): the
-                      // upper half of each vector is zero
-            const __mmask64 half = 0xffffffffull;
-            __m512i r[NC];
-            for (int c = 0; c < NC; c++) {
-                r[c] = _mm512_maskz_loadu_epi8(half, tile + c * L.row + j);
-            }
-            for (int q = 0; q < NQ; q++) {
-                __m512i qv = _mm512_maskz_loadu_epi8(half, q8 + q * L.row + j);
-                for (int c = 0; c < NC; c++) {
-                    acc[q * NC + c] = dpbusd(acc[q * NC + c], r[c], qv);
-                }
-            }
-        }
-        for (int a0 = 0; a0 < NA; a0 += 4) {
-            __m128i v = hsum4(acc + a0, NA - a0);
-            if (NC == 4 && nseg == 1) { // rows 0..3 of query a0 / 4
-                _mm_storeu_si128((__m128i*)(out + a0 / 4 * n), v);
-                continue;
-            }
-            alignas(16) int32_t t[4];
-            _mm_store_si128((__m128i*)t, v);
-            for (int a = a0; a < a0 + 4 && a < NA; a++) {
-                out[((a / NC) * n + a % NC) * nseg + s] = t[a - a0];
-            }
-        }
-    }
-}
-
-/// micro tile: 4 rows x 4 queries = 16 accumulators, 4 rows and a query
-/// in 21 of the 32 registers; its 8 loads per 16 vpdpbusd keep the
-/// multiplier busy (bench_kernels "tile_dots alone": 0.32 ns per 64
-/// coordinates at d = 1536 where a bare vpdpbusd loop takes 0.27; 2 x 8,
-/// 8 x 2, 4 x 6 and 6 x 4 measured 1.1-2x slower)
-constexpr size_t kMicroRows = 4;
-constexpr size_t kMicroQueries = 4;
-
 /// std::min would instantiate a shared inline function with this file's
 /// instruction set (see the top)
 size_t smaller(size_t a, size_t b) {
     return a < b ? a : b;
 }
 
-/// rows [0, nc) x queries [0, nqb), nc <= kMicroRows, nqb <= kMicroQueries:
-/// full micro tiles where they fit, else a row or a query at a time
-void micro_tile_any(
+/*************************************************************
+ * panels: tiles for vpdpbusd without horizontal sums
+ *************************************************************/
+
+/// codes per panel: panel p, column k holds bytes 4k..4k+3 of rows
+/// 16p..16p+15, one row after the other (64 bytes). One vpdpbusd of a
+/// column against a query dword broadcast to every lane gives the 16
+/// codes' partial sums in 16 lanes, where the row layout needed a
+/// horizontal sum per (code, query): at d = 384 that cost a quarter of
+/// the kernel
+constexpr size_t kPanel = kInt8PanelCodes;
+
+size_t panels_of(size_t n) {
+    return (n + kPanel - 1) / kPanel;
+}
+
+/// 16 x 16 int32: r[j] lane i <- r[i] lane j (dword pairs, then quads,
+/// then 128-bit lanes)
+void transpose16(__m512i* r) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4 i + m], 128-bit lane l: column 4 l + m of rows 4 i..4 i + 3
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int m = 0; m < 4; m++) {
+        __m512i wl = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
+        __m512i wh = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xee);
+        __m512i xl = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+        __m512i xh = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xee);
+        r[m] = _mm512_shuffle_i32x4(wl, xl, 0x88);
+        r[4 + m] = _mm512_shuffle_i32x4(wl, xl, 0xdd);
+        r[8 + m] = _mm512_shuffle_i32x4(wh, xh, 0x88);
+        r[12 + m] = _mm512_shuffle_i32x4(wh, xh, 0xdd);
+    }
+}
+
+/// the 16 rows at rows (row bytes each, a multiple of 32) as a panel
+void rows_to_panel(const uint8_t* rows, size_t row, uint8_t* panel) {
+    for (size_t j = 0; j < row; j += 64) {
+        // a last 32 bytes: upper halves zero, half the columns stored
+        const bool half = j + 64 > row;
+        const __mmask64 m = half ? 0xffffffffull : ~0ull;
+        __m512i r[kPanel];
+        for (size_t i = 0; i < kPanel; i++) {
+            r[i] = _mm512_maskz_loadu_epi8(m, rows + i * row + j);
+        }
+        transpose16(r);
+        for (size_t c = 0; c < (half ? 8 : 16); c++) {
+            _mm512_storeu_si512(panel + (j / 4 + c) * 64, r[c]);
+        }
+    }
+}
+
+/// AVX2's decoder into the tile's second half (rows, zero padded to whole
+/// panels), then the panels into its first half
+void decode_tile_panels(
         const Int8Layout& L,
-        const uint8_t* tile,
-        size_t nc,
+        const uint8_t* codes,
+        size_t n,
+        uint8_t* tile,
+        int32_t* vsum) {
+    const size_t np = panels_of(n), panel_bytes = kPanel * L.row;
+    uint8_t* rows = tile + np * panel_bytes;
+    kInt8KernelsAVX2.decode_tile(L, codes, n, rows, vsum);
+    __builtin_memset(rows + n * L.row, 0, (np * kPanel - n) * L.row);
+    for (size_t p = 0; p < np; p++) {
+        rows_to_panel(rows + p * panel_bytes, L.row, tile + p * panel_bytes);
+    }
+}
+
+/// NP panels (at most n - c0 of their codes stored) x NQ queries, every
+/// segment; out at (query 0, code c0), n codes per query
+template <int NP, int NQ>
+void panel_tile(
+        const Int8Layout& L,
+        const uint8_t* panels,
+        size_t nvalid,
+        const int8_t* q8,
+        size_t n,
+        int32_t* out) {
+    const int nseg = L.nseg;
+    const size_t panel_bytes = kPanel * L.row;
+    for (int s = 0; s < nseg; s++) {
+        const Int8Segment& sg = L.seg[s];
+        __m512i acc[NQ][NP];
+        for (int q = 0; q < NQ; q++) {
+            for (int p = 0; p < NP; p++) {
+                acc[q][p] = _mm512_setzero_si512();
+            }
+        }
+        const size_t k1 = (sg.tile_offset + sg.width) / 4;
+        for (size_t k = sg.tile_offset / 4; k < k1; k++) {
+            __m512i a[NP];
+            for (int p = 0; p < NP; p++) {
+                a[p] = _mm512_loadu_si512(panels + p * panel_bytes + k * 64);
+            }
+            for (int q = 0; q < NQ; q++) {
+                int32_t w;
+                __builtin_memcpy(&w, q8 + q * L.row + 4 * k, 4);
+                const __m512i b = _mm512_set1_epi32(w);
+                for (int p = 0; p < NP; p++) {
+                    acc[q][p] = dpbusd(acc[q][p], a[p], b);
+                }
+            }
+        }
+        for (int p = 0; p < NP; p++) {
+            const size_t c0 = p * kPanel;
+            if (c0 >= nvalid) {
+                break;
+            }
+            const size_t nc = nvalid - c0 < kPanel ? nvalid - c0 : kPanel;
+            const __mmask16 m = (__mmask16)((1u << nc) - 1);
+            for (int q = 0; q < NQ; q++) {
+                int32_t* o = out + (q * n + c0) * nseg + s;
+                if (nseg == 1) {
+                    _mm512_mask_storeu_epi32(o, m, acc[q][p]);
+                    continue;
+                }
+                alignas(64) int32_t t[kPanel];
+                _mm512_store_si512(t, acc[q][p]);
+                for (size_t i = 0; i < nc; i++) {
+                    o[i * nseg] = t[i];
+                }
+            }
+        }
+    }
+}
+
+/// queries per pass over a pair of panels: 16 accumulators, 2 panel
+/// columns and a broadcast in registers. bench_kernels "tile_dots alone"
+/// (32 codes x 32 queries): 0.29 ns per 64 coordinates at d = 384 and
+/// 1536, where a bare vpdpbusd loop takes 0.27 and the row tiles' 4 x 4
+/// micro tiles with horizontal sums took 0.42 and 0.32; 12 queries a
+/// pass measured no faster
+constexpr int kPanelQueries = 8;
+
+template <int NP>
+void panel_tile_any(
+        const Int8Layout& L,
+        const uint8_t* panels,
+        size_t nvalid,
         const int8_t* q8,
         size_t nqb,
         size_t n,
         int32_t* out) {
-    constexpr int RC = kMicroRows, RQ = kMicroQueries;
-    if (nc == RC && nqb == RQ) {
-        micro_tile<RC, RQ>(L, tile, q8, n, out);
-    } else if (nqb == RQ) {
-        for (size_t c = 0; c < nc; c++) {
-            micro_tile<1, RQ>(L, tile + c * L.row, q8, n, out + c * L.nseg);
-        }
-    } else if (nc == RC) {
-        for (size_t q = 0; q < nqb; q++) {
-            micro_tile<RC, 1>(L, tile, q8 + q * L.row, n, out + q * n * L.nseg);
-        }
-    } else {
-        for (size_t q = 0; q < nqb; q++) {
-            for (size_t c = 0; c < nc; c++) {
-                micro_tile<1, 1>(
-                        L,
-                        tile + c * L.row,
-                        q8 + q * L.row,
-                        n,
-                        out + (q * n + c) * L.nseg);
-            }
-        }
+    switch (nqb) {
+        case 1:
+            return panel_tile<NP, 1>(L, panels, nvalid, q8, n, out);
+        case 2:
+            return panel_tile<NP, 2>(L, panels, nvalid, q8, n, out);
+        case 3:
+            return panel_tile<NP, 3>(L, panels, nvalid, q8, n, out);
+        case 4:
+            return panel_tile<NP, 4>(L, panels, nvalid, q8, n, out);
+        case 5:
+            return panel_tile<NP, 5>(L, panels, nvalid, q8, n, out);
+        case 6:
+            return panel_tile<NP, 6>(L, panels, nvalid, q8, n, out);
+        case 7:
+            return panel_tile<NP, 7>(L, panels, nvalid, q8, n, out);
+        default:
+            return panel_tile<NP, 8>(L, panels, nvalid, q8, n, out);
     }
 }
 
@@ -423,6 +472,15 @@ void direct_dots_avx512vnni(
     }
 }
 
+void decode_tile_avx512vnni(
+        const Int8Layout& L,
+        const uint8_t* codes,
+        size_t n,
+        uint8_t* tile,
+        int32_t* vsum) {
+    decode_tile_panels(L, codes, n, tile, vsum);
+}
+
 void tile_dots_avx512vnni(
         const Int8Layout& L,
         const uint8_t* tile,
@@ -430,18 +488,21 @@ void tile_dots_avx512vnni(
         const int8_t* q8,
         size_t nq,
         int32_t* out) {
-    // query groups outside: the group stays in L1 while the tile streams
-    for (size_t q0 = 0; q0 < nq; q0 += kMicroQueries) {
-        const size_t nqb = smaller(kMicroQueries, nq - q0);
-        for (size_t i0 = 0; i0 < n; i0 += kMicroRows) {
-            micro_tile_any(
-                    L,
-                    tile + i0 * L.row,
-                    smaller(kMicroRows, n - i0),
-                    q8 + q0 * L.row,
-                    nqb,
-                    n,
-                    out + (q0 * n + i0) * L.nseg);
+    // query groups outside: the group stays in L1 while the panels stream
+    const size_t panel_bytes = kPanel * L.row;
+    for (size_t q0 = 0; q0 < nq; q0 += kPanelQueries) {
+        const size_t nqb = smaller(kPanelQueries, nq - q0);
+        for (size_t c0 = 0; c0 < n; c0 += 2 * kPanel) {
+            const uint8_t* panels = tile + c0 / kPanel * panel_bytes;
+            const size_t nvalid = n - c0;
+            int32_t* o = out + (q0 * n + c0) * L.nseg;
+            if (nvalid > kPanel) {
+                panel_tile_any<2>(
+                        L, panels, nvalid, q8 + q0 * L.row, nqb, n, o);
+            } else {
+                panel_tile_any<1>(
+                        L, panels, nvalid, q8 + q0 * L.row, nqb, n, o);
+            }
         }
     }
 }

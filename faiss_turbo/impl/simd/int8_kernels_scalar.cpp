@@ -166,6 +166,7 @@ const Int8Kernels kScalar = {
         decode_tile_scalar,
         tile_dots_scalar,
         direct_dots_scalar,
+        0, // tiles are rows
 };
 
 } // namespace
