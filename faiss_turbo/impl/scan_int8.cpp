@@ -311,7 +311,9 @@ size_t direct_block(const Int8Layout& L) {
     return std::max<size_t>(
             8, std::min(kDirectBlock, kDirectBytes / L.code_size));
 }
-constexpr size_t kTileCodes = 32;   // codes decoded into one tile
+// codes decoded into one tile: 64 measured 1.03-1.09x faster than 32 at
+// d = 384 (the per-query scores and filter run over longer loops)
+constexpr size_t kTileCodes = 64;
 constexpr size_t kTileQueries = 32; // queries per tile_dots call
 constexpr size_t kQueryChunk = 256; // queries per task (one decode each)
 
