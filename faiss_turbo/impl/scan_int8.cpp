@@ -315,7 +315,9 @@ size_t direct_block(const Int8Layout& L) {
 // d = 384 (the per-query scores and filter run over longer loops)
 constexpr size_t kTileCodes = 64;
 constexpr size_t kTileQueries = 32; // queries per tile_dots call
-constexpr size_t kQueryChunk = 256; // queries per task (one decode each)
+// queries per task, each decoding every tile of its codes once: 1024
+// measured 1.03-1.07x faster than 256 (threads still split the codes)
+constexpr size_t kQueryChunk = 1024;
 
 /// codes [0, n) of `block`, readable for layout.max_read bytes past each
 /// code's start: the block itself, or a zero-padded copy near the end of
