@@ -114,7 +114,7 @@ void decode_tile_panels(
     }
 }
 
-/// NP panels (at most n - c0 of their codes stored) x NQ queries, every
+/// NP panels (the first nvalid of their codes stored) x NQ queries, every
 /// segment; out at (query 0, code c0), n codes per query
 template <int NP, int NQ>
 void panel_tile(
