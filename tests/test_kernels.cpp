@@ -809,3 +809,30 @@ TEST(FloatKernels, SimdKeepsTheReferenceBits) {
         }
     }
 }
+
+/// the scan's filter (AVX-512 where the CPU has it) against its definition:
+/// every length to 64, ties with the bound, NaN, +-inf and -0
+TEST(ScanFilter, ReachMaskIsTheDefinition) {
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> pick(0, 9);
+    const float specials[] = {
+            NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 0.5f, -0.5f};
+    for (int trial = 0; trial < 200; trial++) {
+        const size_t n = 1 + trial % 64;
+        const float top = trial % 3 == 0 ? 0.0f : 0.5f;
+        std::vector<float> s(n);
+        for (float& v : s) {
+            int c = pick(rng);
+            v = c < 7 ? specials[c] : (float)(rng() % 2001) / 1000 - 1;
+        }
+        for (bool l2 : {true, false}) {
+            uint64_t want = 0;
+            for (size_t i = 0; i < n; i++) {
+                bool in = l2 ? s[i] <= top : s[i] >= top;
+                want |= (uint64_t)in << i;
+            }
+            EXPECT_EQ(reach_mask(l2, s.data(), n, top), want)
+                    << "n " << n << (l2 ? " L2" : " IP");
+        }
+    }
+}

@@ -55,6 +55,8 @@ struct Int8Codec {
     float zero_c = 0;
 
     int mult[kInt8MaxSegments] = {}; ///< t = mult * U - off (see below)
+    /// byte of coordinate j of segment s in a row (int8_kernel_position)
+    std::vector<uint32_t> pos[kInt8MaxSegments];
     bool l2 = true;
 
     /// @param l2  the metric (plain MSE with L2 needs ||c_hat||^2)
