@@ -362,10 +362,13 @@ struct Scratch {
     Int8BlockAffine aff;
     std::vector<float> scores;
 
-    Scratch(const Int8Codec& codec, size_t ncodes, size_t nq)
+    /// tiles: room for a tile (run_tiles; the direct kernel needs none)
+    Scratch(const Int8Codec& codec, size_t ncodes, size_t nq, bool tiles)
         : aff(ncodes), scores(ncodes) {
         const Int8Layout& L = codec.layout;
-        tile.resize(int8_tile_bytes(*codec.kernels, L, kTileCodes));
+        if (tiles) {
+            tile.resize(int8_tile_bytes(*codec.kernels, L, kTileCodes));
+        }
         usum.resize(ncodes * nq * L.nseg);
         vsum.resize(ncodes * L.nseg);
         keep.resize(ncodes);
@@ -446,7 +449,7 @@ struct SliceTask {
     /// few queries: each block of codes goes through direct_dots once
     void run_direct(size_t i0, size_t i1, size_t q0, size_t q1) const {
         const Int8Layout& L = codec.layout;
-        Scratch sc(codec, kDirectBlock, q1 - q0);
+        Scratch sc(codec, kDirectBlock, q1 - q0, false);
         const size_t unit = direct_block(L);
         for (size_t b = i0; b < i1; b += unit) {
             size_t nb = std::min(unit, i1 - b);
@@ -467,7 +470,7 @@ struct SliceTask {
     /// many queries: decode a tile of codes once, score every query on it
     void run_tiles(size_t i0, size_t i1, size_t q0, size_t q1) const {
         const Int8Layout& L = codec.layout;
-        Scratch sc(codec, kTileCodes, kTileQueries);
+        Scratch sc(codec, kTileCodes, kTileQueries, true);
         for (size_t b = i0; b < i1; b += kTileCodes) {
             size_t nb = std::min(kTileCodes, i1 - b);
             const uint8_t* src = block(b, nb, sc);
@@ -626,7 +629,9 @@ Int8CodeScorer::Int8CodeScorer(
     q1.n = 1;
     q1.l2 = l2;
     p1.resize(codec, 1);
-    tile.resize(int8_tile_bytes(*codec.kernels, codec.layout, kTileCodes));
+    if (!codec.layout.direct) { // score_run decodes tiles only then
+        tile.resize(int8_tile_bytes(*codec.kernels, codec.layout, kTileCodes));
+    }
     usum.resize(kDirectBlock * codec.layout.nseg);
     vsum.resize(kDirectBlock * codec.layout.nseg);
 }
