@@ -2,6 +2,7 @@
 
 #include <faiss/impl/FaissAssert.h>
 
+#include <faiss_turbo/IndexTurboQuant.h>
 #include <faiss_turbo/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -26,12 +27,15 @@ void IndexHNSWTurboQuant::check_queries(
     if (n > 0) {
         FAISS_THROW_IF_NOT_FMT(x, "%s: null queries", what);
     }
-    // L2: finite, and a squared norm that float holds (as the storage's
-    // own search demands); inner product: finite
-    if (metric_type == faiss::METRIC_L2) {
+    check_finite(n, d, x, what, "query");
+    if (auto tq = dynamic_cast<const IndexTurboQuant*>(storage)) {
+        // the storage's own preparation and range test, as its search
+        // runs them (its distance computer refuses only NaN and Inf)
+        TQQueries q;
+        tq->prepare_queries(n, x, q);
+        q.check_l2_range(what);
+    } else if (metric_type == faiss::METRIC_L2) {
         check_l2_norms(n, d, x, what, "query");
-    } else {
-        check_finite(n, d, x, what, "query");
     }
 }
 

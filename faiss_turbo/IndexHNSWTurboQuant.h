@@ -12,6 +12,8 @@
  */
 #pragma once
 
+#include <utility>
+
 #include <faiss/IndexHNSW.h>
 
 namespace faiss_turbo {
@@ -38,7 +40,19 @@ struct IndexHNSWTurboQuant : faiss::IndexHNSW {
             faiss::RangeSearchResult* result,
             const faiss::SearchParameters* params = nullptr) const override;
 
-    /// throws, naming the query, unless the n queries can be searched
+#ifndef SWIG
+    /// FAISS's search_level_0 (not virtual, so hidden here: calls through
+    /// this class check the queries first), whatever its FAISS signature
+    template <class... Rest>
+    void search_level_0(idx_t n, const float* x, Rest&&... rest) const {
+        check_queries(n, x, "HNSW search_level_0");
+        faiss::IndexHNSW::search_level_0(n, x, std::forward<Rest>(rest)...);
+    }
+#endif
+
+    /// throws, naming the query, unless the n queries can be searched:
+    /// finite, and for our flat storage what its own search demands of
+    /// them (the L2 range of the centered query)
     void check_queries(idx_t n, const float* x, const char* what) const;
 };
 

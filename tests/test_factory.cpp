@@ -245,6 +245,26 @@ TEST(Factory, HNSWRefusesBadQueriesBeforeTheGraphSearch) {
                     [&] { ix->range_search(3, q.data(), 1.0f, &res); },
                     "query 1 has a NaN or Inf");
         }
+        { // FAISS's level-0 search, hidden by the class's checked one
+            auto h = dynamic_cast<const IndexHNSWTurboQuant*>(ix.get());
+            ASSERT_TRUE(h);
+            std::vector<float> q(xb.begin(), xb.begin() + 3 * d);
+            q[2 * d] = NAN;
+            std::vector<faiss::HNSW::storage_idx_t> entry(3, 0);
+            std::vector<float> entry_d(3, 0);
+            tqtest::throws_with(
+                    [&] {
+                        h->search_level_0(
+                                3,
+                                q.data(),
+                                4,
+                                entry.data(),
+                                entry_d.data(),
+                                D.data(),
+                                I.data());
+                    },
+                    "query 2 has a NaN or Inf");
+        }
         std::vector<float> big(d, 1e20f);
         if (m == faiss::METRIC_L2) { // its squared norm overflows float
             tqtest::throws_with(

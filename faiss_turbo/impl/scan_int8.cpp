@@ -247,7 +247,8 @@ namespace {
 /// the loop below compiled for AVX-512 and AVX2 as well, chosen by the
 /// CPU: the same float operations lane by lane (never contracted into FMA,
 /// as in the whole library), so the same scores
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) &&         \
+        defined(__GLIBC__) // target_clones needs the loader's ifunc
 #define FAISS_TURBO_CLONES                                                     \
     __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

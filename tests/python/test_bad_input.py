@@ -230,3 +230,27 @@ def test_hnsw_bad_queries_raise(metric):
             copy.range_search(q, 1.0)
         _, ids = copy.search(x[:3], 4)
         assert ids.shape == (3, 4) and (ids >= 0).all()
+        # FAISS's level-0 search (pointer arguments), checked the same way
+        entry = np.zeros(3, dtype="int32")
+        entry_d = np.zeros(3, dtype="float32")
+        dis = np.zeros((3, 4), dtype="float32")
+        lab = np.zeros((3, 4), dtype="int64")
+        args = [faiss.swig_ptr(a) for a in (entry, entry_d, dis, lab)]
+        with pytest.raises(RuntimeError, match="query 2 has a NaN or Inf"):
+            copy.search_level_0(3, faiss.swig_ptr(q), 4, *args)
+
+
+def test_hnsw_keeps_its_storage_alive():
+    """IndexHNSWTurboQuant(storage) does not own the storage: the Python
+    object must keep it alive (a freed storage was reused by the next
+    indexes made, and add read it)"""
+    import gc
+    x = gaussian(200, D, 9)
+    index = ft.IndexHNSWTurboQuant(ft.IndexTurboQuant(D, 4), 8)
+    junk = [ft.IndexTurboQuant(3 * D, 2) for _ in range(50)]
+    gc.collect()
+    index.add(x)
+    assert index.ntotal == 200 and index.storage.d == D
+    _, ids = index.search(x[:5], 1)
+    assert (ids[:, 0] == np.arange(5)).all()
+    del junk

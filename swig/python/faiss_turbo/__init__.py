@@ -272,6 +272,30 @@ _handle_index(IndexTurboQuantFastScan, _FLAT_CHECKS)  # noqa: F405
 class_wrappers.handle_Index(IndexHNSWTurboQuant)  # noqa: F405
 IndexHNSWTurboQuant.__getstate__ = _index_getstate  # noqa: F405
 IndexHNSWTurboQuant.__setstate__ = _index_setstate  # noqa: F405
+_hnsw_init = IndexHNSWTurboQuant.__init__  # noqa: F405
+
+
+@functools.wraps(_hnsw_init)
+def _hnsw_init_keep(self, *args, **kwargs):
+    """IndexHNSWTurboQuant(storage, M=32): the storage is not owned by the
+    C++ object (own_fields is false), so the Python object keeps it alive,
+    as faiss does for IndexHNSW"""
+    _hnsw_init(self, *args, **kwargs)
+    storage = args[0] if args else kwargs.get("storage")
+    if storage is not None:
+        class_wrappers.add_to_referenced_objects(self, storage)
+
+
+def _hnsw_search_level_0(self, n, x, *args, **kwargs):
+    """faiss.IndexHNSW.search_level_0 (pointer arguments, as faiss has
+    it), the queries checked first: FAISS's loop would end the process on
+    one the storage refuses"""
+    self.check_queries(n, x, "HNSW search_level_0")
+    return faiss.IndexHNSW.search_level_0(self, n, x, *args, **kwargs)
+
+
+IndexHNSWTurboQuant.__init__ = _hnsw_init_keep  # noqa: F405
+IndexHNSWTurboQuant.search_level_0 = _hnsw_search_level_0  # noqa: F405
 
 
 def _fs_get_codes(self, i0=0, n=None):
