@@ -1,5 +1,8 @@
 #include <faiss_turbo/IndexHNSWTurboQuant.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/IndexTurboQuant.h>
@@ -29,11 +32,22 @@ void IndexHNSWTurboQuant::check_queries(
     }
     check_finite(n, d, x, what, "query");
     if (auto tq = dynamic_cast<const IndexTurboQuant*>(storage)) {
-        // the storage's own preparation and range test, as its search
-        // runs them (its distance computer refuses only NaN and Inf)
+        // the storage's own preparation and L2 range test, as its search
+        // runs them (its distance computer refuses only NaN and Inf), a
+        // block of queries at a time: a large batch is not copied whole
+        constexpr idx_t kBlock = 256;
         TQQueries q;
-        tq->prepare_queries(n, x, q);
-        q.check_l2_range(what);
+        for (idx_t i0 = 0; i0 < n; i0 += kBlock) {
+            tq->prepare_queries(std::min(kBlock, n - i0), x + i0 * d, q);
+            for (size_t i = 0; q.l2 && i < q.n; i++) {
+                FAISS_THROW_IF_NOT_FMT(
+                        std::isfinite(q.qconst[i]),
+                        "%s: query %zd is too long for L2 distances in "
+                        "float (its squared norm overflows)",
+                        what,
+                        (size_t)i0 + i);
+            }
+        }
     } else if (metric_type == faiss::METRIC_L2) {
         check_l2_norms(n, d, x, what, "query");
     }

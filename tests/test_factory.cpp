@@ -265,13 +265,21 @@ TEST(Factory, HNSWRefusesBadQueriesBeforeTheGraphSearch) {
                     },
                     "query 2 has a NaN or Inf");
         }
-        std::vector<float> big(d, 1e20f);
+        // a batch past the check's block of 256, the long query last
+        std::vector<float> big(300 * d);
+        std::copy(xb.begin(), xb.begin() + 300 * d, big.begin());
+        std::fill(big.begin() + 299 * d, big.end(), 1e20f);
+        std::vector<float> D300(300 * 4);
+        std::vector<idx_t> I300(300 * 4);
         if (m == faiss::METRIC_L2) { // its squared norm overflows float
             tqtest::throws_with(
-                    [&] { ix->search(1, big.data(), 4, D.data(), I.data()); },
-                    "too long for L2 distances");
+                    [&] {
+                        ix->search(
+                                300, big.data(), 4, D300.data(), I300.data());
+                    },
+                    "query 299 is too long for L2 distances");
         } else { // inner products: a finite query is searched
-            ix->search(1, big.data(), 4, D.data(), I.data());
+            ix->search(300, big.data(), 4, D300.data(), I300.data());
         }
     }
 }
