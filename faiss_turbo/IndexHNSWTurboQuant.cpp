@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -31,24 +32,31 @@ void IndexHNSWTurboQuant::check_queries(
         FAISS_THROW_IF_NOT_FMT(x, "%s: null queries", what);
     }
     check_finite(n, d, x, what, "query");
-    if (auto tq = dynamic_cast<const IndexTurboQuant*>(storage)) {
-        // the storage's own preparation and L2 range test, as its search
-        // runs them (its distance computer refuses only NaN and Inf), a
-        // block of queries at a time: a large batch is not copied whole
+    if (metric_type != faiss::METRIC_L2) {
+        return;
+    }
+    auto tq = dynamic_cast<const IndexTurboQuant*>(storage);
+    if (tq) {
+        // the L2 constant of the storage's own query preparation (the
+        // centered query's squared norm in float), as its search tests
+        // it (its distance computer refuses only NaN and Inf); no
+        // rotation, and a block of queries at a time: a large batch is
+        // not copied whole
         constexpr idx_t kBlock = 256;
-        TQQueries q;
+        std::vector<float> qc, qconst(kBlock);
         for (idx_t i0 = 0; i0 < n; i0 += kBlock) {
-            tq->prepare_queries(std::min(kBlock, n - i0), x + i0 * d, q);
-            for (size_t i = 0; q.l2 && i < q.n; i++) {
+            const idx_t nb = std::min(kBlock, n - i0);
+            tq->tq.center_queries(nb, x + i0 * d, true, qc, qconst.data());
+            for (idx_t i = 0; i < nb; i++) {
                 FAISS_THROW_IF_NOT_FMT(
-                        std::isfinite(q.qconst[i]),
+                        std::isfinite(qconst[i]),
                         "%s: query %zd is too long for L2 distances in "
                         "float (its squared norm overflows)",
                         what,
-                        (size_t)i0 + i);
+                        (size_t)(i0 + i));
             }
         }
-    } else if (metric_type == faiss::METRIC_L2) {
+    } else {
         check_l2_norms(n, d, x, what, "query");
     }
 }

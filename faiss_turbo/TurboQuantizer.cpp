@@ -430,13 +430,13 @@ void TQQueries::check_l2_range(const char* what) const {
     }
 }
 
-void TurboQuantizer::prepare_queries(
-        size_t n, const float* q, bool l2, TQQueries& out) const {
-    check_finite(n, d, q, "TurboQuant search");
-    out.n = n;
-    out.l2 = l2;
-    out.qconst.assign(n, 0);
-    std::vector<float> qc;
+const float* TurboQuantizer::center_queries(
+        size_t n,
+        const float* q,
+        bool l2,
+        std::vector<float>& qc,
+        float* qconst) const {
+    std::fill(qconst, qconst + n, 0.0f);
     const float* qb = q;
     if (!mean.empty()) {
         qc.resize(n * d);
@@ -448,16 +448,27 @@ void TurboQuantizer::prepare_queries(
                 ip += (double)qi[j] * mean[j];
             }
             if (!l2) {
-                out.qconst[i] = (float)ip;
+                qconst[i] = (float)ip;
             }
         }
         qb = qc.data();
     }
     if (l2) {
         for (size_t i = 0; i < n; i++) {
-            out.qconst[i] = (float)canonical_dot(qb + i * d, qb + i * d, d);
+            qconst[i] = (float)canonical_dot(qb + i * d, qb + i * d, d);
         }
     }
+    return qb;
+}
+
+void TurboQuantizer::prepare_queries(
+        size_t n, const float* q, bool l2, TQQueries& out) const {
+    check_finite(n, d, q, "TurboQuant search");
+    out.n = n;
+    out.l2 = l2;
+    out.qconst.resize(n);
+    std::vector<float> qc;
+    const float* qb = center_queries(n, q, l2, qc, out.qconst.data());
     out.y.resize(n * d);
     rotation->apply(n, qb, out.y.data());
     if (variant == TQVariant::PROD) {

@@ -185,6 +185,16 @@ struct TurboQuantizer {
     void
     prepare_queries(size_t n, const float* q, bool l2, TQQueries& out) const;
 
+    /// prepare_queries' first step (no check, no rotation): qconst (n
+    /// floats, as TQQueries::qconst) and the queries as they are rotated,
+    /// returned: centered into qc, or q itself
+    const float* center_queries(
+            size_t n,
+            const float* q,
+            bool l2,
+            std::vector<float>& qc,
+            float* qconst) const;
+
     /// the score estimator from the two dot products <y, c_hat> and
     /// <S y, sgn>: an L2 distance or an inner product, see README. Inline,
     /// as combine_form, which the int8 scan evaluates per code.
