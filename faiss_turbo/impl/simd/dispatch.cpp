@@ -81,6 +81,17 @@ bool use_avx2() {
     return ok;
 }
 
+/// the kernel set a family runs: AVX-512's where the CPU and
+/// FAISS_TURBO_SIMD allow it, else AVX2's, else the portable one (the
+/// sets given are null where the build or the CPU lacks them)
+template <class K>
+const K& best_of(const K* avx512, const K* avx2, const K& scalar) {
+    if (avx512 && use_avx2() && simd_allowed("avx512")) {
+        return *avx512;
+    }
+    return use_avx2() && avx2 ? *avx2 : scalar;
+}
+
 } // namespace
 
 const Int8Kernels* int8_kernels_avx2() {
@@ -121,14 +132,8 @@ size_t int8_tile_bytes(const Int8Kernels& K, const Int8Layout& L, size_t n) {
 }
 
 const Int8Kernels& int8_kernels_best() {
-    static const Int8Kernels& best = []() -> const Int8Kernels& {
-        const Int8Kernels* avx512 = int8_kernels_avx512();
-        if (avx512 && use_avx2() && simd_allowed("avx512")) {
-            return *avx512;
-        }
-        const Int8Kernels* avx2 = int8_kernels_avx2();
-        return use_avx2() && avx2 ? *avx2 : int8_kernels_scalar();
-    }();
+    static const Int8Kernels& best = best_of(
+            int8_kernels_avx512(), int8_kernels_avx2(), int8_kernels_scalar());
     return best;
 }
 
@@ -155,14 +160,8 @@ const LutKernels* lut_kernels_avx512() {
 }
 
 const LutKernels& lut_kernels_best() {
-    static const LutKernels& best = []() -> const LutKernels& {
-        const LutKernels* avx512 = lut_kernels_avx512();
-        if (avx512 && use_avx2() && simd_allowed("avx512")) {
-            return *avx512;
-        }
-        const LutKernels* avx2 = lut_kernels_avx2();
-        return use_avx2() && avx2 ? *avx2 : lut_kernels_scalar();
-    }();
+    static const LutKernels& best = best_of(
+            lut_kernels_avx512(), lut_kernels_avx2(), lut_kernels_scalar());
     return best;
 }
 
