@@ -87,6 +87,22 @@ void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id) {
     }
 }
 
+const uint8_t* readable_codes(
+        size_t code_size,
+        size_t max_read,
+        const uint8_t* block,
+        size_t n,
+        size_t avail,
+        std::vector<uint8_t>& pad) {
+    size_t need = n == 0 ? 0 : (n - 1) * code_size + max_read;
+    if (need <= avail) {
+        return block;
+    }
+    pad.assign(need, 0);
+    memcpy(pad.data(), block, n * code_size);
+    return pad.data();
+}
+
 size_t scan_candidates(size_t k, float rerank_factor, size_t ncodes) {
     if (rerank_factor < 1) {
         return k;

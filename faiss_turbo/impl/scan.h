@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,17 @@
 
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/compat.h>
+
+/// a score loop compiled for AVX-512 and AVX2 as well, chosen by the CPU:
+/// the same float operations lane by lane (never contracted into FMA, as in
+/// the whole library), so the same scores
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) &&         \
+        defined(__GLIBC__) // target_clones needs the loader's ifunc
+#define FAISS_TURBO_CLONES                                                     \
+    __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FAISS_TURBO_CLONES
+#endif
 
 namespace faiss_turbo {
 
@@ -77,6 +89,18 @@ void push_topk(bool l2, size_t k, float* vals, idx_t* ids, float v, idx_t id);
 /// threads, and only as many as have enough work to pay for waking a
 /// thread. work: code bytes x queries of a chunk; nunits: the most slices
 size_t scan_slices(size_t nchunks, size_t nunits, double work);
+
+/// codes [0, n) of `block` (code_size bytes each), readable for max_read
+/// bytes past each code's start, as SIMD kernels read them: the block
+/// itself, or a zero-padded copy in pad near the end of the array (avail:
+/// bytes from block to the end of the array)
+const uint8_t* readable_codes(
+        size_t code_size,
+        size_t max_read,
+        const uint8_t* block,
+        size_t n,
+        size_t avail,
+        std::vector<uint8_t>& pad);
 
 /// bit i set when s[i] is at least as good as top (ties included: the
 /// label decides them), n <= 64. Most blocks of a scan hold no candidate
@@ -167,8 +191,9 @@ void finish_candidates(
     finalize_topk(q.l2, k, D, L);
 }
 
-/** The end of a quantized scan split in slices: query qi's reservoirs
- * best[s * nq + qi] merged, then finish_candidates into row qi of
+/** The end of a quantized scan split in slices, for queries [q0, q0 + nb)
+ * of q (all of them by default): query q0 + t's reservoirs
+ * best[s * nb + t] merged, then finish_candidates into row t of
  * distances / labels. */
 template <class CodeOf>
 void finish_scan(
@@ -180,14 +205,16 @@ void finish_scan(
         size_t nslices,
         float* distances,
         idx_t* labels,
-        CodeOf&& code_of) {
-    const size_t nq = q.n;
+        CodeOf&& code_of,
+        size_t q0 = 0,
+        size_t nb = SIZE_MAX) {
+    nb = std::min(nb, q.n - q0);
     const bool rerank = rerank_factor >= 1;
-#pragma omp parallel for if (nq > 1)
-    for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
-        TopkReservoir& r = best[qi];
+#pragma omp parallel for if (nb > 1)
+    for (int64_t t = 0; t < (int64_t)nb; t++) {
+        TopkReservoir& r = best[t];
         for (size_t s = 1; s < nslices; s++) {
-            r.merge(best[s * nq + qi]);
+            r.merge(best[s * nb + t]);
         }
         std::vector<float> cv(r.kk);
         std::vector<idx_t> ci(r.kk);
@@ -195,14 +222,14 @@ void finish_scan(
         finish_candidates(
                 tq,
                 q,
-                qi,
+                q0 + t,
                 k,
                 r.kk,
                 rerank,
                 cv.data(),
                 ci.data(),
-                distances + qi * k,
-                labels + qi * k,
+                distances + t * k,
+                labels + t * k,
                 code_of);
     }
 }

@@ -244,17 +244,8 @@ void Int8BlockAffine::set(
 
 namespace {
 
-/// the loop below compiled for AVX-512 and AVX2 as well, chosen by the
-/// CPU: the same float operations lane by lane (never contracted into FMA,
-/// as in the whole library), so the same scores
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) &&         \
-        defined(__GLIBC__) // target_clones needs the loader's ifunc
-#define FAISS_TURBO_CLONES                                                     \
-    __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FAISS_TURBO_CLONES
-#endif
-
+/// the loop below is compiled for AVX-512 and AVX2 as well
+/// (FAISS_TURBO_CLONES)
 /// NMSE MSE segments, then PROD's sign segment when SIGN (the order
 /// Int8Codec builds them in)
 template <int NMSE, bool SIGN>
@@ -338,21 +329,14 @@ constexpr size_t kTileQueries = 32; // queries per tile_dots call
 constexpr size_t kQueryChunk = 1024;
 
 /// codes [0, n) of `block`, readable for layout.max_read bytes past each
-/// code's start: the block itself, or a zero-padded copy near the end of
-/// the array (avail: bytes from block to the end of the array)
+/// code's start (readable_codes)
 const uint8_t* readable(
         const Int8Layout& L,
         const uint8_t* block,
         size_t n,
         size_t avail,
         std::vector<uint8_t>& pad) {
-    size_t need = n == 0 ? 0 : (n - 1) * L.code_size + L.max_read;
-    if (need <= avail) {
-        return block;
-    }
-    pad.assign(need, 0);
-    memcpy(pad.data(), block, n * L.code_size);
-    return pad.data();
+    return readable_codes(L.code_size, L.max_read, block, n, avail, pad);
 }
 
 /// per-thread buffers of a scan
