@@ -310,6 +310,15 @@ void IndexIVFTurboQuant::reconstruct_from_offset(
     }
 }
 
+void IndexIVFTurboQuant::check_no_prescan(const char* what) const {
+    FAISS_THROW_IF_NOT_FMT(
+            search_defaults.prescan == 0,
+            "%s: search_defaults.prescan=%d: the sign pre-scan is an option "
+            "of the flat indexes, an IVF index scans only its probed lists",
+            what,
+            search_defaults.prescan);
+}
+
 IVFScanOptions IndexIVFTurboQuant::scan_options(
         const faiss::SearchParameters* params,
         idx_t k,
@@ -366,6 +375,7 @@ void IndexIVFTurboQuant::search(
         const faiss::SearchParameters* params) const {
     check_input(n, x, "IndexIVFTurboQuant::search", "query");
     scan_options(params, k, "IndexIVFTurboQuant::search"); // checks them
+    check_no_prescan("IndexIVFTurboQuant::search");
     check_lists("IndexIVFTurboQuant::search"); // before FAISS's threads
     faiss::IndexIVF::search(n, x, k, distances, labels, params);
 }
@@ -395,6 +405,7 @@ void IndexIVFTurboQuant::search_preassigned(
     check_input(n, x, "IndexIVFTurboQuant::search_preassigned", "query");
     check_lists("IndexIVFTurboQuant::search_preassigned");
     check_assign(n, assign, params, "IndexIVFTurboQuant::search_preassigned");
+    check_no_prescan("IndexIVFTurboQuant::search_preassigned");
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");

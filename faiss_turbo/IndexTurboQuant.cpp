@@ -9,6 +9,7 @@
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_int8.h>
+#include <faiss_turbo/impl/scan_prescan.h>
 
 namespace faiss_turbo {
 
@@ -196,6 +197,22 @@ void IndexTurboQuant::search(
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
+    if (opt.prescan > 0 && n >= kTQPrescanMinQueries &&
+        int8_scan_supported(tq)) {
+        scan_knn_prescan(
+                tq,
+                codes.data(),
+                nullptr,
+                ntotal,
+                q,
+                k,
+                opt.rerank_factor,
+                opt.prescan,
+                distances,
+                labels,
+                selector_of(params));
+        return;
+    }
     if (opt.scan_mode == TQ_SCAN_INT8 && int8_scan_supported(tq)) {
         scan_knn_int8(
                 tq,

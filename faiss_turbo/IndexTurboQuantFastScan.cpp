@@ -6,6 +6,7 @@
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
+#include <faiss_turbo/impl/scan_prescan.h>
 
 namespace faiss_turbo {
 
@@ -161,7 +162,21 @@ void IndexTurboQuantFastScan::search(
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
-    if (opt.scan_mode == TQ_SCAN_INT8 && lut_scan_preferred(tq, n)) {
+    if (opt.prescan > 0 && n >= kTQPrescanMinQueries) {
+        // int8_scan_supported: the fast-scan widths are
+        scan_knn_prescan(
+                tq,
+                nullptr,
+                &codes,
+                codes.ntotal,
+                q,
+                k,
+                opt.rerank_factor,
+                opt.prescan,
+                distances,
+                labels,
+                sel);
+    } else if (opt.scan_mode == TQ_SCAN_INT8 && lut_scan_preferred(tq, n)) {
         scan_knn_lut(
                 tq, codes, q, k, opt.rerank_factor, distances, labels, sel);
     } else if (opt.scan_mode == TQ_SCAN_INT8) {

@@ -28,12 +28,28 @@ enum TQScanMode : int {
 /// and their re-scoring are most of the time at small d and large k
 constexpr float kTQDefaultRerankFactor = 2;
 
+/// searches of fewer queries than this skip the sign pre-scan
+/// (SearchParametersTurboQuant::prescan): the scan is then bound by
+/// reading the codes, which the pre-scan reads too, and building its tiles
+/// cost more than it saved (bench_kernels, d = 1536: 4x the int8 scan's
+/// time at nq = 1, 1.0-1.25x faster at 16, 1.4-1.7x at 1000)
+constexpr int kTQPrescanMinQueries = 16;
+
 struct SearchParametersTurboQuant : faiss::SearchParameters {
     int scan_mode = TQ_SCAN_INT8;
     /// TQ_SCAN_INT8: candidates re-scored with the exact estimator, as a
     /// multiple of k (>= 1; the scores returned are then exact). Below 1:
     /// no re-scoring, the int8 scores are returned.
     float rerank_factor = kTQDefaultRerankFactor;
+    /// TQ_SCAN_INT8, k-NN search of the flat indexes: when > 0, a first
+    /// pass ranks every code by the signs of its rotated coordinates (16
+    /// per table lookup, impl/scan_prescan.h), and only each query's best
+    /// max(prescan, k * rerank_factor) go on to the int8 scan. Faster for
+    /// batches, at a recall that this shortlist's length sets
+    /// (bench_kernels prints both). Calls with fewer than
+    /// kTQPrescanMinQueries queries scan every code instead. 0: off. IVF
+    /// indexes refuse it; range_search ignores it
+    int prescan = 0;
 };
 
 /** The same options for IndexIVFTurboQuant, with FAISS's IVF ones (nprobe,
@@ -66,6 +82,18 @@ check_scan_options(int scan_mode, float rerank_factor, const char* what) {
             rerank_factor);
 }
 
+/// throws, naming `what`, unless prescan is valid with scan_mode
+inline void check_prescan(int prescan, int scan_mode, const char* what) {
+    FAISS_THROW_IF_NOT_FMT(
+            prescan >= 0, "%s: prescan=%d must be >= 0", what, prescan);
+    FAISS_THROW_IF_NOT_FMT(
+            prescan == 0 || scan_mode == TQ_SCAN_INT8,
+            "%s: prescan=%d needs scan_mode 1 (int8), not %d",
+            what,
+            prescan,
+            scan_mode);
+}
+
 /// a flat index's options for one search: params when they are ours, else
 /// the index's defaults; checked
 inline const SearchParametersTurboQuant& flat_search_options(
@@ -74,6 +102,7 @@ inline const SearchParametersTurboQuant& flat_search_options(
     const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
     const SearchParametersTurboQuant& opt = tp ? *tp : defaults;
     check_scan_options(opt.scan_mode, opt.rerank_factor, "search");
+    check_prescan(opt.prescan, opt.scan_mode, "search");
     return opt;
 }
 

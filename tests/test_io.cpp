@@ -486,10 +486,23 @@ TEST(IORoundTrip, SearchDefaults) {
     auto* f = dynamic_cast<IndexTurboQuant*>(flat.get());
     f->search_defaults.scan_mode = TQ_SCAN_EXACT;
     f->search_defaults.rerank_factor = 2.5;
-    IndexPtr fb = deserialize(serialize(flat.get()));
+    auto bytes0 = serialize(flat.get());
+    IndexPtr fb = deserialize(bytes0);
     auto* f2 = dynamic_cast<IndexTurboQuant*>(fb.get());
     EXPECT_EQ(f2->search_defaults.scan_mode, TQ_SCAN_EXACT);
     EXPECT_EQ(f2->search_defaults.rerank_factor, 2.5f);
+    EXPECT_EQ(f2->search_defaults.prescan, 0);
+    // prescan: stored only when set (files without it are as before)
+    f->search_defaults.scan_mode = TQ_SCAN_INT8;
+    f->search_defaults.prescan = 300;
+    auto bytes1 = serialize(flat.get());
+    EXPECT_NE(bytes1, bytes0);
+    IndexPtr fp = deserialize(bytes1);
+    auto* f3 = dynamic_cast<IndexTurboQuant*>(fp.get());
+    EXPECT_EQ(f3->search_defaults.prescan, 300);
+    f->search_defaults.prescan = -1;
+    EXPECT_THROW(serialize(flat.get()), faiss::FaissException);
+    f->search_defaults.prescan = 0;
     IndexPtr ivf(make_ivf(
             new faiss::IndexFlatL2(d),
             d,

@@ -53,21 +53,27 @@ std::vector<uint8_t> read_codes(
     return std::move(s.data);
 }
 
-/// search_defaults end a TQFL / TQIV head. Files written before they were
-/// stored end without them: those read with the defaults.
+/// search_defaults end a TQFL / TQIV head: scan_mode, rerank_factor, then
+/// prescan only when it is not 0 (so that files without it read as
+/// before). Files written before they were stored end without them: those
+/// read with the defaults.
 void put_search_defaults(
         PayloadWriter& w, const SearchParametersTurboQuant& s) {
     // refuse now what could not be read back (a search would refuse it too)
     FAISS_THROW_IF_NOT_FMT(
             (s.scan_mode == TQ_SCAN_EXACT || s.scan_mode == TQ_SCAN_INT8) &&
                     std::isfinite(s.rerank_factor) && s.rerank_factor >= 0 &&
-                    s.rerank_factor <= 1e6,
+                    s.rerank_factor <= 1e6 && s.prescan >= 0,
             "faiss-turbo write: search_defaults scan_mode=%d "
-            "rerank_factor=%g are out of range",
+            "rerank_factor=%g prescan=%d are out of range",
             s.scan_mode,
-            s.rerank_factor);
+            s.rerank_factor,
+            s.prescan);
     w.put<int32_t>(s.scan_mode);
     w.put<float>(s.rerank_factor);
+    if (s.prescan != 0) {
+        w.put<int32_t>(s.prescan);
+    }
 }
 
 SearchParametersTurboQuant get_search_defaults(PayloadReader& pr) {
@@ -77,16 +83,19 @@ SearchParametersTurboQuant get_search_defaults(PayloadReader& pr) {
     }
     int32_t mode = pr.get<int32_t>();
     float rf = pr.get<float>();
+    int32_t prescan = pr.remaining() == 0 ? 0 : pr.get<int32_t>();
     FAISS_THROW_IF_NOT_FMT(
             (mode == TQ_SCAN_EXACT || mode == TQ_SCAN_INT8) &&
-                    std::isfinite(rf) && rf >= 0 && rf <= 1e6,
+                    std::isfinite(rf) && rf >= 0 && rf <= 1e6 && prescan >= 0,
             "faiss-turbo read: %s: bad search defaults (scan_mode %d, "
-            "rerank_factor %g)",
+            "rerank_factor %g, prescan %d)",
             pr.what.c_str(),
             mode,
-            rf);
+            rf,
+            prescan);
     s.scan_mode = mode;
     s.rerank_factor = rf;
+    s.prescan = prescan;
     return s;
 }
 

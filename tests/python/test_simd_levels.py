@@ -3,7 +3,8 @@ bit, through the indexes themselves: each level (FAISS_TURBO_SIMD=scalar,
 avx2, and the CPU's best, e.g. AVX-512 VNNI) runs in its own process, as
 the choice is made once per process. The C++ tests compare the kernels;
 this covers every path that calls them (flat, fast-scan, IVF row and
-block lists, batches and single queries, range search)."""
+block lists, batches and single queries, range search, the sign
+pre-scan)."""
 
 import json
 import os
@@ -38,13 +39,17 @@ for key in keys:
     if hasattr(index, "nprobe"):
         index.nprobe = 4
     D, I = index.search(xq, k)                     # batched: tiles
+    P = D, I
+    if not key.startswith("IVF"):                  # the sign pre-scan
+        P = index.search(xq, k, params=ft.SearchParametersTurboQuant(
+            prescan=200))
     D1 = np.vstack([index.search(xq[i:i + 1], k)[0] for i in range(4)])
     I1 = np.vstack([index.search(xq[i:i + 1], k)[1] for i in range(4)])
     r = float(np.median(D[:, k // 2]))
     lims, RD, RI = index.range_search(xq[:3], r)
     codes = index.sa_encode(xb[:50])
     np.savez(out + "_" + key.replace(",", "_") + ".npz", D=D, I=I, D1=D1,
-             I1=I1, lims=lims, RD=RD, RI=RI, codes=codes)
+             I1=I1, lims=lims, RD=RD, RI=RI, codes=codes, PD=P[0], PI=P[1])
 json.dump(res, open(out + ".json", "w"))
 '''
 

@@ -3,7 +3,8 @@
  * baseline instruction set (FAISS here is plain SSE2); the AVX2 kernels are
  * compiled apart (FAISS_TURBO_WITH_AVX2) and used only where the CPU and the
  * OS support them (__builtin_cpu_supports checks both), and so are the
- * AVX-512 (VNNI) int8 and fast-scan kernels (FAISS_TURBO_WITH_AVX512).
+ * AVX-512 (VNNI) int8 and fast-scan kernels (FAISS_TURBO_WITH_AVX512) and
+ * the sign pre-scan's (FAISS_TURBO_WITH_SIGN512: VBMI, VNNI, BMI2).
  * FAISS_TURBO_SIMD in the environment (read once) caps the choice, for
  * comparisons: "scalar" keeps every kernel portable, "avx2" leaves out
  * AVX-512.
@@ -11,6 +12,7 @@
 #include <faiss_turbo/impl/simd/float_kernels.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 #include <faiss_turbo/impl/simd/lut_kernels.h>
+#include <faiss_turbo/impl/simd/sign_kernels.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +57,10 @@ void block_sums_avx512(
         const uint8_t* luts,
         size_t nq,
         uint32_t* out);
+#endif
+
+#if FAISS_TURBO_WITH_SIGN512
+extern const SignKernels kSignKernelsAVX512;
 #endif
 
 namespace {
@@ -162,6 +168,26 @@ const LutKernels* lut_kernels_avx512() {
 const LutKernels& lut_kernels_best() {
     static const LutKernels& best = best_of(
             lut_kernels_avx512(), lut_kernels_avx2(), lut_kernels_scalar());
+    return best;
+}
+
+const SignKernels* sign_kernels_avx512() {
+#if FAISS_TURBO_WITH_SIGN512
+    static const bool supported = __builtin_cpu_supports("avx2") &&
+                                  __builtin_cpu_supports("avx512f") &&
+                                  __builtin_cpu_supports("avx512bw") &&
+                                  __builtin_cpu_supports("avx512vbmi") &&
+                                  __builtin_cpu_supports("avx512vnni") &&
+                                  __builtin_cpu_supports("bmi2");
+    return supported ? &kSignKernelsAVX512 : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
+const SignKernels& sign_kernels_best() {
+    static const SignKernels& best = best_of<SignKernels>(
+            sign_kernels_avx512(), nullptr, sign_kernels_scalar());
     return best;
 }
 

@@ -10,6 +10,8 @@ Our names set the search_defaults of IndexTurboQuant and IndexIVFTurboQuant
 (SearchParametersTurboQuant.h):
   scan_mode      0 = exact estimator, 1 = int8 scan with exact re-scoring
   rerank_factor  int8 candidates re-scored exactly, as a multiple of k
+  prescan        flat indexes only: codes each query keeps after a first
+                 pass over the signs of the coordinates (0: off)
 Every other name goes to faiss.ParameterSpace (nprobe, efSearch,
 k_factor_rf, quantizer_*, ...), which handles our IVF and HNSW indexes as
 FAISS's own. FAISS's C++ cannot call back into Python, so the methods that
@@ -34,6 +36,7 @@ __all__ = ["ParameterSpace", "TURBO_PARAMETERS", "turbo_flat_indexes",
 TURBO_PARAMETERS = {
     "rerank_factor": (0, 1, 2, 4, 8, 16),
     "scan_mode": (),  # settable; not explored (its order is not monotone)
+    "prescan": (),  # settable, flat indexes only; not explored (0 is off)
 }
 
 
@@ -78,11 +81,21 @@ def _set_turbo(index, name, val):
             raise RuntimeError(
                 "scan_mode=%g: must be %d (exact) or %d (int8)"
                 % (val, _ft.TQ_SCAN_EXACT, _ft.TQ_SCAN_INT8))
+    elif name == "prescan":
+        targets = [i for i in targets
+                   if not isinstance(i, _ft.IndexIVFTurboQuant)]
+        if not targets:
+            raise RuntimeError(
+                "ParameterSpace::set_index_parameter: could not set "
+                "parameter prescan (an option of IndexTurboQuant and "
+                "IndexTurboQuantFastScan; none is searched by this index)")
+        if not (val >= 0 and val == int(val) and val < 2 ** 31):
+            raise RuntimeError("prescan=%g must be an integer >= 0" % val)
     elif not (np.isfinite(val) and val >= 0):
         raise RuntimeError("rerank_factor=%g must be >= 0" % val)
     for tq_index in targets:
         setattr(tq_index.search_defaults, name,
-                int(val) if name == "scan_mode" else val)
+                val if name == "rerank_factor" else int(val))
 
 
 def _turbo_pairs(description):

@@ -1,0 +1,523 @@
+#include <faiss_turbo/impl/scan_prescan.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/impl/scan.h>
+
+namespace faiss_turbo {
+
+/*************************************************************
+ * the codec's signs
+ *************************************************************/
+
+namespace {
+
+/// bit of coordinate j's sign in a code: the top bit of its index
+size_t sign_bit(const TurboQuantizer& tq, size_t j) {
+    if (j < tq.n_hi) {
+        return j * tq.b_hi + tq.b_hi - 1;
+    }
+    return tq.n_hi * tq.b_hi + (j - tq.n_hi) * tq.b_lo + tq.b_lo - 1;
+}
+
+void check_symmetric(const Codebook& cb) {
+    const size_t h = cb.k() / 2;
+    FAISS_THROW_IF_NOT_FMT(
+            cb.centroids[h - 1] < 0 && cb.centroids[h] > 0,
+            "prescan: the %d-bit codebook has no sign in its top bit",
+            cb.nbits);
+}
+
+} // namespace
+
+SignCodec::SignCodec(const TurboQuantizer& tq, const Int8Codec& codec) {
+    const size_t d = tq.d;
+    has_sign.resize(d);
+    size_t nsigned = 0;
+    for (size_t j = 0; j < d; j++) {
+        has_sign[j] = (j < tq.n_hi ? tq.b_hi : tq.b_lo) >= 1;
+        nsigned += has_sign[j];
+    }
+    FAISS_THROW_IF_NOT_MSG(
+            nsigned > 0,
+            "prescan: the codes hold no MSE bits (TQprod below 2 bits): "
+            "there are no signs to pre-scan");
+    if (tq.n_hi > 0 && tq.b_hi >= 1) {
+        check_symmetric(*tq.cb_hi);
+    }
+    if (tq.n_hi < d && tq.b_lo >= 1) {
+        check_symmetric(*tq.cb_lo);
+    }
+    mean_abs = get_lloyd_max_codebook(d, 1)->centroids[1];
+
+    SignLayout& L = layout;
+    L.code_size = tq.code_size;
+    L.ngroups = (d + 3) / 4;
+    L.ncols = (L.ngroups + 3) / 4;
+    L.max_read = tq.code_size;
+    byte.assign(L.ngroups, 0);
+    mask.assign(L.ngroups, 0);
+    present.assign(L.ngroups, 0);
+    for (size_t g = 0; g < L.ngroups; g++) {
+        bool first = true;
+        for (size_t i = 0; i < 4 && 4 * g + i < d; i++) {
+            size_t j = 4 * g + i;
+            if (!has_sign[j]) {
+                continue;
+            }
+            size_t b = sign_bit(tq, j);
+            if (first) {
+                byte[g] = b / 8;
+                first = false;
+            }
+            mask[g] |= 1ull << (b - 8 * byte[g]); // at most 31 bits apart
+            present[g] |= 1 << i;
+        }
+        L.max_read = std::max(L.max_read, (size_t)byte[g] + 8);
+    }
+    col_byte.assign(L.ncols, 0);
+    col_mask.assign(L.ncols, 0);
+    for (size_t w = 0; w < L.ncols; w++) {
+        const size_t j0 = 16 * w;
+        bool all = j0 + 16 <= d;
+        for (size_t j = j0; all && j < j0 + 16; j++) {
+            all = has_sign[j];
+        }
+        if (!all || sign_bit(tq, j0 + 15) - sign_bit(tq, j0) / 8 * 8 >= 64) {
+            continue;
+        }
+        col_byte[w] = sign_bit(tq, j0) / 8;
+        for (size_t j = j0; j < j0 + 16; j++) {
+            col_mask[w] |= 1ull << (sign_bit(tq, j) - 8 * col_byte[w]);
+        }
+        L.max_read = std::max(L.max_read, (size_t)col_byte[w] + 8);
+    }
+    L.byte = byte.data();
+    L.mask = mask.data();
+    L.present = present.data();
+    L.col_byte = col_byte.data();
+    L.col_mask = col_mask.data();
+
+    if (codec.layout.want_v) {
+        vexp.assign(codec.layout.nseg, 0);
+        for (int s = 0; s < codec.layout.nseg; s++) {
+            if (codec.sign[s]) {
+                continue;
+            }
+            const Codebook& cb =
+                    codec.coord0[s] < tq.n_hi ? *tq.cb_hi : *tq.cb_lo;
+            double e = codec.layout.seg[s].ncoords * (1.0 / d - cb.mse);
+            vexp[s] = (int32_t)std::lround(std::max(0.0, e) / codec.vscale[s]);
+        }
+    }
+}
+
+/*************************************************************
+ * queries
+ *************************************************************/
+
+namespace {
+
+/// query y's tables (ncols x 64 entries) and its unit
+float sign_tables(const SignCodec& sc, const float* y, int8_t* t) {
+    const SignLayout& L = sc.layout;
+    const size_t d = sc.has_sign.size();
+    auto coord = [&](size_t j) -> float {
+        return j < d && sc.has_sign[j] ? y[j] : 0.0f;
+    };
+    float mx = 0;
+    for (size_t g = 0; g < L.ngroups; g++) {
+        float a = 0;
+        for (size_t i = 0; i < 4; i++) {
+            a += std::fabs(coord(4 * g + i));
+        }
+        mx = std::max(mx, a);
+    }
+    const float s = mx > 0 ? mx / 127 : 1, inv = 1 / s;
+    for (size_t g = 0; g < L.ngroups; g++) {
+        float x[4], e[16];
+        for (size_t i = 0; i < 4; i++) {
+            x[i] = coord(4 * g + i);
+        }
+        // e[n] = sum_i +-x_i, + where bit i of n is set: each pattern is
+        // one with a bit less plus 2 x_i
+        e[0] = -(x[0] + x[1] + x[2] + x[3]);
+        for (int n = 1; n < 16; n++) {
+            e[n] = e[n & (n - 1)] + 2 * x[__builtin_ctz(n)];
+        }
+        int8_t* out = t + (g / 4) * kSignColumnBytes + (g % 4) * 16;
+        for (int n = 0; n < 16; n++) {
+            float v = e[n] * inv; // |v| <= 127 up to rounding
+            int r = (int)(v + (v >= 0 ? 0.5f : -0.5f));
+            out[n] = (int8_t)std::min(127, std::max(-127, r));
+        }
+    }
+    return s * (float)sc.mean_abs;
+}
+
+} // namespace
+
+void SignQueries::prepare(const SignCodec& sc, const TQQueries& q) {
+    const size_t d = sc.has_sign.size();
+    const size_t tb = sc.layout.ncols * kSignColumnBytes;
+    n = q.n;
+    tables.assign(n * tb, 0);
+    unit.assign(n, 1);
+#pragma omp parallel for if (n > 16)
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+        unit[i] = sign_tables(sc, q.y.data() + i * d, tables.data() + i * tb);
+    }
+}
+
+/*************************************************************
+ * the first pass
+ *************************************************************/
+
+namespace {
+
+constexpr size_t kSignTileCodes = 256;   // codes per tile
+constexpr size_t kSignTileQueries = 32;  // queries per tile_dots call
+constexpr size_t kSignQueryBatch = 1024; // queries per pass over the codes
+
+/// per-thread buffers of the first pass
+struct SignScratch {
+    std::vector<uint8_t> tile, pad;
+    std::vector<int32_t> sums, vexp;
+    std::vector<char> keep;
+    Int8BlockAffine aff;
+    std::vector<float> scores;
+
+    SignScratch(const SignCodec& sc, int nseg)
+        : tile(sign_tile_bytes(sc.layout, kSignTileCodes)),
+          sums(kSignTileCodes * kSignTileQueries),
+          keep(kSignTileCodes),
+          aff(kSignTileCodes),
+          scores(kSignTileCodes) {
+        if (!sc.vexp.empty()) {
+            vexp.resize(kSignTileCodes * nseg);
+            for (size_t i = 0; i < kSignTileCodes; i++) {
+                std::copy(sc.vexp.begin(), sc.vexp.end(), &vexp[i * nseg]);
+            }
+        }
+    }
+};
+
+/// the first pass's scores of n codes for one query, from their sums S
+FAISS_TURBO_CLONES void first_scores(
+        float qconst,
+        float c0,
+        float unit,
+        const float* B,
+        const float* AC,
+        const int32_t* S,
+        size_t n,
+        float* out) {
+    for (size_t i = 0; i < n; i++) {
+        out[i] = qconst + B[i] + AC[i] * (c0 + unit * (float)S[i]);
+    }
+}
+
+/// what one task of the first pass scans
+struct SignTask {
+    const TurboQuantizer& tq;
+    const Int8Codec& codec;
+    const SignCodec& sc;
+    const SignKernels& K;
+    const TQQueries& q;
+    const Int8Queries& p;
+    const SignQueries& sq;
+    size_t q0, q1; ///< the batch, queries of q (sq's row 0 is q0)
+    const uint8_t* codes;
+    const BlockedCodes* blocked;
+    size_t ncodes;
+    const faiss::IDSelector* sel;
+    TopkReservoir* best; ///< query q0 + t's at best[t]
+
+    const uint8_t* block(size_t b, size_t nb, SignScratch& s) const {
+        for (size_t i = 0; i < nb; i++) {
+            s.keep[i] = !sel || sel->is_member(b + i);
+        }
+        const size_t cs = tq.code_size, mr = sc.layout.max_read;
+        if (blocked) {
+            s.pad.assign((nb - 1) * cs + mr, 0);
+            blocked->rows(tq, b, nb, s.pad.data());
+            return s.pad.data();
+        }
+        return readable_codes(
+                cs, mr, codes + b * cs, nb, (ncodes - b) * cs, s.pad);
+    }
+
+    void
+    offer(size_t i0, size_t nb, size_t t0, size_t nt, SignScratch& s) const {
+        const float* B = s.aff.b.data();
+        const float* AC = s.aff.ac.data();
+        float* v = s.scores.data();
+        for (size_t t = 0; t < nt; t++) {
+            const size_t qi = q0 + t0 + t;
+            const int32_t* S = s.sums.data() + t * nb;
+            first_scores(
+                    q.qconst[qi], p.c0[qi], sq.unit[t0 + t], B, AC, S, nb, v);
+            TopkReservoir& r = best[t0 + t];
+            for (size_t c = 0; c < nb; c += 64) {
+                uint64_t m = reach_mask(
+                        q.l2, v + c, std::min<size_t>(64, nb - c), r.bound);
+                for (; m != 0; m &= m - 1) {
+                    size_t i = c + __builtin_ctzll(m);
+                    if (s.keep[i] && r.beats(v[i], i0 + i)) {
+                        r.add(v[i], i0 + i);
+                    }
+                }
+            }
+        }
+    }
+
+    void run(size_t i0, size_t i1) const {
+        SignScratch s(sc, codec.layout.nseg);
+        const size_t tb = sc.layout.ncols * kSignColumnBytes;
+        const int32_t* V = s.vexp.empty() ? nullptr : s.vexp.data();
+        for (size_t b = i0; b < i1; b += kSignTileCodes) {
+            const size_t nb = std::min(kSignTileCodes, i1 - b);
+            const uint8_t* src = block(b, nb, s);
+            K.build_tile(sc.layout, src, nb, s.tile.data());
+            s.aff.set(codec, src, nb, V, s.keep.data());
+            for (size_t t0 = 0; t0 < q1 - q0; t0 += kSignTileQueries) {
+                const size_t nt = std::min(kSignTileQueries, q1 - q0 - t0);
+                K.tile_dots(
+                        sc.layout,
+                        s.tile.data(),
+                        nb,
+                        sq.tables.data() + t0 * tb,
+                        nt,
+                        s.sums.data());
+                offer(b, nb, t0, nt, s);
+            }
+        }
+    }
+};
+
+/// the shortlists of a batch by code: the queries (batch rows, ascending)
+/// that kept code i are rows[start[i] .. start[i + 1])
+struct Shortlists {
+    std::vector<size_t> start;
+    std::vector<uint32_t> rows;
+
+    /// from each query's kept ids (-1: empty slots)
+    Shortlists(const std::vector<std::vector<idx_t>>& kept, size_t ncodes)
+        : start(ncodes + 1, 0) {
+        for (const auto& ids : kept) {
+            for (idx_t id : ids) {
+                start[id + 1] += id >= 0;
+            }
+        }
+        for (size_t i = 0; i < ncodes; i++) {
+            start[i + 1] += start[i];
+        }
+        rows.resize(start[ncodes]);
+        std::vector<size_t> fill(start.begin(), start.end() - 1);
+        for (size_t t = 0; t < kept.size(); t++) {
+            for (idx_t id : kept[t]) {
+                if (id >= 0) {
+                    rows[fill[id]++] = (uint32_t)t;
+                }
+            }
+        }
+    }
+};
+
+/** The second pass over codes [i0, i1): each shortlisted code read once
+ * (in order, where the first version gathered each query's shortlist and
+ * waited on DRAM for every code: 0.12 ms a query for 500 codes) and scored
+ * by the int8 direct kernel against the queries that kept it, 4 at a
+ * time, into best[t] (batch row t). The same integer sums and
+ * int8_block_scores as every int8 path, so the same scores. */
+struct SecondPass {
+    const Int8Codec& codec;
+    const Int8Queries& p;
+    const TQQueries& q;
+    size_t q0;
+    const Shortlists& sl;
+    TopkReservoir* best;
+
+    template <class RowOf>
+    void run(size_t i0, size_t i1, RowOf&& row_of) const {
+        const Int8Layout& L = codec.layout;
+        const int nseg = L.nseg;
+        constexpr size_t G = kInt8MaxDirectQueries;
+        std::vector<int8_t> qbuf(G * L.row);
+        std::vector<int32_t> usum(G * nseg), vsum(nseg);
+        std::vector<uint8_t> buf;
+        Int8BlockAffine aff(1);
+        float v;
+        for (size_t i = i0; i < i1; i++) {
+            const size_t r0 = sl.start[i], r1 = sl.start[i + 1];
+            if (r0 == r1) {
+                continue;
+            }
+            const uint8_t* code = row_of(i, buf);
+            for (size_t g = r0; g < r1; g += G) {
+                const size_t ng = std::min(G, r1 - g);
+                for (size_t j = 0; j < ng; j++) {
+                    memcpy(qbuf.data() + j * L.row,
+                           p.q8.data() + (q0 + sl.rows[g + j]) * L.row,
+                           L.row);
+                }
+                codec.kernels->direct_dots(
+                        L, code, 1, qbuf.data(), ng, usum.data(), vsum.data());
+                if (g == r0) {
+                    aff.set(codec, code, 1, L.want_v ? vsum.data() : nullptr);
+                }
+                for (size_t j = 0; j < ng; j++) {
+                    const size_t t = sl.rows[g + j], qi = q0 + t;
+                    int8_block_scores(
+                            codec,
+                            p,
+                            qi,
+                            q.qconst[qi],
+                            aff,
+                            usum.data() + j * nseg,
+                            1,
+                            &v);
+                    if (best[t].beats(v, i)) {
+                        best[t].add(v, i);
+                    }
+                }
+            }
+        }
+    }
+};
+
+} // namespace
+
+/*************************************************************
+ * the whole scan
+ *************************************************************/
+
+void scan_knn_prescan(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        const BlockedCodes* blocked,
+        size_t ncodes,
+        const TQQueries& q,
+        size_t k,
+        float rerank_factor,
+        size_t prescan,
+        float* distances,
+        idx_t* labels,
+        const faiss::IDSelector* sel,
+        const Int8Kernels& kernels,
+        const SignKernels& sign_kernels) {
+    check_scan_options(TQ_SCAN_INT8, rerank_factor, "prescan");
+    const size_t nq = q.n;
+    if (nq == 0) {
+        return;
+    }
+    const size_t kk = scan_candidates(k, rerank_factor, ncodes);
+    const size_t nshort = std::max(kk, std::min(prescan, ncodes));
+    Int8Codec codec(tq, q.l2, kernels);
+    SignCodec sc(tq, codec);
+    Int8Queries p;
+    p.prepare(codec, q);
+    auto code_of = [&](idx_t id, uint8_t* row) {
+        if (blocked) {
+            blocked->code(tq, id, row);
+            return (const uint8_t*)row;
+        }
+        return codes + id * tq.code_size;
+    };
+    // code i readable for the int8 kernels (max_read bytes)
+    const size_t cs = tq.code_size, mr = codec.layout.max_read;
+    auto row_of = [&](size_t i, std::vector<uint8_t>& buf) {
+        if (blocked) {
+            buf.assign(mr, 0);
+            blocked->code(tq, i, buf.data());
+            return (const uint8_t*)buf.data();
+        }
+        return readable_codes(
+                cs, mr, codes + i * cs, 1, (ncodes - i) * cs, buf);
+    };
+
+    const size_t nunits = (ncodes + kSignTileCodes - 1) / kSignTileCodes;
+    for (size_t q0 = 0; q0 < nq; q0 += kSignQueryBatch) {
+        const size_t q1 = std::min(nq, q0 + kSignQueryBatch), nb = q1 - q0;
+        TQQueries qb; // the batch's rotated queries, for the tables
+        qb.n = nb;
+        qb.y.assign(q.y.begin() + q0 * tq.d, q.y.begin() + q1 * tq.d);
+        SignQueries sq;
+        sq.prepare(sc, qb);
+        const size_t nslices = std::max<size_t>(
+                1, scan_slices(1, nunits, (double)ncodes * cs * nb));
+        auto slice = [&](size_t s, size_t* i0, size_t* i1) {
+            *i0 = std::min(ncodes, nunits * s / nslices * kSignTileCodes);
+            *i1 = std::min(ncodes, nunits * (s + 1) / nslices * kSignTileCodes);
+        };
+
+        // first pass: each query's nshort best by their signs
+        std::vector<TopkReservoir> best(
+                nslices * nb, TopkReservoir(q.l2, nshort));
+#pragma omp parallel for schedule(dynamic) if (nslices > 1)
+        for (int64_t s = 0; s < (int64_t)nslices; s++) {
+            size_t i0, i1;
+            slice(s, &i0, &i1);
+            SignTask t{
+                    tq,
+                    codec,
+                    sc,
+                    sign_kernels,
+                    q,
+                    p,
+                    sq,
+                    q0,
+                    q1,
+                    codes,
+                    blocked,
+                    ncodes,
+                    sel,
+                    best.data() + s * nb};
+            t.run(i0, i1);
+        }
+        std::vector<std::vector<idx_t>> kept(nb);
+#pragma omp parallel for if (nb > 1)
+        for (int64_t t = 0; t < (int64_t)nb; t++) {
+            for (size_t s = 1; s < nslices; s++) {
+                best[t].merge(best[s * nb + t]);
+            }
+            std::vector<float> cv(nshort);
+            kept[t].resize(nshort);
+            best[t].finish(cv.data(), kept[t].data());
+        }
+        best.clear();
+
+        // second pass: the shortlisted codes by the int8 scan
+        const Shortlists sl(kept, ncodes);
+        std::vector<TopkReservoir> best2(nslices * nb, TopkReservoir(q.l2, kk));
+#pragma omp parallel for schedule(dynamic) if (nslices > 1)
+        for (int64_t s = 0; s < (int64_t)nslices; s++) {
+            size_t i0, i1;
+            slice(s, &i0, &i1);
+            SecondPass sp{codec, p, q, q0, sl, best2.data() + s * nb};
+            sp.run(i0, i1, row_of);
+        }
+        finish_scan(
+                tq,
+                q,
+                k,
+                rerank_factor,
+                best2,
+                nslices,
+                distances + q0 * k,
+                labels + q0 * k,
+                code_of,
+                q0,
+                nb);
+    }
+}
+
+} // namespace faiss_turbo
