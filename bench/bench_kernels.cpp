@@ -17,6 +17,11 @@
  *     the int8 scan, interleaved runs in this process, 1 thread: ms per
  *     query batched and at nq = 1, their ratio, recall@10 of both against
  *     the exact estimator, and the fast-scan's nq=1 bytes per second;
+ *   - the sign pre-scan (SearchParametersTurboQuant::prescan) against the
+ *     plain int8 scan, same queries, 1 thread, interleaved runs: ms per
+ *     query for the batch and for batches of 16 (the smallest that take
+ *     the pre-scan), their ratios, and how many of the plain scan's top
+ *     10 the pre-scan's keeps (over the whole batch);
  *   - encode, vectors per second.
  * Each figure is the median of --runs runs, in wall time and in CPU time of
  * the process divided by the threads (the CPU figure stays meaningful on a
@@ -24,9 +29,10 @@
  *   bench_kernels [--d 1536] [--nb 100000] [--nq 1000] [--bits 4,2]
  *                 [--threads 1,2] [--runs 5] [--exact-nq 20]
  *                 [--single-nq 20] [--encode-d 128,1536] [--bw-only 0]
+ *                 [--prescan 250,500,1000] [--prescan-only 0]
  * --encode-d 0 skips encode, --nb 0 search; --bw-only 1 only compares
- * bandwidths. FAISS_TURBO_SIMD=scalar in the environment times the
- * portable kernels, FAISS_TURBO_SIMD=avx2 AVX2's.
+ * bandwidths, --prescan-only 1 only times the pre-scan. FAISS_TURBO_SIMD=scalar
+ * in the environment times the portable kernels, FAISS_TURBO_SIMD=avx2 AVX2's.
  */
 #include <omp.h>
 #include <time.h>
@@ -47,6 +53,7 @@
 #include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
+#include <faiss_turbo/impl/simd/sign_kernels.h>
 
 using namespace faiss_turbo;
 
@@ -59,6 +66,8 @@ struct Options {
     std::vector<size_t> encode_d = {128, 1536};
     int runs = 5;
     int bw_only = 0; ///< only the bandwidth comparison
+    std::vector<float> prescan = {250, 500, 1000};
+    int prescan_only = 0; ///< only the pre-scan comparison
 };
 
 std::vector<float> parse_floats(const char* s) {
@@ -95,6 +104,10 @@ Options parse(int argc, char** argv) {
             o.threads.assign(fl.begin(), fl.end());
         } else if (a == "--bw-only") {
             o.bw_only = atoi(v);
+        } else if (a == "--prescan") {
+            o.prescan = fl;
+        } else if (a == "--prescan-only") {
+            o.prescan_only = atoi(v);
         } else if (a == "--encode-d") {
             o.encode_d.assign(fl.begin(), fl.end());
         } else {
@@ -186,7 +199,8 @@ search(const faiss::Index& idx,
        const float* xq,
        size_t nq,
        int mode,
-       float rf) {
+       float rf,
+       int prescan = 0) {
     const size_t k = 10;
     Result r;
     r.D.resize(nq * k);
@@ -194,6 +208,7 @@ search(const faiss::Index& idx,
     SearchParametersTurboQuant p;
     p.scan_mode = mode;
     p.rerank_factor = rf;
+    p.prescan = prescan;
     idx.search(nq, xq, k, r.D.data(), r.I.data(), &p);
     return r;
 }
@@ -488,6 +503,84 @@ void bench_kernel_sets(
            o.runs);
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+/// the sign pre-scan against the plain int8 scan (default re-scoring), 1
+/// thread, interleaved runs: the whole batch, and batches of
+/// kTQPrescanMinQueries (the smallest that take the pre-scan)
+void bench_prescan(
+        const Options& o,
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq) {
+    omp_set_num_threads(1);
+    const float rf = kTQDefaultRerankFactor;
+    const size_t nsmall = kTQPrescanMinQueries;
+    const size_t nb16 = std::max<size_t>(1, std::min<size_t>(o.nq / nsmall, 4));
+    Result full = search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf);
+    for (float pf : o.prescan) {
+        const int pre = (int)pf;
+        double kept =
+                recall(search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf, pre),
+                       full,
+                       o.nq);
+        std::vector<double> tb[2], ts[2], rb, rs;
+        for (int r = 0; r < o.runs; r++) {
+            for (int m = 0; m < 2; m++) {
+                const int pm = m ? pre : 0;
+                tb[m].push_back(
+                        median_time(
+                                1,
+                                [&] {
+                                    search(idx,
+                                           xq.data(),
+                                           o.nq,
+                                           TQ_SCAN_INT8,
+                                           rf,
+                                           pm);
+                                })
+                                .wall /
+                        o.nq);
+                ts[m].push_back(
+                        median_time(
+                                1,
+                                [&] {
+                                    for (size_t b = 0; b < nb16; b++) {
+                                        search(idx,
+                                               xq.data() + b * nsmall * o.d,
+                                               std::min(nsmall, o.nq),
+                                               TQ_SCAN_INT8,
+                                               rf,
+                                               pm);
+                                    }
+                                })
+                                .wall /
+                        (nb16 * std::min(nsmall, o.nq)));
+            }
+            rb.push_back(tb[0].back() / tb[1].back());
+            rs.push_back(ts[0].back() / ts[1].back());
+        }
+        printf("prescan %d (sign kernels %s), 1 thread, ms/query: batch of "
+               "%zd: int8 %.3f, prescan %.3f (%.2fx); batches of %zd: int8 "
+               "%.3f, prescan %.3f (%.2fx); the int8 scan's top 10 kept: "
+               "%.4f (medians of %d interleaved runs, ratios per run)\n",
+               pre,
+               sign_kernels_best().name,
+               o.nq,
+               median(tb[0]) * 1e3,
+               median(tb[1]) * 1e3,
+               median(rb),
+               nsmall,
+               median(ts[0]) * 1e3,
+               median(ts[1]) * 1e3,
+               median(rs),
+               kept,
+               o.runs);
+    }
+}
+
 void bench_search(
         const Options& o,
         float bits,
@@ -556,6 +649,7 @@ void bench_search(
     }
     omp_set_num_threads(1);
     bench_tile_dots(idx);
+    bench_prescan(o, idx, xq);
     bench_kernel_sets(o, idx, xq);
     bench_bandwidth(o, idx, idx.codes, "int8", xq);
     if (lut_scan_unsupported(idx.tq).empty()) {
@@ -604,7 +698,12 @@ int main(int argc, char** argv) {
     auto xb = random_unit(o.nb, o.d, 1);
     auto xq = random_unit(o.nq, o.d, 2);
     for (float bits : o.bits) {
-        if (o.bw_only) {
+        if (o.prescan_only) {
+            IndexTurboQuant idx(o.d, bits);
+            idx.add(o.nb, xb.data());
+            printf("\n== d=%zd nb=%zd %g bits\n", o.d, o.nb, bits);
+            bench_prescan(o, idx, xq);
+        } else if (o.bw_only) {
             IndexTurboQuant idx(o.d, bits);
             idx.add(o.nb, xb.data());
             printf("\n== d=%zd nb=%zd %g bits\n", o.d, o.nb, bits);

@@ -43,6 +43,9 @@ def parse_args(argv=None):
                     help="ours: mse, prod, mse_c, prod_c (c = centered), "
                     "mse_fs, mse_cfs (fast-scan layout)")
     ap.add_argument("--ours", help="explicit list of our keys, e.g. TQmse4,TQ2.5")
+    ap.add_argument("--prescan", default="",
+                    help="ours: each flat key also with the sign pre-scan keeping "
+                         "this many codes a query, e.g. 250,500 (key TQmse4,pre250)")
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--no-peers", action="store_true", help="ours and FAISS 1.7.3 only")
@@ -89,6 +92,8 @@ def build_specs(args, ds, peer_versions):
     keys = args.ours.split(",") if args.ours else catalog.our_keys(
             args.bits, args.variants.split(","))
     specs = catalog.ours(keys)
+    if args.prescan:
+        specs += catalog.ours_prescan(keys, [int(n) for n in args.prescan.split(",")])
     nlist = args.ivf if args.ivf > 0 else ivf_nlist(len(ds.xb)) if args.ivf else 0
     if nlist:
         specs += catalog.ours_ivf(args.bits, nlist)

@@ -50,6 +50,15 @@ def ours(keys):
              "build": k, "bits": tq_bits(k)} for k in keys]
 
 
+def ours_prescan(keys, lengths):
+    """each flat key again with the sign pre-scan keeping `length` codes a
+    query (SearchParametersTurboQuant.prescan): key TQmse4,pre500"""
+    return [{"key": f"{k},pre{n}", "family": "ours", "side": "ours",
+             "lib": "faiss-turbo", "build": k, "bits": tq_bits(k),
+             "params": {"prescan": n}}
+            for k in keys if k.startswith("TQ") for n in lengths]
+
+
 def ours_ivf(bits, nlist, nprobes=(8, 32)):
     """IVF<nlist>,TQmse<b> (row lists) and IVF<nlist>,TQmse<b>fs (lists in
     blocks, at the fast-scan widths) at the nprobes the FAISS IVF peers use"""

@@ -28,12 +28,15 @@ class FaissMethod:
 
         self.faiss = faiss
         self.index = self.make(spec, d, metric_code(faiss, metric))
-        ps = faiss.ParameterSpace()
+        ps = self.parameter_space()
         for name, value in spec.get("params", {}).items():
             ps.set_index_parameter(self.index, name, value)
 
     def make(self, spec, d, metric):
         return self.faiss.index_factory(d, spec["build"], metric)
+
+    def parameter_space(self):
+        return self.faiss.ParameterSpace()
 
     def train(self, x):
         if not self.index.is_trained:
@@ -61,6 +64,11 @@ class OursMethod(FaissMethod):
                     "faiss_turbo is not importable: build it (make build) and "
                     f"run with PYTHONPATH=<build>/python ({e})")
         return faiss_turbo.index_factory(d, spec["build"], metric)
+
+    def parameter_space(self):
+        import faiss_turbo
+
+        return faiss_turbo.ParameterSpace()  # FAISS's names and ours
 
 
 class TurbovecMethod:
