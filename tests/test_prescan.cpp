@@ -326,6 +326,22 @@ TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
     EXPECT_EQ(b.I, search(*idx, xq, k, 100).I);
 }
 
+// More queries than one pass takes (1024): the scan's own batches give
+// what two searches of half the queries give.
+TEST(Prescan, LargeBatchesSplitLikeSmallOnes) {
+    const Cfg c{32, TQVariant::MSE, 2, false};
+    auto idx = make_index(c, faiss::METRIC_INNER_PRODUCT, false, 2000, 16);
+    auto xq = tqtest::random_gaussian(1100, c.d, 17);
+    Res all = search(*idx, xq, 5, 50);
+    std::vector<float> h1(xq.begin(), xq.begin() + 550 * c.d);
+    std::vector<float> h2(xq.begin() + 550 * c.d, xq.end());
+    Res a = search(*idx, h1, 5, 50), b = search(*idx, h2, 5, 50);
+    a.I.insert(a.I.end(), b.I.begin(), b.I.end());
+    a.D.insert(a.D.end(), b.D.begin(), b.D.end());
+    EXPECT_EQ(all.I, a.I);
+    EXPECT_EQ(all.D, a.D);
+}
+
 // Below kTQPrescanMinQueries queries the search scans every code.
 TEST(Prescan, SmallBatchesScanEveryCode) {
     const Cfg c{128, TQVariant::MSE, 2, false};

@@ -186,6 +186,9 @@ namespace {
 constexpr size_t kSignTileCodes = 256;   // codes per tile
 constexpr size_t kSignTileQueries = 32;  // queries per tile_dots call
 constexpr size_t kSignQueryBatch = 1024; // queries per pass over the codes
+/// bytes a batch's shortlists may take (about 48 per kept code: the first
+/// pass's reservoirs and the lists): long shortlists take smaller batches
+constexpr size_t kSignShortlistBytes = size_t(1) << 28;
 
 /// per-thread buffers of the first pass
 struct SignScratch {
@@ -306,7 +309,7 @@ struct SignTask {
 /// the shortlists of a batch by code: the queries (batch rows, ascending)
 /// that kept code i are rows[start[i] .. start[i + 1])
 struct Shortlists {
-    std::vector<size_t> start;
+    std::vector<uint32_t> start; // < 2^32 entries: kSignShortlistBytes
     std::vector<uint32_t> rows;
 
     /// from each query's kept ids (-1: empty slots)
@@ -321,7 +324,7 @@ struct Shortlists {
             start[i + 1] += start[i];
         }
         rows.resize(start[ncodes]);
-        std::vector<size_t> fill(start.begin(), start.end() - 1);
+        std::vector<uint32_t> fill(start.begin(), start.end() - 1);
         for (size_t t = 0; t < kept.size(); t++) {
             for (idx_t id : kept[t]) {
                 if (id >= 0) {
@@ -421,6 +424,10 @@ void scan_knn_prescan(
     }
     const size_t kk = scan_candidates(k, rerank_factor, ncodes);
     const size_t nshort = std::max(kk, std::min(prescan, ncodes));
+    FAISS_THROW_IF_NOT_FMT(
+            nshort < (size_t(1) << 31),
+            "prescan: a shortlist of %zd codes is too long",
+            nshort);
     Int8Codec codec(tq, q.l2, kernels);
     SignCodec sc(tq, codec);
     Int8Queries p;
@@ -445,8 +452,10 @@ void scan_knn_prescan(
     };
 
     const size_t nunits = (ncodes + kSignTileCodes - 1) / kSignTileCodes;
-    for (size_t q0 = 0; q0 < nq; q0 += kSignQueryBatch) {
-        const size_t q1 = std::min(nq, q0 + kSignQueryBatch), nb = q1 - q0;
+    const size_t qbatch = std::max<size_t>(
+            1, std::min(kSignQueryBatch, kSignShortlistBytes / (48 * nshort)));
+    for (size_t q0 = 0; q0 < nq; q0 += qbatch) {
+        const size_t q1 = std::min(nq, q0 + qbatch), nb = q1 - q0;
         TQQueries qb; // the batch's rotated queries, for the tables
         qb.n = nb;
         qb.y.assign(q.y.begin() + q0 * tq.d, q.y.begin() + q1 * tq.d);
