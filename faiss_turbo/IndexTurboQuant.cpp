@@ -194,10 +194,13 @@ void IndexTurboQuant::search(
     }
     const SearchParametersTurboQuant& opt =
             flat_search_options(params, search_defaults);
+    if (opt.prescan > 0) {
+        check_prescan_codec(tq);
+    }
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
-    if (opt.prescan > 0 && n >= kTQPrescanMinQueries &&
+    if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported() &&
         int8_scan_supported(tq)) {
         scan_knn_prescan(
                 tq,

@@ -159,10 +159,13 @@ void IndexTurboQuantFastScan::search(
     const SearchParametersTurboQuant& opt =
             flat_search_options(params, search_defaults);
     const faiss::IDSelector* sel = params ? params->sel : nullptr;
+    if (opt.prescan > 0) {
+        check_prescan_codec(tq);
+    }
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
-    if (opt.prescan > 0 && n >= kTQPrescanMinQueries) {
+    if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported()) {
         // int8_scan_supported: the fast-scan widths are
         scan_knn_prescan(
                 tq,

@@ -47,8 +47,9 @@ struct SearchParametersTurboQuant : faiss::SearchParameters {
     /// max(prescan, k * rerank_factor) go on to the int8 scan. Faster for
     /// batches, at a recall that this shortlist's length sets
     /// (bench_kernels prints both). Calls with fewer than
-    /// kTQPrescanMinQueries queries scan every code instead. 0: off. IVF
-    /// indexes refuse it; range_search ignores it
+    /// kTQPrescanMinQueries queries, and CPUs without its SIMD kernels
+    /// (prescan_supported(): AVX-512 VBMI), scan every code instead. 0:
+    /// off. IVF indexes refuse it; range_search ignores it
     int prescan = 0;
 };
 

@@ -50,6 +50,7 @@ typedef uint64_t size_t;
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/impl/scan_prescan.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 #include <faiss_turbo/index_factory.h>
 #include <faiss_turbo/index_io.h>
@@ -318,6 +319,12 @@ typedef uint64_t size_t;
 %newobject faiss_turbo::clone_index;
 
 %include <faiss_turbo/index_io.h>
+
+// whether searches apply SearchParametersTurboQuant.prescan on this CPU
+// (its SIMD kernels: AVX-512 VBMI); elsewhere they scan every code
+namespace faiss_turbo {
+bool prescan_supported();
+}
 
 %inline %{
 namespace faiss_turbo {

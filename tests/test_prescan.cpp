@@ -93,6 +93,38 @@ Res search(
     return r;
 }
 
+/// scan_knn_prescan over idx's codes (the index applies it only where
+/// prescan_supported(): the tests call it on every CPU)
+Res prescan_on(
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq,
+        size_t k,
+        int prescan,
+        const SignKernels& SK = sign_kernels_best(),
+        faiss::IDSelector* sel = nullptr) {
+    TQQueries q;
+    const size_t nq = xq.size() / idx.d;
+    idx.prepare_queries(nq, xq.data(), q);
+    Res r;
+    r.D.resize(nq * k);
+    r.I.resize(nq * k);
+    scan_knn_prescan(
+            idx.tq,
+            idx.codes.data(),
+            nullptr,
+            idx.ntotal,
+            q,
+            k,
+            kTQDefaultRerankFactor,
+            prescan,
+            r.D.data(),
+            r.I.data(),
+            sel,
+            int8_kernels_best(),
+            SK);
+    return r;
+}
+
 /// codes readable as the kernels read them
 std::vector<uint8_t> padded(const IndexTurboQuant& idx, const SignLayout& L) {
     std::vector<uint8_t> c(idx.codes);
@@ -239,8 +271,12 @@ TEST(Prescan, EveryCodeShortlistedIsTheInt8Scan) {
                  {(faiss::IDSelector*)nullptr, (faiss::IDSelector*)&odd_half}) {
                 Res a = search(*idx, xq, k, 0, sel);
                 Res b = search(*idx, xq, k, (int)nb, sel);
+                Res c = prescan_on(
+                        *idx, xq, k, (int)nb, sign_kernels_best(), sel);
                 EXPECT_EQ(a.I, b.I) << (sel ? "sel" : "");
                 EXPECT_EQ(a.D, b.D) << (sel ? "sel" : "");
+                EXPECT_EQ(a.I, c.I) << (sel ? "sel" : "");
+                EXPECT_EQ(a.D, c.D) << (sel ? "sel" : "");
             }
             if (lut_scan_unsupported(idx->tq).empty()) {
                 IndexTurboQuantFastScan fs(*idx);
@@ -255,7 +291,8 @@ TEST(Prescan, EveryCodeShortlistedIsTheInt8Scan) {
 
 // A short list prunes (the results differ from the full scan's) but keeps
 // most of them, more as it grows; and the results depend neither on the
-// thread count, the kernels nor on how the queries are batched.
+// thread count, the kernels nor on how the queries are batched. The index
+// gives the same where it applies the pre-scan (prescan_supported).
 TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
     const size_t nb = 5000, k = 10, nq = 64;
     const Cfg c{256, TQVariant::MSE, 4, false};
@@ -274,7 +311,7 @@ TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
     };
     double prev = 0;
     for (int L : {20, 100, 500, 2500}) {
-        Res r = search(*idx, xq, k, L);
+        Res r = prescan_on(*idx, xq, k, L);
         double f = kept(r);
         EXPECT_GE(f, prev) << L;
         prev = f;
@@ -286,44 +323,30 @@ TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
         }
         int old = omp_get_max_threads();
         omp_set_num_threads(1);
-        Res r1 = search(*idx, xq, k, L);
+        Res r1 = prescan_on(*idx, xq, k, L);
         omp_set_num_threads(old);
         EXPECT_EQ(r.I, r1.I) << L;
         EXPECT_EQ(r.D, r1.D) << L;
-        // two batches of 32 (both at least kTQPrescanMinQueries)
+        // the index's search, where this CPU has the kernels
+        if (prescan_supported()) {
+            Res s = search(*idx, xq, k, L);
+            EXPECT_EQ(r.I, s.I) << L;
+            EXPECT_EQ(r.D, s.D) << L;
+        }
+        // two batches of 32
         std::vector<float> h1(xq.begin(), xq.begin() + 32 * c.d);
         std::vector<float> h2(xq.begin() + 32 * c.d, xq.end());
-        Res a = search(*idx, h1, k, L), b = search(*idx, h2, k, L);
+        Res a = prescan_on(*idx, h1, k, L), b = prescan_on(*idx, h2, k, L);
         a.I.insert(a.I.end(), b.I.begin(), b.I.end());
         a.D.insert(a.D.end(), b.D.begin(), b.D.end());
         EXPECT_EQ(r.I, a.I) << L;
         EXPECT_EQ(r.D, a.D) << L;
     }
     // the portable sign kernels give the same results
-    TQQueries q;
-    idx->prepare_queries(nq, xq.data(), q);
-    Res s, b;
-    for (Res* r : {&s, &b}) {
-        r->D.resize(nq * k);
-        r->I.resize(nq * k);
-        scan_knn_prescan(
-                idx->tq,
-                idx->codes.data(),
-                nullptr,
-                nb,
-                q,
-                k,
-                2,
-                100,
-                r->D.data(),
-                r->I.data(),
-                nullptr,
-                int8_kernels_best(),
-                r == &s ? sign_kernels_scalar() : sign_kernels_best());
-    }
+    Res s = prescan_on(*idx, xq, k, 100, sign_kernels_scalar());
+    Res b = prescan_on(*idx, xq, k, 100, sign_kernels_best());
     EXPECT_EQ(s.I, b.I);
     EXPECT_EQ(s.D, b.D);
-    EXPECT_EQ(b.I, search(*idx, xq, k, 100).I);
 }
 
 // More queries than one pass takes (1024): the scan's own batches give
@@ -332,17 +355,18 @@ TEST(Prescan, LargeBatchesSplitLikeSmallOnes) {
     const Cfg c{32, TQVariant::MSE, 2, false};
     auto idx = make_index(c, faiss::METRIC_INNER_PRODUCT, false, 2000, 16);
     auto xq = tqtest::random_gaussian(1100, c.d, 17);
-    Res all = search(*idx, xq, 5, 50);
+    Res all = prescan_on(*idx, xq, 5, 50);
     std::vector<float> h1(xq.begin(), xq.begin() + 550 * c.d);
     std::vector<float> h2(xq.begin() + 550 * c.d, xq.end());
-    Res a = search(*idx, h1, 5, 50), b = search(*idx, h2, 5, 50);
+    Res a = prescan_on(*idx, h1, 5, 50), b = prescan_on(*idx, h2, 5, 50);
     a.I.insert(a.I.end(), b.I.begin(), b.I.end());
     a.D.insert(a.D.end(), b.D.begin(), b.D.end());
     EXPECT_EQ(all.I, a.I);
     EXPECT_EQ(all.D, a.D);
 }
 
-// Below kTQPrescanMinQueries queries the search scans every code.
+// Below kTQPrescanMinQueries queries the search scans every code (and on
+// CPUs without the SIMD sign kernels, at any batch size).
 TEST(Prescan, SmallBatchesScanEveryCode) {
     const Cfg c{128, TQVariant::MSE, 2, false};
     auto idx = make_index(c, faiss::METRIC_L2, false, 3000, 10);

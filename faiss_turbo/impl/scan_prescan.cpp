@@ -38,23 +38,27 @@ void check_symmetric(const Codebook& cb) {
 
 } // namespace
 
-SignCodec::SignCodec(const TurboQuantizer& tq, const Int8Codec& codec) {
-    const size_t d = tq.d;
-    has_sign.resize(d);
-    size_t nsigned = 0;
-    for (size_t j = 0; j < d; j++) {
-        has_sign[j] = (j < tq.n_hi ? tq.b_hi : tq.b_lo) >= 1;
-        nsigned += has_sign[j];
-    }
+void check_prescan_codec(const TurboQuantizer& tq) {
+    const bool hi = tq.n_hi > 0 && tq.b_hi >= 1;
+    const bool lo = tq.n_hi < tq.d && tq.b_lo >= 1;
     FAISS_THROW_IF_NOT_MSG(
-            nsigned > 0,
+            hi || lo,
             "prescan: the codes hold no MSE bits (TQprod below 2 bits): "
             "there are no signs to pre-scan");
-    if (tq.n_hi > 0 && tq.b_hi >= 1) {
+    if (hi) {
         check_symmetric(*tq.cb_hi);
     }
-    if (tq.n_hi < d && tq.b_lo >= 1) {
+    if (lo) {
         check_symmetric(*tq.cb_lo);
+    }
+}
+
+SignCodec::SignCodec(const TurboQuantizer& tq, const Int8Codec& codec) {
+    check_prescan_codec(tq);
+    const size_t d = tq.d;
+    has_sign.resize(d);
+    for (size_t j = 0; j < d; j++) {
+        has_sign[j] = (j < tq.n_hi ? tq.b_hi : tq.b_lo) >= 1;
     }
     mean_abs = get_lloyd_max_codebook(d, 1)->centroids[1];
 
@@ -402,6 +406,10 @@ struct SecondPass {
 /*************************************************************
  * the whole scan
  *************************************************************/
+
+bool prescan_supported() {
+    return &sign_kernels_best() != &sign_kernels_scalar();
+}
 
 void scan_knn_prescan(
         const TurboQuantizer& tq,

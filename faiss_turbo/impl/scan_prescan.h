@@ -34,6 +34,10 @@
 
 namespace faiss_turbo {
 
+/// throws unless the codec has MSE bits and symmetric codebooks (the
+/// indexes check it whether this CPU applies the pre-scan or not)
+void check_prescan_codec(const TurboQuantizer& tq);
+
 /// where the signs are in a codec's codes, and the first pass's constants
 struct SignCodec {
     SignLayout layout{};
@@ -58,6 +62,13 @@ struct SignQueries {
 
     void prepare(const SignCodec& sc, const TQQueries& q);
 };
+
+/// whether searches apply SearchParametersTurboQuant::prescan on this CPU:
+/// where the sign kernels are SIMD (AVX-512 VBMI + VNNI + BMI2, as
+/// FAISS_TURBO_SIMD allows). The portable ones made the pre-scan 5-10x
+/// slower than the scan it replaces on the Zen 4 machine with
+/// FAISS_TURBO_SIMD=avx2 (bench_kernels), so searches there scan every code
+bool prescan_supported();
 
 /** k nearest as scan_knn_int8 (same conventions, the same results when
  * prescan >= ncodes), after a first pass that keeps each query's best

@@ -48,6 +48,13 @@ def test_every_code_kept_is_the_int8_scan(index, xq):
     np.testing.assert_array_equal(I0, fs.search(xq, 10, params=p)[1])
 
 
+needs_kernels = pytest.mark.skipif(
+    not ft.prescan_supported(),
+    reason="no SIMD sign kernels: searches scan every code (C++ tests cover "
+           "the portable ones)")
+
+
+@needs_kernels
 def test_short_lists_prune_and_keep_most(index, xq):
     _, I0 = index.search(xq, 10)
     fractions = []
@@ -58,6 +65,14 @@ def test_short_lists_prune_and_keep_most(index, xq):
     assert fractions[0] < 1  # 20 of 3000 prunes
     assert fractions == sorted(fractions)
     assert fractions[2] > 0.9  # measured 0.99
+
+
+def test_unsupported_cpus_scan_every_code(index, xq):
+    if ft.prescan_supported():
+        pytest.skip("this CPU has the sign kernels")
+    p = ft.SearchParametersTurboQuant(prescan=20)
+    np.testing.assert_array_equal(index.search(xq, 10)[1],
+                                  index.search(xq, 10, params=p)[1])
 
 
 def test_search_defaults_are_kept(index, xq):
