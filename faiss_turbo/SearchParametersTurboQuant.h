@@ -48,7 +48,7 @@ struct SearchParametersTurboQuant : faiss::SearchParameters {
     /// batches, at a recall that this shortlist's length sets
     /// (bench_kernels prints both). Calls with fewer than
     /// kTQPrescanMinQueries queries, and CPUs without its SIMD kernels
-    /// (prescan_supported(): AVX-512 VBMI), scan every code instead. 0:
+    /// (prescan_supported(): AVX2 + BMI2), scan every code instead. 0:
     /// off. IVF indexes refuse it; range_search ignores it
     int prescan = 0;
 };

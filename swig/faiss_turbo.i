@@ -321,7 +321,8 @@ typedef uint64_t size_t;
 %include <faiss_turbo/index_io.h>
 
 // whether searches apply SearchParametersTurboQuant.prescan on this CPU
-// (its SIMD kernels: AVX-512 VBMI); elsewhere they scan every code
+// (its SIMD kernels: AVX2 + BMI2, or AVX-512 VBMI); elsewhere they scan
+// every code
 namespace faiss_turbo {
 bool prescan_supported();
 }

@@ -64,10 +64,10 @@ struct SignQueries {
 };
 
 /// whether searches apply SearchParametersTurboQuant::prescan on this CPU:
-/// where the sign kernels are SIMD (AVX-512 VBMI + VNNI + BMI2, as
-/// FAISS_TURBO_SIMD allows). The portable ones made the pre-scan 5-10x
-/// slower than the scan it replaces on the Zen 4 machine with
-/// FAISS_TURBO_SIMD=avx2 (bench_kernels), so searches there scan every code
+/// where the sign kernels are SIMD (AVX2 + BMI2, or AVX-512 VBMI + VNNI +
+/// BMI2, as FAISS_TURBO_SIMD allows). The portable ones made the pre-scan
+/// 5-10x slower than the scan it replaces (bench_kernels on the Zen 4
+/// machine, commit d1d44ed), so searches there scan every code
 bool prescan_supported();
 
 /** k nearest as scan_knn_int8 (same conventions, the same results when

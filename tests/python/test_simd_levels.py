@@ -31,7 +31,7 @@ rs = np.random.RandomState(5)
 xb = (rs.randn(nb, d) + 2 * rs.randn(20, d)[rs.randint(20, size=nb)])
 xb = xb.astype(np.float32)
 xq = xb[:nq] + 0.3 * rs.randn(nq, d).astype(np.float32)
-res = {"kernels": ft.int8_kernels_name()}
+res = {"kernels": ft.int8_kernels_name(), "prescan": ft.prescan_supported()}
 for key in keys:
     index = ft.index_factory(d, key)
     index.train(xb)
@@ -64,24 +64,41 @@ def run_level(tmp, level):
     subprocess.run([sys.executable, "-c", WORKER, out, ";".join(KEYS)],
                    env=env, check=True, timeout=300)
     with open(out + ".json") as f:
-        return out, json.load(f)["kernels"]
+        res = json.load(f)
+        return out, res["kernels"], res["prescan"]
 
 
 def test_levels_agree_bit_for_bit(tmp_path):
     runs = [run_level(str(tmp_path), lv) for lv in ["scalar", "avx2", ""]]
-    names = [name for _, name in runs]
+    names = [name for _, name, _ in runs]
     assert names[0] == "scalar"
     if len(set(names)) < 2:
         pytest.skip("one kernel set on this CPU: %s" % names)
+    suffixes = ["_" + key.replace(",", "_") + ".npz" for key in KEYS]
     ref = runs[0][0]
-    for out, name in runs[1:]:
-        for key in KEYS:
-            suffix = "_" + key.replace(",", "_") + ".npz"
+    for out, name, _ in runs[1:]:
+        for key, suffix in zip(KEYS, suffixes):
             a, b = np.load(ref + suffix), np.load(out + suffix)
             for field in a.files:
+                if field in ("PD", "PI"):
+                    continue
                 np.testing.assert_array_equal(
                     a[field], b[field],
                     err_msg="%s %s: scalar vs %s" % (key, field, name))
+    # the pre-scan: the same wherever it applies (SIMD sign kernels), the
+    # plain scan's results where it does not
+    with_prescan = [(out, name) for out, name, p in runs if p]
+    for out, name, p in runs:
+        for key, suffix in zip(KEYS, suffixes):
+            a = np.load(out + suffix)
+            if not p:
+                np.testing.assert_array_equal(a["PI"], a["I"])
+                continue
+            b = np.load(with_prescan[0][0] + suffix)
+            for field in ("PD", "PI"):
+                np.testing.assert_array_equal(
+                    a[field], b[field], err_msg="%s %s: %s vs %s" % (
+                        key, field, name, with_prescan[0][1]))
 
 
 def test_kernels_name():

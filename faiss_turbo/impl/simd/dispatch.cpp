@@ -4,7 +4,8 @@
  * compiled apart (FAISS_TURBO_WITH_AVX2) and used only where the CPU and the
  * OS support them (__builtin_cpu_supports checks both), and so are the
  * AVX-512 (VNNI) int8 and fast-scan kernels (FAISS_TURBO_WITH_AVX512) and
- * the sign pre-scan's (FAISS_TURBO_WITH_SIGN512: VBMI, VNNI, BMI2).
+ * the sign pre-scan's (FAISS_TURBO_WITH_SIGN512: VBMI, VNNI, BMI2; its AVX2
+ * kernels also need BMI2).
  * FAISS_TURBO_SIMD in the environment (read once) caps the choice, for
  * comparisons: "scalar" keeps every kernel portable, "avx2" leaves out
  * AVX-512.
@@ -23,6 +24,7 @@
 namespace faiss_turbo {
 
 #if FAISS_TURBO_WITH_AVX2
+extern const SignKernels kSignKernelsAVX2;
 extern const Int8Kernels kInt8KernelsAVX2;
 extern const FloatKernels kFloatKernelsAVX2;
 extern const LutKernels kLutKernelsAVX2;
@@ -185,9 +187,19 @@ const SignKernels* sign_kernels_avx512() {
 #endif
 }
 
+const SignKernels* sign_kernels_avx2() {
+#if FAISS_TURBO_WITH_AVX2
+    static const bool supported =
+            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2");
+    return supported ? &kSignKernelsAVX2 : nullptr;
+#else
+    return nullptr;
+#endif
+}
+
 const SignKernels& sign_kernels_best() {
-    static const SignKernels& best = best_of<SignKernels>(
-            sign_kernels_avx512(), nullptr, sign_kernels_scalar());
+    static const SignKernels& best = best_of(
+            sign_kernels_avx512(), sign_kernels_avx2(), sign_kernels_scalar());
     return best;
 }
 

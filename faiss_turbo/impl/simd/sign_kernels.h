@@ -10,12 +10,16 @@
  * entries: 16 coordinates per byte lookup and int8 add, where the int8 scan
  * multiplies and adds one coordinate per byte.
  *
- * Tile layout: panels of kSignPanelCodes codes. Column w of a panel is 64
- * bytes, one dword per code; byte t of code c's dword is (t << 4) |
- * nibble(c, 4 w + t). A query's table for column w is 64 int8 entries,
- * entry (t << 4) | n for group 4 w + t and pattern n. One vpermb of a column
- * by the table then gives 16 codes x 4 groups of entries, and one vpdpbusd
- * against ones adds each code's four into its int32 lane.
+ * Tiles: panels of kSignPanelCodes codes, a column (4 groups) of a panel
+ * in 64 bytes. A query's table for column w is 64 int8 entries, entry
+ * 16 t + n for group 4 w + t and pattern n. Two layouts of a column:
+ *   - dwords (portable, AVX-512): byte t of code c's dword is
+ *     (t << 4) | nibble(c, 4 w + t). One vpermb of a column by the table
+ *     gives 16 codes x 4 groups of entries, and one vpdpbusd against ones
+ *     adds each code's four into its int32 lane;
+ *   - lanes (AVX2): byte 16 t + c is nibble(c, 4 w + t), so that each
+ *     128-bit lane holds one group of 16 codes and pshufb looks it up in
+ *     that group's 16 entries (the table's same lane).
  *
  * This header is included by SIMD translation units: no inline code (see
  * int8_kernels.h).
@@ -54,8 +58,15 @@ struct SignLayout {
     size_t max_read;          ///< bytes read from a code's start, >= code_size
 };
 
+/// SignKernels::tile_layout
+constexpr int kSignTileDwords = 0;
+constexpr int kSignTileLanes = 1;
+
 struct SignKernels {
     const char* name;
+
+    /// kSignTileDwords or kSignTileLanes (same size)
+    int tile_layout;
 
     /// the tile of n codes (sign_tile_bytes(n) bytes; the codes readable
     /// for layout.max_read bytes each)
@@ -84,6 +95,9 @@ uint32_t sign_nibble(const SignLayout& layout, const uint8_t* code, size_t g);
 
 /// the portable kernels, the reference of the others
 const SignKernels& sign_kernels_scalar();
+
+/// AVX2 (and BMI2) kernels, null where the build or the CPU lacks them
+const SignKernels* sign_kernels_avx2();
 
 /// AVX-512 VBMI + VNNI (and BMI2) kernels, null where the build or the CPU
 /// lacks them

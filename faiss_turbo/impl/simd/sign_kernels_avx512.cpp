@@ -180,6 +180,6 @@ void tile_dots_avx512(
 } // namespace
 
 extern const SignKernels kSignKernelsAVX512 = {
-        "avx512vbmi", build_tile_avx512, tile_dots_avx512};
+        "avx512vbmi", kSignTileDwords, build_tile_avx512, tile_dots_avx512};
 
 } // namespace faiss_turbo

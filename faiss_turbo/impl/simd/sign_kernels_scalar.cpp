@@ -86,7 +86,7 @@ void tile_dots_scalar(
 
 const SignKernels& sign_kernels_scalar() {
     static const SignKernels k = {
-            "scalar", build_tile_scalar, tile_dots_scalar};
+            "scalar", kSignTileDwords, build_tile_scalar, tile_dots_scalar};
     return k;
 }
 
