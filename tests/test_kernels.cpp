@@ -27,12 +27,7 @@ using namespace faiss_turbo;
 
 namespace {
 
-struct Cfg {
-    size_t d;
-    TQVariant v;
-    float bits;
-    bool debiased;
-};
+using Cfg = tqtest::TQCase;
 
 // every segment shape: interleaved 1/2/4 bits with partial last chunks,
 // natural 3/5/8 bits, fractional splits on and off a byte, 0-bit MSE parts
@@ -67,22 +62,9 @@ const Cfg kCfgs[] = {
         {600, TQVariant::PROD, 3, false},
 };
 
-std::string name(const Cfg& c) {
-    char buf[64];
-    snprintf(
-            buf,
-            sizeof(buf),
-            "d=%zd %s %g%s",
-            c.d,
-            c.v == TQVariant::PROD ? "prod" : "mse",
-            c.bits,
-            c.debiased ? " debiased" : "");
-    return buf;
-}
-
 const TurboQuantizer& get_tq(const Cfg& c) {
     static std::map<std::string, std::unique_ptr<TurboQuantizer>> cache;
-    auto& p = cache[name(c)];
+    auto& p = cache[tqtest::case_name(c)];
     if (!p) {
         p.reset(new TurboQuantizer(c.d, c.v, c.bits, c.debiased));
     }
@@ -256,7 +238,7 @@ TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
         printf("no AVX-512 VNNI on this CPU: its kernel is not checked\n");
     }
     for (const Cfg& c : kCfgs) {
-        SCOPED_TRACE(name(c));
+        SCOPED_TRACE(tqtest::case_name(c));
         for (bool l2 : {true, false}) {
             Int8Codec codec(get_tq(c), l2);
             // 23 codes: a full and a part panel (AVX-512's tiles); 40: a
@@ -274,7 +256,9 @@ TEST(Int8Kernels, NaturalSegmentsAtEveryBitOffset) {
     for (const Cfg& c : kCfgs) {
         Int8Codec codec(get_tq(c), true);
         for (uint32_t shift = 1; shift < 8; shift++) {
-            SCOPED_TRACE(name(c) + " shifted by " + std::to_string(shift));
+            SCOPED_TRACE(
+                    tqtest::case_name(c) + " shifted by " +
+                    std::to_string(shift));
             Int8Layout L = codec.layout;
             bool moved = false;
             for (int s = 0; s < L.nseg; s++) {
@@ -300,7 +284,7 @@ TEST(Int8Kernels, TablesFitMaddubs) {
         for (int s = 0; s < codec.layout.nseg; s++) {
             const Int8Segment& sg = codec.layout.seg[s];
             for (int i = 0; i < (1 << sg.nbits); i++) {
-                EXPECT_LE(sg.u[i], 2 * kInt8Offset) << name(c);
+                EXPECT_LE(sg.u[i], 2 * kInt8Offset) << tqtest::case_name(c);
             }
             EXPECT_EQ(sg.tile_offset % 32, 0u);
             EXPECT_EQ(sg.width % 32, 0u);
@@ -313,7 +297,7 @@ TEST(Int8Kernels, TablesFitMaddubs) {
 TEST(Int8Scan, ErrorWithinRoundingBound) {
     const size_t nb = 300, nq = 4;
     for (const Cfg& c : kCfgs) {
-        SCOPED_TRACE(name(c));
+        SCOPED_TRACE(tqtest::case_name(c));
         if (c.debiased) {
             continue; // same dot product, scaled by beta
         }
@@ -396,19 +380,6 @@ Res search(
     return r;
 }
 
-std::unique_ptr<IndexTurboQuant> make_index(
-        const Cfg& c, faiss::MetricType m, bool centered, size_t nb, int seed) {
-    auto idx = std::make_unique<IndexTurboQuant>(
-            c.d, c.bits, c.v, m, centered, c.debiased);
-    auto xb = tqtest::random_gaussian(nb, c.d, seed);
-    for (auto& x : xb) {
-        x += 0.3f;
-    }
-    idx->train(nb, xb.data());
-    idx->add(nb, xb.data());
-    return idx;
-}
-
 } // namespace
 
 // Re-scoring every code makes the int8 path the exact one, whatever the
@@ -418,8 +389,11 @@ TEST(Int8Scan, RerankingAllEqualsExact) {
     const size_t nb = 517, k = 7;
     for (const Cfg& c : kCfgs) {
         for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
-            SCOPED_TRACE(name(c) + (m == faiss::METRIC_L2 ? " L2" : " IP"));
-            auto idx = make_index(c, m, m == faiss::METRIC_L2, nb, 31);
+            SCOPED_TRACE(
+                    tqtest::case_name(c) +
+                    (m == faiss::METRIC_L2 ? " L2" : " IP"));
+            auto idx = tqtest::make_case_index(
+                    c, m, m == faiss::METRIC_L2, nb, 31);
             for (size_t nq : {1, 3, 41}) {
                 auto xq = tqtest::random_gaussian(nq, c.d, 32);
                 Res e = search(*idx, xq, k, TQ_SCAN_EXACT, 0);
@@ -468,8 +442,8 @@ TEST(Int8Scan, ShortListRecallAndExactScores) {
 TEST(Int8Scan, WithoutRerankReturnsInt8Scores) {
     const size_t nb = 600, nq = 6, k = 5;
     for (const Cfg& c : kCfgs) {
-        SCOPED_TRACE(name(c));
-        auto idx = make_index(c, faiss::METRIC_L2, false, nb, 51);
+        SCOPED_TRACE(tqtest::case_name(c));
+        auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, nb, 51);
         auto xq = tqtest::random_gaussian(nq, c.d, 52);
         Res a = search(*idx, xq, k, TQ_SCAN_INT8, 0);
         TQQueries q;
@@ -611,8 +585,8 @@ TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
             {70, TQVariant::MSE, 3.5, true},
             {48, TQVariant::PROD, 3, false}};
     for (const Cfg& c : cfgs) {
-        SCOPED_TRACE(name(c));
-        auto idx = make_index(c, faiss::METRIC_L2, false, nb, 61);
+        SCOPED_TRACE(tqtest::case_name(c));
+        auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, nb, 61);
         auto xq = tqtest::random_gaussian(40, c.d, 62);
         TQQueries q;
         idx->prepare_queries(40, xq.data(), q);
@@ -645,7 +619,7 @@ TEST(Int8Scan, IndependentOfThreadsKernelsAndBatching) {
 TEST(Int8Scan, OneQuerySplitOverThreads) {
     const size_t nb = 40000, k = 10;
     const Cfg c = {64, TQVariant::MSE, 4, true};
-    auto idx = make_index(c, faiss::METRIC_L2, false, nb, 81);
+    auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, nb, 81);
     auto xq = tqtest::random_gaussian(3, c.d, 82);
     for (size_t nq : {1, 3}) {
         TQQueries q;
@@ -660,7 +634,8 @@ TEST(Int8Scan, OneQuerySplitOverThreads) {
 
 TEST(Int8Scan, SelectorAndFewCodes) {
     const Cfg c = {40, TQVariant::MSE, 4, true};
-    auto idx = make_index(c, faiss::METRIC_INNER_PRODUCT, false, 800, 71);
+    auto idx = tqtest::make_case_index(
+            c, faiss::METRIC_INNER_PRODUCT, false, 800, 71);
     auto xq = tqtest::random_gaussian(5, c.d, 72);
     faiss::IDSelectorRange range(100, 500);
     Res e = search(*idx, xq, 20, TQ_SCAN_EXACT, 0, &range);

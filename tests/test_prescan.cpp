@@ -28,12 +28,7 @@ using namespace faiss_turbo;
 
 namespace {
 
-struct Cfg {
-    size_t d;
-    TQVariant v;
-    float bits;
-    bool debiased;
-};
+using Cfg = tqtest::TQCase;
 
 // columns in one word (1-4 bits, on a byte) and by groups (3 bits across
 // words, 5 and 8 bits, fractional splits), a last column cut short, PROD
@@ -52,25 +47,6 @@ const Cfg kCfgs[] = {
         {33, TQVariant::PROD, 1.5, false},
         {2100, TQVariant::MSE, 1, false}, // 132 columns: AVX2 flushes at 128
 };
-
-std::string name(const Cfg& c) {
-    return "d=" + std::to_string(c.d) +
-           (c.v == TQVariant::PROD ? " prod " : " mse ") +
-           std::to_string(c.bits) + (c.debiased ? " debiased" : "");
-}
-
-std::unique_ptr<IndexTurboQuant> make_index(
-        const Cfg& c, faiss::MetricType m, bool centered, size_t nb, int seed) {
-    auto idx = std::make_unique<IndexTurboQuant>(
-            c.d, c.bits, c.v, m, centered, c.debiased);
-    auto xb = tqtest::random_gaussian(nb, c.d, seed);
-    for (auto& x : xb) {
-        x += 0.3f;
-    }
-    idx->train(nb, xb.data());
-    idx->add(nb, xb.data());
-    return idx;
-}
 
 struct Res {
     std::vector<float> D;
@@ -126,6 +102,21 @@ Res prescan_on(
     return r;
 }
 
+/// prescan_on over the first `first` queries, then over the others
+Res in_two(
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq,
+        size_t k,
+        int prescan,
+        size_t first) {
+    auto cut = xq.begin() + first * idx.d;
+    Res a = prescan_on(idx, std::vector<float>(xq.begin(), cut), k, prescan);
+    Res b = prescan_on(idx, std::vector<float>(cut, xq.end()), k, prescan);
+    a.I.insert(a.I.end(), b.I.begin(), b.I.end());
+    a.D.insert(a.D.end(), b.D.begin(), b.D.end());
+    return a;
+}
+
 /// codes readable as the kernels read them
 std::vector<uint8_t> padded(const IndexTurboQuant& idx, const SignLayout& L) {
     std::vector<uint8_t> c(idx.codes);
@@ -139,8 +130,8 @@ std::vector<uint8_t> padded(const IndexTurboQuant& idx, const SignLayout& L) {
 // without bits (PROD below 2 bits) and past d have none.
 TEST(Prescan, NibblesAreTheDecodedSigns) {
     for (const Cfg& c : kCfgs) {
-        SCOPED_TRACE(name(c));
-        auto idx = make_index(c, faiss::METRIC_L2, false, 50, 1);
+        SCOPED_TRACE(tqtest::case_name(c));
+        auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, 50, 1);
         const TurboQuantizer& tq = idx->tq;
         Int8Codec codec(tq, true);
         SignCodec sc(tq, codec);
@@ -196,9 +187,10 @@ TEST(Prescan, EveryKernelSetIsTested) {
 void kernels_agree_with_the_definition(const SignKernels& B) {
     const SignKernels& S = sign_kernels_scalar();
     for (const Cfg& c : kCfgs) {
-        SCOPED_TRACE(name(c) + " " + B.name);
+        SCOPED_TRACE(tqtest::case_name(c) + " " + B.name);
         for (size_t n : {1, 23, 40}) {
-            auto idx = make_index(c, faiss::METRIC_L2, false, n, 2);
+            auto idx =
+                    tqtest::make_case_index(c, faiss::METRIC_L2, false, n, 2);
             Int8Codec codec(idx->tq, true);
             SignCodec sc(idx->tq, codec);
             const SignLayout& L = sc.layout;
@@ -249,7 +241,7 @@ void kernels_agree_with_the_definition(const SignKernels& B) {
 // the int8 rounding of each group.
 TEST(Prescan, TablesEstimateTheSignedDot) {
     const Cfg c{256, TQVariant::MSE, 4, false};
-    auto idx = make_index(c, faiss::METRIC_L2, false, 30, 4);
+    auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, 30, 4);
     Int8Codec codec(idx->tq, true);
     SignCodec sc(idx->tq, codec);
     auto codes = padded(*idx, sc.layout);
@@ -303,8 +295,11 @@ TEST(Prescan, EveryCodeShortlistedIsTheInt8Scan) {
             continue; // there for the kernels' flush, and 8 s here
         }
         for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
-            SCOPED_TRACE(name(c) + (m == faiss::METRIC_L2 ? " L2" : " IP"));
-            auto idx = make_index(c, m, m == faiss::METRIC_L2, nb, 6);
+            SCOPED_TRACE(
+                    tqtest::case_name(c) +
+                    (m == faiss::METRIC_L2 ? " L2" : " IP"));
+            auto idx =
+                    tqtest::make_case_index(c, m, m == faiss::METRIC_L2, nb, 6);
             auto xq = tqtest::random_gaussian(nq, c.d, 7);
             for (faiss::IDSelector* sel :
                  {(faiss::IDSelector*)nullptr, (faiss::IDSelector*)&odd_half}) {
@@ -335,7 +330,7 @@ TEST(Prescan, EveryCodeShortlistedIsTheInt8Scan) {
 TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
     const size_t nb = 5000, k = 10, nq = 64;
     const Cfg c{256, TQVariant::MSE, 4, false};
-    auto idx = make_index(c, faiss::METRIC_L2, false, nb, 8);
+    auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, nb, 8);
     auto xq = tqtest::random_gaussian(nq, c.d, 9);
     Res full = search(*idx, xq, k, 0);
     auto kept = [&](const Res& r) {
@@ -372,12 +367,7 @@ TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
             EXPECT_EQ(r.I, s.I) << L;
             EXPECT_EQ(r.D, s.D) << L;
         }
-        // two batches of 32
-        std::vector<float> h1(xq.begin(), xq.begin() + 32 * c.d);
-        std::vector<float> h2(xq.begin() + 32 * c.d, xq.end());
-        Res a = prescan_on(*idx, h1, k, L), b = prescan_on(*idx, h2, k, L);
-        a.I.insert(a.I.end(), b.I.begin(), b.I.end());
-        a.D.insert(a.D.end(), b.D.begin(), b.D.end());
+        Res a = in_two(*idx, xq, k, L, 32); // two batches of 32
         EXPECT_EQ(r.I, a.I) << L;
         EXPECT_EQ(r.D, a.D) << L;
     }
@@ -392,14 +382,11 @@ TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
 // what two searches of half the queries give.
 TEST(Prescan, LargeBatchesSplitLikeSmallOnes) {
     const Cfg c{32, TQVariant::MSE, 2, false};
-    auto idx = make_index(c, faiss::METRIC_INNER_PRODUCT, false, 2000, 16);
+    auto idx = tqtest::make_case_index(
+            c, faiss::METRIC_INNER_PRODUCT, false, 2000, 16);
     auto xq = tqtest::random_gaussian(1100, c.d, 17);
     Res all = prescan_on(*idx, xq, 5, 50);
-    std::vector<float> h1(xq.begin(), xq.begin() + 550 * c.d);
-    std::vector<float> h2(xq.begin() + 550 * c.d, xq.end());
-    Res a = prescan_on(*idx, h1, 5, 50), b = prescan_on(*idx, h2, 5, 50);
-    a.I.insert(a.I.end(), b.I.begin(), b.I.end());
-    a.D.insert(a.D.end(), b.D.begin(), b.D.end());
+    Res a = in_two(*idx, xq, 5, 50, 550);
     EXPECT_EQ(all.I, a.I);
     EXPECT_EQ(all.D, a.D);
 }
@@ -408,7 +395,7 @@ TEST(Prescan, LargeBatchesSplitLikeSmallOnes) {
 // CPUs without the SIMD sign kernels, at any batch size).
 TEST(Prescan, SmallBatchesScanEveryCode) {
     const Cfg c{128, TQVariant::MSE, 2, false};
-    auto idx = make_index(c, faiss::METRIC_L2, false, 3000, 10);
+    auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, 3000, 10);
     auto xq = tqtest::random_gaussian(kTQPrescanMinQueries - 1, c.d, 11);
     Res a = search(*idx, xq, 10, 0), b = search(*idx, xq, 10, 20);
     EXPECT_EQ(a.I, b.I);
@@ -417,7 +404,7 @@ TEST(Prescan, SmallBatchesScanEveryCode) {
 
 TEST(Prescan, BadOptionsThrow) {
     const Cfg c{64, TQVariant::MSE, 4, false};
-    auto idx = make_index(c, faiss::METRIC_L2, false, 100, 12);
+    auto idx = tqtest::make_case_index(c, faiss::METRIC_L2, false, 100, 12);
     auto xq = tqtest::random_gaussian(20, c.d, 13);
     tqtest::throws_with(
             [&] { search(*idx, xq, 5, -1); }, "prescan=-1 must be >= 0");

@@ -9,7 +9,39 @@
 
 #include <faiss/impl/AuxIndexStructures.h>
 
+#include <faiss_turbo/IndexTurboQuant.h>
+
 namespace tqtest {
+
+std::string case_name(const TQCase& c) {
+    char buf[64];
+    snprintf(
+            buf,
+            sizeof(buf),
+            "d=%zd %s %g%s",
+            c.d,
+            c.v == faiss_turbo::TQVariant::PROD ? "prod" : "mse",
+            c.bits,
+            c.debiased ? " debiased" : "");
+    return buf;
+}
+
+std::unique_ptr<faiss_turbo::IndexTurboQuant> make_case_index(
+        const TQCase& c,
+        faiss::MetricType m,
+        bool centered,
+        size_t nb,
+        int seed) {
+    auto idx = std::make_unique<faiss_turbo::IndexTurboQuant>(
+            c.d, c.bits, c.v, m, centered, c.debiased);
+    auto xb = random_gaussian(nb, c.d, seed);
+    for (auto& x : xb) {
+        x += 0.3f;
+    }
+    idx->train(nb, xb.data());
+    idx->add(nb, xb.data());
+    return idx;
+}
 
 std::vector<float> random_gaussian(size_t n, size_t d, uint64_t seed) {
     std::mt19937_64 rng(seed);

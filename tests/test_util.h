@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,9 +13,34 @@
 
 #include <faiss_turbo/impl/compat.h>
 
+namespace faiss_turbo {
+struct IndexTurboQuant;
+enum class TQVariant : int;
+} // namespace faiss_turbo
+
 namespace tqtest {
 
 using faiss_turbo::idx_t;
+
+/// a codec shape of the scan tests
+struct TQCase {
+    size_t d;
+    faiss_turbo::TQVariant v;
+    float bits;
+    bool debiased;
+};
+
+/// "d=37 mse 4 debiased"
+std::string case_name(const TQCase& c);
+
+/// an IndexTurboQuant of that shape over nb Gaussian vectors + 0.3
+/// (not centered at 0, so that centering matters), trained and filled
+std::unique_ptr<faiss_turbo::IndexTurboQuant> make_case_index(
+        const TQCase& c,
+        faiss::MetricType m,
+        bool centered,
+        size_t nb,
+        int seed);
 
 /// n x d Gaussian vectors normalized to unit length
 std::vector<float> random_unit(size_t n, size_t d, uint64_t seed);

@@ -93,6 +93,11 @@ size_t sign_tile_bytes(const SignLayout& layout, size_t n);
 /// the nibble of group g of a code (the definition the kernels follow)
 uint32_t sign_nibble(const SignLayout& layout, const uint8_t* code, size_t g);
 
+/// the 4 nibbles of column w of a code (nibble t: group 4 w + t) by BMI2's
+/// pext: the SIMD kernels' tile builders, where the CPU has BMI2
+uint32_t sign_column_nibbles_bmi2(
+        const SignLayout& layout, const uint8_t* code, size_t w);
+
 /// the portable kernels, the reference of the others
 const SignKernels& sign_kernels_scalar();
 

@@ -27,32 +27,6 @@ constexpr size_t kCol = kSignColumnBytes;
 /// columns whose s16 sums cannot overflow: 2 adds of |entry| <= 127 each
 constexpr size_t kFlushColumns = 128;
 
-uint64_t load64(const uint8_t* p) {
-    uint64_t w;
-    __builtin_memcpy(&w, p, 8);
-    return w;
-}
-
-/// the 4 nibbles of column w of one code, nibble t in bits 4t..4t+3
-uint32_t column_nibbles(const SignLayout& L, const uint8_t* code, size_t w) {
-    if (L.col_mask[w] != 0) {
-        return (uint32_t)_pext_u64(load64(code + L.col_byte[w]), L.col_mask[w]);
-    }
-    uint32_t nibs = 0;
-    for (size_t t = 0; t < 4; t++) {
-        size_t g = 4 * w + t;
-        if (g >= L.ngroups) {
-            break;
-        }
-        uint32_t bits =
-                (uint32_t)_pext_u64(load64(code + L.byte[g]), L.mask[g]);
-        uint32_t nib =
-                L.present[g] == 0xf ? bits : _pdep_u32(bits, L.present[g]);
-        nibs |= nib << (4 * t);
-    }
-    return nibs;
-}
-
 void build_tile_avx2(
         const SignLayout& L, const uint8_t* codes, size_t n, uint8_t* tile) {
     const size_t np = (n + kPanel - 1) / kPanel;
@@ -60,7 +34,7 @@ void build_tile_avx2(
         uint8_t* col = tile + (i / kPanel) * L.ncols * kCol + i % kPanel;
         const uint8_t* code = codes + i * L.code_size;
         for (size_t w = 0; w < L.ncols; w++) {
-            uint32_t nibs = i < n ? column_nibbles(L, code, w) : 0;
+            uint32_t nibs = i < n ? sign_column_nibbles_bmi2(L, code, w) : 0;
             for (size_t t = 0; t < 4; t++) {
                 col[w * kCol + 16 * t] = (uint8_t)((nibs >> (4 * t)) & 15);
             }

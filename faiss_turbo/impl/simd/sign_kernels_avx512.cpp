@@ -31,32 +31,10 @@ __m512i dpbusd(__m512i acc, __m512i u, __m512i q) {
     return acc;
 }
 
-uint64_t load64(const uint8_t* p) {
-    uint64_t w;
-    __builtin_memcpy(&w, p, 8);
-    return w;
-}
-
 /// column w of one code: byte t = (t << 4) | nibble of group 4 w + t
 uint32_t column_dword(const SignLayout& L, const uint8_t* code, size_t w) {
-    if (L.col_mask[w] != 0) {
-        uint32_t bits = (uint32_t)_pext_u64(
-                load64(code + L.col_byte[w]), L.col_mask[w]);
-        return _pdep_u32(bits, 0x0f0f0f0fu) | 0x30201000u;
-    }
-    uint32_t dw = 0x30201000u;
-    for (size_t t = 0; t < 4; t++) {
-        size_t g = 4 * w + t;
-        if (g >= L.ngroups) {
-            break;
-        }
-        uint32_t bits =
-                (uint32_t)_pext_u64(load64(code + L.byte[g]), L.mask[g]);
-        uint32_t nib =
-                L.present[g] == 0xf ? bits : _pdep_u32(bits, L.present[g]);
-        dw |= nib << (8 * t);
-    }
-    return dw;
+    return _pdep_u32(sign_column_nibbles_bmi2(L, code, w), 0x0f0f0f0fu) |
+           0x30201000u;
 }
 
 void build_tile_avx512(
