@@ -19,7 +19,7 @@
  *     the exact estimator, and the fast-scan's nq=1 bytes per second;
  *   - the sign pre-scan (SearchParametersTurboQuant::prescan) against the
  *     plain int8 scan, same queries, 1 thread, interleaved runs: ms per
- *     query for the batch and for batches of 16 (the smallest that take
+ *     query for the batch and for batches of 32 (the smallest that take
  *     the pre-scan), their ratios, and how many of the plain scan's top
  *     10 the pre-scan's keeps (over the whole batch);
  *   - encode, vectors per second.

@@ -31,9 +31,10 @@ constexpr float kTQDefaultRerankFactor = 2;
 /// searches of fewer queries than this skip the sign pre-scan
 /// (SearchParametersTurboQuant::prescan): the scan is then bound by
 /// reading the codes, which the pre-scan reads too, and building its tiles
-/// cost more than it saved (bench_kernels, d = 1536: 4x the int8 scan's
-/// time at nq = 1, 1.0-1.25x faster at 16, 1.4-1.7x at 1000)
-constexpr int kTQPrescanMinQueries = 16;
+/// costs more than it saves (bench_kernels, 100k codes, L = 250-500, d =
+/// 1536 / 384: 4x the int8 scan's time at nq = 1, 0.91-1.08x at 16,
+/// 1.00-1.16x at 32, 1.10-1.28x at 64, 1.4-2.0x at 1000)
+constexpr int kTQPrescanMinQueries = 32;
 
 struct SearchParametersTurboQuant : faiss::SearchParameters {
     int scan_mode = TQ_SCAN_INT8;

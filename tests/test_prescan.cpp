@@ -288,7 +288,7 @@ TEST(Prescan, TablesEstimateTheSignedDot) {
 // all of them: the same results, bit for bit, for every codec shape, both
 // metrics, centered or not, with a selector, flat and fast-scan.
 TEST(Prescan, EveryCodeShortlistedIsTheInt8Scan) {
-    const size_t nb = 600, k = 7, nq = 20;
+    const size_t nb = 600, k = 7, nq = 32; // the index applies it from 32
     faiss::IDSelectorRange odd_half(100, 400);
     for (const Cfg& c : kCfgs) {
         if (c.d > 2000) {

@@ -26,7 +26,7 @@ import json, sys
 import numpy as np
 import faiss, faiss_turbo as ft
 out, keys = sys.argv[1], sys.argv[2].split(";")
-d, nb, nq, k = 300, 2000, 24, 10
+d, nb, nq, k = 300, 2000, 32, 10  # nq: the pre-scan's smallest batch
 rs = np.random.RandomState(5)
 xb = (rs.randn(nb, d) + 2 * rs.randn(20, d)[rs.randint(20, size=nb)])
 xb = xb.astype(np.float32)
