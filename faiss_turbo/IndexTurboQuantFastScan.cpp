@@ -166,7 +166,7 @@ void IndexTurboQuantFastScan::search(
     prepare_queries(n, x, q);
     q.check_l2_range("search");
     if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported()) {
-        // int8_scan_supported: the fast-scan widths are
+        // (every fast-scan width has int8 kernels: int8_scan_supported)
         scan_knn_prescan(
                 tq,
                 nullptr,

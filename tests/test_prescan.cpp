@@ -430,4 +430,19 @@ TEST(Prescan, BadOptionsThrow) {
     tqtest::throws_with(
             [&] { ivf.search(20, xq.data(), 5, D.data(), I.data()); },
             "an option of the flat indexes");
+    std::vector<idx_t> assign(20, 0);
+    std::vector<float> cdis(20, 0);
+    tqtest::throws_with(
+            [&] {
+                ivf.search_preassigned(
+                        20,
+                        xq.data(),
+                        5,
+                        assign.data(),
+                        cdis.data(),
+                        D.data(),
+                        I.data(),
+                        false);
+            },
+            "an option of the flat indexes");
 }
