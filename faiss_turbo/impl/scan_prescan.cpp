@@ -187,7 +187,7 @@ void SignQueries::prepare(const SignCodec& sc, const TQQueries& q) {
 
 namespace {
 
-constexpr size_t kSignTileCodes = 256;   // codes per tile
+constexpr size_t kSignTileCodes = 1024; // codes per tile
 constexpr size_t kSignTileQueries = 32;  // queries per tile_dots call
 constexpr size_t kSignQueryBatch = 1024; // queries per pass over the codes
 /// bytes a batch's shortlists may take (about 48 per kept code: the first
