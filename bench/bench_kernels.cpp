@@ -18,7 +18,8 @@
  *     query batched and at nq = 1, their ratio, recall@10 of both against
  *     the exact estimator, and the fast-scan's nq=1 bytes per second;
  *   - the sign pre-scan (SearchParametersTurboQuant::prescan) against the
- *     plain int8 scan, same queries, 1 thread, interleaved runs: ms per
+ *     plain int8 scan, same queries, at each --threads, interleaved
+ *     runs: ms per
  *     query for the batch and for batches of 32 (the smallest that take
  *     the pre-scan), their ratios, and how many of the plain scan's top
  *     10 the pre-scan's keeps (over the whole batch);
@@ -508,77 +509,80 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-/// the sign pre-scan against the plain int8 scan (default re-scoring), 1
-/// thread, interleaved runs: the whole batch, and batches of
+/// the sign pre-scan against the plain int8 scan (default re-scoring) at
+/// each of o.threads, interleaved runs: the whole batch, and batches of
 /// kTQPrescanMinQueries (the smallest that take the pre-scan)
 void bench_prescan(
         const Options& o,
         const IndexTurboQuant& idx,
         const std::vector<float>& xq) {
-    omp_set_num_threads(1);
     const float rf = kTQDefaultRerankFactor;
     const size_t nsmall = kTQPrescanMinQueries;
     const size_t nb16 = std::max<size_t>(1, std::min<size_t>(o.nq / nsmall, 4));
     Result full = search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf);
-    for (float pf : o.prescan) {
-        const int pre = (int)pf;
-        double kept =
-                recall(search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf, pre),
-                       full,
-                       o.nq);
-        std::vector<double> tb[2], ts[2], rb, rs;
-        for (int r = 0; r < o.runs; r++) {
-            for (int m = 0; m < 2; m++) {
-                const int pm = m ? pre : 0;
-                tb[m].push_back(
-                        median_time(
-                                1,
-                                [&] {
-                                    search(idx,
-                                           xq.data(),
-                                           o.nq,
-                                           TQ_SCAN_INT8,
-                                           rf,
-                                           pm);
-                                })
-                                .wall /
-                        o.nq);
-                ts[m].push_back(
-                        median_time(
-                                1,
-                                [&] {
-                                    for (size_t b = 0; b < nb16; b++) {
+    for (int nt : o.threads)
+        for (float pf : o.prescan) {
+            omp_set_num_threads(nt);
+            const int pre = (int)pf;
+            double kept =
+                    recall(search(idx, xq.data(), o.nq, TQ_SCAN_INT8, rf, pre),
+                           full,
+                           o.nq);
+            std::vector<double> tb[2], ts[2], rb, rs;
+            for (int r = 0; r < o.runs; r++) {
+                for (int m = 0; m < 2; m++) {
+                    const int pm = m ? pre : 0;
+                    tb[m].push_back(
+                            median_time(
+                                    1,
+                                    [&] {
                                         search(idx,
-                                               xq.data() + b * nsmall * o.d,
-                                               std::min(nsmall, o.nq),
+                                               xq.data(),
+                                               o.nq,
                                                TQ_SCAN_INT8,
                                                rf,
                                                pm);
-                                    }
-                                })
-                                .wall /
-                        (nb16 * std::min(nsmall, o.nq)));
+                                    })
+                                    .wall /
+                            o.nq);
+                    ts[m].push_back(
+                            median_time(
+                                    1,
+                                    [&] {
+                                        for (size_t b = 0; b < nb16; b++) {
+                                            search(idx,
+                                                   xq.data() + b * nsmall * o.d,
+                                                   std::min(nsmall, o.nq),
+                                                   TQ_SCAN_INT8,
+                                                   rf,
+                                                   pm);
+                                        }
+                                    })
+                                    .wall /
+                            (nb16 * std::min(nsmall, o.nq)));
+                }
+                rb.push_back(tb[0].back() / tb[1].back());
+                rs.push_back(ts[0].back() / ts[1].back());
             }
-            rb.push_back(tb[0].back() / tb[1].back());
-            rs.push_back(ts[0].back() / ts[1].back());
+            printf("prescan %d (sign kernels %s), %d threads, ms/query: batch "
+                   "of "
+                   "%zd: int8 %.3f, prescan %.3f (%.2fx); batches of %zd: int8 "
+                   "%.3f, prescan %.3f (%.2fx); the int8 scan's top 10 kept: "
+                   "%.4f (medians of %d interleaved runs, ratios per run)\n",
+                   pre,
+                   sign_kernels_best().name,
+                   nt,
+                   o.nq,
+                   median(tb[0]) * 1e3,
+                   median(tb[1]) * 1e3,
+                   median(rb),
+                   nsmall,
+                   median(ts[0]) * 1e3,
+                   median(ts[1]) * 1e3,
+                   median(rs),
+                   kept,
+                   o.runs);
         }
-        printf("prescan %d (sign kernels %s), 1 thread, ms/query: batch of "
-               "%zd: int8 %.3f, prescan %.3f (%.2fx); batches of %zd: int8 "
-               "%.3f, prescan %.3f (%.2fx); the int8 scan's top 10 kept: "
-               "%.4f (medians of %d interleaved runs, ratios per run)\n",
-               pre,
-               sign_kernels_best().name,
-               o.nq,
-               median(tb[0]) * 1e3,
-               median(tb[1]) * 1e3,
-               median(rb),
-               nsmall,
-               median(ts[0]) * 1e3,
-               median(ts[1]) * 1e3,
-               median(rs),
-               kept,
-               o.runs);
-    }
 }
 
 void bench_search(
