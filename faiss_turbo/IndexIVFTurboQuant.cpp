@@ -310,7 +310,11 @@ void IndexIVFTurboQuant::reconstruct_from_offset(
     }
 }
 
-void IndexIVFTurboQuant::check_no_prescan(const char* what) const {
+void IndexIVFTurboQuant::check_no_prescan(
+        const faiss::SearchParameters* params, const char* what) const {
+    if (dynamic_cast<const SearchParametersIVFTurboQuant*>(params)) {
+        return; // the defaults are not used
+    }
     FAISS_THROW_IF_NOT_FMT(
             search_defaults.prescan == 0,
             "%s: search_defaults.prescan=%d: the sign pre-scan is an option "
@@ -375,7 +379,7 @@ void IndexIVFTurboQuant::search(
         const faiss::SearchParameters* params) const {
     check_input(n, x, "IndexIVFTurboQuant::search", "query");
     scan_options(params, k, "IndexIVFTurboQuant::search"); // checks them
-    check_no_prescan("IndexIVFTurboQuant::search");
+    check_no_prescan(params, "IndexIVFTurboQuant::search");
     check_lists("IndexIVFTurboQuant::search"); // before FAISS's threads
     faiss::IndexIVF::search(n, x, k, distances, labels, params);
 }
@@ -405,7 +409,7 @@ void IndexIVFTurboQuant::search_preassigned(
     check_input(n, x, "IndexIVFTurboQuant::search_preassigned", "query");
     check_lists("IndexIVFTurboQuant::search_preassigned");
     check_assign(n, assign, params, "IndexIVFTurboQuant::search_preassigned");
-    check_no_prescan("IndexIVFTurboQuant::search_preassigned");
+    check_no_prescan(params, "IndexIVFTurboQuant::search_preassigned");
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");

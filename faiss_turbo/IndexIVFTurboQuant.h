@@ -218,9 +218,11 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             idx_t k,
             const char* what) const;
 
-    /// throws unless search_defaults.prescan is 0 (a flat-index option;
-    /// checked where a search starts, before FAISS's threads)
-    void check_no_prescan(const char* what) const;
+    /// throws unless search_defaults.prescan is 0 where the search uses
+    /// the defaults (a flat-index option; checked where a search starts,
+    /// before FAISS's threads; files refuse it too)
+    void check_no_prescan(
+            const faiss::SearchParameters* params, const char* what) const;
 
     /// R c of the centroids when by_residual, else null
     std::shared_ptr<const IVFCentroidTable> centroid_table() const;

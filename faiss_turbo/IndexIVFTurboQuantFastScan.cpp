@@ -75,7 +75,7 @@ void IndexIVFTurboQuantFastScan::search_preassigned(
         faiss::IndexIVFStats* stats) const {
     const char* what = "IndexIVFTurboQuantFastScan::search_preassigned";
     IVFScanOptions o = scan_options(params, k, what);
-    check_no_prescan(what);
+    check_no_prescan(params, what);
     auto lists = dynamic_cast<const BlockedInvertedLists*>(invlists);
     if (store_pairs || (parallel_mode & PARALLEL_MODE_NO_HEAP_INIT) ||
         o.scan_mode != TQ_SCAN_INT8 || !lists) {

@@ -165,8 +165,9 @@ void IndexTurboQuantFastScan::search(
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
-    if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported()) {
-        // (every fast-scan width has int8 kernels: int8_scan_supported)
+    if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported() &&
+        int8_scan_supported(tq)) {
+        // the second pass is the int8 scan, whatever lut_scan_preferred
         scan_knn_prescan(
                 tq,
                 nullptr,

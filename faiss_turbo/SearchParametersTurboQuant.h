@@ -49,8 +49,10 @@ struct SearchParametersTurboQuant : faiss::SearchParameters {
     /// batches, at a recall that this shortlist's length sets
     /// (bench_kernels prints both). Calls with fewer than
     /// kTQPrescanMinQueries queries, and CPUs without its SIMD kernels
-    /// (prescan_supported(): AVX2 + BMI2), scan every code instead. 0:
-    /// off. IVF indexes refuse it; range_search ignores it
+    /// (prescan_supported(): AVX2 + BMI2), scan every code instead. On
+    /// IndexTurboQuantFastScan the second pass is the int8 scan, also at
+    /// the widths where it would otherwise take its table scan. 0: off. IVF
+    /// indexes refuse it; range_search ignores it
     int prescan = 0;
 };
 

@@ -29,8 +29,11 @@
  * TQFL  IndexTurboQuant: F, u8 centered, SD; codec; CODE
  * TQFS  IndexTurboQuantFastScan: as TQFL (CODE in the codec's row layout;
  *       the blocks are rebuilt on reading)
- *   SD = i32 scan_mode, f32 rerank_factor (search_defaults); absent in
- *        files written before it was added, which read as the defaults
+ *   SD = i32 scan_mode, f32 rerank_factor (search_defaults), then i32
+ *        prescan only when it is not 0 (readers before it refuse such a
+ *        file: trailing bytes); SD is absent in files written before it
+ *        was added, which read as the defaults. IVF heads never hold a
+ *        prescan (a flat-index option: writing one is refused)
  *   codec = TQPA{u64 d, u32 variant (0 MSE, 1 PROD), f32 bits,
  *                u8 debiased, u32 rotation (1 dense, 2 Hadamard),
  *                u32 qjl type (0 Gaussian, 1 Hadamard), u64 seed,

@@ -21,6 +21,7 @@
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/impl/scan_prescan.h>
+#include <faiss_turbo/index_io.h>
 
 #include "test_util.h"
 
@@ -176,14 +177,6 @@ TEST(Prescan, KernelsAgreeWithTheDefinition) {
     }
 }
 
-TEST(Prescan, EveryKernelSetIsTested) {
-    // the machine's best set is among those the test above runs
-    auto sets = sign_kernel_sets();
-    EXPECT_NE(
-            std::find(sets.begin(), sets.end(), &sign_kernels_best()),
-            sets.end());
-}
-
 void kernels_agree_with_the_definition(const SignKernels& B) {
     const SignKernels& S = sign_kernels_scalar();
     for (const Cfg& c : kCfgs) {
@@ -323,6 +316,41 @@ TEST(Prescan, EveryCodeShortlistedIsTheInt8Scan) {
     }
 }
 
+// The first pass ranks well enough for every codec shape, metric and
+// layout: a quarter of the codes keeps most of the int8 scan's top 7,
+// where a wrong sign in its affine form keeps far fewer (a unit 10x off
+// passed: the terms beside the dot product vary little on this data)
+// (measured 0.97-1.00, and 0.75-0.82 for TQprod1.5).
+TEST(Prescan, AQuarterKeepsMostForEveryShape) {
+    const size_t nb = 1200, k = 7, nq = 40;
+    for (const Cfg& c : kCfgs) {
+        if (c.d > 2000) {
+            continue;
+        }
+        for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            SCOPED_TRACE(
+                    tqtest::case_name(c) +
+                    (m == faiss::METRIC_L2 ? " L2" : " IP"));
+            auto idx = tqtest::make_case_index(
+                    c, m, m == faiss::METRIC_L2, nb, 18);
+            auto xq = tqtest::random_gaussian(nq, c.d, 19);
+            Res full = search(*idx, xq, k, 0);
+            Res pre = prescan_on(*idx, xq, k, nb / 4);
+            size_t hit = 0;
+            for (size_t q = 0; q < nq; q++) {
+                for (size_t i = 0; i < k; i++) {
+                    auto b = full.I.begin() + q * k;
+                    hit += std::count(b, b + k, pre.I[q * k + i]);
+                }
+            }
+            double kept = (double)hit / (nq * k);
+            // TQprod1.5 has signs on half its coordinates only
+            const bool half = c.v == TQVariant::PROD && c.bits < 2;
+            EXPECT_GT(kept, half ? 0.65 : 0.9);
+        }
+    }
+}
+
 // A short list prunes (the results differ from the full scan's) but keeps
 // most of them, more as it grows; and the results depend neither on the
 // thread count, the kernels nor on how the queries are batched. The index
@@ -445,4 +473,11 @@ TEST(Prescan, BadOptionsThrow) {
                         false);
             },
             "an option of the flat indexes");
+    // per-call IVF options do not read the defaults: no error
+    SearchParametersIVFTurboQuant ip;
+    ip.nprobe = 2;
+    ivf.search(20, xq.data(), 5, D.data(), I.data(), &ip);
+    // and a file cannot hold it
+    tqtest::throws_with(
+            [&] { serialize_index(&ivf); }, "an option of the flat indexes");
 }

@@ -255,6 +255,11 @@ void write_tq_ivf(
     head.put<uint8_t>(idx.centered);
     head.put<uint8_t>(idx.quantizer_trains_alone);
     head.put<uint8_t>((uint8_t)idx.direct_map.type);
+    FAISS_THROW_IF_NOT_FMT(
+            idx.search_defaults.prescan == 0,
+            "faiss-turbo write: IVF search_defaults.prescan=%d: the sign "
+            "pre-scan is an option of the flat indexes",
+            idx.search_defaults.prescan);
     put_search_defaults(head, idx.search_defaults);
     w.write(tag, head);
     write_codec(idx.tq, w);
@@ -313,6 +318,12 @@ IVFHead get_ivf_head(const Section& head) {
     h.direct_map = pr.get<uint8_t>();
     h.defaults = get_search_defaults(pr);
     pr.expect_end();
+    FAISS_THROW_IF_NOT_FMT(
+            h.defaults.prescan == 0,
+            "faiss-turbo read: %s: an IVF index with prescan=%d (a "
+            "flat-index option)",
+            head.name().c_str(),
+            h.defaults.prescan);
     const int32_t kNoHeapInit = 1024; // IndexIVF::PARALLEL_MODE_NO_HEAP_INIT
     int32_t pm = h.parallel_mode & ~kNoHeapInit;
     FAISS_THROW_IF_NOT_FMT(

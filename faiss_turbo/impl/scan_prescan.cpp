@@ -187,12 +187,15 @@ void SignQueries::prepare(const SignCodec& sc, const TQQueries& q) {
 
 namespace {
 
-constexpr size_t kSignTileCodes = 1024; // codes per tile
+constexpr size_t kSignTileCodes = 1024;  // codes per tile
 constexpr size_t kSignTileQueries = 32;  // queries per tile_dots call
 constexpr size_t kSignQueryBatch = 1024; // queries per pass over the codes
-/// bytes a batch's shortlists may take (about 48 per kept code: the first
-/// pass's reservoirs and the lists): long shortlists take smaller batches
+/// bytes a batch's shortlists may take, all slices together: long
+/// shortlists (or many threads) take smaller batches
 constexpr size_t kSignShortlistBytes = size_t(1) << 28;
+/// bytes per kept code and slice: a first-pass reservoir entry (16 bytes,
+/// up to 4 per kept code as its buffer grows to 2 kk), the lists (12)
+constexpr size_t kSignBytesPerKept = 80;
 
 /// per-thread buffers of the first pass
 struct SignScratch {
@@ -434,7 +437,8 @@ void scan_knn_prescan(
     const size_t nshort = std::max(kk, std::min(prescan, ncodes));
     FAISS_THROW_IF_NOT_FMT(
             nshort < (size_t(1) << 31),
-            "prescan: a shortlist of %zd codes is too long",
+            "prescan: a shortlist of %zd codes (max(prescan, k * "
+            "rerank_factor)) is too long",
             nshort);
     Int8Codec codec(tq, q.l2, kernels);
     SignCodec sc(tq, codec);
@@ -460,8 +464,19 @@ void scan_knn_prescan(
     };
 
     const size_t nunits = (ncodes + kSignTileCodes - 1) / kSignTileCodes;
+    // a full batch's slices: a smaller batch takes as many or fewer
+    const size_t nslices_max = std::max<size_t>(
+            1,
+            scan_slices(
+                    1,
+                    nunits,
+                    (double)ncodes * cs * std::min(nq, kSignQueryBatch)));
     const size_t qbatch = std::max<size_t>(
-            1, std::min(kSignQueryBatch, kSignShortlistBytes / (48 * nshort)));
+            1,
+            std::min(
+                    kSignQueryBatch,
+                    kSignShortlistBytes /
+                            (kSignBytesPerKept * nshort * nslices_max)));
     for (size_t q0 = 0; q0 < nq; q0 += qbatch) {
         const size_t q1 = std::min(nq, q0 + qbatch), nb = q1 - q0;
         TQQueries qb; // the batch's rotated queries, for the tables

@@ -120,6 +120,14 @@ def test_bad_options_raise(index, xq):
     ivf.search_defaults.prescan = 10
     with pytest.raises(RuntimeError, match="an option of the flat indexes"):
         ivf.search(xq, 10)
+    with pytest.raises(RuntimeError, match="an option of the flat indexes"):
+        ft.serialize_index(ivf)
     # range search ignores it
-    lims, _, _ = ivf.range_search(xq, 0.5)
-    assert lims[-1] >= 0
+    ivf.search_defaults.prescan = 0
+    r = float(np.median(ivf.search(xq, 10)[0][:, 5]))
+    ref = ivf.range_search(xq, r)
+    ivf.search_defaults.prescan = 10
+    got = ivf.range_search(xq, r)
+    assert ref[0][-1] > 0
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a, b)

@@ -89,7 +89,8 @@ def _set_turbo(index, name, val):
                 "ParameterSpace::set_index_parameter: could not set "
                 "parameter prescan (an option of IndexTurboQuant and "
                 "IndexTurboQuantFastScan; none is searched by this index)")
-        if not (val >= 0 and val == int(val) and val < 2 ** 31):
+        if not (np.isfinite(val) and val >= 0 and val == int(val)
+                and val < 2 ** 31):
             raise RuntimeError("prescan=%g must be an integer >= 0" % val)
     elif not (np.isfinite(val) and val >= 0):
         raise RuntimeError("rerank_factor=%g must be >= 0" % val)
