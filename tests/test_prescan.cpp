@@ -336,6 +336,29 @@ TEST(Prescan, AQuarterKeepsMostForEveryShape) {
             auto xq = tqtest::random_gaussian(nq, c.d, 19);
             Res full = search(*idx, xq, k, 0);
             Res pre = prescan_on(*idx, xq, k, nb / 4);
+            if (lut_scan_unsupported(idx->tq).empty()) {
+                // the fast-scan layout's codes give the same
+                IndexTurboQuantFastScan fs(*idx);
+                TQQueries q;
+                fs.prepare_queries(nq, xq.data(), q);
+                Res b;
+                b.D.resize(nq * k);
+                b.I.resize(nq * k);
+                scan_knn_prescan(
+                        fs.tq,
+                        nullptr,
+                        &fs.codes,
+                        nb,
+                        q,
+                        k,
+                        kTQDefaultRerankFactor,
+                        nb / 4,
+                        b.D.data(),
+                        b.I.data(),
+                        nullptr);
+                EXPECT_EQ(pre.I, b.I);
+                EXPECT_EQ(pre.D, b.D);
+            }
             size_t hit = 0;
             for (size_t q = 0; q < nq; q++) {
                 for (size_t i = 0; i < k; i++) {
