@@ -71,15 +71,16 @@ Res search(
     return r;
 }
 
-/// scan_knn_prescan over idx's codes (the index applies it only where
-/// prescan_supported(): the tests call it on every CPU)
+/// scan_knn_prescan over idx's codes, or fs's blocks (the index applies
+/// it only where prescan_supported(): the tests call it on every CPU)
 Res prescan_on(
         const IndexTurboQuant& idx,
         const std::vector<float>& xq,
         size_t k,
         int prescan,
         const SignKernels& SK = sign_kernels_best(),
-        faiss::IDSelector* sel = nullptr) {
+        faiss::IDSelector* sel = nullptr,
+        const IndexTurboQuantFastScan* fs = nullptr) {
     TQQueries q;
     const size_t nq = xq.size() / idx.d;
     idx.prepare_queries(nq, xq.data(), q);
@@ -88,8 +89,8 @@ Res prescan_on(
     r.I.resize(nq * k);
     scan_knn_prescan(
             idx.tq,
-            idx.codes.data(),
-            nullptr,
+            fs ? nullptr : idx.codes.data(),
+            fs ? &fs->codes : nullptr,
             idx.ntotal,
             q,
             k,
@@ -339,23 +340,8 @@ TEST(Prescan, AQuarterKeepsMostForEveryShape) {
             if (lut_scan_unsupported(idx->tq).empty()) {
                 // the fast-scan layout's codes give the same
                 IndexTurboQuantFastScan fs(*idx);
-                TQQueries q;
-                fs.prepare_queries(nq, xq.data(), q);
-                Res b;
-                b.D.resize(nq * k);
-                b.I.resize(nq * k);
-                scan_knn_prescan(
-                        fs.tq,
-                        nullptr,
-                        &fs.codes,
-                        nb,
-                        q,
-                        k,
-                        kTQDefaultRerankFactor,
-                        nb / 4,
-                        b.D.data(),
-                        b.I.data(),
-                        nullptr);
+                Res b = prescan_on(
+                        *idx, xq, k, nb / 4, sign_kernels_best(), nullptr, &fs);
                 EXPECT_EQ(pre.I, b.I);
                 EXPECT_EQ(pre.D, b.D);
             }
