@@ -149,6 +149,12 @@ Timing median_time(int runs, const std::function<void()>& f) {
     return {w[w.size() / 2], c[c.size() / 2]};
 }
 
+/// the median of a few timings
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 std::vector<float> random_unit(size_t n, size_t d, uint64_t seed) {
     std::vector<float> x(n * d);
 #pragma omp parallel
@@ -362,12 +368,8 @@ void bench_fastscan(
                     n1);
         }
     }
-    auto med = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
-    double b0 = med(tb[0]), b1 = med(tb[1]), b2 = med(tb[2]);
-    double s0 = med(t1[0]), s1 = med(t1[1]);
+    double b0 = median(tb[0]), b1 = median(tb[1]), b2 = median(tb[2]);
+    double s0 = median(t1[0]), s1 = median(t1[1]);
     printf("1 thread, rerank %g, ms/query: batch of %zd: int8 %.3f, "
            "fast-scan %.3f (%s), its tables alone %.3f; nq=1: int8 %.3f, "
            "fast-scan %.3f; fast-scan speed-up %.2fx batched (tables alone "
@@ -440,10 +442,6 @@ void bench_kernel_sets(
                     n1);
         }
     }
-    auto med = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
     std::vector<double> rb, r1; // per-run ratios
     for (int run = 0; run < o.runs; run++) {
         rb.push_back(tb[0][run] / tb[1][run]);
@@ -454,13 +452,13 @@ void bench_kernel_sets(
            "runs, ratios per run)\n",
            o.nq,
            sets[0]->name,
-           med(tb[0]) * 1e3,
+           median(tb[0]) * 1e3,
            sets[1]->name,
-           med(tb[1]) * 1e3,
-           med(rb),
-           med(t1[0]) * 1e3,
-           med(t1[1]) * 1e3,
-           med(r1),
+           median(tb[1]) * 1e3,
+           median(rb),
+           median(t1[0]) * 1e3,
+           median(t1[1]) * 1e3,
+           median(r1),
            o.runs);
     const LutKernels* luts[2] = {lut_kernels_avx2(), lut_kernels_avx512()};
     if (!luts[0] || !luts[1] || !lut_scan_unsupported(idx.tq).empty()) {
@@ -497,16 +495,11 @@ void bench_kernel_sets(
            "%s %.3f (%.2fx) (medians of %d interleaved runs, ratios per "
            "run)\n",
            luts[0]->name,
-           med(tl[0]) * 1e3,
+           median(tl[0]) * 1e3,
            luts[1]->name,
-           med(tl[1]) * 1e3,
-           med(rl),
+           median(tl[1]) * 1e3,
+           median(rl),
            o.runs);
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
 }
 
 /// the sign pre-scan against the plain int8 scan (default re-scoring) at
