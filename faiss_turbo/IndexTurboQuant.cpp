@@ -194,14 +194,11 @@ void IndexTurboQuant::search(
     }
     const SearchParametersTurboQuant& opt =
             flat_search_options(params, search_defaults);
-    if (opt.prescan > 0) {
-        check_prescan_codec(tq);
-    }
+    const bool prescan = prescan_applies(tq, opt.prescan, n);
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
-    if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported() &&
-        int8_scan_supported(tq)) {
+    if (prescan) {
         scan_knn_prescan(
                 tq,
                 codes.data(),

@@ -159,15 +159,11 @@ void IndexTurboQuantFastScan::search(
     const SearchParametersTurboQuant& opt =
             flat_search_options(params, search_defaults);
     const faiss::IDSelector* sel = params ? params->sel : nullptr;
-    if (opt.prescan > 0) {
-        check_prescan_codec(tq);
-    }
+    const bool prescan = prescan_applies(tq, opt.prescan, n);
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("search");
-    if (opt.prescan > 0 && n >= kTQPrescanMinQueries && prescan_supported() &&
-        int8_scan_supported(tq)) {
-        // the second pass is the int8 scan, whatever lut_scan_preferred
+    if (prescan) { // its second pass is the int8 scan at every width
         scan_knn_prescan(
                 tq,
                 nullptr,

@@ -206,7 +206,7 @@ void kernels_agree_with_the_definition(const SignKernels& B) {
                 TQQueries q;
                 idx->prepare_queries(nq, xq.data(), q);
                 SignQueries sq;
-                sq.prepare(sc, q);
+                sq.prepare(sc, q.y.data(), q.n);
                 std::vector<int32_t> us(nq * n), ub(nq * n, -7);
                 S.tile_dots(L, ts.data(), n, sq.tables.data(), nq, us.data());
                 B.tile_dots(L, tb.data(), n, sq.tables.data(), nq, ub.data());
@@ -243,7 +243,7 @@ TEST(Prescan, TablesEstimateTheSignedDot) {
     TQQueries q;
     idx->prepare_queries(5, xq.data(), q);
     SignQueries sq;
-    sq.prepare(sc, q);
+    sq.prepare(sc, q.y.data(), q.n);
     const SignKernels& K = sign_kernels_best();
     std::vector<uint8_t> tile(sign_tile_bytes(sc.layout, 30));
     K.build_tile(sc.layout, codes.data(), 30, tile.data());

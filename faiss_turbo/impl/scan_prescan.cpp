@@ -169,15 +169,15 @@ float sign_tables(const SignCodec& sc, const float* y, int8_t* t) {
 
 } // namespace
 
-void SignQueries::prepare(const SignCodec& sc, const TQQueries& q) {
+void SignQueries::prepare(const SignCodec& sc, const float* y, size_t n_in) {
     const size_t d = sc.has_sign.size();
     const size_t tb = sc.layout.ncols * kSignColumnBytes;
-    n = q.n;
+    n = n_in;
     tables.assign(n * tb, 0);
     unit.assign(n, 1);
 #pragma omp parallel for if (n > 16)
     for (int64_t i = 0; i < (int64_t)n; i++) {
-        unit[i] = sign_tables(sc, q.y.data() + i * d, tables.data() + i * tb);
+        unit[i] = sign_tables(sc, y + i * d, tables.data() + i * tb);
     }
 }
 
@@ -414,6 +414,15 @@ bool prescan_supported() {
     return &sign_kernels_best() != &sign_kernels_scalar();
 }
 
+bool prescan_applies(const TurboQuantizer& tq, int prescan, size_t n) {
+    if (prescan <= 0) {
+        return false;
+    }
+    check_prescan_codec(tq);
+    return n >= (size_t)kTQPrescanMinQueries && prescan_supported() &&
+           int8_scan_supported(tq);
+}
+
 void scan_knn_prescan(
         const TurboQuantizer& tq,
         const uint8_t* codes,
@@ -479,11 +488,8 @@ void scan_knn_prescan(
                             (kSignBytesPerKept * nshort * nslices_max)));
     for (size_t q0 = 0; q0 < nq; q0 += qbatch) {
         const size_t q1 = std::min(nq, q0 + qbatch), nb = q1 - q0;
-        TQQueries qb; // the batch's rotated queries, for the tables
-        qb.n = nb;
-        qb.y.assign(q.y.begin() + q0 * tq.d, q.y.begin() + q1 * tq.d);
         SignQueries sq;
-        sq.prepare(sc, qb);
+        sq.prepare(sc, q.y.data() + q0 * tq.d, nb);
         const size_t nslices = std::max<size_t>(
                 1, scan_slices(1, nunits, (double)ncodes * cs * nb));
         auto slice = [&](size_t s, size_t* i0, size_t* i1) {

@@ -60,7 +60,8 @@ struct SignQueries {
     std::vector<int8_t> tables; ///< n x layout.ncols x kSignColumnBytes
     std::vector<float> unit;    ///< n: <y, c_hat> ~ c0 + unit * sum
 
-    void prepare(const SignCodec& sc, const TQQueries& q);
+    /// n rotated queries y (n x d, TQQueries::y)
+    void prepare(const SignCodec& sc, const float* y, size_t n);
 };
 
 /// whether searches apply SearchParametersTurboQuant::prescan on this CPU:
@@ -69,6 +70,12 @@ struct SignQueries {
 /// 5-10x slower than the scan it replaces (bench_kernels on the Zen 4
 /// machine, commit d1d44ed), so searches there scan every code
 bool prescan_supported();
+
+/// whether a flat index's search of n queries takes the pre-scan: prescan
+/// > 0, n >= kTQPrescanMinQueries, prescan_supported() and the int8 scan.
+/// With prescan > 0 it first throws, on every CPU, unless the codec has
+/// signs to pre-scan (check_prescan_codec), so errors do not depend on it
+bool prescan_applies(const TurboQuantizer& tq, int prescan, size_t n);
 
 /** k nearest as scan_knn_int8 (same conventions, the same results when
  * prescan >= ncodes), after a first pass that keeps each query's best
