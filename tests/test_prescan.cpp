@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 
 #include <faiss/IndexFlat.h>
@@ -80,7 +82,8 @@ Res prescan_on(
         int prescan,
         const SignKernels& SK = sign_kernels_best(),
         faiss::IDSelector* sel = nullptr,
-        const IndexTurboQuantFastScan* fs = nullptr) {
+        const IndexTurboQuantFastScan* fs = nullptr,
+        bool seed = true) {
     TQQueries q;
     const size_t nq = xq.size() / idx.d;
     idx.prepare_queries(nq, xq.data(), q);
@@ -100,7 +103,8 @@ Res prescan_on(
             r.I.data(),
             sel,
             int8_kernels_best(),
-            SK);
+            SK,
+            seed);
     return r;
 }
 
@@ -224,6 +228,52 @@ void kernels_agree_with_the_definition(const SignKernels& B) {
                         }
                         ASSERT_EQ(us[t * n + i], want) << t << " " << i;
                     }
+                }
+            }
+        }
+    }
+}
+
+// Every set's scores are the portable set's bit for bit, and their reach
+// bits are the comparisons with the bound: inclusive (a score equal to it
+// reaches it), for both metrics, never for NaN, at every tail length.
+TEST(Prescan, ScoresReachIsTheDefinition) {
+    const SignKernels& R = sign_kernels_scalar();
+    std::mt19937 g(21);
+    std::normal_distribution<float> nd;
+    for (const SignKernels* kb : sign_kernel_sets()) {
+        for (size_t n : {1, 7, 8, 15, 16, 17, 63, 64, 65, 130, 1024}) {
+            std::vector<float> B(n), AC(n);
+            std::vector<int32_t> S(n);
+            for (size_t i = 0; i < n; i++) {
+                B[i] = nd(g);
+                AC[i] = 1 + 0.1f * nd(g);
+                S[i] = (int32_t)(nd(g) * 5000);
+            }
+            B[n / 2] = NAN;
+            for (bool l2 : {true, false}) {
+                SCOPED_TRACE(
+                        std::string(kb->name) + " n " + std::to_string(n) +
+                        (l2 ? " L2" : " IP"));
+                SignScoreForm f{
+                        B.data(), AC.data(), 0.25f, -3.5f, 1e-3f, l2, 0};
+                const size_t nw = (n + 63) / 64;
+                std::vector<float> want(n), got(n);
+                std::vector<uint64_t> rw(nw), rg(nw, ~0ull);
+                R.scores_reach(f, S.data(), n, want.data(), rw.data());
+                f.bound = want[n / 3]; // a tie (NaN where n / 3 = n / 2)
+                R.scores_reach(f, S.data(), n, want.data(), rw.data());
+                kb->scores_reach(f, S.data(), n, got.data(), rg.data());
+                ASSERT_EQ(0, memcmp(want.data(), got.data(), n * 4));
+                ASSERT_EQ(rw, rg);
+                for (size_t i = 0; i < n; i++) {
+                    float v = want[i];
+                    bool r = l2 ? v <= f.bound : v >= f.bound;
+                    ASSERT_EQ(r, (rw[i / 64] >> (i % 64)) & 1) << i;
+                }
+                EXPECT_FALSE((rw[n / 2 / 64] >> (n / 2 % 64)) & 1); // NaN
+                if (n / 3 != n / 2) {
+                    EXPECT_TRUE((rw[n / 3 / 64] >> (n / 3 % 64)) & 1);
                 }
             }
         }
@@ -413,6 +463,75 @@ TEST(Prescan, ShortlistsPruneAndAreDeterministic) {
     Res b = prescan_on(*idx, xq, k, 100, sign_kernels_best());
     EXPECT_EQ(s.I, b.I);
     EXPECT_EQ(s.D, b.D);
+}
+
+// The first pass's seeds (bounds from a sample of the codes) change no
+// result: flat and fast-scan codes, both metrics, shortlists from 64
+// codes (a sample of one panel in 8) to 600 (one in 75).
+TEST(Prescan, SeedsChangeNothing) {
+    const size_t nb = 6000, k = 10, nq = 40;
+    const Cfg cfgs[] = {
+            {128, TQVariant::MSE, 4, false},
+            {96, TQVariant::MSE, 2.5, true},
+            {65, TQVariant::PROD, 3, false}};
+    for (const Cfg& c : cfgs) {
+        for (auto m : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            SCOPED_TRACE(
+                    tqtest::case_name(c) +
+                    (m == faiss::METRIC_L2 ? " L2" : " IP"));
+            auto idx = tqtest::make_case_index(c, m, c.debiased, nb, 22);
+            auto xq = tqtest::random_gaussian(nq, c.d, 23);
+            const SignKernels& SK = sign_kernels_best();
+            for (int L : {64, 200, 600}) {
+                Res a = prescan_on(*idx, xq, k, L, SK, nullptr, nullptr, true);
+                Res b = prescan_on(*idx, xq, k, L, SK, nullptr, nullptr, false);
+                EXPECT_EQ(a.I, b.I) << L;
+                EXPECT_EQ(a.D, b.D) << L;
+            }
+            if (lut_scan_unsupported(idx->tq).empty()) {
+                IndexTurboQuantFastScan fs(*idx);
+                Res a = prescan_on(*idx, xq, k, 200, SK, nullptr, &fs, true);
+                Res b = prescan_on(*idx, xq, k, 200, SK, nullptr, &fs, false);
+                EXPECT_EQ(a.I, b.I) << "fast-scan";
+                EXPECT_EQ(a.D, b.D) << "fast-scan";
+            }
+        }
+    }
+}
+
+// A sample that holds many of a query's best codes sets a seed that lets
+// fewer than the shortlist through: those queries are scanned again
+// without it. Here the sample's panels (16 codes every 800 for a shortlist
+// of 400) are near copies of the queries' common point, so a seed of its
+// 21st best takes some 21 codes; without the second scan the 300 results
+// would be mostly empty.
+TEST(Prescan, ATightSeedScansAgain) {
+    const size_t nb = 8000, d = 64, k = 300, nq = 33;
+    const int L = 400;
+    std::vector<float> center = tqtest::random_gaussian(1, d, 24);
+    auto xb = tqtest::random_gaussian(nb, d, 25);
+    auto noise = tqtest::random_gaussian(nb + nq, d, 26);
+    for (size_t b = 0; b < nb; b += 800) {
+        for (size_t i = b; i < b + 16; i++) {
+            for (size_t j = 0; j < d; j++) {
+                xb[i * d + j] = center[j] + 0.01f * noise[i * d + j];
+            }
+        }
+    }
+    std::vector<float> xq(nq * d);
+    for (size_t i = 0; i < nq; i++) {
+        for (size_t j = 0; j < d; j++) {
+            xq[i * d + j] = center[j] + 0.01f * noise[(nb + i) * d + j];
+        }
+    }
+    IndexTurboQuant idx(d, 4);
+    idx.add(nb, xb.data());
+    const SignKernels& SK = sign_kernels_best();
+    Res a = prescan_on(idx, xq, k, L, SK, nullptr, nullptr, true);
+    Res b = prescan_on(idx, xq, k, L, SK, nullptr, nullptr, false);
+    EXPECT_EQ(a.I, b.I);
+    EXPECT_EQ(a.D, b.D);
+    EXPECT_EQ(std::count(b.I.begin(), b.I.end(), -1), 0);
 }
 
 // More queries than one pass takes (1024): the scan's own batches give

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -204,13 +205,15 @@ struct SignScratch {
     std::vector<char> keep;
     Int8BlockAffine aff;
     std::vector<float> scores;
+    std::vector<uint64_t> reach;
 
     SignScratch(const SignCodec& sc, int nseg)
         : tile(sign_tile_bytes(sc.layout, kSignTileCodes)),
           sums(kSignTileCodes * kSignTileQueries),
           keep(kSignTileCodes),
           aff(kSignTileCodes),
-          scores(kSignTileCodes) {
+          scores(kSignTileCodes),
+          reach(kSignTileCodes / 64) {
         if (!sc.vexp.empty()) {
             vexp.resize(kSignTileCodes * nseg);
             for (size_t i = 0; i < kSignTileCodes; i++) {
@@ -219,21 +222,6 @@ struct SignScratch {
         }
     }
 };
-
-/// the first pass's scores of n codes for one query, from their sums S
-FAISS_TURBO_CLONES void first_scores(
-        float qconst,
-        float c0,
-        float unit,
-        const float* B,
-        const float* AC,
-        const int32_t* S,
-        size_t n,
-        float* out) {
-    for (size_t i = 0; i < n; i++) {
-        out[i] = qconst + B[i] + AC[i] * (c0 + unit * (float)S[i]);
-    }
-}
 
 /// what one task of the first pass scans
 struct SignTask {
@@ -250,6 +238,7 @@ struct SignTask {
     size_t ncodes;
     const faiss::IDSelector* sel;
     TopkReservoir* best; ///< query q0 + t's at best[t]
+    size_t* passed;      ///< null, or query q0 + t's offers taken, += here
 
     const uint8_t* block(size_t b, size_t nb, SignScratch& s) const {
         for (size_t i = 0; i < nb; i++) {
@@ -265,46 +254,55 @@ struct SignTask {
                 cs, mr, codes + b * cs, nb, (ncodes - b) * cs, s.pad);
     }
 
+    /// the tile's codes i0.. (nb) to queries t0.. (nt), from their sums.
+    /// The bounds of reach are those at the tile's start: looser than the
+    /// reservoir's own after a cut, which beats() then applies
     void
     offer(size_t i0, size_t nb, size_t t0, size_t nt, SignScratch& s) const {
-        const float* B = s.aff.b.data();
-        const float* AC = s.aff.ac.data();
         float* v = s.scores.data();
         for (size_t t = 0; t < nt; t++) {
             const size_t qi = q0 + t0 + t;
-            const int32_t* S = s.sums.data() + t * nb;
-            first_scores(
-                    q.qconst[qi], p.c0[qi], sq.unit[t0 + t], B, AC, S, nb, v);
             TopkReservoir& r = best[t0 + t];
+            const SignScoreForm f{
+                    s.aff.b.data(),
+                    s.aff.ac.data(),
+                    q.qconst[qi],
+                    p.c0[qi],
+                    sq.unit[t0 + t],
+                    q.l2,
+                    r.bound};
+            K.scores_reach(f, s.sums.data() + t * nb, nb, v, s.reach.data());
             for (size_t c = 0; c < nb; c += 64) {
-                uint64_t m = reach_mask(
-                        q.l2, v + c, std::min<size_t>(64, nb - c), r.bound);
-                for (; m != 0; m &= m - 1) {
+                for (uint64_t m = s.reach[c / 64]; m != 0; m &= m - 1) {
                     size_t i = c + __builtin_ctzll(m);
                     if (s.keep[i] && r.beats(v[i], i0 + i)) {
                         r.add(v[i], i0 + i);
+                        if (passed) {
+                            passed[t0 + t]++;
+                        }
                     }
                 }
             }
         }
     }
 
-    void run(size_t i0, size_t i1) const {
+    /// codes [i0, i1) against the batch's rows [ta, tb)
+    void run(size_t i0, size_t i1, size_t ta, size_t tb) const {
         SignScratch s(sc, codec.layout.nseg);
-        const size_t tb = sc.layout.ncols * kSignColumnBytes;
+        const size_t tbytes = sc.layout.ncols * kSignColumnBytes;
         const int32_t* V = s.vexp.empty() ? nullptr : s.vexp.data();
         for (size_t b = i0; b < i1; b += kSignTileCodes) {
             const size_t nb = std::min(kSignTileCodes, i1 - b);
             const uint8_t* src = block(b, nb, s);
             K.build_tile(sc.layout, src, nb, s.tile.data());
             s.aff.set(codec, src, nb, V, s.keep.data());
-            for (size_t t0 = 0; t0 < q1 - q0; t0 += kSignTileQueries) {
-                const size_t nt = std::min(kSignTileQueries, q1 - q0 - t0);
+            for (size_t t0 = ta; t0 < tb; t0 += kSignTileQueries) {
+                const size_t nt = std::min(kSignTileQueries, tb - t0);
                 K.tile_dots(
                         sc.layout,
                         s.tile.data(),
                         nb,
-                        sq.tables.data() + t0 * tb,
+                        sq.tables.data() + t0 * tbytes,
                         nt,
                         s.sums.data());
                 offer(b, nb, t0, nt, s);
@@ -312,6 +310,133 @@ struct SignTask {
         }
     }
 };
+
+/** The first pass's head start. A bound that starts at infinity lets
+ * some nshort (1 + ln(ncodes / nshort)) codes into each query's reservoir
+ * (2400 at 100k codes, nshort = 250: 8 cuts of 500 entries, 2.6 us each),
+ * most of them early. So each query's bound starts at the r-th best
+ * first-pass score of a sample: a panel of 16 codes in every `stride`
+ * panels, some kSeedHits of whose codes are expected among the query's
+ * nshort best, and r above that by 4 standard deviations. The codes that
+ * beat the seed then number about r / kSeedHits nshort (2.6 nshort).
+ * Results are unchanged: a query that took at least nshort codes had all
+ * of its nshort best beat the seed; one that took fewer (odds about 1e-4
+ * on random data) is scanned again without one. */
+struct FirstPassSeeds {
+    static constexpr double kSeedHits = 8;
+    static constexpr size_t kMinStride = 4; // a sample of 1/4 at most
+    static constexpr size_t kMinPanels = 4; // panels in a sample
+    std::vector<float> bound;               // per batch row; empty: none
+
+    FirstPassSeeds() = default;
+
+    /// the seeds of task's batch over its codes (sel: none)
+    FirstPassSeeds(const SignTask& task, size_t nshort) {
+        const size_t P = kSignPanelCodes, npanels = task.ncodes / P;
+        const size_t stride = (size_t)(nshort / kSeedHits);
+        if (task.sel || stride < kMinStride || npanels / stride < kMinPanels) {
+            return;
+        }
+        const size_t ns = (npanels + stride - 1) / stride, n = ns * P;
+        const double mu = (double)n * nshort / task.ncodes;
+        const size_t r = (size_t)std::ceil(mu + 4 * std::sqrt(mu) + 1);
+        if (r >= n) {
+            return;
+        }
+        const TurboQuantizer& tq = task.tq;
+        std::vector<uint8_t> rows(n * tq.code_size);
+        for (size_t j = 0; j < ns; j++) {
+            const size_t b = j * stride * P;
+            uint8_t* out = rows.data() + j * P * tq.code_size;
+            if (task.blocked) {
+                task.blocked->rows(tq, b, P, out);
+            } else {
+                memcpy(out, task.codes + b * tq.code_size, P * tq.code_size);
+            }
+        }
+        // by slices of the sample, as the pass itself: a tile is built
+        // once for the whole batch
+        const size_t nb = task.q1 - task.q0;
+        const size_t nunits = (n + kSignTileCodes - 1) / kSignTileCodes;
+        const size_t nsl = std::max<size_t>(
+                1, scan_slices(1, nunits, (double)n * tq.code_size * nb));
+        std::vector<TopkReservoir> best(nsl * nb, TopkReservoir(task.q.l2, r));
+#pragma omp parallel for if (nsl > 1)
+        for (int64_t s = 0; s < (int64_t)nsl; s++) {
+            SignTask t = task;
+            t.codes = rows.data();
+            t.blocked = nullptr;
+            t.ncodes = n;
+            t.best = best.data() + s * nb;
+            t.passed = nullptr;
+            t.run(std::min(n, nunits * s / nsl * kSignTileCodes),
+                  std::min(n, nunits * (s + 1) / nsl * kSignTileCodes),
+                  0,
+                  nb);
+        }
+        bound.resize(nb);
+        for (size_t i = 0; i < nb; i++) {
+            TopkReservoir& b = best[i];
+            for (size_t s = 1; s < nsl; s++) {
+                b.merge(best[s * nb + i]);
+            }
+            b.cut();
+            float w = NAN; // the worst of the r kept; NaN: no seed
+            for (size_t j = 0; b.buf.size() == r && j < r; j++) {
+                float v = b.buf[j].first;
+                w = j == 0 ? v : task.q.l2 ? std::max(w, v) : std::min(w, v);
+            }
+            bound[i] = std::isfinite(w) ? w : NAN;
+        }
+    }
+
+    bool seeded(size_t t) const {
+        return !bound.empty() && !std::isnan(bound[t]);
+    }
+
+    /// a reservoir that takes what ties or beats row t's seed
+    void start(TopkReservoir& r, size_t t) const {
+        if (seeded(t)) {
+            r.bound = bound[t];
+            r.bound_id = r.l2 ? std::numeric_limits<idx_t>::max() : -1;
+        }
+    }
+};
+
+/// batch row t's first pass again, without a seed, into best[t] (the
+/// other slices' reservoirs of row t emptied): its seed let fewer than
+/// nshort codes through
+void rescan_unseeded(
+        const SignTask& task,
+        size_t t,
+        size_t nslices,
+        std::vector<TopkReservoir>& best) {
+    const size_t nb = task.q1 - task.q0;
+    SignQueries one;
+    one.prepare(task.sc, task.q.y.data() + (task.q0 + t) * task.tq.d, 1);
+    TopkReservoir fresh(task.q.l2, best[t].kk);
+    SignTask rt{
+            task.tq,
+            task.codec,
+            task.sc,
+            task.K,
+            task.q,
+            task.p,
+            one,
+            task.q0 + t,
+            task.q0 + t + 1,
+            task.codes,
+            task.blocked,
+            task.ncodes,
+            task.sel,
+            &fresh,
+            nullptr};
+    rt.run(0, task.ncodes, 0, 1);
+    best[t] = std::move(fresh);
+    for (size_t s = 1; s < nslices; s++) {
+        best[s * nb + t].buf.clear();
+    }
+}
 
 /// the shortlists of a batch by code: the queries (batch rows, ascending)
 /// that kept code i are rows[start[i] .. start[i + 1])
@@ -436,7 +561,8 @@ void scan_knn_prescan(
         idx_t* labels,
         const faiss::IDSelector* sel,
         const Int8Kernels& kernels,
-        const SignKernels& sign_kernels) {
+        const SignKernels& sign_kernels,
+        bool seed) {
     check_scan_options(TQ_SCAN_INT8, rerank_factor, "prescan");
     const size_t nq = q.n;
     if (nq == 0) {
@@ -498,28 +624,47 @@ void scan_knn_prescan(
         };
 
         // first pass: each query's nshort best by their signs
+        const SignTask task{
+                tq,
+                codec,
+                sc,
+                sign_kernels,
+                q,
+                p,
+                sq,
+                q0,
+                q1,
+                codes,
+                blocked,
+                ncodes,
+                sel,
+                nullptr,
+                nullptr};
+        const FirstPassSeeds seeds =
+                seed ? FirstPassSeeds(task, nshort) : FirstPassSeeds();
         std::vector<TopkReservoir> best(
                 nslices * nb, TopkReservoir(q.l2, nshort));
+        std::vector<size_t> passed(nslices * nb, 0);
+        for (size_t i = 0; i < best.size(); i++) {
+            seeds.start(best[i], i % nb);
+        }
 #pragma omp parallel for schedule(dynamic) if (nslices > 1)
         for (int64_t s = 0; s < (int64_t)nslices; s++) {
             size_t i0, i1;
             slice(s, &i0, &i1);
-            SignTask t{
-                    tq,
-                    codec,
-                    sc,
-                    sign_kernels,
-                    q,
-                    p,
-                    sq,
-                    q0,
-                    q1,
-                    codes,
-                    blocked,
-                    ncodes,
-                    sel,
-                    best.data() + s * nb};
-            t.run(i0, i1);
+            SignTask t = task;
+            t.best = best.data() + s * nb;
+            t.passed = passed.data() + s * nb;
+            t.run(i0, i1, 0, nb);
+        }
+        for (size_t t = 0; t < nb; t++) {
+            size_t took = 0;
+            for (size_t s = 0; s < nslices; s++) {
+                took += passed[s * nb + t];
+            }
+            if (seeds.seeded(t) && took < nshort) {
+                rescan_unseeded(task, t, nslices, best);
+            }
         }
         std::vector<std::vector<idx_t>> kept(nb);
 #pragma omp parallel for if (nb > 1)

@@ -81,7 +81,9 @@ bool prescan_applies(const TurboQuantizer& tq, int prescan, size_t n);
  * prescan >= ncodes), after a first pass that keeps each query's best
  * max(prescan, ceil(k * rerank_factor)) codes by their signs. Codes: rows
  * (codes, ncodes) or blocked (codes null). Results depend neither on the
- * thread count nor on the batch.
+ * thread count nor on the batch. seed: whether the first pass starts its
+ * bounds from a sample of the codes (faster; the same results, which the
+ * tests check with seed = false).
  */
 void scan_knn_prescan(
         const TurboQuantizer& tq,
@@ -96,6 +98,7 @@ void scan_knn_prescan(
         idx_t* labels,
         const faiss::IDSelector* sel,
         const Int8Kernels& kernels = int8_kernels_best(),
-        const SignKernels& sign_kernels = sign_kernels_best());
+        const SignKernels& sign_kernels = sign_kernels_best(),
+        bool seed = true);
 
 } // namespace faiss_turbo

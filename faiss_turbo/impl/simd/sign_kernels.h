@@ -58,6 +58,17 @@ struct SignLayout {
     size_t max_read;          ///< bytes read from a code's start, >= code_size
 };
 
+/// one query's first-pass scores of a tile: per code B and AC (an
+/// Int8BlockAffine's b and ac), per query qconst, c0 and unit, and the bound
+/// its reservoir's offers must reach
+struct SignScoreForm {
+    const float* B;
+    const float* AC;
+    float qconst, c0, unit;
+    bool l2;
+    float bound;
+};
+
 /// SignKernels::tile_layout
 constexpr int kSignTileDwords = 0;
 constexpr int kSignTileLanes = 1;
@@ -85,6 +96,18 @@ struct SignKernels {
             const int8_t* tables,
             size_t nq,
             int32_t* out);
+
+    /// out[i] = (qconst + B[i]) + AC[i] * (c0 + unit * S[i]) for i < n, the
+    /// same float operations in every set (so the same scores), and bit i
+    /// % 64 of reach[i / 64]: whether out[i] reaches the bound (<= it for
+    /// l2, >= otherwise; NaN does not). One pass, where a pass for the
+    /// scores and one for the bounds read every score twice
+    void (*scores_reach)(
+            const SignScoreForm& f,
+            const int32_t* S,
+            size_t n,
+            float* out,
+            uint64_t* reach);
 };
 
 /// bytes of a tile of n codes
@@ -97,6 +120,16 @@ uint32_t sign_nibble(const SignLayout& layout, const uint8_t* code, size_t g);
 /// pext: the SIMD kernels' tile builders, where the CPU has BMI2
 uint32_t sign_column_nibbles_bmi2(
         const SignLayout& layout, const uint8_t* code, size_t w);
+
+/// scores_reach's definition for codes [i0, n) (reach's bits of them
+/// zeroed by the caller): the SIMD sets' tails
+void sign_scores_reach_from(
+        const SignScoreForm& f,
+        const int32_t* S,
+        size_t i0,
+        size_t n,
+        float* out,
+        uint64_t* reach);
 
 /// the portable kernels, the reference of the others
 const SignKernels& sign_kernels_scalar();

@@ -16,6 +16,8 @@
  */
 #include <immintrin.h>
 
+#include <cstring>
+
 #include <faiss_turbo/impl/simd/sign_kernels.h>
 
 namespace faiss_turbo {
@@ -152,9 +154,38 @@ void tile_dots_avx2(
     }
 }
 
+void scores_reach_avx2(
+        const SignScoreForm& f,
+        const int32_t* S,
+        size_t n,
+        float* out,
+        uint64_t* reach) {
+    memset(reach, 0, (n + 63) / 64 * sizeof(uint64_t));
+    const __m256 qc = _mm256_set1_ps(f.qconst), c0 = _mm256_set1_ps(f.c0);
+    const __m256 unit = _mm256_set1_ps(f.unit), bd = _mm256_set1_ps(f.bound);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 s =
+                _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i*)(S + i)));
+        const __m256 a = _mm256_add_ps(qc, _mm256_loadu_ps(f.B + i));
+        const __m256 e = _mm256_add_ps(c0, _mm256_mul_ps(unit, s));
+        const __m256 v =
+                _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(f.AC + i), e));
+        _mm256_storeu_ps(out + i, v);
+        const __m256 c = f.l2 ? _mm256_cmp_ps(v, bd, _CMP_LE_OQ)
+                              : _mm256_cmp_ps(v, bd, _CMP_GE_OQ);
+        reach[i / 64] |= (uint64_t)_mm256_movemask_ps(c) << (i % 64);
+    }
+    sign_scores_reach_from(f, S, i, n, out, reach);
+}
+
 } // namespace
 
 extern const SignKernels kSignKernelsAVX2 = {
-        "avx2", kSignTileLanes, build_tile_avx2, tile_dots_avx2};
+        "avx2",
+        kSignTileLanes,
+        build_tile_avx2,
+        tile_dots_avx2,
+        scores_reach_avx2};
 
 } // namespace faiss_turbo

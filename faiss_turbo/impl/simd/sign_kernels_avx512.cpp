@@ -15,6 +15,8 @@
  */
 #include <immintrin.h>
 
+#include <cstring>
+
 #include <faiss_turbo/impl/simd/sign_kernels.h>
 
 namespace faiss_turbo {
@@ -155,9 +157,37 @@ void tile_dots_avx512(
     }
 }
 
+void scores_reach_avx512(
+        const SignScoreForm& f,
+        const int32_t* S,
+        size_t n,
+        float* out,
+        uint64_t* reach) {
+    memset(reach, 0, (n + 63) / 64 * sizeof(uint64_t));
+    const __m512 qc = _mm512_set1_ps(f.qconst), c0 = _mm512_set1_ps(f.c0);
+    const __m512 unit = _mm512_set1_ps(f.unit), bd = _mm512_set1_ps(f.bound);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 s = _mm512_cvtepi32_ps(_mm512_loadu_si512(S + i));
+        const __m512 a = _mm512_add_ps(qc, _mm512_loadu_ps(f.B + i));
+        const __m512 e = _mm512_add_ps(c0, _mm512_mul_ps(unit, s));
+        const __m512 v =
+                _mm512_add_ps(a, _mm512_mul_ps(_mm512_loadu_ps(f.AC + i), e));
+        _mm512_storeu_ps(out + i, v);
+        const __mmask16 m = f.l2 ? _mm512_cmp_ps_mask(v, bd, _CMP_LE_OQ)
+                                 : _mm512_cmp_ps_mask(v, bd, _CMP_GE_OQ);
+        reach[i / 64] |= (uint64_t)m << (i % 64);
+    }
+    sign_scores_reach_from(f, S, i, n, out, reach);
+}
+
 } // namespace
 
 extern const SignKernels kSignKernelsAVX512 = {
-        "avx512vbmi", kSignTileDwords, build_tile_avx512, tile_dots_avx512};
+        "avx512vbmi",
+        kSignTileDwords,
+        build_tile_avx512,
+        tile_dots_avx512,
+        scores_reach_avx512};
 
 } // namespace faiss_turbo

@@ -84,9 +84,43 @@ void tile_dots_scalar(
 
 } // namespace
 
+void sign_scores_reach_from(
+        const SignScoreForm& f,
+        const int32_t* S,
+        size_t i0,
+        size_t n,
+        float* out,
+        uint64_t* reach) {
+    for (size_t i = i0; i < n; i++) {
+        const float v =
+                f.qconst + f.B[i] + f.AC[i] * (f.c0 + f.unit * (float)S[i]);
+        out[i] = v;
+        const bool r = f.l2 ? v <= f.bound : v >= f.bound;
+        reach[i / 64] |= (uint64_t)r << (i % 64);
+    }
+}
+
+namespace {
+
+void scores_reach_scalar(
+        const SignScoreForm& f,
+        const int32_t* S,
+        size_t n,
+        float* out,
+        uint64_t* reach) {
+    memset(reach, 0, (n + 63) / 64 * sizeof(uint64_t));
+    sign_scores_reach_from(f, S, 0, n, out, reach);
+}
+
+} // namespace
+
 const SignKernels& sign_kernels_scalar() {
     static const SignKernels k = {
-            "scalar", kSignTileDwords, build_tile_scalar, tile_dots_scalar};
+            "scalar",
+            kSignTileDwords,
+            build_tile_scalar,
+            tile_dots_scalar,
+            scores_reach_scalar};
     return k;
 }
 
