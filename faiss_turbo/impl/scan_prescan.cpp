@@ -255,33 +255,47 @@ struct SignTask {
     }
 
     /// the tile's codes i0.. (nb) to queries t0.. (nt), from their sums.
-    /// The bounds of reach are those at the tile's start: looser than the
-    /// reservoir's own after a cut, which beats() then applies
+    /// The reach bits take the bound where they start: the rest of the
+    /// tile at once, or 64 codes while the bound is still infinite (it
+    /// would take the whole first tile, a cut every kk codes). A bound
+    /// that a cut tightens meanwhile is beats()'s
     void
     offer(size_t i0, size_t nb, size_t t0, size_t nt, SignScratch& s) const {
-        float* v = s.scores.data();
         for (size_t t = 0; t < nt; t++) {
             const size_t qi = q0 + t0 + t;
             TopkReservoir& r = best[t0 + t];
-            const SignScoreForm f{
-                    s.aff.b.data(),
-                    s.aff.ac.data(),
-                    q.qconst[qi],
-                    p.c0[qi],
-                    sq.unit[t0 + t],
-                    q.l2,
-                    r.bound};
-            K.scores_reach(f, s.sums.data() + t * nb, nb, v, s.reach.data());
-            for (size_t c = 0; c < nb; c += 64) {
-                for (uint64_t m = s.reach[c / 64]; m != 0; m &= m - 1) {
-                    size_t i = c + __builtin_ctzll(m);
-                    if (s.keep[i] && r.beats(v[i], i0 + i)) {
-                        r.add(v[i], i0 + i);
-                        if (passed) {
-                            passed[t0 + t]++;
-                        }
+            const int32_t* S = s.sums.data() + t * nb;
+            for (size_t c = 0; c < nb;) {
+                const size_t n = std::isinf(r.bound)
+                                         ? std::min<size_t>(64, nb - c)
+                                         : nb - c;
+                const SignScoreForm f{
+                        s.aff.b.data() + c,
+                        s.aff.ac.data() + c,
+                        q.qconst[qi],
+                        p.c0[qi],
+                        sq.unit[t0 + t],
+                        q.l2,
+                        r.bound};
+                float* v = s.scores.data() + c;
+                K.scores_reach(f, S + c, n, v, s.reach.data());
+                for (size_t w = 0; w < (n + 63) / 64; w++) {
+                    for (uint64_t m = s.reach[w]; m != 0; m &= m - 1) {
+                        const size_t i = 64 * w + __builtin_ctzll(m);
+                        offer_one(r, v[i], i0 + c + i, s.keep[c + i], t0 + t);
                     }
                 }
+                c += n;
+            }
+        }
+    }
+
+    void
+    offer_one(TopkReservoir& r, float v, idx_t id, bool keep, size_t t) const {
+        if (keep && r.beats(v, id)) {
+            r.add(v, id);
+            if (passed) {
+                passed[t]++;
             }
         }
     }
