@@ -22,7 +22,8 @@
  *     runs: ms per
  *     query for the batch and for batches of 32 (the smallest that take
  *     the pre-scan), their ratios, and how many of the plain scan's top
- *     10 the pre-scan's keeps (over the whole batch);
+ *     10 the pre-scan's keeps (over the whole batch); and its first pass
+ *     with and without seeds, 1 thread (the same results, checked);
  *   - encode, vectors per second.
  * Each figure is the median of --runs runs, in wall time and in CPU time of
  * the process divided by the threads (the CPU figure stays meaningful on a
@@ -53,6 +54,7 @@
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
+#include <faiss_turbo/impl/scan_prescan.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 #include <faiss_turbo/impl/simd/sign_kernels.h>
 
@@ -502,6 +504,60 @@ void bench_kernel_sets(
            o.runs);
 }
 
+/// the pre-scan's first pass with and without its seeds (bounds from a
+/// sample of the codes), interleaved runs of the whole batch on 1 thread,
+/// the queries prepared once outside the timings
+void bench_prescan_seeds(
+        const Options& o,
+        const IndexTurboQuant& idx,
+        const std::vector<float>& xq) {
+    omp_set_num_threads(1);
+    TQQueries q;
+    idx.prepare_queries(o.nq, xq.data(), q);
+    for (float pf : o.prescan) {
+        Result r[2];
+        std::vector<double> t[2], ratio;
+        for (int run = 0; run < o.runs; run++) {
+            for (int m = 0; m < 2; m++) {
+                r[m].D.resize(o.nq * 10);
+                r[m].I.resize(o.nq * 10);
+                t[m].push_back(
+                        median_time(
+                                1,
+                                [&] {
+                                    scan_knn_prescan(
+                                            idx.tq,
+                                            idx.codes.data(),
+                                            nullptr,
+                                            idx.ntotal,
+                                            q,
+                                            10,
+                                            kTQDefaultRerankFactor,
+                                            (size_t)pf,
+                                            r[m].D.data(),
+                                            r[m].I.data(),
+                                            nullptr,
+                                            int8_kernels_best(),
+                                            sign_kernels_best(),
+                                            m == 1);
+                                })
+                                .wall /
+                        o.nq);
+            }
+            ratio.push_back(t[0].back() / t[1].back());
+        }
+        printf("prescan %d seeds, 1 thread, ms/query: without %.3f, with "
+               "%.3f (%.2fx), same results: %s (medians of %d interleaved "
+               "runs, ratios per run)\n",
+               (int)pf,
+               median(t[0]) * 1e3,
+               median(t[1]) * 1e3,
+               median(ratio),
+               r[0].I == r[1].I && r[0].D == r[1].D ? "yes" : "NO",
+               o.runs);
+    }
+}
+
 /// the sign pre-scan against the plain int8 scan (default re-scoring) at
 /// each of o.threads, interleaved runs: the whole batch, and batches of
 /// kTQPrescanMinQueries (the smallest that take the pre-scan)
@@ -647,6 +703,7 @@ void bench_search(
     omp_set_num_threads(1);
     bench_tile_dots(idx);
     bench_prescan(o, idx, xq);
+    bench_prescan_seeds(o, idx, xq);
     bench_kernel_sets(o, idx, xq);
     bench_bandwidth(o, idx, idx.codes, "int8", xq);
     if (lut_scan_unsupported(idx.tq).empty()) {
@@ -700,6 +757,7 @@ int main(int argc, char** argv) {
             idx.add(o.nb, xb.data());
             printf("\n== d=%zd nb=%zd %g bits\n", o.d, o.nb, bits);
             bench_prescan(o, idx, xq);
+            bench_prescan_seeds(o, idx, xq);
         } else if (o.bw_only) {
             IndexTurboQuant idx(o.d, bits);
             idx.add(o.nb, xb.data());
