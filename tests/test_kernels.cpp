@@ -242,8 +242,10 @@ TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
         for (bool l2 : {true, false}) {
             Int8Codec codec(get_tq(c), l2);
             // 23 codes: a full and a part panel (AVX-512's tiles); 40: a
-            // pair of panels, then a lone part one
+            // pair of panels, then a lone part one; 1: the direct kernel's
+            // unpaired queries (the pre-scan's second pass)
             check_kernels_on(codec.layout, l2 ? 23 : 40, (int)c.d);
+            check_kernels_on(codec.layout, 1, (int)c.d + 1);
         }
     }
 }

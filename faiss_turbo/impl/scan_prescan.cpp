@@ -513,13 +513,17 @@ struct SecondPass {
             const uint8_t* code = row_of(i, buf);
             for (size_t g = r0; g < r1; g += G) {
                 const size_t ng = std::min(G, r1 - g);
-                for (size_t j = 0; j < ng; j++) {
-                    memcpy(qbuf.data() + j * L.row,
-                           p.q8.data() + (q0 + sl.rows[g + j]) * L.row,
-                           L.row);
+                const int8_t* qs = p.q8.data() + (q0 + sl.rows[g]) * L.row;
+                if (ng > 1) { // the kernel takes rows side by side
+                    for (size_t j = 0; j < ng; j++) {
+                        memcpy(qbuf.data() + j * L.row,
+                               p.q8.data() + (q0 + sl.rows[g + j]) * L.row,
+                               L.row);
+                    }
+                    qs = qbuf.data();
                 }
                 codec.kernels->direct_dots(
-                        L, code, 1, qbuf.data(), ng, usum.data(), vsum.data());
+                        L, code, 1, qs, ng, usum.data(), vsum.data());
                 if (g == r0) {
                     aff.set(codec, code, 1, L.want_v ? vsum.data() : nullptr);
                 }

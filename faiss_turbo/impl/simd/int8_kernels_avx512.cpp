@@ -402,8 +402,11 @@ void direct_codes(
         const Int8Segment& sg = L.seg[s];
         const DirectRun r{
                 L, codes, n, q8, out + s, WANT_V ? vsum + s : nullptr};
+        // one code alone (the pre-scan's second pass) takes the queries
+        // as they are: pairing them cost it more than its half-filled
+        // vectors do
         const int8_t* qp = nullptr;
-        if (NQ * sg.width <= kPairedQueryBytes) {
+        if (n > 1 && NQ * sg.width <= kPairedQueryBytes) {
             pair_queries(sg, 8 / sg.nbits, q8, L.row, NQ, paired);
             qp = paired;
         }
