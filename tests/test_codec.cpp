@@ -667,6 +667,11 @@ TEST(Codec, EncodeKernelsKeepTheReferenceBits) {
                 << d;
         if (avx2) {
             EXPECT_EQ(avx2->canonical_dot(a.data(), b.data(), d), want) << d;
+            // a squared norm takes the one-conversion loop
+            EXPECT_EQ(
+                    avx2->canonical_dot(a.data(), a.data(), d),
+                    canonical_dot(a.data(), a.data(), d))
+                    << d;
         }
     }
     for (size_t p = 1; p <= 2048; p *= 2) {
