@@ -675,14 +675,19 @@ void scan_knn_prescan(
             t.passed = passed.data() + s * nb;
             t.run(i0, i1, 0, nb);
         }
+        std::vector<size_t> again; // rows whose seed let too few through
         for (size_t t = 0; t < nb; t++) {
             size_t took = 0;
             for (size_t s = 0; s < nslices; s++) {
                 took += passed[s * nb + t];
             }
             if (seeds.seeded(t) && took < nshort) {
-                rescan_unseeded(task, t, nslices, best);
+                again.push_back(t);
             }
+        }
+#pragma omp parallel for schedule(dynamic) if (again.size() > 1)
+        for (int64_t j = 0; j < (int64_t)again.size(); j++) {
+            rescan_unseeded(task, again[j], nslices, best);
         }
         std::vector<std::vector<idx_t>> kept(nb);
 #pragma omp parallel for if (nb > 1)
