@@ -452,6 +452,60 @@ void rescan_unseeded(
     }
 }
 
+/// each batch row's nshort best codes by the first pass (ids; -1: empty
+/// slots), the codes cut into nslices slices by slice(s, &i0, &i1)
+template <class Slice>
+std::vector<std::vector<idx_t>> first_pass(
+        const SignTask& task,
+        size_t nshort,
+        size_t nslices,
+        Slice&& slice,
+        bool seed) {
+    const size_t nb = task.q1 - task.q0;
+    const FirstPassSeeds seeds =
+            seed ? FirstPassSeeds(task, nshort) : FirstPassSeeds();
+    std::vector<TopkReservoir> best(
+            nslices * nb, TopkReservoir(task.q.l2, nshort));
+    std::vector<size_t> passed(nslices * nb, 0);
+    for (size_t i = 0; i < best.size(); i++) {
+        seeds.start(best[i], i % nb);
+    }
+#pragma omp parallel for schedule(dynamic) if (nslices > 1)
+    for (int64_t s = 0; s < (int64_t)nslices; s++) {
+        size_t i0, i1;
+        slice(s, &i0, &i1);
+        SignTask t = task;
+        t.best = best.data() + s * nb;
+        t.passed = passed.data() + s * nb;
+        t.run(i0, i1, 0, nb);
+    }
+    std::vector<size_t> again; // rows whose seed let too few through
+    for (size_t t = 0; t < nb; t++) {
+        size_t took = 0;
+        for (size_t s = 0; s < nslices; s++) {
+            took += passed[s * nb + t];
+        }
+        if (seeds.seeded(t) && took < nshort) {
+            again.push_back(t);
+        }
+    }
+#pragma omp parallel for schedule(dynamic) if (again.size() > 1)
+    for (int64_t j = 0; j < (int64_t)again.size(); j++) {
+        rescan_unseeded(task, again[j], nslices, best);
+    }
+    std::vector<std::vector<idx_t>> kept(nb);
+#pragma omp parallel for if (nb > 1)
+    for (int64_t t = 0; t < (int64_t)nb; t++) {
+        for (size_t s = 1; s < nslices; s++) {
+            best[t].merge(best[s * nb + t]);
+        }
+        std::vector<float> cv(nshort);
+        kept[t].resize(nshort);
+        best[t].finish(cv.data(), kept[t].data());
+    }
+    return kept;
+}
+
 /// the shortlists of a batch by code: the queries (batch rows, ascending)
 /// that kept code i are rows[start[i] .. start[i + 1])
 struct Shortlists {
@@ -658,51 +712,10 @@ void scan_knn_prescan(
                 sel,
                 nullptr,
                 nullptr};
-        const FirstPassSeeds seeds =
-                seed ? FirstPassSeeds(task, nshort) : FirstPassSeeds();
-        std::vector<TopkReservoir> best(
-                nslices * nb, TopkReservoir(q.l2, nshort));
-        std::vector<size_t> passed(nslices * nb, 0);
-        for (size_t i = 0; i < best.size(); i++) {
-            seeds.start(best[i], i % nb);
-        }
-#pragma omp parallel for schedule(dynamic) if (nslices > 1)
-        for (int64_t s = 0; s < (int64_t)nslices; s++) {
-            size_t i0, i1;
-            slice(s, &i0, &i1);
-            SignTask t = task;
-            t.best = best.data() + s * nb;
-            t.passed = passed.data() + s * nb;
-            t.run(i0, i1, 0, nb);
-        }
-        std::vector<size_t> again; // rows whose seed let too few through
-        for (size_t t = 0; t < nb; t++) {
-            size_t took = 0;
-            for (size_t s = 0; s < nslices; s++) {
-                took += passed[s * nb + t];
-            }
-            if (seeds.seeded(t) && took < nshort) {
-                again.push_back(t);
-            }
-        }
-#pragma omp parallel for schedule(dynamic) if (again.size() > 1)
-        for (int64_t j = 0; j < (int64_t)again.size(); j++) {
-            rescan_unseeded(task, again[j], nslices, best);
-        }
-        std::vector<std::vector<idx_t>> kept(nb);
-#pragma omp parallel for if (nb > 1)
-        for (int64_t t = 0; t < (int64_t)nb; t++) {
-            for (size_t s = 1; s < nslices; s++) {
-                best[t].merge(best[s * nb + t]);
-            }
-            std::vector<float> cv(nshort);
-            kept[t].resize(nshort);
-            best[t].finish(cv.data(), kept[t].data());
-        }
-        best.clear();
+        const Shortlists sl(
+                first_pass(task, nshort, nslices, slice, seed), ncodes);
 
         // second pass: the shortlisted codes by the int8 scan
-        const Shortlists sl(kept, ncodes);
         std::vector<TopkReservoir> best2(nslices * nb, TopkReservoir(q.l2, kk));
 #pragma omp parallel for schedule(dynamic) if (nslices > 1)
         for (int64_t s = 0; s < (int64_t)nslices; s++) {
