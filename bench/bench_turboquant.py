@@ -80,7 +80,7 @@ def parse_args(argv=None):
 
 def smoke_config(args):
     """Small enough for CI: 2000 SIFT vectors, 50 queries, 4 bits, one
-    method of each kind, all threads only."""
+    method of each kind, all threads and one (the nq=1 bandwidth)."""
     args.dataset, args.nb, args.nq, args.bits = "bigann10k", 2000, 50, "4"
     args.variants = "mse,prod,mse_c,mse_cfs"
     args.budget_s, args.pq_train_n, args.no_calibrated = 0.05, 2000, True
@@ -167,8 +167,7 @@ def run(args, log=print):
     peer_versions = peers_status(args, log)
     specs = build_specs(args, ds, peer_versions)
     full = args.timings == "full"
-    threads = [args.threads, 1] if args.threads > 1 and full and not args.smoke \
-        else [args.threads]
+    threads = [args.threads, 1] if args.threads > 1 and full else [args.threads]
     nq1_max = 0 if not full else 20 if args.smoke else 200
     r = runner.Runner(ds, k=args.k, threads=threads, budget_s=args.budget_s,
                       nq1_max=nq1_max, log=log,

@@ -17,6 +17,10 @@ def check_results(doc):
         checks.append((f"{key} ran", "error" not in res))
         if "error" in res:
             continue
+        nq1 = res.get("timing", {}).get("1", {}).get("nq1")
+        if nq1:
+            checks.append((f"{key} nq=1 bandwidth and its read reference",
+                           nq1.get("gbps", 0) > 0 and res.get("read_gbps", 0) > 0))
         rk = res["recall_1_at_k"]
         checks.append((f"{key} recall@1@k non-decreasing",
                        all(a <= b for a, b in zip(rk, rk[1:]))))

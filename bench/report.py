@@ -36,7 +36,17 @@ def fmt(v, spec=".3f"):
 
 COLUMNS = ("key", "library", "bits", "B/vec", "R@1", "R@1@10", "10-R@10",
            "train s", "encode us/vec", "QPS batch {nt}T", "QPS batch 1T",
-           "QPS nq=1 1T", "QPS nq=1 {nt}T", "peak MB (+idx)")
+           "QPS nq=1 1T", "QPS nq=1 {nt}T", "nq=1 1T GB/s (read)",
+           "peak MB (+idx)")
+
+
+def bandwidth_cell(res):
+    """the nq=1 scan's codes per second at 1 thread, and its share of the
+    worker's own read of as many bytes"""
+    t = res.get("timing", {}).get("1", {}).get("nq1")
+    if not t or "gbps" not in t or not res.get("read_gbps"):
+        return "-"
+    return f"{t['gbps']:.1f} ({100 * t['gbps'] / res['read_gbps']:.0f}%)"
 
 
 def size_cell(res):
@@ -57,6 +67,7 @@ def row(res, nt):
             fmt(res["train_s"], ".2f"), fmt(res["encode_us_per_vec"], ".1f"),
             fmt(timing(res, nt, "batched"), ".0f"), fmt(timing(res, 1, "batched"), ".0f"),
             fmt(timing(res, 1, "nq1"), ".0f"), fmt(timing(res, nt, "nq1"), ".0f"),
+            bandwidth_cell(res),
             f"{res['peak_rss_mb']:.0f} (+{res['peak_delta_mb']:.0f})"]
 
 
@@ -75,7 +86,11 @@ def markdown(doc):
               "bytes (within 2%). QPS: the median of "
               f"{repeat} timed run{'s' if repeat != 1 else ''} (JSON: qps_runs). QPS "
               "batch 1T: a subset of the queries; nq=1: one query "
-              "per call. peak MB: the worker's peak RSS (VmHWM; ru_maxrss would carry "
+              "per call. nq=1 GB/s: the index's codes (B/vec x base) per query "
+              "over its latency, and its share of the worker's own one-thread read "
+              "of as many bytes (IVF, HNSW and turbovec's staged search read less "
+              "than every code: for them an effective rate). peak MB: the worker's "
+              "peak RSS (VmHWM; ru_maxrss would carry "
               "the parent's) (+ growth over interpreter, library and data).", "",
               f"CPU: {env['cpu']}, {env['cores']} cores, load average at the end "
               f"{', '.join(f'{x:.1f}' for x in env.get('loadavg_end', []))}; "

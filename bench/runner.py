@@ -61,6 +61,8 @@ class Runner:
                 extra = self.worker(spec, [nt], tag=f"t{i}")
                 if "timing" in res and "timing" in extra:
                     res["timing"].update(extra["timing"])
+                    if "read_gbps" in extra:  # the 1-thread worker's
+                        res["read_gbps"] = extra["read_gbps"]
         else:
             res = self.worker(spec, self.threads, tag="t0")
         res["wall_s"] = time.time() - t0

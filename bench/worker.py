@@ -13,6 +13,11 @@ Timings, per thread count in job["threads"]:
            subset sized to job["budget_s"] (the others)
   nq=1     one query per call, as many as fit in budget_s (at least 3);
            none if job["nq1_max"] is 0
+and, at 1 thread, the bandwidth of the nq=1 scan: the index's codes (B/vec
+x ntotal) per query over its latency, beside this process's own read of as
+many bytes (read_gbps). Methods that do not read every code per query
+(IVF, HNSW, turbovec's staged search) get it too: for them it is an
+effective rate, not a read rate.
 """
 
 import json
@@ -63,6 +68,17 @@ def time_single_queries(m, xq, k, budget_s, max_n):
         t_all += t
         n += 1
     return {"n": n, "s": t_all, "qps": n / t_all}
+
+
+def read_gbps(nbytes, runs=5):
+    """One core's read bandwidth over a buffer of nbytes (at least 1 MB),
+    the median of runs: numpy's OR-reduction of its 64-bit words, which on
+    the Zen 4 machine reads as fast as bench_kernels' AVX2 read loop (33-35
+    vs 32-34 GB/s over 80 MB)"""
+    buf = np.ones(max(nbytes, 2**20) // 8, dtype=np.uint64)
+    np.bitwise_or.reduce(buf)  # first touch
+    ts = sorted(timed(np.bitwise_or.reduce, buf)[1] for _ in range(runs))
+    return buf.nbytes / ts[len(ts) // 2] / 1e9
 
 
 def median_of(measure_once, repeat):
@@ -123,9 +139,14 @@ def measure(job, res):
                     lambda: time_batched(m, xq, k, est, job["budget_s"]), repeat)
         res["timing"][str(nt)] = {"batched": batched}
         if job["nq1_max"]:
-            res["timing"][str(nt)]["nq1"] = median_of(
+            nq1 = median_of(
                     lambda: time_single_queries(
                             m, xq, k, job["budget_s"], job["nq1_max"]), repeat)
+            res["timing"][str(nt)]["nq1"] = nq1
+            if nt == 1:
+                nbytes = int(res["bytes_per_vec"] * len(xb))
+                nq1["gbps"] = nbytes * nq1["qps"] / 1e9
+                res["read_gbps"] = read_gbps(nbytes)
     res["ru_maxrss_mb"] = maxrss_mb()
     res["peak_rss_mb"] = hwm_mb()
     res["peak_delta_mb"] = res["peak_rss_mb"] - res["rss_base_mb"]
