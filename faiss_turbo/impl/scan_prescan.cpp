@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include <faiss/impl/FaissAssert.h>
@@ -223,8 +224,9 @@ struct SignScratch {
     }
 };
 
-/// what one task of the first pass scans
-struct SignTask {
+/// what one task of the first pass scans, into a TopkReservoir per query
+/// (or, for the seeds' sample, a TopValues)
+template <class Best> struct SignTaskOf {
     const TurboQuantizer& tq;
     const Int8Codec& codec;
     const SignCodec& sc;
@@ -237,8 +239,27 @@ struct SignTask {
     const BlockedCodes* blocked;
     size_t ncodes;
     const faiss::IDSelector* sel;
-    TopkReservoir* best; ///< query q0 + t's at best[t]
-    size_t* passed;      ///< null, or query q0 + t's offers taken, += here
+    Best* best;     ///< query q0 + t's at best[t]
+    size_t* passed; ///< null, or query q0 + t's offers taken, += here
+
+    /// the same scan into other sinks
+    template <class Other> SignTaskOf<Other> into(Other* b) const {
+        return {tq,
+                codec,
+                sc,
+                K,
+                q,
+                p,
+                sq,
+                q0,
+                q1,
+                codes,
+                blocked,
+                ncodes,
+                sel,
+                b,
+                nullptr};
+    }
 
     const uint8_t* block(size_t b, size_t nb, SignScratch& s) const {
         for (size_t i = 0; i < nb; i++) {
@@ -263,7 +284,7 @@ struct SignTask {
     offer(size_t i0, size_t nb, size_t t0, size_t nt, SignScratch& s) const {
         for (size_t t = 0; t < nt; t++) {
             const size_t qi = q0 + t0 + t;
-            TopkReservoir& r = best[t0 + t];
+            Best& r = best[t0 + t];
             const int32_t* S = s.sums.data() + t * nb;
             for (size_t c = 0; c < nb;) {
                 const size_t n = std::isinf(r.bound)
@@ -290,8 +311,7 @@ struct SignTask {
         }
     }
 
-    void
-    offer_one(TopkReservoir& r, float v, idx_t id, bool keep, size_t t) const {
+    void offer_one(Best& r, float v, idx_t id, bool keep, size_t t) const {
         if (keep && r.beats(v, id)) {
             r.add(v, id);
             if (passed) {
@@ -320,6 +340,58 @@ struct SignTask {
                         nt,
                         s.sums.data());
                 offer(b, nb, t0, nt, s);
+            }
+        }
+    }
+};
+
+using SignTask = SignTaskOf<TopkReservoir>;
+
+/// the kk best values of a stream, no ids (the seeds need the value of
+/// rank kk only): a heap whose top is the worst kept. It takes what
+/// SignTaskOf gives a TopkReservoir; on the seeds' sample (some 130
+/// entries a query, kk about 21) it replaced a reservoir whose cuts of
+/// 2 kk entries cost more than the sample's scan
+struct TopValues {
+    bool l2;
+    size_t kk;
+    float bound; ///< the worst kept once kk are, else the worst possible
+    std::vector<float> heap;
+
+    TopValues(bool l2, size_t kk)
+        : l2(l2),
+          kk(kk),
+          bound(l2 ? std::numeric_limits<float>::infinity()
+                   : -std::numeric_limits<float>::infinity()) {}
+
+    bool beats(float v, idx_t) const {
+        return l2 ? v < bound : v > bound;
+    }
+
+    void add(float v, idx_t) {
+        if (l2) {
+            push(v, std::less<float>());
+        } else {
+            push(v, std::greater<float>());
+        }
+    }
+
+    template <class Worse> void push(float v, Worse worse) {
+        heap.push_back(v);
+        std::push_heap(heap.begin(), heap.end(), worse);
+        if (heap.size() > kk) {
+            std::pop_heap(heap.begin(), heap.end(), worse);
+            heap.pop_back();
+        }
+        if (heap.size() == kk) {
+            bound = heap.front();
+        }
+    }
+
+    void merge(const TopValues& other) {
+        for (float v : other.heap) {
+            if (beats(v, 0)) {
+                add(v, 0);
             }
         }
     }
@@ -374,15 +446,13 @@ struct FirstPassSeeds {
         const size_t nunits = (n + kSignTileCodes - 1) / kSignTileCodes;
         const size_t nsl = std::max<size_t>(
                 1, scan_slices(1, nunits, (double)n * tq.code_size * nb));
-        std::vector<TopkReservoir> best(nsl * nb, TopkReservoir(task.q.l2, r));
+        std::vector<TopValues> best(nsl * nb, TopValues(task.q.l2, r));
 #pragma omp parallel for if (nsl > 1)
         for (int64_t s = 0; s < (int64_t)nsl; s++) {
-            SignTask t = task;
+            SignTaskOf<TopValues> t = task.into(best.data() + s * nb);
             t.codes = rows.data();
             t.blocked = nullptr;
             t.ncodes = n;
-            t.best = best.data() + s * nb;
-            t.passed = nullptr;
             t.run(std::min(n, nunits * s / nsl * kSignTileCodes),
                   std::min(n, nunits * (s + 1) / nsl * kSignTileCodes),
                   0,
@@ -390,17 +460,13 @@ struct FirstPassSeeds {
         }
         bound.resize(nb);
         for (size_t i = 0; i < nb; i++) {
-            TopkReservoir& b = best[i];
+            TopValues& b = best[i];
             for (size_t s = 1; s < nsl; s++) {
                 b.merge(best[s * nb + i]);
             }
-            b.cut();
-            float w = NAN; // the worst of the r kept; NaN: no seed
-            for (size_t j = 0; b.buf.size() == r && j < r; j++) {
-                float v = b.buf[j].first;
-                w = j == 0 ? v : task.q.l2 ? std::max(w, v) : std::min(w, v);
-            }
-            bound[i] = std::isfinite(w) ? w : NAN;
+            // the r-th best; NaN (no seed) when fewer were finite
+            const bool full = b.heap.size() == r && std::isfinite(b.bound);
+            bound[i] = full ? b.bound : NAN;
         }
     }
 
