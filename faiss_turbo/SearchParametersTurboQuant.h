@@ -56,6 +56,23 @@ struct SearchParametersTurboQuant : faiss::SearchParameters {
     int prescan = 0;
 };
 
+/// what the sign pre-scan did, summed over searches since reset(), as
+/// FAISS's IndexIVFStats: one global, tq_prescan_stats (Python:
+/// faiss_turbo.cvar.tq_prescan_stats), added to once per batch of queries,
+/// as FAISS's are not meant for concurrent searches
+struct TQPrescanStats {
+    size_t nq = 0;         ///< queries that took the pre-scan
+    size_t nseeded = 0;    ///< of them, those whose first pass had a seed
+    size_t nrescanned = 0; ///< seeded queries scanned again without one
+    size_t nentries = 0;   ///< entries into the first pass's reservoirs
+
+    void reset() {
+        *this = TQPrescanStats();
+    }
+};
+
+extern TQPrescanStats tq_prescan_stats;
+
 /** The same options for IndexIVFTurboQuant, with FAISS's IVF ones (nprobe,
  * max_codes, sel, ...: as FAISS, nprobe is then this object's, not the
  * index's). With TQ_SCAN_INT8 the scanner keeps, per query, the best

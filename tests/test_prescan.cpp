@@ -482,11 +482,25 @@ TEST(Prescan, SeedsChangeNothing) {
             auto idx = tqtest::make_case_index(c, m, c.debiased, nb, 22);
             auto xq = tqtest::random_gaussian(nq, c.d, 23);
             const SignKernels& SK = sign_kernels_best();
+            TQPrescanStats& st = tq_prescan_stats;
             for (int L : {64, 200, 600}) {
+                st.reset();
                 Res a = prescan_on(*idx, xq, k, L, SK, nullptr, nullptr, true);
+                const TQPrescanStats seeded = st;
+                st.reset();
                 Res b = prescan_on(*idx, xq, k, L, SK, nullptr, nullptr, false);
                 EXPECT_EQ(a.I, b.I) << L;
                 EXPECT_EQ(a.D, b.D) << L;
+                // every query had a seed, and took fewer entries with it:
+                // some 2.3-3 L (r / mu L, a small sample's r rounds up)
+                // against L (1 + ln(nb / L)); no rescan on this data
+                // (odds about 1e-4 a query)
+                EXPECT_EQ(seeded.nq, nq);
+                EXPECT_EQ(seeded.nseeded, nq);
+                EXPECT_EQ(seeded.nrescanned, 0);
+                EXPECT_EQ(st.nseeded, 0);
+                EXPECT_LT(seeded.nentries, st.nentries) << L;
+                EXPECT_LT(seeded.nentries, 4 * L * nq) << L;
             }
             if (lut_scan_unsupported(idx->tq).empty()) {
                 IndexTurboQuantFastScan fs(*idx);
@@ -527,7 +541,10 @@ TEST(Prescan, ATightSeedScansAgain) {
     IndexTurboQuant idx(d, 4);
     idx.add(nb, xb.data());
     const SignKernels& SK = sign_kernels_best();
+    tq_prescan_stats.reset();
     Res a = prescan_on(idx, xq, k, L, SK, nullptr, nullptr, true);
+    EXPECT_EQ(tq_prescan_stats.nseeded, nq);
+    EXPECT_EQ(tq_prescan_stats.nrescanned, nq);
     Res b = prescan_on(idx, xq, k, L, SK, nullptr, nullptr, false);
     EXPECT_EQ(a.I, b.I);
     EXPECT_EQ(a.D, b.D);

@@ -16,6 +16,8 @@
 
 namespace faiss_turbo {
 
+TQPrescanStats tq_prescan_stats;
+
 /*************************************************************
  * the codec's signs
  *************************************************************/
@@ -558,6 +560,15 @@ std::vector<std::vector<idx_t>> first_pass(
 #pragma omp parallel for schedule(dynamic) if (again.size() > 1)
     for (int64_t j = 0; j < (int64_t)again.size(); j++) {
         rescan_unseeded(task, again[j], nslices, best);
+    }
+    TQPrescanStats& st = tq_prescan_stats;
+    st.nq += nb;
+    st.nrescanned += again.size();
+    for (size_t t = 0; t < nb; t++) {
+        st.nseeded += seeds.seeded(t);
+    }
+    for (size_t e : passed) {
+        st.nentries += e;
     }
     std::vector<std::vector<idx_t>> kept(nb);
 #pragma omp parallel for if (nb > 1)

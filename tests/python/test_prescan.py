@@ -67,6 +67,21 @@ def test_short_lists_prune_and_keep_most(index, xq):
     assert fractions[2] > 0.9  # measured 0.99
 
 
+@needs_kernels
+def test_stats_count_the_prescan(index, xq):
+    # faiss_turbo.cvar.tq_prescan_stats, as faiss.cvar.indexIVF_stats: a
+    # shortlist of 64 of 3000 codes takes a seed (a sample of 1 panel in 8)
+    st = ft.cvar.tq_prescan_stats
+    st.reset()
+    index.search(xq, 10, params=ft.SearchParametersTurboQuant(prescan=64))
+    assert (st.nq, st.nseeded) == (len(xq), len(xq))
+    assert 64 * len(xq) <= st.nentries < 4 * 64 * len(xq)
+    index.search(xq[:8], 10, params=ft.SearchParametersTurboQuant(prescan=64))
+    assert st.nq == len(xq)  # 8 queries scan every code
+    st.reset()
+    assert st.nq == st.nentries == 0
+
+
 def test_unsupported_cpus_scan_every_code(index, xq):
     if ft.prescan_supported():
         pytest.skip("this CPU has the sign kernels")
