@@ -379,11 +379,20 @@ struct TopValues {
     }
 
     template <class Worse> void push(float v, Worse worse) {
-        heap.push_back(v);
-        std::push_heap(heap.begin(), heap.end(), worse);
-        if (heap.size() > kk) {
-            std::pop_heap(heap.begin(), heap.end(), worse);
-            heap.pop_back();
+        if (heap.size() < kk) {
+            heap.push_back(v);
+            std::push_heap(heap.begin(), heap.end(), worse);
+        } else if (worse(v, heap.front())) {
+            // v replaces the worst: one sift down, not a pop and a push
+            size_t i = 0;
+            for (size_t c = 1; c < kk; i = c, c = 2 * c + 1) {
+                c += c + 1 < kk && worse(heap[c], heap[c + 1]);
+                if (!worse(v, heap[c])) {
+                    break;
+                }
+                heap[i] = heap[c];
+            }
+            heap[i] = v;
         }
         if (heap.size() == kk) {
             bound = heap.front();
