@@ -552,6 +552,46 @@ TEST(TopkReservoir, SameSetAsAHeap) {
     }
 }
 
+// TopValues keeps the kk best values (ties counted), its bound the value
+// of rank kk once kk were offered, on random streams of either metric
+TEST(TopValues, BoundIsTheValueOfRankKk) {
+    std::mt19937 rng(7);
+    for (int trial = 0; trial < 400; trial++) {
+        const bool l2 = trial % 2;
+        const size_t kk = 1 + rng() % 40, n = rng() % 300;
+        TopValues t(l2, kk);
+        std::vector<float> all;
+        for (size_t i = 0; i < n; i++) {
+            float v = (float)(rng() % 97); // many ties
+            all.push_back(v);
+            if (t.beats(v, i)) {
+                t.add(v, i);
+            }
+        }
+        if (l2) {
+            std::sort(all.begin(), all.end());
+        } else {
+            std::sort(all.rbegin(), all.rend());
+        }
+        ASSERT_EQ(t.heap.size(), std::min(n, kk)) << trial;
+        if (n >= kk) {
+            ASSERT_EQ(t.bound, all[kk - 1]) << trial;
+        } else {
+            ASSERT_TRUE(std::isinf(t.bound)) << trial;
+        }
+        // a merge takes the other's values
+        TopValues u(l2, kk), w(l2, kk);
+        for (size_t i = 0; i < n; i++) {
+            TopValues& half = i % 2 ? u : w;
+            if (half.beats(all[i], i)) {
+                half.add(all[i], i);
+            }
+        }
+        u.merge(w);
+        ASSERT_EQ(u.bound, t.bound) << trial;
+    }
+}
+
 /// scan_knn_int8 over all of idx's codes with nt threads
 Res scan_int8_on(
         const IndexTurboQuant& idx,

@@ -349,65 +349,6 @@ template <class Best> struct SignTaskOf {
 
 using SignTask = SignTaskOf<TopkReservoir>;
 
-/// the kk best values of a stream, no ids (the seeds need the value of
-/// rank kk only): a heap whose top is the worst kept. It takes what
-/// SignTaskOf gives a TopkReservoir; on the seeds' sample (some 130
-/// entries a query, kk about 21) it replaced a reservoir whose cuts of
-/// 2 kk entries cost more than the sample's scan
-struct TopValues {
-    bool l2;
-    size_t kk;
-    float bound; ///< the worst kept once kk are, else the worst possible
-    std::vector<float> heap;
-
-    TopValues(bool l2, size_t kk)
-        : l2(l2),
-          kk(kk),
-          bound(l2 ? std::numeric_limits<float>::infinity()
-                   : -std::numeric_limits<float>::infinity()) {}
-
-    bool beats(float v, idx_t) const {
-        return l2 ? v < bound : v > bound;
-    }
-
-    void add(float v, idx_t) {
-        if (l2) {
-            push(v, std::less<float>());
-        } else {
-            push(v, std::greater<float>());
-        }
-    }
-
-    template <class Worse> void push(float v, Worse worse) {
-        if (heap.size() < kk) {
-            heap.push_back(v);
-            std::push_heap(heap.begin(), heap.end(), worse);
-        } else if (worse(v, heap.front())) {
-            // v replaces the worst: one sift down, not a pop and a push
-            size_t i = 0;
-            for (size_t c = 1; c < kk; i = c, c = 2 * c + 1) {
-                c += c + 1 < kk && worse(heap[c], heap[c + 1]);
-                if (!worse(v, heap[c])) {
-                    break;
-                }
-                heap[i] = heap[c];
-            }
-            heap[i] = v;
-        }
-        if (heap.size() == kk) {
-            bound = heap.front();
-        }
-    }
-
-    void merge(const TopValues& other) {
-        for (float v : other.heap) {
-            if (beats(v, 0)) {
-                add(v, 0);
-            }
-        }
-    }
-};
-
 /** The first pass's head start. A bound that starts at infinity lets
  * some nshort (1 + ln(ncodes / nshort)) codes into each query's reservoir
  * (2400 at 100k codes, nshort = 250: 8 cuts of 500 entries, 2.6 us each),
