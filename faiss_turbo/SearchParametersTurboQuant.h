@@ -33,7 +33,8 @@ constexpr float kTQDefaultRerankFactor = 2;
 /// reading the codes, which the pre-scan reads too, and building its tiles
 /// costs more than it saves (bench_kernels, 100k codes, L = 250-500, d =
 /// 1536 / 384: 4x the int8 scan's time at nq = 1, 0.91-1.08x at 16,
-/// 1.00-1.16x at 32, 1.10-1.28x at 64, 1.4-2.0x at 1000)
+/// 1.00-1.16x at 32, 1.10-1.28x at 64, 1.4-2.0x at 1000; with the first
+/// pass's seeds, 0.94-1.43x at 32 for L = 250-1000)
 constexpr int kTQPrescanMinQueries = 32;
 
 struct SearchParametersTurboQuant : faiss::SearchParameters {
