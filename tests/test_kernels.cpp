@@ -590,6 +590,7 @@ TEST(TopValues, BoundIsTheValueOfRankKk) {
         u.merge(w);
         ASSERT_EQ(u.bound, t.bound) << trial;
     }
+    EXPECT_THROW(TopValues(true, 0), faiss::FaissException);
 }
 
 /// scan_knn_int8 over all of idx's codes with nt threads

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissAssert.h>
 #include <faiss/impl/IDSelector.h>
 
 #include <faiss_turbo/TurboQuantizer.h>
@@ -167,7 +168,9 @@ struct TopValues {
         : l2(l2),
           kk(kk),
           bound(l2 ? std::numeric_limits<float>::infinity()
-                   : -std::numeric_limits<float>::infinity()) {}
+                   : -std::numeric_limits<float>::infinity()) {
+        FAISS_THROW_IF_NOT_MSG(kk > 0, "TopValues: kk must be > 0");
+    }
 
     bool beats(float v, idx_t) const {
         return l2 ? v < bound : v > bound;

@@ -279,9 +279,9 @@ template <class Best> struct SignTaskOf {
 
     /// the tile's codes i0.. (nb) to queries t0.. (nt), from their sums.
     /// The reach bits take the bound where they start: the rest of the
-    /// tile at once, or 64 codes while the bound is still infinite (it
-    /// would take the whole first tile, a cut every kk codes). A bound
-    /// that a cut tightens meanwhile is beats()'s
+    /// tile at once, or 64 codes while the bound is still infinite (its
+    /// bits would hold every code of the tile, each then tried by beats()).
+    /// A bound that a cut tightens meanwhile is beats()'s
     void
     offer(size_t i0, size_t nb, size_t t0, size_t nt, SignScratch& s) const {
         for (size_t t = 0; t < nt; t++) {
@@ -356,7 +356,9 @@ using SignTask = SignTaskOf<TopkReservoir>;
  * first-pass score of a sample: a panel of 16 codes in every `stride`
  * panels, some kSeedHits of whose codes are expected among the query's
  * nshort best, and r above that by 4 standard deviations. The codes that
- * beat the seed then number about r / kSeedHits nshort (2.6 nshort).
+ * beat the seed then number at most about r / kSeedHits nshort (2.6
+ * nshort; tq_prescan_stats counted 2.3 at 100k codes, up to 3 on small
+ * sets, where r rounds up).
  * Results are unchanged: a query that took at least nshort codes had all
  * of its nshort best beat the seed; one that took fewer (odds about 1e-4
  * on random data) is scanned again without one. */
