@@ -479,6 +479,7 @@ TEST(Prescan, SeedsChangeNothing) {
             SCOPED_TRACE(
                     tqtest::case_name(c) +
                     (m == faiss::METRIC_L2 ? " L2" : " IP"));
+            // centered where the case is debiased: both kinds of codec
             auto idx = tqtest::make_case_index(c, m, c.debiased, nb, 22);
             auto xq = tqtest::random_gaussian(nq, c.d, 23);
             const SignKernels& SK = sign_kernels_best();
@@ -515,10 +516,12 @@ TEST(Prescan, SeedsChangeNothing) {
 
 // A sample that holds many of a query's best codes sets a seed that lets
 // fewer than the shortlist through: those queries are scanned again
-// without it. Here the sample's panels (16 codes every 800 for a shortlist
-// of 400) are near copies of the queries' common point, so a seed of its
-// 21st best takes some 21 codes; without the second scan the 300 results
-// would be mostly empty.
+// without it. Here 16 codes in every 800 are near copies of the queries'
+// common point; the shortlist is 600 (k = 300 times the default
+// rerank_factor), so the sample takes 16 codes in every 1200, and 4 of its
+// 7 panels are near copies: its 22nd best lets through only the near
+// copies above it (some 55 of 160). Without the second scan the 300
+// results would be mostly empty.
 TEST(Prescan, ATightSeedScansAgain) {
     const size_t nb = 8000, d = 64, k = 300, nq = 33;
     const int L = 400;
