@@ -519,9 +519,9 @@ TEST(Prescan, SeedsChangeNothing) {
 // without it. Here 16 codes in every 800 are near copies of the queries'
 // common point; the shortlist is 600 (k = 300 times the default
 // rerank_factor), so the sample takes 16 codes in every 1200, and 4 of its
-// 7 panels are near copies: its 22nd best lets through only the near
-// copies above it (some 55 of 160). Without the second scan the 300
-// results would be mostly empty.
+// 7 panels are near copies: its 22nd best lets through near copies only
+// (160 at most). Without the second scan the 300 results would be mostly
+// empty.
 TEST(Prescan, ATightSeedScansAgain) {
     const size_t nb = 8000, d = 64, k = 300, nq = 33;
     const int L = 400;
