@@ -22,8 +22,9 @@
  *     runs: ms per
  *     query for the batch and for batches of 32 (the smallest that take
  *     the pre-scan), their ratios, and how many of the plain scan's top
- *     10 the pre-scan's keeps (over the whole batch); and its first pass
- *     with and without seeds, 1 thread (the same results, checked);
+ *     10 the pre-scan's keeps (over the whole batch); and the pre-scan
+ *     with and without its first pass's seeds, 1 thread (the same
+ *     results, checked);
  *   - encode, vectors per second.
  * Each figure is the median of --runs runs, in wall time and in CPU time of
  * the process divided by the threads (the CPU figure stays meaningful on a
@@ -504,7 +505,7 @@ void bench_kernel_sets(
            o.runs);
 }
 
-/// the pre-scan's first pass with and without its seeds (bounds from a
+/// the pre-scan with and without its first pass's seeds (bounds from a
 /// sample of the codes), interleaved runs of the whole batch on 1 thread,
 /// the queries prepared once outside the timings
 void bench_prescan_seeds(
