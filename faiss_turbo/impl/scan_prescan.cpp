@@ -235,8 +235,8 @@ template <class Best> struct SignTaskOf {
     const SignKernels& K;
     const TQQueries& q;
     const Int8Queries& p;
-    const SignQueries& sq;
-    size_t q0, q1; ///< the batch, queries of q (sq's row 0 is q0)
+    const SignQueries* sq; ///< row 0: query q0
+    size_t q0, q1;         ///< the batch, queries of q (sq's row 0 is q0)
     const uint8_t* codes;
     const BlockedCodes* blocked;
     size_t ncodes;
@@ -297,7 +297,7 @@ template <class Best> struct SignTaskOf {
                         s.aff.ac.data() + c,
                         q.qconst[qi],
                         p.c0[qi],
-                        sq.unit[t0 + t],
+                        sq->unit[t0 + t],
                         q.l2,
                         r.bound};
                 float* v = s.scores.data() + c;
@@ -338,7 +338,7 @@ template <class Best> struct SignTaskOf {
                         sc.layout,
                         s.tile.data(),
                         nb,
-                        sq.tables.data() + t0 * tbytes,
+                        sq->tables.data() + t0 * tbytes,
                         nt,
                         s.sums.data());
                 offer(b, nb, t0, nt, s);
@@ -449,22 +449,10 @@ void rescan_unseeded(
     SignQueries one;
     one.prepare(task.sc, task.q.y.data() + (task.q0 + t) * task.tq.d, 1);
     TopkReservoir fresh(task.q.l2, best[t].kk);
-    SignTask rt{
-            task.tq,
-            task.codec,
-            task.sc,
-            task.K,
-            task.q,
-            task.p,
-            one,
-            task.q0 + t,
-            task.q0 + t + 1,
-            task.codes,
-            task.blocked,
-            task.ncodes,
-            task.sel,
-            &fresh,
-            nullptr};
+    SignTask rt = task.into(&fresh);
+    rt.sq = &one;
+    rt.q0 = task.q0 + t;
+    rt.q1 = rt.q0 + 1;
     rt.run(0, task.ncodes, 0, 1);
     best[t] = std::move(fresh);
     for (size_t s = 1; s < nslices; s++) {
@@ -732,7 +720,7 @@ void scan_knn_prescan(
                 sign_kernels,
                 q,
                 p,
-                sq,
+                &sq,
                 q0,
                 q1,
                 codes,
