@@ -226,9 +226,8 @@ struct SignScratch {
     }
 };
 
-/// what one task of the first pass scans, into a TopkReservoir per query
-/// (or, for the seeds' sample, a TopValues)
-template <class Best> struct SignTaskOf {
+/// what one task of the first pass scans
+struct SignSource {
     const TurboQuantizer& tq;
     const Int8Codec& codec;
     const SignCodec& sc;
@@ -241,26 +240,17 @@ template <class Best> struct SignTaskOf {
     const BlockedCodes* blocked;
     size_t ncodes;
     const faiss::IDSelector* sel;
+};
+
+/// a first-pass task into a TopkReservoir per query (or, for the seeds'
+/// sample, a TopValues)
+template <class Best> struct SignTaskOf : SignSource {
     Best* best;     ///< query q0 + t's at best[t]
     size_t* passed; ///< null, or query q0 + t's offers taken, += here
 
     /// the same scan into other sinks
     template <class Other> SignTaskOf<Other> into(Other* b) const {
-        return {tq,
-                codec,
-                sc,
-                K,
-                q,
-                p,
-                sq,
-                q0,
-                q1,
-                codes,
-                blocked,
-                ncodes,
-                sel,
-                b,
-                nullptr};
+        return {{*this}, b, nullptr};
     }
 
     const uint8_t* block(size_t b, size_t nb, SignScratch& s) const {
@@ -714,19 +704,19 @@ void scan_knn_prescan(
 
         // first pass: each query's nshort best by their signs
         const SignTask task{
-                tq,
-                codec,
-                sc,
-                sign_kernels,
-                q,
-                p,
-                &sq,
-                q0,
-                q1,
-                codes,
-                blocked,
-                ncodes,
-                sel,
+                {tq,
+                 codec,
+                 sc,
+                 sign_kernels,
+                 q,
+                 p,
+                 &sq,
+                 q0,
+                 q1,
+                 codes,
+                 blocked,
+                 ncodes,
+                 sel},
                 nullptr,
                 nullptr};
         const Shortlists sl(
