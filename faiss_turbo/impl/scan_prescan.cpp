@@ -200,6 +200,24 @@ constexpr size_t kSignShortlistBytes = size_t(1) << 28;
 /// up to 4 per kept code as its buffer grows to 2 kk), the lists (12)
 constexpr size_t kSignBytesPerKept = 80;
 
+/// n codes in whole tiles, cut into slices for the threads: as many as
+/// scan_slices gives a pass of nb queries over them (at least 1)
+struct TileSlices {
+    size_t n, nunits, count;
+
+    TileSlices(size_t n_in, size_t code_size, size_t nb)
+        : n(n_in),
+          nunits((n + kSignTileCodes - 1) / kSignTileCodes),
+          count(std::max<size_t>(
+                  1, scan_slices(1, nunits, (double)n * code_size * nb))) {}
+
+    /// slice s: codes [*i0, *i1)
+    void get(size_t s, size_t* i0, size_t* i1) const {
+        *i0 = std::min(n, nunits * s / count * kSignTileCodes);
+        *i1 = std::min(n, nunits * (s + 1) / count * kSignTileCodes);
+    }
+};
+
 /// per-thread buffers of the first pass
 struct SignScratch {
     std::vector<uint8_t> tile, pad;
@@ -386,9 +404,8 @@ struct FirstPassSeeds {
         // by slices of the sample, as the pass itself: a tile is built
         // once for the whole batch
         const size_t nb = task.q1 - task.q0;
-        const size_t nunits = (n + kSignTileCodes - 1) / kSignTileCodes;
-        const size_t nsl = std::max<size_t>(
-                1, scan_slices(1, nunits, (double)n * tq.code_size * nb));
+        const TileSlices slices(n, tq.code_size, nb);
+        const size_t nsl = slices.count;
         std::vector<TopValues> best(nsl * nb, TopValues(task.q.l2, r));
 #pragma omp parallel for if (nsl > 1)
         for (int64_t s = 0; s < (int64_t)nsl; s++) {
@@ -396,10 +413,9 @@ struct FirstPassSeeds {
             t.codes = rows.data();
             t.blocked = nullptr;
             t.ncodes = n;
-            t.run(std::min(n, nunits * s / nsl * kSignTileCodes),
-                  std::min(n, nunits * (s + 1) / nsl * kSignTileCodes),
-                  0,
-                  nb);
+            size_t i0, i1;
+            slices.get(s, &i0, &i1);
+            t.run(i0, i1, 0, nb);
         }
         bound.resize(nb);
         for (size_t i = 0; i < nb; i++) {
@@ -450,15 +466,13 @@ void rescan_unseeded(
 }
 
 /// each batch row's nshort best codes by the first pass (ids; -1: empty
-/// slots), the codes cut into nslices slices by slice(s, &i0, &i1)
-template <class Slice>
+/// slots), the codes cut into slices
 std::vector<std::vector<idx_t>> first_pass(
         const SignTask& task,
         size_t nshort,
-        size_t nslices,
-        Slice&& slice,
+        const TileSlices& slices,
         bool seed) {
-    const size_t nb = task.q1 - task.q0;
+    const size_t nb = task.q1 - task.q0, nslices = slices.count;
     const FirstPassSeeds seeds =
             seed ? FirstPassSeeds(task, nshort) : FirstPassSeeds();
     std::vector<TopkReservoir> best(
@@ -470,7 +484,7 @@ std::vector<std::vector<idx_t>> first_pass(
 #pragma omp parallel for schedule(dynamic) if (nslices > 1)
     for (int64_t s = 0; s < (int64_t)nslices; s++) {
         size_t i0, i1;
-        slice(s, &i0, &i1);
+        slices.get(s, &i0, &i1);
         SignTask t = task;
         t.best = best.data() + s * nb;
         t.passed = passed.data() + s * nb;
@@ -676,14 +690,9 @@ void scan_knn_prescan(
                 cs, mr, codes + i * cs, 1, (ncodes - i) * cs, buf);
     };
 
-    const size_t nunits = (ncodes + kSignTileCodes - 1) / kSignTileCodes;
     // a full batch's slices: a smaller batch takes as many or fewer
-    const size_t nslices_max = std::max<size_t>(
-            1,
-            scan_slices(
-                    1,
-                    nunits,
-                    (double)ncodes * cs * std::min(nq, kSignQueryBatch)));
+    const size_t nslices_max =
+            TileSlices(ncodes, cs, std::min(nq, kSignQueryBatch)).count;
     const size_t qbatch = std::max<size_t>(
             1,
             std::min(
@@ -694,12 +703,8 @@ void scan_knn_prescan(
         const size_t q1 = std::min(nq, q0 + qbatch), nb = q1 - q0;
         SignQueries sq;
         sq.prepare(sc, q.y.data() + q0 * tq.d, nb);
-        const size_t nslices = std::max<size_t>(
-                1, scan_slices(1, nunits, (double)ncodes * cs * nb));
-        auto slice = [&](size_t s, size_t* i0, size_t* i1) {
-            *i0 = std::min(ncodes, nunits * s / nslices * kSignTileCodes);
-            *i1 = std::min(ncodes, nunits * (s + 1) / nslices * kSignTileCodes);
-        };
+        const TileSlices slices(ncodes, cs, nb);
+        const size_t nslices = slices.count;
 
         // first pass: each query's nshort best by their signs
         const SignTask task{
@@ -718,15 +723,14 @@ void scan_knn_prescan(
                  sel},
                 nullptr,
                 nullptr};
-        const Shortlists sl(
-                first_pass(task, nshort, nslices, slice, seed), ncodes);
+        const Shortlists sl(first_pass(task, nshort, slices, seed), ncodes);
 
         // second pass: the shortlisted codes by the int8 scan
         std::vector<TopkReservoir> best2(nslices * nb, TopkReservoir(q.l2, kk));
 #pragma omp parallel for schedule(dynamic) if (nslices > 1)
         for (int64_t s = 0; s < (int64_t)nslices; s++) {
             size_t i0, i1;
-            slice(s, &i0, &i1);
+            slices.get(s, &i0, &i1);
             SecondPass sp{codec, p, q, q0, sl, best2.data() + s * nb};
             sp.run(i0, i1, row_of);
         }
