@@ -1,7 +1,9 @@
 #include <faiss_turbo/IndexTurboQuant.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissAssert.h>
@@ -44,11 +46,22 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
         }
     }
 
+    /// FAISS calls distance computers inside its OpenMP regions
+    /// (IndexHNSW::search over this storage), where an exception ends the
+    /// process. So a query with a NaN or an Inf is not prepared but scores
+    /// NaN everywhere, as FAISS's own flat storage gives for one.
     void set_query(const float* x) override {
-        index.prepare_queries(1, x, q);
+        nonfinite = !std::all_of(
+                x, x + index.d, [](float v) { return std::isfinite(v); });
+        if (!nonfinite) {
+            index.prepare_queries(1, x, q);
+        }
     }
 
     float distance_to_code(const uint8_t* code) override {
+        if (nonfinite) {
+            return std::numeric_limits<float>::quiet_NaN();
+        }
         return index.tq.score(q, 0, code, buf.data());
     }
 
@@ -84,6 +97,7 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
 
    private:
     std::vector<float> xi, xj, rmean; // rmean = R mean
+    bool nonfinite = false;
 
     const uint8_t* code_of(idx_t i) const {
         return index.codes.data() + i * index.code_size;

@@ -69,6 +69,26 @@ def test_nan_and_inf(index):
     assert not centered.is_trained
 
 
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2, faiss.METRIC_INNER_PRODUCT])
+def test_nan_query_through_faiss_hnsw_over_our_storage(metric):
+    """FAISS's IndexHNSW calls our distance computer inside its OpenMP
+    region, where an exception would end the process: a NaN or Inf query
+    gets NaN distances there (as FAISS's own flat storage gives), the other
+    queries their usual results"""
+    storage = ft.IndexTurboQuant(D, 4, metric)
+    hnsw = faiss.IndexHNSW(storage, 8)
+    hnsw.add(gaussian(300, D, 41))
+    q = gaussian(4, D, 42)
+    Dref, Iref = hnsw.search(q, 5)
+    q[1, 3] = np.nan
+    q[2, 0] = -np.inf
+    Dist, Ids = hnsw.search(q, 5)
+    assert np.isnan(Dist[1:3]).all()
+    np.testing.assert_array_equal(Ids[[0, 3]], Iref[[0, 3]])
+    np.testing.assert_array_equal(Dist[[0, 3]], Dref[[0, 3]])
+    assert np.isfinite(Dref).all()
+
+
 def test_negative_n_at_the_c_level(index):
     """the numpy methods derive n from the shape; the C-level ones take it
     as given and must refuse a negative one"""
