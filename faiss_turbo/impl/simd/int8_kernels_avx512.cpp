@@ -227,6 +227,19 @@ template <int B> __m512i pair_indices(const uint8_t* p, int k) {
             _mm512_srlv_epi16(x, shift), _mm512_set1_epi8((1 << B) - 1));
 }
 
+/// out[j] (j < 4 / B), each 128-bit lane: entry n = table[(n >> jB) & (2^B
+/// - 1)], the value of the index in bits jB.. of nibble n
+template <int B> void nibble_tables(const uint8_t* table, __m512i* out) {
+    static_assert(B == 1 || B == 2 || B == 4, "interleaved widths");
+    for (int j = 0; j < 4 / B; j++) {
+        alignas(16) uint8_t t[16];
+        for (int n = 0; n < 16; n++) {
+            t[n] = table[(n >> (j * B)) & ((1 << B) - 1)];
+        }
+        out[j] = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i*)t));
+    }
+}
+
 /// bytes of the last chunk's sub-vectors k (low half) and k + 1 (high
 /// half) that hold coordinates (rem of the chunk's): the others index
 /// padding bits, whose V values must not count
@@ -304,8 +317,15 @@ void direct_segment(
             _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)s.u));
     const __m512i V =
             _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)s.v));
+    // J = 4 / B indices per nibble: table j decodes the one in bits jB..
+    // of a nibble, so a byte's indices cost one mask (low nibble) or one
+    // shift and mask (high) for all of them, not one each (nibble_tables)
+    constexpr int J = 4 / B;
+    __m512i TN[J], VN[J];
+    nibble_tables<B>(s.u, TN);
+    nibble_tables<B>(s.v, VN);
     const __m512i zero = _mm512_setzero_si512();
-    const __m512i mask = _mm512_set1_epi8((1 << B) - 1);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
     const size_t row = qp ? s.width : r.L.row;
     const int8_t* qs = qp ? qp : r.q8 + s.tile_offset;
     const size_t nseg = r.L.nseg, cs = r.L.code_size;
@@ -321,27 +341,32 @@ void direct_segment(
                 acc[q][h] = zero;
             }
         }
-        auto score = [&](__m512i idx,
+        auto score = [&](__m512i Tu,
+                         __m512i Tv,
+                         __m512i idx,
                          const int8_t* qv,
                          __mmask64 keep_v,
                          int h) {
-            __m512i u = _mm512_shuffle_epi8(T, idx);
+            __m512i u = _mm512_shuffle_epi8(Tu, idx);
             for (int q = 0; q < NQ; q++) {
                 acc[q][h] =
                         dpbusd(acc[q][h], u, _mm512_loadu_si512(qv + q * row));
             }
             if (WANT_V) {
-                __m512i vv = _mm512_maskz_shuffle_epi8(keep_v, V, idx);
+                __m512i vv = _mm512_maskz_shuffle_epi8(keep_v, Tv, idx);
                 vacc = _mm512_add_epi64(vacc, _mm512_sad_epu8(vv, zero));
             }
         };
         // chunk pair c2: per steps, on chains (first + k) % CH
         auto pair = [&](size_t c2, int first) {
             const __m512i x = _mm512_loadu_si512(p + c2 * 64);
+            const __m512i nib[2] = {
+                    _mm512_and_si512(x, low4),
+                    _mm512_and_si512(_mm512_srli_epi16(x, 4), low4)};
             const bool last = 2 * c2 + 2 == nchunks;
             for (int k = 0; k < per; k++) {
-                __m512i idx =
-                        _mm512_and_si512(_mm512_srli_epi16(x, k * B), mask);
+                // index k of each byte: index k % J of nibble k / J
+                const __m512i idx = nib[k / J];
                 __mmask64 keep = ~0ull;
                 if (WANT_V && last) { // the second chunk holds the end:
                     // sub-vector k of it in the upper half (pair_tail's
@@ -349,7 +374,9 @@ void direct_segment(
                     const size_t rem = s.ncoords - (2 * c2 + 1) * chunk;
                     keep = 0xffffffffull | pair_tail(rem, per, k) << 32;
                 }
-                score(idx,
+                score(TN[k % J],
+                      VN[k % J],
+                      idx,
                       qs + c2 * 2 * chunk + k * 64,
                       keep,
                       (first + k) % CH);
@@ -370,7 +397,9 @@ void direct_segment(
                         c + 1 == nchunks
                                 ? pair_tail(s.ncoords - c * chunk, per, k)
                                 : ~0ull;
-                score(pair_indices<B>(p + c * 32, k),
+                score(T,
+                      V,
+                      pair_indices<B>(p + c * 32, k),
                       qs + c * chunk + k * 32,
                       keep,
                       (k / 2) % CH);
