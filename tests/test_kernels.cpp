@@ -161,7 +161,14 @@ Sums run_kernels(
         direct->U.assign(n * nq * L.nseg, 0);
         direct->V.assign(n * L.nseg, 0);
         K.direct_dots(
-                L, codes, n, q8.data(), nq, direct->U.data(), direct->V.data());
+                L,
+                codes,
+                n,
+                q8.data(),
+                nq,
+                direct->U.data(),
+                direct->V.data(),
+                0);
     }
     return r;
 }
@@ -246,6 +253,46 @@ TEST(Int8Kernels, SumsEqualTheDefinitionOnEveryKernel) {
             // unpaired queries (the pre-scan's second pass)
             check_kernels_on(codec.layout, l2 ? 23 : 40, (int)c.d);
             check_kernels_on(codec.layout, 1, (int)c.d + 1);
+        }
+    }
+}
+
+// A run of codes followed by more of the caller's (ahead) lets a kernel ask
+// for them in advance (AVX-512's asks 32 KB ahead): the sums stay the
+// definition's, for runs longer and shorter than that distance.
+TEST(Int8Kernels, DirectRunsAskingAheadKeepTheSums) {
+    for (float bits : {4.0f, 2.0f, 2.5f}) {
+        const Cfg c{1536, TQVariant::MSE, bits, false};
+        SCOPED_TRACE(tqtest::case_name(c));
+        Int8Codec codec(get_tq(c), true);
+        const Int8Layout& L = codec.layout;
+        const size_t total = 120;
+        auto codes = random_codes(L, total, 5);
+        std::vector<std::vector<int>> nat;
+        std::vector<int8_t> q8;
+        random_queries(L, 1, 6, nat, q8);
+        for (const Int8Kernels* K :
+             {&int8_kernels_scalar(),
+              int8_kernels_avx2(),
+              int8_kernels_avx512()}) {
+            if (!K) {
+                continue;
+            }
+            for (size_t n : {size_t(2), size_t(21), size_t(100)}) {
+                Sums ref = naive_sums(L, codes.data(), n, nat, 1);
+                std::vector<int32_t> U(n * L.nseg), V(n * L.nseg);
+                K->direct_dots(
+                        L,
+                        codes.data(),
+                        n,
+                        q8.data(),
+                        1,
+                        U.data(),
+                        V.data(),
+                        (total - n) * L.code_size);
+                EXPECT_EQ(U, ref.U) << K->name << " n " << n;
+                EXPECT_EQ(V, ref.V) << K->name << " n " << n;
+            }
         }
     }
 }

@@ -439,6 +439,9 @@ struct SliceTask {
         for (size_t b = i0; b < i1; b += unit) {
             size_t nb = std::min(unit, i1 - b);
             const uint8_t* src = block(b, nb, sc);
+            // the slice's next codes follow where src is the codes
+            // themselves (not a copy)
+            const bool own = src == codes + b * L.code_size;
             codec.kernels->direct_dots(
                     L,
                     src,
@@ -446,7 +449,8 @@ struct SliceTask {
                     p.q8.data() + q0 * L.row,
                     q1 - q0,
                     sc.usum.data(),
-                    sc.vsum.data());
+                    sc.vsum.data(),
+                    own ? (i1 - b - nb) * L.code_size : 0);
             sc.aff.set(codec, src, nb, vsums(sc), sc.keep.data());
             offer(b, nb, q0, q1 - q0, sc);
         }
@@ -650,8 +654,16 @@ void Int8CodeScorer::score_run(
         const uint8_t* src = readable(
                 L, codes + b * L.code_size, nb, (n - b) * L.code_size, pad);
         if (L.direct) {
+            const bool own = src == codes + b * L.code_size;
             K.direct_dots(
-                    L, src, nb, p1.q8.data(), 1, usum.data(), vsum.data());
+                    L,
+                    src,
+                    nb,
+                    p1.q8.data(),
+                    1,
+                    usum.data(),
+                    vsum.data(),
+                    own ? (n - b - nb) * L.code_size : 0);
         } else {
             K.decode_tile(L, src, nb, tile.data(), vsum.data());
             K.tile_dots(L, tile.data(), nb, p1.q8.data(), 1, usum.data());

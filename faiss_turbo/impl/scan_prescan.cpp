@@ -597,7 +597,7 @@ struct SecondPass {
                     qs = qbuf.data();
                 }
                 codec.kernels->direct_dots(
-                        L, code, 1, qs, ng, usum.data(), vsum.data());
+                        L, code, 1, qs, ng, usum.data(), vsum.data(), 0);
                 if (g == r0) {
                     aff.set(codec, code, 1, L.want_v ? vsum.data() : nullptr);
                 }

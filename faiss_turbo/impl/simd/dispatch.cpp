@@ -51,7 +51,8 @@ void direct_dots_avx512vnni(
         const int8_t* q8,
         size_t nq,
         int32_t* out,
-        int32_t* vsum);
+        int32_t* vsum,
+        size_t ahead);
 void block_sums_avx512(
         const uint8_t* blocks,
         size_t ngroups,

@@ -105,7 +105,9 @@ struct Int8Kernels {
             int32_t* out);
 
     /// U (and V) sums straight from the codes: layout.direct only,
-    /// nq <= kInt8MaxDirectQueries
+    /// nq <= kInt8MaxDirectQueries. ahead: bytes past the n codes that the
+    /// caller scans next (the same array), which a kernel may ask for in
+    /// advance (0: none)
     void (*direct_dots)(
             const Int8Layout& layout,
             const uint8_t* codes,
@@ -113,7 +115,8 @@ struct Int8Kernels {
             const int8_t* q8,
             size_t nq,
             int32_t* out,
-            int32_t* vsum);
+            int32_t* vsum,
+            size_t ahead);
 
     /// 0: a tile is the decoded rows. Else the rows in panels of this many
     /// codes (int8_kernels_avx512.cpp), which decode_tile writes through

@@ -143,7 +143,8 @@ void direct_dots_scalar(
         const int8_t* q8,
         size_t nq,
         int32_t* out,
-        int32_t* vsum) {
+        int32_t* vsum,
+        size_t /* ahead */) {
     std::vector<uint8_t> row(L.row);
     std::vector<int32_t> u(nq * L.nseg);
     for (size_t i = 0; i < n; i++) {
