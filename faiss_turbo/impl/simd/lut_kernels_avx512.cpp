@@ -24,10 +24,9 @@ namespace {
 /// steps of two groups between moves to 32-bit lanes
 constexpr size_t kFlushSteps = 256;
 
-/// as the AVX2 kernel: codes prefetched this far ahead of the loads (the
-/// fast-scan scan is bound by its instructions, and prefetching measured
-/// no slower here)
-constexpr size_t kPrefetchBytes = 4096;
+/// as the AVX2 kernel (see there): codes prefetched this far ahead of the
+/// loads, into L2
+constexpr size_t kPrefetchBytes = 32768;
 
 /// the 16-bit sums (a, b as above) of 16 codes in each of the four lanes,
 /// added over the lanes to the 32-bit sums of codes 0-7 (lo8) and 8-15
@@ -78,7 +77,7 @@ void block_nq(
         for (size_t g = g0; g < g1; g += 2) {
             const uint8_t* src = blk + g * kLutGroupBytes;
             const __mmask64 m = g + 2 <= g1 ? ~0ull : 0xffffffffull;
-            _mm_prefetch((const char*)src + kPrefetchBytes, _MM_HINT_T0);
+            _mm_prefetch((const char*)src + kPrefetchBytes, _MM_HINT_T1);
             __m512i v = _mm512_maskz_loadu_epi8(m, src);
             __m512i lo = _mm512_and_si512(v, m4);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
