@@ -23,3 +23,6 @@ PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
 # dense vs Hadamard rotation (random vectors: that it runs)
 PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
   /usr/bin/python3 bench/bench_rotation.py --smoke
+# one query at a time (random vectors: that it runs)
+PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 bench/bench_nq1.py --smoke
