@@ -441,7 +441,7 @@ struct SliceTask {
             const uint8_t* src = block(b, nb, sc);
             // the slice's next codes follow where src is the codes
             // themselves (not a copy)
-            const bool own = src == codes + b * L.code_size;
+            const bool own = codes && src == codes + b * L.code_size;
             codec.kernels->direct_dots(
                     L,
                     src,

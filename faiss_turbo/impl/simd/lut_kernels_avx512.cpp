@@ -77,7 +77,9 @@ void block_nq(
         for (size_t g = g0; g < g1; g += 2) {
             const uint8_t* src = blk + g * kLutGroupBytes;
             const __mmask64 m = g + 2 <= g1 ? ~0ull : 0xffffffffull;
-            _mm_prefetch((const char*)src + kPrefetchBytes, _MM_HINT_T1);
+            _mm_prefetch(
+                    (const char*)((uintptr_t)src + kPrefetchBytes),
+                    _MM_HINT_T1);
             __m512i v = _mm512_maskz_loadu_epi8(m, src);
             __m512i lo = _mm512_and_si512(v, m4);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
