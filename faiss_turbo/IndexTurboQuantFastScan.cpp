@@ -1,5 +1,10 @@
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/IndexTurboQuant.h>
@@ -11,6 +16,59 @@
 namespace faiss_turbo {
 
 namespace {
+
+/** Scores of stored vectors for FAISS's graph and refine indexes
+ * (faiss.IndexHNSW over this storage, IndexRefine with it as the refine
+ * index), which call it inside their OpenMP regions. FAISS's default
+ * computer covers L2 only (by reconstruct) and aborted there for inner
+ * products. The estimator on each code, as the flat index's computer; a
+ * query with a NaN or an Inf scores NaN (an exception would end the
+ * process there). */
+struct TQFastScanDistanceComputer : faiss::DistanceComputer {
+    const IndexTurboQuantFastScan& index;
+    TQQueries q;
+    std::vector<uint8_t> code;
+    std::vector<float> buf, xi, xj;
+    bool nonfinite = false;
+
+    explicit TQFastScanDistanceComputer(const IndexTurboQuantFastScan& idx)
+        : index(idx),
+          code(idx.tq.code_size),
+          buf(2 * idx.d),
+          xi(idx.d),
+          xj(idx.d) {}
+
+    void set_query(const float* x) override {
+        nonfinite = !std::all_of(
+                x, x + index.d, [](float v) { return std::isfinite(v); });
+        if (!nonfinite) {
+            index.prepare_queries(1, x, q);
+        }
+    }
+
+    float operator()(idx_t i) override {
+        if (nonfinite) {
+            return std::numeric_limits<float>::quiet_NaN();
+        }
+        index.codes.code(index.tq, i, code.data());
+        return index.tq.score(q, 0, code.data(), buf.data());
+    }
+
+    /// the metric on the two reconstructions
+    float symmetric_dis(idx_t i, idx_t j) override {
+        index.codes.code(index.tq, i, code.data());
+        index.tq.decode(1, code.data(), xi.data());
+        index.codes.code(index.tq, j, code.data());
+        index.tq.decode(1, code.data(), xj.data());
+        const bool l2 = index.metric_type == faiss::METRIC_L2;
+        double s = 0;
+        for (size_t t = 0; t < (size_t)index.d; t++) {
+            s += l2 ? (double)(xi[t] - xj[t]) * (xi[t] - xj[t])
+                    : (double)xi[t] * xj[t];
+        }
+        return (float)s;
+    }
+};
 
 void check_codec(const TurboQuantizer& tq) {
     std::string why = lut_scan_unsupported(tq);
@@ -211,6 +269,11 @@ void IndexTurboQuantFastScan::range_search(
             radius,
             result,
             params ? params->sel : nullptr);
+}
+
+faiss::DistanceComputer*
+IndexTurboQuantFastScan::get_distance_computer() const {
+    return new TQFastScanDistanceComputer(*this);
 }
 
 void IndexTurboQuantFastScan::reconstruct(idx_t key, float* recons) const {

@@ -87,6 +87,10 @@ struct IndexTurboQuantFastScan : faiss::Index {
             faiss::RangeSearchResult* result,
             const faiss::SearchParameters* params = nullptr) const override;
 
+    /// for FAISS's graph and refine indexes over this one (both metrics;
+    /// a NaN or Inf query scores NaN)
+    faiss::DistanceComputer* get_distance_computer() const override;
+
     void reconstruct(idx_t key, float* recons) const override;
 
     size_t remove_ids(const faiss::IDSelector& sel) override;
