@@ -19,10 +19,28 @@ faiss::Index* non_null(faiss::Index* storage) {
     return storage;
 }
 
+/// FAISS's graph crashes (M = 0) or loops forever (M = 1) below 2 links
+int checked_m(int M) {
+    FAISS_THROW_IF_NOT_FMT(M >= 2, "IndexHNSWTurboQuant: M=%d must be >= 2", M);
+    return M;
+}
+
 } // namespace
 
 IndexHNSWTurboQuant::IndexHNSWTurboQuant(faiss::Index* storage, int M)
-    : faiss::IndexHNSW(non_null(storage), M) {}
+    : faiss::IndexHNSW(non_null(storage), checked_m(M)) {}
+
+void IndexHNSWTurboQuant::reconstruct_n(
+        idx_t i0, idx_t ni, float* recons) const {
+    FAISS_THROW_IF_NOT_MSG(storage, "HNSW reconstruct_n: no storage");
+    FAISS_THROW_IF_NOT_FMT(
+            i0 >= 0 && ni >= 0 && i0 + ni <= ntotal,
+            "reconstruct_n(%ld, %ld) out of range: ntotal=%ld",
+            (long)i0,
+            (long)ni,
+            (long)ntotal);
+    storage->reconstruct_n(i0, ni, recons);
+}
 
 void IndexHNSWTurboQuant::check_queries(
         idx_t n, const float* x, const char* what) const {

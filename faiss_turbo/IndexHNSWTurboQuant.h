@@ -40,6 +40,10 @@ struct IndexHNSWTurboQuant : faiss::IndexHNSW {
             faiss::RangeSearchResult* result,
             const faiss::SearchParameters* params = nullptr) const override;
 
+    /// the storage's, range checked first (FAISS's would reach the storage
+    /// inside a parallel loop)
+    void reconstruct_n(idx_t i0, idx_t ni, float* recons) const override;
+
 #ifndef SWIG
     /// FAISS's search_level_0 (not virtual, so hidden here: calls through
     /// this class check the queries first), whatever its FAISS signature

@@ -227,6 +227,17 @@ void TurboQuantizer::set_layout() {
     FAISS_THROW_IF_NOT_MSG(
             !(debiased && variant == TQVariant::PROD),
             "TurboQuant: debiased scoring applies to TQmse only");
+    FAISS_THROW_IF_NOT_FMT(
+            rotation_type == RotationType::AUTO ||
+                    rotation_type == RotationType::DENSE ||
+                    rotation_type == RotationType::HADAMARD,
+            "TurboQuant: unknown rotation type %d (0: auto, 1: dense, 2: "
+            "Hadamard)",
+            (int)rotation_type);
+    FAISS_THROW_IF_NOT_FMT(
+            qjl_type == QJLType::GAUSSIAN || qjl_type == QJLType::HADAMARD,
+            "TurboQuant: unknown QJL type %d (0: Gaussian, 1: Hadamard)",
+            (int)qjl_type);
     int m10 = mse_bits10();
     b_lo = m10 / 10;
     int frac = m10 % 10;

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <regex>
@@ -376,12 +377,36 @@ struct EncoderSwap {
     }
 };
 
+/// every "HNSW<M>" of the description (an index or a coarse quantizer) has
+/// M >= 2: FAISS builds smaller ones, whose add crashes (0) or never ends
+/// (1)
+void check_hnsw_links(const std::string& description) {
+    for (size_t p = description.find("HNSW"); p != std::string::npos;
+         p = description.find("HNSW", p + 4)) {
+        size_t e = p + 4;
+        while (e < description.size() &&
+               isdigit((unsigned char)description[e])) {
+            e++;
+        }
+        if (e > p + 4) {
+            const long m =
+                    std::atol(description.substr(p + 4, e - p - 4).c_str());
+            FAISS_THROW_IF_NOT_FMT(
+                    m >= 2,
+                    "index_factory: \"%s\" in \"%s\": HNSW needs M >= 2",
+                    description.substr(p, e - p).c_str(),
+                    description.c_str());
+        }
+    }
+}
+
 } // namespace
 
 faiss::Index*
 index_factory(int d, const char* description, faiss::MetricType metric) {
     FAISS_THROW_IF_NOT_FMT(d > 0, "index_factory: d=%d must be > 0", d);
     FAISS_THROW_IF_NOT_MSG(description, "index_factory: null description");
+    check_hnsw_links(description);
     std::vector<Token> toks = tokenize(description);
     EncoderSwap sw;
     sw.description = description;

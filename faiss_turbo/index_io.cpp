@@ -132,6 +132,7 @@ bool index_contains_turbo(const faiss::Index* idx) {
 
 void write_index(const faiss::Index* idx, faiss::IOWriter* writer) {
     FAISS_THROW_IF_NOT_MSG(idx, "faiss-turbo write_index: null index");
+    FAISS_THROW_IF_NOT_MSG(writer, "faiss-turbo write_index: null writer");
     guarded("faiss-turbo write", [&] {
         if (contains_turbo(idx)) {
             write_file(idx, writer);
@@ -142,12 +143,14 @@ void write_index(const faiss::Index* idx, faiss::IOWriter* writer) {
 }
 
 void write_index(const faiss::Index* idx, FILE* f) {
+    FAISS_THROW_IF_NOT_MSG(f, "faiss-turbo write_index: null FILE*");
     faiss::FileIOWriter writer(f);
     faiss_turbo::write_index(idx, &writer);
 }
 
 void write_index(const faiss::Index* idx, const char* fname) {
     FAISS_THROW_IF_NOT_MSG(idx, "faiss-turbo write_index: null index");
+    FAISS_THROW_IF_NOT_MSG(fname, "faiss-turbo write_index: null file name");
     if (!contains_turbo(idx)) {
         faiss::write_index(idx, fname);
         return;
@@ -167,6 +170,7 @@ std::vector<uint8_t> serialize_index(const faiss::Index* idx) {
  *************************************************************/
 
 faiss::Index* read_index(faiss::IOReader* reader, int io_flags) {
+    FAISS_THROW_IF_NOT_MSG(reader, "faiss-turbo read_index: null reader");
     return guarded("faiss-turbo read", [&] {
         return read_from(reader, io_flags, UINT64_MAX);
     });

@@ -10,6 +10,10 @@ namespace faiss_turbo {
 
 QJLProjection::QJLProjection(size_t d_in, QJLType t, uint64_t seed)
     : d(d_in), type(t) {
+    FAISS_THROW_IF_NOT_FMT(
+            type == QJLType::GAUSSIAN || type == QJLType::HADAMARD,
+            "TurboQuant: unknown QJL type %d (0: Gaussian, 1: Hadamard)",
+            (int)type);
     if (type == QJLType::GAUSSIAN) {
         SplitRNG rng(seed);
         gaussian.resize(d * d);
