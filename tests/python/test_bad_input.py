@@ -75,7 +75,7 @@ def test_nan_query_through_faiss_hnsw_over_our_storage(metric):
     region, where an exception would end the process: a NaN or Inf query
     gets NaN distances there (as FAISS's own flat storage gives), the other
     queries their usual results"""
-    storage = ft.IndexTurboQuant(D, 4, metric)
+    storage = ft.IndexTurboQuant(D, 4, metric=metric)
     hnsw = faiss.IndexHNSW(storage, 8)
     hnsw.add(gaussian(300, D, 41))
     q = gaussian(4, D, 42)
@@ -163,6 +163,10 @@ def test_ids_out_of_range(index):
     ((D, 2.55), {}, "bits"),
     ((D, 4), {"metric": faiss.METRIC_L1}, "metric"),
     ((D, 4), {"variant": ft.TQVariant.PROD, "debiased": True}, None),
+    # an unknown QJL type crashed PROD's add; an unknown rotation type
+    ((D, 4), {"variant": ft.TQVariant.PROD, "qjl_type": 2}, "QJL type 2"),
+    ((D, 4), {"variant": ft.TQVariant.MSE, "qjl_type": -1}, "QJL type -1"),
+    ((D, 4), {"rotation_type": 7}, "rotation type 7"),
 ])
 def test_bad_constructor_arguments(args, kwargs, what):
     if what is None:
@@ -274,3 +278,108 @@ def test_hnsw_keeps_its_storage_alive():
     _, ids = index.search(x[:5], 1)
     assert (ids[:, 0] == np.arange(5)).all()
     del junk
+
+
+def test_hnsw_checks_its_input_as_the_others():
+    """IndexHNSWTurboQuant takes the checks of the flat and IVF classes:
+    vectors of another dtype were converted silently, a wrong width gave a
+    bare AssertionError, and reconstruct_n out of range ended the process"""
+    index = ft.index_factory(D, "HNSW8,TQmse4")
+    index.add(gaussian(100, D, 11))
+    with pytest.raises(ValueError, match="float32"):
+        index.add(gaussian(10, D, 12).astype(np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        index.search(gaussian(3, D + 1, 13), 3)
+    with pytest.raises(ValueError, match="k=0"):
+        index.search(gaussian(3, D, 13), 0)
+    for n0, ni in ((0, 101), (-1, 2), (99, 2)):
+        with pytest.raises(ValueError, match="out of range"):
+            index.reconstruct_n(n0, ni)
+    assert index.ntotal == 100
+    np.testing.assert_array_equal(
+        index.reconstruct_n(0, 100), index.storage.reconstruct_n(0, 100))
+
+
+@pytest.mark.parametrize("key", ["HNSW0,TQmse4", "HNSW1,TQmse4",
+                                 "IVF4_HNSW1,TQmse4", "HNSW1_PQ4,Refine(TQmse4)"])
+def test_hnsw_needs_two_links(key):
+    """M = 0 crashed FAISS's add and M = 1 never returned from it"""
+    with pytest.raises(RuntimeError, match="M >= 2"):
+        ft.index_factory(D, key)
+    with pytest.raises(RuntimeError, match="M=1 must be >= 2"):
+        ft.IndexHNSWTurboQuant(ft.IndexTurboQuant(D, 4), 1)
+
+
+def test_ids_must_be_integers_of_int64():
+    """FAISS's conversion truncated 1.5 to 1 and wrapped 2**64 - 1 to -1"""
+    x = gaussian(400, D, 14)
+    ivf = ft.index_factory(D, "IVF4,TQmse4")
+    ivf.train(x)
+    with pytest.raises(ValueError, match="integers"):
+        ivf.add_with_ids(x[:3], np.array([0.9, 1.5, 2.99]))
+    with pytest.raises(ValueError, match="fit int64"):
+        ivf.add_with_ids(x[:2], np.array([2**64 - 1, 2**63], dtype=np.uint64))
+    ivf.add_with_ids(x[:2], np.array([7, 2**63 - 1], dtype=np.uint64))
+    assert ivf.ntotal == 2
+    flat = ft.IndexTurboQuant(D, 4)
+    flat.add(x[:5])
+    with pytest.raises(ValueError, match="integers"):
+        flat.reconstruct_batch(np.array([1.9, 2.9]))
+
+
+def test_views_keep_their_index_alive():
+    """search_defaults of a temporary index wrote into freed memory (the
+    next index made read rerank_factor 0 there)"""
+    import gc
+    sd = ft.IndexTurboQuant(D, 4).search_defaults
+    tq = ft.IndexTurboQuant(D, 2).tq
+    gc.collect()
+    fresh = ft.IndexTurboQuant(D, 4)
+    sd.rerank_factor = 0.0
+    assert fresh.search_defaults.rerank_factor == 2.0
+    assert tq.bits == 2
+    for cls in (ft.IndexTurboQuantFastScan, ft.IndexTurboQuant):
+        index = cls(D, 4)
+        index.search_defaults.rerank_factor = 3.0  # still writes through
+        assert index.search_defaults.rerank_factor == 3.0
+    ivf = ft.index_factory(D, "IVF4,TQmse4")
+    view = ivf.search_defaults
+    del ivf
+    gc.collect()
+    view.rerank_factor = 1.5
+    assert view.rerank_factor == 1.5
+
+
+def test_io_refuses_none(index, tmp_path):
+    with pytest.raises(TypeError, match="not None"):
+        ft.read_index(None)
+    with pytest.raises(TypeError, match="not None"):
+        ft.write_index(index, None)
+
+
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2,
+                                    faiss.METRIC_INNER_PRODUCT])
+def test_faiss_graph_and_refine_over_the_fastscan_index(metric):
+    """FAISS's IndexRefine and IndexHNSW score the fast-scan index's
+    vectors through its distance computer: FAISS's default one covers L2
+    only and aborted the process for inner products. The same scores as the
+    flat index's: the same labels"""
+    x, q = gaussian(500, D, 15), gaussian(20, D, 16)
+    labels = []
+    for key in ("Flat,Refine(TQmse4fs)", "Flat,Refine(TQmse4)"):
+        index = ft.index_factory(D, key, metric)
+        index.add(x)
+        labels.append(index.search(q, 5)[1])
+    np.testing.assert_array_equal(labels[0], labels[1])
+    hnsw = faiss.IndexHNSW(ft.IndexTurboQuantFastScan(D, 4, metric=metric), 8)
+    hnsw.add(x)
+    qn = q[:3].copy()
+    qn[1, 2] = np.nan
+    Dist, Ids = hnsw.search(qn, 5)
+    assert np.isnan(Dist[1]).all() and np.isfinite(Dist[[0, 2]]).all()
+    # the graph finds the vectors the flat index ranks first
+    flat = ft.IndexTurboQuantFastScan(D, 4, metric=metric)
+    flat.add(x)
+    _, If = flat.search(q, 1)
+    _, Ih = hnsw.search(q, 1)
+    assert (Ih[:, 0] == If[:, 0]).mean() >= 0.9

@@ -112,8 +112,21 @@ def _check_k(k):
         raise ValueError("k=%d must be > 0" % k)
 
 
+def _check_integers(ids, what):
+    """ids (a numpy array) are integers that fit int64: FAISS's conversion
+    would truncate 1.5 to 1 and wrap 2**64 - 1 to -1 (no result's label)"""
+    if ids.size == 0:
+        return
+    if ids.dtype.kind not in "iu":
+        raise ValueError(
+            "%s must be integers, not %s" % (what, ids.dtype))
+    if ids.dtype.kind == "u" and ids.max() > np.iinfo(np.int64).max:
+        raise ValueError("%s must fit int64: %d does not" % (what, ids.max()))
+
+
 def _check_ids(ids, ntotal, what="key"):
     ids = np.asarray(ids)
+    _check_integers(ids, what)
     if ids.size and (ids.min() < 0 or ids.max() >= ntotal):
         raise ValueError(
             "%s out of range: ids must be in [0, %d)" % (what, ntotal))
@@ -149,6 +162,7 @@ def _check_x_ids(self, x, ids, *args, **kwargs):
     if ids.shape != (x.shape[0],):
         raise ValueError(
             "ids must have shape (%d,), not %s" % (x.shape[0], ids.shape))
+    _check_integers(ids, "ids")
 
 
 def _check_sa_codes(self, codes, *args, **kwargs):
@@ -230,15 +244,27 @@ def _handle_index(the_class, checks):
     the_class.__getstate__ = _index_getstate
     the_class.__setstate__ = _index_setstate
 
-    tq_get = the_class.tq.fget
+    _view_keeps_owner(the_class, "tq",
+                      "the codec (read-only view, keeps the index alive)")
+    _view_keeps_owner(the_class, "search_defaults",
+                      "the options of searches without params (a view "
+                      "into the index, which it keeps alive)")
 
-    def tq_of_index(self):
-        q = tq_get(self)
-        q.referenced_objects = [self]
-        return q
 
-    the_class.tq = property(
-        tq_of_index, doc="the codec (read-only view, keeps the index alive)")
+def _view_keeps_owner(the_class, name, doc):
+    """SWIG's property for a struct member returns a view into the C++
+    object that does not keep its owner alive: a view that outlives a
+    temporary index (ft.IndexTurboQuant(16, 4).search_defaults) would
+    write into freed memory. The view holds a reference to its index."""
+    prop = getattr(the_class, name)
+    get, set_ = prop.fget, prop.fset
+
+    def view_of_index(self):
+        v = get(self)
+        v.referenced_objects = [self]
+        return v
+
+    setattr(the_class, name, property(view_of_index, set_, doc=doc))
 
 
 def _index_getstate(self):
@@ -268,8 +294,13 @@ def _keep_quantizer(the_class):
 _handle_index(IndexTurboQuant, _FLAT_CHECKS)  # noqa: F405
 _handle_index(IndexTurboQuantFastScan, _FLAT_CHECKS)  # noqa: F405
 # the factory's "HNSW32,TQmse4": FAISS's graph search, queries checked in
-# C++ before it starts (no codec of its own: the storage has it)
+# C++ before it starts (no codec of its own: the storage has it); numpy
+# inputs checked as the other classes' (dtype, shape, k, ranges)
 class_wrappers.handle_Index(IndexHNSWTurboQuant)  # noqa: F405
+for _name, _check in dict(_INDEX_CHECKS, reconstruct_n=_check_range_n,
+                          reconstruct=_check_key).items():
+    if hasattr(IndexHNSWTurboQuant, _name):  # noqa: F405
+        _strict(IndexHNSWTurboQuant, _name, _check)  # noqa: F405
 IndexHNSWTurboQuant.__getstate__ = _index_getstate  # noqa: F405
 IndexHNSWTurboQuant.__setstate__ = _index_setstate  # noqa: F405
 _hnsw_init = IndexHNSWTurboQuant.__init__  # noqa: F405
@@ -487,12 +518,16 @@ def get_lloyd_max_codebook(d, nbits):
 
 def write_index(index, fname_or_writer):
     """write to a file name or a faiss.IOWriter"""
+    if fname_or_writer is None:
+        raise TypeError("write_index: a file name or an IOWriter, not None")
     write_index_c(index, fname_or_writer)  # noqa: F405
 
 
 def read_index(fname_or_reader, io_flags=0):
     """read from a file name or a faiss.IOReader; our classes come back as
     ours, the others as faiss's"""
+    if fname_or_reader is None:
+        raise TypeError("read_index: a file name or an IOReader, not None")
     index = read_index_c(fname_or_reader, io_flags)  # noqa: F405
     return _as_python_class(index, index)
 
