@@ -214,12 +214,16 @@ void IndexIVFTurboQuant::encode_vectors(
     for (idx_t i0 = 0; i0 < n; i0 += kEncodeBlock) {
         idx_t nb = std::min(kEncodeBlock, n - i0);
         const float* xb = x + i0 * d;
-        for (idx_t i = 0; i < nb; i++) { // before the parallel loop
+        // before the parallel loop. A negative list is FAISS's "not
+        // stored", but FAISS's add_core still counts the vector in ntotal,
+        // so no list would hold an id that ntotal counts (and the index
+        // could not be written): refused, as an out-of-range one
+        for (idx_t i = 0; i < nb; i++) {
             idx_t l = list_nos[i0 + i];
             FAISS_THROW_IF_NOT_FMT(
-                    l < (idx_t)nlist,
-                    "IndexIVFTurboQuant: vector %ld assigned to list %ld of "
-                    "%zd",
+                    l >= 0 && l < (idx_t)nlist,
+                    "IndexIVFTurboQuant: vector %ld assigned to list %ld, "
+                    "not in [0, %zd)",
                     (long)(i0 + i),
                     (long)l,
                     nlist);
@@ -230,14 +234,9 @@ void IndexIVFTurboQuant::encode_vectors(
 #pragma omp parallel for if (nb > 64)
             for (idx_t i = 0; i < nb; i++) {
                 idx_t l = list_nos[i0 + i];
-                if (l >= 0) {
-                    quantizer->compute_residual(
-                            xb + i * d, res.data() + i * d, l);
-                    if (want_origins) {
-                        quantizer->reconstruct(l, origins.data() + i * d);
-                    }
-                } else { // not stored; encoded only to keep the batch whole
-                    memcpy(res.data() + i * d, xb + i * d, sizeof(float) * d);
+                quantizer->compute_residual(xb + i * d, res.data() + i * d, l);
+                if (want_origins) {
+                    quantizer->reconstruct(l, origins.data() + i * d);
                 }
             }
             xb = res.data();
@@ -252,10 +251,6 @@ void IndexIVFTurboQuant::encode_vectors(
         for (idx_t i = 0; i < nb; i++) {
             uint8_t* out = codes + (i0 + i) * stride;
             idx_t l = list_nos[i0 + i];
-            if (l < 0) {
-                memset(out, 0, stride);
-                continue;
-            }
             if (cs) {
                 encode_listno(l, out);
             }

@@ -383,3 +383,23 @@ def test_faiss_graph_and_refine_over_the_fastscan_index(metric):
     _, If = flat.search(q, 1)
     _, Ih = hnsw.search(q, 1)
     assert (Ih[:, 0] == If[:, 0]).mean() >= 0.9
+
+
+@pytest.mark.parametrize("key", ["IVF4,TQmse4", "IVF4,TQmse4fs"])
+def test_preassigned_negative_lists_are_refused(key):
+    """FAISS's add_core skips a vector assigned to a negative list but
+    counts it in ntotal: no list held that id and the index could not be
+    written. Refused, and nothing of the batch is added"""
+    from faiss.contrib import ivf_tools
+    x = gaussian(300, D, 17)
+    index = ft.index_factory(D, key)
+    index.train(x)
+    index.add(x[:100])
+    for bad in (-1, -7, 4):
+        a = np.zeros(10, dtype="int64")
+        a[3] = bad
+        with pytest.raises(RuntimeError, match="assigned to list"):
+            ivf_tools.add_preassigned(index, x[100:110], a,
+                                      ids=np.arange(100, 110))
+        assert index.ntotal == 100
+    assert ft.deserialize_index(ft.serialize_index(index)).ntotal == 100
