@@ -96,3 +96,33 @@ def test_bad_input(data):
         ivf.search(bad, 1)
     with pytest.raises(RuntimeError):
         ft.IndexIVFTurboQuant(faiss.IndexFlatL2(16), 32, 8, 4)  # d differs
+
+
+@pytest.mark.parametrize("key", ["IVF8,TQmse4", "IVF8,TQmse4fs"])
+def test_reset_centroid_table_after_new_centroids(key):
+    """the rotated centroids are kept from the first search: new centroids
+    put into the same quantizer need reset_centroid_table() (documented in
+    the README), which gives the results of an index trained on them"""
+    rng = np.random.RandomState(0)
+    x = rng.randn(3000, 16).astype("float32")
+    new = rng.randn(8, 16).astype("float32")
+    index = ft.index_factory(16, key)
+    index.train(x)
+    index.nprobe = 2
+    index.search(x[:2], 1)  # builds the table
+    q = faiss.downcast_index(index.quantizer)
+    q.reset()
+    q.add(new)
+    index.reset_centroid_table()
+    index.add(x[:1000])
+    ref = ft.index_factory(16, key)
+    ref.train(x)  # the mean (centered codecs) and the quantizer...
+    qr = faiss.downcast_index(ref.quantizer)
+    qr.reset()
+    qr.add(new)  # ...then the same new centroids, before any search
+    ref.nprobe = 2
+    ref.add(x[:1000])
+    Dr, Ir = ref.search(x[:200], 5)
+    D, I = index.search(x[:200], 5)
+    np.testing.assert_array_equal(I, Ir)
+    np.testing.assert_array_equal(D, Dr)
