@@ -389,8 +389,9 @@ void check_hnsw_links(const std::string& description) {
             e++;
         }
         if (e > p + 4) {
-            const long m =
-                    std::atol(description.substr(p + 4, e - p - 4).c_str());
+            // strtol saturates where atol's overflow is undefined
+            const long m = std::strtol(
+                    description.substr(p + 4, e - p - 4).c_str(), nullptr, 10);
             FAISS_THROW_IF_NOT_FMT(
                     m >= 2,
                     "index_factory: \"%s\" in \"%s\": HNSW needs M >= 2",
