@@ -1,6 +1,5 @@
 #include <faiss_turbo/IndexTurboQuant.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,6 +8,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_prescan.h>
@@ -51,8 +51,7 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
     /// process. So a query with a NaN or an Inf is not prepared but scores
     /// NaN everywhere, as FAISS's own flat storage gives for one.
     void set_query(const float* x) override {
-        nonfinite = !std::all_of(
-                x, x + index.d, [](float v) { return std::isfinite(v); });
+        nonfinite = !all_finite(x, index.d);
         if (!nonfinite) {
             index.prepare_queries(1, x, q);
         }
@@ -84,15 +83,15 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
                 xi[t] *= si.norm;
                 xj[t] *= sj.norm;
             }
-            if (l2 || rmean.empty()) {
-                return metric_on(xi.data(), xj.data(), l2); // mean cancels
+            if (l2 || rmean.empty()) { // the mean cancels
+                return metric_between(xi.data(), xj.data(), d, l2);
             }
             for (size_t t = 0; t < d; t++) {
                 xi[t] += rmean[t];
                 xj[t] += rmean[t];
             }
         }
-        return metric_on(xi.data(), xj.data(), l2);
+        return metric_between(xi.data(), xj.data(), d, l2);
     }
 
    private:
@@ -101,15 +100,6 @@ struct TQDistanceComputer : faiss::FlatCodesDistanceComputer {
 
     const uint8_t* code_of(idx_t i) const {
         return index.codes.data() + i * index.code_size;
-    }
-
-    float metric_on(const float* a, const float* b, bool l2) const {
-        double s = 0;
-        for (size_t t = 0; t < (size_t)index.d; t++) {
-            s += l2 ? (double)(a[t] - b[t]) * (a[t] - b[t])
-                    : (double)a[t] * b[t];
-        }
-        return (float)s;
     }
 };
 

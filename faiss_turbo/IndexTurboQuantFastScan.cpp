@@ -1,13 +1,12 @@
 #include <faiss_turbo/IndexTurboQuantFastScan.h>
 
-#include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
@@ -39,8 +38,7 @@ struct TQFastScanDistanceComputer : faiss::DistanceComputer {
           xj(idx.d) {}
 
     void set_query(const float* x) override {
-        nonfinite = !std::all_of(
-                x, x + index.d, [](float v) { return std::isfinite(v); });
+        nonfinite = !all_finite(x, index.d);
         if (!nonfinite) {
             index.prepare_queries(1, x, q);
         }
@@ -60,13 +58,11 @@ struct TQFastScanDistanceComputer : faiss::DistanceComputer {
         index.tq.decode(1, code.data(), xi.data());
         index.codes.code(index.tq, j, code.data());
         index.tq.decode(1, code.data(), xj.data());
-        const bool l2 = index.metric_type == faiss::METRIC_L2;
-        double s = 0;
-        for (size_t t = 0; t < (size_t)index.d; t++) {
-            s += l2 ? (double)(xi[t] - xj[t]) * (xi[t] - xj[t])
-                    : (double)xi[t] * xj[t];
-        }
-        return (float)s;
+        return metric_between(
+                xi.data(),
+                xj.data(),
+                index.d,
+                index.metric_type == faiss::METRIC_L2);
     }
 };
 

@@ -49,6 +49,14 @@ void axpy(size_t d, float alpha, const float* x, float* y) {
     }
 }
 
+float metric_between(const float* a, const float* b, size_t d, bool l2) {
+    double s = 0;
+    for (size_t t = 0; t < d; t++) {
+        s += l2 ? (double)(a[t] - b[t]) * (a[t] - b[t]) : (double)a[t] * b[t];
+    }
+    return (float)s;
+}
+
 bool all_finite(const float* x, size_t n) {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {

@@ -18,6 +18,11 @@ void axpy(size_t d, float alpha, const float* x, float* y);
 /// no NaN or Inf among the n values: a branch-free pass
 bool all_finite(const float* x, size_t n);
 
+/// the metric between two d-vectors, summed in double: the squared L2
+/// distance when l2, else the inner product (distance computers'
+/// symmetric_dis)
+float metric_between(const float* a, const float* b, size_t d, bool l2);
+
 /// throws (naming `what`, the row and the dimension) unless the n x d
 /// values are all finite; `row` names a row in the message ("vector",
 /// "query"), counted from `first` (x is rows first.. of the caller's
