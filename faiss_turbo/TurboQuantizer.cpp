@@ -77,7 +77,7 @@ bool encode_one(
     }
     float inv = norm > 0 ? 1.0f / norm : 0.0f;
     for (size_t j = 0; j < d; j++) {
-        u[j] *= inv;
+        u[j] = scale_coord(u[j], norm, inv); // unswitched: inv is fixed
     }
     // a finite vector near float's limit may still overflow inside the
     // rotation: no value there exceeds sqrt(d) times the norm (a block

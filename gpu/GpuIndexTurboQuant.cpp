@@ -17,6 +17,8 @@
 #include <gpu/impl/IdFilter.h>
 #include <gpu/impl/kernels.h>
 
+#include <faiss_turbo/impl/coord_rules.h>
+
 namespace faiss_turbo {
 namespace gpu {
 
@@ -618,9 +620,10 @@ void GpuIndexTurboQuant::search_chunk(
             float inv = nrm > 0 ? 1.0f / nrm : 0.0f;
             float* ai = a.data() + (size_t)i * c.kp;
             for (size_t j = 0; j < dd; j++) {
-                ai[j] = yi[j] * inv;
+                ai[j] = scale_coord(yi[j], nrm, inv);
                 if (prod) {
-                    ai[c.kc + j] = c.qjl_factor * q.sy[(q0 + i) * dd + j] * inv;
+                    float sy = c.qjl_factor * q.sy[(q0 + i) * dd + j];
+                    ai[c.kc + j] = scale_coord(sy, nrm, inv);
                 }
             }
             double a2 = 0;

@@ -521,6 +521,47 @@ TEST(Codec, OverflowInsideTheRotationIsRefused) {
     EXPECT_GT(stored, 0u);
 }
 
+// a vector whose norm is subnormal (below 1.2e-38; here 2^-130 = 7.3e-40)
+// has 1 / norm past float's limit: encode divides by the norm instead, so
+// it keeps its direction (before: every coordinate inf or NaN, plain MSE
+// stored noise, debiased MSE and PROD refused the vector as too long). Its
+// decode, scaled back by 2^130, is as close to x as a normal vector's
+TEST(Codec, SubnormalNormKeepsItsDirection) {
+    const size_t d = 64, n = 50;
+    const float tiny = std::ldexp(1.0f, -130);
+    auto x = tqtest::random_unit(n, d, 21);
+    std::vector<float> xs(n * d);
+    for (size_t i = 0; i < n * d; i++) {
+        xs[i] = x[i] * tiny; // subnormal: rounded to multiples of 2^-149
+    }
+    struct Shape {
+        TQVariant v;
+        float bits;
+        bool debiased;
+    };
+    for (auto rt : {RotationType::HADAMARD, RotationType::DENSE}) {
+        for (Shape sh :
+             {Shape{TQVariant::MSE, 4, false},
+              Shape{TQVariant::MSE, 2, true},
+              Shape{TQVariant::PROD, 3, false}}) {
+            TurboQuantizer tq(d, sh.v, sh.bits, sh.debiased, rt);
+            std::vector<uint8_t> c(n * tq.code_size), cs(n * tq.code_size);
+            std::vector<float> r(n * d), rs(n * d);
+            tq.encode(n, x.data(), c.data());
+            tq.encode(n, xs.data(), cs.data());
+            tq.decode(n, c.data(), r.data());
+            tq.decode(n, cs.data(), rs.data());
+            double err = 0, err_s = 0;
+            for (size_t i = 0; i < n * d; i++) {
+                double e = r[i] - x[i], es = rs[i] / tiny - x[i];
+                err += e * e;
+                err_s += es * es;
+            }
+            EXPECT_LT(err_s, 1.05 * err) << (int)rt << " " << sh.bits;
+        }
+    }
+}
+
 /*************************************************************
  * encode's fast paths against a straightforward encoding
  *************************************************************/

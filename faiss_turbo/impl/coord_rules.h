@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -51,6 +52,19 @@ quantize_coord(float v, const float* thresholds, int nbits) {
         }
     }
     return idx;
+}
+
+/// v / s, the scaling of a vector to unit norm (encode) and of a query to
+/// its quantizer's range: v times inv = 1 / s, one multiply a coordinate,
+/// while inv is a finite float; a division where it is not (s below about
+/// 2.9e-39, a subnormal), where the reciprocal made every coordinate inf or
+/// NaN. Callers give inv = 0 for s = 0 (a zero vector stays zero).
+TQ_HOST_DEVICE float scale_coord(float v, float s, float inv) {
+#if defined(__CUDA_ARCH__)
+    return isfinite(inv) ? __fmul_rn(v, inv) : __fdiv_rn(v, s);
+#else
+    return std::isfinite(inv) ? v * inv : v / s;
+#endif
 }
 
 /// in-place unnormalized fast Walsh-Hadamard transform of p = 2^k floats.

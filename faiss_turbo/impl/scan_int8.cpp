@@ -9,6 +9,7 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
+#include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/scan.h>
 
 namespace faiss_turbo {
@@ -142,8 +143,8 @@ float int8_scale(const float* x, size_t n) {
     return m > 0 ? m / kInt8QueryMax : 1;
 }
 
-int8_t to_int8(float x, float inv) {
-    long v = std::lround(x * inv);
+int8_t to_int8(float x, float scale, float inv) {
+    long v = std::lround(scale_coord(x, scale, inv));
     const long qmax = kInt8QueryMax;
     return (int8_t)std::min(qmax, std::max(-qmax, v));
 }
@@ -174,7 +175,7 @@ void Int8Queries::set(
         const uint32_t* pos = codec.pos[s].data();
         int32_t sum = 0;
         for (size_t j = 0; j < sg.ncoords; j++) {
-            int8_t v = to_int8(x[j], inv);
+            int8_t v = to_int8(x[j], scale, inv);
             r[pos[j]] = v;
             sum += v;
         }

@@ -116,11 +116,10 @@ inline void slot_range(const float* t, float& lo, float& hi) {
 #endif
 }
 
-/// out[v] = min((t[v] - lo) * inv + 0.5, 255) truncated: t - lo >= 0, so
-/// this rounds to nearest (NaN: 255). The SSE2 path computes the same
-/// floats in the same order
-inline void quantize_slot(const float* t, float lo, float inv, uint8_t* out) {
 #ifdef __SSE2__
+/// quantize_slot by inv (finite), 4 floats at a time
+inline void
+quantize_slot_sse2(const float* t, float lo, float inv, uint8_t* out) {
     const __m128 vlo = _mm_set1_ps(lo), vinv = _mm_set1_ps(inv);
     const __m128 half = _mm_set1_ps(0.5f), top = _mm_set1_ps(255.0f);
     __m128i q[4];
@@ -133,12 +132,25 @@ inline void quantize_slot(const float* t, float lo, float inv, uint8_t* out) {
             (__m128i*)out,
             _mm_packus_epi16(
                     _mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3])));
-#else
-    for (int v = 0; v < 16; v++) {
-        float x = (t[v] - lo) * inv + 0.5f;
-        out[v] = (uint8_t)(x < 255.0f ? x : 255.0f);
+}
+#endif
+
+/// out[v] = min((t[v] - lo) / delta + 0.5, 255) truncated, dividing by
+/// scale_coord's rule (inv = 1 / delta): t - lo >= 0, so this rounds to
+/// nearest (NaN: 255). The SSE2 path computes the same floats in the same
+/// order where inv is finite (delta not subnormal)
+inline void
+quantize_slot(const float* t, float lo, float delta, float inv, uint8_t* out) {
+#ifdef __SSE2__
+    if (std::isfinite(inv)) {
+        quantize_slot_sse2(t, lo, inv, out);
+        return;
     }
 #endif
+    for (int v = 0; v < 16; v++) {
+        float x = scale_coord(t[v] - lo, delta, inv) + 0.5f;
+        out[v] = (uint8_t)(x < 255.0f ? x : 255.0f);
+    }
 }
 
 } // namespace
@@ -163,7 +175,7 @@ void lut_quantize(
     for (size_t s = 0; s < nslots; s++) {
         float lo, hi;
         slot_range(tables + 16 * s, lo, hi); // again: cheaper than storing
-        quantize_slot(tables + 16 * s, lo, inv, lut + 16 * s);
+        quantize_slot(tables + 16 * s, lo, delta, inv, lut + 16 * s);
     }
 }
 

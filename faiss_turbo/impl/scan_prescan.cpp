@@ -11,6 +11,7 @@
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/codebook.h>
+#include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/scan.h>
 
 namespace faiss_turbo {
@@ -162,7 +163,7 @@ float sign_tables(const SignCodec& sc, const float* y, int8_t* t) {
         }
         int8_t* out = t + (g / 4) * kSignColumnBytes + (g % 4) * 16;
         for (int n = 0; n < 16; n++) {
-            float v = e[n] * inv; // |v| <= 127 up to rounding
+            float v = scale_coord(e[n], s, inv); // |v| <= 127 up to rounding
             int r = (int)(v + (v >= 0 ? 0.5f : -0.5f));
             out[n] = (int8_t)std::min(127, std::max(-127, r));
         }

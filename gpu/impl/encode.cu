@@ -267,7 +267,7 @@ __global__ void encode_kernel(
         bool overflow = !isfinite(norm);
         for (int j = lane; j < d; j += kWarp) {
             bool hi = j < c.n_hi;
-            float u = __fmul_rn(cur[j], inv);
+            float u = scale_coord(cur[j], norm, inv);
             overflow |= !isfinite(u);
             uint32_t id =
                 quantize_coord(u, hi ? thr_hi : thr_lo, hi ? c.b_hi : c.b_lo);

@@ -180,8 +180,9 @@ std::vector<float> cpu_rotated_unit(
     for (size_t i = 0; i < n; i++) {
         float nrm = (float)std::sqrt(
             canonical_dot(xc.data() + i * d, xc.data() + i * d, d));
+        float inv = nrm > 0 ? 1.0f / nrm : 0.0f;
         for (size_t j = 0; j < d; j++) {
-            u[i * d + j] *= 1.0f / nrm;
+            u[i * d + j] = scale_coord(u[i * d + j], nrm, inv);
         }
     }
     return u;
@@ -851,6 +852,60 @@ TEST(GpuTurboQuant, OverflowRefusedLikeCpu) {
     }
     EXPECT_GT(refused, 0u);
     EXPECT_GT(stored, 0u);
+}
+
+// subnormal norms (about 2^-131: 1 / norm overflows float), where the
+// codec divides (scale_coord): the GPU stores the CPU's codes for such
+// vectors, and finds the CPU's results for such queries, whose unit
+// direction the approximate passes take by the same rule (with a reciprocal
+// they saw NaN and kept every code as a candidate)
+TEST(GpuTurboQuant, SubnormalNormsLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 64, nb = scaled(20000), nq = 8, k = 10;
+    const float tiny = std::ldexp(1.0f, -134);
+    std::vector<float> xb = gaussian(nb, d, 5), xs(xb);
+    std::vector<float> q = noisy_copies(xb, d, nq, 3);
+    for (float& v : xs) {
+        v *= tiny;
+    }
+    for (float& v : q) {
+        v *= tiny;
+    }
+    const Codec codecs[] = {
+        {"mse4", 4, kMSE, false, false, kHad, kQHad},
+        {"mse2 debiased", 2, kMSE, true, false, kHad, kQHad},
+        {"prod3", 3, kPROD, false, false, kHad, kQHad},
+    };
+    for (const Codec& c : codecs) {
+        auto cpu = make_cpu(d, c, faiss::METRIC_INNER_PRODUCT);
+        GpuIndexTurboQuant g(&res, *cpu);
+        cpu->add(nb, xs.data());
+        g.add(nb, xs.data());
+        EXPECT_EQ(gpu_codes(g), cpu->codes) << c.name;
+        if (c.variant == kMSE && c.debiased) {
+            continue; // the search: one 4-bit MSE and one PROD codec
+        }
+        cpu->reset();
+        g.reset();
+        cpu->add(nb, xb.data());
+        g.add(nb, xb.data());
+        Reference r = cpu_search(*cpu, q, k);
+        for (const Mode& m : kModes) {
+            if (m.direct_max > 0) {
+                continue; // the exact scan alone: no approximate pass
+            }
+            g.set_scan_mode(m.scan);
+            g.set_direct_max_ntotal(m.direct_max);
+            std::vector<float> D(nq * k);
+            std::vector<idx_t> I(nq * k);
+            g.search(nq, q.data(), k, D.data(), I.data());
+            std::string what = std::string(c.name) + " " + m.name;
+            expect_agreement(compare(r, D, I), what, true);
+            EXPECT_LT(g.last_search_stats().candidates, (int64_t)(nq * nb / 4))
+                    << what;
+        }
+    }
 }
 
 TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {

@@ -94,6 +94,31 @@ def test_search_equals_brute_force_over_decoded(metric, bits):
     assert (I == Iref).mean() > 0.98
 
 
+@pytest.mark.parametrize("desc", ["TQmse4", "TQmse4fs", "TQprod3", "TQmse2"])
+def test_tiny_queries_rank_as_unit_queries(desc):
+    """unit queries scaled by 2^-128 (entries below float's normal range,
+    so the query quantizers' scales are subnormal and their reciprocals
+    overflow) find what the unit queries find, their scores scaled down;
+    one query alone (the direct scan) and with the sign pre-scan too"""
+    d, nb, nq, k = 64, 3000, 20, 10
+    xb = gaussian(nb, d, 5)
+    xq = gaussian(nq, d, 6)
+    xq /= np.linalg.norm(xq, axis=1, keepdims=True)
+    tiny = np.float32(2.0 ** -128)
+    index = ft.index_factory(d, desc, faiss.METRIC_INNER_PRODUCT)
+    index.add(xb)
+    params = [None]
+    if ft.prescan_supported():
+        params.append(ft.SearchParametersTurboQuant(prescan=300))
+    for p in params:
+        for n in (nq, 1):
+            D0, I0 = index.search(xq[:n], k, params=p)
+            D, I = index.search(xq[:n] * tiny, k, params=p)
+            assert (I == I0).mean() > 0.95, (p, n)
+            np.testing.assert_allclose(D / tiny, D0, rtol=1e-3,
+                                       atol=1e-3 * np.abs(D0).max())
+
+
 def test_range_search_agrees_with_search():
     d, nb, nq, k = 24, 1000, 20, 5
     xb, xq = gaussian(nb, d, 3), gaussian(nq, d, 4)
