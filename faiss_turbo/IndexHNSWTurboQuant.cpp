@@ -97,6 +97,7 @@ void IndexHNSWTurboQuant::range_search(
         faiss::RangeSearchResult* result,
         const faiss::SearchParameters* params) const {
     check_queries(n, x, "HNSW range_search");
+    check_radius(radius, "HNSW range_search");
     faiss::IndexHNSW::range_search(n, x, radius, result, params);
 }
 

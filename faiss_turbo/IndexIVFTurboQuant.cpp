@@ -387,6 +387,7 @@ void IndexIVFTurboQuant::range_search(
         const faiss::SearchParameters* params) const {
     check_input(n, x, "IndexIVFTurboQuant::range_search", "query");
     check_lists("IndexIVFTurboQuant::range_search");
+    check_radius(radius, "IndexIVFTurboQuant::range_search");
     faiss::IndexIVF::range_search(n, x, radius, result, params);
 }
 
@@ -461,6 +462,7 @@ void IndexIVFTurboQuant::range_search_preassigned(
     check_input(nx, x, what, "query");
     check_lists(what);
     check_assign(nx, keys, params, what);
+    check_radius(radius, what);
     faiss::IndexIVF::range_search_preassigned(
             nx,
             x,

@@ -249,6 +249,7 @@ void IndexTurboQuantFastScan::range_search(
         const faiss::SearchParameters* params) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "range_search: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(is_trained, "range_search: index not trained");
+    check_radius(radius, "range_search");
     TQQueries q;
     prepare_queries(n, x, q);
     q.check_l2_range("range_search");

@@ -88,6 +88,10 @@ void check_finite(
     }
 }
 
+void check_radius(float radius, const char* what) {
+    FAISS_THROW_IF_NOT_FMT(!std::isnan(radius), "%s: radius is NaN", what);
+}
+
 void check_l2_norms(
         size_t n, size_t d, const float* x, const char* what, const char* row) {
     for (size_t i = 0; i < n; i++) {

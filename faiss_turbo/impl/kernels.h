@@ -35,6 +35,11 @@ void check_finite(
         const char* row = "vector",
         size_t first = 0);
 
+/// throws (naming `what`) if a range search's radius is NaN: no distance
+/// compares to it, so the search would silently find nothing (+-inf are
+/// radii: every vector, or none)
+void check_radius(float radius, const char* what);
+
 /// throws (naming `what` and the row) unless each row's squared norm is a
 /// finite float: L2 distances in float (FAISS's coarse quantizers', and
 /// ours) overflow past it, so that every distance of the row is +inf (a

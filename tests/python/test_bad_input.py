@@ -403,3 +403,22 @@ def test_preassigned_negative_lists_are_refused(key):
                                       ids=np.arange(100, 110))
         assert index.ntotal == 100
     assert ft.deserialize_index(ft.serialize_index(index)).ntotal == 100
+
+
+@pytest.mark.parametrize("key", ["TQmse4", "TQmse4fs", "IVF4,TQmse4",
+                                 "IVF4,TQmse4fs", "HNSW16,TQmse4"])
+def test_range_search_radius_nan_is_refused(key):
+    """no distance compares to a NaN radius: the search would silently find
+    nothing. An infinite radius is a radius (L2: every vector)"""
+    xb = gaussian(200, D, 50)
+    index = ft.index_factory(D, key)
+    index.train(xb)
+    index.add(xb)
+    xq = gaussian(3, D, 51)
+    with pytest.raises(RuntimeError, match="radius is NaN"):
+        index.range_search(xq, float("nan"))
+    if key.startswith("IVF"):
+        index.nprobe = 4  # every list
+    if not key.startswith("HNSW"):  # a graph visits part of it
+        lims, _, _ = index.range_search(xq, float("inf"))
+        np.testing.assert_array_equal(np.diff(lims), 200)
