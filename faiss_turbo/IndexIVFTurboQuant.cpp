@@ -385,9 +385,14 @@ void IndexIVFTurboQuant::range_search(
         float radius,
         faiss::RangeSearchResult* result,
         const faiss::SearchParameters* params) const {
-    check_input(n, x, "IndexIVFTurboQuant::range_search", "query");
-    check_lists("IndexIVFTurboQuant::range_search");
-    check_radius(radius, "IndexIVFTurboQuant::range_search");
+    const char* what = "IndexIVFTurboQuant::range_search";
+    check_input(n, x, what, "query");
+    check_lists(what);
+    check_radius(radius, what);
+    // FAISS makes the range scanners inside its threads, where the
+    // options' check could not throw: checked here (range scores are exact
+    // whatever the options)
+    scan_options(params, 0, what);
     faiss::IndexIVF::range_search(n, x, radius, result, params);
 }
 
@@ -463,6 +468,7 @@ void IndexIVFTurboQuant::range_search_preassigned(
     check_lists(what);
     check_assign(nx, keys, params, what);
     check_radius(radius, what);
+    scan_options(params, 0, what); // as range_search
     faiss::IndexIVF::range_search_preassigned(
             nx,
             x,

@@ -60,7 +60,7 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     TurboQuantizer tq;
 
     /// scan_mode and rerank_factor of a search whose params are not a
-    /// SearchParametersIVFTurboQuant (not stored in files)
+    /// SearchParametersIVFTurboQuant (saved in files, as the flat index's)
     SearchParametersTurboQuant search_defaults;
 
     /// learn a mean in train() and encode x - mean (factory suffix "c").

@@ -19,7 +19,8 @@ struct IndexTurboQuant : faiss::IndexFlatCodes {
 
     /// what search() uses when it gets no SearchParametersTurboQuant, as
     /// IndexIVF::nprobe for SearchParametersIVF: ParameterSpace-style
-    /// tuning sets these (its sel is not used). Not saved in files.
+    /// tuning sets these (its sel is not used). Saved in files (a write
+    /// refuses values a search would refuse).
     SearchParametersTurboQuant search_defaults;
 
     /** @param d        dimension, >= 2
