@@ -422,3 +422,26 @@ def test_range_search_radius_nan_is_refused(key):
     if not key.startswith("HNSW"):  # a graph visits part of it
         lims, _, _ = index.range_search(xq, float("inf"))
         np.testing.assert_array_equal(np.diff(lims), 200)
+
+
+@pytest.mark.parametrize("key", ["IVF4,TQmse4", "IVF4,TQmse4fs"])
+@pytest.mark.parametrize("field, value", [("rerank_factor", -1.0),
+                                          ("rerank_factor", float("nan")),
+                                          ("scan_mode", 7)])
+def test_ivf_range_search_checks_search_defaults(key, field, value):
+    """FAISS makes range scanners inside its OpenMP region, where the
+    options' check ended the process: range_search checks them first, as
+    search does"""
+    xb = gaussian(300, D, 60)
+    index = ft.index_factory(D, key)
+    index.train(xb)
+    index.add(xb)
+    setattr(index.search_defaults, field, value)
+    with pytest.raises(RuntimeError, match=field):
+        index.search(xb[:2], 5)
+    with pytest.raises(RuntimeError, match=field):
+        index.range_search(xb[:2], 20.0)
+    from faiss.contrib import ivf_tools
+    with pytest.raises(RuntimeError, match=field):
+        ivf_tools.range_search_preassigned(
+            index, xb[:2], 20.0, np.zeros((2, 1), dtype="int64"))

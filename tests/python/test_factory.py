@@ -120,6 +120,11 @@ def test_bad_factory_arguments_raise():
         ft.index_factory(16, "TQmse4", faiss.METRIC_L1)
     with pytest.raises(ValueError):
         ft.index_factory(16, None)
+    # not a SWIG overload error: the C++ factory's d is an int
+    with pytest.raises(ValueError, match="d=1099511627776 does not fit"):
+        ft.index_factory(2**40, "TQmse4")
+    with pytest.raises(ValueError, match="d must be an int"):
+        ft.index_factory(16.0, "TQmse4")
 
 
 def test_parse_tq_token():
@@ -158,3 +163,8 @@ def test_bad_codebook_arguments_raise():
         ft.get_lloyd_max_codebook(1, 2)
     with pytest.raises(RuntimeError):
         ft.get_lloyd_max_codebook(16, 9)
+    # int() would make 2.5 bits a 2-bit codebook without a word
+    with pytest.raises(ValueError, match="nbits must be an int"):
+        ft.get_lloyd_max_codebook(16, 2.5)
+    with pytest.raises(ValueError, match="d must be an int"):
+        ft.get_lloyd_max_codebook(4.7, 2)

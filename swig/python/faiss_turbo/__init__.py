@@ -105,9 +105,15 @@ def _check_codes(codes, code_size):
             % (code_size, codes.shape))
 
 
+def _check_int(v, what):
+    """v is an integer (not a bool, not a float that SWIG or int() would
+    truncate)"""
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise ValueError("%s must be an int, not %s" % (what, type(v).__name__))
+
+
 def _check_k(k):
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
-        raise ValueError("k must be an int, not %s" % type(k).__name__)
+    _check_int(k, "k")
     if k <= 0:
         raise ValueError("k=%d must be > 0" % k)
 
@@ -463,7 +469,11 @@ def index_factory(d, description, metric=faiss.METRIC_L2):
             "description must be a str, not %s" % type(description).__name__)
     if not _is_turbo_description(description):
         return faiss.index_factory(d, description, metric)
-    index = index_factory_c(d, description, metric)  # noqa: F405
+    _check_int(d, "d")
+    if not -2**31 <= d < 2**31:  # the C++ factory's d is an int
+        raise ValueError("index_factory: dimension d=%d does not fit an int"
+                         % d)
+    index = index_factory_c(int(d), description, metric)  # noqa: F405
     return _as_python_class(index, index)
 
 
@@ -501,6 +511,8 @@ def get_lloyd_max_codebook(d, nbits):
     """The Lloyd-Max codebook of one coordinate of a random unit vector in
     R^d with 2^nbits levels: centroids (ascending), the thresholds between
     them and the per-coordinate mean squared error, as numpy."""
+    _check_int(d, "d")
+    _check_int(nbits, "nbits")  # a width of 2.5 is two codebooks
     d, nbits = int(d), int(nbits)
     k = lloyd_max_codebook_k(d, nbits)  # noqa: F405 (checks d and nbits)
     centroids = np.empty(k, dtype=np.float32)
