@@ -5,7 +5,8 @@
  * contracted into fused multiply-adds, so keys equal the CPU's bit for bit.
  *
  * Coordinates are read in groups of 8 (coordinates 8g .. 8g + 7), which is
- * also dot_lanes' lane order: coordinate j always goes to lane j % 8.
+ * also dot_lanes' lane order: coordinate j always goes to lane j % 8, and
+ * the exact score gives each lane a thread of its own.
  */
 #pragma once
 
@@ -37,9 +38,43 @@ __device__ __forceinline__ int coord_pos(const CodecView& c, int j) {
     return faiss_turbo::coord_bit_offset<int>(j, c.n_hi, c.b_hi, c.b_lo);
 }
 
-/** The 8 MSE indices of group g of the code starting at bit `vbit`.
- * W = 4: the 4-bit layout with code_size % 4 == 0 (one aligned word per
- * group); W = 0: any layout. Indices past d are garbage: mask them. */
+/** Group g of the MSE indices (coordinates 8g .. 8g + 7) of the code
+ * starting at bit `vbit`: the 64 bits from its first coordinate, and their
+ * common width; 0 when the group straddles n_hi (straddle_index then reads
+ * each). W = 4: the 4-bit layout with code_size % 4 == 0 (one aligned word
+ * per group); W = 0: any layout. Indices past d are garbage: mask them. */
+template <int W>
+__device__ __forceinline__ int group_bits(
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vbit,
+    int g,
+    uint64_t& bits) {
+    if (W == 4) {
+        bits = __ldg((const uint32_t*)codes + (vbit >> 5) + g);
+        return 4;
+    }
+    const int j0 = 8 * g;
+    if (j0 + 8 <= c.n_hi || j0 >= c.n_hi) {
+        bits = load_bits64(codes, vbit + coord_pos(c, j0));
+        return coord_bits(c, j0);
+    }
+    return 0;
+}
+
+/// index l of a group from group_bits (w > 0)
+__device__ __forceinline__ uint32_t group_field(uint64_t bits, int l, int w) {
+    return (uint32_t)(bits >> (l * w)) & ((1u << w) - 1);
+}
+
+/// the index of coordinate j, read on its own (a group straddling n_hi)
+__device__ __forceinline__ uint32_t
+straddle_index(const CodecView& c, const uint8_t* codes, uint64_t vbit, int j) {
+    uint32_t mask = (1u << coord_bits(c, j)) - 1;
+    return (uint32_t)load_bits64(codes, vbit + coord_pos(c, j)) & mask;
+}
+
+/// the 8 MSE indices of group g
 template <int W>
 __device__ __forceinline__ void group_indices(
     const CodecView& c,
@@ -47,32 +82,28 @@ __device__ __forceinline__ void group_indices(
     uint64_t vbit,
     int g,
     uint32_t idx[8]) {
-    if (W == 4) {
-        uint32_t w = __ldg((const uint32_t*)codes + (vbit >> 5) + g);
+    uint64_t bits = 0;
+    const int w = group_bits<W>(c, codes, vbit, g, bits);
 #pragma unroll
-        for (int l = 0; l < 8; l++) {
-            idx[l] = (w >> (4 * l)) & 15;
-        }
-        return;
+    for (int l = 0; l < 8; l++) {
+        idx[l] = w ? group_field(bits, l, w)
+                   : straddle_index(c, codes, vbit, 8 * g + l);
     }
-    int j0 = 8 * g;
-    if (j0 + 8 <= c.n_hi || j0 >= c.n_hi) {
-        int w = coord_bits(c, j0);
-        uint64_t bits = load_bits64(codes, vbit + coord_pos(c, j0));
-        uint32_t mask = (1u << w) - 1;
-#pragma unroll
-        for (int l = 0; l < 8; l++) {
-            idx[l] = (uint32_t)(bits >> (l * w)) & mask;
-        }
-    } else {
-#pragma unroll
-        for (int l = 0; l < 8; l++) {
-            int j = j0 + l;
-            uint32_t mask = (1u << coord_bits(c, j)) - 1;
-            idx[l] =
-                (uint32_t)load_bits64(codes, vbit + coord_pos(c, j)) & mask;
-        }
-    }
+}
+
+/// MSE index l of group g alone (the 8 threads of a rescored code each
+/// take one lane: they read the same bytes)
+template <int W>
+__device__ __forceinline__ uint32_t lane_index(
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vbit,
+    int g,
+    int l) {
+    uint64_t bits = 0;
+    const int w = group_bits<W>(c, codes, vbit, g, bits);
+    return w ? group_field(bits, l, w)
+             : straddle_index(c, codes, vbit, 8 * g + l);
 }
 
 /// the code's byte `off` (bytes past the MSE part: signs, floats)
@@ -107,21 +138,33 @@ code_scalars(const CodecView& c, const uint8_t* codes, uint64_t vec) {
     return s;
 }
 
-/// dot_lanes' final tree over its 8 accumulators
-__device__ __forceinline__ float lanes_sum(const float a[8]) {
-    return __fadd_rn(
-        __fadd_rn(__fadd_rn(a[0], a[4]), __fadd_rn(a[1], a[5])),
-        __fadd_rn(__fadd_rn(a[2], a[6]), __fadd_rn(a[3], a[7])));
+/// threads per exactly scored code: thread l of 8 runs dot_lanes'
+/// accumulator l (coordinates j = l mod 8, in order)
+constexpr int kExactLanes = 8;
+
+/// dot_lanes' final tree over its 8 accumulators, one per thread of the 8
+/// (aligned in the warp): ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))
+/// in lane 0, bit for bit, as IEEE addition commutes. Every thread of the
+/// warp must call it
+__device__ __forceinline__ float lanes_sum(float a) {
+    a = __fadd_rn(a, __shfl_xor_sync(0xffffffffu, a, 4));
+    a = __fadd_rn(a, __shfl_xor_sync(0xffffffffu, a, 1));
+    return __fadd_rn(a, __shfl_xor_sync(0xffffffffu, a, 2));
 }
 
 /** The CPU's score of code `vec` for one query (TurboQuantizer::score),
- * returned as a key: the L2 distance or minus the inner product.
- * y, sy: the prepared query (sy only for PROD); cent_*: centroid tables. */
+ * returned as a key: the L2 distance or minus the inner product. Run by
+ * kExactLanes threads, l = their lane; the key is lane 0's. Every thread of
+ * the warp calls it (the sums are shuffled); a thread with !active adds
+ * nothing. y, sy: the prepared query (sy only for PROD); cent_*: centroid
+ * tables. */
 template <int W>
 __device__ float exact_key(
     const CodecView& c,
     const uint8_t* codes,
     uint64_t vec,
+    int l,
+    bool active,
     const float* y,
     const float* sy,
     float qconst,
@@ -130,38 +173,32 @@ __device__ float exact_key(
     const float* cent_lo) {
     const uint64_t vbit = vec * (uint64_t)c.code_size * 8;
     const bool plain = !c.prod && !c.debiased;
-    float ac[8], acc[8], as[8];
-#pragma unroll
-    for (int l = 0; l < 8; l++) {
-        ac[l] = acc[l] = as[l] = 0.0f;
-    }
-    const int ng = (c.d + 7) / 8;
-    for (int g = 0; g < ng; g++) {
-        uint32_t idx[8];
-        group_indices<W>(c, codes, vbit, g, idx);
-        uint32_t sbyte = c.prod ? code_byte(c, codes, vec, c.mse_bytes + g) : 0;
-#pragma unroll
-        for (int l = 0; l < 8; l++) {
-            int j = 8 * g + l;
-            if (j < c.d) {
-                float cv = (j < c.n_hi ? cent_hi : cent_lo)[idx[l]];
-                ac[l] = __fadd_rn(ac[l], __fmul_rn(y[j], cv));
-                if (plain) {
-                    acc[l] = __fadd_rn(acc[l], __fmul_rn(cv, cv));
-                }
-                if (c.prod) {
-                    float sg = ((sbyte >> l) & 1) ? 1.0f : -1.0f;
-                    as[l] = __fadd_rn(as[l], __fmul_rn(sy[j], sg));
-                }
-            }
+    float ac = 0, acc = 0, as = 0;
+    for (int j = l; active && j < c.d; j += kExactLanes) {
+        const int g = j / 8;
+        float cv = (j < c.n_hi ? cent_hi : cent_lo)[lane_index<W>(
+            c, codes, vbit, g, l)];
+        ac = __fadd_rn(ac, __fmul_rn(y[j], cv));
+        if (plain) {
+            acc = __fadd_rn(acc, __fmul_rn(cv, cv));
         }
+        if (c.prod) {
+            uint32_t sbyte = code_byte(c, codes, vec, c.mse_bytes + g);
+            float sg = ((sbyte >> l) & 1) ? 1.0f : -1.0f;
+            as = __fadd_rn(as, __fmul_rn(sy[j], sg));
+        }
+    }
+    const float dot_c = lanes_sum(ac);
+    const float dot_s = c.prod ? lanes_sum(as) : 0.0f;
+    const float dot_cc = plain ? lanes_sum(acc) : 0.0f;
+    if (l != 0 || !active) {
+        return 0;
     }
     const CodeScalars s = code_scalars(c, codes, vec);
     const float norm = s.norm, aux = s.aux;
-    float dot_c = lanes_sum(ac);
     float ip, x2;
     if (c.prod) {
-        float corr = __fmul_rn(__fmul_rn(c.qjl_factor, aux), lanes_sum(as));
+        float corr = __fmul_rn(__fmul_rn(c.qjl_factor, aux), dot_s);
         ip = __fmul_rn(norm, __fadd_rn(dot_c, corr));
         x2 = __fmul_rn(norm, norm);
     } else if (c.debiased) {
@@ -169,7 +206,7 @@ __device__ float exact_key(
         x2 = __fmul_rn(norm, norm);
     } else {
         ip = __fmul_rn(norm, dot_c);
-        x2 = __fmul_rn(__fmul_rn(norm, norm), lanes_sum(acc));
+        x2 = __fmul_rn(__fmul_rn(norm, norm), dot_cc);
     }
     if (l2) {
         return __fsub_rn(__fadd_rn(qconst, x2), __fmul_rn(2.0f, ip));

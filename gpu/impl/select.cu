@@ -23,6 +23,9 @@ namespace gpu {
 namespace {
 
 constexpr int kRescoreThreads = 128;
+/// slots a rescoring block scores, kSlotsPerRound at a time
+constexpr int kSlotsPerRound = kRescoreThreads / kExactLanes;
+constexpr int kSlotsPerBlock = 128;
 constexpr int kSelectThreads = 512;
 constexpr int kCap = 4096;
 
@@ -64,27 +67,34 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
         }
     }
     __syncthreads();
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= row_count(rows, row)) {
-        return;
+    // kExactLanes threads per slot, kSlotsPerBlock slots per block in
+    // rounds (the query's copy above serves them all). A warp past the
+    // row's end stops; one partly past it still shuffles with all threads
+    const int n = row_count(rows, row);
+    const int l = threadIdx.x % kExactLanes;
+    for (int r = 0; r < kSlotsPerBlock; r += kSlotsPerRound) {
+        const int64_t i64 = (int64_t)blockIdx.x * kSlotsPerBlock + r +
+                            threadIdx.x / kExactLanes;
+        const int64_t warp0 = i64 - (threadIdx.x % 32) / kExactLanes;
+        if (warp0 >= n) {
+            return;
+        }
+        const int i = (int)i64;
+        const bool in = i < n;
+        size_t slot = row_start(rows, row) + i;
+        int p = !in            ? 0
+                : !pos         ? (int)((size_t)i * ntotal / rows.n)
+                : rows.pos_off ? pos[rows.pos_off[row] + i]
+                               : pos[slot];
+        const bool kept =
+            in && (!q.allow || ((q.allow[p >> 5] >> (p & 31)) & 1u));
+        float key = exact_key<W>(
+            c, codes, p, l, kept, y, sy, q.qconst[row], q.l2, cent_hi, cent_lo);
+        if (in && l == 0) {
+            keys_out[slot] = kept ? key : __int_as_float(0x7f800000); // +inf
+            ids_out[slot] = labels ? (int)labels[p] : p;
+        }
     }
-    size_t slot = row_start(rows, row) + i;
-    int p = !pos           ? (int)((size_t)i * ntotal / rows.n)
-            : rows.pos_off ? pos[rows.pos_off[row] + i]
-                           : pos[slot];
-    const bool kept = !q.allow || ((q.allow[p >> 5] >> (p & 31)) & 1u);
-    keys_out[slot] = kept ? exact_key<W>(
-                                c,
-                                codes,
-                                p,
-                                y,
-                                sy,
-                                q.qconst[row],
-                                q.l2,
-                                cent_hi,
-                                cent_lo)
-                          : __int_as_float(0x7f800000); // +inf
-    ids_out[slot] = labels ? (int)labels[p] : p;
 }
 
 __device__ __forceinline__ uint32_t ordered_bits(float f) {
@@ -241,7 +251,7 @@ void launch_rescore(
     if (rows.nrows == 0 || rows.n == 0) {
         return;
     }
-    dim3 grid((rows.n + kRescoreThreads - 1) / kRescoreThreads, rows.nrows);
+    dim3 grid((rows.n + kSlotsPerBlock - 1) / kSlotsPerBlock, rows.nrows);
     size_t smem = (512 + 2 * (size_t)c.d) * sizeof(float);
     bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
     if (fast4) {
