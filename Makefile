@@ -6,7 +6,7 @@ JOBS ?= 2
 PYTHON := /usr/bin/python3
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build test demo clean format
+.PHONY: all setup build test test-gpu-emulated demo clean format
 
 all: build
 
@@ -22,6 +22,21 @@ build: setup $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
+	$(MAKE) test-gpu-emulated
+
+# The GPU classes from Python on a machine without a GPU: a second build
+# whose GPU kernels are emulated on the CPU (FAISS_TURBO_GPU_EMULATION,
+# gpu/README.md), only its Python module, and the GPU binding tests there.
+# Without CUDA's toolkit the module has no GPU classes and they skip.
+EMU_BUILD ?= $(BUILD)-gpu-emulated
+test-gpu-emulated: setup
+	cmake -S . -B $(EMU_BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DPython3_EXECUTABLE=$(PYTHON) -DFAISS_TURBO_ENABLE_TESTS=OFF \
+	  -DFAISS_TURBO_GPU_EMULATION=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(EMU_BUILD) -j $(JOBS) \
+	  --target swigfaiss_turbo faiss_turbo_python_files
+	PYTHONPATH=$(EMU_BUILD)/python OMP_NUM_THREADS=2 TQ_GPU_EMULATED_RUN=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_gpu_bindings.py
 
 demo: build
 	PYTHONPATH=$(BUILD)/python $(PYTHON) bench/demo.py
@@ -33,4 +48,4 @@ format:
 	  tests/golden/*.cpp fuzz/*.cpp fuzz/*.h bench/*.cpp
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(EMU_BUILD)

@@ -490,6 +490,16 @@ bool has_gpu_support() {
     return true;
 }
 
+/// whether its GPU kernels are emulated on the CPU (a test build,
+/// FAISS_TURBO_GPU_EMULATION: one emulated device, slow)
+bool gpu_is_emulated() {
+#ifdef FAISS_TURBO_GPU_EMULATED
+    return true;
+#else
+    return false;
+#endif
+}
+
 } // namespace faiss_turbo
 %}
 
@@ -503,6 +513,10 @@ int get_num_gpus() {
 }
 
 bool has_gpu_support() {
+    return false;
+}
+
+bool gpu_is_emulated() {
     return false;
 }
 

@@ -69,11 +69,24 @@ def test_gpu_names_follow_the_build():
         assert NUM_GPUS == 0
 
 
+def test_emulated_run_is_emulated():
+    """make test-gpu-emulated (TQ_GPU_EMULATED_RUN=1) checks the GPU
+    classes on the emulated device: not a run where they all skip"""
+    if os.environ.get("TQ_GPU_EMULATED_RUN") != "1":
+        pytest.skip("not make test-gpu-emulated")
+    if build_option_gpu() is False:
+        pytest.skip("built without CUDA's toolkit: no GPU classes")
+    assert HAS_GPU_SUPPORT and ft.gpu_is_emulated() and NUM_GPUS == 1
+
+
 def test_no_gpus_without_a_driver():
-    """no NVIDIA driver on the machine: no device can be counted"""
+    """no NVIDIA driver on the machine: no device can be counted (but the
+    one emulated device of an emulation build, gpu/README.md)"""
     if os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/dxg"):
         pytest.skip("an NVIDIA driver is present")
-    assert NUM_GPUS == 0
+    assert NUM_GPUS == (1 if ft.gpu_is_emulated() else 0)
+    if not HAS_GPU_SUPPORT:
+        assert not ft.gpu_is_emulated()
 
 
 ###########################################################

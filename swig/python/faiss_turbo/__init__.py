@@ -582,7 +582,7 @@ __all__ += ["install", "uninstall", "is_installed", "ParameterSpace",
 # absent, as in faiss's CPU build. get_num_gpus() is always there.
 ###########################################################
 
-__all__ += ["get_num_gpus", "has_gpu_support"]
+__all__ += ["get_num_gpus", "has_gpu_support", "gpu_is_emulated"]
 
 if has_gpu_support():  # noqa: F405
     from .gpu import *  # noqa: E402,F401,F403
