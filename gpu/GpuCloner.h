@@ -15,7 +15,10 @@ namespace gpu {
 
 /// a new GPU index (caller owns it) holding a copy of `index`: an
 /// IndexTurboQuant (GpuIndexTurboQuant) or a trained IndexIVFTurboQuant
-/// (GpuIndexIVFTurboQuant; config unused); throws for other index types
+/// (GpuIndexIVFTurboQuant; config unused). FAISS's IndexIDMap(2),
+/// IndexPreTransform and IndexRefine(Flat) around one are copied with
+/// their inner index moved (a refinement index stays on the CPU, copied),
+/// as FAISS's cloner does. Throws for other index types
 faiss::Index* index_cpu_to_gpu(
     GpuResources* res,
     int device,
@@ -23,6 +26,7 @@ faiss::Index* index_cpu_to_gpu(
     const GpuIndexTurboQuantConfig* config = nullptr);
 
 /// a new CPU index (caller owns it) with the GPU index's codec and codes
+/// (through the same wrappers)
 faiss::Index* index_gpu_to_cpu(const faiss::Index* index);
 
 } // namespace gpu

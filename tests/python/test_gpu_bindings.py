@@ -339,6 +339,64 @@ def test_in_faiss_wrappers_and_downcast(res):
     assert inner.ntotal == 300
 
 
+def wrapped_cpu_index(wrap, xb):
+    """an IndexTurboQuant (exact scan, as the GPU's results) inside one of
+    faiss's wrappers, filled with xb"""
+    inner = ft.IndexTurboQuant(D_FLAT, 4)
+    inner.search_defaults.scan_mode = ft.TQ_SCAN_EXACT
+    if wrap == "IndexIDMap":
+        index = faiss.IndexIDMap(inner)
+    elif wrap == "IndexIDMap2":
+        index = faiss.IndexIDMap2(inner)
+    elif wrap == "IndexPreTransform":
+        index = faiss.IndexPreTransform(
+            faiss.RandomRotationMatrix(D_FLAT, D_FLAT), inner)
+    else:
+        index = faiss.IndexRefineFlat(inner)
+    index.train(xb)
+    if "IDMap" in wrap:
+        index.add_with_ids(xb, np.arange(len(xb), dtype=np.int64) * 5 + 1)
+    else:
+        index.add(xb)
+    return index
+
+
+def wrapped(index):
+    """the index inside one of faiss's wrappers, as its class"""
+    inner = index.base_index if hasattr(index, "base_index") else index.index
+    return ft.downcast_index(inner)
+
+
+@needs_device
+@pytest.mark.parametrize("wrap", ["IndexIDMap", "IndexIDMap2",
+                                  "IndexPreTransform", "IndexRefineFlat"])
+def test_cloners_go_through_faiss_wrappers(res, wrap):
+    """as faiss's cloners do: the wrapper is copied and our index inside it
+    moves to the GPU (a refinement index stays on the CPU), then back; the
+    GPU wrapper finds the CPU wrapper's results"""
+    xb, xq = gaussian(3000, D_FLAT, 30), gaussian(6, D_FLAT, 31)
+    cpu = wrapped_cpu_index(wrap, xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    assert type(gpu) is type(cpu) and gpu.ntotal == cpu.ntotal
+    assert isinstance(wrapped(gpu), ft.GpuIndexTurboQuant)
+    D0, I0 = cpu.search(xq, 5)  # same k: a refinement sees k candidates
+    D, I = gpu.search(xq, 5)
+    assert np.array_equal(D, D0) and np.array_equal(I, I0)
+    back = ft.index_gpu_to_cpu(gpu)
+    assert type(back) is type(cpu)
+    assert isinstance(wrapped(back), ft.IndexTurboQuant)
+    assert np.array_equal(flat_codes(wrapped(back)), flat_codes(wrapped(cpu)))
+    if "IDMap" in wrap:
+        assert np.array_equal(faiss.vector_to_array(back.id_map),
+                              faiss.vector_to_array(cpu.id_map))
+    if wrap == "IndexIDMap2":  # its reverse map was rebuilt
+        assert np.array_equal(back.reconstruct(5 * 17 + 1),
+                              cpu.reconstruct(5 * 17 + 1))
+    del cpu, gpu
+    gc.collect()
+    assert back.search(xq, 5)[1].shape == (6, 5)  # owns what it holds
+
+
 NLIST = 16
 
 

@@ -127,16 +127,20 @@ def index_cpu_to_gpu(res, device, index, config=None):
     """a GPU copy of an IndexTurboQuant or IndexTurboQuantFastScan
     (GpuIndexTurboQuant, with `config`, a GpuIndexTurboQuantConfig, whose
     device is overridden) or of a trained
-    IndexIVFTurboQuant (GpuIndexIVFTurboQuant); RuntimeError for other
+    IndexIVFTurboQuant (GpuIndexIVFTurboQuant), also inside faiss's
+    IndexIDMap(2), IndexPreTransform and IndexRefine(Flat) (the wrapper is
+    copied; a refinement index stays on the CPU); RuntimeError for other
     index types. The result keeps `res` alive."""
     _require_device(device)
     gpu_index = _swig.index_cpu_to_gpu_c(res, int(device), index, config)
+    gpu_index = _as_python_class(gpu_index, gpu_index)  # faiss's wrappers
     class_wrappers.add_to_referenced_objects(gpu_index, res)
     return gpu_index
 
 
 def index_gpu_to_cpu(index):
     """a CPU IndexTurboQuant / IndexIVFTurboQuant with the GPU index's codec
-    and codes (needs no more than the device the index is on)"""
+    and codes (needs no more than the device the index is on), through the
+    same wrappers as index_cpu_to_gpu"""
     cpu = _swig.index_gpu_to_cpu_c(index)
     return _as_python_class(cpu, cpu)
