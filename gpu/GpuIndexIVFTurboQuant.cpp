@@ -178,6 +178,12 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
     FAISS_THROW_IF_NOT_MSG(
         cpu.is_trained && cpu.quantizer && cpu.invlists,
         "GpuIndexIVFTurboQuant: copy a trained IndexIVFTurboQuant");
+    FAISS_THROW_IF_NOT_FMT(
+        cpu.quantizer->ntotal == (idx_t)cpu.nlist,
+        "GpuIndexIVFTurboQuant: the coarse quantizer holds %ld centroids, "
+        "not nlist=%zd",
+        (long)cpu.quantizer->ntotal,
+        cpu.nlist);
     DeviceScope scope(device_);
     set_parameters(cpu);
     if (by_residual_) {
@@ -447,6 +453,20 @@ void GpuIndexIVFTurboQuant::reconstruct(idx_t key, float* recons) const {
     }
 }
 
+void GpuIndexIVFTurboQuant::reconstruct_n(
+    idx_t i0,
+    idx_t ni,
+    float* recons) const {
+    FAISS_THROW_IF_NOT_FMT(
+        ni >= 0 && i0 >= 0,
+        "GpuIndexIVFTurboQuant::reconstruct_n: i0=%ld ni=%ld",
+        (long)i0,
+        (long)ni);
+    for (idx_t i = 0; i < ni; i++) {
+        reconstruct(i0 + i, recons + i * d);
+    }
+}
+
 size_t GpuIndexIVFTurboQuant::remove_ids(const faiss::IDSelector& sel) {
     std::vector<int64_t> keep;
     std::vector<int> newpos(ntotal, -1);
@@ -548,6 +568,16 @@ void GpuIndexIVFTurboQuant::search_host(
     std::vector<idx_t> assign(n * np);
     std::vector<float> cdis(n * np);
     coarse_->search(n, x, np, cdis.data(), assign.data());
+    for (size_t i = 0; i < assign.size(); i++) { // as the CPU's check
+        FAISS_THROW_IF_NOT_FMT(
+            assign[i] >= -1 && assign[i] < (idx_t)nlist,
+            "GpuIndexIVFTurboQuant::search: query %zd assigned to list %ld "
+            "of %zd (the coarse quantizer holds %ld centroids)",
+            i / np,
+            (long)assign[i],
+            nlist,
+            (long)coarse_->ntotal);
+    }
 
     std::lock_guard<std::mutex> lock(search_mutex_);
     DeviceScope scope(device_);
@@ -584,9 +614,7 @@ void GpuIndexIVFTurboQuant::search_host(
             labels + q0 * k);
         q0 += nq;
     }
-    if (sel) {
-        clear_left_out(n * k, l2, distances, labels);
-    }
+    clear_left_out(n * k, l2, distances, labels);
 }
 
 const uint32_t* GpuIndexIVFTurboQuant::upload_allowed(

@@ -63,7 +63,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
 
     ~GpuIndexIVFTurboQuant() override;
 
-    size_t nlist = 0;
+    size_t nlist = 0; ///< read only: the lists are sized by it
     size_t nprobe = 1; ///< lists probed per query (IVFSearchParameters too)
 
     void copyFrom(const IndexIVFTurboQuant& cpu);
@@ -101,6 +101,11 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// decoder on the stored code plus the list's centroid. O(ntotal): no
     /// direct map is kept.
     void reconstruct(idx_t key, float* recons) const override;
+
+    /// reconstruct() of ids i0 .. i0 + ni - 1, one after the other (FAISS's
+    /// default runs them in OpenMP threads, where a missing id's exception
+    /// ended the process)
+    void reconstruct_n(idx_t i0, idx_t ni, float* recons) const override;
 
     /// drops the vectors whose id sel holds (the others keep their order
     /// in their lists); the number dropped

@@ -110,6 +110,20 @@ struct GpuIndexTurboQuant::KeptCodes {
     std::vector<int> host;           ///< the same on the host
 };
 
+namespace {
+
+void check_scan_mode(GpuScanMode m, const char* what) {
+    FAISS_THROW_IF_NOT_FMT(
+        m == GpuScanMode::AUTO || m == GpuScanMode::CUDA_CORES ||
+            m == GpuScanMode::TENSOR_CORES,
+        "%s: scan_mode=%d is not a GpuScanMode (AUTO 0, CUDA_CORES 1, "
+        "TENSOR_CORES 2)",
+        what,
+        (int)m);
+}
+
+} // namespace
+
 GpuIndexTurboQuant::GpuIndexTurboQuant(
     GpuResources* res,
     const IndexTurboQuant& cpu,
@@ -120,6 +134,7 @@ GpuIndexTurboQuant::GpuIndexTurboQuant(
       codes_(res, config.device, "TurboQuant codes") {
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexTurboQuant: null GpuResources");
     checkDevice(config_.device);
+    check_scan_mode(config_.scan_mode, "GpuIndexTurboQuant");
     copyFrom(cpu);
 }
 
@@ -151,11 +166,18 @@ GpuIndexTurboQuant::GpuIndexTurboQuant(
       codes_(res, config.device, "TurboQuant codes") {
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexTurboQuant: null GpuResources");
     checkDevice(config_.device);
+    check_scan_mode(config_.scan_mode, "GpuIndexTurboQuant");
     is_trained = codec_.is_trained;
     init_device_state();
 }
 
 GpuIndexTurboQuant::~GpuIndexTurboQuant() {}
+
+
+void GpuIndexTurboQuant::set_scan_mode(GpuScanMode m) {
+    check_scan_mode(m, "GpuIndexTurboQuant::set_scan_mode");
+    config_.scan_mode = m;
+}
 
 void GpuIndexTurboQuant::init_device_state() {
     DeviceScope scope(config_.device);
@@ -226,9 +248,19 @@ void GpuIndexTurboQuant::train(idx_t n, const float* x) {
         ntotal == 0,
         "GpuIndexTurboQuant::train: the mean can only change while the "
         "index is empty");
+    // the device tables first: if they cannot be made (out of memory),
+    // the index keeps its mean, its tables and its trained state
+    const std::vector<float> old_mean = codec_.tq.mean;
+    const bool old_trained = codec_.is_trained;
     codec_.train(n, x);
+    try {
+        init_device_state(); // upload the new mean
+    } catch (...) {
+        codec_.tq.mean = old_mean;
+        codec_.is_trained = old_trained;
+        throw;
+    }
     is_trained = codec_.is_trained;
-    init_device_state(); // upload the new mean
 }
 
 void GpuIndexTurboQuant::grow_codes(idx_t n_total) {
@@ -462,9 +494,7 @@ void GpuIndexTurboQuant::search_host(
         stats_.tensor_cores |= tc;
         q0 += nq;
     }
-    if (sel) {
-        clear_left_out(n * k, l2, distances, labels);
-    }
+    clear_left_out(n * k, l2, distances, labels);
     stats_.total_ms = ms_since(t0);
 }
 

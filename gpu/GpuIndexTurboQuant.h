@@ -144,9 +144,8 @@ class GpuIndexTurboQuant : public faiss::Index {
         return config_;
     }
 
-    void set_scan_mode(GpuScanMode m) {
-        config_.scan_mode = m;
-    }
+    /// throws unless m is one of GpuScanMode's values
+    void set_scan_mode(GpuScanMode m);
 
     void set_direct_max_ntotal(int64_t n) {
         config_.direct_max_ntotal = n;

@@ -412,6 +412,8 @@ double lloyd_max_codebook_copy(
 %feature("compactdefaultargs")
         faiss_turbo::gpu::GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant;
 
+// the lists are sized by nlist: a write would send searches past them
+%immutable faiss_turbo::gpu::GpuIndexIVFTurboQuant::nlist;
 %include <gpu/GpuIndexIVFTurboQuant.h>
 
 // a new GPU index comes out as its class (the general faiss::Index*

@@ -37,8 +37,9 @@ void mark_allowed(
     const idx_t* labels,
     uint32_t* words);
 
-/// results of a search with a selector: a +inf key (distance +inf for L2,
-/// -inf for inner products) is a slot without a kept code, label -1
+/// results of a search: a +inf key (distance +inf for L2, -inf for inner
+/// products) is an empty slot, label -1, as in the CPU's heaps (a code left
+/// out by a selector, fewer codes than k, a score of +-inf or NaN)
 void clear_left_out(size_t n, bool l2, const float* distances, idx_t* labels);
 
 } // namespace gpu

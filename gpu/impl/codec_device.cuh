@@ -109,8 +109,8 @@ __device__ __forceinline__ uint32_t lane_index(
 /// the code's byte `off` (bytes past the MSE part: signs, floats)
 __device__ __forceinline__ uint32_t
 code_byte(const CodecView& c, const uint8_t* codes, uint64_t vec, int off) {
-    return (
-        uint32_t)(load_bits64(codes, (vec * (uint64_t)c.code_size + off) * 8) & 0xff);
+    const uint64_t bit = (vec * (uint64_t)c.code_size + off) * 8;
+    return (uint32_t)(load_bits64(codes, bit) & 0xff);
 }
 
 /// the float scalars of a code (TQCodeScalars): 0 where absent

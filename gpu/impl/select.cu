@@ -97,7 +97,10 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
     }
 }
 
+/// the key's order as bits; NaN goes last, as +inf (the CPU's heaps never
+/// keep a NaN score: its slot then shows as empty)
 __device__ __forceinline__ uint32_t ordered_bits(float f) {
+    f = f != f ? __int_as_float(0x7f800000) : f;
     uint32_t u = __float_as_uint(f == 0.0f ? 0.0f : f); // -0 == +0
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }

@@ -312,6 +312,78 @@ def test_gpu_bad_input_raises(res, cpu_flat):
 
 
 @needs_device
+def test_gpu_refusals_found_by_a_probe(res, cpu_ivf):
+    """each was a crash or a silently broken index"""
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu_ivf)
+    # FAISS's default reconstruct_n threw from an OpenMP loop: abort
+    with pytest.raises(RuntimeError, match="id 1000 is not in the index"):
+        gpu.reconstruct_n(999, 2)
+    assert np.array_equal(gpu.reconstruct_n(10, 3), cpu_ivf.reconstruct_n(10, 3))
+    # the lists are sized by nlist: a write sent searches past them
+    with pytest.raises(AttributeError):
+        gpu.nlist = 100
+    # list numbers past nlist sent the search past the lists: segfault
+    xb = gaussian(300, 32, 40)
+    bad = ft.IndexIVFTurboQuant(faiss.IndexFlatL2(32), 32, 4, 4,
+                                by_residual=False)
+    bad.train(xb)
+    bad.add(xb)
+    bad.quantizer.add(xb[:2])
+    with pytest.raises(RuntimeError, match="holds 6 centroids, not nlist=4"):
+        ft.index_cpu_to_gpu(res, 0, bad)
+    # a scan mode that is none of GpuScanMode's
+    flat = ft.GpuIndexTurboQuant(res, 32, 4)
+    with pytest.raises(RuntimeError, match="scan_mode=99"):
+        flat.set_scan_mode(99)
+    config = ft.GpuIndexTurboQuantConfig()
+    config.scan_mode = 99
+    with pytest.raises(RuntimeError, match="scan_mode=99"):
+        ft.index_cpu_to_gpu(res, 0, ft.IndexTurboQuant(32, 4), config)
+
+
+@needs_device
+def test_gpu_train_out_of_memory_keeps_the_index(res):
+    """a train whose device tables cannot be made leaves the index as it
+    was (it stayed 'trained' with the new mean on the host only, and then
+    encoded unlike the CPU)"""
+    xb = gaussian(300, 32, 41) + 3
+    r = ft.StandardGpuResources()
+    gpu = ft.GpuIndexTurboQuant(r, 32, 4, ft.TQVariant.MSE, faiss.METRIC_L2,
+                                True)
+    r.setMemoryLimit(r.getMemoryUsage(0) + 1)
+    with pytest.raises(RuntimeError):
+        gpu.train(xb)
+    r.setMemoryLimit(0)
+    assert not gpu.is_trained
+    gpu.train(xb)
+    gpu.add(xb)
+    cpu = ft.IndexTurboQuant(32, 4, centered=True)
+    cpu.train(xb)
+    cpu.add(xb)
+    assert np.array_equal(gpu.get_codes(), flat_codes(cpu))
+
+
+@needs_device
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2,
+                                    faiss.METRIC_INNER_PRODUCT])
+def test_gpu_overflowing_scores_rank_as_on_cpu(res, metric):
+    """a score of +-inf or NaN (a stored vector of entries 1e30, a query of
+    1e18) is an empty slot, label -1, as in the CPU's heaps; a NaN came
+    first on the GPU"""
+    cpu = ft.IndexTurboQuant(32, 4, metric=metric)
+    cpu.add(gaussian(200, 32, 42))
+    cpu.add(np.full((1, 32), 1e30, dtype=np.float32))
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    p = exact_flat()
+    for q in (np.full((1, 32), 1e18, dtype=np.float32), gaussian(2, 32, 43)):
+        for k in (3, 201):
+            D0, I0 = cpu.search(q, k, params=p)
+            D, I = gpu.search(q, k)
+            assert np.array_equal(I, I0), (k, I[:, -3:], I0[:, -3:])
+            assert np.array_equal(D, D0, equal_nan=True)
+
+
+@needs_device
 def test_gpu_index_keeps_resources_alive(cpu_flat):
     r = ft.StandardGpuResources()
     gpu = ft.index_cpu_to_gpu(r, 0, cpu_flat)
