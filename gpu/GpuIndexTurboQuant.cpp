@@ -173,7 +173,6 @@ GpuIndexTurboQuant::GpuIndexTurboQuant(
 
 GpuIndexTurboQuant::~GpuIndexTurboQuant() {}
 
-
 void GpuIndexTurboQuant::set_scan_mode(GpuScanMode m) {
     check_scan_mode(m, "GpuIndexTurboQuant::set_scan_mode");
     config_.scan_mode = m;
