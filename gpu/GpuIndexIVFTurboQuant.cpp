@@ -29,7 +29,6 @@ namespace {
 constexpr size_t kCodeSlack = 16;                       // decoders read words
 constexpr size_t kMaxChunkCandidates = size_t(1) << 26; // per search chunk
 constexpr size_t kMaxChunkRowFloats = size_t(1) << 24;  // prepared queries
-constexpr size_t kMaxChunkRows = 65535; // (query, list) rows: the grid's y
 constexpr idx_t kAddBatch = 65536;
 
 template <typename T>
@@ -594,8 +593,7 @@ void GpuIndexIVFTurboQuant::search_host(
                 c += l >= 0 ? lists_[l].size() : 0;
             }
             bool fits = cand + c <= kMaxChunkCandidates &&
-                        (nq + 1) * np * d <= kMaxChunkRowFloats &&
-                        (nq + 1) * np <= kMaxChunkRows;
+                        (nq + 1) * np * d <= kMaxChunkRowFloats;
             if (nq > 0 && !fits) {
                 break;
             }

@@ -28,6 +28,8 @@ constexpr int kSlotsPerRound = kRescoreThreads / kExactLanes;
 constexpr int kSlotsPerBlock = 128;
 constexpr int kSelectThreads = 512;
 constexpr int kCap = 4096;
+/// a grid's y extent; rows past it go to further launches
+constexpr int kMaxGridY = 65535;
 
 __device__ __forceinline__ size_t row_start(const CandidateRows& r, int row) {
     return r.row_off ? (size_t)r.row_off[row] : (size_t)row * r.stride;
@@ -44,6 +46,7 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
     size_t ntotal,
     ExactQueries q,
     CandidateRows rows,
+    int row0,
     const int* __restrict__ pos,
     const int64_t* __restrict__ labels,
     float* __restrict__ keys_out,
@@ -51,9 +54,9 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
     extern __shared__ float sm[];
     float* cent_hi = sm;
     float* cent_lo = cent_hi + 256;
+    const int row = row0 + blockIdx.y;
     float* y = cent_lo + 256;
     float* sy = y + c.d;
-    const int row = blockIdx.y;
     for (int i = threadIdx.x; i < (1 << c.b_hi); i += blockDim.x) {
         cent_hi[i] = c.cent_hi[i];
     }
@@ -113,6 +116,7 @@ __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
     const float* __restrict__ keys,
     const int* __restrict__ ids,
     CandidateRows rows,
+    int row0,
     int nseg,
     int seg_len,
     int k,
@@ -122,7 +126,7 @@ __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
     __shared__ unsigned int hist[256];
     __shared__ unsigned long long s_prefix;
     __shared__ int s_below, s_eq, s_n;
-    const int row = blockIdx.y, seg = blockIdx.x, t = threadIdx.x;
+    const int row = row0 + blockIdx.y, seg = blockIdx.x, t = threadIdx.x;
     const int nr = row_count(rows, row);
     const int beg = seg * seg_len;
     const int m = max(0, min(nr, beg + seg_len) - beg);
@@ -254,17 +258,22 @@ void launch_rescore(
     if (rows.nrows == 0 || rows.n == 0) {
         return;
     }
-    dim3 grid((rows.n + kSlotsPerBlock - 1) / kSlotsPerBlock, rows.nrows);
-    size_t smem = (512 + 2 * (size_t)c.d) * sizeof(float);
-    bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
-    if (fast4) {
-        rescore_kernel<4><<<grid, kRescoreThreads, smem, s>>>(
-            c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
-    } else {
-        rescore_kernel<0><<<grid, kRescoreThreads, smem, s>>>(
-            c, codes, ntotal, q, rows, pos, labels, keys_out, ids_out);
+    // centroid tables and the query: 34 KB at kMaxGpuDim, under the 48 KB
+    // a launch may use without an opt-in
+    const size_t smem = (512 + 2 * (size_t)c.d) * sizeof(float);
+    const bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
+    const int blocks = (rows.n + kSlotsPerBlock - 1) / kSlotsPerBlock;
+    for (int r0 = 0; r0 < rows.nrows; r0 += kMaxGridY) {
+        dim3 grid(blocks, std::min(kMaxGridY, rows.nrows - r0));
+        if (fast4) {
+            rescore_kernel<4><<<grid, kRescoreThreads, smem, s>>>(
+                c, codes, ntotal, q, rows, r0, pos, labels, keys_out, ids_out);
+        } else {
+            rescore_kernel<0><<<grid, kRescoreThreads, smem, s>>>(
+                c, codes, ntotal, q, rows, r0, pos, labels, keys_out, ids_out);
+        }
+        TQ_CUDA_CHECK_LAUNCH();
     }
-    TQ_CUDA_CHECK_LAUNCH();
 }
 
 void launch_select_k(
@@ -285,10 +294,12 @@ void launch_select_k(
     if (rows.nrows == 0) {
         return;
     }
-    dim3 grid(nseg, rows.nrows);
-    select_k_kernel<<<grid, kSelectThreads, 0, s>>>(
-        keys, ids, rows, nseg, seg_len, k, out_keys, out_ids);
-    TQ_CUDA_CHECK_LAUNCH();
+    for (int r0 = 0; r0 < rows.nrows; r0 += kMaxGridY) {
+        dim3 grid(nseg, std::min(kMaxGridY, rows.nrows - r0));
+        select_k_kernel<<<grid, kSelectThreads, 0, s>>>(
+            keys, ids, rows, r0, nseg, seg_len, k, out_keys, out_ids);
+        TQ_CUDA_CHECK_LAUNCH();
+    }
 }
 
 void launch_gather_rows(

@@ -447,6 +447,63 @@ TEST(GpuTurboQuant, SearchMatchesCpuMSE) {
         {10});
 }
 
+// the largest d the GPU takes (kMaxGpuDim, 4096: the encoder's shared
+// memory), every scan mode, MSE and PROD (whose rescoring stages two query
+// vectors); one more is refused with an error naming d
+TEST(GpuTurboQuant, SearchHighDimensionLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const Codec codecs[] = {
+        {"mse4", 4, kMSE, true, false, kHad, kQGauss},
+        {"prod3", 3, kPROD, false, false, kHad, kQHad},
+    };
+    const size_t d = 4096, nb = 5000, nq = 2, k = 10; // nb > 2 x sample
+    std::vector<float> xb = gaussian(nb, d, 8);
+    std::vector<float> q = noisy_copies(xb, d, nq, 9);
+    for (const Codec& c : codecs) {
+        auto cpu = make_cpu(d, c);
+        cpu->add(nb, xb.data());
+        GpuIndexTurboQuant g(&res, *cpu);
+        Reference r = cpu_search(*cpu, q, k);
+        for (const Mode& m : kModes) {
+            g.set_scan_mode(m.scan);
+            g.set_direct_max_ntotal(m.direct_max);
+            std::vector<float> D(nq * k);
+            std::vector<idx_t> I(nq * k);
+            try {
+                g.search(nq, q.data(), k, D.data(), I.data());
+            } catch (const faiss::FaissException& e) {
+                // the tensor-core pass may refuse this d, with a reason
+                EXPECT_EQ(m.scan, GpuScanMode::TENSOR_CORES) << e.what();
+                EXPECT_NE(strstr(e.what(), "too large"), nullptr) << e.what();
+                continue;
+            }
+            const GpuSearchStats& st = g.last_search_stats();
+            printf(
+                "[ %s d=4096 %s ] candidates %ld, chunks %d\n",
+                c.name,
+                m.name,
+                (long)st.candidates,
+                st.chunks);
+            expect_agreement(
+                compare(r, D, I),
+                std::string(c.name) + " d=4096 mode=" + m.name,
+                true);
+        }
+        // and the same codes back from the device
+        std::unique_ptr<IndexTurboQuant> back(new IndexTurboQuant());
+        g.copyTo(back.get());
+        EXPECT_EQ(back->codes, cpu->codes) << c.name;
+    }
+    auto over = make_cpu(d + 1, codecs[0]);
+    try {
+        GpuIndexTurboQuant g(&res, *over);
+        ADD_FAILURE() << "d=4097 taken";
+    } catch (const faiss::FaissException& e) {
+        EXPECT_NE(strstr(e.what(), "d=4097"), nullptr) << e.what();
+    }
+}
+
 // centered inner-product codecs store <mean, x - mean> (ip_offset) as a
 // last float: the GPU writes it bit for bit (Hadamard rotation), with and
 // without an aux float before it, and adds it to the scores as the CPU does
@@ -1192,6 +1249,39 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     EXPECT_EQ(g->ntotal, 0);
     g->search(1, q.data(), 10, D.data(), I.data());
     EXPECT_EQ(I[0], -1);
+}
+
+// more (query, list) rows than a grid's y extent (65535): one query
+// probing 70000 lists, and three probing them all; the rescoring and the
+// selection go in several launches (the emulation refuses a larger grid
+// as a device does)
+TEST(GpuTurboQuant, IVFMoreProbedListsThanOneGrid) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 16, nlist = 70000, nb = 3000;
+    std::vector<float> cent = gaussian(nlist, d, 31);
+    auto* quant = new faiss::IndexFlatL2(d);
+    quant->add(nlist, cent.data());
+    IndexIVFTurboQuant cpu(quant, d, nlist, 4, kMSE, faiss::METRIC_L2);
+    cpu.own_fields = true;
+    std::vector<float> xb = gaussian(nb, d, 32);
+    cpu.train(nb, xb.data()); // the quantizer is trained: the codec alone
+    ASSERT_EQ(cpu.quantizer->ntotal, (idx_t)nlist);
+    cpu.add(nb, xb.data());
+    GpuIndexIVFTurboQuant g(&res, cpu);
+    std::vector<float> q = noisy_copies(xb, d, 3, 33);
+    for (size_t nq : {1, 3}) {
+        const size_t k = 20;
+        std::vector<float> qq(q.begin(), q.begin() + nq * d);
+        Reference r = ivf_search(cpu, qq, k, nlist);
+        faiss::SearchParametersIVF p;
+        p.nprobe = nlist;
+        std::vector<float> D(nq * k);
+        std::vector<idx_t> I(nq * k);
+        g.search(nq, qq.data(), k, D.data(), I.data(), &p);
+        expect_agreement(
+            compare(r, D, I), "nprobe=70000 nq=" + std::to_string(nq), true);
+    }
 }
 
 TEST(GpuTurboQuant, IVFFastScanClonesAsRowCodes) {

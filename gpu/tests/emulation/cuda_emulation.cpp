@@ -110,9 +110,47 @@ static void entry() {
     }
 }
 
-void launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn) {
+// the limits of the devices the code targets (sm_80, sm_90)
+const int kOptinSmem = 163 * 1024; // cudaDevAttrMaxSharedMemoryPerBlockOptin
+const size_t kDefaultDynSmem = 48 * 1024;
+static std::map<const void*, size_t> g_max_dyn_smem;
+thread_local cudaError_t g_last_error = cudaSuccess;
+
+cudaError_t set_max_dyn_smem(const void* kernel, int bytes) {
+    if (bytes < 0 || bytes > kOptinSmem) {
+        return cudaErrorInvalidValue;
+    }
+    g_max_dyn_smem[kernel] = (size_t)bytes;
+    return cudaSuccess;
+}
+
+/// the error a device gives the launch, cudaSuccess if it runs
+static cudaError_t launch_error(const void* kernel, dim3 g, dim3 b, size_t sm) {
+    const size_t n = (size_t)b.x * b.y * b.z;
+    if (g.x == 0 || g.y == 0 || g.z == 0 || g.x > 2147483647u ||
+        g.y > 65535 || g.z > 65535 || n == 0 || n > 1024 || b.z > 64) {
+        return cudaErrorInvalidConfiguration;
+    }
+    auto it = g_max_dyn_smem.find(kernel);
+    if (sm > (it == g_max_dyn_smem.end() ? kDefaultDynSmem : it->second)) {
+        return cudaErrorInvalidValue;
+    }
+    return cudaSuccess;
+}
+
+void launch(
+    const void* kernel,
+    dim3 grid,
+    dim3 block,
+    size_t smem,
+    std::function<void()> fn) {
+    const cudaError_t err = launch_error(kernel, grid, block, smem);
+    if (err != cudaSuccess) {
+        g_last_error = err;
+        return;
+    }
     int n = block.x * block.y * block.z;
-    if (n % 32 != 0 || n > 1024) {
+    if (n % 32 != 0) { // a limit of the emulation: whole warps only
         fprintf(stderr, "emu: block of %d threads\n", n);
         abort();
     }
@@ -304,10 +342,16 @@ cudaError_t cudaSetDevice(int) {
     return cudaSuccess;
 }
 cudaError_t cudaGetLastError() {
-    return cudaSuccess;
+    const cudaError_t e = emu::g_last_error;
+    emu::g_last_error = cudaSuccess;
+    return e;
 }
 const char* cudaGetErrorString(cudaError_t e) {
-    return e == cudaSuccess ? "no error" : "emulated error";
+    return e == cudaSuccess                     ? "no error"
+            : e == cudaErrorInvalidConfiguration ? "invalid configuration "
+                                                   "argument (emulated)"
+            : e == cudaErrorInvalidValue ? "invalid argument (emulated)"
+                                         : "emulated error";
 }
 cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
     *f = (size_t)8 << 30;
@@ -316,7 +360,7 @@ cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
 }
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
     *v = a == cudaDevAttrMultiProcessorCount                ? 2
-         : a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 163 * 1024
+         : a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? emu::kOptinSmem
                                                         : 0;
     return cudaSuccess;
 }

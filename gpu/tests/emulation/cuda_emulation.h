@@ -47,7 +47,17 @@ void block_barrier();
 void warp_barrier();
 uint64_t* xch_slot(int lane_in_warp); // 8 words per lane of the current warp
 void* dyn_smem();
-void launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn);
+/// runs a kernel's blocks, or, where a device would refuse the launch (grid
+/// or block out of range, more dynamic shared memory than the kernel may
+/// use), runs nothing and leaves the error for cudaGetLastError
+void launch(
+    const void* kernel,
+    dim3 grid,
+    dim3 block,
+    size_t smem,
+    std::function<void()> fn);
+/// cudaFuncSetAttribute(MaxDynamicSharedMemorySize) of a kernel
+cudaError_t set_max_dyn_smem(const void* kernel, int bytes);
 inline dim3 to_dim3(dim3 d) {
     return d;
 }
@@ -70,7 +80,7 @@ inline dim3 to_dim3(size_t x) {
 template <typename K, typename... A>
 void emu_launch(
     K kernel, dim3 g, dim3 b, size_t smem, cudaStream_t, A... args) {
-    emu::launch(g, b, smem, [=]() { kernel(args...); });
+    emu::launch((const void*)kernel, g, b, smem, [=]() { kernel(args...); });
 }
 #define EMU_LAUNCH(kernel, g, b, smem, s, ...)                                 \
     emu_launch(kernel, emu::to_dim3(g), emu::to_dim3(b), smem, s, __VA_ARGS__)
@@ -78,8 +88,10 @@ void emu_launch(
 // kernels are plain functions here: these overloads answer the attribute
 // and occupancy queries made on them
 template <class K>
-cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute, int) {
-    return cudaSuccess;
+cudaError_t cudaFuncSetAttribute(K* k, cudaFuncAttribute a, int v) {
+    return a == cudaFuncAttributeMaxDynamicSharedMemorySize
+            ? emu::set_max_dyn_smem((const void*)k, v)
+            : cudaSuccess;
 }
 template <class K>
 cudaError_t
@@ -129,6 +141,11 @@ inline int __any_sync(unsigned, int pred) {
 template <typename T> T atomicAdd(T* p, T v) {
     T o = *p;
     *p = o + v;
+    return o;
+}
+template <typename T> T atomicMax(T* p, T v) {
+    T o = *p;
+    *p = std::max(o, v);
     return o;
 }
 template <typename T> T __ldg(const T* p) {
