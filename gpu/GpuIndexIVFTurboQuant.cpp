@@ -346,11 +346,15 @@ void GpuIndexIVFTurboQuant::add_with_ids(
         (long)(ntotal + n));
     for (idx_t i0 = 0; i0 < n; i0 += kAddBatch) {
         idx_t nb = std::min(kAddBatch, n - i0);
-        append(nb, x + i0 * d, xids + i0);
+        append(nb, x + i0 * d, xids + i0, i0);
     }
 }
 
-void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
+void GpuIndexIVFTurboQuant::append(
+    idx_t n,
+    const float* x,
+    const idx_t* xids,
+    idx_t first) {
     if (n == 0) {
         return;
     }
@@ -403,7 +407,8 @@ void GpuIndexIVFTurboQuant::append(idx_t n, const float* x, const idx_t* xids) {
         xd.data(),
         codes_.data() + ntotal * cs,
         stream(),
-        want_origins ? od.data() : nullptr);
+        want_origins ? od.data() : nullptr,
+        first);
     to_device(labels_.data() + ntotal, xids, n, stream());
     // committed only now: a bad vector leaves the index unchanged
     for (idx_t i = 0; i < n; i++) {

@@ -157,7 +157,8 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// the parameters of cpu (trained or not), no lists, no device codec
     void set_parameters(const IndexIVFTurboQuant& cpu);
     void rebuild_perm();
-    void append(idx_t n, const float* x, const idx_t* xids);
+    /// add n vectors, rows first.. of the caller's input (for errors)
+    void append(idx_t n, const float* x, const idx_t* xids, idx_t first);
     /// search() on host pointers, n >= 0 (staged_search checks it)
     void search_host(
         idx_t n,

@@ -314,7 +314,9 @@ void GpuIndexTurboQuant::add(idx_t n, const float* x) {
             nb,
             xd.data(),
             codes_.data() + (ntotal + i0) * code_size(),
-            stream());
+            stream(),
+            nullptr,
+            i0);
     }
     ntotal += n; // only now: a bad vector leaves the index unchanged
 }
@@ -435,6 +437,8 @@ void GpuIndexTurboQuant::search_host(
         (long)k,
         kMaxSelectK);
     FAISS_THROW_IF_NOT_MSG(is_trained, "search: index not trained");
+    // config() is const, but Python can write through the view it returns
+    check_scan_mode(config_.scan_mode, "GpuIndexTurboQuant::search");
     if (n == 0) {
         return;
     }

@@ -1,8 +1,11 @@
 #include <gpu/impl/DeviceCodec.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <vector>
+
+#include <faiss_turbo/impl/kernels.h>
 
 namespace faiss_turbo {
 namespace gpu {
@@ -142,7 +145,8 @@ void DeviceCodec::encode(
     const float* x,
     uint8_t* codes,
     cudaStream_t s,
-    const float* origins) {
+    const float* origins,
+    size_t first) {
     if (n == 0) {
         return;
     }
@@ -181,6 +185,7 @@ void DeviceCodec::encode(
         }
         EncodeParams ep = ep_;
         ep.origins = origins ? origins + i0 * d : nullptr;
+        ep.first = i0;
         launch_encode(ep, nb, xb, y, cb, resid_.data(), bad_flag_.data(), s);
         if (need_resid) {
             launch_matmul_rows(
@@ -192,11 +197,32 @@ void DeviceCodec::encode(
     TQ_CUDA_CHECK(cudaMemcpyAsync(
         &bad, bad_flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, s));
     TQ_CUDA_CHECK(cudaStreamSynchronize(s));
-    FAISS_THROW_IF_NOT_MSG(
-        !bad,
-        "GPU TurboQuant encode: the input has a NaN or Inf, or a vector "
-        "too long for float (its norm, its rotation or a float of its "
-        "code overflows)");
+    if (bad) {
+        throw_unencodable(x, (size_t)(INT_MAX - bad), first, s);
+    }
+}
+
+void DeviceCodec::throw_unencodable(
+    const float* x,
+    size_t i,
+    size_t first,
+    cudaStream_t s) const {
+    // the CPU's messages: a NaN or Inf in the input, else an overflow
+    std::vector<float> row(d_);
+    TQ_CUDA_CHECK(cudaMemcpyAsync(
+        row.data(),
+        x + i * d_,
+        d_ * sizeof(float),
+        cudaMemcpyDeviceToHost,
+        s));
+    TQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    check_finite(
+        1, d_, row.data(), "GPU TurboQuant encode", "vector", first + i);
+    FAISS_THROW_FMT(
+        "GPU TurboQuant encode: vector %zd is too long for float (its norm, "
+        "its difference to the mean, its rotation or a float of its code "
+        "overflows)",
+        first + i);
 }
 
 } // namespace gpu

@@ -26,19 +26,30 @@ class DeviceCodec {
     }
 
     /** Encode n vectors already on the device into codes (device, n x
-     * code_size). Throws on NaN / Inf input (codes then undefined). */
-    /// origins (device, n x d, or null): see EncodeParams::origins
+     * code_size). Throws on NaN / Inf input or a vector too long for
+     * float, as the CPU does, naming the first such vector as vector
+     * first + i (x: rows first.. of the caller's input); the codes are
+     * then undefined. origins (device, n x d, or null): see
+     * EncodeParams::origins. */
     void encode(
         size_t n,
         const float* x,
         uint8_t* codes,
         cudaStream_t s,
-        const float* origins = nullptr);
+        const float* origins = nullptr,
+        size_t first = 0);
 
     /// bytes of device memory held for the tables
     size_t table_bytes() const;
 
    private:
+    /// throws for vector i of x (device), the first the encoder refused
+    [[noreturn]] void throw_unencodable(
+        const float* x,
+        size_t i,
+        size_t first,
+        cudaStream_t s) const;
+
     GpuResources* res_;
     int device_;
     size_t d_;

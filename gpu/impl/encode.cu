@@ -10,6 +10,8 @@
  */
 #include <gpu/impl/kernels.h>
 
+#include <climits>
+
 #include <faiss_turbo/impl/coord_rules.h>
 
 #include <gpu/impl/CudaUtils.h>
@@ -187,6 +189,12 @@ struct EncodeSmem {
     float* warp_base;
 };
 
+/// the first bad vector wins: the flag keeps INT_MAX - i at its largest
+__device__ __forceinline__ void mark_bad(int* bad_flag, size_t i) {
+    const int v = i < (size_t)INT_MAX ? INT_MAX - (int)i : 1;
+    atomicMax(bad_flag, v);
+}
+
 __global__ void encode_kernel(
     EncodeParams p,
     size_t n,
@@ -242,7 +250,7 @@ __global__ void encode_kernel(
             }
         }
         if (__any_sync(0xffffffffu, bad) && lane == 0) {
-            *bad_flag = 1;
+            mark_bad(bad_flag, p.first + i);
         }
         float norm = __double2float_rn(__dsqrt_rn(warp_canonical_reduce(part)));
         float moff =
@@ -287,7 +295,7 @@ __global__ void encode_kernel(
         }
         overflow |= !isfinite(aux) || !isfinite(moff);
         if (__any_sync(0xffffffffu, overflow) && lane == 0) {
-            *bad_flag = 1;
+            mark_bad(bad_flag, p.first + i);
         }
         __syncwarp();
         uint8_t* code = codes + i * c.code_size;

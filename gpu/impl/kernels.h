@@ -68,6 +68,7 @@ struct EncodeParams {
                                ///< residual is written for matmul_rows)
     HadamardView qjl;
     float qjl_scale = 0; ///< sqrt((float)d): QJLProjection's factor
+    size_t first = 0;    ///< x's row 0 as a row of the encode call (errors)
 };
 
 /// largest d the kernels support
@@ -90,9 +91,11 @@ void launch_matmul_rows(
 /** Encode n vectors: x (n x d, device) are the input vectors; y the rotated
  * centered vectors when !rot_hadamard (else null); codes (n x code_size)
  * are fully written. PROD without qjl_hadamard writes the residuals to
- * resid (n x d) and leaves the sign bytes to launch_pack_signs. Sets
- * *bad_flag to 1 if some input is NaN or infinite, or a vector overflows
- * float (its norm, its rotation or a float of its code), as the CPU refuses. */
+ * resid (n x d) and leaves the sign bytes to launch_pack_signs. Where a
+ * vector i has a NaN or an Inf, or overflows float (its norm, its rotation
+ * or a float of its code), as the CPU refuses, raises *bad_flag to
+ * INT_MAX - (p.first + i) (0 before: the first bad vector of the call is
+ * INT_MAX - *bad_flag). */
 void launch_encode(
     const EncodeParams& p,
     size_t n,

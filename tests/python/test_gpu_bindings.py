@@ -339,6 +339,11 @@ def test_gpu_refusals_found_by_a_probe(res, cpu_ivf):
     config.scan_mode = 99
     with pytest.raises(RuntimeError, match="scan_mode=99"):
         ft.index_cpu_to_gpu(res, 0, ft.IndexTurboQuant(32, 4), config)
+    # nor through the view config() returns (it took the CUDA-core pass)
+    flat.add(xb)
+    flat.config().scan_mode = 99
+    with pytest.raises(RuntimeError, match="scan_mode=99"):
+        flat.search(xb[:2], 3)
 
 
 @needs_device
