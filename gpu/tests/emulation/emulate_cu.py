@@ -18,8 +18,10 @@ def main(src, dst):
                r"\1* \2 = (\1*)emu::dyn_smem();", s)
     s = s.replace("__shared__ __align__(16)", "alignas(16) static")
     s = s.replace("__shared__", "static")
-    s = re.sub(r"(\w+(?:<\w+>)?)<<<(.*?)>>>\(", r"EMU_LAUNCH(\1, \2, ", s,
-               flags=re.S)
+    # the kernel in parentheses: a template-id's commas are not the
+    # macro's
+    s = re.sub(r"(\w+(?:<[\w, ]+>)?)<<<(.*?)>>>\(", r"EMU_LAUNCH((\1), \2, ",
+               s, flags=re.S)
     if "asm volatile" in s:
         sys.exit("emulate_cu.py: inline PTX left in " + src + ": emulate it")
     open(dst, "w").write(PRELUDE + s)
