@@ -59,8 +59,8 @@ void check_label(idx_t id) {
 
 struct GpuIndexIVFTurboQuant::Scratch {
     DeviceBuffer<float> y, sy, qc, keys, out_keys;
-    DeviceBuffer<int64_t> row_off, pos_off, q_off;
-    DeviceBuffer<int> counts, q_cnt, ids, out_ids;
+    DeviceBuffer<int64_t> row_off, pos_off, q_off, it_pos_off;
+    DeviceBuffer<int> counts, q_cnt, ids, out_ids, it_count, it_rows;
     DeviceBuffer<uint32_t> allow;
 
     Scratch(GpuResources* r, int dev)
@@ -72,18 +72,23 @@ struct GpuIndexIVFTurboQuant::Scratch {
           row_off(r, dev, "IVF search rows"),
           pos_off(r, dev, "IVF search rows"),
           q_off(r, dev, "IVF search rows"),
+          it_pos_off(r, dev, "IVF search lists"),
           counts(r, dev, "IVF search rows"),
           q_cnt(r, dev, "IVF search rows"),
           ids(r, dev, "IVF search ids"),
           out_ids(r, dev, "IVF search results"),
+          it_count(r, dev, "IVF search lists"),
+          it_rows(r, dev, "IVF search lists"),
           allow(r, dev, "IVF search selector") {}
 
     size_t bytes() const {
         return 4 * (y.capacity() + sy.capacity() + qc.capacity() +
                     keys.capacity() + out_keys.capacity() + counts.capacity() +
                     q_cnt.capacity() + ids.capacity() + out_ids.capacity() +
+                    it_count.capacity() + it_rows.capacity() +
                     allow.capacity()) +
-               8 * (row_off.capacity() + pos_off.capacity() + q_off.capacity());
+               8 * (row_off.capacity() + pos_off.capacity() + q_off.capacity() +
+                    it_pos_off.capacity());
     }
 };
 
@@ -642,6 +647,50 @@ const uint32_t* GpuIndexIVFTurboQuant::upload_allowed(
     return scratch_->allow.data();
 }
 
+void GpuIndexIVFTurboQuant::set_queries_per_list(int n) {
+    FAISS_THROW_IF_NOT_FMT(
+        n >= 1 && n <= kMaxQueriesPerList,
+        "set_queries_per_list: n=%d must be in 1..%d",
+        n,
+        kMaxQueriesPerList);
+    queries_per_list_ = n;
+}
+
+GpuIndexIVFTurboQuant::ListPlan GpuIndexIVFTurboQuant::plan_lists(
+    const idx_t* assign,
+    size_t R,
+    const std::vector<int>& counts,
+    const std::vector<int64_t>& pos_off) const {
+    // the non-empty rows by list, in row order within a list
+    std::vector<std::pair<idx_t, int>> by_list;
+    for (size_t r = 0; r < R; r++) {
+        if (assign[r] >= 0 && counts[r] > 0) {
+            by_list.emplace_back(assign[r], (int)r);
+        }
+    }
+    std::sort(by_list.begin(), by_list.end());
+    static_assert(kMaxQueriesPerList == kListQueries, "one limit");
+    const int room =
+        std::min(queries_per_list_, list_queries_per_item(dcodec_->view()));
+    ListPlan plan;
+    for (size_t i = 0; i < by_list.size();) {
+        size_t e = i;
+        while (e < by_list.size() && e - i < (size_t)room &&
+               by_list[e].first == by_list[i].first) {
+            e++;
+        }
+        const int r0 = by_list[i].second;
+        plan.pos_off.push_back(pos_off[r0]);
+        plan.count.push_back(counts[r0]);
+        for (int g = 0; g < kListQueries; g++) {
+            plan.rows.push_back(i + g < e ? by_list[i + g].second : -1);
+        }
+        plan.ng = std::max(plan.ng, (int)(e - i));
+        i = e;
+    }
+    return plan;
+}
+
 void GpuIndexIVFTurboQuant::search_chunk(
     const TQQueries& q,
     const idx_t* assign,
@@ -740,12 +789,27 @@ void GpuIndexIVFTurboQuant::search_chunk(
     rows.counts = s.counts.data();
     rows.n = max_row;
     rows.pos_off = s.pos_off.data();
-    launch_rescore(
+    ListPlan plan = plan_lists(assign + q0 * np, R, counts, pos_off);
+    const size_t ni = plan.count.size();
+    s.it_pos_off.reserve_discard(std::max<size_t>(ni, 1));
+    s.it_count.reserve_discard(std::max<size_t>(ni, 1));
+    s.it_rows.reserve_discard(std::max<size_t>(plan.rows.size(), 1));
+    to_device(s.it_pos_off.data(), plan.pos_off.data(), ni, st);
+    to_device(s.it_count.data(), plan.count.data(), ni, st);
+    to_device(s.it_rows.data(), plan.rows.data(), plan.rows.size(), st);
+    ListItems items;
+    items.nitems = (int)ni;
+    items.pos_off = s.it_pos_off.data();
+    items.count = s.it_count.data();
+    items.rows = s.it_rows.data();
+    items.n = max_row;
+    launch_rescore_lists(
         dcodec_->view(),
         codes_.data(),
-        ntotal,
         eq,
         rows,
+        items,
+        plan.ng,
         perm_.data(),
         labels_.data(),
         s.keys.data(),

@@ -116,6 +116,15 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
 
     size_t getDeviceMemoryUsage() const;
 
+    /// the most queries (rows) one decode of a probed list's codes serves
+    /// (1..8, default 8; fewer where shared memory holds fewer queries, at
+    /// large d). 1 scores each (query, list) on its own, as before lists
+    /// were shared: for measuring. Results do not depend on it.
+    void set_queries_per_list(int n);
+    int queries_per_list() const {
+        return queries_per_list_;
+    }
+
     int getDevice() const {
         return device_;
     }
@@ -126,6 +135,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
 
    private:
     struct Scratch;
+    static constexpr int kMaxQueriesPerList = 8; ///< kListQueries
 
     /// members, resources and device checks; no codec yet
     GpuIndexIVFTurboQuant(
@@ -135,6 +145,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     int device_;
     TurboQuantizer tq_;
     bool by_residual_ = true;
+    int queries_per_list_ = kMaxQueriesPerList;
     bool centered_ = false;
     std::unique_ptr<faiss::Index> coarse_; ///< copy of the CPU quantizer
     std::vector<float> rc_, src_;          ///< R c_l and S R c_l (nlist x d)
@@ -157,6 +168,21 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// the parameters of cpu (trained or not), no lists, no device codec
     void set_parameters(const IndexIVFTurboQuant& cpu);
     void rebuild_perm();
+    /// a search chunk's probed lists as ListItems (impl/kernels.h): each
+    /// list with up to list_queries_per_item of the rows that probe it
+    struct ListPlan {
+        std::vector<int64_t> pos_off;
+        std::vector<int> count;
+        std::vector<int> rows; ///< kListQueries per item, -1: none
+        int ng = 1;            ///< the most rows of an item
+    };
+    /// rows r < R probe list assign[r] (-1: none), counts[r] codes at
+    /// pos_off[r] of the list order
+    ListPlan plan_lists(
+        const idx_t* assign,
+        size_t R,
+        const std::vector<int>& counts,
+        const std::vector<int64_t>& pos_off) const;
     /// add n vectors, rows first.. of the caller's input (for errors)
     void append(idx_t n, const float* x, const idx_t* xids, idx_t first);
     /// search() on host pointers, n >= 0 (staged_search checks it)

@@ -152,14 +152,99 @@ __device__ __forceinline__ float lanes_sum(float a) {
     return __fadd_rn(a, __shfl_xor_sync(0xffffffffu, a, 2));
 }
 
-/** The CPU's score of code `vec` for one query (TurboQuantizer::score),
- * returned as a key: the L2 distance or minus the inner product. Run by
- * kExactLanes threads, l = their lane; the key is lane 0's. Every thread of
- * the warp calls it (the sums are shuffled); a thread with !active adds
- * nothing. y, sy: the prepared query (sy only for PROD); cent_*: centroid
- * tables. */
+/** The CPU's scores of code `vec` (TurboQuantizer::score) for ng <= G
+ * queries, returned as keys: the L2 distance or minus the inner product.
+ * The code's coordinates are decoded once for all of them; each query's
+ * sums take the CPU's operations in the CPU's order, as for one query. Run
+ * by kExactLanes threads, l = their lane; the keys are lane 0's. Every
+ * thread of the warp calls it (the sums are shuffled); a thread with
+ * !active adds nothing. Query g: y[g], sy[g] (sy only for PROD), qconst[g];
+ * cent_*: centroid tables. */
+template <int W, int G>
+__device__ __forceinline__ void exact_keys(
+    const CodecView& c,
+    const uint8_t* codes,
+    uint64_t vec,
+    int l,
+    bool active,
+    int ng,
+    const float* const* y,
+    const float* const* sy,
+    const float* qconst,
+    bool l2,
+    const float* cent_hi,
+    const float* cent_lo,
+    float* keys) {
+    const uint64_t vbit = vec * (uint64_t)c.code_size * 8;
+    const bool plain = !c.prod && !c.debiased;
+    float ac[G], as[G], acc = 0;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        ac[g] = as[g] = 0;
+    }
+    for (int j = l; active && j < c.d; j += kExactLanes) {
+        const int grp = j / 8;
+        float cv = (j < c.n_hi ? cent_hi : cent_lo)[lane_index<W>(
+            c, codes, vbit, grp, l)];
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            if (g < ng) {
+                ac[g] = __fadd_rn(ac[g], __fmul_rn(y[g][j], cv));
+            }
+        }
+        if (plain) {
+            acc = __fadd_rn(acc, __fmul_rn(cv, cv));
+        }
+        if (c.prod) {
+            uint32_t sbyte = code_byte(c, codes, vec, c.mse_bytes + grp);
+            float sg = ((sbyte >> l) & 1) ? 1.0f : -1.0f;
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                if (g < ng) {
+                    as[g] = __fadd_rn(as[g], __fmul_rn(sy[g][j], sg));
+                }
+            }
+        }
+    }
+    float dot_c[G], dot_s[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) { // every thread shuffles, whatever ng
+        dot_c[g] = lanes_sum(ac[g]);
+        dot_s[g] = c.prod ? lanes_sum(as[g]) : 0.0f;
+    }
+    const float dot_cc = plain ? lanes_sum(acc) : 0.0f;
+    if (l != 0 || !active) {
+        return;
+    }
+    const CodeScalars s = code_scalars(c, codes, vec);
+    const float norm = s.norm, aux = s.aux;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (g >= ng) {
+            break;
+        }
+        float ip, x2;
+        if (c.prod) {
+            float corr = __fmul_rn(__fmul_rn(c.qjl_factor, aux), dot_s[g]);
+            ip = __fmul_rn(norm, __fadd_rn(dot_c[g], corr));
+            x2 = __fmul_rn(norm, norm);
+        } else if (c.debiased) {
+            ip = __fmul_rn(aux, dot_c[g]);
+            x2 = __fmul_rn(norm, norm);
+        } else {
+            ip = __fmul_rn(norm, dot_c[g]);
+            x2 = __fmul_rn(__fmul_rn(norm, norm), dot_cc);
+        }
+        // the CPU's ip + qconst + moff for inner products, in that order
+        // (moff = 0 without ip_offset, added all the same as the CPU does)
+        keys[g] = l2 ? __fsub_rn(__fadd_rn(qconst[g], x2), __fmul_rn(2.0f, ip))
+                     : -__fadd_rn(__fadd_rn(ip, qconst[g]), s.moff);
+    }
+}
+
+/// exact_keys for one query: its key in lane 0
 template <int W>
-__device__ float exact_key(
+__device__ __forceinline__ float exact_key(
     const CodecView& c,
     const uint8_t* codes,
     uint64_t vec,
@@ -171,49 +256,11 @@ __device__ float exact_key(
     bool l2,
     const float* cent_hi,
     const float* cent_lo) {
-    const uint64_t vbit = vec * (uint64_t)c.code_size * 8;
-    const bool plain = !c.prod && !c.debiased;
-    float ac = 0, acc = 0, as = 0;
-    for (int j = l; active && j < c.d; j += kExactLanes) {
-        const int g = j / 8;
-        float cv = (j < c.n_hi ? cent_hi : cent_lo)[lane_index<W>(
-            c, codes, vbit, g, l)];
-        ac = __fadd_rn(ac, __fmul_rn(y[j], cv));
-        if (plain) {
-            acc = __fadd_rn(acc, __fmul_rn(cv, cv));
-        }
-        if (c.prod) {
-            uint32_t sbyte = code_byte(c, codes, vec, c.mse_bytes + g);
-            float sg = ((sbyte >> l) & 1) ? 1.0f : -1.0f;
-            as = __fadd_rn(as, __fmul_rn(sy[j], sg));
-        }
-    }
-    const float dot_c = lanes_sum(ac);
-    const float dot_s = c.prod ? lanes_sum(as) : 0.0f;
-    const float dot_cc = plain ? lanes_sum(acc) : 0.0f;
-    if (l != 0 || !active) {
-        return 0;
-    }
-    const CodeScalars s = code_scalars(c, codes, vec);
-    const float norm = s.norm, aux = s.aux;
-    float ip, x2;
-    if (c.prod) {
-        float corr = __fmul_rn(__fmul_rn(c.qjl_factor, aux), dot_s);
-        ip = __fmul_rn(norm, __fadd_rn(dot_c, corr));
-        x2 = __fmul_rn(norm, norm);
-    } else if (c.debiased) {
-        ip = __fmul_rn(aux, dot_c);
-        x2 = __fmul_rn(norm, norm);
-    } else {
-        ip = __fmul_rn(norm, dot_c);
-        x2 = __fmul_rn(__fmul_rn(norm, norm), dot_cc);
-    }
-    if (l2) {
-        return __fsub_rn(__fadd_rn(qconst, x2), __fmul_rn(2.0f, ip));
-    }
-    // the CPU's ip + qconst + moff, in that order (moff = 0 without
-    // ip_offset, added all the same as the CPU does)
-    return -__fadd_rn(__fadd_rn(ip, qconst), s.moff);
+    float key = 0;
+    exact_keys<W, 1>(
+        c, codes, vec, l, active, 1, &y, &sy, &qconst, l2, cent_hi, cent_lo,
+        &key);
+    return key;
 }
 
 } // namespace gpu

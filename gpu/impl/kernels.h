@@ -157,6 +157,39 @@ void launch_rescore(
     int* ids_out,
     cudaStream_t s);
 
+/** IVF: the probed lists of a chunk as items, each one list and up to
+ * kListQueries of the rows (query, list) of q that probe it; item i reads
+ * list slots pos[pos_off[i]] .. + count[i] - 1 and writes row r's keys at
+ * its slots in `rows` (CandidateRows::row_off). */
+constexpr int kListQueries = 8;
+struct ListItems {
+    int nitems = 0;
+    const int64_t* pos_off = nullptr; ///< nitems
+    const int* count = nullptr;       ///< nitems
+    const int* rows = nullptr;        ///< nitems x kListQueries, -1: none
+    int n = 0;                        ///< the longest list
+};
+
+/// rows per item that launch_rescore_lists can stage (1..kListQueries)
+int list_queries_per_item(const CodecView& c);
+
+/** Exact keys of every code of each item's list for each of its rows: what
+ * launch_rescore gives those rows, bit for bit, with each code decoded
+ * once per item. ng: the most rows an item has (at most
+ * list_queries_per_item); labels: the label of each position. */
+void launch_rescore_lists(
+    const CodecView& c,
+    const uint8_t* codes,
+    const ExactQueries& q,
+    const CandidateRows& rows,
+    const ListItems& items,
+    int ng,
+    const int* pos,
+    const int64_t* labels,
+    float* keys_out,
+    int* ids_out,
+    cudaStream_t s);
+
 /// queries of one chunk for the approximate pass
 struct ApproxQueries {
     int nq = 0;

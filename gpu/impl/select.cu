@@ -30,6 +30,8 @@ constexpr int kSelectThreads = 512;
 constexpr int kCap = 4096;
 /// a grid's y extent; rows past it go to further launches
 constexpr int kMaxGridY = 65535;
+/// dynamic shared memory any launch may use without an opt-in
+constexpr size_t kDefaultSmem = 48 * 1024;
 
 __device__ __forceinline__ size_t row_start(const CandidateRows& r, int row) {
     return r.row_off ? (size_t)r.row_off[row] : (size_t)row * r.stride;
@@ -37,6 +39,53 @@ __device__ __forceinline__ size_t row_start(const CandidateRows& r, int row) {
 
 __device__ __forceinline__ int row_count(const CandidateRows& r, int row) {
     return r.counts ? min(r.counts[row], r.n) : r.n;
+}
+
+/// smem of a rescoring block: centroid tables, then its ng rows' queries
+/// (ng x d floats of y, then ng x d of S y for PROD)
+__device__ __forceinline__ void stage_queries(
+    const CodecView& c,
+    const ExactQueries& q,
+    const int* rw,
+    int ng,
+    float* sm) {
+    for (int i = threadIdx.x; i < (1 << c.b_hi); i += blockDim.x) {
+        sm[i] = c.cent_hi[i];
+    }
+    for (int i = threadIdx.x; i < (1 << c.b_lo); i += blockDim.x) {
+        sm[256 + i] = c.cent_lo[i];
+    }
+    float* qs = sm + 512;
+    for (int g = 0; g < ng; g++) {
+        for (int j = threadIdx.x; j < c.d; j += blockDim.x) {
+            qs[g * c.d + j] = q.y[(size_t)rw[g] * c.d + j];
+            if (c.prod) {
+                qs[(ng + g) * c.d + j] = q.sy[(size_t)rw[g] * c.d + j];
+            }
+        }
+    }
+}
+
+/** Slot i of a rescoring block's thread in round r (kExactLanes threads
+ * per slot, kSlotsPerRound slots per round) and whether it is one of the
+ * n; false once its whole warp is past them: the thread stops, while a
+ * warp partly past still shuffles with all its threads. */
+__device__ __forceinline__ bool round_slot(int r, int n, int& i, bool& in) {
+    const int64_t i64 = (int64_t)blockIdx.x * kSlotsPerBlock + r +
+                        threadIdx.x / kExactLanes;
+    const int64_t warp0 = i64 - (threadIdx.x % 32) / kExactLanes;
+    if (warp0 >= n) {
+        return false;
+    }
+    i = (int)i64;
+    in = i < n;
+    return true;
+}
+
+/// whether the search's IDSelector keeps the code at position p
+__device__ __forceinline__ bool
+code_kept(const ExactQueries& q, bool in, int p) {
+    return in && (!q.allow || ((q.allow[p >> 5] >> (p & 31)) & 1u));
 }
 
 template <int W>
@@ -52,50 +101,94 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
     float* __restrict__ keys_out,
     int* __restrict__ ids_out) {
     extern __shared__ float sm[];
-    float* cent_hi = sm;
-    float* cent_lo = cent_hi + 256;
     const int row = row0 + blockIdx.y;
-    float* y = cent_lo + 256;
-    float* sy = y + c.d;
-    for (int i = threadIdx.x; i < (1 << c.b_hi); i += blockDim.x) {
-        cent_hi[i] = c.cent_hi[i];
-    }
-    for (int i = threadIdx.x; i < (1 << c.b_lo); i += blockDim.x) {
-        cent_lo[i] = c.cent_lo[i];
-    }
-    for (int j = threadIdx.x; j < c.d; j += blockDim.x) {
-        y[j] = q.y[(size_t)row * c.d + j];
-        if (c.prod) {
-            sy[j] = q.sy[(size_t)row * c.d + j];
-        }
-    }
+    stage_queries(c, q, &row, 1, sm);
     __syncthreads();
-    // kExactLanes threads per slot, kSlotsPerBlock slots per block in
-    // rounds (the query's copy above serves them all). A warp past the
-    // row's end stops; one partly past it still shuffles with all threads
+    const float* y = sm + 512;
+    const float* sy = y + c.d;
+    // kSlotsPerBlock slots per block in rounds (the query's copy above
+    // serves them all)
     const int n = row_count(rows, row);
     const int l = threadIdx.x % kExactLanes;
     for (int r = 0; r < kSlotsPerBlock; r += kSlotsPerRound) {
-        const int64_t i64 = (int64_t)blockIdx.x * kSlotsPerBlock + r +
-                            threadIdx.x / kExactLanes;
-        const int64_t warp0 = i64 - (threadIdx.x % 32) / kExactLanes;
-        if (warp0 >= n) {
+        int i;
+        bool in;
+        if (!round_slot(r, n, i, in)) {
             return;
         }
-        const int i = (int)i64;
-        const bool in = i < n;
         size_t slot = row_start(rows, row) + i;
         int p = !in            ? 0
                 : !pos         ? (int)((size_t)i * ntotal / rows.n)
                 : rows.pos_off ? pos[rows.pos_off[row] + i]
                                : pos[slot];
-        const bool kept =
-            in && (!q.allow || ((q.allow[p >> 5] >> (p & 31)) & 1u));
+        const bool kept = code_kept(q, in, p);
         float key = exact_key<W>(
-            c, codes, p, l, kept, y, sy, q.qconst[row], q.l2, cent_hi, cent_lo);
+            c, codes, p, l, kept, y, sy, q.qconst[row], q.l2, sm, sm + 256);
         if (in && l == 0) {
             keys_out[slot] = kept ? key : __int_as_float(0x7f800000); // +inf
             ids_out[slot] = labels ? (int)labels[p] : p;
+        }
+    }
+}
+
+/** rescore_kernel for IVF lists: block (x, y) scores slots x *
+ * kSlotsPerBlock.. of item item0 + y's list for its ng <= G rows, each
+ * code decoded once for them (exact_keys), each row's keys those that
+ * rescore_kernel writes */
+template <int W, int G>
+__global__ void __launch_bounds__(kRescoreThreads) rescore_lists_kernel(
+    CodecView c,
+    const uint8_t* __restrict__ codes,
+    ExactQueries q,
+    CandidateRows rows,
+    ListItems items,
+    int item0,
+    const int* __restrict__ pos,
+    const int64_t* __restrict__ labels,
+    float* __restrict__ keys_out,
+    int* __restrict__ ids_out) {
+    extern __shared__ float sm[];
+    const int it = item0 + blockIdx.y;
+    const int n = items.count[it];
+    if ((int64_t)blockIdx.x * kSlotsPerBlock >= n) {
+        return; // the whole block, before any barrier
+    }
+    int rw[G];
+    int ng = 0;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        rw[g] = items.rows[(size_t)it * kListQueries + g];
+        ng += rw[g] >= 0; // the rows come first
+    }
+    stage_queries(c, q, rw, ng, sm);
+    __syncthreads();
+    const float* yp[G];
+    const float* syp[G];
+    float qc[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        yp[g] = sm + 512 + g * c.d;
+        syp[g] = sm + 512 + (ng + g) * c.d;
+        qc[g] = g < ng ? q.qconst[rw[g]] : 0.0f;
+    }
+    const int l = threadIdx.x % kExactLanes;
+    for (int r = 0; r < kSlotsPerBlock; r += kSlotsPerRound) {
+        int i;
+        bool in;
+        if (!round_slot(r, n, i, in)) {
+            return;
+        }
+        const int p = in ? pos[items.pos_off[it] + i] : 0;
+        const bool kept = code_kept(q, in, p);
+        float keys[G];
+        exact_keys<W, G>(
+            c, codes, p, l, kept, ng, yp, syp, qc, q.l2, sm, sm + 256, keys);
+        if (in && l == 0) {
+            for (int g = 0; g < ng; g++) {
+                const size_t slot = row_start(rows, rw[g]) + i;
+                keys_out[slot] = kept ? keys[g] : __int_as_float(0x7f800000);
+                ids_out[slot] = labels ? (int)labels[p] : p;
+            }
         }
     }
 }
@@ -273,6 +366,100 @@ void launch_rescore(
                 c, codes, ntotal, q, rows, r0, pos, labels, keys_out, ids_out);
         }
         TQ_CUDA_CHECK_LAUNCH();
+    }
+}
+
+int list_queries_per_item(const CodecView& c) {
+    const size_t per_row = (c.prod ? 2 : 1) * (size_t)c.d * sizeof(float);
+    const size_t room = kDefaultSmem - 512 * sizeof(float);
+    return (int)std::max<size_t>(
+        1, std::min<size_t>(kListQueries, room / per_row));
+}
+
+namespace {
+
+template <int W, int G>
+void rescore_lists(
+    const CodecView& c,
+    const uint8_t* codes,
+    const ExactQueries& q,
+    const CandidateRows& rows,
+    const ListItems& items,
+    int ng,
+    const int* pos,
+    const int64_t* labels,
+    float* keys_out,
+    int* ids_out,
+    cudaStream_t s) {
+    const size_t smem =
+        (512 + (c.prod ? 2 : 1) * (size_t)ng * c.d) * sizeof(float);
+    const int blocks = (items.n + kSlotsPerBlock - 1) / kSlotsPerBlock;
+    for (int i0 = 0; i0 < items.nitems; i0 += kMaxGridY) {
+        dim3 grid(blocks, std::min(kMaxGridY, items.nitems - i0));
+        rescore_lists_kernel<W, G><<<grid, kRescoreThreads, smem, s>>>(
+            c, codes, q, rows, items, i0, pos, labels, keys_out, ids_out);
+        TQ_CUDA_CHECK_LAUNCH();
+    }
+}
+
+/// the smallest kernel for items of at most ng rows
+template <int W>
+void rescore_lists_by_width(
+    const CodecView& c,
+    const uint8_t* codes,
+    const ExactQueries& q,
+    const CandidateRows& rows,
+    const ListItems& items,
+    int ng,
+    const int* pos,
+    const int64_t* labels,
+    float* keys_out,
+    int* ids_out,
+    cudaStream_t s) {
+    if (ng == 1) {
+        rescore_lists<W, 1>(
+            c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
+    } else if (ng == 2) {
+        rescore_lists<W, 2>(
+            c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
+    } else if (ng <= 4) {
+        rescore_lists<W, 4>(
+            c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
+    } else {
+        rescore_lists<W, kListQueries>(
+            c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
+    }
+}
+
+} // namespace
+
+void launch_rescore_lists(
+    const CodecView& c,
+    const uint8_t* codes,
+    const ExactQueries& q,
+    const CandidateRows& rows,
+    const ListItems& items,
+    int ng,
+    const int* pos,
+    const int64_t* labels,
+    float* keys_out,
+    int* ids_out,
+    cudaStream_t s) {
+    FAISS_THROW_IF_NOT_FMT(
+        ng >= 1 && ng <= list_queries_per_item(c),
+        "launch_rescore_lists: %d rows per item, at most %d here",
+        ng,
+        list_queries_per_item(c));
+    if (items.nitems == 0 || items.n == 0) {
+        return;
+    }
+    const bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
+    if (fast4) {
+        rescore_lists_by_width<4>(
+            c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
+    } else {
+        rescore_lists_by_width<0>(
+            c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
     }
 }
 

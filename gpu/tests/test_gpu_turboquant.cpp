@@ -1293,6 +1293,52 @@ TEST(GpuTurboQuant, IVFMoreProbedListsThanOneGrid) {
     }
 }
 
+// every query probes every list: a list's codes are decoded once for up to
+// 8 of the queries probing it (items of 1, 2, 3-4 and 5-8 rows, and lists
+// taken by several items), each query's results still the CPU's bit for bit
+TEST(GpuTurboQuant, IVFQueriesSharingListsLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 8, nb = scaled(4000), k = 15;
+    std::vector<float> xb = gaussian(nb, d, 51);
+    std::vector<float> q = noisy_copies(xb, d, 17, 52);
+    const Codec codecs[] = {
+        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        {"prod3", 3, kPROD, false, false, kHad, kQHad},
+    };
+    for (const Codec& c : codecs) {
+        for (faiss::MetricType m :
+             {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+            auto cpu = make_ivf(d, nlist, c, m, true, xb);
+            cpu->add(nb, xb.data());
+            GpuIndexIVFTurboQuant g(&res, *cpu);
+            // (nq, queries per list): 17 queries also 3 and 1 to a list
+            const std::pair<size_t, int> runs[] = {
+                {1, 8}, {2, 8}, {3, 8}, {5, 8}, {9, 8}, {17, 8}, {17, 3},
+                {17, 1}};
+            for (auto [nq, qpl] : runs) {
+                g.set_queries_per_list(qpl);
+                std::vector<float> qq(q.begin(), q.begin() + nq * d);
+                Reference r = ivf_search(*cpu, qq, k, nlist);
+                faiss::SearchParametersIVF p;
+                p.nprobe = nlist;
+                std::vector<float> D(nq * k);
+                std::vector<idx_t> I(nq * k);
+                g.search(nq, qq.data(), k, D.data(), I.data(), &p);
+                expect_agreement(
+                    compare(r, D, I),
+                    std::string(c.name) +
+                        (m == faiss::METRIC_L2 ? " L2" : " IP") +
+                        " nq=" + std::to_string(nq) +
+                        " per list=" + std::to_string(qpl),
+                    true);
+            }
+            EXPECT_THROW(g.set_queries_per_list(0), faiss::FaissException);
+            EXPECT_THROW(g.set_queries_per_list(9), faiss::FaissException);
+        }
+    }
+}
+
 TEST(GpuTurboQuant, IVFFastScanClonesAsRowCodes) {
     // lists in blocks go to the GPU as the codec's row codes
     SKIP_WITHOUT_GPU();

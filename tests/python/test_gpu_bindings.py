@@ -535,6 +535,12 @@ def test_ivf_search_equals_cpu_exact(res, metric, by_residual):
         for k in (1, 10, 100):
             assert_same_results(cpu.search(xq, k + 1, params=p),
                                 *gpu.search(xq, k))
+    # each (query, list) scored on its own: the same results
+    gpu.set_queries_per_list(1)
+    assert gpu.queries_per_list() == 1
+    assert_same_results(cpu.search(xq, 11, params=p), *gpu.search(xq, 10))
+    with pytest.raises(RuntimeError, match="must be in 1..8"):
+        gpu.set_queries_per_list(0)
 
 
 @needs_device
