@@ -3,8 +3,10 @@
 # build staged by gpu/make_devbuild.sh carried in .devbuild/:
 #   1. the GPU tests (bit-exact codes, search equal to the CPU, large k,
 #      out-of-memory, errors)
-#   2. the GPU benchmark (encode, scan bandwidth, recall, fp16 brute force)
-#      at 5M x 128, then 1M x 1536
+#   2. the GPU benchmark (encode, scan bandwidth, recall, fp16 brute force,
+#      then IVF1024 over 1M of the vectors) at 5M x 128, then 1M x 1536
+#      without IVF (its host-side k-means and assignment would take the
+#      step's time)
 #   3. a short compute-sanitizer memcheck of a few tests, if time allows
 #   4. an Nsight Compute profile of the 4-bit scan kernel, if ncu is there
 # Everything goes to stdout; the caller tees it to $OUT/log.
@@ -63,7 +65,7 @@ if [ "$T_BENCH_1536" -gt 0 ]; then
   echo "== benchmark, 1M x 1536"
   start=$(date +%s)
   timeout "$T_BENCH_1536" "$DEV/bench_gpu_turboquant" --nb 1000000 --d 1536 \
-    --nq-recall 256
+    --nq-recall 256 --ivf-nb 0
   echo "benchmark exit code $? after $(( $(date +%s) - start )) s"
 fi
 

@@ -6,7 +6,10 @@
  *     approximate pass, and whole-search throughput, by batch size
  *   - recall@10 of TQ4 (with and without an fp32 rerank of 100 candidates)
  *     and the throughput of an fp16 brute force (cuBLAS GemmEx + top-k)
- * Usage: bench_gpu_turboquant [--nb N] [--d D] [--nq-recall Q]
+ *   - IVF1024,TQmse4 over the first --ivf-nb vectors (0: skipped): QPS
+ *     and recall@10 by nprobe and batch, lists decoded once per query or
+ *     once for up to 8 queries
+ * Usage: bench_gpu_turboquant [--nb N] [--d D] [--nq-recall Q] [--ivf-nb M]
  */
 #include <algorithm>
 #include <chrono>
@@ -20,6 +23,11 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <faiss/IndexFlat.h>
+
+#include <faiss_turbo/IndexIVFTurboQuant.h>
+
+#include <gpu/GpuIndexIVFTurboQuant.h>
 #include <gpu/GpuIndexTurboQuant.h>
 #include <gpu/StandardGpuResources.h>
 #include <gpu/impl/CudaUtils.h>
@@ -317,10 +325,93 @@ void scan_kernels_alone(
     cudaFree(ids);
 }
 
+/** IVF: GpuIndexIVFTurboQuant (TQmse4, nlist lists trained on the host)
+ * over the first nb vectors; search time, QPS and recall@10 against the
+ * exact top 10 of those vectors, by nprobe and batch; and the same batch
+ * with each (query, list) scored on its own (queries_per_list 1: each
+ * list decoded once per query) against the default (once for up to 8
+ * queries). Medians of 3 searches after a warm-up. */
+void ivf_section(
+    StandardGpuResources& res,
+    const float* xb,
+    const float* xq,
+    const std::vector<float>& hq,
+    size_t nb,
+    int d,
+    int nq_max,
+    size_t nlist) {
+    const size_t nt = std::min<size_t>(nb, 64 * nlist);
+    std::vector<float> xt(nt * d);
+    TQ_CUDA_CHECK(cudaMemcpy(
+        xt.data(), xb, xt.size() * 4, cudaMemcpyDeviceToHost)); // a prefix
+    double t0 = now_ms();
+    IndexIVFTurboQuant cpu(new faiss::IndexFlatL2(d), d, nlist, 4);
+    cpu.own_fields = true;
+    cpu.train(nt, xt.data());
+    const double train_ms = now_ms() - t0;
+    GpuIndexIVFTurboQuant g(&res, cpu);
+    t0 = now_ms();
+    g.add(nb, xb); // device vectors: assigned on the host
+    printf(
+        "\n== IVF%zd,TQmse4 over the first %zd vectors: train %.0f ms (host, "
+        "%zd vectors), add %.0f ms (assignment on the host)\n",
+        nlist,
+        nb,
+        train_ms,
+        nt,
+        now_ms() - t0);
+    float* xn = dalloc<float>(nb);
+    tqbench::row_norms(xb, nb, d, xn);
+    std::vector<int> gt;
+    {
+        BruteForce bf(nb, d, 10, 64);
+        bf.run(xb, xq, false, xn, nq_max, gt);
+    }
+    cudaFree(xn);
+    printf(
+        "%6s %6s %8s %11s %10s %10s\n",
+        "nprobe",
+        "nq",
+        "per list",
+        "search ms",
+        "QPS",
+        "recall@10");
+    for (size_t nprobe : {8, 32}) {
+        g.nprobe = nprobe;
+        for (int nq : {1, 64, nq_max}) {
+            for (int qpl : {8, 1}) {
+                if (qpl == 1 && nq == 1) {
+                    continue; // the same work
+                }
+                g.set_queries_per_list(qpl);
+                std::vector<float> D((size_t)nq * 10);
+                std::vector<idx_t> I((size_t)nq * 10);
+                std::vector<double> ms;
+                for (int rep = 0; rep < 4; rep++) {
+                    double a = now_ms();
+                    g.search(nq, hq.data(), 10, D.data(), I.data());
+                    if (rep > 0) {
+                        ms.push_back(now_ms() - a);
+                    }
+                }
+                const double m = median(ms);
+                printf(
+                    "%6zd %6d %8d %11.3f %10.0f %10.4f\n",
+                    nprobe,
+                    nq,
+                    qpl,
+                    m,
+                    nq / (m * 1e-3),
+                    recall_at(I, 10, gt, 10, nq, 10));
+            }
+        }
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-    size_t nb = 5000000;
+    size_t nb = 5000000, ivf_nb = 1000000;
     int d = 128, nq_recall = 1000;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
@@ -330,8 +421,12 @@ int main(int argc, char** argv) {
             d = std::stoi(argv[i + 1]);
         } else if (a == "--nq-recall") {
             nq_recall = std::stoi(argv[i + 1]);
+        } else if (a == "--ivf-nb") {
+            ivf_nb = std::stoul(argv[i + 1]);
         }
     }
+    // a line at a time: a run cut by a time limit keeps what it printed
+    setvbuf(stdout, nullptr, _IOLBF, 0);
     if (getNumDevices() == 0) {
         printf("no CUDA device: nothing to benchmark\n");
         return 0;
@@ -595,6 +690,17 @@ int main(int argc, char** argv) {
         enc_dense * 1e-6,
         enc_had * 1e-6,
         100 * best_frac64);
+    if (ivf_nb > 0) { // last: a timeout cuts only this section
+        ivf_section(
+            res,
+            xb,
+            xq,
+            hq,
+            std::min(nb, ivf_nb),
+            d,
+            nq_recall,
+            1024);
+    }
     cudaFree(xn);
     cudaFree(cent);
     cudaFree(xb);
