@@ -691,6 +691,78 @@ GpuIndexIVFTurboQuant::ListPlan GpuIndexIVFTurboQuant::plan_lists(
     return plan;
 }
 
+GpuIndexIVFTurboQuant::ChunkRows GpuIndexIVFTurboQuant::prepare_rows(
+    const TQQueries& q,
+    const idx_t* assign,
+    size_t np,
+    idx_t q0,
+    int nq) const {
+    const size_t dd = d;
+    const bool prod = tq_.variant == TQVariant::PROD;
+    const bool l2 = q.l2;
+    const size_t R = nq * np;
+    ChunkRows cr;
+    cr.row_off.resize(R);
+    cr.pos_off.resize(R);
+    cr.counts.resize(R);
+    cr.q_off.resize(nq);
+    cr.q_cnt.resize(nq);
+    // where each row's candidates go
+    for (int i = 0; i < nq; i++) {
+        cr.q_off[i] = cr.total;
+        for (size_t p = 0; p < np; p++) {
+            const size_t r = i * np + p;
+            const idx_t l = assign[(q0 + i) * np + p];
+            const int cnt = l >= 0 ? (int)lists_[l].size() : 0;
+            cr.row_off[r] = cr.total;
+            cr.pos_off[r] = l >= 0 ? list_off_[l] : 0;
+            cr.counts[r] = cnt;
+            cr.total += cnt;
+            cr.max_row = std::max(cr.max_row, cnt);
+        }
+        cr.q_cnt[i] = (int)(cr.total - cr.q_off[i]);
+        cr.max_q = std::max(cr.max_q, cr.q_cnt[i]);
+    }
+    // the query seen from each probed list, as the CPU scanner's set_list
+    // (rows apart from each other: in parallel for large chunks)
+    cr.y.resize(R * dd);
+    cr.sy.resize(prod ? R * dd : 0);
+    cr.qc.resize(R);
+#pragma omp parallel for if (R * dd > (1 << 16))
+    for (int64_t r = 0; r < (int64_t)R; r++) {
+        const size_t i = r / np;
+        const float* yq = q.y.data() + (q0 + i) * dd;
+        const float* syq = prod ? q.sy.data() + (q0 + i) * dd : nullptr;
+        const idx_t l = assign[q0 * np + r];
+        float* yr = cr.y.data() + r * dd;
+        float* syr = prod ? cr.sy.data() + r * dd : nullptr;
+        cr.qc[r] = q.qconst[q0 + i];
+        memcpy(yr, yq, dd * sizeof(float));
+        if (prod) {
+            memcpy(syr, syq, dd * sizeof(float));
+        }
+        if (!by_residual_ || l < 0) {
+            continue;
+        }
+        const float* rc = rc_.data() + l * dd;
+        // R (q - c) for L2 and for inner products with ip_offset
+        if (l2 || tq_.ip_offset) {
+            for (size_t j = 0; j < dd; j++) {
+                yr[j] = yq[j] - rc[j];
+            }
+            if (prod) {
+                const float* src = src_.data() + l * dd;
+                for (size_t j = 0; j < dd; j++) {
+                    syr[j] = syq[j] - src[j];
+                }
+            }
+        }
+        cr.qc[r] = l2 ? (float)canonical_dot(yr, yr, dd)
+                      : q.qconst[q0 + i] + dot_lanes(yq, rc, dd);
+    }
+    return cr;
+}
+
 void GpuIndexIVFTurboQuant::search_chunk(
     const TQQueries& q,
     const idx_t* assign,
@@ -705,76 +777,29 @@ void GpuIndexIVFTurboQuant::search_chunk(
     const bool prod = tq_.variant == TQVariant::PROD;
     const bool l2 = q.l2;
     const size_t R = nq * np;
-    // the query seen from each probed list, as the CPU scanner's set_list
-    std::vector<float> y(R * dd), sy(prod ? R * dd : 0), qc(R);
-    std::vector<int64_t> row_off(R), pos_off(R), q_off(nq);
-    std::vector<int> counts(R), q_cnt(nq);
-    size_t total = 0;
-    int max_row = 0, max_q = 0;
-    for (int i = 0; i < nq; i++) {
-        const float* yq = q.y.data() + (q0 + i) * dd;
-        const float* syq = prod ? q.sy.data() + (q0 + i) * dd : nullptr;
-        q_off[i] = total;
-        for (size_t p = 0; p < np; p++) {
-            size_t r = i * np + p;
-            idx_t l = assign[(q0 + i) * np + p];
-            int cnt = l >= 0 ? (int)lists_[l].size() : 0;
-            row_off[r] = total;
-            pos_off[r] = l >= 0 ? list_off_[l] : 0;
-            counts[r] = cnt;
-            total += cnt;
-            max_row = std::max(max_row, cnt);
-            float* yr = y.data() + r * dd;
-            qc[r] = q.qconst[q0 + i];
-            memcpy(yr, yq, dd * sizeof(float));
-            if (prod) {
-                memcpy(sy.data() + r * dd, syq, dd * sizeof(float));
-            }
-            if (!by_residual_ || l < 0) {
-                continue;
-            }
-            const float* rc = rc_.data() + l * dd;
-            // the CPU scanner's set_list: R (q - c) for L2 and for inner
-            // products with ip_offset
-            if (l2 || tq_.ip_offset) {
-                for (size_t j = 0; j < dd; j++) {
-                    yr[j] = yq[j] - rc[j];
-                }
-                if (prod) {
-                    const float* src = src_.data() + l * dd;
-                    for (size_t j = 0; j < dd; j++) {
-                        sy[r * dd + j] = syq[j] - src[j];
-                    }
-                }
-            }
-            qc[r] = l2 ? (float)canonical_dot(yr, yr, dd)
-                       : q.qconst[q0 + i] + dot_lanes(yq, rc, dd);
-        }
-        q_cnt[i] = (int)(total - q_off[i]);
-        max_q = std::max(max_q, q_cnt[i]);
-    }
+    const ChunkRows cr = prepare_rows(q, assign, np, q0, nq);
     Scratch& s = *scratch_;
     cudaStream_t st = stream();
     s.y.reserve_discard(R * dd);
-    s.sy.reserve_discard(std::max<size_t>(sy.size(), 1));
+    s.sy.reserve_discard(std::max<size_t>(cr.sy.size(), 1));
     s.qc.reserve_discard(R);
     s.row_off.reserve_discard(R);
     s.pos_off.reserve_discard(R);
     s.counts.reserve_discard(R);
     s.q_off.reserve_discard(nq);
     s.q_cnt.reserve_discard(nq);
-    s.keys.reserve_discard(std::max<size_t>(total, 1));
-    s.ids.reserve_discard(std::max<size_t>(total, 1));
+    s.keys.reserve_discard(std::max<size_t>(cr.total, 1));
+    s.ids.reserve_discard(std::max<size_t>(cr.total, 1));
     s.out_keys.reserve_discard((size_t)nq * k);
     s.out_ids.reserve_discard((size_t)nq * k);
-    to_device(s.y.data(), y.data(), y.size(), st);
-    to_device(s.sy.data(), sy.data(), sy.size(), st);
-    to_device(s.qc.data(), qc.data(), R, st);
-    to_device(s.row_off.data(), row_off.data(), R, st);
-    to_device(s.pos_off.data(), pos_off.data(), R, st);
-    to_device(s.counts.data(), counts.data(), R, st);
-    to_device(s.q_off.data(), q_off.data(), nq, st);
-    to_device(s.q_cnt.data(), q_cnt.data(), nq, st);
+    to_device(s.y.data(), cr.y.data(), cr.y.size(), st);
+    to_device(s.sy.data(), cr.sy.data(), cr.sy.size(), st);
+    to_device(s.qc.data(), cr.qc.data(), R, st);
+    to_device(s.row_off.data(), cr.row_off.data(), R, st);
+    to_device(s.pos_off.data(), cr.pos_off.data(), R, st);
+    to_device(s.counts.data(), cr.counts.data(), R, st);
+    to_device(s.q_off.data(), cr.q_off.data(), nq, st);
+    to_device(s.q_cnt.data(), cr.q_cnt.data(), nq, st);
 
     ExactQueries eq;
     eq.nq = (int)R;
@@ -787,9 +812,9 @@ void GpuIndexIVFTurboQuant::search_chunk(
     rows.nrows = (int)R;
     rows.row_off = s.row_off.data();
     rows.counts = s.counts.data();
-    rows.n = max_row;
+    rows.n = cr.max_row;
     rows.pos_off = s.pos_off.data();
-    ListPlan plan = plan_lists(assign + q0 * np, R, counts, pos_off);
+    ListPlan plan = plan_lists(assign + q0 * np, R, cr.counts, cr.pos_off);
     const size_t ni = plan.count.size();
     s.it_pos_off.reserve_discard(std::max<size_t>(ni, 1));
     s.it_count.reserve_discard(std::max<size_t>(ni, 1));
@@ -802,7 +827,7 @@ void GpuIndexIVFTurboQuant::search_chunk(
     items.pos_off = s.it_pos_off.data();
     items.count = s.it_count.data();
     items.rows = s.it_rows.data();
-    items.n = max_row;
+    items.n = cr.max_row;
     launch_rescore_lists(
         dcodec_->view(),
         codes_.data(),
@@ -819,13 +844,13 @@ void GpuIndexIVFTurboQuant::search_chunk(
     per_query.nrows = nq;
     per_query.row_off = s.q_off.data();
     per_query.counts = s.q_cnt.data();
-    per_query.n = max_q;
+    per_query.n = cr.max_q;
     launch_select_k(
         s.keys.data(),
         s.ids.data(),
         per_query,
         1,
-        std::max(max_q, 1),
+        std::max(cr.max_q, 1),
         k,
         s.out_keys.data(),
         s.out_ids.data(),

@@ -168,6 +168,23 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// the parameters of cpu (trained or not), no lists, no device codec
     void set_parameters(const IndexIVFTurboQuant& cpu);
     void rebuild_perm();
+    /// a search chunk's rows (query i, probe p) = i * np + p: each row's
+    /// query as seen from its list, the CPU scanner's set_list (y, S y,
+    /// qconst), and where its candidates go (row_off, counts; per query
+    /// q_off, q_cnt); pos_off: the list's first slot in the list order
+    struct ChunkRows {
+        std::vector<float> y, sy, qc;
+        std::vector<int64_t> row_off, pos_off, q_off;
+        std::vector<int> counts, q_cnt;
+        size_t total = 0;
+        int max_row = 0, max_q = 0;
+    };
+    ChunkRows prepare_rows(
+        const TQQueries& q,
+        const idx_t* assign,
+        size_t np,
+        idx_t q0,
+        int nq) const;
     /// a search chunk's probed lists as ListItems (impl/kernels.h): each
     /// list with up to list_queries_per_item of the rows that probe it
     struct ListPlan {
