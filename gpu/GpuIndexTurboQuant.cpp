@@ -437,8 +437,6 @@ void GpuIndexTurboQuant::search_host(
         (long)k,
         kMaxSelectK);
     FAISS_THROW_IF_NOT_MSG(is_trained, "search: index not trained");
-    // config() is const, but Python can write through the view it returns
-    check_scan_mode(config_.scan_mode, "GpuIndexTurboQuant::search");
     if (n == 0) {
         return;
     }

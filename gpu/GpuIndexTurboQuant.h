@@ -140,7 +140,9 @@ class GpuIndexTurboQuant : public faiss::Index {
         return codec_.tq;
     }
 
-    const GpuIndexTurboQuantConfig& config() const {
+    /// a copy (Python would otherwise write through a view, past the
+    /// setters' checks)
+    GpuIndexTurboQuantConfig config() const {
         return config_;
     }
 
