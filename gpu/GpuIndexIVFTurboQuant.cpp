@@ -653,6 +653,7 @@ void GpuIndexIVFTurboQuant::set_queries_per_list(int n) {
         "set_queries_per_list: n=%d must be in 1..%d",
         n,
         kMaxQueriesPerList);
+    std::lock_guard<std::mutex> lock(search_mutex_); // not during a search
     queries_per_list_ = n;
 }
 

@@ -690,7 +690,9 @@ int main(int argc, char** argv) {
         enc_dense * 1e-6,
         enc_had * 1e-6,
         100 * best_frac64);
-    if (ivf_nb > 0) { // last: a timeout cuts only this section
+    // last, so that a time limit cuts only it; k-means wants 39 vectors
+    // per list
+    if (std::min(nb, ivf_nb) >= 39 * 1024) {
         ivf_section(
             res,
             xb,

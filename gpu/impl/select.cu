@@ -28,8 +28,14 @@ constexpr int kSlotsPerRound = kRescoreThreads / kExactLanes;
 constexpr int kSlotsPerBlock = 128;
 constexpr int kSelectThreads = 512;
 constexpr int kCap = 4096;
-/// a grid's y extent; rows past it go to further launches
+/// rows (items) per launch, in blockIdx.y: a grid's y extent; more go to
+/// further launches. The CPU emulation takes slices of 7, so that its
+/// tests run the launches' row offsets (they hold far fewer rows)
+#ifdef TQ_CUDA_EMULATION
+constexpr int kMaxGridY = 7;
+#else
 constexpr int kMaxGridY = 65535;
+#endif
 /// dynamic shared memory any launch may use without an opt-in
 constexpr size_t kDefaultSmem = 48 * 1024;
 

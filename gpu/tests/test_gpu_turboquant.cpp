@@ -1260,10 +1260,11 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     EXPECT_EQ(I[0], -1);
 }
 
-// more (query, list) rows than a grid's y extent (65535): one query
-// probing 70000 lists, and three probing them all; the rescoring and the
-// selection go in several launches (the emulation refuses a larger grid
-// as a device does)
+// one query probing 70000 lists, and three probing them all: 70000 (query,
+// list) rows, more than a grid's y extent (65535), which failed to launch
+// when each row had its own blockIdx.y (the emulation refuses such a grid
+// as a device does); now only the non-empty lists are launched, in slices
+// (of 7 on the emulation, so that every test there runs several)
 TEST(GpuTurboQuant, IVFMoreProbedListsThanOneGrid) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
@@ -1336,6 +1337,34 @@ TEST(GpuTurboQuant, IVFQueriesSharingListsLikeCpu) {
             EXPECT_THROW(g.set_queries_per_list(0), faiss::FaissException);
             EXPECT_THROW(g.set_queries_per_list(9), faiss::FaissException);
         }
+    }
+}
+
+// IVF at the largest d: the lists kernel stages 2 query vectors per block
+// for MSE, 1 for PROD (shared memory), so 3 queries to a list take 2 and 3
+// blocks
+TEST(GpuTurboQuant, IVFHighDimensionLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const Codec codecs[] = {
+        {"mse4", 4, kMSE, true, false, kHad, kQGauss},
+        {"prod3", 3, kPROD, false, false, kHad, kQHad},
+    };
+    const size_t d = 4096, nb = 300, nq = 3, k = 10;
+    std::vector<float> xb = gaussian(nb, d, 11);
+    std::vector<float> q = noisy_copies(xb, d, nq, 10);
+    for (const Codec& c : codecs) {
+        auto cpu = make_ivf(d, 4, c, faiss::METRIC_L2, true, xb);
+        cpu->add(nb, xb.data());
+        GpuIndexIVFTurboQuant g(&res, *cpu);
+        Reference r = ivf_search(*cpu, q, k, 4);
+        faiss::SearchParametersIVF p;
+        p.nprobe = 4;
+        std::vector<float> D(nq * k);
+        std::vector<idx_t> I(nq * k);
+        g.search(nq, q.data(), k, D.data(), I.data(), &p);
+        expect_agreement(
+            compare(r, D, I), std::string(c.name) + " IVF d=4096", true);
     }
 }
 
