@@ -215,6 +215,68 @@ Int8Codec::affine_form(const uint8_t* code, const int32_t* V) const {
     return tq->affine_form<PROD, DEBIASED, L2>(sc);
 }
 
+namespace {
+
+/// Int8BlockAffine::set for codes whose form needs no V sums (all but plain
+/// MSE with L2), every code: the scalars at fixed offsets and no branch,
+/// so that the loop vectorizes (at d = 128 one query's scan spent a tenth
+/// of its time in the general loop)
+template <bool PROD, bool DEBIASED, bool L2, bool AUX, bool MOFF>
+FAISS_TURBO_CLONES void affine_rows(
+        const TurboQuantizer& tq,
+        const uint8_t* codes,
+        size_t n,
+        float* B,
+        float* AC,
+        float* AS) {
+    const size_t cs = tq.code_size;
+    const uint8_t* p = codes + tq.mse_bytes + tq.qjl_bytes;
+    for (size_t i = 0; i < n; i++, p += cs) {
+        TQCodeScalars sc;
+        memcpy(&sc.norm, p, sizeof(float));
+        if (AUX) {
+            memcpy(&sc.aux, p + 4, sizeof(float));
+        }
+        if (MOFF) {
+            memcpy(&sc.moff, p + (AUX ? 8 : 4), sizeof(float));
+        }
+        const TQAffine a = tq.affine_form<PROD, DEBIASED, L2>(sc);
+        B[i] = a.b;
+        AC[i] = a.ac;
+        AS[i] = a.as;
+    }
+}
+
+/// affine_rows for the codec's form; false if its form needs V
+bool affine_rows_any(
+        const Int8Codec& codec,
+        const uint8_t* codes,
+        size_t n,
+        float* B,
+        float* AC,
+        float* AS) {
+    const TurboQuantizer& tq = *codec.tq;
+    return tq.with_form(codec.l2, [&](auto prod, auto deb, auto l2) {
+        if (!prod() && !deb() && l2()) {
+            return false; // ||c_hat||^2 from V
+        }
+        const bool aux = tq.has_aux(), moff = tq.ip_offset;
+        auto run = [&](auto A, auto M) {
+            affine_rows<prod(), deb(), l2(), A(), M()>(tq, codes, n, B, AC, AS);
+        };
+        using T = std::true_type;
+        using F = std::false_type;
+        if (aux) {
+            moff ? run(T{}, T{}) : run(T{}, F{});
+        } else {
+            moff ? run(F{}, T{}) : run(F{}, F{});
+        }
+        return true;
+    });
+}
+
+} // namespace
+
 void Int8BlockAffine::set(
         const Int8Codec& codec,
         const uint8_t* codes,
@@ -225,6 +287,10 @@ void Int8BlockAffine::set(
         this->b.resize(n);
         ac.resize(n);
         as.resize(n);
+    }
+    if (!keep &&
+        affine_rows_any(codec, codes, n, b.data(), ac.data(), as.data())) {
+        return;
     }
     const int nseg = codec.layout.nseg;
     const size_t cs = codec.layout.code_size;
@@ -408,6 +474,11 @@ struct SliceTask {
         return codec.layout.want_v ? sc.vsum.data() : nullptr;
     }
 
+    /// the codes a selector keeps (null: every code)
+    const char* kept(const Scratch& sc) const {
+        return sel ? sc.keep.data() : nullptr;
+    }
+
     /// codes [b, b + nb), readable by the kernels (readable()), with
     /// the selector's verdicts in sc.keep
     const uint8_t* block(size_t b, size_t nb, Scratch& sc) const {
@@ -452,7 +523,7 @@ struct SliceTask {
                     sc.usum.data(),
                     sc.vsum.data(),
                     own ? (i1 - b - nb) * L.code_size : 0);
-            sc.aff.set(codec, src, nb, vsums(sc), sc.keep.data());
+            sc.aff.set(codec, src, nb, vsums(sc), kept(sc));
             offer(b, nb, q0, q1 - q0, sc);
         }
     }
@@ -466,7 +537,7 @@ struct SliceTask {
             const uint8_t* src = block(b, nb, sc);
             codec.kernels->decode_tile(
                     L, src, nb, sc.tile.data(), sc.vsum.data());
-            sc.aff.set(codec, src, nb, vsums(sc), sc.keep.data());
+            sc.aff.set(codec, src, nb, vsums(sc), kept(sc));
             for (size_t qs = q0; qs < q1; qs += kTileQueries) {
                 size_t nqs = std::min(kTileQueries, q1 - qs);
                 codec.kernels->tile_dots(
