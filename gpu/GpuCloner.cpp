@@ -9,6 +9,8 @@
 #include <faiss/VectorTransform.h>
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissAssert.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 
 #include <faiss_turbo/IndexIVFTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
@@ -47,6 +49,16 @@ faiss::Index* clone_id_map(const IDMap& src, const MoveFn& move) {
     return w;
 }
 
+/// a copy of vt through FAISS's I/O, which writes every transform type
+/// (FAISS 1.7.3's Cloner refuses L2 normalization and ITQ)
+faiss::VectorTransform* clone_transform(const faiss::VectorTransform* vt) {
+    faiss::VectorIOWriter w;
+    faiss::write_VectorTransform(vt, &w);
+    faiss::VectorIOReader r;
+    r.data = std::move(w.data);
+    return faiss::read_VectorTransform(&r);
+}
+
 /// IndexPreTransform around move(its index), its transforms copied
 faiss::Index* clone_pretransform(
         const faiss::IndexPreTransform& src,
@@ -54,9 +66,8 @@ faiss::Index* clone_pretransform(
     std::unique_ptr<faiss::IndexPreTransform> w(new faiss::IndexPreTransform());
     w->own_fields = true; // from here, w deletes what it holds
     w->index = move(src.index);
-    faiss::Cloner cloner;
     for (const faiss::VectorTransform* vt : src.chain) {
-        w->chain.push_back(cloner.clone_VectorTransform(vt));
+        w->chain.push_back(clone_transform(vt));
     }
     copy_index_fields(src, *w);
     return w.release();

@@ -101,6 +101,12 @@ GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
       labels_(res, device, "IVF TurboQuant ids"),
       perm_(res, device, "IVF TurboQuant lists") {
     FAISS_THROW_IF_NOT_MSG(res, "GpuIndexIVFTurboQuant: null GpuResources");
+    // before any work (train() would run k-means first)
+    FAISS_THROW_IF_NOT_FMT(
+        dim > 0 && dim <= kMaxGpuDim,
+        "GpuIndexIVFTurboQuant: GPU TurboQuant supports d <= %d, not d=%ld",
+        kMaxGpuDim,
+        (long)dim);
     checkDevice(device);
     scratch_.reset(new Scratch(res, device));
 }
@@ -163,6 +169,7 @@ void GpuIndexIVFTurboQuant::set_parameters(const IndexIVFTurboQuant& cpu) {
     metric_arg = cpu.metric_arg;
     nlist = cpu.nlist;
     nprobe = cpu.nprobe;
+    max_codes = cpu.max_codes;
     tq_ = cpu.tq;
     by_residual_ = cpu.by_residual;
     centered_ = cpu.centered;
@@ -188,6 +195,12 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
         "not nlist=%zd",
         (long)cpu.quantizer->ntotal,
         cpu.nlist);
+    // refused before the index changes (it would end up empty)
+    FAISS_THROW_IF_NOT_FMT(
+        cpu.d <= kMaxGpuDim,
+        "GpuIndexIVFTurboQuant: GPU TurboQuant supports d <= %d, not d=%ld",
+        kMaxGpuDim,
+        (long)cpu.d);
     DeviceScope scope(device_);
     set_parameters(cpu);
     if (by_residual_) {
@@ -255,6 +268,7 @@ std::unique_ptr<IndexIVFTurboQuant> GpuIndexIVFTurboQuant::cpu_shell() const {
     q.release();
     cpu->tq = tq_;
     cpu->nprobe = nprobe;
+    cpu->max_codes = max_codes;
     return cpu;
 }
 
@@ -562,9 +576,13 @@ void GpuIndexIVFTurboQuant::search_host(
     if (n == 0) {
         return;
     }
-    size_t np = nprobe;
+    // FAISS's IVF parameters, as the CPU index takes them
+    size_t np = nprobe, mc = max_codes;
+    const faiss::SearchParameters* qparams = nullptr;
     if (auto ivfp = dynamic_cast<const faiss::SearchParametersIVF*>(params)) {
         np = ivfp->nprobe;
+        mc = ivfp->max_codes;
+        qparams = ivfp->quantizer_params;
     }
     np = std::min(np, nlist);
     FAISS_THROW_IF_NOT_MSG(np > 0, "search: nprobe must be > 0");
@@ -576,7 +594,7 @@ void GpuIndexIVFTurboQuant::search_host(
     }
     std::vector<idx_t> assign(n * np);
     std::vector<float> cdis(n * np);
-    coarse_->search(n, x, np, cdis.data(), assign.data());
+    coarse_->search(n, x, np, cdis.data(), assign.data(), qparams);
     for (size_t i = 0; i < assign.size(); i++) { // as the CPU's check
         FAISS_THROW_IF_NOT_FMT(
             assign[i] >= -1 && assign[i] < (idx_t)nlist,
@@ -614,6 +632,7 @@ void GpuIndexIVFTurboQuant::search_host(
             q,
             assign.data(),
             np,
+            mc,
             q0,
             nq,
             (int)k,
@@ -696,6 +715,7 @@ GpuIndexIVFTurboQuant::ChunkRows GpuIndexIVFTurboQuant::prepare_rows(
     const TQQueries& q,
     const idx_t* assign,
     size_t np,
+    size_t mc,
     idx_t q0,
     int nq) const {
     const size_t dd = d;
@@ -708,13 +728,16 @@ GpuIndexIVFTurboQuant::ChunkRows GpuIndexIVFTurboQuant::prepare_rows(
     cr.counts.resize(R);
     cr.q_off.resize(nq);
     cr.q_cnt.resize(nq);
-    // where each row's candidates go
+    // where each row's candidates go; past mc codes a row scans nothing
     for (int i = 0; i < nq; i++) {
         cr.q_off[i] = cr.total;
+        size_t nscan = 0;
         for (size_t p = 0; p < np; p++) {
             const size_t r = i * np + p;
             const idx_t l = assign[(q0 + i) * np + p];
-            const int cnt = l >= 0 ? (int)lists_[l].size() : 0;
+            const bool done = mc && nscan >= mc;
+            const int cnt = l >= 0 && !done ? (int)lists_[l].size() : 0;
+            nscan += cnt;
             cr.row_off[r] = cr.total;
             cr.pos_off[r] = l >= 0 ? list_off_[l] : 0;
             cr.counts[r] = cnt;
@@ -735,6 +758,9 @@ GpuIndexIVFTurboQuant::ChunkRows GpuIndexIVFTurboQuant::prepare_rows(
         const float* yq = q.y.data() + (q0 + i) * dd;
         const float* syq = prod ? q.sy.data() + (q0 + i) * dd : nullptr;
         const idx_t l = assign[q0 * np + r];
+        if (cr.counts[r] == 0) {
+            continue; // nothing to score from this row
+        }
         float* yr = cr.y.data() + r * dd;
         float* syr = prod ? cr.sy.data() + r * dd : nullptr;
         cr.qc[r] = q.qconst[q0 + i];
@@ -768,6 +794,7 @@ void GpuIndexIVFTurboQuant::search_chunk(
     const TQQueries& q,
     const idx_t* assign,
     size_t np,
+    size_t mc,
     idx_t q0,
     int nq,
     int k,
@@ -778,7 +805,7 @@ void GpuIndexIVFTurboQuant::search_chunk(
     const bool prod = tq_.variant == TQVariant::PROD;
     const bool l2 = q.l2;
     const size_t R = nq * np;
-    const ChunkRows cr = prepare_rows(q, assign, np, q0, nq);
+    const ChunkRows cr = prepare_rows(q, assign, np, mc, q0, nq);
     Scratch& s = *scratch_;
     cudaStream_t st = stream();
     s.y.reserve_discard(R * dd);

@@ -65,6 +65,9 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
 
     size_t nlist = 0; ///< read only: the lists are sized by it
     size_t nprobe = 1; ///< lists probed per query (IVFSearchParameters too)
+    /// codes a query scans at most, in whole lists as FAISS's IndexIVF
+    /// (SearchParametersIVF too); 0: no limit
+    size_t max_codes = 0;
 
     void copyFrom(const IndexIVFTurboQuant& cpu);
 
@@ -183,6 +186,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
         const TQQueries& q,
         const idx_t* assign,
         size_t np,
+        size_t mc,
         idx_t q0,
         int nq) const;
     /// a search chunk's probed lists as ListItems (impl/kernels.h): each
@@ -211,10 +215,13 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
         idx_t* labels,
         const faiss::SearchParameters* params) const;
 
+    /// mc: max_codes as FAISS's, a query stops after the list that brings
+    /// the codes it scanned to mc (0: no limit)
     void search_chunk(
         const TQQueries& q,
         const idx_t* assign,
         size_t np,
+        size_t mc,
         idx_t q0,
         int nq,
         int k,

@@ -201,6 +201,20 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
         cpu.ntotal < INT_MAX,
         "GpuIndexTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
         (long)cpu.ntotal);
+    DeviceScope scope(config_.device);
+    // the device tables and the codes first: if either cannot be made (d
+    // past kMaxGpuDim, out of memory), the index stays as it was
+    std::unique_ptr<DeviceCodec> dc(
+        new DeviceCodec(res_, config_.device, cpu.tq));
+    DeviceBuffer<uint8_t> fresh(res_, config_.device, "TurboQuant codes");
+    fresh.reserve_discard(
+        std::max<size_t>(cpu.ntotal * cpu.code_size, 1), kCodeSlack);
+    to_device(fresh.data(), cpu.codes.data(), cpu.ntotal * cpu.code_size,
+              stream());
+    TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    int sms = 0;
+    TQ_CUDA_CHECK(cudaDeviceGetAttribute(
+        &sms, cudaDevAttrMultiProcessorCount, config_.device));
     codec_ = IndexTurboQuant();
     codec_.d = cpu.d;
     codec_.metric_type = cpu.metric_type;
@@ -213,15 +227,13 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
     metric_type = cpu.metric_type;
     metric_arg = cpu.metric_arg;
     is_trained = cpu.is_trained;
-    codes_.release();
-    ntotal = 0;
-    init_device_state();
-    grow_codes(cpu.ntotal);
-    DeviceScope scope(config_.device);
-    to_device(
-        codes_.data(), cpu.codes.data(), cpu.ntotal * code_size(), stream());
-    TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    dcodec_ = std::move(dc);
+    codes_ = std::move(fresh);
     ntotal = cpu.ntotal;
+    num_sms_ = sms;
+    if (!scratch_) {
+        scratch_.reset(new Scratch(res_, config_.device));
+    }
 }
 
 void GpuIndexTurboQuant::copyTo(IndexTurboQuant* cpu) const {
@@ -338,6 +350,26 @@ void GpuIndexTurboQuant::encode_device(
     FAISS_THROW_IF_NOT_FMT(n >= 0, "encode: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(is_trained, "encode: index not trained");
     dcodec_->encode(n, x_dev, codes_dev, stream());
+}
+
+void GpuIndexTurboQuant::sa_encode(idx_t n, const float* x, uint8_t* bytes)
+    const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_encode: n=%ld < 0", (long)n);
+    DeviceScope scope(config_.device);
+    HostInput<float> in(x, n * d);
+    HostOutput<uint8_t> out(bytes, n * code_size());
+    codec_.sa_encode(n, in.get(), out.get());
+    out.commit();
+}
+
+void GpuIndexTurboQuant::sa_decode(idx_t n, const uint8_t* bytes, float* x)
+    const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "sa_decode: n=%ld < 0", (long)n);
+    DeviceScope scope(config_.device);
+    HostInput<uint8_t> in(bytes, n * code_size());
+    HostOutput<float> out(x, n * d);
+    codec_.sa_decode(n, in.get(), out.get());
+    out.commit();
 }
 
 void GpuIndexTurboQuant::get_codes(idx_t i0, idx_t n, uint8_t* out) const {

@@ -124,6 +124,11 @@ class GpuIndexTurboQuant : public faiss::Index {
         return code_size();
     }
 
+    /// the CPU codec's sa_encode / sa_decode (the same codes as add()
+    /// stores); x and bytes on the host or in device memory
+    void sa_encode(idx_t n, const float* x, uint8_t* bytes) const override;
+    void sa_decode(idx_t n, const uint8_t* bytes, float* x) const override;
+
     size_t code_size() const;
 
     /// codes of vectors [i0, i0 + n) to the host

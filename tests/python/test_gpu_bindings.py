@@ -571,3 +571,100 @@ def test_ivf_reconstruct_and_remove_ids(res, metric, by_residual):
         rows_b = sorted(zip(ib, cb.reshape(len(ib), -1).tolist()))
         assert rows_a == rows_b
     assert np.array_equal(gpu.reconstruct(2999), cpu.reconstruct(2999))
+
+
+###########################################################
+# found by a probe of this API on the emulated device
+###########################################################
+
+@needs_device
+def test_ivf_max_codes_and_quantizer_params_like_cpu(res):
+    """SearchParametersIVF.max_codes, the index's own max_codes and
+    quantizer_params change the GPU's results as the CPU's (they were
+    ignored: other results, silently)"""
+    xb = clustered(3000, 32, 61)
+    xq = xb[:6] + 0.1 * gaussian(6, 32, 62)
+    cpu = ft.index_factory(32, "IVF32_HNSW4,TQmse4")
+    cpu.train(xb)
+    cpu.add(xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    cases = [dict(nprobe=8, max_codes=50), dict(nprobe=32, max_codes=400),
+             dict(nprobe=8, quantizer_params=faiss.SearchParametersHNSW(
+                 efSearch=1))]
+    for kw in cases:
+        ref = cpu.search(xq, 11, params=ft.SearchParametersIVFTurboQuant(
+            scan_mode=ft.TQ_SCAN_EXACT, **kw))
+        assert_same_results(
+            ref, *gpu.search(xq, 10, params=faiss.SearchParametersIVF(**kw)))
+    # the index's own limit goes both ways with the cloners
+    cpu.max_codes = 50
+    cpu.nprobe = 8
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    assert gpu.max_codes == 50
+    assert ft.index_gpu_to_cpu(gpu).max_codes == 50
+    ref = cpu.search(xq, 11, params=ft.SearchParametersIVFTurboQuant(
+        scan_mode=ft.TQ_SCAN_EXACT, nprobe=8, max_codes=50))
+    assert_same_results(ref, *gpu.search(xq, 10))
+
+
+@needs_device
+@pytest.mark.parametrize("key,metric", [
+    ("L2norm,TQmse4", faiss.METRIC_INNER_PRODUCT),
+    ("L2norm,IVF8,TQmse4", faiss.METRIC_INNER_PRODUCT),
+    ("ITQ,TQmse4", faiss.METRIC_L2)])
+def test_cloner_copies_every_transform(res, key, metric):
+    """FAISS 1.7.3's Cloner refuses L2 normalization and ITQ: the chain
+    is copied through FAISS's I/O instead"""
+    xb = clustered(1500, 32, 63)
+    cpu = ft.index_factory(32, key, metric)
+    cpu.train(xb)
+    cpu.add(xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    assert isinstance(gpu, faiss.IndexPreTransform)
+    xq = xb[:5] + 0.1 * gaussian(5, 32, 64)
+    D, I = gpu.search(xq, 10)
+    Dc, Ic = cpu.search(xq, 10)
+    # the CPU's default search is the int8 scan with an exact rerank:
+    # the same top 10 here
+    assert (I == Ic).mean() > 0.9
+    back = ft.index_gpu_to_cpu(gpu)
+    assert np.array_equal(back.search(xq, 10)[1], Ic)
+
+
+@needs_device
+def test_flat_sa_codec_and_failed_copy(res):
+    """the flat GPU index's sa_encode / sa_decode are the CPU codec's (its
+    sa_code_size was there, but both raised); a copyFrom that fails (d past
+    4096) leaves the index as it was (it kept the new d with the old device
+    tables: wrong codes and results, silently)"""
+    xb = gaussian(500, 32, 65)
+    cpu = ft.IndexTurboQuant(32, 4)
+    cpu.add(xb)
+    gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+    codes = gpu.sa_encode(xb[:20])
+    assert np.array_equal(codes, cpu.sa_encode(xb[:20]))
+    assert codes.shape == (20, gpu.sa_code_size())
+    assert np.array_equal(gpu.sa_decode(codes), cpu.sa_decode(codes))
+    before = gpu.search(xb[:4], 5)
+    with pytest.raises(RuntimeError, match="d <= 4096, not d=5000"):
+        gpu.copyFrom(ft.IndexTurboQuant(5000, 2))
+    assert gpu.d == 32 and gpu.ntotal == 500
+    after = gpu.search(xb[:4], 5)
+    assert np.array_equal(before[0], after[0])
+    assert np.array_equal(before[1], after[1])
+    gpu.add(xb[:10])
+    assert np.array_equal(gpu.get_codes(500, 10), cpu.sa_encode(xb[:10]))
+    # out of device memory for the new codes: the same
+    r = ft.StandardGpuResources()
+    small = ft.index_cpu_to_gpu(r, 0, cpu)
+    big = ft.IndexTurboQuant(32, 2)
+    big.add(gaussian(3000, 32, 66))
+    r.setMemoryLimit(r.getMemoryUsage(0) + 1000)
+    with pytest.raises(RuntimeError):
+        small.copyFrom(big)
+    r.setMemoryLimit(0)
+    assert small.ntotal == 500 and small.code_size() == cpu.code_size
+    assert np.array_equal(small.get_codes(), flat_codes(cpu))
+    # nor does an IVF index of that d wait for train() to say so
+    with pytest.raises(RuntimeError, match="d <= 4096, not d=5000"):
+        ft.GpuIndexIVFTurboQuant(res, 5000, 16, 4)
