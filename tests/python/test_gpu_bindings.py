@@ -668,3 +668,41 @@ def test_flat_sa_codec_and_failed_copy(res):
     # nor does an IVF index of that d wait for train() to say so
     with pytest.raises(RuntimeError, match="d <= 4096, not d=5000"):
         ft.GpuIndexIVFTurboQuant(res, 5000, 16, 4)
+
+
+@needs_device
+def test_two_indexes_searched_from_two_threads(res):
+    """two GPU indexes (flat and IVF, their own resources) searched at once
+    from two Python threads give each one's results (on the emulated device
+    the fibers' global state crashed: launches are serialized there)"""
+    import threading
+    xb = clustered(2000, 32, 67)
+    xq = xb[:8] + 0.1 * gaussian(8, 32, 68)
+    flat = ft.IndexTurboQuant(32, 4)
+    flat.add(xb)
+    ivf = ft.index_factory(32, "IVF8,TQmse4")
+    ivf.train(xb)
+    ivf.add(xb)
+    gpus = [ft.index_cpu_to_gpu(ft.StandardGpuResources(), 0, c)
+            for c in (flat, ivf)]
+    gpus[1].nprobe = 4
+    want = [g.search(xq, 10) for g in gpus]
+    got, errors = [[], []], []
+
+    def run(i):
+        try:
+            for _ in range(3):
+                got[i].append(gpus[i].search(xq, 10))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in (0, 1):
+        for D, I in got[i]:
+            assert np.array_equal(D, want[i][0])
+            assert np.array_equal(I, want[i][1])

@@ -114,12 +114,17 @@ static void entry() {
 const int kOptinSmem = 163 * 1024; // cudaDevAttrMaxSharedMemoryPerBlockOptin
 const size_t kDefaultDynSmem = 48 * 1024;
 static std::map<const void*, size_t> g_max_dyn_smem;
+/// one launch at a time: the fibers' state (g_block, g_cur, the stacks) is
+/// global, and host threads may launch at once (two indexes searched from
+/// two threads crashed)
+static std::mutex g_launch_mutex;
 thread_local cudaError_t g_last_error = cudaSuccess;
 
 cudaError_t set_max_dyn_smem(const void* kernel, int bytes) {
     if (bytes < 0 || bytes > kOptinSmem) {
         return cudaErrorInvalidValue;
     }
+    std::lock_guard<std::mutex> lock(g_launch_mutex);
     g_max_dyn_smem[kernel] = (size_t)bytes;
     return cudaSuccess;
 }
@@ -144,6 +149,7 @@ void launch(
     dim3 block,
     size_t smem,
     std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(g_launch_mutex);
     const cudaError_t err = launch_error(kernel, grid, block, smem);
     if (err != cudaSuccess) {
         g_last_error = err;
