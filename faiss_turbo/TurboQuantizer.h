@@ -150,6 +150,11 @@ struct TurboQuantizer {
     /// the floats after a code's bits (see the layout above)
     void read_scalars(const uint8_t* code, TQCodeScalars& s) const;
 
+    /// read_scalars with the layout's choices as template arguments, AUX
+    /// = has_aux(), MOFF = ip_offset: no branch, for loops over many codes
+    template <bool AUX, bool MOFF>
+    void read_scalars_as(const uint8_t* code, TQCodeScalars& s) const;
+
     void write_scalars(uint8_t* code, const TQCodeScalars& s) const;
 
     /// throws (naming `what` and the code) unless every code's floats
@@ -298,19 +303,31 @@ inline float TurboQuantizer::combine(
     });
 }
 
+template <bool AUX, bool MOFF>
 inline void
-TurboQuantizer::read_scalars(const uint8_t* code, TQCodeScalars& s) const {
+TurboQuantizer::read_scalars_as(const uint8_t* code, TQCodeScalars& s) const {
     const uint8_t* p = code + mse_bytes + qjl_bytes;
     memcpy(&s.norm, p, sizeof(float));
     p += sizeof(float);
     s.aux = 0;
-    if (has_aux()) {
+    if (AUX) {
         memcpy(&s.aux, p, sizeof(float));
         p += sizeof(float);
     }
     s.moff = 0;
-    if (ip_offset) {
+    if (MOFF) {
         memcpy(&s.moff, p, sizeof(float));
+    }
+}
+
+inline void
+TurboQuantizer::read_scalars(const uint8_t* code, TQCodeScalars& s) const {
+    if (has_aux()) {
+        ip_offset ? read_scalars_as<true, true>(code, s)
+                  : read_scalars_as<true, false>(code, s);
+    } else {
+        ip_offset ? read_scalars_as<false, true>(code, s)
+                  : read_scalars_as<false, false>(code, s);
     }
 }
 

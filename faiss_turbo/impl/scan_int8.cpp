@@ -200,45 +200,35 @@ void Int8Queries::prepare(const Int8Codec& codec, const TQQueries& q) {
     }
 }
 
-template <bool PROD, bool DEBIASED, bool L2>
-Int8Codec::Affine
-Int8Codec::affine_form(const uint8_t* code, const int32_t* V) const {
-    TQCodeScalars sc;
-    tq->read_scalars(code, sc);
-    if (V) {
-        double cc = 0;
-        for (int s = 0; s < layout.nseg; s++) {
-            cc += vscale[s] * V[s];
-        }
-        sc.cc = (float)cc;
-    }
-    return tq->affine_form<PROD, DEBIASED, L2>(sc);
-}
-
 namespace {
 
-/// Int8BlockAffine::set for codes whose form needs no V sums (all but plain
-/// MSE with L2), every code: the scalars at fixed offsets and no branch,
-/// so that the loop vectorizes (at d = 128 one query's scan spent a tenth
-/// of its time in the general loop)
+/// Int8BlockAffine::set with the form and the scalars' layout (AUX, MOFF:
+/// TurboQuantizer::read_scalars_as) as template arguments: no branch in
+/// the loop, so that it vectorizes (at d = 128 one query's scan spent a
+/// tenth of its time in a loop that branched per code)
 template <bool PROD, bool DEBIASED, bool L2, bool AUX, bool MOFF>
 FAISS_TURBO_CLONES void affine_rows(
-        const TurboQuantizer& tq,
+        const Int8Codec& codec,
         const uint8_t* codes,
         size_t n,
+        const int32_t* V,
         float* B,
         float* AC,
         float* AS) {
+    const TurboQuantizer& tq = *codec.tq;
     const size_t cs = tq.code_size;
-    const uint8_t* p = codes + tq.mse_bytes + tq.qjl_bytes;
-    for (size_t i = 0; i < n; i++, p += cs) {
+    const int nseg = codec.layout.nseg;
+    // only plain MSE with L2 reads ||c_hat||^2
+    constexpr bool CC = !PROD && !DEBIASED && L2;
+    for (size_t i = 0; i < n; i++) {
         TQCodeScalars sc;
-        memcpy(&sc.norm, p, sizeof(float));
-        if (AUX) {
-            memcpy(&sc.aux, p + 4, sizeof(float));
-        }
-        if (MOFF) {
-            memcpy(&sc.moff, p + (AUX ? 8 : 4), sizeof(float));
+        tq.read_scalars_as<AUX, MOFF>(codes + i * cs, sc);
+        if (CC && V) {
+            double cc = 0;
+            for (int s = 0; s < nseg; s++) {
+                cc += codec.vscale[s] * V[i * nseg + s];
+            }
+            sc.cc = (float)cc;
         }
         const TQAffine a = tq.affine_form<PROD, DEBIASED, L2>(sc);
         B[i] = a.b;
@@ -247,65 +237,33 @@ FAISS_TURBO_CLONES void affine_rows(
     }
 }
 
-/// affine_rows for the codec's form; false if its form needs V
-bool affine_rows_any(
-        const Int8Codec& codec,
-        const uint8_t* codes,
-        size_t n,
-        float* B,
-        float* AC,
-        float* AS) {
-    const TurboQuantizer& tq = *codec.tq;
-    return tq.with_form(codec.l2, [&](auto prod, auto deb, auto l2) {
-        if (!prod() && !deb() && l2()) {
-            return false; // ||c_hat||^2 from V
-        }
-        const bool aux = tq.has_aux(), moff = tq.ip_offset;
-        auto run = [&](auto A, auto M) {
-            affine_rows<prod(), deb(), l2(), A(), M()>(tq, codes, n, B, AC, AS);
-        };
-        using T = std::true_type;
-        using F = std::false_type;
-        if (aux) {
-            moff ? run(T{}, T{}) : run(T{}, F{});
-        } else {
-            moff ? run(F{}, T{}) : run(F{}, F{});
-        }
-        return true;
-    });
-}
-
 } // namespace
 
 void Int8BlockAffine::set(
         const Int8Codec& codec,
         const uint8_t* codes,
         size_t n,
-        const int32_t* V,
-        const char* keep) {
+        const int32_t* V) {
     if (this->b.size() < n) {
         this->b.resize(n);
         ac.resize(n);
         as.resize(n);
     }
-    if (!keep &&
-        affine_rows_any(codec, codes, n, b.data(), ac.data(), as.data())) {
-        return;
-    }
-    const int nseg = codec.layout.nseg;
-    const size_t cs = codec.layout.code_size;
     float *B = this->b.data(), *AC = ac.data(), *AS = as.data();
-    codec.tq->with_form(codec.l2, [&](auto prod, auto deb, auto l2) {
-        for (size_t i = 0; i < n; i++) {
-            if (keep && !keep[i]) {
-                continue;
-            }
-            Int8Codec::Affine a = codec.affine_form<prod(), deb(), l2()>(
-                    codes + i * cs, V ? V + i * nseg : nullptr);
-            B[i] = a.b;
-            AC[i] = a.ac;
-            AS[i] = a.as;
+    const TurboQuantizer& tq = *codec.tq;
+    tq.with_form(codec.l2, [&](auto prod, auto deb, auto l2) {
+        auto run = [&](auto aux, auto moff) {
+            affine_rows<prod(), deb(), l2(), aux(), moff()>(
+                    codec, codes, n, V, B, AC, AS);
+        };
+        using T = std::true_type;
+        using F = std::false_type;
+        if (tq.has_aux()) {
+            tq.ip_offset ? run(T{}, T{}) : run(T{}, F{});
+        } else {
+            tq.ip_offset ? run(F{}, T{}) : run(F{}, F{});
         }
+        return 0;
     });
 }
 
@@ -474,11 +432,6 @@ struct SliceTask {
         return codec.layout.want_v ? sc.vsum.data() : nullptr;
     }
 
-    /// the codes a selector keeps (null: every code)
-    const char* kept(const Scratch& sc) const {
-        return sel ? sc.keep.data() : nullptr;
-    }
-
     /// codes [b, b + nb), readable by the kernels (readable()), with
     /// the selector's verdicts in sc.keep
     const uint8_t* block(size_t b, size_t nb, Scratch& sc) const {
@@ -523,7 +476,7 @@ struct SliceTask {
                     sc.usum.data(),
                     sc.vsum.data(),
                     own ? (i1 - b - nb) * L.code_size : 0);
-            sc.aff.set(codec, src, nb, vsums(sc), kept(sc));
+            sc.aff.set(codec, src, nb, vsums(sc));
             offer(b, nb, q0, q1 - q0, sc);
         }
     }
@@ -537,7 +490,7 @@ struct SliceTask {
             const uint8_t* src = block(b, nb, sc);
             codec.kernels->decode_tile(
                     L, src, nb, sc.tile.data(), sc.vsum.data());
-            sc.aff.set(codec, src, nb, vsums(sc), kept(sc));
+            sc.aff.set(codec, src, nb, vsums(sc));
             for (size_t qs = q0; qs < q1; qs += kTileQueries) {
                 size_t nqs = std::min(kTileQueries, q1 - qs);
                 codec.kernels->tile_dots(

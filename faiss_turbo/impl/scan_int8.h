@@ -64,17 +64,6 @@ struct Int8Codec {
             const TurboQuantizer& tq,
             bool l2,
             const Int8Kernels& kernels = int8_kernels_best());
-
-    /** TurboQuantizer::combine is affine in its two dot products: for one
-     * code, score = qconst + b + ac * dot_c + as * dot_s. The coefficients
-     * come from the codec's formula itself, TurboQuantizer::combine_form
-     * (inner products at unit dots; for L2, b is the ||x||^2 term and the
-     * dots count -2 times), so the estimator stays in the codec. The form
-     * (variant, debiased, metric) is a template argument: loops over codes
-     * pick it once. V: the code's V sums or null. */
-    using Affine = TQAffine;
-    template <bool PROD, bool DEBIASED, bool L2>
-    Affine affine_form(const uint8_t* code, const int32_t* V) const;
 };
 
 /// queries in the kernels' order, with their scales. Segment s contributes
@@ -97,21 +86,24 @@ struct Int8Queries {
     void prepare(const Int8Codec& codec, const TQQueries& q);
 };
 
-/// the coefficients of Int8Codec::affine for a block of codes, computed
-/// once per block and shared by every query scored on it
+/** TurboQuantizer::combine is affine in its two dot products: for one
+ * code, score = qconst + b + ac * dot_c + as * dot_s. The coefficients
+ * come from the codec's formula itself, TurboQuantizer::affine_form
+ * (inner products at unit dots; for L2, b is the ||x||^2 term and the dots
+ * count -2 times), so the estimator stays in the codec. Computed once per
+ * block of codes and shared by every query scored on it. */
 struct Int8BlockAffine {
     std::vector<float> b, ac, as;
 
     explicit Int8BlockAffine(size_t n = 0) : b(n), ac(n), as(n) {}
 
-    /// codes i < n with keep[i] (every code when keep is null); V: the
-    /// block's V sums (n x nseg) or null
+    /// codes i < n; V: the block's V sums (n x nseg), whose scaled sum is
+    /// ||c_hat||^2 for plain MSE with L2, or null
     void
     set(const Int8Codec& codec,
         const uint8_t* codes,
         size_t n,
-        const int32_t* V,
-        const char* keep = nullptr);
+        const int32_t* V);
 };
 
 /** The estimator's scores of n codes for prepared query pi, from the

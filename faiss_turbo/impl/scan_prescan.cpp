@@ -339,7 +339,7 @@ template <class Best> struct SignTaskOf : SignSource {
             const size_t nb = std::min(kSignTileCodes, i1 - b);
             const uint8_t* src = block(b, nb, s);
             K.build_tile(sc.layout, src, nb, s.tile.data());
-            s.aff.set(codec, src, nb, V, s.keep.data());
+            s.aff.set(codec, src, nb, V);
             for (size_t t0 = ta; t0 < tb; t0 += kSignTileQueries) {
                 const size_t nt = std::min(kSignTileQueries, tb - t0);
                 K.tile_dots(

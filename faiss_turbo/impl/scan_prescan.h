@@ -15,7 +15,7 @@
  * law has E[c | sign] = sign E|x| (its centroids are its cells' means), so
  * <y, c_hat> ~ E|x| <y, sign>, and for plain MSE with L2, ||c_hat||^2 is
  * replaced by its expectation, sum (1/d - mse). The rest is the codec's
- * own affine form (Int8Codec::affine_form): norms, centering, debiasing.
+ * own affine form (Int8BlockAffine): norms, centering, debiasing.
  * PROD's QJL term is left out of the first pass. Each query's bound in the
  * first pass starts from a sample of the codes (FirstPassSeeds in the
  * .cpp), which spares its reservoir most of the early entries and changes
