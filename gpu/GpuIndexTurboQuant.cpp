@@ -178,9 +178,11 @@ void GpuIndexTurboQuant::set_scan_mode(GpuScanMode m) {
     config_.scan_mode = m;
 }
 
-void GpuIndexTurboQuant::init_device_state() {
+void GpuIndexTurboQuant::init_device_state(std::unique_ptr<DeviceCodec> dc) {
     DeviceScope scope(config_.device);
-    dcodec_.reset(new DeviceCodec(res_, config_.device, codec_.tq));
+    dcodec_ = dc ? std::move(dc)
+                 : std::unique_ptr<DeviceCodec>(
+                       new DeviceCodec(res_, config_.device, codec_.tq));
     TQ_CUDA_CHECK(cudaDeviceGetAttribute(
         &num_sms_, cudaDevAttrMultiProcessorCount, config_.device));
     if (!scratch_) {
@@ -212,9 +214,6 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
     to_device(fresh.data(), cpu.codes.data(), cpu.ntotal * cpu.code_size,
               stream());
     TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
-    int sms = 0;
-    TQ_CUDA_CHECK(cudaDeviceGetAttribute(
-        &sms, cudaDevAttrMultiProcessorCount, config_.device));
     codec_ = IndexTurboQuant();
     codec_.d = cpu.d;
     codec_.metric_type = cpu.metric_type;
@@ -227,13 +226,9 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
     metric_type = cpu.metric_type;
     metric_arg = cpu.metric_arg;
     is_trained = cpu.is_trained;
-    dcodec_ = std::move(dc);
     codes_ = std::move(fresh);
     ntotal = cpu.ntotal;
-    num_sms_ = sms;
-    if (!scratch_) {
-        scratch_.reset(new Scratch(res_, config_.device));
-    }
+    init_device_state(std::move(dc));
 }
 
 void GpuIndexTurboQuant::copyTo(IndexTurboQuant* cpu) const {

@@ -180,7 +180,9 @@ class GpuIndexTurboQuant : public faiss::Index {
     mutable std::unique_ptr<Scratch> scratch_;
     mutable GpuSearchStats stats_;
 
-    void init_device_state();
+    /// dcodec_ = dc (null: made from codec_), then the device's SM count
+    /// and the search scratch
+    void init_device_state(std::unique_ptr<DeviceCodec> dc = nullptr);
     cudaStream_t stream() const;
     void grow_codes(idx_t n_total);
     /// search() on host pointers, n >= 0 (staged_search checks it)
