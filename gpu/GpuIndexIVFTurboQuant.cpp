@@ -59,8 +59,8 @@ void check_label(idx_t id) {
 
 struct GpuIndexIVFTurboQuant::Scratch {
     DeviceBuffer<float> y, sy, qc, keys, out_keys;
-    DeviceBuffer<int64_t> row_off, pos_off, q_off, it_pos_off;
-    DeviceBuffer<int> counts, q_cnt, ids, out_ids, it_count, it_rows;
+    DeviceBuffer<int64_t> row_off, q_off, it_pos_off;
+    DeviceBuffer<int> q_cnt, ids, out_ids, it_count, it_rows;
     DeviceBuffer<uint32_t> allow;
 
     Scratch(GpuResources* r, int dev)
@@ -70,10 +70,8 @@ struct GpuIndexIVFTurboQuant::Scratch {
           keys(r, dev, "IVF search keys"),
           out_keys(r, dev, "IVF search results"),
           row_off(r, dev, "IVF search rows"),
-          pos_off(r, dev, "IVF search rows"),
           q_off(r, dev, "IVF search rows"),
           it_pos_off(r, dev, "IVF search lists"),
-          counts(r, dev, "IVF search rows"),
           q_cnt(r, dev, "IVF search rows"),
           ids(r, dev, "IVF search ids"),
           out_ids(r, dev, "IVF search results"),
@@ -83,11 +81,10 @@ struct GpuIndexIVFTurboQuant::Scratch {
 
     size_t bytes() const {
         return 4 * (y.capacity() + sy.capacity() + qc.capacity() +
-                    keys.capacity() + out_keys.capacity() + counts.capacity() +
-                    q_cnt.capacity() + ids.capacity() + out_ids.capacity() +
+                    keys.capacity() + out_keys.capacity() + q_cnt.capacity() + ids.capacity() + out_ids.capacity() +
                     it_count.capacity() + it_rows.capacity() +
                     allow.capacity()) +
-               8 * (row_off.capacity() + pos_off.capacity() + q_off.capacity() +
+               8 * (row_off.capacity() + q_off.capacity() +
                     it_pos_off.capacity());
     }
 };
@@ -812,8 +809,6 @@ void GpuIndexIVFTurboQuant::search_chunk(
     s.sy.reserve_discard(std::max<size_t>(cr.sy.size(), 1));
     s.qc.reserve_discard(R);
     s.row_off.reserve_discard(R);
-    s.pos_off.reserve_discard(R);
-    s.counts.reserve_discard(R);
     s.q_off.reserve_discard(nq);
     s.q_cnt.reserve_discard(nq);
     s.keys.reserve_discard(std::max<size_t>(cr.total, 1));
@@ -824,8 +819,6 @@ void GpuIndexIVFTurboQuant::search_chunk(
     to_device(s.sy.data(), cr.sy.data(), cr.sy.size(), st);
     to_device(s.qc.data(), cr.qc.data(), R, st);
     to_device(s.row_off.data(), cr.row_off.data(), R, st);
-    to_device(s.pos_off.data(), cr.pos_off.data(), R, st);
-    to_device(s.counts.data(), cr.counts.data(), R, st);
     to_device(s.q_off.data(), cr.q_off.data(), nq, st);
     to_device(s.q_cnt.data(), cr.q_cnt.data(), nq, st);
 
@@ -836,12 +829,9 @@ void GpuIndexIVFTurboQuant::search_chunk(
     eq.qconst = s.qc.data();
     eq.l2 = l2;
     eq.allow = allow;
-    CandidateRows rows;
+    CandidateRows rows; // where each row's keys go (the items read lists)
     rows.nrows = (int)R;
     rows.row_off = s.row_off.data();
-    rows.counts = s.counts.data();
-    rows.n = cr.max_row;
-    rows.pos_off = s.pos_off.data();
     ListPlan plan = plan_lists(assign + q0 * np, R, cr.counts, cr.pos_off);
     const size_t ni = plan.count.size();
     s.it_pos_off.reserve_discard(std::max<size_t>(ni, 1));
