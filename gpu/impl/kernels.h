@@ -247,13 +247,19 @@ void launch_scan_approx(
     const ScanArgs& a,
     bool allow_tc4 = true);
 
-/// largest k of launch_select_k
+/// largest k of launch_select_k, and of its warp path
 constexpr int kMaxSelectK = 2048;
+constexpr int kWarpSelectMaxK = 128;
+
+/// k-selection algorithm: Warp (k <= 128) keeps per-warp lists in
+/// registers, Block sorts in shared memory; Auto takes Warp when k allows
+enum class SelectPath { Auto, Warp, Block };
 
 /** Per row r, segment g < nseg: the k smallest (key, id) pairs, ties
  * broken by the smaller id, sorted, of the row's entries [g * seg_len,
  * min(count(r), (g + 1) * seg_len)). ids null: id = position in the row.
- * Output at (r * nseg + g) * k, padded with (+inf, -1). */
+ * NaN keys count as +inf. Output at (r * nseg + g) * k, padded with
+ * (+inf, -1). Both paths give the same output. */
 void launch_select_k(
     const float* keys,
     const int* ids,
@@ -263,7 +269,8 @@ void launch_select_k(
     int k,
     float* out_keys,
     int* out_ids,
-    cudaStream_t s);
+    cudaStream_t s,
+    SelectPath path = SelectPath::Auto);
 
 /// dst row i = src row keep[i], rows of `row_bytes`
 void launch_gather_rows(

@@ -1,20 +1,14 @@
 /**
- * Exact rescoring (the CPU's score, bit for bit: codec_device.cuh) and
- * block-wide k-selection.
- *
- * select_k: one block per (row, segment). Entries become 64-bit keys
- * (order-preserving bits of the float key, then the id), so ties go to the
- * smaller id like the CPU's heaps. Up to kCap entries are sorted directly in
- * shared memory (bitonic sort); longer rows first narrow the range with
- * 8-bit radix passes (histogram of the next digit among the entries that
- * share the current prefix) until the entries at or below the prefix
- * holding the k-th smallest key fit in kCap.
+ * Exact rescoring of candidates (the CPU's score, bit for bit:
+ * codec_device.cuh), per (query, candidates) row or per IVF list shared by
+ * several queries, and the row gather of remove_ids.
  */
 #include <gpu/impl/kernels.h>
 
 #include <algorithm>
 
 #include <gpu/impl/CudaUtils.h>
+#include <gpu/impl/candidate_rows.cuh>
 #include <gpu/impl/codec_device.cuh>
 
 namespace faiss_turbo {
@@ -26,26 +20,8 @@ constexpr int kRescoreThreads = 128;
 /// slots a rescoring block scores, kSlotsPerRound at a time
 constexpr int kSlotsPerRound = kRescoreThreads / kExactLanes;
 constexpr int kSlotsPerBlock = 128;
-constexpr int kSelectThreads = 512;
-constexpr int kCap = 4096;
-/// rows (items) per launch, in blockIdx.y: a grid's y extent; more go to
-/// further launches. The CPU emulation takes slices of 7, so that its
-/// tests run the launches' row offsets (they hold far fewer rows)
-#ifdef TQ_CUDA_EMULATION
-constexpr int kMaxGridY = 7;
-#else
-constexpr int kMaxGridY = 65535;
-#endif
 /// dynamic shared memory any launch may use without an opt-in
 constexpr size_t kDefaultSmem = 48 * 1024;
-
-__device__ __forceinline__ size_t row_start(const CandidateRows& r, int row) {
-    return r.row_off ? (size_t)r.row_off[row] : (size_t)row * r.stride;
-}
-
-__device__ __forceinline__ int row_count(const CandidateRows& r, int row) {
-    return r.counts ? min(r.counts[row], r.n) : r.n;
-}
 
 /// smem of a rescoring block: centroid tables, then its ng rows' queries
 /// (ng x d floats of y, then ng x d of S y for PROD)
@@ -199,134 +175,6 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_lists_kernel(
     }
 }
 
-/// the key's order as bits; NaN goes last, as +inf (the CPU's heaps never
-/// keep a NaN score: its slot then shows as empty)
-__device__ __forceinline__ uint32_t ordered_bits(float f) {
-    f = f != f ? __int_as_float(0x7f800000) : f;
-    uint32_t u = __float_as_uint(f == 0.0f ? 0.0f : f); // -0 == +0
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-__device__ __forceinline__ float from_ordered_bits(uint32_t u) {
-    return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
-}
-
-__global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
-    const float* __restrict__ keys,
-    const int* __restrict__ ids,
-    CandidateRows rows,
-    int row0,
-    int nseg,
-    int seg_len,
-    int k,
-    float* __restrict__ out_keys,
-    int* __restrict__ out_ids) {
-    __shared__ unsigned long long buf[kCap];
-    __shared__ unsigned int hist[256];
-    __shared__ unsigned long long s_prefix;
-    __shared__ int s_below, s_eq, s_n;
-    const int row = row0 + blockIdx.y, seg = blockIdx.x, t = threadIdx.x;
-    const int nr = row_count(rows, row);
-    const int beg = seg * seg_len;
-    const int m = max(0, min(nr, beg + seg_len) - beg);
-    const float* rk = keys + row_start(rows, row) + beg;
-    const int* ri = ids ? ids + row_start(rows, row) + beg : nullptr;
-    auto key64 = [&](int i) -> unsigned long long {
-        uint32_t id = ri ? (uint32_t)ri[i] : (uint32_t)(beg + i);
-        return ((unsigned long long)ordered_bits(rk[i]) << 32) | id;
-    };
-
-    int shift = 64;
-    unsigned long long prefix = 0;
-    if (m > kCap) {
-        if (t == 0) {
-            s_below = 0;
-        }
-        while (true) {
-            shift -= 8;
-            for (int i = t; i < 256; i += blockDim.x) {
-                hist[i] = 0;
-            }
-            __syncthreads();
-            for (int i = t; i < m; i += blockDim.x) {
-                unsigned long long key = key64(i);
-                if (shift == 56 || (key >> (shift + 8)) == prefix) {
-                    atomicAdd(&hist[(key >> shift) & 255], 1u);
-                }
-            }
-            __syncthreads();
-            if (t == 0) {
-                int cum = s_below, dsel = 255;
-                for (int dg = 0; dg < 256; dg++) {
-                    if (cum + (int)hist[dg] >= k) {
-                        dsel = dg;
-                        break;
-                    }
-                    cum += hist[dg];
-                }
-                s_below = cum;
-                s_eq = hist[dsel];
-                s_prefix = (prefix << 8) | (unsigned)dsel;
-            }
-            __syncthreads();
-            prefix = s_prefix;
-            if (s_below + s_eq <= kCap || shift == 0) {
-                break;
-            }
-            __syncthreads();
-        }
-    }
-    // collect the entries at or below the prefix (all of them if m <= kCap)
-    if (t == 0) {
-        s_n = 0;
-    }
-    __syncthreads();
-    for (int i = t; i < m; i += blockDim.x) {
-        unsigned long long key = key64(i);
-        if (shift == 64 || (key >> shift) <= prefix) {
-            int pos = atomicAdd(&s_n, 1);
-            if (pos < kCap) {
-                buf[pos] = key;
-            }
-        }
-    }
-    __syncthreads();
-    const int nsel = min(s_n, kCap);
-    int npow = 1;
-    while (npow < nsel) {
-        npow *= 2;
-    }
-    for (int i = nsel + t; i < npow; i += blockDim.x) {
-        buf[i] = ~0ull;
-    }
-    __syncthreads();
-    for (int size = 2; size <= npow; size *= 2) {
-        for (int st = size / 2; st > 0; st /= 2) {
-            for (int i = t; i < npow / 2; i += blockDim.x) {
-                int lo = 2 * i - (i & (st - 1));
-                int hi = lo + st;
-                bool asc = (lo & size) == 0;
-                unsigned long long a = buf[lo], b = buf[hi];
-                if ((a > b) == asc) {
-                    buf[lo] = b;
-                    buf[hi] = a;
-                }
-            }
-            __syncthreads();
-        }
-    }
-    size_t o = ((size_t)row * nseg + seg) * k;
-    for (int i = t; i < k; i += blockDim.x) {
-        if (i < nsel) {
-            out_keys[o + i] = from_ordered_bits((uint32_t)(buf[i] >> 32));
-            out_ids[o + i] = (int)(uint32_t)buf[i];
-        } else {
-            out_keys[o + i] = __int_as_float(0x7f800000); // +inf
-            out_ids[o + i] = -1;
-        }
-    }
-}
-
 __global__ void gather_rows_kernel(
     const uint8_t* __restrict__ src,
     const int64_t* __restrict__ keep,
@@ -466,32 +314,6 @@ void launch_rescore_lists(
     } else {
         rescore_lists_by_width<0>(
             c, codes, q, rows, items, ng, pos, labels, keys_out, ids_out, s);
-    }
-}
-
-void launch_select_k(
-    const float* keys,
-    const int* ids,
-    const CandidateRows& rows,
-    int nseg,
-    int seg_len,
-    int k,
-    float* out_keys,
-    int* out_ids,
-    cudaStream_t s) {
-    FAISS_THROW_IF_NOT_FMT(
-        k >= 1 && k <= kMaxSelectK,
-        "GPU k-selection supports 1 <= k <= %d, not k=%d",
-        kMaxSelectK,
-        k);
-    if (rows.nrows == 0) {
-        return;
-    }
-    for (int r0 = 0; r0 < rows.nrows; r0 += kMaxGridY) {
-        dim3 grid(nseg, std::min(kMaxGridY, rows.nrows - r0));
-        select_k_kernel<<<grid, kSelectThreads, 0, s>>>(
-            keys, ids, rows, r0, nseg, seg_len, k, out_keys, out_ids);
-        TQ_CUDA_CHECK_LAUNCH();
     }
 }
 
