@@ -360,10 +360,30 @@ void GpuIndexIVFTurboQuant::add_with_ids(
         ntotal + n < INT_MAX,
         "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %ld",
         (long)(ntotal + n));
-    for (idx_t i0 = 0; i0 < n; i0 += kAddBatch) {
-        idx_t nb = std::min(kAddBatch, n - i0);
-        append(nb, x + i0 * d, xids + i0, i0);
+    // all or nothing: a batch that fails (out of memory, a bad vector)
+    // takes the batches before it back
+    const idx_t n0 = ntotal;
+    try {
+        for (idx_t i0 = 0; i0 < n; i0 += kAddBatch) {
+            idx_t nb = std::min(kAddBatch, n - i0);
+            append(nb, x + i0 * d, xids + i0, i0);
+        }
+    } catch (...) {
+        truncate(n0);
+        throw;
     }
+}
+
+void GpuIndexIVFTurboQuant::truncate(idx_t n) {
+    // the lists hold positions in add order: those >= n are at their ends
+    for (std::vector<int>& l : lists_) {
+        while (!l.empty() && l.back() >= n) {
+            l.pop_back();
+        }
+    }
+    host_labels_.resize(n);
+    ntotal = n;
+    rebuild_perm(); // smaller: no allocation
 }
 
 void GpuIndexIVFTurboQuant::append(
@@ -426,7 +446,8 @@ void GpuIndexIVFTurboQuant::append(
         want_origins ? od.data() : nullptr,
         first);
     to_device(labels_.data() + ntotal, xids, n, stream());
-    // committed only now: a bad vector leaves the index unchanged
+    // committed only now (rebuild_perm may still fail: add_with_ids then
+    // truncates)
     for (idx_t i = 0; i < n; i++) {
         lists_[assign[i]].push_back((int)(ntotal + i));
         host_labels_.push_back(xids[i]);

@@ -206,6 +206,8 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
         const std::vector<int64_t>& pos_off) const;
     /// add n vectors, rows first.. of the caller's input (for errors)
     void append(idx_t n, const float* x, const idx_t* xids, idx_t first);
+    /// keep the first n vectors added (undoes a failed add)
+    void truncate(idx_t n);
     /// search() on host pointers, n >= 0 (staged_search checks it)
     void search_host(
         idx_t n,

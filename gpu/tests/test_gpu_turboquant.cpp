@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -1265,6 +1266,66 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
 // when each row had its own blockIdx.y (the emulation refuses such a grid
 // as a device does); now only the non-empty lists are launched, in slices
 // (of 7 on the emulation, so that every test there runs several)
+// an add that runs out of device memory at any of its allocations (codes,
+// labels, staging, the lists' permutation) leaves the index as it was: its
+// size and its search results; with memory, the same add then succeeds
+TEST(GpuTurboQuant, IVFAddOutOfMemoryLeavesIndexUnchanged) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 8, k = 10;
+    std::vector<float> xb = gaussian(1550, d, 31);
+    auto cpu = make_ivf(
+        d,
+        nlist,
+        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_L2,
+        true,
+        xb);
+    std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, cpu.get()));
+    auto* gi = dynamic_cast<GpuIndexIVFTurboQuant*>(g.get());
+    ASSERT_TRUE(gi);
+    gi->nprobe = nlist;
+    const std::vector<float> q = noisy_copies(xb, d, 5, 3);
+    std::vector<float> D0(5 * k), D(5 * k);
+    std::vector<idx_t> I0(5 * k), I(5 * k);
+    // adds x[i0, i0 + n) under growing memory limits until it fits
+    auto add_under_limits = [&](size_t i0, size_t n) {
+        g->search(5, q.data(), k, D0.data(), I0.data());
+        std::set<std::string> failed; // the allocations that failed
+        for (size_t extra = 0;; extra += 512) {
+            ASSERT_LT(extra, size_t(1) << 20) << "the add never fit";
+            res.setMemoryLimit(res.getMemoryUsage(0) + extra);
+            std::string what;
+            try {
+                g->add(n, xb.data() + i0 * d);
+                break;
+            } catch (const faiss::FaissException& e) {
+                what = e.what();
+                what = what.substr(0, what.find(" needs "));
+            }
+            res.setMemoryLimit(0);
+            ASSERT_EQ(g->ntotal, (idx_t)i0) << "after a failed add, " << what;
+            if (failed.insert(what).second) { // searches are slow emulated
+                g->search(5, q.data(), k, D.data(), I.data());
+                ASSERT_EQ(I, I0) << "after a failed add, " << what;
+                ASSERT_EQ(D, D0) << "after a failed add, " << what;
+            }
+        }
+        res.setMemoryLimit(0);
+        EXPECT_GT(failed.size(), 0u);
+        EXPECT_EQ(g->ntotal, (idx_t)(i0 + n));
+        cpu->add(n, xb.data() + i0 * d);
+    };
+    g->add(1000, xb.data());
+    cpu->add(1000, xb.data());
+    add_under_limits(1000, 10);   // grows the codes to 1500
+    add_under_limits(1010, 40);   // staging and permutation only
+    add_under_limits(1050, 500);  // everything grows
+    Reference r = ivf_search(*cpu, q, k, nlist);
+    g->search(5, q.data(), k, D.data(), I.data());
+    expect_agreement(compare(r, D, I), "IVF add after out of memory", true);
+}
+
 TEST(GpuTurboQuant, IVFMoreProbedListsThanOneGrid) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
