@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cublas_v2.h>
@@ -325,6 +326,52 @@ void scan_kernels_alone(
     cudaFree(ids);
 }
 
+/** k-selection alone (launch_select_k): the warp path against the block
+ * path on the same Gaussian keys, rows shaped like a search's (64 queries'
+ * candidates, sample, IVF probes; one query over many codes). Medians of
+ * 7 launches after a warm-up. */
+void select_alone() {
+    printf("\n== k-selection alone: ms per launch, warp path vs block path\n");
+    printf("%6s %8s %5s %10s %10s %7s\n", "rows", "entries", "k", "warp",
+           "block", "ratio");
+    Timer tm;
+    const std::pair<int, int> shapes[] = {
+            {64, 4096}, {64, 16384}, {64, 65536}, {1, 1 << 20}};
+    for (auto [nrows, m] : shapes) {
+        float* keys = dalloc<float>((size_t)nrows * m);
+        tqbench::gen_gaussian(keys, nrows, m, 1.0f, 7);
+        float* ok = dalloc<float>((size_t)nrows * kWarpSelectMaxK);
+        int* oi = dalloc<int>((size_t)nrows * kWarpSelectMaxK);
+        CandidateRows rows;
+        rows.nrows = nrows;
+        rows.stride = m;
+        rows.n = m;
+        for (int k : {10, 40, 100}) {
+            double ms[2];
+            for (int p = 0; p < 2; p++) {
+                const SelectPath path =
+                        p ? SelectPath::Block : SelectPath::Warp;
+                std::vector<double> t;
+                for (int r = 0; r < 8; r++) {
+                    tm.start();
+                    launch_select_k(keys, nullptr, rows, 1, m, k, ok, oi, 0,
+                                    path);
+                    double e = tm.stop();
+                    if (r > 0) {
+                        t.push_back(e);
+                    }
+                }
+                ms[p] = median(t);
+            }
+            printf("%6d %8d %5d %10.4f %10.4f %6.1fx\n", nrows, m, k, ms[0],
+                   ms[1], ms[1] / ms[0]);
+        }
+        cudaFree(keys);
+        cudaFree(ok);
+        cudaFree(oi);
+    }
+}
+
 /** IVF: GpuIndexIVFTurboQuant (TQmse4, nlist lists trained on the host)
  * over the first nb vectors; search time, QPS and recall@10 against the
  * exact top 10 of those vectors, by nprobe and batch; and the same batch
@@ -588,6 +635,7 @@ int main(int argc, char** argv) {
     }
     idx.set_scan_mode(GpuScanMode::AUTO);
     scan_kernels_alone(idx, res, xq, nb, xb, nominal);
+    select_alone();
 
     // ---- recall and the fp16 brute force
     printf(
