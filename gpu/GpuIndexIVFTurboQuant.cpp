@@ -151,7 +151,8 @@ GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
         rotation_type,
         qjl_type,
         seed);
-    set_parameters(cpu);
+    set_parameters(
+        cpu, std::unique_ptr<faiss::Index>(faiss::clone_index(cpu.quantizer)));
 }
 
 GpuIndexIVFTurboQuant::~GpuIndexIVFTurboQuant() {}
@@ -160,7 +161,8 @@ cudaStream_t GpuIndexIVFTurboQuant::stream() const {
     return res_->getStream(device_);
 }
 
-void GpuIndexIVFTurboQuant::set_parameters(const IndexIVFTurboQuant& cpu) {
+void GpuIndexIVFTurboQuant::set_parameters(
+    const IndexIVFTurboQuant& cpu, std::unique_ptr<faiss::Index> coarse) {
     d = cpu.d;
     metric_type = cpu.metric_type;
     metric_arg = cpu.metric_arg;
@@ -170,7 +172,8 @@ void GpuIndexIVFTurboQuant::set_parameters(const IndexIVFTurboQuant& cpu) {
     tq_ = cpu.tq;
     by_residual_ = cpu.by_residual;
     centered_ = cpu.centered;
-    coarse_.reset(faiss::clone_index(cpu.quantizer));
+    search_defaults_ = cpu.search_defaults;
+    coarse_ = std::move(coarse);
     rc_.clear();
     src_.clear();
     dcodec_.reset();
@@ -192,58 +195,84 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
         "not nlist=%zd",
         (long)cpu.quantizer->ntotal,
         cpu.nlist);
-    // refused before the index changes (it would end up empty)
     FAISS_THROW_IF_NOT_FMT(
         cpu.d <= kMaxGpuDim,
         "GpuIndexIVFTurboQuant: GPU TurboQuant supports d <= %d, not d=%ld",
         kMaxGpuDim,
         (long)cpu.d);
+    // everything is made aside, then moved in: a failure (a quantizer
+    // FAISS cannot clone, an id out of range, out of memory) leaves the
+    // index as it was
     DeviceScope scope(device_);
-    set_parameters(cpu);
-    if (by_residual_) {
-        auto t = build_ivf_centroid_table(tq_, *cpu.quantizer, nlist);
-        rc_ = t->rc;
-        src_ = t->src;
+    std::unique_ptr<faiss::Index> coarse(faiss::clone_index(cpu.quantizer));
+    std::shared_ptr<const IVFCentroidTable> table;
+    if (cpu.by_residual) {
+        table = build_ivf_centroid_table(cpu.tq, *cpu.quantizer, cpu.nlist);
     }
-    dcodec_.reset(new DeviceCodec(res_, device_, tq_));
+    std::unique_ptr<DeviceCodec> dcodec(new DeviceCodec(res_, device_, cpu.tq));
+    Lists next = read_lists(cpu);
+    DeviceBuffer<uint8_t> codes(res_, device_, "IVF TurboQuant codes");
+    DeviceBuffer<int64_t> labels(res_, device_, "IVF TurboQuant ids");
+    const size_t total = next.labels.size();
+    codes.reserve_discard(std::max<size_t>(next.codes.size(), 1), kCodeSlack);
+    labels.reserve_discard(std::max<size_t>(total, 1));
+    to_device(codes.data(), next.codes.data(), next.codes.size(), stream());
+    to_device(labels.data(), next.labels.data(), total, stream());
+    std::vector<int64_t> list_off;
+    DeviceBuffer<int> perm(res_, device_, "IVF TurboQuant lists");
+    upload_perm(next.lists, list_off, perm);
+    std::vector<float> rc, src;
+    if (table) {
+        rc = table->rc;
+        src = table->src;
+    }
+    // nothing below throws
+    set_parameters(cpu, std::move(coarse));
+    rc_.swap(rc);
+    src_.swap(src);
+    dcodec_ = std::move(dcodec);
+    codes_ = std::move(codes);
+    labels_ = std::move(labels);
+    perm_ = std::move(perm);
+    list_off_.swap(list_off);
+    lists_.swap(next.lists);
+    host_labels_.swap(next.labels);
+    ntotal = total;
+    is_trained = true;
+}
 
-    const size_t cs = tq_.code_size;
+GpuIndexIVFTurboQuant::Lists GpuIndexIVFTurboQuant::read_lists(
+    const IndexIVFTurboQuant& cpu) {
+    const size_t cs = cpu.tq.code_size;
     size_t total = 0;
-    for (size_t l = 0; l < nlist; l++) {
+    for (size_t l = 0; l < cpu.nlist; l++) {
         total += cpu.invlists->list_size(l);
     }
     FAISS_THROW_IF_NOT_FMT(
         total < INT_MAX,
         "GpuIndexIVFTurboQuant holds fewer than 2^31 - 1 vectors, not %zd",
         total);
-    std::vector<uint8_t> codes(total * cs);
-    host_labels_.assign(total, 0);
-    lists_.assign(nlist, {});
+    Lists r;
+    r.codes.resize(total * cs);
+    r.labels.resize(total);
+    r.lists.resize(cpu.nlist);
     size_t pos = 0;
-    for (size_t l = 0; l < nlist; l++) {
+    for (size_t l = 0; l < cpu.nlist; l++) {
         size_t n = cpu.invlists->list_size(l);
         if (n == 0) {
             continue;
         }
         ListRows lc(*cpu.invlists, l); // row codes, also of blocked lists
         faiss::InvertedLists::ScopedIds li(cpu.invlists, l);
-        memcpy(codes.data() + pos * cs, lc.get(), n * cs);
+        memcpy(r.codes.data() + pos * cs, lc.get(), n * cs);
         for (size_t i = 0; i < n; i++) {
             check_label(li[i]);
-            host_labels_[pos + i] = li[i];
-            lists_[l].push_back((int)(pos + i));
+            r.labels[pos + i] = li[i];
+            r.lists[l].push_back((int)(pos + i));
         }
         pos += n;
     }
-    codes_.release();
-    labels_.release();
-    codes_.reserve_discard(std::max<size_t>(total * cs, 1), kCodeSlack);
-    labels_.reserve_discard(std::max<size_t>(total, 1));
-    to_device(codes_.data(), codes.data(), codes.size(), stream());
-    to_device(labels_.data(), host_labels_.data(), total, stream());
-    ntotal = total;
-    is_trained = true;
-    rebuild_perm();
+    return r;
 }
 
 std::unique_ptr<IndexIVFTurboQuant> GpuIndexIVFTurboQuant::cpu_shell() const {
@@ -264,6 +293,13 @@ std::unique_ptr<IndexIVFTurboQuant> GpuIndexIVFTurboQuant::cpu_shell() const {
     cpu->own_fields = true;
     q.release();
     cpu->tq = tq_;
+    if (cpu->code_size != tq_.code_size) {
+        // inner-product residual codes of files older than ip_offset
+        cpu->code_size = tq_.code_size;
+        cpu->replace_invlists(
+            new faiss::ArrayInvertedLists(nlist, tq_.code_size), true);
+    }
+    cpu->search_defaults = search_defaults_;
     cpu->nprobe = nprobe;
     cpu->max_codes = max_codes;
     return cpu;
@@ -296,18 +332,27 @@ IndexIVFTurboQuant* GpuIndexIVFTurboQuant::toCpu() const {
     return cpu.release();
 }
 
-void GpuIndexIVFTurboQuant::rebuild_perm() {
-    list_off_.assign(nlist + 1, 0);
-    std::vector<int> perm;
-    perm.reserve(ntotal);
-    for (size_t l = 0; l < nlist; l++) {
-        list_off_[l] = perm.size();
-        perm.insert(perm.end(), lists_[l].begin(), lists_[l].end());
+void GpuIndexIVFTurboQuant::upload_perm(
+    const std::vector<std::vector<int>>& lists,
+    std::vector<int64_t>& list_off,
+    DeviceBuffer<int>& perm) const {
+    list_off.assign(lists.size() + 1, 0);
+    std::vector<int> host;
+    for (size_t l = 0; l < lists.size(); l++) {
+        list_off[l] = host.size();
+        host.insert(host.end(), lists[l].begin(), lists[l].end());
     }
-    list_off_[nlist] = perm.size();
-    perm_.reserve_discard(std::max<size_t>(perm.size(), 1));
-    to_device(perm_.data(), perm.data(), perm.size(), stream());
+    list_off[lists.size()] = host.size();
+    perm.reserve_discard(std::max<size_t>(host.size(), 1));
+    to_device(perm.data(), host.data(), host.size(), stream());
     TQ_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void GpuIndexIVFTurboQuant::rebuild_perm() {
+    // list_off_ changes only once perm_ holds the new order
+    std::vector<int64_t> list_off;
+    upload_perm(lists_, list_off, perm_);
+    list_off_.swap(list_off);
 }
 
 size_t GpuIndexIVFTurboQuant::list_size(size_t l) const {
@@ -498,13 +543,63 @@ void GpuIndexIVFTurboQuant::reconstruct_n(
     idx_t i0,
     idx_t ni,
     float* recons) const {
+    // IndexIVF::reconstruct_n's contract: ids [i0, i0 + ni) within ntotal;
+    // an id stored twice gives its last copy in list order; slots of ids
+    // not in the index are left as they are
     FAISS_THROW_IF_NOT_FMT(
-        ni >= 0 && i0 >= 0,
-        "GpuIndexIVFTurboQuant::reconstruct_n: i0=%ld ni=%ld",
+        ni == 0 || (i0 >= 0 && ni > 0 && i0 + ni <= ntotal),
+        "GpuIndexIVFTurboQuant::reconstruct_n: ids [%ld, %ld + %ld) not "
+        "within ntotal=%ld",
         (long)i0,
-        (long)ni);
-    for (idx_t i = 0; i < ni; i++) {
-        reconstruct(i0 + i, recons + i * d);
+        (long)i0,
+        (long)ni,
+        (long)ntotal);
+    std::vector<int64_t> pos;  // positions to decode
+    std::vector<idx_t> slot;   // their slots in recons
+    std::vector<idx_t> owner;  // their lists
+    std::vector<int> seen(ni, -1);
+    for (size_t l = 0; l < nlist; l++) {
+        for (int p : lists_[l]) {
+            const idx_t id = host_labels_[p];
+            if (id < i0 || id >= i0 + ni) {
+                continue;
+            }
+            if (seen[id - i0] < 0) {
+                seen[id - i0] = (int)pos.size();
+                pos.push_back(p);
+                slot.push_back(id - i0);
+                owner.push_back(l);
+            } else { // the later copy wins
+                pos[seen[id - i0]] = p;
+                owner[seen[id - i0]] = l;
+            }
+        }
+    }
+    if (pos.empty()) {
+        return;
+    }
+    const size_t cs = tq_.code_size, m = pos.size();
+    DeviceScope scope(device_);
+    DeviceBuffer<int64_t> dpos(res_, device_, "IVF reconstruct_n");
+    DeviceBuffer<uint8_t> dcodes(res_, device_, "IVF reconstruct_n");
+    dpos.reserve_discard(m);
+    dcodes.reserve_discard(m * cs);
+    to_device(dpos.data(), pos.data(), m, stream());
+    launch_gather_rows(
+        codes_.data(), dpos.data(), m, cs, dcodes.data(), stream());
+    std::vector<uint8_t> codes(m * cs);
+    to_host(codes.data(), dcodes.data(), m * cs, stream());
+    std::vector<float> v(m * d), c(d);
+    tq_.decode(m, codes.data(), v.data());
+    for (size_t i = 0; i < m; i++) {
+        float* out = recons + slot[i] * d;
+        memcpy(out, v.data() + i * d, d * sizeof(float));
+        if (by_residual_) {
+            coarse_->reconstruct(owner[i], c.data());
+            for (idx_t j = 0; j < d; j++) {
+                out[j] += c[j];
+            }
+        }
     }
 }
 

@@ -105,9 +105,9 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// direct map is kept.
     void reconstruct(idx_t key, float* recons) const override;
 
-    /// reconstruct() of ids i0 .. i0 + ni - 1, one after the other (FAISS's
-    /// default runs them in OpenMP threads, where a missing id's exception
-    /// ended the process)
+    /// as IndexIVF::reconstruct_n (the CPU index's): the ids in [i0, i0 +
+    /// ni), which must lie within ntotal, found in the lists (an id stored
+    /// twice: its last copy in list order); slots of absent ids untouched
     void reconstruct_n(idx_t i0, idx_t ni, float* recons) const override;
 
     /// drops the vectors whose id sel holds (the others keep their order
@@ -150,6 +150,8 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     bool by_residual_ = true;
     int queries_per_list_ = kMaxQueriesPerList;
     bool centered_ = false;
+    /// the CPU index's, kept for toCpu (the GPU always scores exactly)
+    SearchParametersTurboQuant search_defaults_;
     std::unique_ptr<faiss::Index> coarse_; ///< copy of the CPU quantizer
     std::vector<float> rc_, src_;          ///< R c_l and S R c_l (nlist x d)
     std::unique_ptr<DeviceCodec> dcodec_;
@@ -168,8 +170,25 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// a CPU index with a copy of the quantizer and these parameters, no
     /// lists
     std::unique_ptr<IndexIVFTurboQuant> cpu_shell() const;
-    /// the parameters of cpu (trained or not), no lists, no device codec
-    void set_parameters(const IndexIVFTurboQuant& cpu);
+    /// the parameters of cpu (trained or not) with its quantizer's copy
+    /// coarse; no lists, no device codec
+    void set_parameters(
+        const IndexIVFTurboQuant& cpu,
+        std::unique_ptr<faiss::Index> coarse);
+    /// a CPU index's lists, in position order (ids checked)
+    struct Lists {
+        std::vector<uint8_t> codes;
+        std::vector<idx_t> labels;
+        std::vector<std::vector<int>> lists;
+    };
+    static Lists read_lists(const IndexIVFTurboQuant& cpu);
+    /// lists' positions concatenated into perm (on the device), list l
+    /// from list_off[l]; perm unchanged if it cannot grow
+    void upload_perm(
+        const std::vector<std::vector<int>>& lists,
+        std::vector<int64_t>& list_off,
+        DeviceBuffer<int>& perm) const;
+    /// perm_ and list_off_ from lists_ (unchanged on failure)
     void rebuild_perm();
     /// a search chunk's rows (query i, probe p) = i * np + p: each row's
     /// query as seen from its list, the CPU scanner's set_list (y, S y,

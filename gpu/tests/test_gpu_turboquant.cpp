@@ -1326,6 +1326,183 @@ TEST(GpuTurboQuant, IVFAddOutOfMemoryLeavesIndexUnchanged) {
     expect_agreement(compare(r, D, I), "IVF add after out of memory", true);
 }
 
+/// a coarse quantizer FAISS cannot clone (clone_index knows its own
+/// classes only)
+struct OpaqueQuantizer : faiss::Index {
+    faiss::IndexFlatL2 inner;
+    explicit OpaqueQuantizer(const faiss::IndexFlatL2& c)
+        : faiss::Index(c.d, c.metric_type), inner(c) {
+        ntotal = c.ntotal;
+    }
+    void add(idx_t n, const float* x) override {
+        inner.add(n, x);
+        ntotal = inner.ntotal;
+    }
+    void reset() override {
+        inner.reset();
+        ntotal = 0;
+    }
+    void search(
+        idx_t n,
+        const float* x,
+        idx_t k,
+        float* D,
+        idx_t* I,
+        const faiss::SearchParameters* p = nullptr) const override {
+        inner.search(n, x, k, D, I, p);
+    }
+    void reconstruct(idx_t key, float* r) const override {
+        inner.reconstruct(key, r);
+    }
+};
+
+// copyFrom either replaces the whole index or, failing (a quantizer FAISS
+// cannot clone, an id past 2^31, out of memory at any allocation), leaves
+// it as it was: size, search results, reconstruction
+TEST(GpuTurboQuant, IVFCopyFromFailureLeavesIndexUnchanged) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 8, k = 10;
+    const Codec codec{
+        "mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    std::vector<float> xb = gaussian(1600, d, 41);
+    auto a = make_ivf(d, nlist, codec, faiss::METRIC_L2, true, xb);
+    a->add(600, xb.data());
+    GpuIndexIVFTurboQuant g(&res, *a);
+    g.nprobe = nlist;
+    const std::vector<float> q = noisy_copies(xb, d, 5, 4);
+    std::vector<float> D0(5 * k), D(5 * k), r0(d), r(d);
+    std::vector<idx_t> I0(5 * k), I(5 * k);
+    g.search(5, q.data(), k, D0.data(), I0.data());
+    g.reconstruct(17, r0.data());
+    auto expect_unchanged = [&](const std::string& what) {
+        ASSERT_EQ(g.ntotal, 600) << what;
+        ASSERT_EQ(g.nlist, nlist) << what;
+        g.search(5, q.data(), k, D.data(), I.data());
+        ASSERT_EQ(I, I0) << what;
+        ASSERT_EQ(D, D0) << what;
+        g.reconstruct(17, r.data());
+        ASSERT_EQ(r, r0) << what;
+    };
+    {
+        auto* fq = dynamic_cast<faiss::IndexFlatL2*>(a->quantizer);
+        ASSERT_TRUE(fq);
+        IndexIVFTurboQuant b(
+            new OpaqueQuantizer(*fq), d, nlist, 3.0f, kMSE);
+        b.own_fields = true;
+        b.add(100, xb.data());
+        EXPECT_THROW(g.copyFrom(b), faiss::FaissException);
+        expect_unchanged("unclonable quantizer");
+    }
+    {
+        auto b = make_ivf(d, 4, codec, faiss::METRIC_L2, true, xb);
+        std::vector<idx_t> ids(100, 1);
+        ids[60] = idx_t(1) << 40;
+        b->add_with_ids(100, xb.data(), ids.data());
+        EXPECT_THROW(g.copyFrom(*b), faiss::FaissException);
+        expect_unchanged("id past 2^31");
+    }
+    auto b = make_ivf(d, 16, codec, faiss::METRIC_L2, true, xb);
+    b->add(1600, xb.data());
+    std::set<std::string> failed;
+    for (size_t extra = 0;; extra += 1024) {
+        ASSERT_LT(extra, size_t(1) << 22) << "the copy never fit";
+        res.setMemoryLimit(res.getMemoryUsage(0) + extra);
+        std::string what;
+        try {
+            g.copyFrom(*b);
+            break;
+        } catch (const faiss::FaissException& e) {
+            what = e.what();
+            what = what.substr(0, what.find(" needs "));
+        }
+        res.setMemoryLimit(0);
+        if (failed.insert(what).second) { // searches are slow emulated
+            expect_unchanged(what);
+        }
+    }
+    res.setMemoryLimit(0);
+    EXPECT_GE(failed.size(), 3u); // tables, codes, ids, lists
+    EXPECT_EQ(g.ntotal, 1600);
+    b->nprobe = 16;
+    Reference ref = ivf_search(*b, q, k, 16);
+    g.nprobe = 16;
+    g.search(5, q.data(), k, D.data(), I.data());
+    expect_agreement(compare(ref, D, I), "IVF after copyFrom", true);
+}
+
+// reconstruct_n as IndexIVF's (the CPU index's): ids within ntotal, a
+// repeated id gives its last copy in list order, absent ids leave their
+// slots as they were
+TEST(GpuTurboQuant, IVFReconstructNLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 8, n = 200;
+    std::vector<float> xb = gaussian(n, d, 43);
+    auto cpu = make_ivf(
+        d,
+        nlist,
+        {"prod3", 3, TQVariant::PROD, false, false, RotationType::AUTO,
+         kQGauss},
+        faiss::METRIC_L2,
+        true,
+        xb);
+    std::vector<idx_t> ids(n);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = (i * 7) % 150; // 0..149, some twice; 150..199 absent
+    }
+    cpu->add_with_ids(n, xb.data(), ids.data());
+    GpuIndexIVFTurboQuant g(&res, *cpu);
+    for (auto [i0, ni] : {std::pair<idx_t, idx_t>{0, 200}, {140, 20}, {5, 1},
+                          {199, 1}, {7, 0}}) {
+        std::vector<float> a(ni * d, -3.0f), b(ni * d, -3.0f);
+        cpu->reconstruct_n(i0, ni, a.data());
+        g.reconstruct_n(i0, ni, b.data());
+        EXPECT_EQ(a, b) << "i0 " << i0 << " ni " << ni;
+    }
+    std::vector<float> b(2 * d);
+    EXPECT_THROW(g.reconstruct_n(199, 2, b.data()), faiss::FaissException);
+    EXPECT_THROW(g.reconstruct_n(-1, 1, b.data()), faiss::FaissException);
+}
+
+// inner-product residual indexes of files written before ip_offset hold
+// codes without <c, x - c>: they clone both ways with their own code size
+TEST(GpuTurboQuant, IVFInnerProductOldLayoutRoundTrips) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 8, n = 500, k = 10;
+    std::vector<float> xb = gaussian(n, d, 47);
+    auto cpu = make_ivf(
+        d,
+        nlist,
+        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_INNER_PRODUCT,
+        true,
+        xb);
+    // what faiss-turbo's reader makes of such a file
+    cpu->tq.ip_offset = false;
+    cpu->tq.set_layout();
+    cpu->code_size = cpu->tq.code_size;
+    cpu->replace_invlists(
+        new faiss::ArrayInvertedLists(nlist, cpu->code_size), true);
+    cpu->add(n, xb.data());
+    cpu->nprobe = 4;
+    std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, cpu.get()));
+    std::unique_ptr<faiss::Index> back(index_gpu_to_cpu(g.get()));
+    auto* b = dynamic_cast<IndexIVFTurboQuant*>(back.get());
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->code_size, cpu->code_size);
+    EXPECT_EQ(b->invlists->code_size, cpu->code_size);
+    EXPECT_FALSE(b->tq.ip_offset);
+    expect_same_lists(*cpu, *b, "old inner-product layout");
+    const std::vector<float> q = noisy_copies(xb, d, 5, 6);
+    Reference r = ivf_search(*cpu, q, k, 4);
+    std::vector<float> D(5 * k);
+    std::vector<idx_t> I(5 * k);
+    g->search(5, q.data(), k, D.data(), I.data());
+    expect_agreement(compare(r, D, I), "old inner-product layout", true);
+}
+
 TEST(GpuTurboQuant, IVFMoreProbedListsThanOneGrid) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
