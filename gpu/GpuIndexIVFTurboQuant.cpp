@@ -988,13 +988,14 @@ void GpuIndexIVFTurboQuant::search_chunk(
         k,
         s.out_keys.data(),
         s.out_ids.data(),
-        st);
+        st,
+        !l2); // the CPU's heaps: by IP, ties to the larger id, first
     std::vector<float> keys((size_t)nq * k);
     std::vector<int> ids((size_t)nq * k);
     to_host(keys.data(), s.out_keys.data(), keys.size(), st);
     to_host(ids.data(), s.out_ids.data(), ids.size(), st);
     for (size_t i = 0; i < keys.size(); i++) {
-        distances[i] = l2 ? keys[i] : -keys[i];
+        distances[i] = l2 ? keys[i] : 0.0f - keys[i]; // +0, as the CPU's
         labels[i] = ids[i];
     }
 }

@@ -51,6 +51,21 @@ void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
     }
 }
 
+/// the selection keeps the larger ids of equal inner products first, as
+/// the CPU's heaps keep them; IndexTurboQuant then lists a run of equal
+/// distances by ascending id
+void ascending_ids_in_ties(int nq, int k, float* distances, idx_t* labels) {
+    for (int i = 0; i < nq; i++) {
+        float* D = distances + (size_t)i * k;
+        idx_t* I = labels + (size_t)i * k;
+        for (int b = 0, e; b < k; b = e) {
+            for (e = b + 1; e < k && D[e] == D[b]; e++) {
+            }
+            std::reverse(I + b, I + e);
+        }
+    }
+}
+
 template <typename T>
 void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
     if (n > 0) {
@@ -625,7 +640,8 @@ void GpuIndexTurboQuant::search_chunk(
             k,
             s.out_keys.data(),
             s.out_ids.data(),
-            st);
+            st,
+            !q.l2); // ties as the CPU's heaps: larger ids first by IP
         stats_.candidates += (int64_t)nq * nkept;
     } else {
         // 1. the k-th best exact key of a sample bounds the k-th overall
@@ -665,7 +681,8 @@ void GpuIndexTurboQuant::search_chunk(
             k,
             s.topk_keys.data(),
             s.topk_ids.data(),
-            st);
+            st,
+            !q.l2); // ties as the CPU's heaps: larger ids first by IP
         // 2. approximate pass: queries as a = [y, f S y] / |y|
         std::vector<float> a((size_t)nq * c.kp, 0.0f), yn(nq), an(nq);
         for (int i = 0; i < nq; i++) {
@@ -781,15 +798,20 @@ void GpuIndexTurboQuant::search_chunk(
             k,
             s.out_keys.data(),
             s.out_ids.data(),
-            st);
+            st,
+            !q.l2); // ties as the CPU's heaps: larger ids first by IP
     }
     std::vector<float> keys((size_t)nq * k);
     std::vector<int> ids((size_t)nq * k);
     to_host(keys.data(), s.out_keys.data(), keys.size(), st);
     to_host(ids.data(), s.out_ids.data(), ids.size(), st);
     for (size_t i = 0; i < keys.size(); i++) {
-        distances[i] = q.l2 ? keys[i] : -keys[i];
+        // 0 - key: a zero inner product is +0, as the CPU's
+        distances[i] = q.l2 ? keys[i] : 0.0f - keys[i];
         labels[i] = ids[i];
+    }
+    if (!q.l2) {
+        ascending_ids_in_ties(nq, k, distances, labels);
     }
 }
 

@@ -355,7 +355,7 @@ void select_alone() {
                 for (int r = 0; r < 8; r++) {
                     tm.start();
                     launch_select_k(keys, nullptr, rows, 1, m, k, ok, oi, 0,
-                                    path);
+                                    false, path);
                     double e = tm.stop();
                     if (r > 0) {
                         t.push_back(e);

@@ -255,11 +255,12 @@ constexpr int kWarpSelectMaxK = 128;
 /// registers, Block sorts in shared memory; Auto takes Warp when k allows
 enum class SelectPath { Auto, Warp, Block };
 
-/** Per row r, segment g < nseg: the k smallest (key, id) pairs, ties
- * broken by the smaller id, sorted, of the row's entries [g * seg_len,
- * min(count(r), (g + 1) * seg_len)). ids null: id = position in the row.
- * NaN keys count as +inf. Output at (r * nseg + g) * k, padded with
- * (+inf, -1). Both paths give the same output. */
+/** Per row r, segment g < nseg: the k smallest (key, id) pairs, sorted,
+ * of the row's entries [g * seg_len, min(count(r), (g + 1) * seg_len)).
+ * Equal keys go by the smaller id first, or by the larger if
+ * larger_id_first (the CPU's inner-product heaps). ids null: id = position
+ * in the row. NaN keys count as +inf, -0 as +0. Output at (r * nseg + g) *
+ * k, padded with (+inf, -1). Both paths give the same output. */
 void launch_select_k(
     const float* keys,
     const int* ids,
@@ -270,6 +271,7 @@ void launch_select_k(
     float* out_keys,
     int* out_ids,
     cudaStream_t s,
+    bool larger_id_first = false,
     SelectPath path = SelectPath::Auto);
 
 /// dst row i = src row keep[i], rows of `row_bytes`

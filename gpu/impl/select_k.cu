@@ -41,6 +41,18 @@ __device__ __forceinline__ float from_ordered_bits(uint32_t u) {
     return __uint_as_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u);
 }
 
+/// what a selection launch reads and writes (launch_select_k's arguments)
+struct SelectArgs {
+    const float* keys;
+    const int* ids;
+    CandidateRows rows;
+    int seg_len;
+    int k;
+    uint32_t flip; ///< ~0: ties to the larger id (ids enter reversed)
+    float* out_keys;
+    int* out_ids;
+};
+
 /// the entries of the block's (row, segment): row row0 + blockIdx.y,
 /// segment blockIdx.x
 struct SegmentKeys {
@@ -48,59 +60,50 @@ struct SegmentKeys {
     const int* ids; ///< null: the entry's position in the row
     int beg;        ///< the segment's first position in the row
     int m;          ///< its entries
-    size_t out;     ///< its first output slot
+    uint32_t flip;
+    float* out_keys; ///< its k results
+    int* out_ids;
 
     __device__ __forceinline__ SelectKey key(int i) const {
         const uint32_t id = ids ? (uint32_t)ids[i] : (uint32_t)(beg + i);
-        return ((SelectKey)ordered_bits(keys[i]) << 32) | id;
+        return ((SelectKey)ordered_bits(keys[i]) << 32) | (id ^ flip);
+    }
+
+    /// result i: key, or (+inf, -1) for no entry
+    __device__ __forceinline__ void write(int i, SelectKey key) const {
+        const bool none = key == kNoSelectKey;
+        out_keys[i] = none ? __int_as_float(0x7f800000) // +inf
+                           : from_ordered_bits((uint32_t)(key >> 32));
+        out_ids[i] = none ? -1 : (int)((uint32_t)key ^ flip);
     }
 };
 
-__device__ __forceinline__ SegmentKeys segment_keys(
-    const float* keys,
-    const int* ids,
-    const CandidateRows& rows,
-    int row0,
-    int seg_len,
-    int k) {
+__device__ __forceinline__ SegmentKeys
+segment_keys(const SelectArgs& a, int row0) {
     const int row = row0 + blockIdx.y, seg = blockIdx.x;
+    const size_t start = row_start(a.rows, row), out =
+            ((size_t)row * gridDim.x + seg) * a.k;
     SegmentKeys s;
-    s.beg = seg * seg_len;
-    s.m = max(0, min(row_count(rows, row), s.beg + seg_len) - s.beg);
-    s.keys = keys + row_start(rows, row) + s.beg;
-    s.ids = ids ? ids + row_start(rows, row) + s.beg : nullptr;
-    s.out = ((size_t)row * gridDim.x + seg) * k;
+    s.beg = seg * a.seg_len;
+    s.m = max(0, min(row_count(a.rows, row), s.beg + a.seg_len) - s.beg);
+    s.keys = a.keys + start + s.beg;
+    s.ids = a.ids ? a.ids + start + s.beg : nullptr;
+    s.flip = a.flip;
+    s.out_keys = a.out_keys + out;
+    s.out_ids = a.out_ids + out;
     return s;
 }
 
-/// result i of the segment: key, or (+inf, -1) for no entry
-__device__ __forceinline__ void write_result(
-    const SegmentKeys& s,
-    int i,
-    SelectKey key,
-    float* out_keys,
-    int* out_ids) {
-    const bool none = key == kNoSelectKey;
-    out_keys[s.out + i] = none ? __int_as_float(0x7f800000) // +inf
-                               : from_ordered_bits((uint32_t)(key >> 32));
-    out_ids[s.out + i] = none ? -1 : (int)(uint32_t)key;
-}
-
 __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
-    const float* __restrict__ keys,
-    const int* __restrict__ ids,
-    CandidateRows rows,
-    int row0,
-    int seg_len,
-    int k,
-    float* __restrict__ out_keys,
-    int* __restrict__ out_ids) {
+    SelectArgs a,
+    int row0) {
     __shared__ SelectKey buf[kCap];
     __shared__ unsigned int hist[256];
     __shared__ SelectKey s_prefix;
-    __shared__ int s_below, s_eq, s_n;
+    __shared__ int s_below, s_eq, s_n, s_in;
+    // s_n, s_in: entries collected below the prefix's range, within it
     const int t = threadIdx.x;
-    const SegmentKeys seg = segment_keys(keys, ids, rows, row0, seg_len, k);
+    const SegmentKeys seg = segment_keys(a, row0);
     const int m = seg.m;
     int shift = 64;
     SelectKey prefix = 0;
@@ -124,7 +127,7 @@ __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
             if (t == 0) {
                 int cum = s_below, dsel = 255;
                 for (int dg = 0; dg < 256; dg++) {
-                    if (cum + (int)hist[dg] >= k) {
+                    if (cum + (int)hist[dg] >= a.k) {
                         dsel = dg;
                         break;
                     }
@@ -142,22 +145,29 @@ __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
             __syncthreads();
         }
     }
-    // collect the entries at or below the prefix (all of them if m <= kCap)
+    // collect the entries below the prefix's range (s_below < k of them),
+    // then those within it as room allows (all of them if m <= kCap): where
+    // 8 passes leave more than kCap, they are equal keys, any of them will do
     if (t == 0) {
         s_n = 0;
+        s_in = 0;
     }
     __syncthreads();
+    const int below = shift == 64 ? 0 : s_below;
     for (int i = t; i < m; i += blockDim.x) {
-        SelectKey key = seg.key(i);
-        if (shift == 64 || (key >> shift) <= prefix) {
-            int pos = atomicAdd(&s_n, 1);
+        const SelectKey key = seg.key(i);
+        const SelectKey top = shift == 64 ? prefix : key >> shift;
+        if (top < prefix) {
+            buf[atomicAdd(&s_n, 1)] = key;
+        } else if (top == prefix) {
+            const int pos = below + atomicAdd(&s_in, 1);
             if (pos < kCap) {
                 buf[pos] = key;
             }
         }
     }
     __syncthreads();
-    const int nsel = min(s_n, kCap);
+    const int nsel = min(below + s_in, kCap);
     int npow = 1;
     while (npow < nsel) {
         npow *= 2;
@@ -181,25 +191,18 @@ __global__ void __launch_bounds__(kSelectThreads) select_k_kernel(
             __syncthreads();
         }
     }
-    for (int i = t; i < k; i += blockDim.x) {
-        const SelectKey key = i < nsel ? buf[i] : kNoSelectKey;
-        write_result(seg, i, key, out_keys, out_ids);
+    for (int i = t; i < a.k; i += blockDim.x) {
+        seg.write(i, i < nsel ? buf[i] : kNoSelectKey);
     }
 }
 
 template <int R>
 __global__ void __launch_bounds__(kWarpSelectThreads) warp_select_kernel(
-    const float* __restrict__ keys,
-    const int* __restrict__ ids,
-    CandidateRows rows,
-    int row0,
-    int seg_len,
-    int k,
-    float* __restrict__ out_keys,
-    int* __restrict__ out_ids) {
+    SelectArgs a,
+    int row0) {
     constexpr int kWarps = kWarpSelectThreads / 32;
     __shared__ SelectKey lists[kWarps][32 * R];
-    const SegmentKeys seg = segment_keys(keys, ids, rows, row0, seg_len, k);
+    const SegmentKeys seg = segment_keys(a, row0);
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
     SelectKey v[R];
 #pragma unroll
@@ -211,7 +214,7 @@ __global__ void __launch_bounds__(kWarpSelectThreads) warp_select_kernel(
         const SelectKey x = b + lane < seg.m ? seg.key(b + lane) : kNoSelectKey;
         if (__any_sync(0xffffffffu, x < kth)) {
             warp_fold32<R>(v, x);
-            kth = warp_kth<R>(v, k);
+            kth = warp_kth<R>(v, a.k);
         }
     }
     // warps 2h i + h hand their lists to warps 2h i
@@ -231,8 +234,8 @@ __global__ void __launch_bounds__(kWarpSelectThreads) warp_select_kernel(
     if (warp == 0) {
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            if (32 * r + lane < k) {
-                write_result(seg, 32 * r + lane, v[r], out_keys, out_ids);
+            if (32 * r + lane < a.k) {
+                seg.write(32 * r + lane, v[r]);
             }
         }
     }
@@ -250,6 +253,7 @@ void launch_select_k(
     float* out_keys,
     int* out_ids,
     cudaStream_t s,
+    bool larger_id_first,
     SelectPath path) {
     FAISS_THROW_IF_NOT_FMT(
         k >= 1 && k <= kMaxSelectK,
@@ -263,20 +267,25 @@ void launch_select_k(
         "GPU warp k-selection supports k <= %d, not k=%d",
         kWarpSelectMaxK,
         k);
+    const SelectArgs a{
+        keys,
+        ids,
+        rows,
+        seg_len,
+        k,
+        larger_id_first ? ~0u : 0u,
+        out_keys,
+        out_ids};
     for (int r0 = 0; r0 < rows.nrows; r0 += kMaxGridY) {
         dim3 grid(nseg, std::min(kMaxGridY, rows.nrows - r0));
         if (!warp) {
-            select_k_kernel<<<grid, kSelectThreads, 0, s>>>(
-                keys, ids, rows, r0, seg_len, k, out_keys, out_ids);
+            select_k_kernel<<<grid, kSelectThreads, 0, s>>>(a, r0);
         } else if (k <= 32) {
-            warp_select_kernel<1><<<grid, kWarpSelectThreads, 0, s>>>(
-                keys, ids, rows, r0, seg_len, k, out_keys, out_ids);
+            warp_select_kernel<1><<<grid, kWarpSelectThreads, 0, s>>>(a, r0);
         } else if (k <= 64) {
-            warp_select_kernel<2><<<grid, kWarpSelectThreads, 0, s>>>(
-                keys, ids, rows, r0, seg_len, k, out_keys, out_ids);
+            warp_select_kernel<2><<<grid, kWarpSelectThreads, 0, s>>>(a, r0);
         } else {
-            warp_select_kernel<4><<<grid, kWarpSelectThreads, 0, s>>>(
-                keys, ids, rows, r0, seg_len, k, out_keys, out_ids);
+            warp_select_kernel<4><<<grid, kWarpSelectThreads, 0, s>>>(a, r0);
         }
         TQ_CUDA_CHECK_LAUNCH();
     }

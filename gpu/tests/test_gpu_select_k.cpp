@@ -68,9 +68,10 @@ float canonical(float f) {
     return f == 0.0f ? 0.0f : f;
 }
 
-bool before(const Entry& a, const Entry& b) {
+/// the selection's order; larger_id_first: equal keys by the larger id
+bool before(const Entry& a, const Entry& b, bool larger_id_first) {
     const float x = canonical(a.key), y = canonical(b.key);
-    return x < y || (x == y && a.id < b.id);
+    return x < y || (x == y && (larger_id_first ? a.id > b.id : a.id < b.id));
 }
 
 uint32_t bits(float f) {
@@ -135,7 +136,8 @@ struct Rows {
         int seg,
         int seg_len,
         int k,
-        bool with_ids) const {
+        bool with_ids,
+        bool larger_id_first) const {
         const int m = std::min(counts[row], n);
         const int beg = seg * seg_len, end = std::min(m, beg + seg_len);
         std::vector<Entry> e;
@@ -144,7 +146,9 @@ struct Rows {
                 {keys[off[row] + i],
                  with_ids ? (uint32_t)ids[off[row] + i] : (uint32_t)i});
         }
-        std::sort(e.begin(), e.end(), before);
+        std::sort(e.begin(), e.end(), [&](const Entry& a, const Entry& b) {
+            return before(a, b, larger_id_first);
+        });
         e.resize(std::min<size_t>(e.size(), k));
         for (Entry& x : e) {
             x.key = canonical(x.key);
@@ -160,7 +164,8 @@ void check_select(
     int seg_len,
     int k,
     bool with_ids,
-    SelectPath path) {
+    SelectPath path,
+    bool larger_id_first = false) {
     auto keys = to_device_array(rows.keys);
     auto ids = to_device_array(rows.ids);
     auto off = to_device_array(rows.off);
@@ -184,13 +189,15 @@ void check_select(
         out_keys.get(),
         out_ids.get(),
         nullptr,
+        larger_id_first,
         path);
     TQ_CUDA_CHECK(cudaDeviceSynchronize());
     const std::vector<float> ok = to_host_array(out_keys, nout);
     const std::vector<int> oi = to_host_array(out_ids, nout);
     for (size_t r = 0; r < nrows; r++) {
         for (int g = 0; g < nseg; g++) {
-            const auto want = rows.expected(r, g, seg_len, k, with_ids);
+            const auto want =
+                    rows.expected(r, g, seg_len, k, with_ids, larger_id_first);
             for (int i = 0; i < k; i++) {
                 const size_t o = (r * nseg + g) * k + i;
                 const bool pad = want[i].id == ~0u;
@@ -235,6 +242,40 @@ TEST(GpuSelectK, BothPathsEqualSortedEntries) {
         for (SelectPath path : {SelectPath::Warp, SelectPath::Block}) {
             check_select(one_warp, 1, 1 << 30, k, true, path);
         }
+    }
+}
+
+TEST(GpuSelectK, LargerIdsFirstOnTies) {
+    if (getNumDevices() == 0) {
+        GTEST_SKIP() << "no CUDA device visible";
+    }
+    // the CPU's inner-product heaps keep the larger ids of equal scores
+    Rows rows(kLengths, 8500, 777);
+    for (int k : {1, 3, 32, 100, 129, 1000}) {
+        for (bool with_ids : {false, true}) {
+            check_select(rows, 1, 1 << 30, k, with_ids, SelectPath::Auto, true);
+        }
+    }
+    for (int k : {5, 64}) {
+        check_select(rows, 1, 1 << 30, k, true, SelectPath::Block, true);
+    }
+}
+
+TEST(GpuSelectK, BlockPathWithThousandsOfEqualEntries) {
+    if (getNumDevices() == 0) {
+        GTEST_SKIP() << "no CUDA device visible";
+    }
+    // 5000 copies of one (key, id) (an IVF id added again and again), then
+    // 1000 smaller keys: past 8 radix passes the copies still overflow the
+    // 4096 slots, and must not crowd out the smaller keys
+    Rows rows({6000}, 6000, 3);
+    for (int i = 0; i < 6000; i++) {
+        rows.keys[rows.off[0] + i] = i < 5000 ? 1.0f : -1.0f + i * 1e-4f;
+        rows.ids[rows.off[0] + i] = i < 5000 ? 7 : i;
+    }
+    for (int k : {1200, 2048}) {
+        check_select(rows, 1, 1 << 30, k, true, SelectPath::Block);
+        check_select(rows, 1, 1 << 30, k, true, SelectPath::Block, true);
     }
 }
 

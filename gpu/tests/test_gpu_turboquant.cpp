@@ -1326,6 +1326,87 @@ TEST(GpuTurboQuant, IVFAddOutOfMemoryLeavesIndexUnchanged) {
     expect_agreement(compare(r, D, I), "IVF add after out of memory", true);
 }
 
+/// the CPU index's exact search with k results
+void exact_search(
+    const faiss::Index& cpu,
+    const std::vector<float>& q,
+    size_t k,
+    std::vector<float>& D,
+    std::vector<idx_t>& I) {
+    const size_t nq = q.size() / cpu.d;
+    D.assign(nq * k, 0);
+    I.assign(nq * k, 0);
+    SearchParametersIVFTurboQuant ivf; // the IVF indexes take these
+    ivf.scan_mode = TQ_SCAN_EXACT;
+    ivf.nprobe = 1 << 20;
+    SearchParametersTurboQuant flat;
+    flat.scan_mode = TQ_SCAN_EXACT;
+    const bool is_ivf = dynamic_cast<const faiss::IndexIVF*>(&cpu);
+    cpu.search(
+        nq,
+        q.data(),
+        k,
+        D.data(),
+        I.data(),
+        is_ivf ? (const faiss::SearchParameters*)&ivf : &flat);
+}
+
+/// bit patterns, so that -0 and +0 differ
+std::vector<uint32_t> float_bits(const std::vector<float>& v) {
+    std::vector<uint32_t> b(v.size());
+    memcpy(b.data(), v.data(), v.size() * 4);
+    return b;
+}
+
+// every vector stored 4 times (and a zero vector, whose inner products are
+// 0): the ids kept from a run of equal distances cut by k, and their
+// order, are the CPU's: by L2 the smaller ids, by inner product the larger
+// (FAISS's heaps), listed ascending by the flat index, descending by the
+// IVF's heaps; zero inner products are +0
+TEST(GpuTurboQuant, TiesLikeCpu) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nu = 300, n = 4 * nu + 1;
+    const Codec c{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    std::vector<float> u = gaussian(nu, d, 51), xb;
+    for (int r = 0; r < 4; r++) {
+        xb.insert(xb.end(), u.begin(), u.end());
+    }
+    xb.insert(xb.end(), d, 0.0f);
+    std::vector<float> q(u.begin(), u.begin() + 6 * d); // exact copies
+    q.insert(q.end(), d, 0.0f);                        // all scores 0 by IP
+    for (faiss::MetricType m :
+         {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        auto flat = make_cpu(d, c, m);
+        flat->train(n, xb.data());
+        flat->add(n, xb.data());
+        auto ivf = make_ivf(d, 4, c, m, true, xb);
+        ivf->add(n, xb.data());
+        GpuIndexTurboQuant gf(&res, *flat);
+        GpuIndexIVFTurboQuant gi(&res, *ivf);
+        gi.nprobe = 4;
+        for (size_t k : {1, 2, 3, 6, 10}) {
+            std::vector<float> D0, D(7 * k);
+            std::vector<idx_t> I0, I(7 * k);
+            for (const Mode& mode : kModes) {
+                gf.set_scan_mode(mode.scan);
+                gf.set_direct_max_ntotal(mode.direct_max);
+                exact_search(*flat, q, k, D0, I0);
+                gf.search(7, q.data(), k, D.data(), I.data());
+                EXPECT_EQ(I, I0)
+                        << "flat " << m << " k " << k << " " << mode.name;
+                EXPECT_EQ(float_bits(D), float_bits(D0))
+                        << "flat " << m << " k " << k << " " << mode.name;
+            }
+            exact_search(*ivf, q, k, D0, I0);
+            gi.search(7, q.data(), k, D.data(), I.data());
+            EXPECT_EQ(I, I0) << "ivf " << m << " k " << k;
+            EXPECT_EQ(float_bits(D), float_bits(D0))
+                    << "ivf " << m << " k " << k;
+        }
+    }
+}
+
 /// a coarse quantizer FAISS cannot clone (clone_index knows its own
 /// classes only)
 struct OpaqueQuantizer : faiss::Index {
