@@ -366,6 +366,7 @@ void GpuIndexIVFTurboQuant::train(idx_t n, const float* x_in) {
         ntotal == 0,
         "GpuIndexIVFTurboQuant::train: the index must be empty (the codes "
         "depend on the centroids and the mean)");
+    DeviceScope scope(device_);
     HostInput<float> xh(x_in, n * d);
     std::unique_ptr<IndexIVFTurboQuant> cpu = cpu_shell();
     cpu->train(n, xh.get());
@@ -387,6 +388,7 @@ void GpuIndexIVFTurboQuant::add_with_ids(
     FAISS_THROW_IF_NOT_MSG(
         is_trained, "GpuIndexIVFTurboQuant::add: index not trained");
     // vectors are assigned to lists on the host
+    DeviceScope scope(device_);
     HostInput<float> xh(x_in, n * d);
     HostInput<idx_t> ih(xids_in, n);
     const float* x = xh.get();
@@ -666,6 +668,9 @@ void GpuIndexIVFTurboQuant::search(
     float* distances,
     idx_t* labels,
     const faiss::SearchParameters* params) const {
+    // first: the pointer queries and copies would otherwise make a context
+    // on the current device
+    DeviceScope scope(device_);
     staged_search(
         n, d, k, kMaxSelectK, x, distances, labels, [&](auto xh, auto dh, auto ih) {
             search_host(n, xh, k, dh, ih, params);

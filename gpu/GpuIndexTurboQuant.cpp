@@ -66,6 +66,51 @@ void ascending_ids_in_ties(int nq, int k, float* distances, idx_t* labels) {
     }
 }
 
+/// CUDA events around the approximate pass (collect_timing), destroyed
+/// however the search ends
+class PassTimer {
+   public:
+    explicit PassTimer(bool on) {
+        if (on) {
+            TQ_CUDA_CHECK(cudaEventCreate(&e0_));
+            cudaError_t err = cudaEventCreate(&e1_);
+            if (err != cudaSuccess) {
+                cudaEventDestroy(e0_);
+                TQ_CUDA_CHECK(err);
+            }
+        }
+    }
+    ~PassTimer() {
+        if (e0_) {
+            cudaEventDestroy(e0_);
+            cudaEventDestroy(e1_);
+        }
+    }
+    PassTimer(const PassTimer&) = delete;
+    PassTimer& operator=(const PassTimer&) = delete;
+    void start(cudaStream_t s) {
+        if (e0_) {
+            TQ_CUDA_CHECK(cudaEventRecord(e0_, s));
+        }
+    }
+    void stop(cudaStream_t s) {
+        if (e1_) {
+            TQ_CUDA_CHECK(cudaEventRecord(e1_, s));
+        }
+    }
+    /// between start and stop, once the stream has passed stop; 0 if off
+    float ms() const {
+        float ms = 0;
+        if (e0_) {
+            TQ_CUDA_CHECK(cudaEventElapsedTime(&ms, e0_, e1_));
+        }
+        return ms;
+    }
+
+   private:
+    cudaEvent_t e0_ = nullptr, e1_ = nullptr;
+};
+
 template <typename T>
 void to_host(T* dst, const T* src, size_t n, cudaStream_t s) {
     if (n > 0) {
@@ -237,6 +282,7 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
     codec_.centered = cpu.centered;
     codec_.code_size = cpu.code_size;
     codec_.is_trained = cpu.is_trained;
+    codec_.search_defaults = cpu.search_defaults; // for copyTo
     d = cpu.d;
     metric_type = cpu.metric_type;
     metric_arg = cpu.metric_arg;
@@ -248,7 +294,11 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
 
 void GpuIndexTurboQuant::copyTo(IndexTurboQuant* cpu) const {
     FAISS_THROW_IF_NOT_MSG(cpu, "copyTo: null index");
+    // the codes first: if they cannot be read, cpu stays as it was
+    std::vector<uint8_t> codes(ntotal * code_size());
+    get_codes(0, ntotal, codes.data());
     *cpu = IndexTurboQuant();
+    cpu->search_defaults = codec_.search_defaults;
     cpu->d = d;
     cpu->metric_type = metric_type;
     cpu->metric_arg = metric_arg;
@@ -256,8 +306,8 @@ void GpuIndexTurboQuant::copyTo(IndexTurboQuant* cpu) const {
     cpu->centered = codec_.centered;
     cpu->code_size = code_size();
     cpu->is_trained = is_trained;
-    cpu->codes.resize(ntotal * code_size());
-    get_codes(0, ntotal, codes_data(cpu->codes));
+    cpu->codes.resize(codes.size());
+    memcpy(codes_data(cpu->codes), codes.data(), codes.size());
     cpu->ntotal = ntotal;
 }
 
@@ -273,7 +323,9 @@ void GpuIndexTurboQuant::train(idx_t n, const float* x) {
     // the index keeps its mean, its tables and its trained state
     const std::vector<float> old_mean = codec_.tq.mean;
     const bool old_trained = codec_.is_trained;
-    codec_.train(n, x);
+    DeviceScope scope(config_.device);
+    HostInput<float> xh(x, std::max<idx_t>(n, 0) * d);
+    codec_.train(n, xh.get());
     try {
         init_device_state(); // upload the new mean
     } catch (...) {
@@ -319,12 +371,15 @@ void GpuIndexTurboQuant::add(idx_t n, const float* x) {
     if (n == 0) {
         return;
     }
-    if (isDevicePointer(x)) {
+    DeviceScope scope(config_.device);
+    if (pointerDevice(x) == config_.device) {
         add_from_device(n, x);
         return;
     }
+    // host memory, or another GPU's (copied through the host)
+    HostInput<float> xh(x, n * d);
+    x = xh.get();
     grow_codes(ntotal + n);
-    DeviceScope scope(config_.device);
     size_t batch =
         std::min<size_t>(n, std::max<size_t>(1, kAddBatchFloats / d));
     DeviceBuffer<float> xd(res_, config_.device, "add staging");
@@ -350,15 +405,32 @@ void GpuIndexTurboQuant::add_from_device(idx_t n, const float* x_dev) {
     if (n == 0) {
         return;
     }
+    check_on_device(x_dev, "add_from_device: x");
     grow_codes(ntotal + n);
     dcodec_->encode(n, x_dev, codes_.data() + ntotal * code_size(), stream());
     ntotal += n;
+}
+
+void GpuIndexTurboQuant::check_on_device(const void* p, const char* what)
+    const {
+    const int dev = pointerDevice(p);
+    FAISS_THROW_IF_NOT_FMT(
+        dev == config_.device,
+        "GpuIndexTurboQuant::%s must be memory of device %d, not %s",
+        what,
+        config_.device,
+        dev < 0 ? "host memory" : "another device's");
 }
 
 void GpuIndexTurboQuant::encode_device(
     idx_t n, const float* x_dev, uint8_t* codes_dev) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "encode: n=%ld < 0", (long)n);
     FAISS_THROW_IF_NOT_MSG(is_trained, "encode: index not trained");
+    if (n == 0) {
+        return;
+    }
+    check_on_device(x_dev, "encode_device: x");
+    check_on_device(codes_dev, "encode_device: codes");
     dcodec_->encode(n, x_dev, codes_dev, stream());
 }
 
@@ -460,6 +532,9 @@ void GpuIndexTurboQuant::search(
     float* distances,
     idx_t* labels,
     const faiss::SearchParameters* params) const {
+    // first: the pointer queries and copies would otherwise make a context
+    // on the current device
+    DeviceScope scope(config_.device);
     staged_search(
         n, d, k, kMaxSelectK, x, distances, labels, [&](auto xh, auto dh, auto ih) {
             search_host(n, xh, k, dh, ih, params);
@@ -487,6 +562,9 @@ void GpuIndexTurboQuant::search_host(
     auto t0 = std::chrono::steady_clock::now();
     stats_ = GpuSearchStats();
     const bool l2 = metric_type == faiss::METRIC_L2;
+    TQQueries q; // bad queries throw, as on the CPU, even with no vectors
+    codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
+    q.check_l2_range("GpuIndexTurboQuant::search");
     if (ntotal == 0) {
         float empty = l2 ? std::numeric_limits<float>::infinity()
                          : -std::numeric_limits<float>::infinity();
@@ -494,9 +572,6 @@ void GpuIndexTurboQuant::search_host(
         std::fill(labels, labels + n * k, idx_t(-1));
         return;
     }
-    TQQueries q;
-    codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
-    q.check_l2_range("GpuIndexTurboQuant::search");
     DeviceScope scope(config_.device);
     KeptCodes kept;
     if (sel) {
@@ -727,11 +802,7 @@ void GpuIndexTurboQuant::search_chunk(
 
         std::vector<int> counts(nq);
         int maxc = 0;
-        cudaEvent_t e0 = nullptr, e1 = nullptr;
-        if (config_.collect_timing) {
-            TQ_CUDA_CHECK(cudaEventCreate(&e0));
-            TQ_CUDA_CHECK(cudaEventCreate(&e1));
-        }
+        PassTimer timer(config_.collect_timing);
         ScanArgs sa;
         sa.c = c;
         sa.codes = codes_.data();
@@ -747,29 +818,17 @@ void GpuIndexTurboQuant::search_chunk(
             sa.out.counts = s.counts.data();
             sa.out.capacity = (int)cap;
             sa.out.allow = kept ? kept->allow : nullptr;
-            if (e0) {
-                TQ_CUDA_CHECK(cudaEventRecord(e0, st));
-            }
+            timer.start(st);
             launch_scan_approx(tc, sa);
-            if (e1) {
-                TQ_CUDA_CHECK(cudaEventRecord(e1, st));
-            }
+            timer.stop(st);
             to_host(counts.data(), s.counts.data(), nq, st);
-            if (e0) {
-                float ms = 0;
-                TQ_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-                stats_.approx_ms += ms;
-            }
+            stats_.approx_ms += timer.ms();
             maxc = *std::max_element(counts.begin(), counts.end());
             if ((size_t)maxc <= cap) {
                 break;
             }
             cap = maxc; // rare: the sample's bound let too many through
             stats_.retries++;
-        }
-        if (e0) {
-            cudaEventDestroy(e0);
-            cudaEventDestroy(e1);
         }
         for (int cnt : counts) {
             stats_.candidates += cnt;

@@ -90,7 +90,8 @@ class GpuIndexTurboQuant : public faiss::Index {
     /// x on the host or in device memory
     void add(idx_t n, const float* x) override;
 
-    /// x (n x d floats) already in this index's device memory
+    /// x (n x d floats) already in this index's device memory (else an
+    /// error)
     void add_from_device(idx_t n, const float* x_dev);
 
     /// encode device vectors into device codes (n x code_size) without
@@ -169,6 +170,9 @@ class GpuIndexTurboQuant : public faiss::Index {
    private:
     struct Scratch;
     struct KeptCodes;
+
+    /// throws unless p points into this index's device memory
+    void check_on_device(const void* p, const char* what) const;
 
     GpuResources* res_;
     GpuIndexTurboQuantConfig config_;

@@ -7,16 +7,25 @@ namespace gpu {
 
 StandardGpuResources::~StandardGpuResources() {
     for (auto& it : devices_) {
-        DeviceScope scope(it.first);
-        for (auto& a : it.second.sizes) {
-            cudaFree(a.first);
+        try { // a destructor must not throw (the runtime may be unloading)
+            DeviceScope scope(it.first);
+            for (auto& a : it.second.sizes) {
+                cudaFree(a.first);
+            }
+            release(it.second);
+        } catch (...) {
         }
-        if (it.second.blas) {
-            cublasDestroy(it.second.blas);
-        }
-        if (it.second.stream) {
-            cudaStreamDestroy(it.second.stream);
-        }
+    }
+}
+
+void StandardGpuResources::release(PerDevice& pd) {
+    if (pd.blas) {
+        cublasDestroy(pd.blas);
+        pd.blas = nullptr;
+    }
+    if (pd.stream) {
+        cudaStreamDestroy(pd.stream);
+        pd.stream = nullptr;
     }
 }
 
@@ -33,10 +42,16 @@ StandardGpuResources::PerDevice& StandardGpuResources::init_device(int device) {
     checkDevice(device);
     DeviceScope scope(device);
     PerDevice pd;
-    TQ_CUDA_CHECK(cudaStreamCreateWithFlags(&pd.stream, cudaStreamNonBlocking));
-    TQ_CUBLAS_CHECK(cublasCreate(&pd.blas));
-    TQ_CUBLAS_CHECK(cublasSetStream(pd.blas, pd.stream));
-    return devices_.emplace(device, pd).first->second;
+    try {
+        TQ_CUDA_CHECK(
+            cudaStreamCreateWithFlags(&pd.stream, cudaStreamNonBlocking));
+        TQ_CUBLAS_CHECK(cublasCreate(&pd.blas));
+        TQ_CUBLAS_CHECK(cublasSetStream(pd.blas, pd.stream));
+        return devices_.emplace(device, pd).first->second;
+    } catch (...) { // nothing half made is kept (a later call retries)
+        release(pd);
+        throw;
+    }
 }
 
 cudaStream_t StandardGpuResources::getStream(int device) {
@@ -100,9 +115,12 @@ void StandardGpuResources::freeMemory(int device, void* p) {
     FAISS_THROW_IF_NOT_MSG(
         it != pd.sizes.end(), "freeMemory: pointer not from this object");
     DeviceScope scope(device);
-    TQ_CUDA_CHECK(cudaFree(p)); // synchronizes: pending work is done
+    // synchronizes: pending work is done. Forgotten even if it fails (a
+    // sticky error): the caller drops the pointer, nothing frees it again
+    const cudaError_t err = cudaFree(p);
     pd.used -= it->second;
     pd.sizes.erase(it);
+    TQ_CUDA_CHECK(err);
 }
 
 size_t StandardGpuResources::getMemoryUsage(int device) const {

@@ -40,6 +40,7 @@ class StandardGpuResources : public GpuResources {
     };
 
     PerDevice& init_device(int device); // with mutex_ held
+    static void release(PerDevice& pd); // its handle and stream
 
     mutable std::mutex mutex_;
     std::map<int, PerDevice> devices_;

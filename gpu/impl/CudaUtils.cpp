@@ -22,12 +22,16 @@ void checkDevice(int device) {
 }
 
 bool isDevicePointer(const void* p) {
+    return pointerDevice(p) >= 0;
+}
+
+int pointerDevice(const void* p) {
     cudaPointerAttributes a;
     if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
         cudaGetLastError(); // older runtimes: plain host memory is an error
-        return false;
+        return -1;
     }
-    return a.type == cudaMemoryTypeDevice;
+    return a.type == cudaMemoryTypeDevice ? a.device : -1;
 }
 
 DeviceScope::DeviceScope(int device) {

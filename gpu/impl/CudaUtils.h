@@ -45,6 +45,9 @@ void checkDevice(int device);
 /// whether p points to device memory (managed and host memory are not)
 bool isDevicePointer(const void* p);
 
+/// the device whose memory p points into, or -1 (host, managed memory)
+int pointerDevice(const void* p);
+
 /// makes `device` current for the scope, restoring the previous one
 class DeviceScope {
    public:

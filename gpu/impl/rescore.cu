@@ -59,8 +59,8 @@ __device__ __forceinline__ bool round_slot(int r, int n, int& i, bool& in) {
     if (warp0 >= n) {
         return false;
     }
-    i = (int)i64;
-    in = i < n;
+    in = i64 < n;
+    i = in ? (int)i64 : 0; // past n, i64 may not fit an int
     return true;
 }
 
@@ -209,7 +209,8 @@ void launch_rescore(
     // a launch may use without an opt-in
     const size_t smem = (512 + 2 * (size_t)c.d) * sizeof(float);
     const bool fast4 = c.n_hi == 0 && c.b_lo == 4 && c.code_size % 4 == 0;
-    const int blocks = (rows.n + kSlotsPerBlock - 1) / kSlotsPerBlock;
+    const int blocks =
+        (int)(((int64_t)rows.n + kSlotsPerBlock - 1) / kSlotsPerBlock);
     for (int r0 = 0; r0 < rows.nrows; r0 += kMaxGridY) {
         dim3 grid(blocks, std::min(kMaxGridY, rows.nrows - r0));
         if (fast4) {
@@ -247,7 +248,8 @@ void rescore_lists(
     cudaStream_t s) {
     const size_t smem =
         (512 + (c.prod ? 2 : 1) * (size_t)ng * c.d) * sizeof(float);
-    const int blocks = (items.n + kSlotsPerBlock - 1) / kSlotsPerBlock;
+    const int blocks =
+        (int)(((int64_t)items.n + kSlotsPerBlock - 1) / kSlotsPerBlock);
     for (int i0 = 0; i0 < items.nitems; i0 += kMaxGridY) {
         dim3 grid(blocks, std::min(kMaxGridY, items.nitems - i0));
         rescore_lists_kernel<W, G><<<grid, kRescoreThreads, smem, s>>>(

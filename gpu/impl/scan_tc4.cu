@@ -372,7 +372,9 @@ __global__ void __launch_bounds__(kThreads, min_blocks(MT)) scan_tc4_kernel(
     for (int i = t; i < MT * 16; i += kThreads) {
         QueryTerms z;
         z.g = z.alpha = z.beta = 0;
-        z.Q = INFINITY; // padding rows keep nothing
+        // padding rows keep nothing: no lhs (+inf included, where a code's
+        // bound overflows) compares >= NaN
+        z.Q = __int_as_float(0x7fc00000);
         s_q[i] = i < q.nq ? query_terms(q, i) : z;
     }
     __syncthreads();

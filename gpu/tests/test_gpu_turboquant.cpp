@@ -1974,4 +1974,77 @@ TEST(GpuTurboQuant, DeviceVectorsQueriesAndResults) {
     cudaFree(dx);
 }
 
+// train() takes device vectors as add() does (it read them on the host);
+// the device-only entry points refuse host memory; an empty index refuses
+// bad queries as the CPU's does
+TEST(GpuTurboQuant, DevicePointerChecks) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nb = 300;
+    std::vector<float> xb = gaussian(nb, d, 45);
+    float* dx = device_copy(xb);
+    Codec c{"mse4 centered", 4, kMSE, true, true, RotationType::AUTO, kQGauss};
+    auto cpu = make_cpu(d, c);
+    GpuIndexTurboQuant g(&res, *cpu), gh(&res, *cpu);
+    g.train(nb, dx);
+    gh.train(nb, xb.data());
+    EXPECT_EQ(g.quantizer().mean, gh.quantizer().mean);
+    EXPECT_FALSE(g.quantizer().mean.empty());
+
+    EXPECT_THROW(g.add_from_device(nb, xb.data()), faiss::FaissException);
+    std::vector<uint8_t> codes(nb * g.code_size());
+    uint8_t* dcodes = device_copy(codes);
+    EXPECT_THROW(
+        g.encode_device(nb, xb.data(), dcodes), faiss::FaissException);
+    EXPECT_THROW(g.encode_device(nb, dx, codes.data()), faiss::FaissException);
+    EXPECT_EQ(g.ntotal, 0);
+
+    std::vector<float> bad(d, 0.0f), D(1);
+    std::vector<idx_t> I(1);
+    bad[3] = NAN;
+    EXPECT_THROW(
+        cpu->search(1, bad.data(), 1, D.data(), I.data()),
+        faiss::FaissException);
+    EXPECT_THROW(
+        g.search(1, bad.data(), 1, D.data(), I.data()), faiss::FaissException);
+    cudaFree(dcodes);
+    cudaFree(dx);
+}
+
+// the CPU indexes' search_defaults come back from a round trip through the
+// GPU (which always scores exactly and keeps them only for the way back)
+TEST(GpuTurboQuant, SearchDefaultsSurviveRoundTrip) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nb = 400;
+    std::vector<float> xb = gaussian(nb, d, 46);
+    Codec c{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    auto flat = make_cpu(d, c);
+    flat->add(nb, xb.data());
+    flat->search_defaults.scan_mode = TQ_SCAN_EXACT;
+    flat->search_defaults.rerank_factor = 7.5f;
+    flat->search_defaults.prescan = 300;
+    auto ivf = make_ivf(d, 8, c, faiss::METRIC_L2, true, xb);
+    ivf->add(nb, xb.data());
+    ivf->search_defaults.scan_mode = TQ_SCAN_EXACT;
+    ivf->search_defaults.rerank_factor = 3.0f;
+    for (faiss::Index* cpu :
+         {(faiss::Index*)flat.get(), (faiss::Index*)ivf.get()}) {
+        std::unique_ptr<faiss::Index> g(index_cpu_to_gpu(&res, 0, cpu));
+        std::unique_ptr<faiss::Index> back(index_gpu_to_cpu(g.get()));
+        const SearchParametersTurboQuant* want = nullptr;
+        const SearchParametersTurboQuant* got = nullptr;
+        if (auto* f = dynamic_cast<IndexTurboQuant*>(cpu)) {
+            want = &f->search_defaults;
+            got = &dynamic_cast<IndexTurboQuant&>(*back).search_defaults;
+        } else {
+            want = &dynamic_cast<IndexIVFTurboQuant*>(cpu)->search_defaults;
+            got = &dynamic_cast<IndexIVFTurboQuant&>(*back).search_defaults;
+        }
+        EXPECT_EQ(got->scan_mode, want->scan_mode);
+        EXPECT_EQ(got->rerank_factor, want->rerank_factor);
+        EXPECT_EQ(got->prescan, want->prescan);
+    }
+}
+
 } // namespace
