@@ -41,12 +41,12 @@ void copy_index_fields(const faiss::Index& src, faiss::Index& dst) {
 template <class IDMap>
 faiss::Index* clone_id_map(const IDMap& src, const MoveFn& move) {
     std::unique_ptr<faiss::Index> inner(move(src.index));
-    auto* w = new IDMap();
+    std::unique_ptr<IDMap> w(new IDMap());
     copy_index_fields(src, *w);
     w->id_map = src.id_map;
     w->index = inner.release();
     w->own_fields = true;
-    return w;
+    return w.release();
 }
 
 /// a copy of vt through FAISS's I/O, which writes every transform type
@@ -93,9 +93,10 @@ faiss::Index* clone_refine(const faiss::IndexRefine& src, const MoveFn& move) {
 /// index moved by `move` (recursively). Null: not one of them
 faiss::Index* clone_wrapper(const faiss::Index* index, const MoveFn& move) {
     if (auto m2 = dynamic_cast<const faiss::IndexIDMap2*>(index)) {
-        auto* w = static_cast<faiss::IndexIDMap2*>(clone_id_map(*m2, move));
+        std::unique_ptr<faiss::IndexIDMap2> w(
+                static_cast<faiss::IndexIDMap2*>(clone_id_map(*m2, move)));
         w->construct_rev_map();
-        return w;
+        return w.release();
     }
     if (auto m = dynamic_cast<const faiss::IndexIDMap*>(index)) {
         return clone_id_map(*m, move);
