@@ -29,7 +29,14 @@ namespace {
 constexpr size_t kCodeSlack = 16;                       // decoders read words
 constexpr size_t kMaxChunkCandidates = size_t(1) << 26; // per search chunk
 constexpr size_t kMaxChunkRowFloats = size_t(1) << 24;  // prepared queries
+/// vectors an add assigns and encodes at a time (as IndexIVF's add_core);
+/// the CPU emulation of the kernels takes small batches, so that its tests
+/// run adds of several
+#ifdef TQ_CUDA_EMULATION
+constexpr idx_t kAddBatch = 256;
+#else
 constexpr idx_t kAddBatch = 65536;
+#endif
 
 template <typename T>
 void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
@@ -151,8 +158,10 @@ GpuIndexIVFTurboQuant::GpuIndexIVFTurboQuant(
         rotation_type,
         qjl_type,
         seed);
-    set_parameters(
-        cpu, std::unique_ptr<faiss::Index>(faiss::clone_index(cpu.quantizer)));
+    std::unique_ptr<faiss::Index> coarse(faiss::clone_index(cpu.quantizer));
+    TurboQuantizer tq = cpu.tq;
+    set_parameters(cpu, std::move(coarse), std::move(tq));
+    lists_.assign(nlist, {});
 }
 
 GpuIndexIVFTurboQuant::~GpuIndexIVFTurboQuant() {}
@@ -162,14 +171,16 @@ cudaStream_t GpuIndexIVFTurboQuant::stream() const {
 }
 
 void GpuIndexIVFTurboQuant::set_parameters(
-    const IndexIVFTurboQuant& cpu, std::unique_ptr<faiss::Index> coarse) {
+    const IndexIVFTurboQuant& cpu,
+    std::unique_ptr<faiss::Index> coarse,
+    TurboQuantizer&& tq) noexcept {
     d = cpu.d;
     metric_type = cpu.metric_type;
     metric_arg = cpu.metric_arg;
     nlist = cpu.nlist;
     nprobe = cpu.nprobe;
     max_codes = cpu.max_codes;
-    tq_ = cpu.tq;
+    tq_ = std::move(tq);
     by_residual_ = cpu.by_residual;
     centered_ = cpu.centered;
     search_defaults_ = cpu.search_defaults;
@@ -179,8 +190,9 @@ void GpuIndexIVFTurboQuant::set_parameters(
     dcodec_.reset();
     codes_.release();
     labels_.release();
-    lists_.assign(nlist, {});
+    lists_.clear();
     host_labels_.clear();
+    list_off_.clear();
     ntotal = 0;
     is_trained = false;
 }
@@ -226,8 +238,9 @@ void GpuIndexIVFTurboQuant::copyFrom(const IndexIVFTurboQuant& cpu) {
         rc = table->rc;
         src = table->src;
     }
+    TurboQuantizer tq = cpu.tq;
     // nothing below throws
-    set_parameters(cpu, std::move(coarse));
+    set_parameters(cpu, std::move(coarse), std::move(tq));
     rc_.swap(rc);
     src_.swap(src);
     dcodec_ = std::move(dcodec);
@@ -549,13 +562,16 @@ void GpuIndexIVFTurboQuant::reconstruct_n(
     // an id stored twice gives its last copy in list order; slots of ids
     // not in the index are left as they are
     FAISS_THROW_IF_NOT_FMT(
-        ni == 0 || (i0 >= 0 && ni > 0 && i0 + ni <= ntotal),
+        ni == 0 || (i0 >= 0 && i0 + ni <= ntotal),
         "GpuIndexIVFTurboQuant::reconstruct_n: ids [%ld, %ld + %ld) not "
         "within ntotal=%ld",
         (long)i0,
         (long)i0,
         (long)ni,
         (long)ntotal);
+    if (ni <= 0) {
+        return;
+    }
     std::vector<int64_t> pos;  // positions to decode
     std::vector<idx_t> slot;   // their slots in recons
     std::vector<idx_t> owner;  // their lists

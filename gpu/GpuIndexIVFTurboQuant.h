@@ -170,11 +170,13 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
     /// a CPU index with a copy of the quantizer and these parameters, no
     /// lists
     std::unique_ptr<IndexIVFTurboQuant> cpu_shell() const;
-    /// the parameters of cpu (trained or not) with its quantizer's copy
-    /// coarse; no lists, no device codec
+    /// the parameters of cpu (trained or not) with copies of its
+    /// quantizer and codec moved in; empty: no lists, no device codec.
+    /// Moves and scalars only (copyFrom's commit)
     void set_parameters(
         const IndexIVFTurboQuant& cpu,
-        std::unique_ptr<faiss::Index> coarse);
+        std::unique_ptr<faiss::Index> coarse,
+        TurboQuantizer&& tq) noexcept;
     /// a CPU index's lists, in position order (ids checked)
     struct Lists {
         std::vector<uint8_t> codes;

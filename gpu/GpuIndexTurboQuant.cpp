@@ -53,15 +53,18 @@ void to_device(T* dst, const T* src, size_t n, cudaStream_t s) {
 
 /// the selection keeps the larger ids of equal inner products first, as
 /// the CPU's heaps keep them; IndexTurboQuant then lists a run of equal
-/// distances by ascending id
+/// distances by ascending id (results before the padding: a run of -inf
+/// scores may end in empty slots, id -1, which stay last)
 void ascending_ids_in_ties(int nq, int k, float* distances, idx_t* labels) {
     for (int i = 0; i < nq; i++) {
         float* D = distances + (size_t)i * k;
         idx_t* I = labels + (size_t)i * k;
         for (int b = 0, e; b < k; b = e) {
-            for (e = b + 1; e < k && D[e] == D[b]; e++) {
+            for (e = b + 1; e < k && D[e] == D[b] && I[e] >= 0; e++) {
             }
             std::reverse(I + b, I + e);
+            for (; e < k && I[e] < 0; e++) { // padding
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 /**
  * Warp-level k-selection over 64-bit keys (select_k.cu makes them: the
- * float key's order-preserving bits, then the id, so that ties go to the
- * smaller id).
+ * float key's order-preserving bits, then the id or its complement, so that
+ * ties go to the smaller or the larger id).
  *
  * A warp holds the L = 32 R smallest keys it has folded in, sorted, in R
  * registers per lane (element j = 32 r + lane). It reads 32 keys at a time,

@@ -1385,7 +1385,7 @@ TEST(GpuTurboQuant, TiesLikeCpu) {
         GpuIndexTurboQuant gf(&res, *flat);
         GpuIndexIVFTurboQuant gi(&res, *ivf);
         gi.nprobe = 4;
-        for (size_t k : {1, 2, 3, 6, 10}) {
+        for (size_t k : {1, 2, 3, 6, 10, 150}) { // 150: the block path
             std::vector<float> D0, D(7 * k);
             std::vector<idx_t> I0, I(7 * k);
             for (const Mode& mode : kModes) {
@@ -1405,6 +1405,49 @@ TEST(GpuTurboQuant, TiesLikeCpu) {
                     << "ivf " << m << " k " << k;
         }
     }
+}
+
+// a vector the encoder refuses (finite, but its norm overflows a float:
+// inner-product indexes take any finite vector) fails the whole add,
+// also where the add runs in several batches (the CPU emulation's are 256
+// vectors): the batches before it are taken back, as for the CPU index
+// (whose one block of 65536 holds them all)
+TEST(GpuTurboQuant, IVFAddOfARefusedVectorAddsNothing) {
+    SKIP_WITHOUT_GPU();
+    StandardGpuResources res;
+    const size_t d = 32, nlist = 4, n = 700, k = 5;
+    std::vector<float> xb = gaussian(n, d, 53);
+    auto cpu = make_ivf(
+        d,
+        nlist,
+        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        faiss::METRIC_INNER_PRODUCT,
+        true,
+        xb);
+    cpu->add(100, xb.data());
+    GpuIndexIVFTurboQuant g(&res, *cpu);
+    g.nprobe = nlist;
+    const std::vector<float> q = noisy_copies(xb, d, 3, 5);
+    std::vector<float> D0(3 * k), D(3 * k);
+    std::vector<idx_t> I0(3 * k), I(3 * k);
+    g.search(3, q.data(), k, D0.data(), I0.data());
+    std::fill(xb.begin() + 600 * d, xb.begin() + 601 * d, 3e38f);
+    EXPECT_THROW(cpu->add(n, xb.data()), faiss::FaissException);
+    EXPECT_EQ(cpu->ntotal, 100);
+    try {
+        g.add(n, xb.data());
+        ADD_FAILURE() << "the add took a vector whose norm overflows";
+    } catch (const faiss::FaissException& e) {
+        EXPECT_NE(std::string(e.what()).find("600"), std::string::npos)
+                << e.what(); // names the caller's row
+    }
+    EXPECT_EQ(g.ntotal, 100);
+    for (size_t l = 0; l < nlist; l++) {
+        EXPECT_EQ(g.list_size(l), cpu->invlists->list_size(l)) << l;
+    }
+    g.search(3, q.data(), k, D.data(), I.data());
+    EXPECT_EQ(I, I0);
+    EXPECT_EQ(D, D0);
 }
 
 /// a coarse quantizer FAISS cannot clone (clone_index knows its own

@@ -405,6 +405,39 @@ def test_gpu_index_keeps_resources_alive(cpu_flat):
 
 
 @needs_device
+@pytest.mark.parametrize("wrap", ["IndexIDMap2", "IndexPreTransform"])
+def test_wrapped_gpu_index_keeps_resources_alive(wrap):
+    """a wrapper's proxy holds the proxy owning the GPU index; the
+    resources must outlive that index (they were released first: the index
+    then freed its device memory through a deleted object, a segfault)"""
+    xb, xq = gaussian(500, D_FLAT, 32), gaussian(3, D_FLAT, 33)
+    cpu = wrapped_cpu_index(wrap, xb)
+    gpu = ft.index_cpu_to_gpu(ft.StandardGpuResources(), 0, cpu)
+    gc.collect()
+    D0, I0 = cpu.search(xq, 4)
+    D, I = gpu.search(xq, 4)  # the resources still live
+    assert np.array_equal(I, I0)
+    del gpu
+    gc.collect()  # the GPU index goes first, then its resources
+
+
+@needs_device
+def test_gpu_size_fields_are_read_only(res, cpu_flat, cpu_ivf):
+    """ntotal, d and metric_type size and shape the device data: a write
+    sent reads past the codes (a segfault, or an illegal address)"""
+    for gpu in (ft.index_cpu_to_gpu(res, 0, cpu_flat),
+                ft.index_cpu_to_gpu(res, 0, cpu_ivf)):
+        n = gpu.ntotal
+        for name, value in (("ntotal", 10**9), ("d", 16),
+                            ("metric_type", faiss.METRIC_INNER_PRODUCT)):
+            with pytest.raises(AttributeError, match="read-only"):
+                setattr(gpu, name, value)
+        assert gpu.ntotal == n and gpu.d == 32
+        gpu.add(gaussian(3, 32, 34))  # the index still updates it
+        assert gpu.ntotal == n + 3
+
+
+@needs_device
 def test_in_faiss_wrappers_and_downcast(res):
     """a GPU index inside a faiss.IndexIDMap, and back as its class"""
     idmap = faiss.IndexIDMap(ft.GpuIndexTurboQuant(res, 32, 4))

@@ -116,6 +116,22 @@ for _cls, _checks in ((GpuIndexTurboQuant, _FLAT_CHECKS),
     _checked_init(_cls, keeps_res=True)
 
 _checked_init(StandardGpuResources, keeps_res=False)
+
+
+def _read_only(cls, name, why):
+    """cls.name readable as before, a write an AttributeError"""
+    getter = getattr(cls, name).fget
+
+    def refuse(self, value):
+        raise AttributeError(f"{cls.__name__}.{name} is read-only: {why}")
+    setattr(cls, name, property(getter, refuse))
+
+
+# the device arrays are sized by these (a write sent reads past them) and
+# the codes made for this metric
+for _cls in (GpuIndexTurboQuant, GpuIndexIVFTurboQuant):
+    for _name in ("ntotal", "d", "metric_type"):
+        _read_only(_cls, _name, "the index's device data depend on it")
 for _name in ("quantizer", "config", "last_search_stats"):
     _keep_owner(GpuIndexTurboQuant, _name)
 _keep_owner(GpuIndexIVFTurboQuant, "codec")
@@ -133,9 +149,12 @@ def index_cpu_to_gpu(res, device, index, config=None):
     index types. The result keeps `res` alive."""
     _require_device(device)
     gpu_index = _swig.index_cpu_to_gpu_c(res, int(device), index, config)
-    gpu_index = _as_python_class(gpu_index, gpu_index)  # faiss's wrappers
+    # res on the proxy that owns the C++ index, which is deleted before
+    # what the proxy references: a wrapper's downcast proxy (below) holds
+    # that owner, and res released first left the GPU index freeing its
+    # memory through a deleted resources object
     class_wrappers.add_to_referenced_objects(gpu_index, res)
-    return gpu_index
+    return _as_python_class(gpu_index, gpu_index)  # faiss's wrappers
 
 
 def index_gpu_to_cpu(index):
