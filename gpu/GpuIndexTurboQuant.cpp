@@ -615,7 +615,10 @@ void GpuIndexTurboQuant::search_host(
         stats_.tensor_cores |= tc;
         q0 += nq;
     }
-    clear_left_out(n * k, l2, distances, labels);
+    if (l2) { // a +inf distance is an empty slot, as in the CPU's heap;
+        // IndexTurboQuant keeps inner products of -inf with their ids
+        clear_left_out(n * k, l2, distances, labels);
+    }
     stats_.total_ms = ms_since(t0);
 }
 

@@ -259,8 +259,9 @@ enum class SelectPath { Auto, Warp, Block };
  * of the row's entries [g * seg_len, min(count(r), (g + 1) * seg_len)).
  * Equal keys go by the smaller id first, or by the larger if
  * larger_id_first (the CPU's inner-product heaps). ids null: id = position
- * in the row. NaN keys count as +inf, -0 as +0. Output at (r * nseg + g) *
- * k, padded with (+inf, -1). Both paths give the same output. */
+ * in the row; an id < 0 is no entry. NaN keys count as +inf, -0 as +0.
+ * Output at (r * nseg + g) * k, padded with (+inf, -1). Both paths give
+ * the same output. */
 void launch_select_k(
     const float* keys,
     const int* ids,

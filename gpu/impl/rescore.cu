@@ -107,8 +107,10 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_kernel(
         float key = exact_key<W>(
             c, codes, p, l, kept, y, sy, q.qconst[row], q.l2, sm, sm + 256);
         if (in && l == 0) {
+            // left out by the selector: no entry (id -1), which selection
+            // skips
             keys_out[slot] = kept ? key : __int_as_float(0x7f800000); // +inf
-            ids_out[slot] = labels ? (int)labels[p] : p;
+            ids_out[slot] = !kept ? -1 : labels ? (int)labels[p] : p;
         }
     }
 }
@@ -169,7 +171,7 @@ __global__ void __launch_bounds__(kRescoreThreads) rescore_lists_kernel(
             for (int g = 0; g < ng; g++) {
                 const size_t slot = row_start(rows, rw[g]) + i;
                 keys_out[slot] = kept ? keys[g] : __int_as_float(0x7f800000);
-                ids_out[slot] = labels ? (int)labels[p] : p;
+                ids_out[slot] = !kept ? -1 : labels ? (int)labels[p] : p;
             }
         }
     }

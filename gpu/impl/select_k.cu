@@ -64,9 +64,12 @@ struct SegmentKeys {
     float* out_keys; ///< its k results
     int* out_ids;
 
+    /// entry i; an id < 0 is no entry
     __device__ __forceinline__ SelectKey key(int i) const {
-        const uint32_t id = ids ? (uint32_t)ids[i] : (uint32_t)(beg + i);
-        return ((SelectKey)ordered_bits(keys[i]) << 32) | (id ^ flip);
+        const int id = ids ? ids[i] : beg + i;
+        return id < 0 ? kNoSelectKey
+                      : ((SelectKey)ordered_bits(keys[i]) << 32) |
+                        ((uint32_t)id ^ flip);
     }
 
     /// result i: key, or (+inf, -1) for no entry

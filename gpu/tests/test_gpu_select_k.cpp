@@ -3,8 +3,8 @@
  * k <= 128, block-wide radix and bitonic sort) on rows of every length the
  * searches give it (empty, shorter than k, longer than the block path's
  * shared-memory capacity), with tied keys, NaN, signed zeros and
- * infinities, with and without ids, in segments, through row offsets and
- * counts. Skips without a device (the CPU emulation runs it).
+ * infinities, with and without ids (-1: no entry), in segments, through row
+ * offsets and counts. Skips without a device (the CPU emulation runs it).
  */
 #include <gtest/gtest.h>
 
@@ -126,7 +126,9 @@ struct Rows {
         }
         ids.resize(keys.size());
         for (size_t i = 0; i < ids.size(); i++) {
-            ids[i] = (int)(rng() % 1000000); // any order, may repeat
+            // any order, may repeat; -1: no entry (a code a selector left
+            // out)
+            ids[i] = rng() % 20 == 0 ? -1 : (int)(rng() % 1000000);
         }
     }
 
@@ -142,6 +144,9 @@ struct Rows {
         const int beg = seg * seg_len, end = std::min(m, beg + seg_len);
         std::vector<Entry> e;
         for (int i = beg; i < end; i++) {
+            if (with_ids && ids[off[row] + i] < 0) {
+                continue;
+            }
             e.push_back(
                 {keys[off[row] + i],
                  with_ids ? (uint32_t)ids[off[row] + i] : (uint32_t)i});

@@ -374,16 +374,18 @@ def test_gpu_train_out_of_memory_keeps_the_index(res):
 @pytest.mark.parametrize("metric", [faiss.METRIC_L2,
                                     faiss.METRIC_INNER_PRODUCT])
 def test_gpu_overflowing_scores_rank_as_on_cpu(res, metric):
-    """a score of +-inf or NaN (a stored vector of entries 1e30, a query of
-    1e18) is an empty slot, label -1, as in the CPU's heaps; a NaN came
-    first on the GPU"""
+    """scores of +-inf or NaN (stored vectors of entries 1e30, queries of
+    +-1e18) as in the CPU's heaps: a +inf L2 distance or NaN is an empty
+    slot, label -1; an inner product of -inf keeps its label (the larger
+    ids of a run that k cuts); a NaN came first on the GPU"""
     cpu = ft.IndexTurboQuant(32, 4, metric=metric)
     cpu.add(gaussian(200, 32, 42))
-    cpu.add(np.full((1, 32), 1e30, dtype=np.float32))
+    cpu.add(np.full((2, 32), 1e30, dtype=np.float32))
     gpu = ft.index_cpu_to_gpu(res, 0, cpu)
     p = exact_flat()
-    for q in (np.full((1, 32), 1e18, dtype=np.float32), gaussian(2, 32, 43)):
-        for k in (3, 201):
+    for q in (np.full((1, 32), 1e18, dtype=np.float32),
+              np.full((1, 32), -1e18, dtype=np.float32), gaussian(2, 32, 43)):
+        for k in (3, 201, 204):
             D0, I0 = cpu.search(q, k, params=p)
             D, I = gpu.search(q, k)
             assert np.array_equal(I, I0), (k, I[:, -3:], I0[:, -3:])
