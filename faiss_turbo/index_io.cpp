@@ -1,10 +1,17 @@
 #include <faiss_turbo/index_io.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include <faiss/clone_index.h>
 #include <faiss/index_io.h>
@@ -151,12 +158,42 @@ void write_index(const faiss::Index* idx, FILE* f) {
 void write_index(const faiss::Index* idx, const char* fname) {
     FAISS_THROW_IF_NOT_MSG(idx, "faiss-turbo write_index: null index");
     FAISS_THROW_IF_NOT_MSG(fname, "faiss-turbo write_index: null file name");
-    if (!contains_turbo(idx)) {
-        faiss::write_index(idx, fname);
-        return;
+    // a temporary file beside the target, renamed over it once complete and
+    // on disk: a failed write (an index that cannot be written, a full
+    // disk) leaves what the file held. A link is followed, as opening it
+    // would.
+    char resolved[PATH_MAX];
+    const std::string target = realpath(fname, resolved) ? resolved : fname;
+    const std::string tmp = target + ".tmp-" + std::to_string(getpid());
+    FILE* f = fopen(tmp.c_str(), "wb");
+    FAISS_THROW_IF_NOT_FMT(
+            f,
+            "faiss-turbo write_index: cannot create %s: %s",
+            tmp.c_str(),
+            strerror(errno));
+    try {
+        {
+            faiss::FileIOWriter writer(f); // does not close f
+            faiss_turbo::write_index(idx, &writer);
+        }
+        FAISS_THROW_IF_NOT_FMT(
+                fflush(f) == 0 && fsync(fileno(f)) == 0,
+                "faiss-turbo write_index: writing %s: %s",
+                tmp.c_str(),
+                strerror(errno));
+    } catch (...) {
+        fclose(f);
+        unlink(tmp.c_str());
+        throw;
     }
-    faiss::FileIOWriter writer(fname);
-    faiss_turbo::write_index(idx, &writer);
+    if (fclose(f) != 0 || rename(tmp.c_str(), target.c_str()) != 0) {
+        const int err = errno;
+        unlink(tmp.c_str());
+        FAISS_THROW_FMT(
+                "faiss-turbo write_index: writing %s: %s",
+                target.c_str(),
+                strerror(err));
+    }
 }
 
 std::vector<uint8_t> serialize_index(const faiss::Index* idx) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -1084,8 +1085,28 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
     {
         Bytes sh = sample_files()[3].second; // holds an IndexHNSW over ours
         Bytes c = sh;
-        forge<int64_t>(c, find_section(sections_of(sh), "HNSG"), 0, 7);
+        const RawSection& hs = find_section(sections_of(sh), "HNSG");
+        forge<int64_t>(c, hs, 0, 7);
         expect_rejected(c);
+        // FAISS's HNSW fields end efConstruction (40), efSearch (16),
+        // upper_beam (1): a beam of 0 made the first search write through
+        // an empty buffer
+        const int32_t tail[3] = {40, 16, 1};
+        size_t at = 0;
+        for (size_t o = 0; o + sizeof(tail) <= hs.size; o++) {
+            if (memcmp(&sh[hs.payload() + o], tail, sizeof(tail)) == 0) {
+                at = o + 8;
+            }
+        }
+        ASSERT_GT(at, 0u);
+        for (int32_t beam : {0, -3}) {
+            c = sh;
+            forge<int32_t>(c, hs, at, beam);
+            expect_rejected(c);
+        }
+        c = sh;
+        forge<int32_t>(c, hs, at, 2); // a legal beam reads
+        EXPECT_NO_THROW(deserialize(c));
     }
     {
         // nprobe above nlist is legal (FAISS clamps it): it reads, and a
@@ -1172,6 +1193,35 @@ TEST(IOCorruption, GarbageAndFraming) {
     }
     c = Bytes(b.begin(), b.begin() + secs.back().offset);
     expect_rejected(c);
+}
+
+// a write that fails (here: search defaults it refuses) leaves the file
+// as it was, and no temporary file beside it; search defaults a search
+// takes (a large rerank_factor) are written
+TEST(IOErrors, FailedWriteKeepsTheFile) {
+    size_t d = 16;
+    std::vector<float> xb = data(kNb, d, 1);
+    IndexPtr flat(make_tq(d, 4, TQVariant::MSE, faiss::METRIC_L2, xb));
+    auto* f = dynamic_cast<IndexTurboQuant*>(flat.get());
+    const std::string path = tmp_path("keep.ftq");
+    faiss_turbo::write_index(flat.get(), path.c_str());
+    const Bytes before = serialize(flat.get());
+    f->search_defaults.prescan = -1;
+    EXPECT_THROW(
+            faiss_turbo::write_index(flat.get(), path.c_str()),
+            faiss::FaissException);
+    IndexPtr back(faiss_turbo::read_index(path.c_str()));
+    EXPECT_EQ(serialize(back.get()), before);
+    const std::string tmp = path + ".tmp-" + std::to_string(getpid());
+    EXPECT_NE(access(tmp.c_str(), F_OK), 0) << tmp << " left behind";
+    f->search_defaults.prescan = 0;
+    f->search_defaults.rerank_factor = 2e6f;
+    faiss_turbo::write_index(flat.get(), path.c_str());
+    back.reset(faiss_turbo::read_index(path.c_str()));
+    EXPECT_EQ(
+            dynamic_cast<IndexTurboQuant&>(*back).search_defaults.rerank_factor,
+            2e6f);
+    unlink(path.c_str());
 }
 
 TEST(IOErrors, MissingFile) {

@@ -257,10 +257,18 @@ void check_hnsw_graph(const faiss::HNSW& h, int64_t ntotal) {
                 "faiss-turbo read: HNSW graph: bad entry point");
     }
     const int kMaxEf = 1 << 24;
+    // upper_beam sizes a search's buffer (0: a write through its empty
+    // data); assign_probas, one per level, indexes cum_nneighbor_per_level
+    // when vectors are added
     FAISS_THROW_IF_NOT_MSG(
             h.efSearch >= 1 && h.efSearch <= kMaxEf && h.efConstruction >= 1 &&
-                    h.efConstruction <= kMaxEf,
+                    h.efConstruction <= kMaxEf && h.upper_beam >= 1 &&
+                    h.upper_beam <= kMaxEf,
             "faiss-turbo read: HNSW graph: bad search parameters");
+    FAISS_THROW_IF_NOT_MSG(
+            h.assign_probas.size() + 1 == h.cum_nneighbor_per_level.size(),
+            "faiss-turbo read: HNSW graph: level probabilities do not match "
+            "the levels");
     for (double p : h.assign_probas) {
         FAISS_THROW_IF_NOT_MSG(
                 std::isfinite(p) && p >= 0 && p <= 1,

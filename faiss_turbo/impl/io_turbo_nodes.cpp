@@ -59,11 +59,12 @@ std::vector<uint8_t> read_codes(
 /// read with the defaults.
 void put_search_defaults(
         PayloadWriter& w, const SearchParametersTurboQuant& s) {
-    // refuse now what could not be read back (a search would refuse it too)
+    // refuse now what could not be read back: what a search refuses too
+    // (check_scan_options: any finite rerank_factor >= 0)
     FAISS_THROW_IF_NOT_FMT(
             (s.scan_mode == TQ_SCAN_EXACT || s.scan_mode == TQ_SCAN_INT8) &&
                     std::isfinite(s.rerank_factor) && s.rerank_factor >= 0 &&
-                    s.rerank_factor <= 1e6 && s.prescan >= 0,
+                    s.prescan >= 0,
             "faiss-turbo write: search_defaults scan_mode=%d "
             "rerank_factor=%g prescan=%d are out of range",
             s.scan_mode,
@@ -86,7 +87,7 @@ SearchParametersTurboQuant get_search_defaults(PayloadReader& pr) {
     int32_t prescan = pr.remaining() == 0 ? 0 : pr.get<int32_t>();
     FAISS_THROW_IF_NOT_FMT(
             (mode == TQ_SCAN_EXACT || mode == TQ_SCAN_INT8) &&
-                    std::isfinite(rf) && rf >= 0 && rf <= 1e6 && prescan >= 0,
+                    std::isfinite(rf) && rf >= 0 && prescan >= 0,
             "faiss-turbo read: %s: bad search defaults (scan_mode %d, "
             "rerank_factor %g, prescan %d)",
             pr.what.c_str(),
