@@ -474,6 +474,11 @@ int main(int argc, char** argv) {
     }
     // a line at a time: a run cut by a time limit keeps what it printed
     setvbuf(stdout, nullptr, _IOLBF, 0);
+    if (nq_recall < 256 || d < 1 || nb < 1) {
+        // the batches below take up to 256 of the recall queries
+        fprintf(stderr, "usage: --nq-recall >= 256, --d >= 1, --nb >= 1\n");
+        return 2;
+    }
     if (getNumDevices() == 0) {
         printf("no CUDA device: nothing to benchmark\n");
         return 0;

@@ -100,6 +100,10 @@ DeviceCodec::DeviceCodec(
     y_ = DeviceBuffer<float>(res, device, "encode batch");
     resid_ = DeviceBuffer<float>(res, device, "encode batch");
     sr_ = DeviceBuffer<float>(res, device, "encode batch");
+    // cudaMemcpy from pageable memory may return before its copy lands,
+    // and the kernels run on the resources' non-blocking stream, which
+    // does not wait for it
+    TQ_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void DeviceCodec::upload_hadamard(

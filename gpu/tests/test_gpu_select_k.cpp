@@ -43,6 +43,7 @@ DevicePtr<T> to_device_array(const std::vector<T>& v) {
     DevicePtr<T> out(p);
     TQ_CUDA_CHECK(cudaMemcpy(
         p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    TQ_CUDA_CHECK(cudaDeviceSynchronize()); // a pageable copy may still land
     return out;
 }
 

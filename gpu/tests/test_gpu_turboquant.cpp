@@ -1862,6 +1862,9 @@ T* device_copy(const std::vector<T>& v) {
     TQ_CUDA_CHECK(cudaMalloc((void**)&p, std::max<size_t>(v.size(), 1) * sizeof(T)));
     TQ_CUDA_CHECK(cudaMemcpy(
         p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    // a pageable copy may still be landing; the indexes' streams do not
+    // wait for it
+    TQ_CUDA_CHECK(cudaDeviceSynchronize());
     return p;
 }
 
