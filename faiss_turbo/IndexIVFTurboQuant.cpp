@@ -332,6 +332,15 @@ IVFScanOptions IndexIVFTurboQuant::scan_options(
     return o;
 }
 
+void IndexIVFTurboQuant::check_scanner_options(
+        const faiss::SearchParameters* params, const char* what) const {
+    scan_options(params, 0, what);
+#if !FAISS_TURBO_SCANNER_TAKES_PARAMS
+    // FAISS < 1.8 gives a scanner no parameters: it reads search_defaults
+    scan_options(nullptr, 0, what);
+#endif
+}
+
 #if FAISS_TURBO_SCANNER_TAKES_PARAMS
 faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
         bool store_pairs,
@@ -392,7 +401,7 @@ void IndexIVFTurboQuant::range_search(
     // FAISS makes the range scanners inside its threads, where the
     // options' check could not throw: checked here (range scores are exact
     // whatever the options)
-    scan_options(params, 0, what);
+    check_scanner_options(params, what);
     faiss::IndexIVF::range_search(n, x, radius, result, params);
 }
 
@@ -414,6 +423,9 @@ void IndexIVFTurboQuant::search_preassigned(
     IVFScanOptionsSelector carrier;
     carrier.options =
             scan_options(params, k, "IndexIVFTurboQuant::search_preassigned");
+    if (store_pairs) { // no carrier: the scanner checks the options itself
+        check_scanner_options(params, "IndexIVFTurboQuant::search_preassigned");
+    }
     // FAISS refuses a selector with store_pairs (see IVFScanOptionsSelector)
     faiss::SearchParametersIVF wrapped;
     if (!store_pairs) {
@@ -468,7 +480,12 @@ void IndexIVFTurboQuant::range_search_preassigned(
     check_lists(what);
     check_assign(nx, keys, params, what);
     check_radius(radius, what);
-    scan_options(params, 0, what); // as range_search
+    check_scanner_options(params, what); // as range_search
+    // FAISS makes the scanner (which refuses the pair) in its threads
+    FAISS_THROW_IF_NOT_FMT(
+            !(store_pairs && params && params->sel),
+            "%s: a selector cannot be combined with store_pairs",
+            what);
     faiss::IndexIVF::range_search_preassigned(
             nx,
             x,

@@ -218,6 +218,12 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             idx_t k,
             const char* what) const;
 
+    /// before FAISS makes scanners in its threads (which cannot throw):
+    /// the options they will read, params' and, where FAISS gives them no
+    /// parameters, search_defaults
+    void check_scanner_options(
+            const faiss::SearchParameters* params, const char* what) const;
+
     /// throws unless search_defaults.prescan is 0 where the search uses
     /// the defaults (a flat-index option; checked where a search starts,
     /// before FAISS's threads; files refuse it too)

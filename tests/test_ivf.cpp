@@ -1103,8 +1103,57 @@ TEST(IVFInt8, BadOptionsThrow) {
     expect_throw(&p, "scan_mode");
     ivf->search_defaults.scan_mode = -1;
     expect_throw(nullptr, "scan_mode");
+    // FAISS makes the scanners of range searches and of store_pairs
+    // searches in its threads, where FAISS < 1.8 gives them no parameters:
+    // bad defaults must throw before, even with valid parameters (they
+    // ended the process)
+    auto good = ivf_params(4, TQ_SCAN_EXACT, 4);
+    faiss::RangeSearchResult rr(2);
+    tqtest::throws_with(
+            [&] { ivf->range_search(2, xb.data(), 1.0f, &rr, nullptr); },
+            "scan_mode");
+    std::vector<float> recons(2 * k * d);
+    tqtest::throws_with(
+            [&] {
+                ivf->search_and_reconstruct(
+                        2,
+                        xb.data(),
+                        k,
+                        D.data(),
+                        I.data(),
+                        recons.data(),
+                        nullptr);
+            },
+            "scan_mode");
+#if !FAISS_TURBO_SCANNER_TAKES_PARAMS
+    tqtest::throws_with(
+            [&] { ivf->range_search(2, xb.data(), 1.0f, &rr, &good); },
+            "scan_mode");
+#endif
     ivf->search_defaults.scan_mode = TQ_SCAN_INT8;
     EXPECT_NO_THROW(ivf->search(2, xb.data(), k, D.data(), I.data()));
+    EXPECT_NO_THROW(ivf->range_search(2, xb.data(), 1.0f, &rr, &good));
+    // a selector with store_pairs: refused before FAISS's threads
+    std::vector<idx_t> assign(2 * 4);
+    std::vector<float> cdis(2 * 4);
+    ivf->quantizer->search(2, xb.data(), 4, cdis.data(), assign.data());
+    faiss::IDSelectorRange sel(0, 100);
+    auto ps = ivf_params(4, TQ_SCAN_EXACT, 4);
+    ps.sel = &sel;
+    faiss::RangeSearchResult rp(2);
+    tqtest::throws_with(
+            [&] {
+                ivf->range_search_preassigned(
+                        2,
+                        xb.data(),
+                        1.0f,
+                        assign.data(),
+                        cdis.data(),
+                        &rp,
+                        true,
+                        &ps);
+            },
+            "store_pairs");
 }
 
 // One thread or two: the same results, bit for bit (each query's lists are
