@@ -109,6 +109,9 @@ const RotationType kDense = RotationType::DENSE;
 const QJLType kQHad = QJLType::HADAMARD;
 const QJLType kQGauss = QJLType::GAUSSIAN;
 const TQVariant kMSE = TQVariant::MSE;
+/// the codec most tests take: 4-bit debiased MSE
+const Codec kMse4 = {
+    "mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
 const TQVariant kPROD = TQVariant::PROD;
 
 std::vector<uint8_t> gpu_codes(const GpuIndexTurboQuant& g) {
@@ -640,9 +643,7 @@ TEST(GpuTurboQuant, SelectorLikeCpu) {
         size_t d;
     };
     const Case cases[] = {
-        {{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
-         faiss::METRIC_L2,
-         64},
+        {kMse4, faiss::METRIC_L2, 64},
         {{"mse3 ip", 3, kMSE, true, false, kHad, kQGauss},
          faiss::METRIC_INNER_PRODUCT,
          48},
@@ -710,7 +711,7 @@ TEST(GpuTurboQuant, SearchFewerVectorsThanK) {
     for (auto metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
         search_case(
             res,
-            {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+            kMse4,
             metric,
             32,
             50,
@@ -1177,7 +1178,7 @@ TEST(GpuTurboQuant, IVFSelectorLikeCpu) {
         auto cpu = make_ivf(
             d,
             nlist,
-            {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+            kMse4,
             m,
             true,
             xb);
@@ -1219,7 +1220,7 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     auto cpu = make_ivf(
         d,
         nlist,
-        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        kMse4,
         faiss::METRIC_L2,
         true,
         xb);
@@ -1277,7 +1278,7 @@ TEST(GpuTurboQuant, IVFAddOutOfMemoryLeavesIndexUnchanged) {
     auto cpu = make_ivf(
         d,
         nlist,
-        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        kMse4,
         faiss::METRIC_L2,
         true,
         xb);
@@ -1367,7 +1368,7 @@ TEST(GpuTurboQuant, TiesLikeCpu) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
     const size_t d = 32, nu = 300, n = 4 * nu + 1;
-    const Codec c{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    const Codec c = kMse4;
     std::vector<float> u = gaussian(nu, d, 51), xb;
     for (int r = 0; r < 4; r++) {
         xb.insert(xb.end(), u.begin(), u.end());
@@ -1420,7 +1421,7 @@ TEST(GpuTurboQuant, IVFAddOfARefusedVectorAddsNothing) {
     auto cpu = make_ivf(
         d,
         nlist,
-        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        kMse4,
         faiss::METRIC_INNER_PRODUCT,
         true,
         xb);
@@ -1487,8 +1488,7 @@ TEST(GpuTurboQuant, IVFCopyFromFailureLeavesIndexUnchanged) {
     SKIP_WITHOUT_GPU();
     StandardGpuResources res;
     const size_t d = 32, nlist = 8, k = 10;
-    const Codec codec{
-        "mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    const Codec codec = kMse4;
     std::vector<float> xb = gaussian(1600, d, 41);
     auto a = make_ivf(d, nlist, codec, faiss::METRIC_L2, true, xb);
     a->add(600, xb.data());
@@ -1599,7 +1599,7 @@ TEST(GpuTurboQuant, IVFInnerProductOldLayoutRoundTrips) {
     auto cpu = make_ivf(
         d,
         nlist,
-        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        kMse4,
         faiss::METRIC_INNER_PRODUCT,
         true,
         xb);
@@ -1666,7 +1666,7 @@ TEST(GpuTurboQuant, IVFQueriesSharingListsLikeCpu) {
     std::vector<float> xb = gaussian(nb, d, 51);
     std::vector<float> q = noisy_copies(xb, d, 17, 52);
     const Codec codecs[] = {
-        {"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
+        kMse4,
         {"prod3", 3, kPROD, false, false, kHad, kQHad},
     };
     for (const Codec& c : codecs) {
@@ -1914,9 +1914,7 @@ TEST(GpuTurboQuant, IVFTrainedOnGpuSideEqualsCpu) {
         bool residual;
     };
     const Case cases[] = {
-        {{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss},
-         faiss::METRIC_L2,
-         true},
+        {kMse4, faiss::METRIC_L2, true},
         {{"mse2 centered ip, no residual",
           2,
           kMSE,
@@ -1994,7 +1992,7 @@ TEST(GpuTurboQuant, DeviceVectorsQueriesAndResults) {
     EXPECT_TRUE(isDevicePointer(dx + nb * d - 1));
     EXPECT_FALSE(isDevicePointer(xb.data()));
 
-    Codec c{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    const Codec c = kMse4;
     auto cpu = make_cpu(d, c);
     cpu->add(nb, xb.data());
     GpuIndexTurboQuant g(&res, *cpu);
@@ -2064,7 +2062,7 @@ TEST(GpuTurboQuant, SearchDefaultsSurviveRoundTrip) {
     StandardGpuResources res;
     const size_t d = 32, nb = 400;
     std::vector<float> xb = gaussian(nb, d, 46);
-    Codec c{"mse4", 4, kMSE, true, false, RotationType::AUTO, kQGauss};
+    const Codec c = kMse4;
     auto flat = make_cpu(d, c);
     flat->add(nb, xb.data());
     flat->search_defaults.scan_mode = TQ_SCAN_EXACT;
