@@ -233,7 +233,9 @@ faiss::Index* read_index(const char* fname, int io_flags) {
     }
     if (!is_turbo_magic(magic)) {
         // FAISS opens it itself, so that its mmap / on-disk flags work
-        return faiss::read_index(fname, io_flags);
+        return guarded("faiss read", [&] {
+            return faiss::read_index(fname, io_flags);
+        });
     }
     faiss::FileIOReader reader(fname);
     return guarded("faiss-turbo read", [&] {
