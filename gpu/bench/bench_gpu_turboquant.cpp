@@ -75,6 +75,19 @@ struct Timer {
         cudaEventElapsedTime(&ms, a, b);
         return ms;
     }
+    /// median of 7 timed launches after a warm-up
+    template <class F> double median_ms(F launch) {
+        std::vector<double> ms;
+        for (int r = 0; r < 8; r++) {
+            start();
+            launch();
+            double t = stop();
+            if (r > 0) {
+                ms.push_back(t);
+            }
+        }
+        return median(ms);
+    }
 };
 
 double copy_bandwidth() {
@@ -279,16 +292,7 @@ void scan_kernels_alone(
     auto time_it = [&](bool tc, bool tc4, int nq) {
         q.nq = nq;
         approx_error_model(c, tc, &q.rel, &q.abs);
-        std::vector<double> ms;
-        for (int r = 0; r < 8; r++) {
-            tm.start();
-            launch_scan_approx(tc, sa, tc4);
-            double t = tm.stop();
-            if (r > 0) {
-                ms.push_back(t);
-            }
-        }
-        return median(ms);
+        return tm.median_ms([&] { launch_scan_approx(tc, sa, tc4); });
     };
     for (int nq : {1, 8, 16, 32, 64}) {
         char cols[3][64];
@@ -351,17 +355,10 @@ void select_alone() {
             for (int p = 0; p < 2; p++) {
                 const SelectPath path =
                         p ? SelectPath::Block : SelectPath::Warp;
-                std::vector<double> t;
-                for (int r = 0; r < 8; r++) {
-                    tm.start();
+                ms[p] = tm.median_ms([&] {
                     launch_select_k(keys, nullptr, rows, 1, m, k, ok, oi, 0,
                                     false, path);
-                    double e = tm.stop();
-                    if (r > 0) {
-                        t.push_back(e);
-                    }
-                }
-                ms[p] = median(t);
+                });
             }
             printf("%6d %8d %5d %10.4f %10.4f %6.1fx\n", nrows, m, k, ms[0],
                    ms[1], ms[1] / ms[0]);
