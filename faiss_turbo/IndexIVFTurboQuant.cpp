@@ -8,6 +8,7 @@
 
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissAssert.h>
+#include <faiss/impl/IDSelector.h>
 #include <faiss/invlists/DirectMap.h>
 #include <faiss/invlists/InvertedLists.h>
 
@@ -581,7 +582,9 @@ void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
         return;
     }
     // FAISS's InvertedLists::merge_from reads get_codes() as rows, which
-    // blocked lists are not: move row codes list by list
+    // blocked lists are not: move row codes list by list, the counts
+    // with each list, so that a failure part way (out of memory) leaves
+    // every vector in one index or the other, counted there
     std::vector<idx_t> ids;
     for (size_t l = 0; l < nlist; l++) {
         const size_t n = o.invlists->list_size(l);
@@ -595,9 +598,9 @@ void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
         }
         invlists->add_entries(l, n, ids.data(), ListRows(*o.invlists, l).get());
         o.invlists->resize(l, 0);
+        ntotal += n;
+        o.ntotal -= n;
     }
-    ntotal += o.ntotal;
-    o.ntotal = 0;
 }
 
 void IndexIVFTurboQuant::update_vectors(
@@ -605,12 +608,41 @@ void IndexIVFTurboQuant::update_vectors(
     FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
     check_input(nv, x, "update_vectors", "vector");
     check_update_ids(nv, ids);
-    if (direct_map.type == faiss::DirectMap::Array &&
-        dynamic_cast<BlockedInvertedLists*>(invlists)) {
-        update_blocked(nv, ids, x);
-        return;
+    // the new codes before any vector moves: a vector encode refuses (one
+    // too long for float) must leave the stored ones in place, where
+    // FAISS's Hashtable path removes them first
+    std::vector<idx_t> assign(nv);
+    quantizer->assign(nv, x, assign.data());
+    for (int i = 0; i < nv; i++) {
+        FAISS_THROW_IF_NOT_FMT(
+                assign[i] >= 0 && assign[i] < (idx_t)nlist,
+                "update_vectors: vector %d assigned to list %ld of %zd",
+                i,
+                (long)assign[i],
+                nlist);
     }
-    faiss::IndexIVF::update_vectors(nv, ids, x);
+    std::vector<uint8_t> codes(nv * code_size);
+    encode_vectors(nv, x, assign.data(), codes.data());
+    if (direct_map.type == faiss::DirectMap::Hashtable) {
+        replace_hashed(nv, ids, assign.data(), codes.data());
+    } else if (dynamic_cast<BlockedInvertedLists*>(invlists)) {
+        update_blocked(nv, ids, assign.data(), codes.data());
+    } else {
+        direct_map.update_codes(invlists, nv, ids, assign.data(), codes.data());
+    }
+}
+
+void IndexIVFTurboQuant::replace_hashed(
+        int nv, const idx_t* ids, const idx_t* assign, const uint8_t* codes) {
+    faiss::IDSelectorArray sel(nv, ids);
+    const size_t removed = remove_ids(sel);
+    FAISS_THROW_IF_NOT(removed == (size_t)nv); // check_update_ids' ids
+    for (int i = 0; i < nv; i++) {
+        const size_t ofs =
+                invlists->add_entry(assign[i], ids[i], codes + i * code_size);
+        direct_map.add_single_id(ids[i], assign[i], ofs);
+        ntotal++;
+    }
 }
 
 void IndexIVFTurboQuant::check_update_ids(int nv, const idx_t* ids) const {
@@ -641,11 +673,7 @@ void IndexIVFTurboQuant::check_update_ids(int nv, const idx_t* ids) const {
 }
 
 void IndexIVFTurboQuant::update_blocked(
-        int nv, const idx_t* ids, const float* x) {
-    std::vector<idx_t> assign(nv);
-    quantizer->assign(nv, x, assign.data());
-    std::vector<uint8_t> codes(nv * code_size);
-    encode_vectors(nv, x, assign.data(), codes.data());
+        int nv, const idx_t* ids, const idx_t* assign, const uint8_t* codes) {
     // DirectMap::update_codes' steps: the entry leaves its list (the
     // list's last one takes its place), then joins its new list
     std::vector<idx_t>& where = direct_map.array;
@@ -663,7 +691,7 @@ void IndexIVFTurboQuant::update_blocked(
         invlists->resize(l, last);
         const size_t l2 = assign[i];
         where[id] = faiss::lo_build(l2, invlists->list_size(l2));
-        invlists->add_entry(l2, id, codes.data() + i * code_size);
+        invlists->add_entry(l2, id, codes + i * code_size);
     }
 }
 

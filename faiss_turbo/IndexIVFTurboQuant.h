@@ -189,8 +189,8 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// InvertedLists::merge_from would read their blocks as rows)
     void merge_from(faiss::Index& other, idx_t add_id) override;
 
-    /// IndexIVF's (Array or Hashtable direct map), with every id and
-    /// vector checked before any moves;
+    /// IndexIVF's (Array or Hashtable direct map), with every id checked
+    /// and every vector encoded before any moves;
     /// blocked lists are updated here (update_blocked): FAISS's
     /// DirectMap::update_codes would leak their codes (it takes
     /// get_single_code without release_codes)
@@ -253,8 +253,21 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
    private:
     IVFCentroidCache centroid_cache;
 
-    /// update_vectors over blocked lists, ids and vectors checked
-    void update_blocked(int nv, const idx_t* ids, const float* x);
+    /// update_vectors' moves over blocked lists (an Array direct map), ids
+    /// checked, the new codes and lists given
+    void update_blocked(
+            int nv,
+            const idx_t* ids,
+            const idx_t* assign,
+            const uint8_t* codes);
+
+    /// update_vectors' moves with a Hashtable direct map: the old entries
+    /// removed, the new ones added
+    void replace_hashed(
+            int nv,
+            const idx_t* ids,
+            const idx_t* assign,
+            const uint8_t* codes);
 
     /// throws unless every id is in the direct map, once
     void check_update_ids(int nv, const idx_t* ids) const;

@@ -867,6 +867,10 @@ TEST(IVF, BadInputThrows) {
     // update_vectors with a bad id changes nothing, for both layouts and
     // both direct maps: FAISS moved the vectors before it (Array), or
     // removed them all and then threw (Hashtable: an unknown or repeated id)
+    // A vector encode refuses (too long for float: only the L2 input check
+    // stops it earlier) changes nothing either (Hashtable: FAISS removed
+    // the old vector first)
+    std::vector<float> too_long(2 * d, 1e38f);
     for (bool blocked : {false, true}) {
         for (auto map :
              {faiss::DirectMap::Array, faiss::DirectMap::Hashtable}) {
@@ -875,9 +879,18 @@ TEST(IVF, BadInputThrows) {
                     << "blocked " << blocked << " map " << (int)map);
             std::unique_ptr<IndexIVFTurboQuant> upd(
                     blocked ? new IndexIVFTurboQuantFastScan(
-                                      new faiss::IndexFlatL2(d), d, 8, 4)
+                                      new faiss::IndexFlatIP(d),
+                                      d,
+                                      8,
+                                      4,
+                                      faiss::METRIC_INNER_PRODUCT)
                             : new IndexIVFTurboQuant(
-                                      new faiss::IndexFlatL2(d), d, 8, 4));
+                                      new faiss::IndexFlatIP(d),
+                                      d,
+                                      8,
+                                      4,
+                                      TQVariant::MSE,
+                                      faiss::METRIC_INNER_PRODUCT));
             upd->own_fields = true;
             upd->train(nb, xb.data());
             upd->add(nb, xb.data());
@@ -893,6 +906,13 @@ TEST(IVF, BadInputThrows) {
                 upd->reconstruct_n(0, nb, after.data());
                 EXPECT_EQ(before, after);
             }
+            idx_t ok_ids[2] = {3, 4};
+            EXPECT_THROW(
+                    upd->update_vectors(2, ok_ids, too_long.data()),
+                    faiss::FaissException);
+            EXPECT_EQ(upd->ntotal, (idx_t)nb);
+            upd->reconstruct_n(0, nb, after.data());
+            EXPECT_EQ(before, after);
             idx_t ids[2] = {3, 4};
             upd->update_vectors(2, ids, xb.data() + 10 * d);
             upd->reconstruct_n(0, nb, after.data());
