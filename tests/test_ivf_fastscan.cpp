@@ -439,6 +439,62 @@ TEST(IVFFastScan, RemoveReconstructMergeClone) {
     EXPECT_EQ(whole.rows->ntotal, (idx_t)nb); // a refused merge moves nothing
 }
 
+/// blocked lists whose add_entries fails after `left` calls (out of memory)
+struct FailingLists : BlockedInvertedLists {
+    mutable int left;
+    FailingLists(const BlockedInvertedLists& il, int left)
+        : BlockedInvertedLists(il), left(left) {}
+    size_t add_entries(
+            size_t list_no,
+            size_t n,
+            const idx_t* ids_in,
+            const uint8_t* code) override {
+        if (left-- == 0) {
+            throw std::bad_alloc();
+        }
+        return BlockedInvertedLists::add_entries(list_no, n, ids_in, code);
+    }
+};
+
+/// the ids in the lists of an index, sorted; checks ntotal is their count
+std::vector<idx_t> list_ids(const faiss::IndexIVF& index) {
+    std::vector<idx_t> all;
+    for (size_t l = 0; l < index.nlist; l++) {
+        faiss::InvertedLists::ScopedIds ids(index.invlists, l);
+        all.insert(
+                all.end(), ids.get(), ids.get() + index.invlists->list_size(l));
+    }
+    EXPECT_EQ((idx_t)all.size(), index.ntotal);
+    std::sort(all.begin(), all.end());
+    return all;
+}
+
+TEST(IVFFastScan, MergeFailingPartWayLosesNothing) {
+    const size_t d = 32, nb = 600;
+    std::vector<float> xb = random_gaussian(nb, d, 5);
+    Pair whole = make_pair(d, {4, faiss::METRIC_L2, true, false, true}, xb);
+    std::unique_ptr<IndexIVFTurboQuantFastScan> a(whole.fs->clone());
+    std::unique_ptr<IndexIVFTurboQuantFastScan> b(whole.fs->clone());
+    a->reset();
+    b->reset();
+    a->add(200, xb.data());
+    b->add(nb - 200, xb.data() + 200 * d);
+    // the third non-empty list of b fails to join a's lists
+    a->replace_invlists(new FailingLists(a->blocked_lists(), 2), true);
+    EXPECT_THROW(a->merge_from(*b, 200), std::bad_alloc);
+    std::vector<idx_t> ia = list_ids(*a), ib = list_ids(*b);
+    EXPECT_GT(ia.size(), 200u); // two lists moved
+    EXPECT_LT(ia.size(), nb);
+    for (idx_t& id : ib) {
+        id += 200;
+    }
+    ia.insert(ia.end(), ib.begin(), ib.end());
+    std::sort(ia.begin(), ia.end());
+    for (size_t i = 0; i < nb; i++) {
+        ASSERT_EQ(ia[i], (idx_t)i); // each vector once, in a or in b
+    }
+}
+
 TEST(IVFFastScan, RangeSearchSelectorThreads) {
     const size_t d = 40, nb = 1000, nq = 8, k = 10;
     std::vector<float> xb = random_gaussian(nb, d, 7);
