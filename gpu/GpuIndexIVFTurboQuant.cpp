@@ -713,7 +713,12 @@ void GpuIndexIVFTurboQuant::search_host(
     // FAISS's IVF parameters, as the CPU index takes them
     size_t np = nprobe, mc = max_codes;
     const faiss::SearchParameters* qparams = nullptr;
-    if (auto ivfp = dynamic_cast<const faiss::SearchParametersIVF*>(params)) {
+    auto ivfp = dynamic_cast<const faiss::SearchParametersIVF*>(params);
+    FAISS_THROW_IF_NOT_MSG(
+        !params || ivfp,
+        "GpuIndexIVFTurboQuant::search: params must be a "
+        "SearchParametersIVF (nprobe, max_codes, sel), as IndexIVF's");
+    if (ivfp) {
         np = ivfp->nprobe;
         mc = ivfp->max_codes;
         qparams = ivfp->quantizer_params;

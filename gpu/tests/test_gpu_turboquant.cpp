@@ -1193,6 +1193,11 @@ TEST(GpuTurboQuant, IVFSelectorLikeCpu) {
                 std::vector<float> D(nq * k);
                 std::vector<idx_t> I(nq * k);
                 g.search(nq, q.data(), k, D.data(), I.data(), &p);
+                faiss::SearchParameters plain; // refused, as IndexIVF does
+                plain.sel = sel;
+                EXPECT_THROW(
+                    g.search(nq, q.data(), k, D.data(), I.data(), &plain),
+                    faiss::FaissException);
                 char what[200];
                 snprintf(
                     what,

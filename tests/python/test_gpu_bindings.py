@@ -294,6 +294,8 @@ def test_flat_and_ivf_selector_like_cpu(res):
     D, I = givf.search(
         xq, 10, params=faiss.SearchParametersIVF(nprobe=4, sel=sel))
     assert_same_results(ref, D, I)
+    with pytest.raises(RuntimeError, match="must be a SearchParametersIVF"):
+        givf.search(xq, 10, params=faiss.SearchParameters(sel=sel))
 
 
 @needs_device
