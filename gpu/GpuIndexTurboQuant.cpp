@@ -297,20 +297,23 @@ void GpuIndexTurboQuant::copyFrom(const IndexTurboQuant& cpu) {
 
 void GpuIndexTurboQuant::copyTo(IndexTurboQuant* cpu) const {
     FAISS_THROW_IF_NOT_MSG(cpu, "copyTo: null index");
-    // the codes first: if they cannot be read, cpu stays as it was
-    std::vector<uint8_t> codes(ntotal * code_size());
-    get_codes(0, ntotal, codes.data());
+    // all that can fail first (the device read, host memory), so that cpu
+    // stays as it was; then a reset (empty containers: no allocation),
+    // moves and a swap
+    TurboQuantizer tq = codec_.tq;
+    decltype(cpu->codes) codes;
+    codes.resize(ntotal * code_size());
+    get_codes(0, ntotal, codes_data(codes));
     *cpu = IndexTurboQuant();
     cpu->search_defaults = codec_.search_defaults;
     cpu->d = d;
     cpu->metric_type = metric_type;
     cpu->metric_arg = metric_arg;
-    cpu->tq = codec_.tq;
+    cpu->tq = std::move(tq);
     cpu->centered = codec_.centered;
     cpu->code_size = code_size();
     cpu->is_trained = is_trained;
-    cpu->codes.resize(codes.size());
-    memcpy(codes_data(cpu->codes), codes.data(), codes.size());
+    std::swap(cpu->codes, codes);
     cpu->ntotal = ntotal;
 }
 
