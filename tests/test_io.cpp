@@ -211,7 +211,9 @@ void expect_same_index(
         const std::vector<float>& xq) {
     ASSERT_TRUE(b);
     auto ha = dynamic_cast<const faiss::IndexHNSW*>(a);
-    if (ha && dynamic_cast<const faiss_turbo::IndexTurboQuant*>(ha->storage)) {
+    if (ha && (dynamic_cast<const faiss_turbo::IndexTurboQuant*>(ha->storage) ||
+               dynamic_cast<const faiss_turbo::IndexTurboQuantFastScan*>(
+                       ha->storage))) {
         EXPECT_EQ(typeid(faiss_turbo::IndexHNSWTurboQuant), typeid(*b));
     } else {
         EXPECT_EQ(typeid(*a), typeid(*b));
@@ -730,6 +732,12 @@ TEST(IORoundTrip, Containers) {
     }
     {
         faiss::IndexHNSW h(tq(), 8);
+        h.own_fields = true;
+        h.add(kNb, xb.data());
+        check_round_trips(&h, xq);
+    }
+    { // fast-scan storage: IndexHNSWTurboQuant too (it was a plain IndexHNSW)
+        faiss::IndexHNSW h(new faiss_turbo::IndexTurboQuantFastScan(d, 4), 8);
         h.own_fields = true;
         h.add(kNb, xb.data());
         check_round_trips(&h, xq);

@@ -18,6 +18,7 @@
 
 #include <faiss_turbo/IndexHNSWTurboQuant.h>
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/compat.h>
 #include <faiss_turbo/impl/io_faiss_parts.h>
 #include <faiss_turbo/impl/io_nodes.h>
@@ -258,6 +259,12 @@ faiss::Index* read_shards(const Section& head, SectionReader& r, int depth) {
  * IndexHNSW over any storage: head {fields}, HNSG graph, storage node
  *************************************************************/
 
+/// one of our flat indexes (rows or fast-scan blocks)
+bool is_turbo_storage(const faiss::Index* storage) {
+    return dynamic_cast<const IndexTurboQuant*>(storage) ||
+           dynamic_cast<const IndexTurboQuantFastScan*>(storage);
+}
+
 void write_hnsw(const faiss::IndexHNSW& idx, SectionWriter& w, int depth) {
     w.write(kTagHNSW, head_of(idx));
     write_hnsw_graph(idx, w);
@@ -275,7 +282,7 @@ faiss::Index* read_hnsw(const Section& head, SectionReader& r, int depth) {
     // over our storage: the class that checks queries before FAISS's
     // graph search (IndexHNSWTurboQuant.h)
     std::unique_ptr<faiss::IndexHNSW> out;
-    if (dynamic_cast<const IndexTurboQuant*>(storage.get())) {
+    if (is_turbo_storage(storage.get())) {
         out = std::make_unique<IndexHNSWTurboQuant>();
     } else {
         out = std::make_unique<faiss::IndexHNSW>();
