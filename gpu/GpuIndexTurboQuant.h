@@ -142,7 +142,8 @@ class GpuIndexTurboQuant : public faiss::Index {
         return config_.device;
     }
 
-    const TurboQuantizer& quantizer() const {
+    /// the codec (the CPU index's tq; codec() on the IVF index too)
+    const TurboQuantizer& codec() const {
         return codec_.tq;
     }
 

@@ -244,7 +244,7 @@ void scan_kernels_alone(
     size_t nb,
     const float* xb,
     double nominal) {
-    DeviceCodec dc(&res, 0, idx.quantizer());
+    DeviceCodec dc(&res, 0, idx.codec());
     const CodecView& c = dc.view();
     uint8_t* codes = dalloc<uint8_t>(nb * c.code_size + 16);
     dc.encode(nb, xb, codes, 0);

@@ -1005,7 +1005,7 @@ TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {
         &res, d, 4, kMSE, faiss::METRIC_L2, true, true, kHad, kQHad);
     EXPECT_FALSE(g2.is_trained);
     g2.train(n, x.data());
-    EXPECT_EQ(g2.quantizer().mean, cpu->tq.mean);
+    EXPECT_EQ(g2.codec().mean, cpu->tq.mean);
     float* xd = nullptr;
     TQ_CUDA_CHECK(cudaMalloc((void**)&xd, n * d * sizeof(float)));
     TQ_CUDA_CHECK(cudaMemcpy(
@@ -2037,8 +2037,8 @@ TEST(GpuTurboQuant, DevicePointerChecks) {
     GpuIndexTurboQuant g(&res, *cpu), gh(&res, *cpu);
     g.train(nb, dx);
     gh.train(nb, xb.data());
-    EXPECT_EQ(g.quantizer().mean, gh.quantizer().mean);
-    EXPECT_FALSE(g.quantizer().mean.empty());
+    EXPECT_EQ(g.codec().mean, gh.codec().mean);
+    EXPECT_FALSE(g.codec().mean.empty());
 
     EXPECT_THROW(g.add_from_device(nb, xb.data()), faiss::FaissException);
     std::vector<uint8_t> codes(nb * g.code_size());

@@ -395,10 +395,23 @@ def test_gpu_overflowing_scores_rank_as_on_cpu(res, metric):
 
 
 @needs_device
+def test_gpu_names_like_cpu(res, cpu_flat, cpu_ivf):
+    """index.tq and index.code_size, as on the CPU classes, read-only"""
+    for cpu in (cpu_flat, cpu_ivf):
+        gpu = ft.index_cpu_to_gpu(res, 0, cpu)
+        assert gpu.code_size == cpu.code_size == cpu.tq.code_size
+        assert gpu.tq.seed == cpu.tq.seed and gpu.tq.bits == cpu.tq.bits
+        assert gpu.tq.d == cpu.tq.d and gpu.tq.variant == cpu.tq.variant
+        for name in ("tq", "code_size"):
+            with pytest.raises(AttributeError):
+                setattr(gpu, name, None)
+
+
+@needs_device
 def test_gpu_index_keeps_resources_alive(cpu_flat):
     r = ft.StandardGpuResources()
     gpu = ft.index_cpu_to_gpu(r, 0, cpu_flat)
-    q = gpu.quantizer()
+    q = gpu.tq
     del r, gpu
     gc.collect()
     assert q.code_size == cpu_flat.code_size  # the index lives on through q
@@ -701,7 +714,7 @@ def test_flat_sa_codec_and_failed_copy(res):
     with pytest.raises(RuntimeError):
         small.copyFrom(big)
     r.setMemoryLimit(0)
-    assert small.ntotal == 500 and small.code_size() == cpu.code_size
+    assert small.ntotal == 500 and small.code_size == cpu.code_size
     assert np.array_equal(small.get_codes(), flat_codes(cpu))
     # nor does an IVF index of that d wait for train() to say so
     with pytest.raises(RuntimeError, match="d <= 4096, not d=5000"):

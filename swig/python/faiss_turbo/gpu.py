@@ -102,7 +102,7 @@ def _get_codes(self, i0=0, n=None):
         raise ValueError(
             "get_codes(%d, %d) out of range: ntotal=%d"
             % (i0, n, self.ntotal))
-    codes = np.empty((n, self.code_size()), dtype=np.uint8)
+    codes = np.empty((n, self.code_size), dtype=np.uint8)
     self.get_codes_c(i0, n, swig_ptr(codes))
     return codes
 
@@ -132,9 +132,15 @@ def _read_only(cls, name, why):
 for _cls in (GpuIndexTurboQuant, GpuIndexIVFTurboQuant):
     for _name in ("ntotal", "d", "metric_type"):
         _read_only(_cls, _name, "the index's device data depend on it")
-for _name in ("quantizer", "config", "last_search_stats"):
+for _name in ("codec", "config", "last_search_stats"):
     _keep_owner(GpuIndexTurboQuant, _name)
 _keep_owner(GpuIndexIVFTurboQuant, "codec")
+# the CPU classes' names: index.tq (the codec) and index.code_size (bytes
+# per vector in the lists / the codes array), read-only
+for _cls in (GpuIndexTurboQuant, GpuIndexIVFTurboQuant):
+    _cls.tq = property(_cls.codec, doc="the codec, as the CPU index's tq")
+    _cls.code_size = property(lambda self: self.codec().code_size,
+                              doc="bytes per vector code, as the CPU's")
 GpuIndexTurboQuant.get_codes_c = GpuIndexTurboQuant.get_codes
 GpuIndexTurboQuant.get_codes = _get_codes
 
