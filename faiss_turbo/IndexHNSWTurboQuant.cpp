@@ -7,15 +7,28 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/IndexTurboQuant.h>
+#include <faiss_turbo/IndexTurboQuantFastScan.h>
 #include <faiss_turbo/impl/kernels.h>
 
 namespace faiss_turbo {
 
 namespace {
 
-/// FAISS's constructor reads storage->d before any check
-faiss::Index* non_null(faiss::Index* storage) {
+/// FAISS's constructor reads storage->d before any check. Ours only (the
+/// queries' checks are theirs), and empty: the graph links what is added
+/// through it, and a file of a graph smaller than its storage is refused
+faiss::Index* checked_storage(faiss::Index* storage) {
     FAISS_THROW_IF_NOT_MSG(storage, "IndexHNSWTurboQuant: null storage");
+    FAISS_THROW_IF_NOT_MSG(
+            dynamic_cast<IndexTurboQuant*>(storage) ||
+                    dynamic_cast<IndexTurboQuantFastScan*>(storage),
+            "IndexHNSWTurboQuant: the storage must be an IndexTurboQuant "
+            "or IndexTurboQuantFastScan (faiss.IndexHNSW takes others)");
+    FAISS_THROW_IF_NOT_FMT(
+            storage->ntotal == 0,
+            "IndexHNSWTurboQuant: the storage holds %ld vectors; it must be "
+            "empty (add through the HNSW index, which links them)",
+            (long)storage->ntotal);
     return storage;
 }
 
@@ -28,7 +41,7 @@ int checked_m(int M) {
 } // namespace
 
 IndexHNSWTurboQuant::IndexHNSWTurboQuant(faiss::Index* storage, int M)
-    : faiss::IndexHNSW(non_null(storage), checked_m(M)) {}
+    : faiss::IndexHNSW(checked_storage(storage), checked_m(M)) {}
 
 void IndexHNSWTurboQuant::reconstruct_n(
         idx_t i0, idx_t ni, float* recons) const {

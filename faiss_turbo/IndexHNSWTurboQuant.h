@@ -22,7 +22,8 @@ struct IndexHNSWTurboQuant : faiss::IndexHNSW {
     /// empty, for readers
     IndexHNSWTurboQuant() = default;
 
-    /// storage: one of our flat indexes (owned when own_fields is set)
+    /// storage: one of our flat indexes, empty (owned when own_fields is
+    /// set)
     explicit IndexHNSWTurboQuant(faiss::Index* storage, int M = 32);
 
     void

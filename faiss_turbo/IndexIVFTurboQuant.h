@@ -69,7 +69,8 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
 
 #if !FAISS_TURBO_IVF_HAS_BY_RESIDUAL
     /// encode x - c (c the list's centroid) rather than x. From FAISS 1.8
-    /// on this field is IndexIVF's own.
+    /// on this field is IndexIVF's own. Set by the constructor: the stored
+    /// codes and tq.ip_offset follow it (read-only from Python)
     bool by_residual = kIVFTurboQuantByResidual;
 #endif
 

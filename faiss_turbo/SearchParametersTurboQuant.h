@@ -117,10 +117,15 @@ inline void check_prescan(int prescan, int scan_mode, const char* what) {
 }
 
 /// a flat index's options for one search: params when they are ours, else
-/// the index's defaults; checked
+/// the index's defaults; checked. The IVF class's are refused: their
+/// scan_mode and rerank_factor would be silently the defaults'
 inline const SearchParametersTurboQuant& flat_search_options(
         const faiss::SearchParameters* params,
         const SearchParametersTurboQuant& defaults) {
+    FAISS_THROW_IF_NOT_MSG(
+            !dynamic_cast<const SearchParametersIVFTurboQuant*>(params),
+            "search: SearchParametersIVFTurboQuant is for IVF indexes; a "
+            "flat index takes SearchParametersTurboQuant");
     const auto* tp = dynamic_cast<const SearchParametersTurboQuant*>(params);
     const SearchParametersTurboQuant& opt = tp ? *tp : defaults;
     check_scan_options(opt.scan_mode, opt.rerank_factor, "search");

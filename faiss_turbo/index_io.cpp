@@ -78,11 +78,20 @@ template <class F> auto guarded(const char* what, F f) -> decltype(f()) {
     }
 }
 
+/// FAISS ignores flags that do not apply to an index type (IO_FLAG_MMAP on
+/// a flat index); likewise our files are read into memory under
+/// IO_FLAG_MMAP and IO_FLAG_ONDISK_SAME_DIR has no on-disk lists to
+/// relocate. Other flags (IO_FLAG_SKIP_IVF_DATA alone) are refused.
 void check_io_flags(int io_flags) {
+    if ((io_flags & faiss::IO_FLAG_MMAP) == faiss::IO_FLAG_MMAP) {
+        io_flags &= ~faiss::IO_FLAG_MMAP;
+    }
+    io_flags &= ~faiss::IO_FLAG_ONDISK_SAME_DIR;
     FAISS_THROW_IF_NOT_FMT(
             (io_flags & ~faiss::IO_FLAG_READ_ONLY) == 0,
             "faiss-turbo read: io_flags 0x%x are not supported for "
-            "faiss-turbo files (only IO_FLAG_READ_ONLY)",
+            "faiss-turbo files (only IO_FLAG_READ_ONLY, IO_FLAG_MMAP, "
+            "IO_FLAG_ONDISK_SAME_DIR)",
             io_flags);
 }
 

@@ -94,7 +94,10 @@ void write_index(const faiss::Index* idx, FILE* f);
 void write_index(const faiss::Index* idx, faiss::IOWriter* writer);
 
 /** @param io_flags passed to faiss::read_index for plain FAISS files; a
- *                  faiss-turbo file accepts 0 or IO_FLAG_READ_ONLY */
+ *                  faiss-turbo file accepts IO_FLAG_READ_ONLY, and
+ *                  IO_FLAG_MMAP and IO_FLAG_ONDISK_SAME_DIR, which do not
+ *                  apply to it (it is read into memory), as FAISS ignores
+ *                  flags that do not apply to an index type */
 faiss::Index* read_index(const char* fname, int io_flags = 0);
 faiss::Index* read_index(FILE* f, int io_flags = 0);
 faiss::Index* read_index(faiss::IOReader* reader, int io_flags = 0);

@@ -123,6 +123,9 @@ typedef uint64_t size_t;
 %ignore faiss_turbo::TQCodeScalars;
 %ignore faiss_turbo::dot_lanes;
 %ignore faiss_turbo::TurboQuantizer::TurboQuantizer();
+// the codec is read-only from Python (index.tq is a view into the index,
+// whose stored codes depend on it): centering is the index's train()
+%ignore faiss_turbo::TurboQuantizer::train_mean;
 %ignore faiss_turbo::TurboQuantizer::set_layout;
 %ignore faiss_turbo::TurboQuantizer::build_tables;
 %ignore faiss_turbo::TurboQuantizer::check_tables;
@@ -203,6 +206,9 @@ typedef uint64_t size_t;
 
 %include <faiss_turbo/IndexTurboQuantFastScan.h>
 
+// readers' empty constructor is C++ only: one constructor keeps keywords
+%ignore faiss_turbo::IndexHNSWTurboQuant::IndexHNSWTurboQuant();
+%feature("kwargs") faiss_turbo::IndexHNSWTurboQuant::IndexHNSWTurboQuant;
 %include <faiss_turbo/IndexHNSWTurboQuant.h>
 
 %extend faiss_turbo::IndexTurboQuantFastScan {
@@ -224,6 +230,8 @@ typedef uint64_t size_t;
 %newobject faiss_turbo::IndexIVFTurboQuant::clone;
 %immutable faiss_turbo::IndexIVFTurboQuant::tq;
 %immutable faiss_turbo::IndexIVFTurboQuant::centered;
+// the constructor's: the codes and the codec's layout (ip_offset) follow it
+%immutable faiss_turbo::IndexIVFTurboQuant::by_residual;
 %feature("kwargs") faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant;
 %feature("compactdefaultargs")
         faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant;

@@ -1232,6 +1232,32 @@ TEST(IOErrors, FailedWriteKeepsTheFile) {
     unlink(path.c_str());
 }
 
+TEST(IOErrors, FlagsAsFaissTakesThem) {
+    // flags that do not apply to our files are ignored, as FAISS ignores
+    // IO_FLAG_MMAP for a flat index; IO_FLAG_SKIP_IVF_DATA alone (lists
+    // left out) would be a silently empty index: refused
+    size_t d = 16;
+    std::vector<float> xb = data(kNb, d, 1), xq = data(kNq, d, 2);
+    IndexTurboQuant idx(d, 4);
+    idx.add(kNb, xb.data());
+    std::string path = tmp_path("flags.bin");
+    faiss_turbo::write_index(&idx, path.c_str());
+    for (int flags :
+         {faiss::IO_FLAG_READ_ONLY,
+          faiss::IO_FLAG_MMAP,
+          faiss::IO_FLAG_ONDISK_SAME_DIR,
+          faiss::IO_FLAG_MMAP | faiss::IO_FLAG_ONDISK_SAME_DIR}) {
+        IndexPtr back(faiss_turbo::read_index(path.c_str(), flags));
+        expect_same_index(&idx, back.get(), xq);
+    }
+    for (int flags : {faiss::IO_FLAG_SKIP_IVF_DATA, 0x100}) {
+        EXPECT_THROW(
+                faiss_turbo::read_index(path.c_str(), flags),
+                faiss::FaissException);
+    }
+    remove(path.c_str());
+}
+
 TEST(IOErrors, MissingFile) {
     EXPECT_THROW(
             faiss_turbo::read_index("/nonexistent/dir/x.ftq"),

@@ -445,3 +445,59 @@ def test_ivf_range_search_checks_search_defaults(key, field, value):
     with pytest.raises(RuntimeError, match=field):
         ivf_tools.range_search_preassigned(
             index, xb[:2], 20.0, np.zeros((2, 1), dtype="int64"))
+
+
+def test_hnsw_storage_is_ours_and_empty():
+    """a storage that held vectors gave a graph that did not link them (and
+    a file that could not be read back); FAISS's own storage gave a file
+    the writer refused with an assertion"""
+    full = ft.IndexTurboQuant(D, 4)
+    full.add(gaussian(20, D, 41))
+    with pytest.raises(RuntimeError, match="holds 20 vectors; it must be"):
+        ft.IndexHNSWTurboQuant(full, 8)
+    with pytest.raises(RuntimeError, match="must be an IndexTurboQuant"):
+        ft.IndexHNSWTurboQuant(faiss.IndexFlatL2(D), 8)
+    x = gaussian(200, D, 42)
+    for storage in (ft.IndexTurboQuant(D, 4), ft.IndexTurboQuantFastScan(D, 4)):
+        index = ft.IndexHNSWTurboQuant(storage=storage, M=8)  # keywords
+        index.add(x)
+        _, ids = index.search(x[:5], 1)
+        assert (ids[:, 0] == np.arange(5)).all()
+        back = ft.deserialize_index(ft.serialize_index(index))
+        assert isinstance(back, ft.IndexHNSWTurboQuant)
+        assert np.array_equal(back.search(x[:5], 3)[1], index.search(x[:5], 3)[1])
+
+
+def test_codes_depend_on_read_only_fields():
+    """index.tq.train_mean moved a populated index's mean and by_residual
+    could be flipped: both left codes that the index then read wrongly"""
+    x = gaussian(400, D, 43)
+    flat = ft.index_factory(D, "TQmse4c")
+    flat.train(x)
+    assert not hasattr(flat.tq, "train_mean")
+    ivf = ft.index_factory(D, "IVF4,TQmse4")
+    with pytest.raises(AttributeError):
+        ivf.by_residual = not ivf.by_residual
+
+
+def test_flat_index_refuses_ivf_params(index):
+    """their scan_mode and rerank_factor were silently the defaults'"""
+    p = ft.SearchParametersIVFTurboQuant(scan_mode=ft.TQ_SCAN_EXACT)
+    with pytest.raises(RuntimeError, match="is for IVF indexes"):
+        index.search(gaussian(2, D, 44), 3, params=p)
+    fs = ft.IndexTurboQuantFastScan(D, 4)
+    fs.add(gaussian(50, D, 45))
+    with pytest.raises(RuntimeError, match="is for IVF indexes"):
+        fs.search(gaussian(2, D, 44), 3, params=p)
+
+
+def test_numpy_integers_and_float_ids(index):
+    """k as a numpy integer reached SWIG's overloads as a TypeError;
+    remove_ids([1.7]) removed id 1"""
+    xq = gaussian(2, D, 46)
+    assert np.array_equal(index.search(xq, np.int64(3))[1],
+                          index.search(xq, 3)[1])
+    with pytest.raises(ValueError, match="integers"):
+        index.remove_ids(np.array([1.7]))
+    assert index.ntotal == 50
+    assert index.remove_ids(np.array([1, 2], dtype=np.int32)) == 2

@@ -95,3 +95,19 @@ def test_bad_bytes_raise(tmp_path):
             0, 256, size=1000).astype(np.uint8))
     with pytest.raises(RuntimeError):
         ft.read_index(str(tmp_path / "no_such_file"))
+
+
+def test_read_flags_as_faiss(tmp_path):
+    """IO_FLAG_MMAP does not apply to our files (read into memory), as FAISS
+    ignores it on a flat index: faiss_turbo.read_index takes it, as the
+    drop-in faiss.read_index did; a flag that would drop data is refused"""
+    index = filled("IVF8,TQmse4")
+    fname = str(tmp_path / "f.ftq")
+    ft.write_index(index, fname)
+    xq = gaussian(5, index.d, 9)
+    for flags in (faiss.IO_FLAG_MMAP, faiss.IO_FLAG_READ_ONLY,
+                  faiss.IO_FLAG_ONDISK_SAME_DIR):
+        back = ft.read_index(fname, flags)
+        assert np.array_equal(back.search(xq, 4)[1], index.search(xq, 4)[1])
+    with pytest.raises(RuntimeError, match="not supported"):
+        ft.read_index(fname, faiss.IO_FLAG_SKIP_IVF_DATA)

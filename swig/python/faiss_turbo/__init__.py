@@ -142,12 +142,18 @@ def _strict(the_class, name, check):
     """Wraps the numpy method `name` (as installed by faiss.class_wrappers)
     so that check(self, *args) runs first. The wrapper keeps the name
     replacement_<name>, which tells class_wrappers.replace_method not to
-    wrap it a second time in a subclass."""
+    wrap it a second time in a subclass. numpy integers the check took
+    (k = np.int64(10)) reach SWIG as ints, which its overloads need."""
     method = getattr(the_class, name)
+
+    def as_int(v):
+        return int(v) if isinstance(v, np.integer) else v
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         check(self, *args, **kwargs)
+        args = tuple(as_int(a) for a in args)
+        kwargs = {key: as_int(v) for key, v in kwargs.items()}
         return method(self, *args, **kwargs)
 
     setattr(the_class, name, wrapper)
@@ -175,6 +181,12 @@ def _check_sa_codes(self, codes, *args, **kwargs):
     _check_codes(codes, self.sa_code_size())
 
 
+def _check_remove(self, ids, *args, **kwargs):
+    """an IDSelector, or ids that are integers (faiss converts floats)"""
+    if not isinstance(ids, faiss.IDSelector):
+        _check_integers(np.asarray(ids), "ids")
+
+
 def _check_key(self, key, *args, **kwargs):
     _check_ids([key], self.ntotal)
 
@@ -200,6 +212,7 @@ _INDEX_CHECKS = {
     "assign": _check_x_k,
     "search_and_reconstruct": _check_x_k,
     "add_with_ids": _check_x_ids,
+    "remove_ids": _check_remove,
     "sa_decode": _check_sa_codes,
     "add_sa_codes": _check_sa_codes,
 }

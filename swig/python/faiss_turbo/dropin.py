@@ -115,18 +115,6 @@ def _reader_is_turbo(reader):
     return False
 
 
-def _turbo_io_flags(io_flags):
-    """FAISS ignores flags that do not apply to an index type (IO_FLAG_MMAP
-    on a flat index); likewise a faiss-turbo file is read into memory under
-    IO_FLAG_MMAP (it is not mapped yet) and IO_FLAG_ONDISK_SAME_DIR has no
-    on-disk lists to relocate. Other flags go to the reader, which rejects
-    those it cannot honor."""
-    io_flags = int(io_flags)
-    if io_flags & faiss.IO_FLAG_MMAP == faiss.IO_FLAG_MMAP:
-        io_flags &= ~faiss.IO_FLAG_MMAP
-    return io_flags & ~faiss.IO_FLAG_ONDISK_SAME_DIR
-
-
 def _owning(index):
     """faiss_turbo returns a FAISS wrapper (IndexIDMap...) as a proxy that
     references the proxy owning the C++ object; FAISS's unpickling keeps
@@ -215,10 +203,7 @@ def read_index(*args):
         return _originals["read_index"](*args)
     # ours, or a reader that cannot be peeked at: faiss-turbo's reader
     # takes both formats (FAISS files through faiss::read_index)
-    io_flags = args[1] if len(args) > 1 else 0
-    if turbo:
-        io_flags = _turbo_io_flags(io_flags)
-    return _owning(_ft.read_index(args[0], io_flags))
+    return _owning(_ft.read_index(*args))
 
 
 def serialize_index(index):
