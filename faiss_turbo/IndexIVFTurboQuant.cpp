@@ -5,6 +5,10 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <vector>
+
+#include <omp.h>
 
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissAssert.h>
@@ -14,6 +18,7 @@
 
 #include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/kernels.h>
+#include <faiss_turbo/impl/omp_errors.h>
 
 namespace faiss_turbo {
 
@@ -59,9 +64,25 @@ faiss::Index* non_null(faiss::Index* quantizer) {
 struct IVFScanOptionsSelector : faiss::IDSelector {
     const faiss::IDSelector* inner = nullptr;
     IVFScanOptions options;
+    /// scanners made before FAISS's parallel region, one per thread, and
+    /// handed out there by get_InvertedListScanner: FAISS makes them
+    /// outside its try, where out of memory would end the process
+    mutable std::vector<std::unique_ptr<faiss::InvertedListScanner>> spare;
+    mutable std::mutex spare_mutex;
 
     bool is_member(idx_t id) const override {
         return !inner || inner->is_member(id);
+    }
+
+    /// a spare scanner (owned by the caller), or null when none is left
+    faiss::InvertedListScanner* take_spare() const {
+        std::lock_guard<std::mutex> lock(spare_mutex);
+        if (spare.empty()) {
+            return nullptr;
+        }
+        faiss::InvertedListScanner* s = spare.back().release();
+        spare.pop_back();
+        return s;
     }
 };
 
@@ -181,7 +202,50 @@ void IndexIVFTurboQuant::train(idx_t n, const float* x) {
 void IndexIVFTurboQuant::add_with_ids(
         idx_t n, const float* x, const idx_t* xids) {
     check_input(n, x, "IndexIVFTurboQuant::add", "vector");
-    faiss::IndexIVF::add_with_ids(n, x, xids);
+    FAISS_THROW_IF_NOT_MSG(
+            is_trained, "IndexIVFTurboQuant::add: index not trained");
+    // IndexIVF::add_with_ids' steps, with the lists' memory in between
+    std::vector<idx_t> coarse(n);
+    quantizer->assign(n, x, coarse.data());
+    reserve_lists(n, coarse.data());
+    add_core(n, x, xids, coarse.data());
+}
+
+namespace {
+
+/// capacity for n elements of a std::vector or of FAISS's MaybeOwnedVector
+/// (1.11+, no reserve): a resize there and back
+template <class V> void reserve_by_resize(V& v, size_t n) {
+    const size_t old = v.size();
+    if (n > old) {
+        v.resize(n);
+        v.resize(old);
+    }
+}
+
+} // namespace
+
+void IndexIVFTurboQuant::reserve_lists(idx_t n, const idx_t* list_nos) {
+    std::vector<size_t> more(nlist, 0);
+    for (idx_t i = 0; i < n; i++) {
+        if (list_nos[i] >= 0 && list_nos[i] < (idx_t)nlist) {
+            more[list_nos[i]]++;
+        }
+    }
+    auto array = dynamic_cast<faiss::ArrayInvertedLists*>(invlists);
+    auto blocked = dynamic_cast<BlockedInvertedLists*>(invlists);
+    for (size_t l = 0; l < nlist; l++) {
+        if (more[l] == 0) {
+            continue;
+        }
+        if (array) {
+            const size_t size = array->ids[l].size() + more[l];
+            reserve_by_resize(array->ids[l], size);
+            reserve_by_resize(array->codes[l], size * code_size);
+        } else if (blocked) {
+            blocked->reserve_more(l, more[l]);
+        }
+    }
 }
 
 #if FAISS_TURBO_HAS_TRAIN_ENCODER
@@ -232,14 +296,19 @@ void IndexIVFTurboQuant::encode_vectors(
         if (by_residual) {
             res.resize(nb * d);
             origins.assign(want_origins ? nb * d : 0, 0.0f);
+            OmpErrors errors; // the quantizer may throw (reconstruct)
 #pragma omp parallel for if (nb > 64)
             for (idx_t i = 0; i < nb; i++) {
                 idx_t l = list_nos[i0 + i];
-                quantizer->compute_residual(xb + i * d, res.data() + i * d, l);
-                if (want_origins) {
-                    quantizer->reconstruct(l, origins.data() + i * d);
-                }
+                errors.run([&] {
+                    quantizer->compute_residual(
+                            xb + i * d, res.data() + i * d, l);
+                    if (want_origins) {
+                        quantizer->reconstruct(l, origins.data() + i * d);
+                    }
+                });
             }
+            errors.rethrow();
             xb = res.data();
         }
         tmp.resize(nb * code_size);
@@ -352,6 +421,18 @@ faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
         bool store_pairs, const faiss::IDSelector* sel) const {
     const faiss::IVFSearchParameters* params = nullptr;
 #endif
+    if (auto carrier = dynamic_cast<const IVFScanOptionsSelector*>(sel)) {
+        if (faiss::InvertedListScanner* s = carrier->take_spare()) {
+            return s;
+        }
+    }
+    return new_scanner(store_pairs, sel, params);
+}
+
+faiss::InvertedListScanner* IndexIVFTurboQuant::new_scanner(
+        bool store_pairs,
+        const faiss::IDSelector* sel,
+        const faiss::IVFSearchParameters* params) const {
     IVFScanOptions options;
     if (auto carrier = dynamic_cast<const IVFScanOptionsSelector*>(sel)) {
         options = carrier->options; // checked by search_preassigned
@@ -439,6 +520,10 @@ void IndexIVFTurboQuant::search_preassigned(
         carrier.inner = wrapped.sel;
         wrapped.sel = &carrier;
         params = &wrapped;
+        const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+        for (int t = 0; t < nt; t++) {
+            carrier.spare.emplace_back(new_scanner(false, &carrier, params));
+        }
     }
     faiss::IndexIVF::search_preassigned(
             n,

@@ -103,8 +103,9 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// the coarse quantizer, then the mean if centered (empty index only)
     void train(idx_t n, const float* x) override;
 
-    /// IndexIVF's, after a check for NaN / Inf: the coarse quantizer would
-    /// assign such a vector no valid list
+    /// IndexIVF's, after a check for NaN / Inf (the coarse quantizer would
+    /// assign such a vector no valid list), with the lists' memory made
+    /// before FAISS's parallel add (reserve_lists)
     void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
 
 #if FAISS_TURBO_HAS_TRAIN_ENCODER
@@ -269,6 +270,18 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             const idx_t* ids,
             const idx_t* assign,
             const uint8_t* codes);
+
+    /// memory for n more codes in the lists list_nos name (row or blocked
+    /// lists): FAISS's add_core adds them inside its parallel loop, where
+    /// out of memory would end the process
+    void reserve_lists(idx_t n, const idx_t* list_nos);
+
+    /// a scanner for get_InvertedListScanner (which hands out the search's
+    /// spare ones first)
+    faiss::InvertedListScanner* new_scanner(
+            bool store_pairs,
+            const faiss::IDSelector* sel,
+            const faiss::IVFSearchParameters* params) const;
 
     /// throws unless every id is in the direct map, once
     void check_update_ids(int nv, const idx_t* ids) const;

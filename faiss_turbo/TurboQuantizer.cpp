@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include <faiss/impl/FaissAssert.h>
 
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/kernels.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/packing.h>
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
@@ -323,24 +325,31 @@ void TurboQuantizer::encode(
         const bool need_r = prod || debiased;
         r.resize(need_r ? nb * d : 0);
         ok.resize(nb);
+        OmpErrors errors;
 #pragma omp parallel if (nb > 16)
         {
-            EncodeScratch scratch(d, mse_bytes);
+            std::unique_ptr<EncodeScratch> scratch;
+            errors.run([&] {
+                scratch = std::make_unique<EncodeScratch>(d, mse_bytes);
+            });
 #pragma omp for
             for (int64_t i = 0; i < (int64_t)nb; i++) {
                 const float* o = origins        ? origins + (i0 + i) * d
                                  : mean.empty() ? nullptr
                                                 : mean.data();
-                ok[i] = encode_one(
-                        *this,
-                        xb + i * d,
-                        o,
-                        y.data() + i * d,
-                        need_r ? r.data() + i * d : nullptr,
-                        scratch,
-                        codes + (i0 + i) * code_size);
+                errors.run([&] {
+                    ok[i] = encode_one(
+                            *this,
+                            xb + i * d,
+                            o,
+                            y.data() + i * d,
+                            need_r ? r.data() + i * d : nullptr,
+                            *scratch,
+                            codes + (i0 + i) * code_size);
+                });
             }
         }
+        errors.rethrow();
         // Callers encode into buffers of their own, so this leaves nothing
         // half stored
         if (std::find(ok.begin(), ok.end(), 0) != ok.end()) {

@@ -78,6 +78,27 @@ void block_rows(const uint8_t* blk, size_t ngroups, size_t cs, uint8_t* out) {
     }
 }
 
+/// pack_block_code of an all-zero code, with no buffer of zeros: cuts
+/// (BlockedCodes::resize, also undoing a failed append) allocate nothing
+void clear_block_code(size_t ngroups, size_t pos, uint8_t* blocks) {
+    uint8_t* blk = blocks + (pos / kLutBlockCodes) * ngroups * kLutGroupBytes;
+    const size_t i = pos % 16;
+    const uint8_t keep = pos % kLutBlockCodes < 16 ? 0xf0 : 0x0f;
+    for (size_t g = 0; g < ngroups; g++) {
+        uint8_t* grp = blk + g * kLutGroupBytes;
+        grp[i] &= keep;
+        grp[16 + i] &= keep;
+    }
+}
+
+/// capacity for n elements, grown geometrically as resize() would (adds
+/// one at a time stay linear)
+template <class T> void grow_capacity(std::vector<T>& v, size_t n) {
+    if (n > v.capacity()) {
+        v.reserve(std::max(n, 2 * v.capacity()));
+    }
+}
+
 } // namespace
 
 void pack_block_code(
@@ -157,9 +178,16 @@ void BlockedCodes::append(
     check_codec(tq);
     const size_t n0 = ntotal;
     resize(n0 + n);
-    std::vector<float> chat;
-    for (size_t j = 0; j < n; j++) {
-        put(tq, n0 + j, codes + j * code_size, chat);
+    try {
+        // c_hat of a code, per thread: an add inside FAISS's parallel loop
+        // (its add_core) then allocates only on a thread's first one
+        thread_local std::vector<float> chat;
+        for (size_t j = 0; j < n; j++) {
+            put(tq, n0 + j, codes + j * code_size, chat);
+        }
+    } catch (...) { // all or nothing: shrinking allocates nothing
+        resize(n0);
+        throw;
     }
 }
 
@@ -178,13 +206,24 @@ void BlockedCodes::update(
     }
 }
 
+void BlockedCodes::reserve(size_t n) {
+    const size_t nb = (n + kLutBlockCodes - 1) / kLutBlockCodes;
+    grow_capacity(blocks, nb * block_bytes());
+    grow_capacity(norm, n);
+    grow_capacity(aux, has_aux ? n : 0);
+    grow_capacity(moff, has_moff ? n : 0);
+    grow_capacity(cc, has_cc ? n : 0);
+}
+
 void BlockedCodes::resize(size_t n) {
+    // the memory first: growth that fails (out of memory) leaves the codes
+    // as they were, ntotal included; the resizes below then cannot throw
+    reserve(n);
     // codes past n in the last block kept become padding: all-zero
-    std::vector<uint8_t> zero(ngroups, 0);
     const size_t end = std::min(
             ntotal, (n + kLutBlockCodes - 1) / kLutBlockCodes * kLutBlockCodes);
     for (size_t i = n; i < end; i++) {
-        pack_block_code(zero.data(), ngroups, i, blocks.data());
+        clear_block_code(ngroups, i, blocks.data());
     }
     ntotal = n;
     blocks.resize(nblocks() * block_bytes(), 0);

@@ -51,6 +51,10 @@ struct BlockedCodes {
     /// grow with all-zero codes
     void resize(size_t n);
 
+    /// memory for n codes, so that growing to n allocates nothing (adds
+    /// inside FAISS's parallel loops, where out of memory ends the process)
+    void reserve(size_t n);
+
     /// row code i (code_size bytes) into out
     void code(const TurboQuantizer& tq, size_t i, uint8_t* out) const;
 

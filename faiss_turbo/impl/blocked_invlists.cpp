@@ -6,6 +6,7 @@
 
 #include <faiss_turbo/impl/ivf_scanner.h>
 #include <faiss_turbo/impl/kernels.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/scan_lut.h>
 
 namespace faiss_turbo {
@@ -55,17 +56,23 @@ void BlockedInvertedLists::refresh(
         return;
     }
     changed = false;
-    const size_t d = tq.d;
+    OmpErrors errors;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t l = 0; l < (int64_t)nlist; l++) {
-        const BlockedCodes& c = codes[l];
-        const size_t i0 = std::min(valid[l], c.ntotal), n = c.ntotal - i0;
-        cdot[l].resize(c.ntotal);
-        valid[l] = c.ntotal;
-        if (n == 0) {
-            continue;
-        }
-        const float* rc = table->rc.data() + l * d;
+        errors.run([&] { refresh_list(l, table->rc.data() + l * tq.d); });
+    }
+    if (errors.failed()) {
+        changed = true; // the lists left stale are redone next time
+    }
+    errors.rethrow();
+}
+
+void BlockedInvertedLists::refresh_list(size_t l, const float* rc) {
+    const BlockedCodes& c = codes[l];
+    const size_t d = tq.d;
+    const size_t i0 = std::min(valid[l], c.ntotal), n = c.ntotal - i0;
+    cdot[l].resize(c.ntotal);
+    if (n > 0) {
         std::vector<uint8_t> rows(n * code_size);
         c.rows(tq, i0, n, rows.data());
         std::vector<float> chat(d);
@@ -76,6 +83,7 @@ void BlockedInvertedLists::refresh(
             cdot[l][i0 + i] = dot_lanes(rc, chat.data(), d);
         }
     }
+    valid[l] = c.ntotal; // last: a failure leaves the list stale
 }
 
 void BlockedInvertedLists::check_list(size_t list_no, const char* what) const {
@@ -148,6 +156,15 @@ void BlockedInvertedLists::update_entries(
     valid[list_no] = std::min(valid[list_no], offset);
     changed = true;
     std::copy(ids_in, ids_in + n_entry, ids[list_no].begin() + offset);
+}
+
+void BlockedInvertedLists::reserve_more(size_t list_no, size_t n_more) {
+    check_list(list_no, "reserve_more");
+    std::vector<idx_t>& v = ids[list_no];
+    if (v.size() + n_more > v.capacity()) {
+        v.reserve(std::max(v.size() + n_more, 2 * v.capacity()));
+    }
+    codes[list_no].reserve(codes[list_no].ntotal + n_more);
 }
 
 void BlockedInvertedLists::resize(size_t list_no, size_t new_size) {

@@ -94,6 +94,10 @@ struct BlockedInvertedLists : faiss::InvertedLists {
 
     void resize(size_t list_no, size_t new_size) override;
 
+    /// memory for n_more codes and ids in the list, so that adding them
+    /// allocates nothing (IndexIVFTurboQuant::add_with_ids)
+    void reserve_more(size_t list_no, size_t n_more);
+
     /// the list's row codes (list_size x code_size bytes) into out
     void get_rows(size_t list_no, uint8_t* out) const;
 
@@ -102,6 +106,9 @@ struct BlockedInvertedLists : faiss::InvertedLists {
 
    private:
     void check_list(size_t list_no, const char* what) const;
+
+    /// refresh() of list l: cdot of its stale codes, rc = R c_l
+    void refresh_list(size_t l, const float* rc);
 
     /// per list: cdot holds for its first valid[l] codes
     std::vector<size_t> valid;

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/ivf_scanner.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_lut.h>
 #include <faiss_turbo/impl/simd/lut_kernels.h>
@@ -290,26 +292,34 @@ void IVFLutSearch::search(
     const size_t chunk = std::max<size_t>(
             1, std::min<size_t>(kChunkQueries, (n + nt - 1) / nt));
     const int64_t nchunks = (n + chunk - 1) / chunk;
+    OmpErrors errors;
     tq.with_form(l2, [&](auto, auto deb, auto l2c) {
+        using Search = ChunkSearch<deb(), l2c()>;
 #pragma omp parallel if (nchunks > 1 && !omp_in_parallel()) \
         reduction(+ : ndis, nl)
         {
-            ChunkSearch<deb(), l2c()> cs(*this, kk);
+            std::unique_ptr<Search> cs;
+            errors.run([&] { cs = std::make_unique<Search>(*this, kk); });
 #pragma omp for schedule(dynamic)
             for (int64_t c = 0; c < nchunks; c++) {
                 const size_t i0 = c * chunk, m = std::min(chunk, n - i0);
-                cs.run(m,
-                       x + i0 * tq.d,
-                       assign + i0 * nprobe,
-                       k,
-                       D + i0 * k,
-                       L + i0 * k);
+                errors.run([&] {
+                    cs->run(m,
+                            x + i0 * tq.d,
+                            assign + i0 * nprobe,
+                            k,
+                            D + i0 * k,
+                            L + i0 * k);
+                });
             }
-            ndis += cs.ndis;
-            nl += cs.nlist;
+            if (cs) {
+                ndis += cs->ndis;
+                nl += cs->nlist;
+            }
         }
         return 0;
     });
+    errors.rethrow();
     if (stats) {
         stats->nq += n;
         stats->nlist += nl;

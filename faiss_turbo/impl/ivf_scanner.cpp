@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>
@@ -200,6 +201,12 @@ struct TQScanner : faiss::InvertedListScanner {
     mutable std::vector<Int8Entry> entered;
     mutable std::vector<float> run_scores;
     mutable std::vector<float> buf;
+    /// what set_query or set_list threw (out of memory): FAISS calls them
+    /// inside its OpenMP region but outside its try, where a throw ends
+    /// the process. The list's scan_codes, inside the try, throws it. Also
+    /// what a scan_codes threw: FAISS goes on to the query's next list,
+    /// whose scan must not use the running top kk left half updated
+    mutable std::exception_ptr pending;
 
     TQScanner(
             const TurboQuantizer& tq_in,
@@ -227,12 +234,17 @@ struct TQScanner : faiss::InvertedListScanner {
     }
 
     void set_query(const float* x) override {
-        tq.prepare_queries(1, x, l2, query);
-        listq = query;
-        cur = &query;
-        cands.kk = 0; // a new running top kk
-        if (scorer) {
-            scorer->set_query(*cur, 0);
+        pending = nullptr;
+        try {
+            tq.prepare_queries(1, x, l2, query);
+            listq = query;
+            cur = &query;
+            cands.kk = 0; // a new running top kk
+            if (scorer) {
+                scorer->set_query(*cur, 0);
+            }
+        } catch (...) {
+            pending = std::current_exception();
         }
     }
 
@@ -240,17 +252,40 @@ struct TQScanner : faiss::InvertedListScanner {
     /// (identities in IndexIVFTurboQuant.h)
     void set_list(idx_t list_no_in, float /*coarse_dis*/) override {
         list_no = list_no_in;
-        if (!table) {
+        if (!table || pending) {
             return;
         }
-        FAISS_THROW_IF_NOT_FMT(
-                list_no_in >= 0 && (size_t)list_no_in < table->nlist,
-                "IndexIVFTurboQuant: list %ld out of range",
-                (long)list_no_in);
-        ivf_list_query(tq, l2, *table, query, list_no_in, listq);
-        cur = &listq;
-        if (scorer) { // the int8 query follows the list's query
-            scorer->set_query(*cur, 0);
+        try {
+            FAISS_THROW_IF_NOT_FMT(
+                    list_no_in >= 0 && (size_t)list_no_in < table->nlist,
+                    "IndexIVFTurboQuant: list %ld out of range",
+                    (long)list_no_in);
+            ivf_list_query(tq, l2, *table, query, list_no_in, listq);
+            cur = &listq;
+            if (scorer) { // the int8 query follows the list's query
+                scorer->set_query(*cur, 0);
+            }
+        } catch (...) {
+            pending = std::current_exception();
+        }
+    }
+
+    /// throws what set_query or set_list kept
+    void rethrow_pending() const {
+        if (pending) {
+            std::rethrow_exception(pending);
+        }
+    }
+
+    /// f() (a list's scan); what it throws is kept for the query's other
+    /// lists too
+    template <class F> auto keeping_errors(F&& f) const {
+        rethrow_pending();
+        try {
+            return f();
+        } catch (...) {
+            pending = std::current_exception();
+            throw;
         }
     }
 
@@ -385,8 +420,10 @@ struct TQScanner : faiss::InvertedListScanner {
             }
             return true;
         };
-        return use_int8(k) ? scan_int8(n, codes, ids, push)
-                           : scan_exact(n, codes, ids, push);
+        return keeping_errors([&] {
+            return use_int8(k) ? scan_int8(n, codes, ids, push)
+                               : scan_exact(n, codes, ids, push);
+        });
     }
 #endif
 
@@ -402,8 +439,10 @@ struct TQScanner : faiss::InvertedListScanner {
             return (l2 ? v < handler.threshold : v > handler.threshold) &&
                    handler.add_result(v, id);
         };
-        return use_int8(options.k) ? scan_int8(n, codes, ids, push)
-                                   : scan_exact(n, codes, ids, push);
+        return keeping_errors([&] {
+            return use_int8(options.k) ? scan_int8(n, codes, ids, push)
+                                       : scan_exact(n, codes, ids, push);
+        });
     }
 #endif
 
@@ -415,18 +454,20 @@ struct TQScanner : faiss::InvertedListScanner {
             const idx_t* ids,
             float radius,
             faiss::RangeQueryResult& result) const override {
-        std::vector<float> b(2 * tq.d);
-        codes = rows(codes, n);
-        for (size_t j = 0; j < n; j++, codes += code_size) {
-            idx_t id = label_of(ids, j);
-            if (sel && !sel->is_member(id)) {
-                continue;
+        keeping_errors([&] {
+            std::vector<float> b(2 * tq.d);
+            const uint8_t* c = rows(codes, n);
+            for (size_t j = 0; j < n; j++, c += code_size) {
+                idx_t id = label_of(ids, j);
+                if (sel && !sel->is_member(id)) {
+                    continue;
+                }
+                float v = tq.score(*cur, 0, c, b.data());
+                if (l2 ? v < radius : v > radius) {
+                    result.add(v, id);
+                }
             }
-            float v = tq.score(*cur, 0, codes, b.data());
-            if (l2 ? v < radius : v > radius) {
-                result.add(v, id);
-            }
-        }
+        });
     }
 };
 

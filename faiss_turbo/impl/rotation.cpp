@@ -14,6 +14,7 @@
 
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/kernels.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/random.h>
 #include <faiss_turbo/impl/simd/float_kernels.h>
 
@@ -300,9 +301,11 @@ void by_groups_of_8(
     const size_t n8 = grouped ? n / 8 * 8 : 0;
     if (n8 > 0) {
         const int64_t ngroups = n8 / 8;
+        OmpErrors errors;
 #pragma omp parallel if (ngroups > 2)
         {
-            std::vector<float> buf(2 * d * 8 + 8);
+            std::vector<float> buf;
+            errors.run([&] { buf.resize(2 * d * 8 + 8); });
             float* work = buf.data(); // 32-byte aligned
             work += (8 - ((uintptr_t)work / sizeof(float)) % 8) % 8;
 #pragma omp for
@@ -310,9 +313,10 @@ void by_groups_of_8(
                 if (g + 1 < ngroups) {
                     prefetch_floats(in + (g + 1) * 8 * d, 8 * d);
                 }
-                group(g * 8, work);
+                errors.run([&] { group(g * 8, work); });
             }
         }
+        errors.rethrow();
     }
     if (n - n8 <= 16) {
         std::vector<float> tmp(n > n8 ? d : 0);
@@ -321,14 +325,17 @@ void by_groups_of_8(
         }
         return;
     }
+    OmpErrors errors;
 #pragma omp parallel
     {
-        std::vector<float> tmp(d);
+        std::vector<float> tmp;
+        errors.run([&] { tmp.resize(d); });
 #pragma omp for
         for (int64_t i = n8; i < (int64_t)n; i++) {
-            one(i, tmp.data());
+            errors.run([&] { one(i, tmp.data()); });
         }
     }
+    errors.rethrow();
 }
 
 } // namespace

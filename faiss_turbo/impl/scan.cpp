@@ -18,6 +18,8 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/Heap.h>
 
+#include <faiss_turbo/impl/omp_errors.h>
+
 namespace faiss_turbo {
 
 namespace {
@@ -65,6 +67,56 @@ struct DecodedBlock {
         return tq.combine(q, qi, dc, ds, sc[i]);
     }
 };
+
+using Hits = std::vector<std::pair<float, idx_t>>;
+
+/// scan_range for queries [q0, q1): their hits into hits[q0..q1)
+void range_chunk(
+        const TurboQuantizer& tq,
+        const RowCodes& rows,
+        size_t ncodes,
+        const TQQueries& q,
+        size_t q0,
+        size_t q1,
+        float radius,
+        const faiss::IDSelector* sel,
+        DecodedBlock& blk,
+        uint8_t* buf,
+        Hits* hits) {
+    for (size_t i0 = 0; i0 < ncodes; i0 += kBlock) {
+        const size_t nb = std::min(kBlock, ncodes - i0);
+        blk.decode(tq, rows(i0, nb, buf), nb);
+        for (size_t i = 0; i < nb; i++) {
+            idx_t id = i0 + i;
+            if (sel && !sel->is_member(id)) {
+                continue;
+            }
+            for (size_t qi = q0; qi < q1; qi++) {
+                float v = blk.score(tq, q, qi, i);
+                if (q.l2 ? v < radius : v > radius) {
+                    hits[qi].emplace_back(v, id);
+                }
+            }
+        }
+    }
+}
+
+/// the hits of every query into result (in scan order, as FAISS's partial
+/// results give them)
+void hand_over_hits(std::vector<Hits>& hits, faiss::RangeSearchResult* res) {
+    for (size_t qi = 0; qi < hits.size(); qi++) {
+        res->lims[qi] = hits[qi].size(); // counts: do_allocation sums them
+    }
+    res->do_allocation();
+    for (size_t qi = 0; qi < hits.size(); qi++) {
+        size_t o = res->lims[qi];
+        for (const auto& h : hits[qi]) {
+            res->distances[o] = h.first;
+            res->labels[o++] = h.second;
+        }
+        Hits().swap(hits[qi]);
+    }
+}
 
 } // namespace
 
@@ -349,6 +401,7 @@ void scan_knn(
     std::vector<float> hv(nslices * nq * k);
     std::vector<idx_t> hi(nslices * nq * k);
 
+    OmpErrors errors;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t task = 0; task < (int64_t)(nchunks * nslices); task++) {
         size_t c = task / nslices, s = task % nslices;
@@ -356,25 +409,28 @@ void scan_knn(
         size_t b0 = nblocks * s / nslices, b1 = nblocks * (s + 1) / nslices;
         float* V = hv.data() + (s * nq) * k;
         idx_t* I = hi.data() + (s * nq) * k;
-        for (size_t qi = q0; qi < q1; qi++) {
-            init_topk(l2, k, V + qi * k, I + qi * k);
-        }
-        DecodedBlock blk;
-        for (size_t b = b0; b < b1; b++) {
-            size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
-            blk.decode(tq, codes + i0 * tq.code_size, nb);
-            for (size_t i = 0; i < nb; i++) {
-                idx_t id = i0 + i;
-                if (sel && !sel->is_member(id)) {
-                    continue;
-                }
-                for (size_t qi = q0; qi < q1; qi++) {
-                    float v = blk.score(tq, q, qi, i);
-                    push_topk(l2, k, V + qi * k, I + qi * k, v, id);
+        errors.run([&] {
+            for (size_t qi = q0; qi < q1; qi++) {
+                init_topk(l2, k, V + qi * k, I + qi * k);
+            }
+            DecodedBlock blk;
+            for (size_t b = b0; b < b1; b++) {
+                size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
+                blk.decode(tq, codes + i0 * tq.code_size, nb);
+                for (size_t i = 0; i < nb; i++) {
+                    idx_t id = i0 + i;
+                    if (sel && !sel->is_member(id)) {
+                        continue;
+                    }
+                    for (size_t qi = q0; qi < q1; qi++) {
+                        float v = blk.score(tq, q, qi, i);
+                        push_topk(l2, k, V + qi * k, I + qi * k, v, id);
+                    }
                 }
             }
-        }
+        });
     }
+    errors.rethrow();
 
 #pragma omp parallel for if (nq > 16)
     for (int64_t qi = 0; qi < (int64_t)nq; qi++) {
@@ -391,8 +447,9 @@ void scan_knn(
                 }
             }
         }
-        finalize_topk(l2, k, D, L);
+        errors.run([&] { finalize_topk(l2, k, D, L); }); // allocates
     }
+    errors.rethrow();
 }
 
 void scan_range(
@@ -426,46 +483,37 @@ void scan_range(
     static_assert(kBlock <= 128, "RowCodes promises n <= 128");
     const size_t nq = q.n;
     const size_t nchunks = (nq + kQueryChunk - 1) / kQueryChunk;
-    const size_t nblocks = (ncodes + kBlock - 1) / kBlock;
+    // hits per query, handed to the result after the parallel region
+    // (FAISS's RangeSearchPartialResult allocates inside it, between
+    // barriers, where out of memory could not be reported)
+    std::vector<Hits> hits(nq);
+    OmpErrors errors;
 #pragma omp parallel
     {
-        // a partial result stores each query's hits contiguously, so hits
-        // are gathered per query and handed over once the chunk is done
-        faiss::RangeSearchPartialResult pres(result);
-        std::vector<std::vector<std::pair<float, idx_t>>> hits(kQueryChunk);
         DecodedBlock blk;
-        std::vector<uint8_t> buf(kBlock * tq.code_size);
+        std::vector<uint8_t> buf;
+        errors.run([&] { buf.resize(kBlock * tq.code_size); });
 #pragma omp for schedule(dynamic)
         for (int64_t c = 0; c < (int64_t)nchunks; c++) {
             size_t q0 = c * kQueryChunk, q1 = std::min(nq, q0 + kQueryChunk);
-            for (auto& h : hits) {
-                h.clear();
-            }
-            for (size_t b = 0; b < nblocks; b++) {
-                size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
-                blk.decode(tq, rows(i0, nb, buf.data()), nb);
-                for (size_t i = 0; i < nb; i++) {
-                    idx_t id = i0 + i;
-                    if (sel && !sel->is_member(id)) {
-                        continue;
-                    }
-                    for (size_t qi = q0; qi < q1; qi++) {
-                        float v = blk.score(tq, q, qi, i);
-                        if (q.l2 ? v < radius : v > radius) {
-                            hits[qi - q0].emplace_back(v, id);
-                        }
-                    }
-                }
-            }
-            for (size_t qi = q0; qi < q1; qi++) {
-                faiss::RangeQueryResult& qres = pres.new_result(qi);
-                for (auto& h : hits[qi - q0]) {
-                    qres.add(h.first, h.second);
-                }
-            }
+            errors.run([&] {
+                range_chunk(
+                        tq,
+                        rows,
+                        ncodes,
+                        q,
+                        q0,
+                        q1,
+                        radius,
+                        sel,
+                        blk,
+                        buf.data(),
+                        hits.data());
+            });
         }
-        pres.finalize();
     }
+    errors.rethrow();
+    hand_over_hits(hits, result);
 }
 
 } // namespace faiss_turbo

@@ -23,6 +23,7 @@
 
 #include <faiss_turbo/TurboQuantizer.h>
 #include <faiss_turbo/impl/compat.h>
+#include <faiss_turbo/impl/omp_errors.h>
 
 /// a score loop compiled for AVX-512 and AVX2 as well, chosen by the CPU:
 /// the same float operations lane by lane (never contracted into FMA, as in
@@ -273,28 +274,32 @@ void finish_scan(
         size_t nb = SIZE_MAX) {
     nb = std::min(nb, q.n - q0);
     const bool rerank = rerank_factor >= 1;
+    OmpErrors errors;
 #pragma omp parallel for if (nb > 1)
     for (int64_t t = 0; t < (int64_t)nb; t++) {
-        TopkReservoir& r = best[t];
-        for (size_t s = 1; s < nslices; s++) {
-            r.merge(best[s * nb + t]);
-        }
-        std::vector<float> cv(r.kk);
-        std::vector<idx_t> ci(r.kk);
-        r.finish(cv.data(), ci.data());
-        finish_candidates(
-                tq,
-                q,
-                q0 + t,
-                k,
-                r.kk,
-                rerank,
-                cv.data(),
-                ci.data(),
-                distances + t * k,
-                labels + t * k,
-                code_of);
+        errors.run([&] {
+            TopkReservoir& r = best[t];
+            for (size_t s = 1; s < nslices; s++) {
+                r.merge(best[s * nb + t]);
+            }
+            std::vector<float> cv(r.kk);
+            std::vector<idx_t> ci(r.kk);
+            r.finish(cv.data(), ci.data());
+            finish_candidates(
+                    tq,
+                    q,
+                    q0 + t,
+                    k,
+                    r.kk,
+                    rerank,
+                    cv.data(),
+                    ci.data(),
+                    distances + t * k,
+                    labels + t * k,
+                    code_of);
+        });
     }
+    errors.rethrow();
 }
 
 } // namespace faiss_turbo

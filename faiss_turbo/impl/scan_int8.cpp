@@ -10,6 +10,7 @@
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/scan.h>
 
 namespace faiss_turbo {
@@ -546,6 +547,7 @@ void scan_knn_int8_any(
             nchunks, nunits, (double)ncodes * codec.layout.code_size * qchunk);
     std::vector<TopkReservoir> best(nslices * nq, TopkReservoir(q.l2, kk));
 
+    OmpErrors errors;
 #pragma omp parallel for schedule(dynamic) if (nchunks * nslices > 1)
     for (int64_t task = 0; task < (int64_t)(nchunks * nslices); task++) {
         size_t c = task / nslices, s = task % nslices;
@@ -554,12 +556,15 @@ void scan_knn_int8_any(
         size_t i1 = std::min(ncodes, nunits * (s + 1) / nslices * unit);
         SliceTask t{
                 codec, q, p, codes, blocked, ncodes, sel, best.data() + s * nq};
-        if (direct) {
-            t.run_direct(i0, i1, q0, q1);
-        } else {
-            t.run_tiles(i0, i1, q0, q1);
-        }
+        errors.run([&] {
+            if (direct) {
+                t.run_direct(i0, i1, q0, q1);
+            } else {
+                t.run_tiles(i0, i1, q0, q1);
+            }
+        });
     }
+    errors.rethrow();
 
     finish_scan(
             tq,

@@ -12,6 +12,7 @@
 
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_int8.h>
 
@@ -194,20 +195,25 @@ void LutQueries::prepare(const TurboQuantizer& tq, const TQQueries& q) {
     luts.resize(n * lut_bytes);
     delta.resize(n);
     bias.resize(n);
+    OmpErrors errors;
 #pragma omp parallel if (n > 16)
     {
-        std::vector<float> t(lut_bytes);
+        std::vector<float> t;
+        errors.run([&] { t.resize(lut_bytes); });
 #pragma omp for
         for (int64_t i = 0; i < (int64_t)n; i++) {
-            lut_float_tables(tq, q.y.data() + i * tq.d, t.data());
-            lut_quantize(
-                    t.data(),
-                    2 * tq.mse_bytes,
-                    luts.data() + i * lut_bytes,
-                    delta[i],
-                    bias[i]);
+            errors.run([&] {
+                lut_float_tables(tq, q.y.data() + i * tq.d, t.data());
+                lut_quantize(
+                        t.data(),
+                        2 * tq.mse_bytes,
+                        luts.data() + i * lut_bytes,
+                        delta[i],
+                        bias[i]);
+            });
         }
     }
+    errors.rethrow();
 }
 
 namespace {
@@ -345,15 +351,22 @@ void scan_knn_lut(
     tq.with_form(q.l2, [&](auto, auto deb, auto l2) {
         LutTask<deb(), l2()> task{tq, codes, q, p, kernels, sel, best.data()};
         const int64_t ntasks = nchunks * nslices;
+        OmpErrors errors;
 #pragma omp parallel for schedule(dynamic) if (ntasks > 1)
         for (int64_t t = 0; t < ntasks; t++) {
             size_t c = t / nslices, s = t % nslices;
             size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
             LutTask<deb(), l2()> slice = task;
             slice.best = best.data() + s * nq;
-            slice.run(
-                    nblocks * s / nslices, nblocks * (s + 1) / nslices, q0, q1);
+            errors.run([&] {
+                slice.run(
+                        nblocks * s / nslices,
+                        nblocks * (s + 1) / nslices,
+                        q0,
+                        q1);
+            });
         }
+        errors.rethrow();
         return 0;
     });
 

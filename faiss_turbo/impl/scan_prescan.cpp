@@ -12,6 +12,7 @@
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/codebook.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/scan.h>
 
 namespace faiss_turbo {
@@ -408,6 +409,7 @@ struct FirstPassSeeds {
         const TileSlices slices(n, tq.code_size, nb);
         const size_t nsl = slices.count;
         std::vector<TopValues> best(nsl * nb, TopValues(task.q.l2, r));
+        OmpErrors errors;
 #pragma omp parallel for if (nsl > 1)
         for (int64_t s = 0; s < (int64_t)nsl; s++) {
             SignTaskOf<TopValues> t = task.into(best.data() + s * nb);
@@ -416,8 +418,9 @@ struct FirstPassSeeds {
             t.ncodes = n;
             size_t i0, i1;
             slices.get(s, &i0, &i1);
-            t.run(i0, i1, 0, nb);
+            errors.run([&] { t.run(i0, i1, 0, nb); });
         }
+        errors.rethrow();
         bound.resize(nb);
         for (size_t i = 0; i < nb; i++) {
             TopValues& b = best[i];
@@ -482,6 +485,7 @@ std::vector<std::vector<idx_t>> first_pass(
     for (size_t i = 0; i < best.size(); i++) {
         seeds.start(best[i], i % nb);
     }
+    OmpErrors errors;
 #pragma omp parallel for schedule(dynamic) if (nslices > 1)
     for (int64_t s = 0; s < (int64_t)nslices; s++) {
         size_t i0, i1;
@@ -489,8 +493,9 @@ std::vector<std::vector<idx_t>> first_pass(
         SignTask t = task;
         t.best = best.data() + s * nb;
         t.passed = passed.data() + s * nb;
-        t.run(i0, i1, 0, nb);
+        errors.run([&] { t.run(i0, i1, 0, nb); });
     }
+    errors.rethrow();
     std::vector<size_t> again; // rows whose seed let too few through
     for (size_t t = 0; t < nb; t++) {
         size_t took = 0;
@@ -503,8 +508,9 @@ std::vector<std::vector<idx_t>> first_pass(
     }
 #pragma omp parallel for schedule(dynamic) if (again.size() > 1)
     for (int64_t j = 0; j < (int64_t)again.size(); j++) {
-        rescan_unseeded(task, again[j], nslices, best);
+        errors.run([&] { rescan_unseeded(task, again[j], nslices, best); });
     }
+    errors.rethrow();
     TQPrescanStats& st = tq_prescan_stats;
     st.nq += nb;
     st.nrescanned += again.size();
@@ -517,13 +523,16 @@ std::vector<std::vector<idx_t>> first_pass(
     std::vector<std::vector<idx_t>> kept(nb);
 #pragma omp parallel for if (nb > 1)
     for (int64_t t = 0; t < (int64_t)nb; t++) {
-        for (size_t s = 1; s < nslices; s++) {
-            best[t].merge(best[s * nb + t]);
-        }
-        std::vector<float> cv(nshort);
-        kept[t].resize(nshort);
-        best[t].finish(cv.data(), kept[t].data());
+        errors.run([&] {
+            for (size_t s = 1; s < nslices; s++) {
+                best[t].merge(best[s * nb + t]);
+            }
+            std::vector<float> cv(nshort);
+            kept[t].resize(nshort);
+            best[t].finish(cv.data(), kept[t].data());
+        });
     }
+    errors.rethrow();
     return kept;
 }
 
@@ -728,13 +737,15 @@ void scan_knn_prescan(
 
         // second pass: the shortlisted codes by the int8 scan
         std::vector<TopkReservoir> best2(nslices * nb, TopkReservoir(q.l2, kk));
+        OmpErrors errors;
 #pragma omp parallel for schedule(dynamic) if (nslices > 1)
         for (int64_t s = 0; s < (int64_t)nslices; s++) {
             size_t i0, i1;
             slices.get(s, &i0, &i1);
             SecondPass sp{codec, p, q, q0, sl, best2.data() + s * nb};
-            sp.run(i0, i1, row_of);
+            errors.run([&] { sp.run(i0, i1, row_of); });
         }
+        errors.rethrow();
         finish_scan(
                 tq,
                 q,
