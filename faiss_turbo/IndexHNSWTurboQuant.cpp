@@ -14,14 +14,24 @@ namespace faiss_turbo {
 
 namespace {
 
+/// the codec of our storage (rows or fast-scan blocks), else null
+const TurboQuantizer* storage_codec(const faiss::Index* storage) {
+    if (auto flat = dynamic_cast<const IndexTurboQuant*>(storage)) {
+        return &flat->tq;
+    }
+    if (auto fs = dynamic_cast<const IndexTurboQuantFastScan*>(storage)) {
+        return &fs->tq;
+    }
+    return nullptr;
+}
+
 /// FAISS's constructor reads storage->d before any check. Ours only (the
 /// queries' checks are theirs), and empty: the graph links what is added
 /// through it, and a file of a graph smaller than its storage is refused
 faiss::Index* checked_storage(faiss::Index* storage) {
     FAISS_THROW_IF_NOT_MSG(storage, "IndexHNSWTurboQuant: null storage");
     FAISS_THROW_IF_NOT_MSG(
-            dynamic_cast<IndexTurboQuant*>(storage) ||
-                    dynamic_cast<IndexTurboQuantFastScan*>(storage),
+            storage_codec(storage),
             "IndexHNSWTurboQuant: the storage must be an IndexTurboQuant "
             "or IndexTurboQuantFastScan (faiss.IndexHNSW takes others)");
     FAISS_THROW_IF_NOT_FMT(
@@ -62,11 +72,12 @@ void IndexHNSWTurboQuant::check_queries(
     if (n > 0) {
         FAISS_THROW_IF_NOT_FMT(x, "%s: null queries", what);
     }
-    check_finite(n, d, x, what, "query");
     if (metric_type != faiss::METRIC_L2) {
+        check_ip_norms(n, d, x, what, "query"); // NaN / Inf included
         return;
     }
-    auto tq = dynamic_cast<const IndexTurboQuant*>(storage);
+    check_finite(n, d, x, what, "query");
+    const TurboQuantizer* tq = storage_codec(storage);
     if (tq) {
         // the L2 constant of the storage's own query preparation (the
         // centered query's squared norm in float), as its search tests
@@ -77,7 +88,7 @@ void IndexHNSWTurboQuant::check_queries(
         std::vector<float> qc, qconst(kBlock);
         for (idx_t i0 = 0; i0 < n; i0 += kBlock) {
             const idx_t nb = std::min(kBlock, n - i0);
-            tq->tq.center_queries(nb, x + i0 * d, true, qc, qconst.data());
+            tq->center_queries(nb, x + i0 * d, true, qc, qconst.data());
             for (idx_t i = 0; i < nb; i++) {
                 FAISS_THROW_IF_NOT_FMT(
                         std::isfinite(qconst[i]),

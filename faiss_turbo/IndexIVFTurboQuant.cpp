@@ -589,6 +589,8 @@ void IndexIVFTurboQuant::check_input(
     FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
     if (metric_type == faiss::METRIC_L2) { // NaN / Inf included
         check_l2_norms(n, d, x, what, row);
+    } else if (!strcmp(row, "query")) {     // scores overflow (encode refuses
+        check_ip_norms(n, d, x, what, row); // vectors too long itself)
     } else {
         check_finite(n, d, x, what, row);
     }

@@ -201,7 +201,7 @@ void IndexTurboQuant::search(
     const bool prescan = prescan_applies(tq, opt.prescan, n);
     TQQueries q;
     prepare_queries(n, x, q);
-    q.check_l2_range("search");
+    q.check_range("search", x, d);
     if (prescan) {
         scan_knn_prescan(
                 tq,
@@ -252,7 +252,7 @@ void IndexTurboQuant::range_search(
     check_radius(radius, "range_search");
     TQQueries q;
     prepare_queries(n, x, q);
-    q.check_l2_range("range_search");
+    q.check_range("range_search", x, d);
     scan_range(
             tq, codes.data(), ntotal, q, radius, result, selector_of(params));
 }
@@ -278,6 +278,8 @@ void IndexTurboQuant::check_compatible_for_merge(
         const faiss::Index& other) const {
     auto o = dynamic_cast<const IndexTurboQuant*>(&other);
     FAISS_THROW_IF_NOT_MSG(o, "can only merge IndexTurboQuant indexes");
+    // FAISS's merge appends the codes, then resets the other: itself
+    FAISS_THROW_IF_NOT_MSG(o != this, "IndexTurboQuant: merge_from itself");
     FAISS_THROW_IF_NOT_MSG(
             o->d == d && o->metric_type == metric_type &&
                     o->code_size == code_size && o->tq.seed == tq.seed &&

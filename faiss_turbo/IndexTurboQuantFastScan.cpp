@@ -216,7 +216,7 @@ void IndexTurboQuantFastScan::search(
     const bool prescan = prescan_applies(tq, opt.prescan, n);
     TQQueries q;
     prepare_queries(n, x, q);
-    q.check_l2_range("search");
+    q.check_range("search", x, d);
     if (prescan) { // its second pass is the int8 scan at every width
         scan_knn_prescan(
                 tq,
@@ -252,7 +252,7 @@ void IndexTurboQuantFastScan::range_search(
     check_radius(radius, "range_search");
     TQQueries q;
     prepare_queries(n, x, q);
-    q.check_l2_range("range_search");
+    q.check_range("range_search", x, d);
     // the exact scan, each block's rows unpacked where it is scored: no
     // second copy of the codes
     scan_range(

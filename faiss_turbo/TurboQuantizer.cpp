@@ -439,7 +439,10 @@ void TurboQuantizer::decode(size_t n, const uint8_t* codes, float* x) const {
     }
 }
 
-void TQQueries::check_l2_range(const char* what) const {
+void TQQueries::check_range(const char* what, const float* x, size_t d) const {
+    if (!l2) {
+        check_ip_norms(n, d, x, what);
+    }
     for (size_t i = 0; l2 && i < n; i++) {
         FAISS_THROW_IF_NOT_FMT(
                 std::isfinite(qconst[i]),

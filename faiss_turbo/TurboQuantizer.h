@@ -68,10 +68,13 @@ struct TQQueries {
     std::vector<float> qconst; ///< n: ||q - mean||^2 (L2), <q, mean> (IP)
 
     /// throws (naming `what` and the query) unless every L2 constant is
-    /// finite: a query too long for L2 distances in float ranks nothing.
-    /// Search entry points call it; prepare_queries itself does not throw
-    /// for it (distance computers prepare queries inside FAISS's loops)
-    void check_l2_range(const char* what) const;
+    /// finite: a query too long for L2 distances in float ranks nothing;
+    /// for inner products, unless each query of x (n x d, as prepared) has
+    /// a squared norm that is a float (scores overflow to +-inf and NaN
+    /// past it). Search entry points call it; prepare_queries itself does
+    /// not throw for it (distance computers prepare queries inside FAISS's
+    /// loops)
+    void check_range(const char* what, const float* x, size_t d) const;
 };
 
 /// combine_form as an affine function of the two dots, for one code:

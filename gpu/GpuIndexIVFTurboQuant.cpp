@@ -730,6 +730,8 @@ void GpuIndexIVFTurboQuant::search_host(
     tq_.prepare_queries(n, x, l2, q); // throws on NaN / Inf
     if (l2) { // the coarse quantizer gave an arbitrary list otherwise
         check_l2_norms(n, d, x, "GpuIndexIVFTurboQuant::search", "query");
+    } else { // scores overflow to +-inf and NaN, as on the CPU
+        check_ip_norms(n, d, x, "GpuIndexIVFTurboQuant::search", "query");
     }
     std::vector<idx_t> assign(n * np);
     std::vector<float> cdis(n * np);

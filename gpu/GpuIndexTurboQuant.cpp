@@ -570,7 +570,7 @@ void GpuIndexTurboQuant::search_host(
     const bool l2 = metric_type == faiss::METRIC_L2;
     TQQueries q; // bad queries throw, as on the CPU, even with no vectors
     codec_.prepare_queries(n, x, q); // the CPU's: same y, S y, constants
-    q.check_l2_range("GpuIndexTurboQuant::search");
+    q.check_range("GpuIndexTurboQuant::search", x, d);
     if (ntotal == 0) {
         float empty = l2 ? std::numeric_limits<float>::infinity()
                          : -std::numeric_limits<float>::infinity();

@@ -92,8 +92,16 @@ void check_radius(float radius, const char* what) {
     FAISS_THROW_IF_NOT_FMT(!std::isnan(radius), "%s: radius is NaN", what);
 }
 
-void check_l2_norms(
-        size_t n, size_t d, const float* x, const char* what, const char* row) {
+namespace {
+
+/// check_l2_norms / check_ip_norms, `use` naming the scores
+void check_norms(
+        size_t n,
+        size_t d,
+        const float* x,
+        const char* what,
+        const char* row,
+        const char* use) {
     for (size_t i = 0; i < n; i++) {
         double s = 0;
         for (size_t j = 0; j < d; j++) {
@@ -104,13 +112,25 @@ void check_l2_norms(
         }
         FAISS_THROW_IF_NOT_FMT(
                 s <= std::numeric_limits<float>::max(),
-                "%s: %s %zd is too long for L2 distances in float (squared "
-                "norm %g)",
+                "%s: %s %zd is too long for %s in float (squared norm %g)",
                 what,
                 row,
                 i,
+                use,
                 s);
     }
+}
+
+} // namespace
+
+void check_l2_norms(
+        size_t n, size_t d, const float* x, const char* what, const char* row) {
+    check_norms(n, d, x, what, row, "L2 distances");
+}
+
+void check_ip_norms(
+        size_t n, size_t d, const float* x, const char* what, const char* row) {
+    check_norms(n, d, x, what, row, "inner products");
 }
 
 } // namespace faiss_turbo

@@ -53,4 +53,13 @@ void check_l2_norms(
         const char* what,
         const char* row = "vector");
 
+/// the same check for inner-product queries: a query whose squared norm
+/// is no float gives scores that overflow to +-inf and NaN (no label)
+void check_ip_norms(
+        size_t n,
+        size_t d,
+        const float* x,
+        const char* what,
+        const char* row = "query");
+
 } // namespace faiss_turbo

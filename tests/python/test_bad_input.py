@@ -501,3 +501,43 @@ def test_numpy_integers_and_float_ids(index):
         index.remove_ids(np.array([1.7]))
     assert index.ntotal == 50
     assert index.remove_ids(np.array([1, 2], dtype=np.int32)) == 2
+
+
+def test_merge_from_itself_refused(index):
+    """IndexFlatCodes' merge appended the codes, then reset the other: the
+    index itself, which ended empty"""
+    with pytest.raises(RuntimeError, match="merge_from itself"):
+        index.merge_from(index)
+    assert index.ntotal == 50
+
+
+@pytest.mark.parametrize("key", ["TQmse4", "TQprod3", "TQmse4fs", "TQmse2fs",
+                                 "IVF4,TQmse4", "IVF4,TQmse4fs", "HNSW8,TQmse4"])
+def test_inner_product_query_too_long_for_float(key):
+    """a finite query whose squared norm is no float gave -1 labels or
+    -inf distances (scores overflowing to NaN)"""
+    x = gaussian(300, D, 47)
+    index = ft.index_factory(D, key, faiss.METRIC_INNER_PRODUCT)
+    index.train(x)
+    index.add(x)
+    q = gaussian(3, D, 48)
+    q[1] *= 1e38
+    with pytest.raises(RuntimeError, match="query 1 is too long for inner "
+                                           "products in float"):
+        index.search(q, 5)
+    q[1] /= 1e20  # long, but its scores fit: k labels
+    _, ids = index.search(q, 5)
+    assert (ids >= 0).all()
+
+
+def test_hnsw_over_centered_fast_scan_checks_centered_queries():
+    """HNSW over a centered fast-scan storage tested the raw query's norm,
+    not the centered one its scores use: D = inf, arbitrary labels"""
+    x = gaussian(200, D, 49) + 1e19
+    storage = ft.IndexTurboQuantFastScan(D, 4, centered=True)
+    storage.train(x)
+    index = ft.IndexHNSWTurboQuant(storage, 8)
+    index.add(x)
+    q = np.full((1, D), -5e18, dtype=np.float32)  # raw squared norm fits
+    with pytest.raises(RuntimeError, match="too long for L2 distances"):
+        index.search(q, 3)
