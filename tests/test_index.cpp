@@ -525,7 +525,8 @@ TEST(Index, BadInput) {
     EXPECT_THROW(idx.add(10, bad.data()), FaissException);
     // a finite query too long for L2 distances in float (squared norm
     // 1.6e41): every distance was +inf and the results silently empty;
-    // refused by its number. Inner products take it.
+    // refused by its number. Inner products refuse it too: its scores
+    // overflowed to NaN (-1 labels) in some codecs and layouts.
     std::vector<float> big(2 * 16, 0.5f);
     std::fill(big.begin() + 16, big.end(), 1e20f);
     faiss::RangeSearchResult res(2);
@@ -540,10 +541,17 @@ TEST(Index, BadInput) {
         EXPECT_THROW(
                 l2->range_search(2, big.data(), 1.0f, &res), FaissException);
     }
-    IndexTurboQuant ip(16, 4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT);
-    ip.add(10, x.data());
-    ip.search(2, big.data(), 1, D.data(), I.data());
-    EXPECT_GE(I[1], 0);
+    for (TQVariant v : {TQVariant::MSE, TQVariant::PROD}) {
+        IndexTurboQuant ip(16, 4, v, faiss::METRIC_INNER_PRODUCT);
+        ip.add(10, x.data());
+        tqtest::throws_with(
+                [&] { ip.search(2, big.data(), 1, D.data(), I.data()); },
+                "query 1 is too long for inner products");
+        std::fill(big.begin() + 16, big.end(), 1e17f); // scores fit
+        ip.search(2, big.data(), 1, D.data(), I.data());
+        EXPECT_GE(I[1], 0);
+        std::fill(big.begin() + 16, big.end(), 1e20f);
+    }
 }
 
 TEST(Index, Factory) {
