@@ -832,10 +832,17 @@ TEST(GpuTurboQuant, BadInputThrows) {
         g.search(1, x.data(), 0, D.data(), I.data()), faiss::FaissException);
     EXPECT_THROW(
         g.search(1, x.data(), 2049, D.data(), I.data()), faiss::FaissException);
-    // a query too long for L2 distances in float: refused, as on the CPU
+    // a query too long for L2 distances in float: refused, as on the CPU;
+    // and for inner products (scores overflowing to NaN)
     std::vector<float> big(d, 1e20f);
     EXPECT_THROW(
         g.search(1, big.data(), 5, D.data(), I.data()), faiss::FaissException);
+    GpuIndexTurboQuant gip(
+        &res, d, 4, TQVariant::MSE, faiss::METRIC_INNER_PRODUCT);
+    gip.add(100, x.data());
+    EXPECT_THROW(
+        gip.search(1, big.data(), 5, D.data(), I.data()),
+        faiss::FaissException);
     std::vector<float> bad(x.begin(), x.begin() + 2 * d);
     bad[d + 3] = NAN;
     try {
@@ -1255,6 +1262,14 @@ TEST(GpuTurboQuant, IVFLargeKClonerAndErrors) {
     EXPECT_THROW(
         g->search(1, huge.data(), 10, D.data(), I.data()),
         faiss::FaissException);
+    {
+        std::unique_ptr<IndexIVFTurboQuant> ip(
+            make_ivf(d, nlist, kMse4, faiss::METRIC_INNER_PRODUCT, true, xb));
+        GpuIndexIVFTurboQuant gip(&res, *ip);
+        EXPECT_THROW(
+            gip.search(1, huge.data(), 10, D.data(), I.data()),
+            faiss::FaissException);
+    }
     EXPECT_THROW(g->add(1, huge.data()), faiss::FaissException);
     EXPECT_THROW(
         g->search(1, q.data(), 2049, D.data(), I.data()),
