@@ -541,3 +541,15 @@ def test_hnsw_over_centered_fast_scan_checks_centered_queries():
     q = np.full((1, D), -5e18, dtype=np.float32)  # raw squared norm fits
     with pytest.raises(RuntimeError, match="too long for L2 distances"):
         index.search(q, 3)
+
+
+def test_codec_decode_refuses_codes_it_cannot_have_written(index):
+    """tq.decode of a code with a NaN norm returned NaN vectors, where the
+    index's sa_decode refused it"""
+    codes = index.tq.encode(gaussian(3, D, 50))
+    assert index.tq.decode(codes).shape == (3, D)
+    codes[2] = 255  # the norm's bytes: a NaN
+    with pytest.raises(RuntimeError, match="code 2 is not a TurboQuant code"):
+        index.tq.decode(codes)
+    with pytest.raises(RuntimeError, match="not a TurboQuant code"):
+        index.sa_decode(codes)

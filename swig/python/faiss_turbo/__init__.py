@@ -420,9 +420,12 @@ def _tq_encode(self, x):
 
 
 def _tq_decode(self, codes):
-    """reconstructions (n, d) float32 of codes (n, code_size) uint8"""
+    """reconstructions (n, d) float32 of codes (n, code_size) uint8; codes
+    this codec cannot have written (NaN or negative norms) are refused, as
+    the indexes' sa_decode refuses them"""
     _check_codes(codes, self.code_size)
     codes = np.ascontiguousarray(codes)
+    self.check_codes(codes.shape[0], swig_ptr(codes), "TurboQuantizer.decode")
     x = np.empty((codes.shape[0], self.d), dtype=np.float32)
     self.decode_c(codes.shape[0], swig_ptr(codes), swig_ptr(x))
     return x

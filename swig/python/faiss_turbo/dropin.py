@@ -15,9 +15,11 @@ the original FAISS function with the caller's arguments, unchanged.
 
 The names are replaced on the faiss module and wherever a loaded faiss
 submodule (faiss.contrib.*, faiss.class_wrappers) holds the original under
-the same name, which covers `from faiss import read_index` done before
-install(). A copy taken after install() keeps the replacement after
-uninstall().
+the same name, which covers faiss's own `from faiss import read_index`
+done before install(); a module of the caller's that imported the name
+before install() keeps FAISS's function (call install() first, or use
+faiss.read_index). A copy taken after install() keeps the replacement
+after uninstall().
 """
 
 import sys
