@@ -520,7 +520,11 @@ void IndexIVFTurboQuant::search_preassigned(
         carrier.inner = wrapped.sel;
         wrapped.sel = &carrier;
         params = &wrapped;
-        const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+        // FAISS's region is serial in parallel_mode 0 (IndexIVF::search
+        // splits the queries over threads around it, one call each)
+        const int pmode = parallel_mode & ~PARALLEL_MODE_NO_HEAP_INIT;
+        const int nt =
+                pmode == 0 || omp_in_parallel() ? 1 : omp_get_max_threads();
         for (int t = 0; t < nt; t++) {
             carrier.spare.emplace_back(new_scanner(false, &carrier, params));
         }
