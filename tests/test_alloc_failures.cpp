@@ -256,20 +256,16 @@ TEST(AllocFailures, IVFAddAndSearch) {
             // parallel_mode 0 (FAISS splits the queries around its scan).
             // Other modes allocate inside FAISS's region, outside its try:
             // out of memory there ends the process, whatever the index
-            for (int pmode : {0}) {
-                ivf->parallel_mode = pmode;
-                for (int mode : {TQ_SCAN_EXACT, TQ_SCAN_INT8}) {
-                    for (const auto* x : {&one, &xq}) {
-                        SearchParametersIVFTurboQuant p;
-                        p.nprobe = 3;
-                        p.scan_mode = mode;
-                        Result want = search_with(*ivf, *x, 7, &p), got;
-                        fail_each_allocation(
-                                [&] { got = search_with(*ivf, *x, 7, &p); },
-                                [] {});
-                        EXPECT_EQ(got.I, want.I);
-                        EXPECT_EQ(got.D, want.D);
-                    }
+            for (int mode : {TQ_SCAN_EXACT, TQ_SCAN_INT8}) {
+                for (const auto* x : {&one, &xq}) {
+                    SearchParametersIVFTurboQuant p;
+                    p.nprobe = 3;
+                    p.scan_mode = mode;
+                    Result want = search_with(*ivf, *x, 7, &p), got;
+                    fail_each_allocation(
+                            [&] { got = search_with(*ivf, *x, 7, &p); }, [] {});
+                    EXPECT_EQ(got.I, want.I);
+                    EXPECT_EQ(got.D, want.D);
                 }
             }
         }
