@@ -68,38 +68,38 @@ struct DecodedBlock {
     }
 };
 
-using Hits = std::vector<std::pair<float, idx_t>>;
-
-/// scan_range for queries [q0, q1): their hits into hits[q0..q1)
-void range_chunk(
+/// the exact scores of blocks [b0, b1) of kBlock codes (read through
+/// rows(i0, n), as RowCodes without its buffer) against queries [q0, q1),
+/// the selected codes only: visit(qi, score, id)
+template <class Rows, class Visit>
+void score_blocks(
         const TurboQuantizer& tq,
-        const RowCodes& rows,
+        Rows&& rows,
         size_t ncodes,
+        size_t b0,
+        size_t b1,
         const TQQueries& q,
         size_t q0,
         size_t q1,
-        float radius,
         const faiss::IDSelector* sel,
         DecodedBlock& blk,
-        uint8_t* buf,
-        Hits* hits) {
-    for (size_t i0 = 0; i0 < ncodes; i0 += kBlock) {
-        const size_t nb = std::min(kBlock, ncodes - i0);
-        blk.decode(tq, rows(i0, nb, buf), nb);
+        Visit&& visit) {
+    for (size_t b = b0; b < b1; b++) {
+        const size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
+        blk.decode(tq, rows(i0, nb), nb);
         for (size_t i = 0; i < nb; i++) {
             idx_t id = i0 + i;
             if (sel && !sel->is_member(id)) {
                 continue;
             }
             for (size_t qi = q0; qi < q1; qi++) {
-                float v = blk.score(tq, q, qi, i);
-                if (q.l2 ? v < radius : v > radius) {
-                    hits[qi].emplace_back(v, id);
-                }
+                visit(qi, blk.score(tq, q, qi, i), id);
             }
         }
     }
 }
+
+using Hits = std::vector<std::pair<float, idx_t>>;
 
 /// the hits of every query into result (in scan order, as FAISS's partial
 /// results give them)
@@ -414,20 +414,22 @@ void scan_knn(
                 init_topk(l2, k, V + qi * k, I + qi * k);
             }
             DecodedBlock blk;
-            for (size_t b = b0; b < b1; b++) {
-                size_t i0 = b * kBlock, nb = std::min(kBlock, ncodes - i0);
-                blk.decode(tq, codes + i0 * tq.code_size, nb);
-                for (size_t i = 0; i < nb; i++) {
-                    idx_t id = i0 + i;
-                    if (sel && !sel->is_member(id)) {
-                        continue;
-                    }
-                    for (size_t qi = q0; qi < q1; qi++) {
-                        float v = blk.score(tq, q, qi, i);
+            score_blocks(
+                    tq,
+                    [&](size_t i0, size_t) {
+                        return codes + i0 * tq.code_size;
+                    },
+                    ncodes,
+                    b0,
+                    b1,
+                    q,
+                    q0,
+                    q1,
+                    sel,
+                    blk,
+                    [&](size_t qi, float v, idx_t id) {
                         push_topk(l2, k, V + qi * k, I + qi * k, v, id);
-                    }
-                }
-            }
+                    });
         });
     }
     errors.rethrow();
@@ -483,6 +485,7 @@ void scan_range(
     static_assert(kBlock <= 128, "RowCodes promises n <= 128");
     const size_t nq = q.n;
     const size_t nchunks = (nq + kQueryChunk - 1) / kQueryChunk;
+    const size_t nblocks = (ncodes + kBlock - 1) / kBlock;
     // hits per query, handed to the result after the parallel region
     // (FAISS's RangeSearchPartialResult allocates inside it, between
     // barriers, where out of memory could not be reported)
@@ -497,18 +500,24 @@ void scan_range(
         for (int64_t c = 0; c < (int64_t)nchunks; c++) {
             size_t q0 = c * kQueryChunk, q1 = std::min(nq, q0 + kQueryChunk);
             errors.run([&] {
-                range_chunk(
+                score_blocks(
                         tq,
-                        rows,
+                        [&](size_t i0, size_t n) {
+                            return rows(i0, n, buf.data());
+                        },
                         ncodes,
+                        0,
+                        nblocks,
                         q,
                         q0,
                         q1,
-                        radius,
                         sel,
                         blk,
-                        buf.data(),
-                        hits.data());
+                        [&](size_t qi, float v, idx_t id) {
+                            if (q.l2 ? v < radius : v > radius) {
+                                hits[qi].emplace_back(v, id);
+                            }
+                        });
             });
         }
     }
