@@ -138,7 +138,7 @@ size_t BlockedInvertedLists::add_entries(
             o + n_entry < (size_t(1) << 32),
             "BlockedInvertedLists: list %zd would hold 2^32 codes or more",
             list_no);
-    ids[list_no].reserve(o + n_entry); // the insert below cannot then fail
+    reserve_more(list_no, n_entry); // the growth below cannot then fail
     codes[list_no].append(tq, n_entry, code); // beyond valid: stale
     changed = true;
     ids[list_no].insert(ids[list_no].end(), ids_in, ids_in + n_entry);
