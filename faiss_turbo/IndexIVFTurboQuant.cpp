@@ -204,11 +204,41 @@ void IndexIVFTurboQuant::add_with_ids(
     check_input(n, x, "IndexIVFTurboQuant::add", "vector");
     FAISS_THROW_IF_NOT_MSG(
             is_trained, "IndexIVFTurboQuant::add: index not trained");
-    // IndexIVF::add_with_ids' steps, with the lists' memory in between
+    // IndexIVF::add_with_ids is assign + add_core, whose parallel loop
+    // stores each list's entries outside any try: out of memory there
+    // ended the process. Here, in batches as add_core's (they bound the
+    // codes' buffer), a batch is stored on this thread once it is encoded
+    // and its lists' memory reserved
+    constexpr idx_t kBatch = 65536;
+    for (idx_t i0 = 0; i0 < n; i0 += kBatch) {
+        const idx_t nb = std::min(kBatch, n - i0);
+        add_batch(nb, x + i0 * d, xids ? xids + i0 : nullptr);
+    }
+}
+
+void IndexIVFTurboQuant::add_batch(idx_t n, const float* x, const idx_t* xids) {
     std::vector<idx_t> coarse(n);
     quantizer->assign(n, x, coarse.data());
+    std::vector<uint8_t> codes(n * code_size);
+    encode_vectors(n, x, coarse.data(), codes.data()); // lists checked
     reserve_lists(n, coarse.data());
-    add_core(n, x, xids, coarse.data());
+    faiss::DirectMapAdd dm(direct_map, n, xids);
+    idx_t i = 0;
+    try { // cannot fail on our lists (reserved); other lists may
+        for (; i < n; i++) {
+            const idx_t id = xids ? xids[i] : ntotal + i;
+            const size_t ofs = invlists->add_entry(
+                    coarse[i], id, codes.data() + i * code_size);
+            dm.add(i, coarse[i], ofs);
+        }
+    } catch (...) { // the first i are stored: counted, and mapped
+        ntotal += i;
+        if (direct_map.type == faiss::DirectMap::Array) {
+            direct_map.array.resize(ntotal);
+        }
+        throw;
+    }
+    ntotal += n;
 }
 
 namespace {
@@ -226,24 +256,27 @@ template <class V> void reserve_by_resize(V& v, size_t n) {
 } // namespace
 
 void IndexIVFTurboQuant::reserve_lists(idx_t n, const idx_t* list_nos) {
-    std::vector<size_t> more(nlist, 0);
-    for (idx_t i = 0; i < n; i++) {
-        if (list_nos[i] >= 0 && list_nos[i] < (idx_t)nlist) {
-            more[list_nos[i]]++;
-        }
-    }
     auto array = dynamic_cast<faiss::ArrayInvertedLists*>(invlists);
     auto blocked = dynamic_cast<BlockedInvertedLists*>(invlists);
-    for (size_t l = 0; l < nlist; l++) {
-        if (more[l] == 0) {
-            continue;
+    if (!array && !blocked) {
+        return;
+    }
+    // the lists touched and their counts, by sorting (a counter per list
+    // would cost O(nlist) for every small batch)
+    std::vector<idx_t> sorted(list_nos, list_nos + n);
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size();) {
+        const idx_t l = sorted[i];
+        size_t more = 0;
+        for (; i < sorted.size() && sorted[i] == l; i++) {
+            more++;
         }
         if (array) {
-            const size_t size = array->ids[l].size() + more[l];
+            const size_t size = array->ids[l].size() + more;
             reserve_by_resize(array->ids[l], size);
             reserve_by_resize(array->codes[l], size * code_size);
-        } else if (blocked) {
-            blocked->reserve_more(l, more[l]);
+        } else {
+            blocked->reserve_more(l, more);
         }
     }
 }
@@ -429,6 +462,19 @@ faiss::InvertedListScanner* IndexIVFTurboQuant::get_InvertedListScanner(
     return new_scanner(store_pairs, sel, params);
 }
 
+int IndexIVFTurboQuant::scan_threads(idx_t n, size_t np) const {
+    // FAISS's rule (IndexIVF::search_preassigned's do_parallel): serial in
+    // parallel_mode 0, where IndexIVF::search splits the queries around it
+    const int pmode = parallel_mode & ~PARALLEL_MODE_NO_HEAP_INIT;
+    np = std::min(np, nlist);
+    const bool parallel = pmode == 1   ? np > 1
+                          : pmode == 2 ? np * n > 1
+                          : pmode == 3 ? n > 1
+                                       : false;
+    const int nt = omp_get_max_threads();
+    return parallel && nt >= 2 && !omp_in_parallel() ? nt : 1;
+}
+
 faiss::InvertedListScanner* IndexIVFTurboQuant::new_scanner(
         bool store_pairs,
         const faiss::IDSelector* sel,
@@ -520,11 +566,7 @@ void IndexIVFTurboQuant::search_preassigned(
         carrier.inner = wrapped.sel;
         wrapped.sel = &carrier;
         params = &wrapped;
-        // FAISS's region is serial in parallel_mode 0 (IndexIVF::search
-        // splits the queries over threads around it, one call each)
-        const int pmode = parallel_mode & ~PARALLEL_MODE_NO_HEAP_INIT;
-        const int nt =
-                pmode == 0 || omp_in_parallel() ? 1 : omp_get_max_threads();
+        const int nt = scan_threads(n, params->nprobe);
         for (int t = 0; t < nt; t++) {
             carrier.spare.emplace_back(new_scanner(false, &carrier, params));
         }

@@ -103,9 +103,10 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// the coarse quantizer, then the mean if centered (empty index only)
     void train(idx_t n, const float* x) override;
 
-    /// IndexIVF's, after a check for NaN / Inf (the coarse quantizer would
-    /// assign such a vector no valid list), with the lists' memory made
-    /// before FAISS's parallel add (reserve_lists)
+    /// IndexIVF's (assign, encode, store), after a check for NaN / Inf (the
+    /// coarse quantizer would assign such a vector no valid list); a batch
+    /// is stored once its lists' memory is reserved, on this thread (FAISS
+    /// stores in a parallel loop, where out of memory ends the process)
     void add_with_ids(idx_t n, const float* x, const idx_t* xids) override;
 
 #if FAISS_TURBO_HAS_TRAIN_ENCODER
@@ -271,10 +272,17 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             const idx_t* assign,
             const uint8_t* codes);
 
+    /// add_with_ids of at most one batch: encoded, the lists' memory
+    /// reserved, then stored
+    void add_batch(idx_t n, const float* x, const idx_t* xids);
+
     /// memory for n more codes in the lists list_nos name (row or blocked
-    /// lists): FAISS's add_core adds them inside its parallel loop, where
-    /// out of memory would end the process
+    /// lists, valid list numbers), so that storing them allocates nothing
     void reserve_lists(idx_t n, const idx_t* list_nos);
+
+    /// the threads FAISS's search_preassigned scans with, for n queries
+    /// probing np lists each (the spare scanners made before it)
+    int scan_threads(idx_t n, size_t np) const;
 
     /// a scanner for get_InvertedListScanner (which hands out the search's
     /// spare ones first)

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include <faiss/IndexFlat.h>
@@ -209,6 +210,59 @@ TEST(AllocFailures, FastScanAddMergeAndSearch) {
 /// IVF: FAISS makes each thread's scanner inside its OpenMP region, outside
 /// its own try; ours are made before it (spares). Adds by residual compute
 /// the residuals in a parallel loop.
+/// the first add of an index, on a thread of its own (nothing per thread
+/// made yet), not debiased (the fast-scan layout then keeps ||c_hat||^2,
+/// decoded through a per-thread buffer): row and blocked, flat and IVF
+TEST(AllocFailures, FirstAddOnAFreshThread) {
+    const size_t d = 32, nb = 200;
+    std::vector<float> xb = random_gaussian(nb, d, 7);
+    auto make = [&](int kind) -> faiss::Index* {
+        auto q = [&] { return new faiss::IndexFlatL2(d); };
+        const auto L2 = faiss::METRIC_L2;
+        switch (kind) {
+            case 0:
+                return new IndexTurboQuantFastScan(d, 4, L2, false, false);
+            case 1:
+                return new IndexIVFTurboQuantFastScan(
+                        q(), d, 4, 4, L2, true, false, false);
+            default:
+                return new IndexIVFTurboQuant(
+                        q(), d, 4, 4, TQVariant::MSE, L2, true, false, false);
+        }
+    };
+    for (int kind : {0, 1, 2}) {
+        SCOPED_TRACE(testing::Message() << "kind " << kind);
+        std::unique_ptr<faiss::Index> index(make(kind)), ref(make(kind));
+        if (auto ivf = dynamic_cast<IndexIVFTurboQuant*>(index.get())) {
+            ivf->own_fields = true;
+            dynamic_cast<IndexIVFTurboQuant*>(ref.get())->own_fields = true;
+        }
+        index->train(nb, xb.data());
+        ref->train(nb, xb.data());
+        ref->add(nb, xb.data());
+        std::thread fresh([&] {
+            fail_each_allocation(
+                    [&] { index->add(nb, xb.data()); },
+                    [&] { ASSERT_EQ(index->ntotal, 0); });
+        });
+        fresh.join();
+        ASSERT_EQ(index->ntotal, (idx_t)nb);
+        std::vector<float> xq = random_gaussian(5, d, 8);
+        SearchParametersIVFTurboQuant ivf_exact;
+        ivf_exact.nprobe = 4;
+        ivf_exact.scan_mode = TQ_SCAN_EXACT;
+        SearchParametersTurboQuant flat_exact;
+        flat_exact.scan_mode = TQ_SCAN_EXACT;
+        const faiss::SearchParameters* p =
+                kind == 0 ? (const faiss::SearchParameters*)&flat_exact
+                          : &ivf_exact;
+        Result a = search_with(*index, xq, 5, p),
+               b = search_with(*ref, xq, 5, p);
+        EXPECT_EQ(a.I, b.I);
+        EXPECT_EQ(a.D, b.D);
+    }
+}
+
 TEST(AllocFailures, IVFAddAndSearch) {
     const size_t d = 32, nb = 500;
     std::vector<float> xb = random_gaussian(nb + 100, d, 5);

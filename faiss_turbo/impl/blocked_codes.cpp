@@ -91,6 +91,12 @@ void clear_block_code(size_t ngroups, size_t pos, uint8_t* blocks) {
     }
 }
 
+/// append()'s c_hat of a code, per thread (reserve() sizes it ahead)
+std::vector<float>& chat_scratch() {
+    thread_local std::vector<float> chat;
+    return chat;
+}
+
 /// capacity for n elements, grown geometrically as resize() would (adds
 /// one at a time stay linear)
 template <class T> void grow_capacity(std::vector<T>& v, size_t n) {
@@ -179,9 +185,7 @@ void BlockedCodes::append(
     const size_t n0 = ntotal;
     resize(n0 + n);
     try {
-        // c_hat of a code, per thread: an add inside FAISS's parallel loop
-        // (its add_core) then allocates only on a thread's first one
-        thread_local std::vector<float> chat;
+        std::vector<float>& chat = chat_scratch();
         for (size_t j = 0; j < n; j++) {
             put(tq, n0 + j, codes + j * code_size, chat);
         }
@@ -206,7 +210,10 @@ void BlockedCodes::update(
     }
 }
 
-void BlockedCodes::reserve(size_t n) {
+void BlockedCodes::reserve(size_t n, const TurboQuantizer* tq) {
+    if (tq && has_cc) {
+        chat_scratch().resize(tq->d);
+    }
     const size_t nb = (n + kLutBlockCodes - 1) / kLutBlockCodes;
     grow_capacity(blocks, nb * block_bytes());
     grow_capacity(norm, n);

@@ -51,9 +51,10 @@ struct BlockedCodes {
     /// grow with all-zero codes
     void resize(size_t n);
 
-    /// memory for n codes, so that growing to n allocates nothing (adds
-    /// inside FAISS's parallel loops, where out of memory ends the process)
-    void reserve(size_t n);
+    /// memory for n codes, so that growing to n allocates nothing; with
+    /// tq, append()'s scratch for c_hat too, on the calling thread: up to n
+    /// codes then append without allocating (IndexIVFTurboQuant's add)
+    void reserve(size_t n, const TurboQuantizer* tq = nullptr);
 
     /// row code i (code_size bytes) into out
     void code(const TurboQuantizer& tq, size_t i, uint8_t* out) const;

@@ -164,7 +164,7 @@ void BlockedInvertedLists::reserve_more(size_t list_no, size_t n_more) {
     if (v.size() + n_more > v.capacity()) {
         v.reserve(std::max(v.size() + n_more, 2 * v.capacity()));
     }
-    codes[list_no].reserve(codes[list_no].ntotal + n_more);
+    codes[list_no].reserve(codes[list_no].ntotal + n_more, &tq);
 }
 
 void BlockedInvertedLists::resize(size_t list_no, size_t new_size) {

@@ -95,7 +95,7 @@ struct BlockedInvertedLists : faiss::InvertedLists {
     void resize(size_t list_no, size_t new_size) override;
 
     /// memory for n_more codes and ids in the list, so that adding them
-    /// allocates nothing (IndexIVFTurboQuant::add_with_ids)
+    /// on this thread allocates nothing (IndexIVFTurboQuant::add_with_ids)
     void reserve_more(size_t list_no, size_t n_more);
 
     /// the list's row codes (list_size x code_size bytes) into out

@@ -384,6 +384,11 @@ IndexTurboQuantFastScan.__init__ = _fs_init_any  # noqa: F405
 IndexTurboQuantFastScan.add_codes = _fs_add_codes  # noqa: F405
 _handle_index(IndexIVFTurboQuant, _IVF_CHECKS)  # noqa: F405
 _keep_quantizer(IndexIVFTurboQuant)  # noqa: F405
+# by_residual is the constructor's (the codes follow it), read-only; from
+# FAISS 1.8 on the field is IndexIVF's, which the .i's %immutable misses
+IndexIVFTurboQuant.by_residual = property(  # noqa: F405
+    IndexIVFTurboQuant.by_residual.fget,  # noqa: F405
+    doc="encode x - c (read-only: set by the constructor)")
 # the subclass inherits the numpy methods, checks and pickling
 _keep_quantizer(IndexIVFTurboQuantFastScan)  # noqa: F405
 
