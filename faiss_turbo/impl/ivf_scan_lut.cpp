@@ -298,19 +298,30 @@ void IVFLutSearch::search(
 #pragma omp parallel if (nchunks > 1 && !omp_in_parallel()) \
         reduction(+ : ndis, nl)
         {
+            // try / capture, not run(): clang cannot capture inside this
+            // generic lambda's region
             std::unique_ptr<Search> cs;
-            errors.run([&] { cs = std::make_unique<Search>(*this, kk); });
+            try {
+                cs = std::make_unique<Search>(*this, kk);
+            } catch (...) {
+                errors.capture();
+            }
 #pragma omp for schedule(dynamic)
             for (int64_t c = 0; c < nchunks; c++) {
                 const size_t i0 = c * chunk, m = std::min(chunk, n - i0);
-                errors.run([&] {
+                if (errors.failed()) {
+                    continue;
+                }
+                try {
                     cs->run(m,
                             x + i0 * tq.d,
                             assign + i0 * nprobe,
                             k,
                             D + i0 * k,
                             L + i0 * k);
-                });
+                } catch (...) {
+                    errors.capture();
+                }
             }
             if (cs) {
                 ndis += cs->ndis;

@@ -5,7 +5,9 @@
  * runs through OmpErrors::run, which keeps the first exception and skips
  * the work that follows; rethrow(), after the region, throws it on the
  * calling thread. Worksharing constructs (omp for) stay outside run(): all
- * threads must still reach them.
+ * threads must still reach them. Where a lambda cannot capture (clang,
+ * inside a generic lambda), a try whose handler calls capture() does the
+ * same.
  */
 #pragma once
 
@@ -25,12 +27,17 @@ class OmpErrors {
         try {
             f();
         } catch (...) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!first_) {
-                first_ = std::current_exception();
-            }
-            failed_.store(true, std::memory_order_relaxed);
+            capture();
         }
+    }
+
+    /// in a catch handler: keeps its exception if it is the first
+    void capture() noexcept {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!first_) {
+            first_ = std::current_exception();
+        }
+        failed_.store(true, std::memory_order_relaxed);
     }
 
     bool failed() const {

@@ -358,13 +358,19 @@ void scan_knn_lut(
             size_t q0 = c * qchunk, q1 = std::min(nq, q0 + qchunk);
             LutTask<deb(), l2()> slice = task;
             slice.best = best.data() + s * nq;
-            errors.run([&] {
+            if (errors.failed()) {
+                continue;
+            }
+            try { // not run(): clang cannot capture inside this generic
+                  // lambda's region
                 slice.run(
                         nblocks * s / nslices,
                         nblocks * (s + 1) / nslices,
                         q0,
                         q1);
-            });
+            } catch (...) {
+                errors.capture();
+            }
         }
         errors.rethrow();
         return 0;
