@@ -756,6 +756,7 @@ void IndexIVFTurboQuant::update_vectors(
     }
     std::vector<uint8_t> codes(nv * code_size);
     encode_vectors(nv, x, assign.data(), codes.data());
+    reserve_lists(nv, assign.data()); // the moves below then allocate less
     if (direct_map.type == faiss::DirectMap::Hashtable) {
         replace_hashed(nv, ids, assign.data(), codes.data());
     } else if (dynamic_cast<BlockedInvertedLists*>(invlists)) {
@@ -817,9 +818,11 @@ void IndexIVFTurboQuant::update_blocked(
         const size_t last = invlists->list_size(l) - 1;
         if (ofs != last) {
             const idx_t id2 = invlists->get_single_id(l, last);
-            where[id2] = faiss::lo_build(l, ofs);
+            // the copy first (blocked lists allocate it): out of memory
+            // then leaves the map as the lists are
             faiss::InvertedLists::ScopedCodes moved(invlists, l, last);
             invlists->update_entry(l, ofs, id2, moved.get());
+            where[id2] = faiss::lo_build(l, ofs);
         }
         invlists->resize(l, last);
         const size_t l2 = assign[i];

@@ -301,6 +301,26 @@ TEST(AllocFailures, IVFAddAndSearch) {
                         EXPECT_EQ(r.I, before.I);
                     });
             EXPECT_EQ(ivf->ntotal, (idx_t)(nb + 100));
+            // update_vectors of one vector (Array map): encoded and the
+            // lists' memory reserved before it moves
+            ivf->set_direct_map_type(faiss::DirectMap::Array);
+            auto by_id = [&] { // every vector through the direct map
+                std::vector<float> r(ivf->ntotal * d);
+                for (idx_t i = 0; i < ivf->ntotal; i++) {
+                    ivf->reconstruct(i, r.data() + i * d);
+                }
+                return r;
+            };
+            const std::vector<float> old_recons = by_id();
+            const idx_t seven = 7;
+            fail_each_allocation(
+                    [&] { ivf->update_vectors(1, &seven, xb.data()); },
+                    [&] {
+                        ASSERT_EQ(ivf->invlists->compute_ntotal(), nb + 100);
+                        EXPECT_EQ(by_id(), old_recons);
+                    });
+            EXPECT_NE(by_id(), old_recons);
+            ivf->set_direct_map_type(faiss::DirectMap::NoMap);
             // the first search after an add refreshes the blocked lists'
             // per-code terms (in a parallel loop)
             Result got;
