@@ -193,7 +193,7 @@ void IndexIVFTurboQuant::train(idx_t n, const float* x) {
             ntotal == 0,
             "IndexIVFTurboQuant::train: the index must be empty (the codes "
             "depend on the centroids and the mean)");
-    check_input(n, x, "IndexIVFTurboQuant::train", "vector");
+    check_vectors(n, x, "IndexIVFTurboQuant::train");
     centroid_cache.reset();
     faiss::IndexIVF::train(n, x);
     centroid_cache.reset();
@@ -201,7 +201,7 @@ void IndexIVFTurboQuant::train(idx_t n, const float* x) {
 
 void IndexIVFTurboQuant::add_with_ids(
         idx_t n, const float* x, const idx_t* xids) {
-    check_input(n, x, "IndexIVFTurboQuant::add", "vector");
+    check_vectors(n, x, "IndexIVFTurboQuant::add");
     FAISS_THROW_IF_NOT_MSG(
             is_trained, "IndexIVFTurboQuant::add: index not trained");
     // IndexIVF::add_with_ids is assign + add_core, whose parallel loop
@@ -509,7 +509,7 @@ void IndexIVFTurboQuant::search(
         float* distances,
         idx_t* labels,
         const faiss::SearchParameters* params) const {
-    check_input(n, x, "IndexIVFTurboQuant::search", "query");
+    check_queries(n, x, "IndexIVFTurboQuant::search");
     scan_options(params, k, "IndexIVFTurboQuant::search"); // checks them
     check_no_prescan(params, "IndexIVFTurboQuant::search");
     check_lists("IndexIVFTurboQuant::search"); // before FAISS's threads
@@ -523,7 +523,7 @@ void IndexIVFTurboQuant::range_search(
         faiss::RangeSearchResult* result,
         const faiss::SearchParameters* params) const {
     const char* what = "IndexIVFTurboQuant::range_search";
-    check_input(n, x, what, "query");
+    check_queries(n, x, what);
     check_lists(what);
     check_radius(radius, what);
     // FAISS makes the range scanners inside its threads, where the
@@ -544,7 +544,7 @@ void IndexIVFTurboQuant::search_preassigned(
         bool store_pairs,
         const faiss::IVFSearchParameters* params,
         faiss::IndexIVFStats* stats) const {
-    check_input(n, x, "IndexIVFTurboQuant::search_preassigned", "query");
+    check_queries(n, x, "IndexIVFTurboQuant::search_preassigned");
     check_lists("IndexIVFTurboQuant::search_preassigned");
     check_assign(n, assign, params, "IndexIVFTurboQuant::search_preassigned");
     check_no_prescan(params, "IndexIVFTurboQuant::search_preassigned");
@@ -608,7 +608,7 @@ void IndexIVFTurboQuant::range_search_preassigned(
         const faiss::IVFSearchParameters* params,
         faiss::IndexIVFStats* stats) const {
     const char* what = "IndexIVFTurboQuant::range_search_preassigned";
-    check_input(nx, x, what, "query");
+    check_queries(nx, x, what);
     check_lists(what);
     check_assign(nx, keys, params, what);
     check_radius(radius, what);
@@ -630,15 +630,23 @@ void IndexIVFTurboQuant::range_search_preassigned(
             stats);
 }
 
-void IndexIVFTurboQuant::check_input(
-        idx_t n, const float* x, const char* what, const char* row) const {
+void IndexIVFTurboQuant::check_vectors(
+        idx_t n, const float* x, const char* what) const {
     FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
     if (metric_type == faiss::METRIC_L2) { // NaN / Inf included
-        check_l2_norms(n, d, x, what, row);
-    } else if (!strcmp(row, "query")) {     // scores overflow (encode refuses
-        check_ip_norms(n, d, x, what, row); // vectors too long itself)
+        check_l2_norms(n, d, x, what, "vector");
     } else {
-        check_finite(n, d, x, what, row);
+        check_finite(n, d, x, what, "vector");
+    }
+}
+
+void IndexIVFTurboQuant::check_queries(
+        idx_t n, const float* x, const char* what) const {
+    FAISS_THROW_IF_NOT_FMT(n >= 0, "%s: n=%ld < 0", what, (long)n);
+    if (metric_type == faiss::METRIC_L2) { // NaN / Inf included
+        check_l2_norms(n, d, x, what, "query");
+    } else {
+        check_ip_norms(n, d, x, what, "query");
     }
 }
 
@@ -739,23 +747,15 @@ void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {
 void IndexIVFTurboQuant::update_vectors(
         int nv, const idx_t* ids, const float* x) {
     FAISS_THROW_IF_NOT_MSG(is_trained, "update_vectors: index not trained");
-    check_input(nv, x, "update_vectors", "vector");
+    check_vectors(nv, x, "update_vectors");
     check_update_ids(nv, ids);
     // the new codes before any vector moves: a vector encode refuses (one
     // too long for float) must leave the stored ones in place, where
     // FAISS's Hashtable path removes them first
     std::vector<idx_t> assign(nv);
     quantizer->assign(nv, x, assign.data());
-    for (int i = 0; i < nv; i++) {
-        FAISS_THROW_IF_NOT_FMT(
-                assign[i] >= 0 && assign[i] < (idx_t)nlist,
-                "update_vectors: vector %d assigned to list %ld of %zd",
-                i,
-                (long)assign[i],
-                nlist);
-    }
     std::vector<uint8_t> codes(nv * code_size);
-    encode_vectors(nv, x, assign.data(), codes.data());
+    encode_vectors(nv, x, assign.data(), codes.data()); // lists checked
     reserve_lists(nv, assign.data()); // the moves below then allocate less
     if (direct_map.type == faiss::DirectMap::Hashtable) {
         replace_hashed(nv, ids, assign.data(), codes.data());

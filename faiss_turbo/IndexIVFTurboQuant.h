@@ -236,12 +236,16 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// R c of the centroids when by_residual, else null
     std::shared_ptr<const IVFCentroidTable> centroid_table() const;
 
-    /// throws unless n >= 0 and the n rows of x are finite and, with the L2
-    /// metric, short enough for L2 distances in float: the coarse
+    /// throws unless n >= 0 and the n vectors of x are finite and, with
+    /// the L2 metric, short enough for L2 distances in float: the coarse
     /// quantizer sees them first (FAISS's parallel loops, or an arbitrary
-    /// list for a row whose distances are all +inf)
-    void check_input(
-            idx_t n, const float* x, const char* what, const char* row) const;
+    /// list for a row whose distances are all +inf). Encode refuses those
+    /// too long for float itself.
+    void check_vectors(idx_t n, const float* x, const char* what) const;
+
+    /// check_vectors for queries, which must also be short enough for
+    /// inner products in float (scores overflow to +-inf and NaN past it)
+    void check_queries(idx_t n, const float* x, const char* what) const;
 
     /// throws unless the n x nprobe list numbers of assign (nprobe from
     /// params or the index, at most nlist, as FAISS reads them) are below

@@ -94,7 +94,7 @@ void IndexIVFTurboQuantFastScan::search_preassigned(
     }
     FAISS_THROW_IF_NOT_FMT(
             n >= 0 && k > 0, "%s: n=%ld, k=%ld", what, (long)n, (long)k);
-    check_input(n, x, what, "query");
+    check_queries(n, x, what);
     check_lists(what);
     auto table = centroid_table();
     IVFLutSearch s{tq, *lists};
