@@ -97,14 +97,6 @@ std::vector<float>& chat_scratch() {
     return chat;
 }
 
-/// capacity for n elements, grown geometrically as resize() would (adds
-/// one at a time stay linear)
-template <class T> void grow_capacity(std::vector<T>& v, size_t n) {
-    if (n > v.capacity()) {
-        v.reserve(std::max(n, 2 * v.capacity()));
-    }
-}
-
 } // namespace
 
 void pack_block_code(

@@ -9,6 +9,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -17,6 +18,15 @@
 #include <faiss_turbo/impl/simd/lut_kernels.h>
 
 namespace faiss_turbo {
+
+/// capacity for n elements, grown geometrically as resize() would (adds
+/// one at a time stay linear); the growth of the blocks, their floats and
+/// the lists' ids, reserved before anything changes
+template <class T> void grow_capacity(std::vector<T>& v, size_t n) {
+    if (n > v.capacity()) {
+        v.reserve(std::max(n, 2 * v.capacity()));
+    }
+}
 
 struct BlockedCodes {
     size_t ntotal = 0;

@@ -160,10 +160,7 @@ void BlockedInvertedLists::update_entries(
 
 void BlockedInvertedLists::reserve_more(size_t list_no, size_t n_more) {
     check_list(list_no, "reserve_more");
-    std::vector<idx_t>& v = ids[list_no];
-    if (v.size() + n_more > v.capacity()) {
-        v.reserve(std::max(v.size() + n_more, 2 * v.capacity()));
-    }
+    grow_capacity(ids[list_no], ids[list_no].size() + n_more);
     codes[list_no].reserve(codes[list_no].ntotal + n_more, &tq);
 }
 
