@@ -270,17 +270,12 @@ struct TQScanner : faiss::InvertedListScanner {
         }
     }
 
-    /// throws what set_query or set_list kept
-    void rethrow_pending() const {
+    /// f() (a list's scan), after throwing what set_query or set_list
+    /// kept; what f throws is kept for the query's other lists too
+    template <class F> auto keeping_errors(F&& f) const {
         if (pending) {
             std::rethrow_exception(pending);
         }
-    }
-
-    /// f() (a list's scan); what it throws is kept for the query's other
-    /// lists too
-    template <class F> auto keeping_errors(F&& f) const {
-        rethrow_pending();
         try {
             return f();
         } catch (...) {
