@@ -567,6 +567,7 @@ void IndexIVFTurboQuant::search_preassigned(
         wrapped.sel = &carrier;
         params = &wrapped;
         const int nt = scan_threads(n, params->nprobe);
+        carrier.spare.reserve(nt); // a push_back that throws would leak
         for (int t = 0; t < nt; t++) {
             carrier.spare.emplace_back(new_scanner(false, &carrier, params));
         }

@@ -1093,7 +1093,8 @@ TEST(IOCorruption, ForgedFieldsWithValidChecksums) {
     {
         Bytes sh = sample_files()[3].second; // holds an IndexHNSW over ours
         Bytes c = sh;
-        const RawSection& hs = find_section(sections_of(sh), "HNSG");
+        std::vector<RawSection> ssecs = sections_of(sh);
+        const RawSection& hs = find_section(ssecs, "HNSG");
         forge<int64_t>(c, hs, 0, 7);
         expect_rejected(c);
         // FAISS's HNSW fields end efConstruction (40), efSearch (16),

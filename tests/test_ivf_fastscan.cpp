@@ -644,10 +644,10 @@ TEST(IVFFastScan, BlockedListsRowRoundTrips) {
 
 TEST(IVFFastScan, BadInput) {
     const size_t d = 16;
+    faiss::IndexFlatL2 coarse(d);
     for (float bits : {3.0f, 2.5f, 3.5f, 8.0f}) {
         EXPECT_THROW(
-                IndexIVFTurboQuantFastScan(
-                        new faiss::IndexFlatL2(d), d, 4, bits),
+                IndexIVFTurboQuantFastScan(&coarse, d, 4, bits),
                 faiss::FaissException)
                 << bits;
     }
