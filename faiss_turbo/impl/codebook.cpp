@@ -11,15 +11,19 @@ namespace faiss_turbo {
 
 namespace {
 
-/// The law discretized on a fine grid. With x = cos(t) the density becomes
-/// sin(t)^(d-2) dt, smooth for every d >= 2 (d = 2 is the arcsine law,
-/// singular in x). Cells where the density is below e^-100 of its peak are
-/// dropped, which concentrates the grid for large d.
+/// The law as a density constant on each cell of a fine grid, so that its
+/// moments below any point are continuous in that point. (Rounding cell
+/// boundaries to grid points made Lloyd's steps at 7-8 bits smaller than
+/// the grid and stop far from the optimum.) With x = cos(t) the density
+/// becomes sin(t)^(d-2) dt, smooth for every d >= 2 (d = 2 is the arcsine
+/// law, singular in x). Cells where the density is below e^-100 of its
+/// peak are dropped, which concentrates the grid for large d.
 struct DiscreteLaw {
-    std::vector<double> x;  // ascending
-    std::vector<double> s0; // prefix sums of the weights, size n + 1
-    std::vector<double> s1; // ... of w * x
-    std::vector<double> s2; // ... of w * x^2
+    std::vector<double> e;  // n + 1 cell edges, ascending
+    std::vector<double> w;  // n cell masses
+    std::vector<double> s0; // prefix sums over whole cells of the mass
+    std::vector<double> s1; // ... of the first moment
+    std::vector<double> s2; // ... of the second moment
 
     explicit DiscreteLaw(size_t d) {
         const size_t n = 1 << 17;
@@ -30,35 +34,89 @@ struct DiscreteLaw {
         }
         double tmax = M_PI - tmin;
         double dt = (tmax - tmin) / n;
-        x.resize(n);
-        std::vector<double> w(n);
+        e.resize(n + 1);
+        w.resize(n);
+        for (size_t i = 0; i <= n; i++) {
+            e[i] = std::cos(tmax - i * dt); // ascending x: t runs down
+        }
         for (size_t i = 0; i < n; i++) {
-            // ascending x: t runs from tmax down to tmin
             double t = tmax - (i + 0.5) * dt;
-            x[i] = std::cos(t);
             w[i] = d == 2 ? 1.0 : std::exp((d - 2) * std::log(std::sin(t)));
         }
         s0.assign(n + 1, 0);
         s1.assign(n + 1, 0);
         s2.assign(n + 1, 0);
         for (size_t i = 0; i < n; i++) {
+            double a = e[i], b = e[i + 1];
             s0[i + 1] = s0[i] + w[i];
-            s1[i + 1] = s1[i] + w[i] * x[i];
-            s2[i + 1] = s2[i] + w[i] * x[i] * x[i];
+            s1[i + 1] = s1[i] + w[i] * (a + b) / 2;
+            s2[i + 1] = s2[i] + w[i] * (a * a + a * b + b * b) / 3;
         }
     }
 
-    /// first grid index with x > v
-    size_t upper(double v) const {
-        return std::upper_bound(x.begin(), x.end(), v) - x.begin();
+    double total() const {
+        return s0.back();
     }
 
-    /// grid index where the cumulative mass reaches fraction q
-    size_t quantile(double q) const {
-        double target = q * s0.back();
-        return std::lower_bound(s0.begin(), s0.end(), target) - s0.begin();
+    /// mass, first and second moment of the law below v
+    void below(double v, double m[3]) const {
+        size_t n = w.size();
+        size_t i = std::upper_bound(e.begin(), e.end(), v) - e.begin();
+        if (i == 0 || i > n) {
+            size_t j = i == 0 ? 0 : n;
+            m[0] = s0[j], m[1] = s1[j], m[2] = s2[j];
+            return;
+        }
+        i--; // e[i] <= v < e[i + 1]
+        double a = e[i], f = w[i] / (e[i + 1] - a);
+        m[0] = s0[i] + f * (v - a);
+        m[1] = s1[i] + f * (v * v - a * a) / 2;
+        m[2] = s2[i] + f * (v * v * v - a * a * a) / 3;
+    }
+
+    /// the point below which the measure with density (law density)^(1/3)
+    /// holds fraction q of its total: Panter and Dite's high-resolution
+    /// optimum puts the Lloyd-Max boundaries at these points
+    std::vector<double> companding_points(size_t k) const {
+        size_t n = w.size();
+        std::vector<double> g(n + 1, 0);
+        for (size_t i = 0; i < n; i++) {
+            double h = e[i + 1] - e[i];
+            g[i + 1] = g[i] + (h > 0 ? std::cbrt(w[i] / h) * h : 0);
+        }
+        std::vector<double> pts(k - 1);
+        for (size_t j = 1; j < k; j++) {
+            double target = g[n] * j / k;
+            size_t i = std::lower_bound(g.begin(), g.end(), target) - g.begin();
+            i = std::min(std::max(i, size_t(1)), n) - 1; // g[i] < target
+            double span = g[i + 1] - g[i];
+            double f = span > 0 ? (target - g[i]) / span : 0;
+            pts[j - 1] = e[i] + f * (e[i + 1] - e[i]);
+        }
+        return pts;
     }
 };
+
+/// centroids of the cells cut at the boundaries t (k - 1 ascending)
+void centroids_of(
+        const DiscreteLaw& law,
+        const std::vector<double>& t,
+        std::vector<double>& c) {
+    size_t k = c.size();
+    double lo[3] = {0, 0, 0}, hi[3];
+    for (size_t j = 0; j < k; j++) {
+        if (j + 1 < k) {
+            law.below(t[j], hi);
+        } else {
+            hi[0] = law.total(), hi[1] = law.s1.back(), hi[2] = 0;
+        }
+        double m = hi[0] - lo[0];
+        if (m > 0) {
+            c[j] = (hi[1] - lo[1]) / m;
+        }
+        std::copy(hi, hi + 3, lo);
+    }
+}
 
 } // namespace
 
@@ -68,36 +126,29 @@ Codebook compute_lloyd_max_codebook(size_t d, int nbits) {
             nbits >= 0 && nbits <= 8, "codebook nbits %d not in 0..8", nbits);
     DiscreteLaw law(d);
     const size_t k = size_t(1) << nbits;
-    const size_t n = law.x.size();
 
-    // start from the centroids of equal-mass cells
-    std::vector<size_t> bounds(k + 1);
-    for (size_t j = 0; j <= k; j++) {
-        bounds[j] = j == k ? n : law.quantile(double(j) / k);
-    }
-    std::vector<double> c(k);
-    auto centroid_of = [&](size_t lo, size_t hi, double fallback) {
-        double m = law.s0[hi] - law.s0[lo];
-        return m > 0 ? (law.s1[hi] - law.s1[lo]) / m : fallback;
-    };
-    for (size_t j = 0; j < k; j++) {
-        c[j] = centroid_of(bounds[j], bounds[j + 1], 0);
-    }
-
-    // Lloyd iterations: the law is log-concave for d >= 3, so they reach
-    // the unique optimum.
-    for (int iter = 0; iter < 20000; iter++) {
-        for (size_t j = 1; j < k; j++) {
-            bounds[j] = law.upper(0.5 * (c[j - 1] + c[j]));
-        }
-        double delta = 0;
-        for (size_t j = 0; j < k; j++) {
-            double cj = centroid_of(bounds[j], bounds[j + 1], c[j]);
-            delta = std::max(delta, std::fabs(cj - c[j]));
-            c[j] = cj;
-        }
-        if (delta < 1e-13) {
-            break;
+    std::vector<double> c(k, 0.0);
+    if (k > 1) {
+        // start from the high-resolution optimum: at 7-8 bits cells of
+        // equal mass start the outer centroids far from theirs
+        std::vector<double> t = law.companding_points(k);
+        centroids_of(law, t, c);
+        // Lloyd iterations: the law is log-concave for d >= 3, so they
+        // reach the unique optimum
+        std::vector<double> prev(k);
+        for (int iter = 0; iter < 20000; iter++) {
+            for (size_t j = 1; j < k; j++) {
+                t[j - 1] = 0.5 * (c[j - 1] + c[j]);
+            }
+            prev = c;
+            centroids_of(law, t, c);
+            double delta = 0;
+            for (size_t j = 0; j < k; j++) {
+                delta = std::max(delta, std::fabs(c[j] - prev[j]));
+            }
+            if (delta < 1e-13) {
+                break;
+            }
         }
     }
     // symmetric law: enforce exact symmetry of the codebook
@@ -121,16 +172,20 @@ Codebook compute_lloyd_max_codebook(size_t d, int nbits) {
     for (size_t j = 0; j + 1 < k; j++) {
         cb.thresholds[j] = (float)(0.5 * (c[j] + c[j + 1]));
     }
-    // distortion of the float codebook on the discretized law
-    double err = 0;
+    // distortion of the float codebook
+    double err = 0, lo[3] = {0, 0, 0}, hi[3];
     for (size_t j = 0; j < k; j++) {
-        size_t lo = j == 0 ? 0 : law.upper(cb.thresholds[j - 1]);
-        size_t hi = j + 1 == k ? n : law.upper(cb.thresholds[j]);
+        if (j + 1 < k) {
+            law.below(cb.thresholds[j], hi);
+        } else {
+            hi[0] = law.total(), hi[1] = law.s1.back(), hi[2] = law.s2.back();
+        }
         double cj = cb.centroids[j];
-        err += (law.s2[hi] - law.s2[lo]) - 2 * cj * (law.s1[hi] - law.s1[lo]) +
-               cj * cj * (law.s0[hi] - law.s0[lo]);
+        err += (hi[2] - lo[2]) - 2 * cj * (hi[1] - lo[1]) +
+               cj * cj * (hi[0] - lo[0]);
+        std::copy(hi, hi + 3, lo);
     }
-    cb.mse = err / law.s0[n];
+    cb.mse = err / law.total();
     return cb;
 }
 
