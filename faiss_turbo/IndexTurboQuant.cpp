@@ -173,6 +173,9 @@ void IndexTurboQuant::add(idx_t n, const float* x) {
     // encode first, so a bad vector leaves the index unchanged
     std::vector<uint8_t> buf(n * code_size);
     sa_encode(n, x, buf.data());
+    if (metric_type == faiss::METRIC_L2) {
+        tq.check_l2_codes(n, buf.data(), "IndexTurboQuant::add");
+    }
     codes.resize((ntotal + n) * code_size);
     memcpy(codes.data() + ntotal * code_size, buf.data(), buf.size());
     ntotal += n;

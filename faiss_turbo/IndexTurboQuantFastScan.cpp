@@ -158,6 +158,9 @@ void IndexTurboQuantFastScan::add_codes(idx_t n, const uint8_t* rows) {
             "add_codes: train() the centered index first (codes hold "
             "x - mean)");
     tq.check_codes(n, rows, "IndexTurboQuantFastScan::add_codes");
+    if (metric_type == faiss::METRIC_L2) {
+        tq.check_l2_codes(n, rows, "IndexTurboQuantFastScan::add");
+    }
     codes.append(tq, n, rows);
     ntotal = codes.ntotal;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include <faiss/impl/FaissAssert.h>
@@ -381,6 +382,23 @@ void TurboQuantizer::check_codes(
                 what,
                 i,
                 s.norm);
+    }
+}
+
+void TurboQuantizer::check_l2_codes(
+        size_t n, const uint8_t* codes, const char* what) const {
+    for (size_t i = 0; i < n; i++) {
+        TQCodeScalars s;
+        read_scalars(codes + i * code_size, s);
+        double n2 = (double)s.norm * s.norm;
+        FAISS_THROW_IF_NOT_FMT(
+                n2 <= std::numeric_limits<float>::max(),
+                "%s: vector %zd is too long for L2 distances in float "
+                "(squared norm%s %g)",
+                what,
+                i,
+                mean.empty() ? "" : " after the mean is subtracted",
+                n2);
     }
 }
 

@@ -165,6 +165,11 @@ struct TurboQuantizer {
     /// by a caller, whose NaN scores would never rank
     void check_codes(size_t n, const uint8_t* codes, const char* what) const;
 
+    /// throws (naming `what` and the vector) where a code's norm squared
+    /// overflows float: every L2 distance to it would be +inf, so that no
+    /// search could return it (flat indexes by L2, before they store)
+    void check_l2_codes(size_t n, const uint8_t* codes, const char* what) const;
+
     /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"
     std::string layout_string() const;
 

@@ -87,7 +87,9 @@ class GpuIndexTurboQuant : public faiss::Index {
     /// learns the mean of the centered variant (on the host, as the CPU)
     void train(idx_t n, const float* x) override;
 
-    /// x on the host or in device memory
+    /// x on the host or in device memory. Unlike the CPU index's, a vector
+    /// whose squared norm overflows float is stored (as IndexFlatL2 does):
+    /// with L2 it is at distance +inf from every query
     void add(idx_t n, const float* x) override;
 
     /// x (n x d floats) already in this index's device memory (else an

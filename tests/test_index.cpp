@@ -541,8 +541,35 @@ TEST(Index, BadInput) {
         EXPECT_THROW(
                 l2->range_search(2, big.data(), 1.0f, &res), FaissException);
     }
+    // a vector that long was stored at distance +inf from every query,
+    // never returned; refused as IVF refuses it. Centered, its squared
+    // norm after the mean is what counts.
+    for (bool fast : {false, true}) {
+        std::unique_ptr<faiss::Index> l2(
+                fast ? (faiss::Index*)new IndexTurboQuantFastScan(16, 4)
+                     : (faiss::Index*)new IndexTurboQuant(16, 4));
+        tqtest::throws_with(
+                [&] { l2->add(2, big.data()); },
+                "vector 1 is too long for L2 distances");
+        EXPECT_EQ(l2->ntotal, 0);
+        std::unique_ptr<faiss::Index> c(
+                fast ? (faiss::Index*)new IndexTurboQuantFastScan(
+                               16, 4, faiss::METRIC_L2, true)
+                     : (faiss::Index*)new IndexTurboQuant(
+                               16, 4, TQVariant::MSE, faiss::METRIC_L2, true));
+        std::vector<float> far(x.begin(), x.begin() + 10 * 16);
+        for (float& v : far) {
+            v = v * 1e14f + 1e19f; // raw squared norm 1.6e39; centered fits
+        }
+        c->train(10, far.data());
+        c->add(10, far.data());
+        c->search(1, far.data(), 1, D.data(), I.data());
+        EXPECT_EQ(I[0], 0);
+    }
     for (TQVariant v : {TQVariant::MSE, TQVariant::PROD}) {
         IndexTurboQuant ip(16, 4, v, faiss::METRIC_INNER_PRODUCT);
+        ip.add(2, big.data()); // inner products to it fit
+        ip.reset();
         ip.add(10, x.data());
         tqtest::throws_with(
                 [&] { ip.search(2, big.data(), 1, D.data(), I.data()); },
