@@ -26,3 +26,6 @@ PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
 # one query at a time (random vectors: that it runs)
 PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
   /usr/bin/python3 bench/bench_nq1.py --smoke
+# IVF lists in blocks on far-off data (asserts recall against exact)
+PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 bench/bench_ivf_offset.py --smoke

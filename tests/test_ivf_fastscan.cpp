@@ -311,6 +311,40 @@ TEST(IVFFastScan, UnrerankedResidualScoresWithinTheTableBound) {
     }
 }
 
+TEST(IVFFastScan, ListsFarFromTheQueryGetTablesOfTheirOwn) {
+    // data far from the origin next to its spread: the residual query
+    // R (q - c) is a fraction of R q, and tables of the query, their steps
+    // sized by |R q|, ranked the lists' codes coarsely (here L2's
+    // unreranked recall against the exact scan was 0.66)
+    const size_t d = 64, nb = 3000, nq = 20, k = 10, nprobe = 4;
+    std::vector<float> xb = random_gaussian(nb, d, 21);
+    std::vector<float> xq = random_gaussian(nq, d, 22);
+    for (float& v : xb) {
+        v += 30;
+    }
+    for (float& v : xq) {
+        v += 30;
+    }
+    for (auto metric : {faiss::METRIC_L2, faiss::METRIC_INNER_PRODUCT}) {
+        Form f{4, metric, true, false, true};
+        SCOPED_TRACE(name(f));
+        Pair p = make_pair(d, f, xb);
+        auto ex = params(TQ_SCAN_EXACT, nprobe);
+        Result want = search(*p.rows, xq, k, &ex);
+        auto sp = params(TQ_SCAN_INT8, nprobe, 0.5); // table scores
+        Result own = search(*p.fs, xq, k, &sp);
+        p.fs->search_defaults.rerank_factor = 0.5;
+        Result scanner = preassigned_by_faiss(*p.fs, xq, k, nprobe);
+        // as well as the row lists' int8 scan, which quantizes each list's
+        // query (L2 0.98; inner products 0.87, as unreranked IP ranks)
+        Result rows = search(*p.rows, xq, k, &sp);
+        double base = recall_at(rows.I, want.I, nq, k, k, k);
+        for (const Result* r : {&own, &scanner}) {
+            EXPECT_GE(recall_at(r->I, want.I, nq, k, k, k), base - 0.03);
+        }
+    }
+}
+
 TEST(IVFFastScan, StaleListsScoreWithTablesOfTheirOwn) {
     // a scan that did not go through search_preassigned's refresh (FAISS's
     // own loop called directly) meets lists changed since: they are scored

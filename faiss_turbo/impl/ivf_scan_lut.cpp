@@ -9,6 +9,7 @@
 
 #include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/ivf_scanner.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/omp_errors.h>
 #include <faiss_turbo/impl/scan.h>
 #include <faiss_turbo/impl/scan_lut.h>
@@ -33,6 +34,7 @@ inline idx_t key_of(size_t list, size_t j) {
 struct ChunkQuery {
     TQQueries q;
     LutTables tab;
+    float y2 = 0; ///< ||y||^2 of the vector tab was built from
     TopkReservoir r;
 
     ChunkQuery(bool l2, size_t kk) : r(l2, kk) {}
@@ -150,17 +152,22 @@ template <bool DEBIASED, bool L2> struct ChunkSearch {
     void scan_list(size_t l, const size_t* qis, size_t nqs) {
         const BlockedCodes& bc = s.lists.codes[l];
         const bool fresh = shifted() && s.lists.fresh(l, s.table);
-        const float* corr = fresh ? s.lists.cdot[l].data() : nullptr;
         const LutTables* tabs[kLutMaxQueries];
+        const float* corrs[kLutMaxQueries]; // the terms its tables need
         float qc[kLutMaxQueries];
         const size_t lut_bytes = kLutGroupBytes * s.tq.mse_bytes;
         for (size_t t = 0; t < nqs; t++) {
-            list_query(qs[qis[t]].q, l);
+            const ChunkQuery& cq = qs[qis[t]];
+            list_query(cq.q, l);
             qc[t] = lq.qconst[0];
-            tabs[t] = &qs[qis[t]].tab;
-            if (shifted() && !fresh) { // changed since the refresh
+            tabs[t] = &cq.tab;
+            corrs[t] = fresh ? s.lists.cdot[l].data() : nullptr;
+            // a list changed since the refresh has no <R c, c_hat> yet
+            if (shifted() && (!fresh || ivf_list_needs_own_tables(
+                                                lq.y.data(), s.tq.d, cq.y2))) {
                 ltab[t].build(s.tq, lq.y.data(), ftables);
                 tabs[t] = &ltab[t];
+                corrs[t] = nullptr;
             }
             std::copy_n(tabs[t]->lut.data(), lut_bytes, &luts[t * lut_bytes]);
         }
@@ -180,7 +187,14 @@ template <bool DEBIASED, bool L2> struct ChunkSearch {
                 for (size_t t = 0; t < nqs; t++) {
                     const uint32_t* su =
                             sums.data() + ((b - b0) * nqs + t) * kLutBlockCodes;
-                    offer(l, i0, m, su, *tabs[t], qc[t], corr, qs[qis[t]].r);
+                    offer(l,
+                          i0,
+                          m,
+                          su,
+                          *tabs[t],
+                          qc[t],
+                          corrs[t],
+                          qs[qis[t]].r);
                 }
             }
         }
@@ -241,6 +255,7 @@ template <bool DEBIASED, bool L2> struct ChunkSearch {
             ChunkQuery& cq = qs.back();
             s.tq.prepare_queries(1, x + i * s.tq.d, L2, cq.q);
             cq.tab.build(s.tq, cq.q.y.data(), ftables);
+            cq.y2 = dot_lanes(cq.q.y.data(), cq.q.y.data(), s.tq.d);
             // the lists it scans, in probe order up to max_codes
             size_t nscan = 0;
             for (size_t p = 0; p < s.nprobe; p++) {

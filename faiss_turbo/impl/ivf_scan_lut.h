@@ -4,7 +4,10 @@
  * (at most 64); a chunk's lists are scanned in list order, each list's
  * blocks scored for up to kLutMaxQueries of its queries per pass (read
  * once for them). One query's tables serve all its lists (residual codes
- * through the lists' per-code <R c, c_hat>, BlockedInvertedLists::cdot);
+ * through the lists' per-code <R c, c_hat>, BlockedInvertedLists::cdot),
+ * except a list whose residual query is much shorter than the query
+ * (ivf_list_needs_own_tables: data far from the origin), which gets
+ * tables of the list's query;
  * the approximate scores of all its probed lists go to one reservoir of
  * the best kk = k * rerank_factor (keyed by list and offset), and only
  * those kk are re-scored exactly, once its lists are scanned

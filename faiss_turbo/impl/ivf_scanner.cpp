@@ -15,6 +15,7 @@
 #include <faiss_turbo/SearchParametersTurboQuant.h>
 #include <faiss_turbo/impl/blocked_invlists.h>
 #include <faiss_turbo/impl/coord_rules.h>
+#include <faiss_turbo/impl/kernels.h>
 #include <faiss_turbo/impl/scan_int8.h>
 #include <faiss_turbo/impl/scan_lut.h>
 
@@ -48,6 +49,12 @@ std::shared_ptr<const IVFCentroidTable> build_ivf_centroid_table(
         tq.qjl->apply(nlist, t->rc.data(), t->src.data());
     }
     return t;
+}
+
+bool ivf_list_needs_own_tables(const float* ly, size_t d, float y2) {
+    // table errors scale with the vector the tables are built from: own
+    // tables once the list's query is half the query's length or less
+    return dot_lanes(ly, ly, d) * 4 < y2;
 }
 
 void ivf_list_query(
@@ -478,8 +485,9 @@ struct TQBlockScanner : TQScanner {
     const BlockedInvertedLists& lists;
     const LutKernels& kernels;
     // scratch, one scanner per thread
-    mutable LutTables qtab; ///< the query's
-    mutable LutTables ltab; ///< the current list's query's (stale cdot)
+    mutable LutTables qtab;      ///< the query's
+    mutable LutTables ltab;      ///< the current list's query's
+    mutable float query_y2 = -1; ///< ||y||^2 of the query (qtab's source)
     mutable std::vector<float> ftables; ///< the tables' float scratch
     mutable std::vector<uint32_t> sums;
     mutable std::vector<uint8_t> rowbuf;
@@ -509,6 +517,7 @@ struct TQBlockScanner : TQScanner {
     void set_query(const float* x) override {
         TQScanner::set_query(x);
         qtab.built = false;
+        query_y2 = -1; // on first use: a failed set_query is pending
     }
 
     void set_list(idx_t list_no_in, float coarse_dis) override {
@@ -523,7 +532,13 @@ struct TQBlockScanner : TQScanner {
         corr = nullptr;
         // the list's query differs from the query by R c (set_list)
         const bool shifted = ivf_list_shifted(tq, l2, table.get());
-        if (shifted && !lists.fresh(list_no, table.get())) {
+        if (shifted && query_y2 < 0) {
+            query_y2 = dot_lanes(query.y.data(), query.y.data(), tq.d);
+        }
+        // a list changed since the refresh has no <R c, c_hat> yet
+        if (shifted &&
+            (!lists.fresh(list_no, table.get()) ||
+             ivf_list_needs_own_tables(cur->y.data(), tq.d, query_y2))) {
             if (!ltab.built) {
                 ltab.build(tq, cur->y.data(), ftables);
             }

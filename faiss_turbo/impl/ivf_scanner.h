@@ -25,8 +25,10 @@
  * exactly.
  *
  * Lists in blocks (BlockedInvertedLists, IndexIVFTurboQuantFastScan): the
- * same, with the approximate scores from 8-bit tables of the list's query
- * (scan_lut.h) built on the list's first run, and the exact scores on row
+ * same, with the approximate scores from 8-bit tables (scan_lut.h) of the
+ * query, less each code's stored <R c, c_hat>, or of the list's query
+ * (built on the list's first run) where the list changed since its
+ * refresh or ivf_list_needs_own_tables says so; the exact scores on row
  * codes unpacked from the blocks.
  */
 #pragma once
@@ -97,6 +99,13 @@ inline bool ivf_list_shifted(
         const TurboQuantizer& tq, bool l2, const IVFCentroidTable* table) {
     return table && (l2 || tq.ip_offset);
 }
+
+/// whether a shifted list's query ly (d floats) is so much shorter than
+/// the query (y2: ||y||^2 of the vector the query's 8-bit tables come
+/// from) that those tables, their steps sized by the query, would rank the
+/// list's codes coarsely: data far from the origin next to its spread.
+/// The list's query then gets tables of its own.
+bool ivf_list_needs_own_tables(const float* ly, size_t d, float y2);
 
 /** out = the prepared query q (one query) seen from list l: y, sy (PROD)
  * and qconst from R c and S R c alone (identities in IndexIVFTurboQuant.h).
