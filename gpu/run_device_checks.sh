@@ -14,9 +14,9 @@ set -u
 DEV=$(cd "${DEVBUILD:-.devbuild}" && pwd) || exit 1
 T_TESTS=${T_TESTS:-200}
 T_BENCH=${T_BENCH:-120}
-T_BENCH_1536=${T_BENCH_1536:-75}
-T_SANITIZE=${T_SANITIZE:-50}
-T_NCU=${T_NCU:-45}
+T_BENCH_1536=${T_BENCH_1536:-60}
+T_SANITIZE=${T_SANITIZE:-35}
+T_NCU=${T_NCU:-30}
 
 echo "== machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
@@ -43,7 +43,7 @@ if ldd "$DEV/test_gpu_turboquant" | grep -q "not found"; then
   ldd "$DEV/test_gpu_turboquant" | grep "not found"
   # last resort, bounded: the usual roots, /proc and /sys pruned
   for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
-    p=$(timeout 20 find /usr /opt /lib /lib64 /root /home \
+    p=$(timeout 10 find /usr /opt /lib /lib64 /root /home \
       \( -path /proc -o -path /sys \) -prune -o -name "$lib" -print \
       2>/dev/null | head -1)
     [ -n "$p" ] && export LD_LIBRARY_PATH="$(dirname "$p"):$LD_LIBRARY_PATH"
