@@ -48,4 +48,4 @@ format:
 	  tests/golden/*.cpp fuzz/*.cpp fuzz/*.h bench/*.cpp
 
 clean:
-	rm -rf $(BUILD) $(EMU_BUILD)
+	rm -rf $(BUILD) $(EMU_BUILD) $(BUILD)-fuzz $(BUILD)-sanitize
