@@ -19,6 +19,7 @@
 #include <faiss/utils/Heap.h>
 
 #include <faiss_turbo/impl/omp_errors.h>
+#include <faiss_turbo/impl/simd/float_kernels.h>
 
 namespace faiss_turbo {
 
@@ -205,7 +206,7 @@ reach_mask_avx512(bool l2, const float* s, size_t n, float top) {
 
 uint64_t reach_mask(bool l2, const float* s, size_t n, float top) {
 #ifdef FAISS_TURBO_REACH_AVX512
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    static const bool avx512 = simd_avx512f_usable();
     if (avx512) {
         return reach_mask_avx512(l2, s, n, top);
     }

@@ -103,3 +103,25 @@ def test_levels_agree_bit_for_bit(tmp_path):
 
 def test_kernels_name():
     assert ft.int8_kernels_name() in ("avx512vnni", "avx2", "scalar")
+
+
+def kernels_under(level):
+    env = dict(os.environ, FAISS_TURBO_SIMD=level)
+    r = subprocess.run(
+        [sys.executable, "-c",
+         "import faiss_turbo as ft; print(ft.int8_kernels_name())"],
+        env=env, capture_output=True, text=True, check=True, timeout=60)
+    return r.stdout.strip(), r.stderr
+
+
+def test_level_in_any_case_and_unknown_named():
+    """an unknown or differently cased level was silently no cap: a typo
+    benchmarked or tested the best kernels"""
+    best = ft.int8_kernels_name()
+    assert kernels_under("Scalar")[0] == "scalar"
+    if best != "scalar":
+        assert kernels_under("AVX2")[0] == "avx2"
+    name, err = kernels_under("avx-2")
+    assert name == best
+    assert "FAISS_TURBO_SIMD=avx-2 is not scalar, avx2 or avx512" in err
+    assert kernels_under("avx512") == (best, "")

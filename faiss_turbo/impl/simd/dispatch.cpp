@@ -6,17 +6,24 @@
  * AVX-512 (VNNI) int8 and fast-scan kernels (FAISS_TURBO_WITH_AVX512) and
  * the sign pre-scan's (FAISS_TURBO_WITH_SIGN512: VBMI, VNNI, BMI2; its AVX2
  * kernels also need BMI2).
- * FAISS_TURBO_SIMD in the environment (read once) caps the choice, for
- * comparisons: "scalar" keeps every kernel portable, "avx2" leaves out
- * AVX-512.
+ * FAISS_TURBO_SIMD in the environment (read once, any case) caps the
+ * choice, for comparisons: "scalar" keeps every kernel portable, "avx2"
+ * leaves out AVX-512; another value is named on stderr and ignored. The cap
+ * does not reach the float score loops the compiler clones for AVX-512 and
+ * AVX2 (FAISS_TURBO_CLONES, scan.h): the loader picks those by the CPU, and
+ * they run the same float operations lane by lane, so the same scores.
  */
 #include <faiss_turbo/impl/simd/float_kernels.h>
 #include <faiss_turbo/impl/simd/int8_kernels.h>
 #include <faiss_turbo/impl/simd/lut_kernels.h>
 #include <faiss_turbo/impl/simd/sign_kernels.h>
 
+#include <strings.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/kernels.h>
@@ -68,15 +75,36 @@ extern const SignKernels kSignKernelsAVX512;
 
 namespace {
 
+/// FAISS_TURBO_SIMD as "scalar", "avx2", or null (no cap)
+const char* simd_cap() {
+    static const char* cap = []() -> const char* {
+        const char* env = getenv("FAISS_TURBO_SIMD");
+        if (!env || !*env || strcasecmp(env, "avx512") == 0) {
+            return nullptr;
+        }
+        for (const char* level : {"scalar", "avx2"}) {
+            if (strcasecmp(env, level) == 0) {
+                return level;
+            }
+        }
+        fprintf(stderr,
+                "faiss_turbo: FAISS_TURBO_SIMD=%s is not scalar, avx2 or "
+                "avx512: ignored\n",
+                env);
+        return nullptr;
+    }();
+    return cap;
+}
+
 bool simd_allowed(const char* level) {
-    static const char* env = getenv("FAISS_TURBO_SIMD");
-    if (!env) {
+    const char* cap = simd_cap();
+    if (!cap) {
         return true;
     }
-    if (strcmp(env, "scalar") == 0) {
+    if (strcmp(cap, "scalar") == 0) {
         return false;
     }
-    return strcmp(env, "avx2") != 0 || strcmp(level, "avx2") == 0;
+    return strcmp(level, "avx2") == 0; // cap avx2
 }
 
 bool use_avx2() {
@@ -130,6 +158,12 @@ const Int8Kernels* int8_kernels_avx512() {
 #else
     return nullptr;
 #endif
+}
+
+bool simd_avx512f_usable() {
+    static const bool ok = simd_allowed("avx512") && use_avx2() &&
+                           __builtin_cpu_supports("avx512f");
+    return ok;
 }
 
 size_t int8_tile_bytes(const Int8Kernels& K, const Int8Layout& L, size_t n) {

@@ -151,4 +151,8 @@ void quantize_coords(
         const float* centroids = nullptr,
         float* chat = nullptr);
 
+/// whether a kernel written for AVX-512F alone may run: the CPU has it and
+/// FAISS_TURBO_SIMD does not cap the choice below it (read once)
+bool simd_avx512f_usable();
+
 } // namespace faiss_turbo
