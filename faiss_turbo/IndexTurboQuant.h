@@ -37,7 +37,7 @@ struct IndexTurboQuant : faiss::IndexFlatCodes {
             bool centered = false,
             bool debiased = true,
             RotationType rotation_type = RotationType::AUTO,
-            QJLType qjl_type = QJLType::GAUSSIAN,
+            QJLType qjl_type = QJLType::AUTO,
             uint64_t seed = 1234);
 
     IndexTurboQuant();

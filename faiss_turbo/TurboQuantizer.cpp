@@ -238,8 +238,10 @@ void TurboQuantizer::set_layout() {
             "Hadamard)",
             (int)rotation_type);
     FAISS_THROW_IF_NOT_FMT(
-            qjl_type == QJLType::GAUSSIAN || qjl_type == QJLType::HADAMARD,
-            "TurboQuant: unknown QJL type %d (0: Gaussian, 1: Hadamard)",
+            qjl_type == QJLType::GAUSSIAN || qjl_type == QJLType::HADAMARD ||
+                    qjl_type == QJLType::AUTO,
+            "TurboQuant: unknown QJL type %d (0: Gaussian, 1: Hadamard, 2: "
+            "auto)",
             (int)qjl_type);
     int m10 = mse_bits10();
     b_lo = m10 / 10;
@@ -261,6 +263,7 @@ void TurboQuantizer::set_layout() {
 
 void TurboQuantizer::build_tables() {
     rotation_type = resolve_rotation_type(rotation_type, d);
+    qjl_type = resolve_qjl_type(qjl_type, d);
     rotation = make_rotation(rotation_type, d, seed);
     cb_lo = get_lloyd_max_codebook(d, b_lo);
     cb_hi = get_lloyd_max_codebook(d, b_hi);

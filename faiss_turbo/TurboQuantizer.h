@@ -97,7 +97,7 @@ struct TurboQuantizer {
     float bits = 4;        ///< per coordinate, the QJL bit included
     bool debiased = false; ///< MSE only
     RotationType rotation_type = RotationType::AUTO; ///< resolved on build
-    QJLType qjl_type = QJLType::GAUSSIAN;
+    QJLType qjl_type = QJLType::AUTO;                ///< resolved on build
     uint64_t seed = 1234;
     std::vector<float> mean; ///< subtracted before encoding; empty: none
     /// codes store <mean, x - mean> and inner-product queries are centered
@@ -125,7 +125,7 @@ struct TurboQuantizer {
             float bits,
             bool debiased = false,
             RotationType rotation_type = RotationType::AUTO,
-            QJLType qjl_type = QJLType::GAUSSIAN,
+            QJLType qjl_type = QJLType::AUTO,
             uint64_t seed = 1234);
 
     /// mean = average of n vectors (throws on NaN / Inf): the centered

@@ -57,7 +57,7 @@ class GpuIndexIVFTurboQuant : public faiss::Index {
         bool centered = false,
         bool debiased = true,
         RotationType rotation_type = RotationType::AUTO,
-        QJLType qjl_type = QJLType::GAUSSIAN,
+        QJLType qjl_type = QJLType::AUTO,
         uint64_t seed = 1234,
         int device = 0);
 

@@ -72,7 +72,7 @@ class GpuIndexTurboQuant : public faiss::Index {
         bool centered = false,
         bool debiased = true,
         RotationType rotation_type = RotationType::AUTO,
-        QJLType qjl_type = QJLType::GAUSSIAN,
+        QJLType qjl_type = QJLType::AUTO,
         uint64_t seed = 1234,
         GpuIndexTurboQuantConfig config = GpuIndexTurboQuantConfig());
 

@@ -386,6 +386,20 @@ TEST(Codec, AutoRotationByDimension) {
     EXPECT_EQ(large.rotation_type, RotationType::HADAMARD);
 }
 
+TEST(Codec, AutoQJLByDimension) {
+    // a Gaussian S of d x d floats: 1 GB and O(d^2) a vector at d = 16384
+    EXPECT_EQ(resolve_qjl_type(QJLType::AUTO, 4096), QJLType::GAUSSIAN);
+    EXPECT_EQ(resolve_qjl_type(QJLType::AUTO, 4097), QJLType::HADAMARD);
+    EXPECT_EQ(resolve_qjl_type(QJLType::GAUSSIAN, 8192), QJLType::GAUSSIAN);
+    TurboQuantizer small(64, TQVariant::PROD, 3);
+    TurboQuantizer large(8192, TQVariant::PROD, 3);
+    EXPECT_EQ(small.qjl_type, QJLType::GAUSSIAN);
+    EXPECT_EQ(small.qjl->gaussian.size(), 64u * 64);
+    EXPECT_EQ(large.qjl_type, QJLType::HADAMARD);
+    EXPECT_TRUE(large.qjl->gaussian.empty());
+    EXPECT_TRUE(large.qjl->had != nullptr);
+}
+
 TEST(Codec, BitPackingRoundTrip) {
     std::mt19937 rng(3);
     for (int w = 0; w <= 8; w++) {

@@ -8,6 +8,13 @@
 
 namespace faiss_turbo {
 
+QJLType resolve_qjl_type(QJLType t, size_t d) {
+    if (t != QJLType::AUTO) {
+        return t;
+    }
+    return d <= kQJLGaussianMaxDim ? QJLType::GAUSSIAN : QJLType::HADAMARD;
+}
+
 QJLProjection::QJLProjection(size_t d_in, QJLType t, uint64_t seed)
     : d(d_in), type(t) {
     FAISS_THROW_IF_NOT_FMT(

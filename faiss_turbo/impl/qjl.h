@@ -17,7 +17,16 @@ namespace faiss_turbo {
 enum class QJLType : int {
     GAUSSIAN = 0,
     HADAMARD = 1,
+    AUTO = 2, ///< GAUSSIAN for d <= kQJLGaussianMaxDim, HADAMARD above
 };
+
+/// d up to this uses the Gaussian projection under AUTO. Above, its d x d
+/// matrix (64 MB at 4096, 1 GB at 16384) and its O(d^2) per vector in
+/// encoding and in each query's preparation make the index unusable; the
+/// structured projection is O(d log d). Files keep their projection.
+constexpr size_t kQJLGaussianMaxDim = 4096;
+
+QJLType resolve_qjl_type(QJLType t, size_t d);
 
 struct QJLProjection {
     size_t d = 0;

@@ -164,7 +164,7 @@ def test_ids_out_of_range(index):
     ((D, 4), {"metric": faiss.METRIC_L1}, "metric"),
     ((D, 4), {"variant": ft.TQVariant.PROD, "debiased": True}, None),
     # an unknown QJL type crashed PROD's add; an unknown rotation type
-    ((D, 4), {"variant": ft.TQVariant.PROD, "qjl_type": 2}, "QJL type 2"),
+    ((D, 4), {"variant": ft.TQVariant.PROD, "qjl_type": 3}, "QJL type 3"),
     ((D, 4), {"variant": ft.TQVariant.MSE, "qjl_type": -1}, "QJL type -1"),
     ((D, 4), {"rotation_type": 7}, "rotation type 7"),
 ])

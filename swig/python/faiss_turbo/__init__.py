@@ -72,6 +72,7 @@ class RotationType(enum.IntEnum):
 class QJLType(enum.IntEnum):
     GAUSSIAN = _swig.QJLType_GAUSSIAN
     HADAMARD = _swig.QJLType_HADAMARD
+    AUTO = _swig.QJLType_AUTO
 
 
 ###########################################################
