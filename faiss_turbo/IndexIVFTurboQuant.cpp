@@ -34,14 +34,6 @@ void check_metric(faiss::MetricType m) {
             (int)m);
 }
 
-bool same_codec(const TurboQuantizer& a, const TurboQuantizer& b) {
-    return a.d == b.d && a.variant == b.variant && a.bits == b.bits &&
-           a.debiased == b.debiased && a.rotation_type == b.rotation_type &&
-           a.qjl_type == b.qjl_type && a.seed == b.seed &&
-           a.code_size == b.code_size && a.mean == b.mean &&
-           a.ip_offset == b.ip_offset;
-}
-
 faiss::Index* non_null(faiss::Index* quantizer) {
     FAISS_THROW_IF_NOT_MSG(
             quantizer, "IndexIVFTurboQuant: the coarse quantizer is null");
@@ -677,11 +669,12 @@ void IndexIVFTurboQuant::check_compatible_for_merge(
     FAISS_THROW_IF_NOT_MSG(
             o, "IndexIVFTurboQuant: can only merge IndexIVFTurboQuant");
     FAISS_THROW_IF_NOT_MSG(
-            same_codec(tq, o->tq) && o->by_residual == by_residual &&
+            tq.same_codes_as(o->tq) && o->by_residual == by_residual &&
                     o->centered == centered,
             "IndexIVFTurboQuant: merge needs the same codec (bits, variant, "
-            "seed, rotation, mean, ip_offset: inner-product indexes from "
-            "earlier versions have none) and the same by_residual");
+            "seed, rotation, mean, codebooks and ip_offset: indexes read "
+            "from older files may hold other codebooks, and inner-product "
+            "ones no ip_offset) and the same by_residual");
 }
 
 void IndexIVFTurboQuant::check_lists(const char* what) const {

@@ -284,14 +284,10 @@ void IndexTurboQuant::check_compatible_for_merge(
     // FAISS's merge appends the codes, then resets the other: itself
     FAISS_THROW_IF_NOT_MSG(o != this, "IndexTurboQuant: merge_from itself");
     FAISS_THROW_IF_NOT_MSG(
-            o->d == d && o->metric_type == metric_type &&
-                    o->code_size == code_size && o->tq.seed == tq.seed &&
-                    o->tq.variant == tq.variant && o->tq.bits == tq.bits &&
-                    o->tq.debiased == tq.debiased &&
-                    o->tq.rotation_type == tq.rotation_type &&
-                    o->tq.qjl_type == tq.qjl_type && o->tq.mean == tq.mean,
+            o->metric_type == metric_type && tq.same_codes_as(o->tq),
             "IndexTurboQuant: merge needs the same codec (d, metric, bits, "
-            "variant, seed, rotation, mean)");
+            "variant, seed, rotation, mean, codebooks: an index read from "
+            "an older file may hold other codebooks)");
 }
 
 } // namespace faiss_turbo

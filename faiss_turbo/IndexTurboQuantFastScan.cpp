@@ -148,6 +148,9 @@ void IndexTurboQuantFastScan::add(idx_t n, const float* x) {
     // encode first, so a bad vector leaves the index unchanged
     std::vector<uint8_t> buf(n * tq.code_size);
     sa_encode(n, x, buf.data());
+    if (metric_type == faiss::METRIC_L2) { // files and merges keep theirs
+        tq.check_l2_codes(n, buf.data(), "IndexTurboQuantFastScan::add");
+    }
     add_codes(n, buf.data());
 }
 
@@ -158,9 +161,6 @@ void IndexTurboQuantFastScan::add_codes(idx_t n, const uint8_t* rows) {
             "add_codes: train() the centered index first (codes hold "
             "x - mean)");
     tq.check_codes(n, rows, "IndexTurboQuantFastScan::add_codes");
-    if (metric_type == faiss::METRIC_L2) {
-        tq.check_l2_codes(n, rows, "IndexTurboQuantFastScan::add");
-    }
     codes.append(tq, n, rows);
     ntotal = codes.ntotal;
 }
@@ -320,13 +320,10 @@ void IndexTurboQuantFastScan::check_compatible_for_merge(
     auto o = dynamic_cast<const IndexTurboQuantFastScan*>(&other);
     FAISS_THROW_IF_NOT_MSG(o, "can only merge IndexTurboQuantFastScan indexes");
     FAISS_THROW_IF_NOT_MSG(
-            o->d == d && o->metric_type == metric_type &&
-                    o->tq.code_size == tq.code_size && o->tq.seed == tq.seed &&
-                    o->tq.bits == tq.bits && o->tq.debiased == tq.debiased &&
-                    o->tq.rotation_type == tq.rotation_type &&
-                    o->tq.mean == tq.mean,
+            o->metric_type == metric_type && tq.same_codes_as(o->tq),
             "IndexTurboQuantFastScan: merge needs the same codec (d, "
-            "metric, bits, seed, rotation, mean)");
+            "metric, bits, seed, rotation, mean, codebooks: an index read "
+            "from an older file may hold other codebooks)");
 }
 
 void IndexTurboQuantFastScan::merge_from(faiss::Index& other, idx_t add_id) {

@@ -405,6 +405,19 @@ void TurboQuantizer::check_l2_codes(
     }
 }
 
+bool TurboQuantizer::same_codes_as(const TurboQuantizer& o) const {
+    auto same_cb = [](const Codebook* a, const Codebook* b) {
+        return a == b || (a && b && a->centroids == b->centroids &&
+                          a->thresholds == b->thresholds);
+    };
+    return d == o.d && variant == o.variant && bits == o.bits &&
+           debiased == o.debiased && rotation_type == o.rotation_type &&
+           qjl_type == o.qjl_type && seed == o.seed &&
+           code_size == o.code_size && mean == o.mean &&
+           ip_offset == o.ip_offset && same_cb(cb_lo.get(), o.cb_lo.get()) &&
+           same_cb(cb_hi.get(), o.cb_hi.get());
+}
+
 void TurboQuantizer::decode_rotated(
         const uint8_t* code, float* chat, float* sgn, TQCodeScalars& s) const {
     unpack_centroids(code, 0, n_hi, *cb_hi, chat);

@@ -167,8 +167,14 @@ struct TurboQuantizer {
 
     /// throws (naming `what` and the vector) where a code's norm squared
     /// overflows float: every L2 distance to it would be +inf, so that no
-    /// search could return it (flat indexes by L2, before they store)
+    /// search could return it (flat indexes' add by L2; files and merges
+    /// keep what they hold)
     void check_l2_codes(size_t n, const uint8_t* codes, const char* what) const;
+
+    /// whether o's codes mean what this codec's do (merging them): the same
+    /// parameters, mean and codebooks. Codebooks come from files as they
+    /// were computed then: an index read from an older file may differ.
+    bool same_codes_as(const TurboQuantizer& o) const;
 
     /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"
     std::string layout_string() const;

@@ -547,6 +547,30 @@ TEST(FastScanIndex, BadInput) {
     EXPECT_EQ(idx.ntotal, before + 3);
 }
 
+TEST(FastScanIndex, StoredVectorsTooLongForL2StayStored) {
+    // add refuses a vector whose squared norm overflows float (no L2
+    // search could return it), but one stored before, in a file or a flat
+    // index, still reads, converts and merges: nothing stored is lost
+    const size_t d = 16;
+    std::vector<float> x = random_gaussian(3, d, 8);
+    std::fill(x.begin() + d, x.begin() + 2 * d, 1e20f);
+    IndexTurboQuant flat(d, 4);
+    std::vector<uint8_t> codes(3 * flat.code_size);
+    flat.sa_encode(3, x.data(), codes.data());
+    EXPECT_THROW(flat.add(3, x.data()), faiss::FaissException);
+    IndexTurboQuantFastScan fs(d, 4);
+    EXPECT_THROW(fs.add(3, x.data()), faiss::FaissException);
+    fs.add_codes(3, codes.data());
+    std::unique_ptr<faiss::Index> back(deserialize_index(serialize_index(&fs)));
+    EXPECT_EQ(back->ntotal, 3);
+    flat.codes = codes; // as a file of an earlier version holds them
+    flat.ntotal = 3;
+    IndexTurboQuantFastScan conv(flat);
+    EXPECT_EQ(conv.ntotal, 3);
+    fs.merge_from(conv);
+    EXPECT_EQ(fs.ntotal, 6);
+}
+
 TEST(FastScanIndex, FilesAndFactory) {
     const size_t d = 40, nb = 300, nq = 6, k = 7;
     std::vector<float> xb = random_gaussian(nb, d, 51);

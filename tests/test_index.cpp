@@ -581,6 +581,28 @@ TEST(Index, BadInput) {
     }
 }
 
+TEST(Index, MergeRejectsOtherCodebooks) {
+    // an index read from an older file keeps the codebooks computed then;
+    // merged, its codes would decode with the other index's centroids
+    const size_t d = 32;
+    std::vector<float> x = tqtest::random_gaussian(20, d, 3);
+    auto older_codebook = [](TurboQuantizer& tq) {
+        auto cb = std::make_shared<Codebook>(*tq.cb_hi);
+        cb->centroids.back() *= 1.01f;
+        tq.cb_hi = tq.cb_lo = cb;
+    };
+    IndexTurboQuant a(d, 4), b(d, 4);
+    b.add(20, x.data());
+    EXPECT_NO_THROW(a.check_compatible_for_merge(b));
+    older_codebook(b.tq);
+    EXPECT_THROW(a.merge_from(b), faiss::FaissException);
+    EXPECT_EQ(b.ntotal, 20);
+    IndexTurboQuantFastScan fa(d, 4), fb(d, 4);
+    EXPECT_NO_THROW(fa.check_compatible_for_merge(fb));
+    older_codebook(fb.tq);
+    EXPECT_THROW(fa.check_compatible_for_merge(fb), faiss::FaissException);
+}
+
 TEST(Index, Factory) {
     struct Case {
         const char* s;

@@ -571,6 +571,13 @@ TEST(IVF, MergeRejectsAnotherCodec) {
     auto bits = make_ivf(d, 8, kParams[1], true);
     bits->train(nb, xb.data());
     EXPECT_THROW(a->check_compatible_for_merge(*bits), faiss::FaissException);
+    // codebooks as read from an older file (other rules computed them):
+    // the codes would decode with this index's centroids
+    std::unique_ptr<IndexIVFTurboQuant> older(a->clone());
+    auto cb = std::make_shared<Codebook>(*older->tq.cb_hi);
+    cb->centroids.back() *= 1.01f;
+    older->tq.cb_hi = older->tq.cb_lo = cb;
+    EXPECT_THROW(a->check_compatible_for_merge(*older), faiss::FaissException);
 }
 
 // remove_ids leaves exactly what a selector on the complement would see.
