@@ -8,13 +8,26 @@
 #
 #   tests/run_sanitized.sh [build_dir]      (default: build-sanitize)
 #
-# Exit: 0 clean, 1 a failure (the test's output names it).
+# Exit: 0 clean, 1 a failure (the test's output names it), 77 skipped (no
+# compiler that builds and runs a sanitized program here: no libasan, or
+# a kernel where ASan or LSan cannot run).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$REPO/build-sanitize}
 JOBS=${JOBS:-2}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+printf '%s\n' '#include <vector>' \
+  'int main() { std::vector<int> v(3); return v[1]; }' >"$probe/t.cpp"
+if ! { c++ $SAN "$probe/t.cpp" -o "$probe/t" && "$probe/t"; } \
+  >"$probe/log" 2>&1; then
+  cat "$probe/log"
+  echo "sanitize: SKIPPED: a sanitized program does not build or run here"
+  exit 77
+fi
 
 echo "sanitize: building in $BUILD"
 mkdir -p "$BUILD"
