@@ -672,7 +672,8 @@ void IndexIVFTurboQuant::check_compatible_for_merge(
             tq.same_codes_as(o->tq) && o->by_residual == by_residual &&
                     o->centered == centered,
             "IndexIVFTurboQuant: merge needs the same codec (bits, variant, "
-            "seed, rotation, mean, codebooks and ip_offset: indexes read "
+            "seed, rotation, QJL type, mean, codebooks and ip_offset: "
+            "indexes read "
             "from older files may hold other codebooks, and inner-product "
             "ones no ip_offset) and the same by_residual");
 }
@@ -703,6 +704,17 @@ void IndexIVFTurboQuant::check_lists(const char* what) const {
 std::shared_ptr<const IVFCentroidTable>
 IndexIVFTurboQuant::centroid_table() const {
     return by_residual ? centroid_cache.get(tq, *quantizer, nlist) : nullptr;
+}
+
+void IndexIVFTurboQuant::copy_subset_to(
+        faiss::IndexIVF& other,
+        ivf_subset_type_t subset_type,
+        idx_t a1,
+        idx_t a2) const {
+    FAISS_THROW_IF_NOT_MSG(
+            &other != this, "IndexIVFTurboQuant: copy_subset_to itself");
+    check_compatible_for_merge(other);
+    faiss::IndexIVF::copy_subset_to(other, subset_type, a1, a2);
 }
 
 void IndexIVFTurboQuant::merge_from(faiss::Index& other, idx_t add_id) {

@@ -187,6 +187,15 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     /// IndexIVF's checks plus the same codec, by_residual and mean
     void check_compatible_for_merge(const faiss::Index& other) const override;
 
+    /// IndexIVF's, into an index of the same codec only (check as merge):
+    /// FAISS checks the lists' sizes alone, and the codes would decode
+    /// under another rotation or codebook
+    void copy_subset_to(
+            faiss::IndexIVF& other,
+            ivf_subset_type_t subset_type,
+            idx_t a1,
+            idx_t a2) const override;
+
     /// IndexIVF's merge, or row codes moved list by list where the lists
     /// are blocked (IndexIVFTurboQuantFastScan: FAISS's
     /// InvertedLists::merge_from would read their blocks as rows)

@@ -286,8 +286,8 @@ void IndexTurboQuant::check_compatible_for_merge(
     FAISS_THROW_IF_NOT_MSG(
             o->metric_type == metric_type && tq.same_codes_as(o->tq),
             "IndexTurboQuant: merge needs the same codec (d, metric, bits, "
-            "variant, seed, rotation, mean, codebooks: an index read from "
-            "an older file may hold other codebooks)");
+            "variant, seed, rotation, QJL type, mean, codebooks: an index "
+            "read from an older file may hold other codebooks)");
 }
 
 } // namespace faiss_turbo

@@ -263,7 +263,11 @@ void TurboQuantizer::set_layout() {
 
 void TurboQuantizer::build_tables() {
     rotation_type = resolve_rotation_type(rotation_type, d);
-    qjl_type = resolve_qjl_type(qjl_type, d);
+    // TQmse has no projection: AUTO stays GAUSSIAN there, as files of
+    // earlier versions say
+    qjl_type = variant == TQVariant::PROD  ? resolve_qjl_type(qjl_type, d)
+               : qjl_type == QJLType::AUTO ? QJLType::GAUSSIAN
+                                           : qjl_type;
     rotation = make_rotation(rotation_type, d, seed);
     cb_lo = get_lloyd_max_codebook(d, b_lo);
     cb_hi = get_lloyd_max_codebook(d, b_hi);
@@ -412,8 +416,8 @@ bool TurboQuantizer::same_codes_as(const TurboQuantizer& o) const {
     };
     return d == o.d && variant == o.variant && bits == o.bits &&
            debiased == o.debiased && rotation_type == o.rotation_type &&
-           qjl_type == o.qjl_type && seed == o.seed &&
-           code_size == o.code_size && mean == o.mean &&
+           (variant == TQVariant::MSE || qjl_type == o.qjl_type) &&
+           seed == o.seed && code_size == o.code_size && mean == o.mean &&
            ip_offset == o.ip_offset && same_cb(cb_lo.get(), o.cb_lo.get()) &&
            same_cb(cb_hi.get(), o.cb_hi.get());
 }

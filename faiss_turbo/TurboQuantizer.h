@@ -172,8 +172,9 @@ struct TurboQuantizer {
     void check_l2_codes(size_t n, const uint8_t* codes, const char* what) const;
 
     /// whether o's codes mean what this codec's do (merging them): the same
-    /// parameters, mean and codebooks. Codebooks come from files as they
-    /// were computed then: an index read from an older file may differ.
+    /// parameters (the QJL type for PROD only), mean and codebooks.
+    /// Codebooks come from files as they were computed then: an index read
+    /// from an older file may differ.
     bool same_codes_as(const TurboQuantizer& o) const;
 
     /// layout in words, e.g. "d=128 MSE 64x3b+64x2b | norm | beta"

@@ -227,6 +227,9 @@ typedef uint64_t size_t;
 // does for its IVF indexes)
 %ignore faiss_turbo::IndexIVFTurboQuant::IndexIVFTurboQuant();
 %ignore faiss_turbo::IndexIVFTurboQuant::get_InvertedListScanner;
+// FAISS's own wrapper reaches our override (virtual), whatever the
+// subset type is in this FAISS version
+%ignore faiss_turbo::IndexIVFTurboQuant::copy_subset_to;
 %newobject faiss_turbo::IndexIVFTurboQuant::clone;
 %immutable faiss_turbo::IndexIVFTurboQuant::tq;
 %immutable faiss_turbo::IndexIVFTurboQuant::centered;

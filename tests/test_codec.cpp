@@ -398,6 +398,26 @@ TEST(Codec, AutoQJLByDimension) {
     EXPECT_EQ(large.qjl_type, QJLType::HADAMARD);
     EXPECT_TRUE(large.qjl->gaussian.empty());
     EXPECT_TRUE(large.qjl->had != nullptr);
+    // TQmse has no projection: AUTO stays GAUSSIAN (as its files of earlier
+    // versions say), and the type does not keep its codes from merging
+    TurboQuantizer mse(8192, TQVariant::MSE, 3);
+    EXPECT_EQ(mse.qjl_type, QJLType::GAUSSIAN);
+    TurboQuantizer mse_h(
+            8192,
+            TQVariant::MSE,
+            3,
+            false,
+            RotationType::AUTO,
+            QJLType::HADAMARD);
+    EXPECT_TRUE(mse.same_codes_as(mse_h));
+    TurboQuantizer prod_g(
+            64,
+            TQVariant::PROD,
+            3,
+            false,
+            RotationType::AUTO,
+            QJLType::HADAMARD);
+    EXPECT_FALSE(small.same_codes_as(prod_g));
 }
 
 TEST(Codec, BitPackingRoundTrip) {

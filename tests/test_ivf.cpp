@@ -578,6 +578,13 @@ TEST(IVF, MergeRejectsAnotherCodec) {
     cb->centroids.back() *= 1.01f;
     older->tq.cb_hi = older->tq.cb_lo = cb;
     EXPECT_THROW(a->check_compatible_for_merge(*older), faiss::FaissException);
+    // copy_subset_to moves codes too: FAISS checked the lists' sizes only
+    a->add(nb, xb.data());
+    const auto all = (faiss_turbo::ivf_subset_type_t)0; // ids in [a1, a2)
+    EXPECT_THROW(a->copy_subset_to(*seed, all, 0, 100), faiss::FaissException);
+    EXPECT_EQ(seed->ntotal, 0);
+    a->copy_subset_to(*same, all, 0, 100);
+    EXPECT_EQ(same->ntotal, 100);
 }
 
 // remove_ids leaves exactly what a selector on the complement would see.

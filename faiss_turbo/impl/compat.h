@@ -5,6 +5,7 @@
 #pragma once
 
 #include <faiss/Index.h>
+#include <faiss/IndexIVF.h>
 
 #if FAISS_VERSION_MAJOR == 1 && FAISS_VERSION_MINOR == 7 &&                    \
         FAISS_VERSION_PATCH < 4
@@ -47,6 +48,18 @@ namespace faiss_turbo {
 using idx_t = faiss::idx_t;
 #else
 using idx_t = faiss::Index::idx_t;
+#endif
+
+#ifndef SWIG
+/// the type of IndexIVF::copy_subset_to's subset_type: int (1.7.3),
+/// InvertedLists::subset_type_t later; read off the member itself
+template <class M> struct second_param;
+template <class R, class C, class A1, class A2, class... Rest>
+struct second_param<R (C::*)(A1, A2, Rest...) const> {
+    using type = A2;
+};
+using ivf_subset_type_t =
+        typename second_param<decltype(&faiss::IndexIVF::copy_subset_to)>::type;
 #endif
 
 /// codes storage of IndexFlatCodes: std::vector (< 1.11) or MaybeOwnedVector
