@@ -662,20 +662,25 @@ size_t IndexIVFTurboQuant::check_assign(
     return np;
 }
 
+void IndexIVFTurboQuant::check_same_codes(
+        const faiss::Index& other, const char* what) const {
+    auto o = dynamic_cast<const IndexIVFTurboQuant*>(&other);
+    FAISS_THROW_IF_NOT_FMT(
+            o, "%s: the other index is no IndexIVFTurboQuant", what);
+    FAISS_THROW_IF_NOT_FMT(
+            tq.same_codes_as(o->tq) && o->by_residual == by_residual &&
+                    o->centered == centered,
+            "%s needs the same codec (bits, variant, seed, rotation, QJL "
+            "type, mean, codebooks and ip_offset: indexes read from older "
+            "files may hold other codebooks, and inner-product ones no "
+            "ip_offset) and the same by_residual",
+            what);
+}
+
 void IndexIVFTurboQuant::check_compatible_for_merge(
         const faiss::Index& other) const {
     faiss::IndexIVF::check_compatible_for_merge(other);
-    auto o = dynamic_cast<const IndexIVFTurboQuant*>(&other);
-    FAISS_THROW_IF_NOT_MSG(
-            o, "IndexIVFTurboQuant: can only merge IndexIVFTurboQuant");
-    FAISS_THROW_IF_NOT_MSG(
-            tq.same_codes_as(o->tq) && o->by_residual == by_residual &&
-                    o->centered == centered,
-            "IndexIVFTurboQuant: merge needs the same codec (bits, variant, "
-            "seed, rotation, QJL type, mean, codebooks and ip_offset: "
-            "indexes read "
-            "from older files may hold other codebooks, and inner-product "
-            "ones no ip_offset) and the same by_residual");
+    check_same_codes(other, "IndexIVFTurboQuant: merge");
 }
 
 void IndexIVFTurboQuant::check_lists(const char* what) const {
@@ -713,7 +718,8 @@ void IndexIVFTurboQuant::copy_subset_to(
         idx_t a2) const {
     FAISS_THROW_IF_NOT_MSG(
             &other != this, "IndexIVFTurboQuant: copy_subset_to itself");
-    check_compatible_for_merge(other);
+    // not merge's whole check: row and blocked lists both take row codes
+    check_same_codes(other, "IndexIVFTurboQuant::copy_subset_to");
     faiss::IndexIVF::copy_subset_to(other, subset_type, a1, a2);
 }
 

@@ -184,10 +184,15 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
             faiss::IndexIVFStats* stats = nullptr) const
             FAISS_TURBO_RANGE_PREASSIGNED_OVERRIDE;
 
-    /// IndexIVF's checks plus the same codec, by_residual and mean
+    /// IndexIVF's checks plus check_same_codes
     void check_compatible_for_merge(const faiss::Index& other) const override;
 
-    /// IndexIVF's, into an index of the same codec only (check as merge):
+    /// throws (naming `what`) unless other is an IndexIVFTurboQuant whose
+    /// codes mean what ours do: the same codec (TurboQuantizer::
+    /// same_codes_as), by_residual and centering
+    void check_same_codes(const faiss::Index& other, const char* what) const;
+
+    /// IndexIVF's, into an index of the same codec only (check_same_codes):
     /// FAISS checks the lists' sizes alone, and the codes would decode
     /// under another rotation or codebook
     void copy_subset_to(
