@@ -58,7 +58,8 @@ struct DiscreteLaw {
         return s0.back();
     }
 
-    /// mass, first and second moment of the law below v
+    /// mass, first and second moment of the law below v (all of it for v
+    /// past the last edge)
     void below(double v, double m[3]) const {
         size_t n = w.size();
         size_t i = std::upper_bound(e.begin(), e.end(), v) - e.begin();
@@ -97,25 +98,33 @@ struct DiscreteLaw {
     }
 };
 
-/// centroids of the cells cut at the boundaries t (k - 1 ascending)
+/// f(j, mass, first moment, second moment) of each of the k cells cut at
+/// the k - 1 ascending boundaries t
+template <class T, class F>
+void for_each_cell(const DiscreteLaw& law, const T* t, size_t k, F f) {
+    double lo[3] = {0, 0, 0}, hi[3];
+    for (size_t j = 0; j < k; j++) {
+        law.below(j + 1 < k ? (double)t[j] : HUGE_VAL, hi);
+        f(j, hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
+        std::copy(hi, hi + 3, lo);
+    }
+}
+
+/// c = the centroids of the cells cut at the boundaries t (k - 1
+/// ascending); an empty cell keeps its centroid
 void centroids_of(
         const DiscreteLaw& law,
         const std::vector<double>& t,
         std::vector<double>& c) {
-    size_t k = c.size();
-    double lo[3] = {0, 0, 0}, hi[3];
-    for (size_t j = 0; j < k; j++) {
-        if (j + 1 < k) {
-            law.below(t[j], hi);
-        } else {
-            hi[0] = law.total(), hi[1] = law.s1.back(), hi[2] = 0;
-        }
-        double m = hi[0] - lo[0];
-        if (m > 0) {
-            c[j] = (hi[1] - lo[1]) / m;
-        }
-        std::copy(hi, hi + 3, lo);
-    }
+    for_each_cell(
+            law,
+            t.data(),
+            c.size(),
+            [&](size_t j, double m0, double m1, double) {
+                if (m0 > 0) {
+                    c[j] = m1 / m0;
+                }
+            });
 }
 
 } // namespace
@@ -157,9 +166,6 @@ Codebook compute_lloyd_max_codebook(size_t d, int nbits) {
         c[j] = -v;
         c[k - 1 - j] = v;
     }
-    if (k == 1) {
-        c[0] = 0;
-    }
 
     Codebook cb;
     cb.d = d;
@@ -173,18 +179,15 @@ Codebook compute_lloyd_max_codebook(size_t d, int nbits) {
         cb.thresholds[j] = (float)(0.5 * (c[j] + c[j + 1]));
     }
     // distortion of the float codebook
-    double err = 0, lo[3] = {0, 0, 0}, hi[3];
-    for (size_t j = 0; j < k; j++) {
-        if (j + 1 < k) {
-            law.below(cb.thresholds[j], hi);
-        } else {
-            hi[0] = law.total(), hi[1] = law.s1.back(), hi[2] = law.s2.back();
-        }
-        double cj = cb.centroids[j];
-        err += (hi[2] - lo[2]) - 2 * cj * (hi[1] - lo[1]) +
-               cj * cj * (hi[0] - lo[0]);
-        std::copy(hi, hi + 3, lo);
-    }
+    double err = 0;
+    for_each_cell(
+            law,
+            cb.thresholds.data(),
+            k,
+            [&](size_t j, double m0, double m1, double m2) {
+                double cj = cb.centroids[j];
+                err += m2 - 2 * cj * m1 + cj * cj * m0;
+            });
     cb.mse = err / law.total();
     return cb;
 }
