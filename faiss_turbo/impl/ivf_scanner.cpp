@@ -488,6 +488,7 @@ struct TQBlockScanner : TQScanner {
     mutable LutTables qtab;      ///< the query's
     mutable LutTables ltab;      ///< the current list's query's
     mutable float query_y2 = -1; ///< ||y||^2 of the query (qtab's source)
+    mutable int own = -1; ///< the list scores with ltab (-1: not decided)
     mutable std::vector<float> ftables; ///< the tables' float scratch
     mutable std::vector<uint32_t> sums;
     mutable std::vector<uint8_t> rowbuf;
@@ -517,12 +518,28 @@ struct TQBlockScanner : TQScanner {
     void set_query(const float* x) override {
         TQScanner::set_query(x);
         qtab.built = false;
-        query_y2 = -1; // on first use: a failed set_query is pending
+        query_y2 = -1; // see own_tables
     }
 
     void set_list(idx_t list_no_in, float coarse_dis) override {
         TQScanner::set_list(list_no_in, coarse_dis);
         ltab.built = false;
+        own = -1;
+    }
+
+    /// whether the current (shifted) list scores with tables of its own
+    /// query: a list changed since the refresh has no <R c, c_hat> yet, or
+    /// ivf_list_needs_own_tables. Decided on the list's first run (not in
+    /// set_query / set_list, whose failures are kept pending)
+    bool own_tables() const {
+        if (own < 0) {
+            if (query_y2 < 0) {
+                query_y2 = dot_lanes(query.y.data(), query.y.data(), tq.d);
+            }
+            own = !lists.fresh(list_no, table.get()) ||
+                  ivf_list_needs_own_tables(cur->y.data(), tq.d, query_y2);
+        }
+        return own;
     }
 
     /// the tables for the current list, and the per-code terms to
@@ -532,13 +549,7 @@ struct TQBlockScanner : TQScanner {
         corr = nullptr;
         // the list's query differs from the query by R c (set_list)
         const bool shifted = ivf_list_shifted(tq, l2, table.get());
-        if (shifted && query_y2 < 0) {
-            query_y2 = dot_lanes(query.y.data(), query.y.data(), tq.d);
-        }
-        // a list changed since the refresh has no <R c, c_hat> yet
-        if (shifted &&
-            (!lists.fresh(list_no, table.get()) ||
-             ivf_list_needs_own_tables(cur->y.data(), tq.d, query_y2))) {
+        if (shifted && own_tables()) {
             if (!ltab.built) {
                 ltab.build(tq, cur->y.data(), ftables);
             }
