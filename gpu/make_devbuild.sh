@@ -10,10 +10,12 @@ BUILD=${1:-/tmp/build-gpu}
 DEST=$ROOT/.devbuild
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DFAISS_TURBO_ENABLE_PYTHON=OFF -DFAISS_TURBO_GPU_DEVBUILD=ON >/dev/null
-cmake --build "$BUILD" -j2 --target test_gpu_turboquant bench_gpu_turboquant
+cmake --build "$BUILD" -j2 --target test_gpu_turboquant \
+  test_faiss_gpu_resources bench_gpu_turboquant
 rm -rf "$DEST"
 mkdir -p "$DEST"
-for f in libfaiss_turbo_gpu_bundle.so test_gpu_turboquant bench_gpu_turboquant; do
+for f in libfaiss_turbo_gpu_bundle.so test_gpu_turboquant \
+  test_faiss_gpu_resources bench_gpu_turboquant; do
   cp "$BUILD/gpu/$f" "$DEST/"
   strip --strip-unneeded "$DEST/$f"
 done

@@ -2,7 +2,7 @@
 # Device checks, run on the GPU machine from the repository root with the
 # build staged by gpu/make_devbuild.sh carried in .devbuild/:
 #   1. the GPU tests (bit-exact codes, search equal to the CPU, large k,
-#      out-of-memory, errors)
+#      out-of-memory, errors), then the FAISS resources adapter's
 #   2. the GPU benchmark (encode, scan bandwidth, recall, fp16 brute force,
 #      then IVF1024 over 1M of the vectors) at 5M x 128, then 1M x 1536
 #      without IVF (its host-side k-means and assignment would take the
@@ -12,7 +12,8 @@
 # Everything goes to stdout; the caller tees it to $OUT/log.
 set -u
 DEV=$(cd "${DEVBUILD:-.devbuild}" && pwd) || exit 1
-T_TESTS=${T_TESTS:-200}
+T_TESTS=${T_TESTS:-185}
+T_ADAPTER=${T_ADAPTER:-15}
 T_BENCH=${T_BENCH:-120}
 T_BENCH_1536=${T_BENCH_1536:-60}
 T_SANITIZE=${T_SANITIZE:-35}
@@ -61,6 +62,8 @@ echo "== tests"
 start=$(date +%s)
 timeout -k 10 "$T_TESTS" "$DEV/test_gpu_turboquant" --gtest_color=no
 echo "tests exit code $? after $(( $(date +%s) - start )) s"
+timeout -k 5 "$T_ADAPTER" "$DEV/test_faiss_gpu_resources" --gtest_color=no
+echo "FAISS resources adapter tests exit code $?"
 
 echo
 echo "== benchmark"

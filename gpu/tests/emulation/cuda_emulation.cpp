@@ -394,7 +394,14 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
 cublasStatus_t cublasDestroy_v2(cublasHandle_t) {
     return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) {
+// one handle (0x1): the stream it is bound to, for tests of the binding
+static cudaStream_t g_blas_stream = nullptr;
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t s) {
+    g_blas_stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasGetStream_v2(cublasHandle_t, cudaStream_t* s) {
+    *s = g_blas_stream;
     return CUBLAS_STATUS_SUCCESS;
 }
 }
