@@ -182,7 +182,8 @@ std::vector<float> random_unit(size_t n, size_t d, uint64_t seed) {
 }
 
 /// bytes per second of one thread summing a buffer larger than the caches
-double read_bandwidth(const std::vector<uint8_t>& buf, int runs) {
+/// Bytes: std::vector<uint8_t>, or FAISS's MaybeOwnedVector (codes, 1.11+)
+template <class Bytes> double read_bandwidth(const Bytes& buf, int runs) {
     volatile uint64_t sink = 0;
     size_t nw = buf.size() / 8;
     const uint64_t* w = (const uint64_t*)buf.data();
@@ -226,10 +227,11 @@ search(const faiss::Index& idx,
 /// single thread, nq = 1: bytes of codes per second against the read loop
 /// over the same buffer, interleaved runs; medians and bests (the best is
 /// the figure least disturbed by other work on the machine)
+template <class Bytes>
 void bench_bandwidth(
         const Options& o,
         const faiss::Index& idx,
-        const std::vector<uint8_t>& codes,
+        const Bytes& codes,
         const char* name,
         const std::vector<float>& xq) {
     omp_set_num_threads(1);

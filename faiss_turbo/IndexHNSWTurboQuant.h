@@ -16,6 +16,8 @@
 
 #include <faiss/IndexHNSW.h>
 
+#include <faiss_turbo/impl/compat.h>
+
 namespace faiss_turbo {
 
 struct IndexHNSWTurboQuant : faiss::IndexHNSW {

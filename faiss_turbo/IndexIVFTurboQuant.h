@@ -127,14 +127,16 @@ struct IndexIVFTurboQuant : faiss::IndexIVF {
     void reconstruct_from_offset(
             int64_t list_no, int64_t offset, float* recons) const override;
 
+    // FAISS's defaults, so that the call reads as on an IndexIVF
 #if FAISS_TURBO_SCANNER_TAKES_PARAMS
     faiss::InvertedListScanner* get_InvertedListScanner(
-            bool store_pairs,
-            const faiss::IDSelector* sel,
-            const faiss::IVFSearchParameters* params) const override;
+            bool store_pairs = false,
+            const faiss::IDSelector* sel = nullptr,
+            const faiss::IVFSearchParameters* params = nullptr) const override;
 #else
     faiss::InvertedListScanner* get_InvertedListScanner(
-            bool store_pairs, const faiss::IDSelector* sel) const override;
+            bool store_pairs = false,
+            const faiss::IDSelector* sel = nullptr) const override;
 #endif
 
     /// IndexIVF's search after checking the queries: the scanners prepare

@@ -118,7 +118,7 @@ seed_indexes() {
                          (faiss_turbo::idx_t)kD, false, true);
                  s->add_shard(tq(4));
                  s->add_shard(tq(4));
-                 s->own_fields = true;
+                 faiss_turbo::set_owns_members(*s);
                  return s;
              }},
             {"hnsw",

@@ -488,7 +488,7 @@ TEST(Codec, NonFiniteInLaterBatchNamesItsRow) {
             "vector 2500 has a NaN or Inf at dimension 17");
     EXPECT_THROW(idx.add(n, x.data()), faiss::FaissException);
     EXPECT_EQ(idx.ntotal, 0);
-    EXPECT_TRUE(idx.codes.empty());
+    EXPECT_EQ(idx.codes.size(), 0u);
 }
 
 // finite input whose norm overflows float would store an Inf norm: it is

@@ -563,7 +563,9 @@ TEST(FastScanIndex, StoredVectorsTooLongForL2StayStored) {
     fs.add_codes(3, codes.data());
     std::unique_ptr<faiss::Index> back(deserialize_index(serialize_index(&fs)));
     EXPECT_EQ(back->ntotal, 3);
-    flat.codes = codes; // as a file of an earlier version holds them
+    // as a file of an earlier version holds them
+    flat.codes.resize(codes.size());
+    std::copy(codes.begin(), codes.end(), flat.codes.begin());
     flat.ntotal = 3;
     IndexTurboQuantFastScan conv(flat);
     EXPECT_EQ(conv.ntotal, 3);

@@ -404,7 +404,7 @@ TEST(Index, ReconstructRemoveReset) {
     EXPECT_EQ(r1, r2);
     idx.reset();
     EXPECT_EQ(idx.ntotal, 0);
-    EXPECT_TRUE(idx.codes.empty());
+    EXPECT_EQ(idx.codes.size(), 0u);
 }
 
 TEST(Index, DistanceComputerAndFaissWrappers) {

@@ -724,7 +724,7 @@ TEST(IORoundTrip, Containers) {
     }
     {
         faiss::IndexShards s((idx_t)d, false, true);
-        s.own_fields = true;
+        faiss_turbo::set_owns_members(s);
         s.add_shard(tq());
         s.add_shard(tq());
         s.add(kNb, xb.data());
@@ -818,7 +818,7 @@ TEST(IOPlain, UnsupportedContainersNameTheProblem) {
     }
     faiss::IndexReplicas rep((idx_t)d);
     rep.addIndex(new IndexTurboQuant(d, 4));
-    rep.own_fields = true;
+    faiss_turbo::set_owns_members(rep);
     EXPECT_THROW(serialize(&rep), faiss::FaissException);
     // a k_factor FAISS cannot search with is refused before anything is
     // written, rather than stored in a file that would not read back

@@ -132,7 +132,7 @@ void expect_same_as_flat(
 std::map<idx_t, float>
 all_estimates(const IndexIVFTurboQuant& index, const float* x) {
     std::unique_ptr<faiss::InvertedListScanner> sc(
-            index.get_InvertedListScanner(false, nullptr));
+            index.get_InvertedListScanner());
     sc->set_query(x);
     std::map<idx_t, float> est;
     for (size_t l = 0; l < index.nlist; l++) {

@@ -125,7 +125,7 @@ Res in_two(
 
 /// codes readable as the kernels read them
 std::vector<uint8_t> padded(const IndexTurboQuant& idx, const SignLayout& L) {
-    std::vector<uint8_t> c(idx.codes);
+    std::vector<uint8_t> c(idx.codes.begin(), idx.codes.end());
     c.resize(c.size() + L.max_read);
     return c;
 }

@@ -67,4 +67,43 @@ template <class Codes> inline uint8_t* codes_data(Codes& codes) {
     return codes.data();
 }
 
+#ifndef SWIG
+// Members FAISS renamed or dropped, detected on the type itself (the
+// release that changed each is not in the version macros we can trust).
+
+/// ThreadedIndex (IndexShards, IndexReplicas) deletes its members when
+/// own_fields is set, renamed own_indices in later releases
+template <class T>
+inline auto set_owns_members(T& t, int) -> decltype(t.own_indices = true) {
+    return t.own_indices = true;
+}
+template <class T>
+inline auto set_owns_members(T& t, long) -> decltype(t.own_fields = true) {
+    return t.own_fields = true;
+}
+template <class T> inline void set_owns_members(T& t) {
+    set_owns_members(t, 0);
+}
+
+/// IndexHNSW::reconstruct_from_neighbors (gone in later releases)
+template <class H>
+inline auto reconstructs_from_neighbors(const H& h, int)
+        -> decltype(h.reconstruct_from_neighbors != nullptr) {
+    return h.reconstruct_from_neighbors != nullptr;
+}
+template <class H> inline bool reconstructs_from_neighbors(const H&, long) {
+    return false;
+}
+
+/// HNSW::upper_beam (gone in later releases): whether it is in [1, max]
+template <class H>
+inline auto upper_beam_in(const H& h, int max, int)
+        -> decltype(h.upper_beam >= 1) {
+    return h.upper_beam >= 1 && h.upper_beam <= max;
+}
+template <class H> inline bool upper_beam_in(const H&, int, long) {
+    return true;
+}
+#endif
+
 } // namespace faiss_turbo

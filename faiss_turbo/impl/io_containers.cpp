@@ -232,7 +232,7 @@ faiss::Index* read_shards(const Section& head, SectionReader& r, int depth) {
             n,
             kMaxShards);
     auto out = std::make_unique<faiss::IndexShards>(f.d, threaded, successive);
-    out->own_fields = true;
+    set_owns_members(*out);
     for (uint32_t i = 0; i < n; i++) {
         std::unique_ptr<faiss::Index> shard(read_node(r, depth + 1));
         FAISS_THROW_IF_NOT_FMT(

@@ -6,6 +6,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/index_io.h>
 
+#include <faiss_turbo/impl/compat.h>
 #include <faiss_turbo/impl/io_nodes.h>
 
 namespace faiss_turbo {
@@ -148,7 +149,7 @@ faiss::VectorTransform* read_vector_transform(const Section& s) {
 
 void write_hnsw_graph(const faiss::IndexHNSW& idx, SectionWriter& w) {
     FAISS_THROW_IF_NOT_MSG(
-            !idx.reconstruct_from_neighbors,
+            !reconstructs_from_neighbors(idx, 0),
             "faiss-turbo write: IndexHNSW with reconstruct_from_neighbors "
             "is not supported");
     // FAISS serializes the graph only inside its own HNSW classes: a shell
@@ -262,8 +263,7 @@ void check_hnsw_graph(const faiss::HNSW& h, int64_t ntotal) {
     // when vectors are added
     FAISS_THROW_IF_NOT_MSG(
             h.efSearch >= 1 && h.efSearch <= kMaxEf && h.efConstruction >= 1 &&
-                    h.efConstruction <= kMaxEf && h.upper_beam >= 1 &&
-                    h.upper_beam <= kMaxEf,
+                    h.efConstruction <= kMaxEf && upper_beam_in(h, kMaxEf, 0),
             "faiss-turbo read: HNSW graph: bad search parameters");
     FAISS_THROW_IF_NOT_MSG(
             h.assign_probas.size() + 1 == h.cum_nneighbor_per_level.size(),
