@@ -1,6 +1,7 @@
 #!/bin/bash
 # Compiles (syntax and types, no code, no link) every C++ source of the
-# library, tests, benchmarks, fuzzer and GPU host code against another
+# library, tests, benchmarks, fuzzer and GPU host code, and the SWIG
+# wrapper of the Python module, against another
 # FAISS's headers, to keep faiss_turbo/impl/compat.h honest where only
 # Debian's FAISS 1.7.3 is installed. Needs no FAISS library.
 #
@@ -45,7 +46,20 @@ ls faiss_turbo/*.cpp faiss_turbo/impl/*.cpp faiss_turbo/impl/simd/*.cpp \
   gpu/impl/*.cpp gpu/tests/*.cpp gpu/bench/*.cpp 2>/dev/null |
   xargs -P "$(nproc)" -I{} bash -c 'check {}'
 rc=$?
-n=$(ls "$LOGS" | wc -l)
+# the Python module's wrapper, as SWIG writes it from those headers
+PYINC=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+NPINC=$(/usr/bin/python3 -c 'import numpy; print(numpy.get_include())')
+if command -v swig >/dev/null; then
+  if ! { swig -python -c++ -DSWIGWORDSIZE64 -I"$INC" -I. -outdir "$LOGS" \
+      -o "$LOGS/wrap.cxx" swig/faiss_turbo.i &&
+    g++ -std=c++17 -fopenmp -fsyntax-only -I"$INC" -I. -I"$PYINC" \
+      -I"$NPINC" "$LOGS/wrap.cxx"; } >"$LOGS/swig.log" 2>&1; then
+    echo "FAIL swig/faiss_turbo.i"
+    grep -m 5 "rror" "$LOGS/swig.log"
+    rc=1
+  fi
+fi
+n=$(ls "$LOGS"/*.log | wc -l)
 rm -rf "$LOGS"
 [ $rc -eq 0 ] && echo "all $n sources compile" || echo "some of $n sources fail"
 exit $rc
