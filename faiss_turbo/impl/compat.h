@@ -4,6 +4,9 @@
  */
 #pragma once
 
+#include <type_traits>
+#include <utility>
+
 #include <faiss/Index.h>
 #include <faiss/IndexIVF.h>
 
@@ -95,14 +98,19 @@ template <class H> inline bool reconstructs_from_neighbors(const H&, long) {
     return false;
 }
 
-/// HNSW::upper_beam (gone in later releases): whether it is in [1, max]
+/// HNSW::upper_beam: gone in later releases, whose readers skip its field
+template <class H, class = void> struct has_upper_beam : std::false_type {};
 template <class H>
-inline auto upper_beam_in(const H& h, int max, int)
-        -> decltype(h.upper_beam >= 1) {
-    return h.upper_beam >= 1 && h.upper_beam <= max;
-}
-template <class H> inline bool upper_beam_in(const H&, int, long) {
-    return true;
+struct has_upper_beam<H, std::void_t<decltype(std::declval<H&>().upper_beam)>>
+    : std::true_type {};
+
+/// whether HNSW::upper_beam, where there is one, is in [1, max]
+template <class H> inline bool upper_beam_in(const H& h, int max) {
+    if constexpr (has_upper_beam<H>::value) {
+        return h.upper_beam >= 1 && h.upper_beam <= max;
+    } else {
+        return true;
+    }
 }
 #endif
 

@@ -263,7 +263,7 @@ void check_hnsw_graph(const faiss::HNSW& h, int64_t ntotal) {
     // when vectors are added
     FAISS_THROW_IF_NOT_MSG(
             h.efSearch >= 1 && h.efSearch <= kMaxEf && h.efConstruction >= 1 &&
-                    h.efConstruction <= kMaxEf && upper_beam_in(h, kMaxEf, 0),
+                    h.efConstruction <= kMaxEf && upper_beam_in(h, kMaxEf),
             "faiss-turbo read: HNSW graph: bad search parameters");
     FAISS_THROW_IF_NOT_MSG(
             h.assign_probas.size() + 1 == h.cum_nneighbor_per_level.size(),
