@@ -27,17 +27,23 @@ test: build
 # The GPU classes from Python on a machine without a GPU: a second build
 # whose GPU kernels are emulated on the CPU (FAISS_TURBO_GPU_EMULATION,
 # gpu/README.md), only its Python module, the GPU binding tests there, and
-# the FAISS-GPU resources adapter's test.
-# Without CUDA's toolkit the module has no GPU classes and they skip.
+# the FAISS-GPU resources adapter's test. Without CUDA's toolkit the module
+# has no GPU classes and they skip, and the adapter's test is not built.
 EMU_BUILD ?= $(BUILD)-gpu-emulated
 test-gpu-emulated: setup
 	cmake -S . -B $(EMU_BUILD) -DCMAKE_BUILD_TYPE=Release \
 	  -DPython3_EXECUTABLE=$(PYTHON) -DFAISS_TURBO_ENABLE_TESTS=OFF \
 	  -DFAISS_TURBO_GPU_EMULATION=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(EMU_BUILD) -j $(JOBS) \
-	  --target swigfaiss_turbo faiss_turbo_python_files \
-	  test_faiss_gpu_resources_emulated
-	OMP_NUM_THREADS=2 $(EMU_BUILD)/gpu/test_faiss_gpu_resources_emulated
+	  --target swigfaiss_turbo faiss_turbo_python_files
+	@if cmake --build $(EMU_BUILD) --target help | \
+	    grep -q test_faiss_gpu_resources_emulated; then \
+	  cmake --build $(EMU_BUILD) -j $(JOBS) \
+	    --target test_faiss_gpu_resources_emulated && \
+	  OMP_NUM_THREADS=2 $(EMU_BUILD)/gpu/test_faiss_gpu_resources_emulated; \
+	else \
+	  echo "FAISS resources adapter test not built (no CUDA toolkit or GTest)"; \
+	fi
 	PYTHONPATH=$(EMU_BUILD)/python OMP_NUM_THREADS=2 TQ_GPU_EMULATED_RUN=1 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_gpu_bindings.py
 

@@ -26,13 +26,19 @@ FaissGpuResources::FaissGpuResources(
     FAISS_THROW_IF_NOT_MSG(res_, "FaissGpuResources: null FAISS resources");
 }
 
-cudaStream_t FaissGpuResources::getStream(int device) {
+cudaStream_t FaissGpuResources::stream_locked(int device) {
     checkDevice(device);
     return res_->getDefaultStream(device);
 }
 
+cudaStream_t FaissGpuResources::getStream(int device) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stream_locked(device);
+}
+
 cublasHandle_t FaissGpuResources::getBlasHandle(int device) {
-    cudaStream_t stream = getStream(device);
+    std::lock_guard<std::mutex> lock(mutex_);
+    cudaStream_t stream = stream_locked(device);
     cublasHandle_t handle = res_->getBlasHandle(device);
     TQ_CUBLAS_CHECK(cublasSetStream(handle, stream));
     return handle;
@@ -40,10 +46,13 @@ cublasHandle_t FaissGpuResources::getBlasHandle(int device) {
 
 void* FaissGpuResources::allocMemory(
         int device, size_t bytes, const char* what) {
-    cudaStream_t stream = getStream(device);
+    std::lock_guard<std::mutex> lock(mutex_);
+    cudaStream_t stream = stream_locked(device);
     if (bytes == 0) {
         return nullptr;
     }
+    // FAISS's StandardGpuResources allocates on the current device
+    DeviceScope scope(device);
     void* p = nullptr;
     try {
         p = res_->allocMemory(faiss::gpu::AllocRequest(
@@ -55,10 +64,7 @@ void* FaissGpuResources::allocMemory(
     } catch (const std::exception& e) {
         // FAISS names neither our use nor, always, the card's free memory
         size_t free_b = 0, total_b = 0;
-        {
-            DeviceScope scope(device);
-            cudaMemGetInfo(&free_b, &total_b);
-        }
+        cudaMemGetInfo(&free_b, &total_b);
         cudaGetLastError(); // an allocation failure is not sticky
         FAISS_THROW_FMT(
                 "GPU out of memory on device %d: %s needs %zd bytes; the "
@@ -70,7 +76,7 @@ void* FaissGpuResources::allocMemory(
                 bytes,
                 free_b,
                 total_b,
-                getMemoryUsage(device),
+                used_[device],
                 e.what());
     }
     FAISS_THROW_IF_NOT_FMT(
@@ -78,9 +84,13 @@ void* FaissGpuResources::allocMemory(
             "FAISS GPU resources returned no memory for %s (%zd bytes)",
             what,
             bytes);
-    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+        sizes_[p] = Alloc{device, bytes, stream};
+    } catch (...) { // no record, no memory
+        res_->deallocMemory(device, p);
+        throw;
+    }
     used_[device] += bytes;
-    sizes_[p] = {device, bytes};
     return p;
 }
 
@@ -88,23 +98,28 @@ void FaissGpuResources::freeMemory(int device, void* p) {
     if (!p) {
         return;
     }
-    size_t bytes = 0;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        auto it = sizes_.find(p);
-        FAISS_THROW_IF_NOT_MSG(
-                it != sizes_.end() && it->second.first == device,
-                "freeMemory: pointer not from this object on this device");
-        bytes = it->second.second;
-        // forgotten even if what follows fails: nothing frees it again
-        sizes_.erase(it);
-        used_[device] -= bytes;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = sizes_.find(p);
+    FAISS_THROW_IF_NOT_MSG(
+            it != sizes_.end() && it->second.device == device,
+            "freeMemory: pointer not from this object on this device");
+    const Alloc a = it->second;
+    // forgotten even if what follows fails: nothing frees it again
+    sizes_.erase(it);
+    used_[device] -= a.bytes;
+    // the work queued on the memory is done before it goes back (a pooling
+    // allocator may hand it out again at once): it was queued on the
+    // stream it was allocated on, or on the current one
+    DeviceScope scope(device);
+    cudaError_t err = cudaStreamSynchronize(a.stream);
+    cudaStream_t now = stream_locked(device);
+    if (err == cudaSuccess && now != a.stream) {
+        err = cudaStreamSynchronize(now);
     }
-    // our contract: the memory's pending work is done before it goes back
-    // (a pooling allocator may hand it out again at once)
-    cudaError_t err = cudaStreamSynchronize(getStream(device));
-    res_->deallocMemory(device, p);
+    // after a failed sync (a kernel fault) the memory is kept: FAISS's
+    // deallocMemory aborts when cudaFree fails, where we can throw
     TQ_CUDA_CHECK(err);
+    res_->deallocMemory(device, p);
 }
 
 size_t FaissGpuResources::getMemoryUsage(int device) const {

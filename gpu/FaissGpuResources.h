@@ -41,8 +41,13 @@ class FaissGpuResources : public GpuResources {
     cublasHandle_t getBlasHandle(int device) override;
 
     /// MemorySpace::Device memory from FAISS's allocator, ordered on
-    /// getStream(device)
+    /// getStream(device), with `device` current
     void* allocMemory(int device, size_t bytes, const char* what) override;
+
+    /// synchronizes the stream the memory was allocated on and the current
+    /// one, then gives it back to FAISS; after a failed synchronization (a
+    /// kernel fault) it throws and keeps the memory, since FAISS's
+    /// deallocMemory aborts when cudaFree fails
     void freeMemory(int device, void* p) override;
 
     /// bytes held through this object (not FAISS's other users)
@@ -53,10 +58,20 @@ class FaissGpuResources : public GpuResources {
     }
 
    private:
+    struct Alloc {
+        int device;
+        size_t bytes;
+        cudaStream_t stream; ///< the default stream when it was allocated
+    };
+
+    cudaStream_t stream_locked(int device); // with mutex_ held
+
     std::shared_ptr<faiss::gpu::GpuResources> res_;
+    /// held across the calls into FAISS too: its resources objects are not
+    /// thread-safe, and indexes on several threads may share this one
     mutable std::mutex mutex_;
     std::map<int, size_t> used_;
-    std::map<void*, std::pair<int, size_t>> sizes_;
+    std::map<void*, Alloc> sizes_;
 };
 
 } // namespace gpu

@@ -28,7 +28,8 @@ class GpuResources {
     /// `what`, the size and the free memory when it cannot be had
     virtual void* allocMemory(int device, size_t bytes, const char* what) = 0;
 
-    /// release memory from allocMemory (the device is synchronized first)
+    /// release memory from allocMemory once the work queued on it is done
+    /// (implementations synchronize first)
     virtual void freeMemory(int device, void* p) = 0;
 
     /// bytes currently held through this object on `device`

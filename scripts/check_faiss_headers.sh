@@ -7,11 +7,10 @@
 #
 #   scripts/check_faiss_headers.sh INCLUDE_DIR   # the dir holding faiss/
 #
-# Headers of Debian's later FAISS packages, unpacked without installing:
-#   v=1.13.2-1+b3   # sid; trixie has 1.11.0-3
-#   curl -sO "http://deb.debian.org/debian/pool/main/f/faiss/libfaiss-dev_${v}_amd64.deb"
-#   dpkg-deb -x "libfaiss-dev_${v}_amd64.deb" "/tmp/faiss-$v"
-#   scripts/check_faiss_headers.sh "/tmp/faiss-$v/usr/include"
+# Headers of Debian's later FAISS packages (trixie: 1.11.0-3, sid:
+# 1.13.2-1+b3): scripts/test_against_faiss_deb.sh VERSION fetches, checks
+# and unpacks one under /tmp/faiss-deb-VERSION (then builds and tests), e.g.
+#   scripts/check_faiss_headers.sh /tmp/faiss-deb-1.11.0-3/usr/include
 set -u
 INC=${1:?usage: $0 INCLUDE_DIR (holding faiss/Index.h)}
 [ -f "$INC/faiss/Index.h" ] || { echo "no faiss/Index.h under $INC"; exit 2; }
@@ -44,12 +43,14 @@ export INC LOGS
 ls faiss_turbo/*.cpp faiss_turbo/impl/*.cpp faiss_turbo/impl/simd/*.cpp \
   tests/*.cpp tests/golden/*.cpp bench/*.cpp fuzz/*.cpp gpu/*.cpp \
   gpu/impl/*.cpp gpu/tests/*.cpp gpu/bench/*.cpp 2>/dev/null |
-  xargs -P "$(nproc)" -I{} bash -c 'check {}'
+  xargs -P "$(nproc)" -I{} bash -c 'check "$1"' _ {}
 rc=$?
 # the Python module's wrapper, as SWIG writes it from those headers
 PYINC=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$(/usr/bin/python3 -c 'import numpy; print(numpy.get_include())')
-if command -v swig >/dev/null; then
+if ! command -v swig >/dev/null; then
+  echo "no swig: the Python module's wrapper is not checked"
+else
   if ! { swig -python -c++ -DSWIGWORDSIZE64 -I"$INC" -I. -outdir "$LOGS" \
       -o "$LOGS/wrap.cxx" swig/faiss_turbo.i &&
     g++ -std=c++17 -fopenmp -fsyntax-only -I"$INC" -I. -I"$PYINC" \

@@ -97,6 +97,9 @@ inline auto reconstructs_from_neighbors(const H& h, int)
 template <class H> inline bool reconstructs_from_neighbors(const H&, long) {
     return false;
 }
+template <class H> inline bool reconstructs_from_neighbors(const H& h) {
+    return reconstructs_from_neighbors(h, 0);
+}
 
 /// HNSW::upper_beam: gone in later releases, whose readers skip its field
 template <class H, class = void> struct has_upper_beam : std::false_type {};

@@ -149,7 +149,7 @@ faiss::VectorTransform* read_vector_transform(const Section& s) {
 
 void write_hnsw_graph(const faiss::IndexHNSW& idx, SectionWriter& w) {
     FAISS_THROW_IF_NOT_MSG(
-            !reconstructs_from_neighbors(idx, 0),
+            !reconstructs_from_neighbors(idx),
             "faiss-turbo write: IndexHNSW with reconstruct_from_neighbors "
             "is not supported");
     // FAISS serializes the graph only inside its own HNSW classes: a shell

@@ -61,7 +61,7 @@ class FakeFaissResources : public faiss::gpu::GpuResources {
             TQ_CUBLAS_CHECK(cublasCreate(&blas));
         }
     }
-    // no `override`: FAISS before 1.9 has no such member
+    // no `override`: older FAISS has no such member
     bool supportsBFloat16(int) {
         return false;
     }
@@ -94,6 +94,9 @@ class FakeFaissResources : public faiss::gpu::GpuResources {
     void deallocMemory(int, void* p) override {
         auto it = live.find(p);
         FAISS_THROW_IF_NOT(it != live.end());
+        // memory comes back with no work pending on it (a pool would hand
+        // it out again at once)
+        busy_at_dealloc += cudaStreamQuery(default_stream) != cudaSuccess;
         held -= it->second;
         live.erase(it);
         TQ_CUDA_CHECK(cudaFree(p));
@@ -114,6 +117,7 @@ class FakeFaissResources : public faiss::gpu::GpuResources {
     std::map<void*, size_t> live;
     size_t held = 0;
     size_t cap = 0; ///< 0: none
+    int busy_at_dealloc = 0;
 };
 
 class FakeProvider : public faiss::gpu::GpuResourcesProvider {
@@ -183,6 +187,7 @@ TEST(FaissGpuResources, SameResultsAndMemoryAsStandard) {
         // the index is gone: all given back, through FAISS
         EXPECT_EQ(res.getMemoryUsage(0), 0u);
         EXPECT_TRUE(provider.res->live.empty());
+        EXPECT_EQ(provider.res->busy_at_dealloc, 0);
         ASSERT_FALSE(provider.res->requests.empty());
         for (const auto& r : provider.res->requests) {
             EXPECT_EQ(r.device, 0);
@@ -268,6 +273,17 @@ TEST(FaissGpuResources, RefusedAllocationIsAnException) {
     const Results after = search(g, q, 5);
     EXPECT_EQ(after.I, before.I);
     EXPECT_EQ(after.D, before.D);
+    // the message names the buffer
+    provider.res->cap = provider.res->held + 100;
+    try {
+        res.allocMemory(0, 1000, "a test buffer");
+        FAIL() << "an allocation past FAISS's cap did not throw";
+    } catch (const faiss::FaissException& e) {
+        EXPECT_NE(
+                std::string(e.what()).find("a test buffer needs 1000 bytes"),
+                std::string::npos)
+                << e.what();
+    }
 }
 
 TEST(FaissGpuResources, BadArgumentsThrow) {
