@@ -21,7 +21,7 @@ if [ ! -f "$WORK/unpacked" ]; then
     want=$(curl -fsS "$MIRROR/dists/$suite/main/binary-amd64/Packages.xz" |
       xz -dc | awk -v v="$V" '
         /^Package: /{p = ($2 == "libfaiss-dev")} p && /^Version: /{ok = ($2 == v)}
-        p && ok && /^SHA256: /{print $2; exit}')
+        p && ok && /^SHA256: / && !found {print $2; found = 1}')
     [ -n "$want" ] && break
   done
   [ -n "$want" ] || { echo "libfaiss-dev $V is in neither trixie nor sid"; exit 2; }
