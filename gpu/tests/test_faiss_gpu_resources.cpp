@@ -26,18 +26,14 @@
 #include <gpu/GpuIndexTurboQuant.h>
 #include <gpu/StandardGpuResources.h>
 #include <gpu/impl/CudaUtils.h>
+#include <gpu/tests/gpu_test_util.h>
+
+#include "test_util.h"
 
 using namespace faiss_turbo;
 using namespace faiss_turbo::gpu;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                     \
-    do {                                                                       \
-        if (getNumDevices() == 0) {                                            \
-            GTEST_SKIP() << "no CUDA device visible";                          \
-        }                                                                      \
-    } while (0)
 
 /// a FAISS resources object as FAISS's would behave: one stream and
 /// cuBLAS handle, cudaMalloc, a FaissException when memory runs out
@@ -129,31 +125,16 @@ class FakeProvider : public faiss::gpu::GpuResourcesProvider {
             std::make_shared<FakeFaissResources>();
 };
 
+using tqtest::Result;
+using tqtest::search;
+
 std::vector<float> gaussian(size_t n, size_t d, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> g;
-    std::vector<float> x(n * d);
-    for (auto& v : x) {
-        v = g(rng);
-    }
-    return x;
-}
-
-struct Results {
-    std::vector<float> D;
-    std::vector<idx_t> I;
-};
-
-Results search(faiss::Index& index, const std::vector<float>& q, idx_t k) {
-    const idx_t nq = q.size() / index.d;
-    Results r{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
-    index.search(nq, q.data(), k, r.D.data(), r.I.data());
-    return r;
+    return tqtest::random_gaussian(n, d, seed);
 }
 
 /// the CPU index `key` (trained, filled) moved to the GPU on `res`: its
 /// search results and the memory it holds there
-Results
+Result
 on_gpu(GpuResources& res,
        const char* key,
        const std::vector<float>& x,
@@ -178,8 +159,8 @@ TEST(FaissGpuResources, SameResultsAndMemoryAsStandard) {
         FakeProvider provider;
         FaissGpuResources res(&provider);
         size_t std_bytes = 0, bytes = 0;
-        const Results want = on_gpu(std_res, key, x, q, d, &std_bytes);
-        const Results got = on_gpu(res, key, x, q, d, &bytes);
+        const Result want = on_gpu(std_res, key, x, q, d, &std_bytes);
+        const Result got = on_gpu(res, key, x, q, d, &bytes);
         EXPECT_EQ(got.I, want.I);
         EXPECT_EQ(got.D, want.D);
         EXPECT_EQ(bytes, std_bytes);
@@ -242,8 +223,7 @@ TEST(FaissGpuResources, ProviderMayGoFirst) {
     ASSERT_FALSE(fres.expired()); // the adapter shares FAISS's object
     GpuIndexTurboQuant g(res.get(), d, 4);
     g.add(300, x.data());
-    const Results r =
-            search(g, std::vector<float>(x.begin(), x.begin() + d), 1);
+    const Result r = search(g, std::vector<float>(x.begin(), x.begin() + d), 1);
     EXPECT_EQ(r.I[0], 0);
 }
 
@@ -256,7 +236,7 @@ TEST(FaissGpuResources, RefusedAllocationIsAnException) {
     GpuIndexTurboQuant g(&res, d, 4);
     g.add(1000, x.data());
     const std::vector<float> q(x.begin(), x.begin() + 3 * d);
-    const Results before = search(g, q, 5);
+    const Result before = search(g, q, 5);
     const size_t held = res.getMemoryUsage(0); // search keeps buffers too
     provider.res->cap = provider.res->held + 100;
     try {
@@ -270,7 +250,7 @@ TEST(FaissGpuResources, RefusedAllocationIsAnException) {
     EXPECT_EQ(g.ntotal, 1000);
     EXPECT_EQ(res.getMemoryUsage(0), held);
     provider.res->cap = 0;
-    const Results after = search(g, q, 5);
+    const Result after = search(g, q, 5);
     EXPECT_EQ(after.I, before.I);
     EXPECT_EQ(after.D, before.D);
     // the message names the buffer

@@ -41,18 +41,12 @@
 #include <gpu/GpuIndexTurboQuant.h>
 #include <gpu/StandardGpuResources.h>
 #include <gpu/impl/CudaUtils.h>
+#include <gpu/tests/gpu_test_util.h>
 
 using namespace faiss_turbo;
 using namespace faiss_turbo::gpu;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                     \
-    do {                                                                       \
-        if (getNumDevices() == 0) {                                            \
-            GTEST_SKIP() << "no CUDA device visible";                          \
-        }                                                                      \
-    } while (0)
 
 /// database sizes divided by TQ_GPU_TEST_SCALE (default 1), for running
 /// the suite on the CPU emulation of the kernels
