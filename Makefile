@@ -37,7 +37,7 @@ test-gpu-emulated: setup
 	cmake --build $(EMU_BUILD) -j $(JOBS) \
 	  --target swigfaiss_turbo faiss_turbo_python_files
 	@if cmake --build $(EMU_BUILD) --target help | \
-	    grep -q test_faiss_gpu_resources_emulated; then \
+	    grep test_faiss_gpu_resources_emulated >/dev/null; then \
 	  cmake --build $(EMU_BUILD) -j $(JOBS) \
 	    --target test_faiss_gpu_resources_emulated && \
 	  OMP_NUM_THREADS=2 $(EMU_BUILD)/gpu/test_faiss_gpu_resources_emulated; \
