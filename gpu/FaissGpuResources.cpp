@@ -68,9 +68,8 @@ void* FaissGpuResources::allocMemory(
         cudaGetLastError(); // an allocation failure is not sticky
         FAISS_THROW_FMT(
                 "GPU out of memory on device %d: %s needs %zd bytes; the "
-                "device "
-                "has %zd of %zd bytes free, %zd held by this index's resources "
-                "(FAISS GPU resources: %s)",
+                "device has %zd of %zd bytes free, %zd held by this index's "
+                "resources (FAISS GPU resources: %s)",
                 device,
                 what,
                 bytes,

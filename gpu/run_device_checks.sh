@@ -2,7 +2,7 @@
 # Device checks, run on the GPU machine from the repository root with the
 # build staged by gpu/make_devbuild.sh carried in .devbuild/:
 #   1. the GPU tests (bit-exact codes, search equal to the CPU, large k,
-#      out-of-memory, errors), then the FAISS resources adapter's
+#      out-of-memory, errors), then the FAISS resources adapter's tests
 #   2. the GPU benchmark (encode, scan bandwidth, recall, fp16 brute force,
 #      then IVF1024 over 1M of the vectors) at 5M x 128, then 1M x 1536
 #      without IVF (its host-side k-means and assignment would take the

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Builds the C++ library and tests against a later FAISS from Debian's
 # archive (its libfaiss-dev: headers and static libfaiss.a, unpacked under
-# /tmp, not installed) and runs the C++ tests (the sanitized rebuild
-# aside). No Python: Debian's python3-faiss of those releases is for a
-# later Python. Downloads one package from deb.debian.org (https), checked
+# /tmp, not installed) and runs the C++ tests, but for the two that make
+# their own build with the installed FAISS (sanitize, fuzz_io). No Python:
+# Debian's python3-faiss of those releases is for a later Python. Downloads one package from deb.debian.org (https), checked
 # against the SHA256 that trixie's or sid's package index gives for it.
 #
 #   scripts/test_against_faiss_deb.sh 1.11.0-3        # trixie
@@ -40,4 +40,4 @@ cmake -S "$ROOT" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_EXE_LINKER_FLAGS="$WORK/standins.o" >/dev/null
 cmake --build "$WORK/build" -j "$(nproc)"
 cd "$WORK/build"
-OMP_NUM_THREADS=2 ctest -j "$(nproc)" -LE sanitize --output-on-failure
+OMP_NUM_THREADS=2 ctest -j "$(nproc)" -LE "sanitize|fuzz" --output-on-failure
