@@ -42,7 +42,8 @@ test-gpu-emulated: setup
 	    --target test_faiss_gpu_resources_emulated && \
 	  OMP_NUM_THREADS=2 $(EMU_BUILD)/gpu/test_faiss_gpu_resources_emulated; \
 	else \
-	  echo "FAISS resources adapter test not built (no CUDA toolkit or GTest)"; \
+	  echo "FAISS resources adapter test not built (no CUDA toolkit or" \
+	    "GTest, or FAISS has its own GPU module)"; \
 	fi
 	PYTHONPATH=$(EMU_BUILD)/python OMP_NUM_THREADS=2 TQ_GPU_EMULATED_RUN=1 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_gpu_bindings.py

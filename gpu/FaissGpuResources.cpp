@@ -51,6 +51,7 @@ void* FaissGpuResources::allocMemory(
     if (bytes == 0) {
         return nullptr;
     }
+    size_t& used = used_[device]; // the entry exists before memory is held
     // FAISS's StandardGpuResources allocates on the current device
     DeviceScope scope(device);
     void* p = nullptr;
@@ -67,29 +68,29 @@ void* FaissGpuResources::allocMemory(
         cudaMemGetInfo(&free_b, &total_b);
         cudaGetLastError(); // an allocation failure is not sticky
         FAISS_THROW_FMT(
-                "GPU out of memory on device %d: %s needs %zd bytes; the "
-                "device has %zd of %zd bytes free, %zd held by this index's "
+                "GPU out of memory on device %d: %s needs %zu bytes; the "
+                "device has %zu of %zu bytes free, %zu held by this index's "
                 "resources (FAISS GPU resources: %s)",
                 device,
                 what,
                 bytes,
                 free_b,
                 total_b,
-                used_[device],
+                used,
                 e.what());
     }
     FAISS_THROW_IF_NOT_FMT(
             p,
-            "FAISS GPU resources returned no memory for %s (%zd bytes)",
+            "FAISS GPU resources returned no memory for %s (%zu bytes)",
             what,
             bytes);
     try {
-        sizes_[p] = Alloc{device, bytes, stream};
+        sizes_[p] = Alloc{device, bytes};
     } catch (...) { // no record, no memory
         res_->deallocMemory(device, p);
         throw;
     }
-    used_[device] += bytes;
+    used += bytes;
     return p;
 }
 
@@ -97,27 +98,25 @@ void FaissGpuResources::freeMemory(int device, void* p) {
     if (!p) {
         return;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     auto it = sizes_.find(p);
     FAISS_THROW_IF_NOT_MSG(
             it != sizes_.end() && it->second.device == device,
             "freeMemory: pointer not from this object on this device");
-    const Alloc a = it->second;
     // forgotten even if what follows fails: nothing frees it again
+    used_[device] -= it->second.bytes;
     sizes_.erase(it);
-    used_[device] -= a.bytes;
     // the work queued on the memory is done before it goes back (a pooling
-    // allocator may hand it out again at once): it was queued on the
-    // stream it was allocated on, or on the current one
+    // allocator may hand it out again at once). It may have been queued on
+    // any stream FAISS's default was since: the device is synchronized,
+    // as cudaFree would, without the lock (other threads go on)
+    lock.unlock();
     DeviceScope scope(device);
-    cudaError_t err = cudaStreamSynchronize(a.stream);
-    cudaStream_t now = stream_locked(device);
-    if (err == cudaSuccess && now != a.stream) {
-        err = cudaStreamSynchronize(now);
-    }
-    // after a failed sync (a kernel fault) the memory is kept: FAISS's
-    // deallocMemory aborts when cudaFree fails, where we can throw
-    TQ_CUDA_CHECK(err);
+    // a failure here is a kernel fault, which the CUDA context keeps: the
+    // memory stays with FAISS (whose deallocMemory aborts when cudaFree
+    // fails, where we throw)
+    TQ_CUDA_CHECK(cudaDeviceSynchronize());
+    lock.lock();
     res_->deallocMemory(device, p);
 }
 

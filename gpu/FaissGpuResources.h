@@ -44,10 +44,11 @@ class FaissGpuResources : public GpuResources {
     /// getStream(device), with `device` current
     void* allocMemory(int device, size_t bytes, const char* what) override;
 
-    /// synchronizes the stream the memory was allocated on and the current
-    /// one, then gives it back to FAISS; after a failed synchronization (a
-    /// kernel fault) it throws and keeps the memory, since FAISS's
-    /// deallocMemory aborts when cudaFree fails
+    /// synchronizes the device (as cudaFree does), then gives the memory
+    /// back to FAISS. After a kernel fault the synchronization fails: this
+    /// throws and the memory stays with FAISS, which aborts when cudaFree
+    /// fails in its deallocMemory, and also when it is destroyed with
+    /// memory outstanding; after a fault the CUDA context is lost anyway
     void freeMemory(int device, void* p) override;
 
     /// bytes held through this object (not FAISS's other users)
@@ -61,14 +62,14 @@ class FaissGpuResources : public GpuResources {
     struct Alloc {
         int device;
         size_t bytes;
-        cudaStream_t stream; ///< the default stream when it was allocated
     };
 
     cudaStream_t stream_locked(int device); // with mutex_ held
 
     std::shared_ptr<faiss::gpu::GpuResources> res_;
-    /// held across the calls into FAISS too: its resources objects are not
-    /// thread-safe, and indexes on several threads may share this one
+    /// held across the calls into FAISS too (its resources objects are not
+    /// thread-safe), so that our indexes on several threads may share this
+    /// object; not across the synchronization in freeMemory
     mutable std::mutex mutex_;
     std::map<int, size_t> used_;
     std::map<void*, Alloc> sizes_;

@@ -21,6 +21,7 @@
 
 #include <gpu/impl/CudaUtils.h>
 #include <gpu/impl/kernels.h>
+#include <gpu/tests/gpu_test_util.h>
 
 using namespace faiss_turbo::gpu;
 
@@ -225,9 +226,7 @@ const std::vector<int> kLengths = {0, 1, 5, 31, 32, 33, 100, 129, 700, 5000,
                                    9000, 64, 2};
 
 TEST(GpuSelectK, BothPathsEqualSortedEntries) {
-    if (getNumDevices() == 0) {
-        GTEST_SKIP() << "no CUDA device visible";
-    }
+    SKIP_WITHOUT_GPU();
     Rows rows(kLengths, 8500, 1234);
     for (int k : {1, 2, 10, 31, 32, 33, 64, 65, 100, 128}) {
         for (SelectPath path : {SelectPath::Warp, SelectPath::Block}) {
@@ -252,9 +251,7 @@ TEST(GpuSelectK, BothPathsEqualSortedEntries) {
 }
 
 TEST(GpuSelectK, LargerIdsFirstOnTies) {
-    if (getNumDevices() == 0) {
-        GTEST_SKIP() << "no CUDA device visible";
-    }
+    SKIP_WITHOUT_GPU();
     // the CPU's inner-product heaps keep the larger ids of equal scores
     Rows rows(kLengths, 8500, 777);
     for (int k : {1, 3, 32, 100, 129, 1000}) {
@@ -268,9 +265,7 @@ TEST(GpuSelectK, LargerIdsFirstOnTies) {
 }
 
 TEST(GpuSelectK, BlockPathWithThousandsOfEqualEntries) {
-    if (getNumDevices() == 0) {
-        GTEST_SKIP() << "no CUDA device visible";
-    }
+    SKIP_WITHOUT_GPU();
     // 5000 copies of one (key, id) (an IVF id added again and again), then
     // 1000 smaller keys: past 8 radix passes the copies still overflow the
     // 4096 slots, and must not crowd out the smaller keys
@@ -286,9 +281,7 @@ TEST(GpuSelectK, BlockPathWithThousandsOfEqualEntries) {
 }
 
 TEST(GpuSelectK, SegmentsAndPositions) {
-    if (getNumDevices() == 0) {
-        GTEST_SKIP() << "no CUDA device visible";
-    }
+    SKIP_WITHOUT_GPU();
     // segments of a row selected apart (the first stage of a two-stage
     // selection), ids null (positions in the row)
     Rows rows({0, 3, 250, 1000, 4500}, 1 << 30, 99);
@@ -300,9 +293,7 @@ TEST(GpuSelectK, SegmentsAndPositions) {
 }
 
 TEST(GpuSelectK, RefusesKOutOfRange) {
-    if (getNumDevices() == 0) {
-        GTEST_SKIP() << "no CUDA device visible";
-    }
+    SKIP_WITHOUT_GPU();
     Rows rows({10}, 10, 5);
     for (int k : {0, -1, kMaxSelectK + 1}) {
         EXPECT_THROW(
