@@ -807,15 +807,7 @@ TEST(IOPlain, UnsupportedContainersNameTheProblem) {
     // a FAISS IVF whose coarse quantizer is ours: FAISS cannot write it
     IndexTurboQuant q(d, 8);
     faiss::IndexIVFFlat ivf(&q, d, 4);
-    try {
-        serialize(&ivf);
-        FAIL() << "no exception";
-    } catch (const faiss::FaissException& e) {
-        EXPECT_NE(
-                std::string(e.what()).find("cannot serialize"),
-                std::string::npos)
-                << e.what();
-    }
+    tqtest::throws_with([&] { serialize(&ivf); }, "cannot serialize");
     faiss::IndexReplicas rep((idx_t)d);
     rep.addIndex(new IndexTurboQuant(d, 4));
     faiss_turbo::set_owns_members(rep);

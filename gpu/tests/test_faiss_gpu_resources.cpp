@@ -255,15 +255,9 @@ TEST(FaissGpuResources, RefusedAllocationIsAnException) {
     EXPECT_EQ(after.D, before.D);
     // the message names the buffer
     provider.res->cap = provider.res->held + 100;
-    try {
-        res.allocMemory(0, 1000, "a test buffer");
-        FAIL() << "an allocation past FAISS's cap did not throw";
-    } catch (const faiss::FaissException& e) {
-        EXPECT_NE(
-                std::string(e.what()).find("a test buffer needs 1000 bytes"),
-                std::string::npos)
-                << e.what();
-    }
+    tqtest::throws_with(
+            [&] { res.allocMemory(0, 1000, "a test buffer"); },
+            "a test buffer needs 1000 bytes");
 }
 
 TEST(FaissGpuResources, BadArgumentsThrow) {
