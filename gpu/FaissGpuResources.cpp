@@ -1,6 +1,7 @@
 #include <gpu/FaissGpuResources.h>
 
 #include <exception>
+#include <string>
 
 #include <gpu/impl/CudaUtils.h>
 
@@ -64,20 +65,9 @@ void* FaissGpuResources::allocMemory(
                 bytes));
     } catch (const std::exception& e) {
         // FAISS names neither our use nor, always, the card's free memory
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        cudaGetLastError(); // an allocation failure is not sticky
-        FAISS_THROW_FMT(
-                "GPU out of memory on device %d: %s needs %zu bytes; the "
-                "device has %zu of %zu bytes free, %zu held by this index's "
-                "resources (FAISS GPU resources: %s)",
-                device,
-                what,
-                bytes,
-                free_b,
-                total_b,
-                used,
-                e.what());
+        const std::string cause =
+                std::string("FAISS GPU resources: ") + e.what();
+        throwOutOfMemory(device, what, bytes, used, cause.c_str());
     }
     FAISS_THROW_IF_NOT_FMT(
             p,

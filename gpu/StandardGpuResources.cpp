@@ -1,5 +1,7 @@
 #include <gpu/StandardGpuResources.h>
 
+#include <cstdio>
+
 #include <gpu/impl/CudaUtils.h>
 
 namespace faiss_turbo {
@@ -84,21 +86,14 @@ void* StandardGpuResources::allocMemory(
     void* p = nullptr;
     cudaError_t err = cudaMalloc(&p, bytes);
     if (err != cudaSuccess) {
-        cudaGetLastError(); // an allocation failure is not sticky: clear it
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        FAISS_THROW_FMT(
-            "GPU out of memory on device %d: %s needs %zd bytes; the "
-            "device has %zd of %zd bytes free, %zd held by this index's "
-            "resources (CUDA error %d: %s)",
-            device,
-            what,
-            bytes,
-            free_b,
-            total_b,
-            pd.used,
+        char cause[128];
+        snprintf(
+            cause,
+            sizeof(cause),
+            "CUDA error %d: %s",
             (int)err,
             cudaGetErrorString(err));
+        throwOutOfMemory(device, what, bytes, pd.used, cause);
     }
     pd.used += bytes;
     pd.sizes[p] = bytes;

@@ -21,6 +21,27 @@ void checkDevice(int device) {
         n);
 }
 
+void throwOutOfMemory(
+    int device,
+    const char* what,
+    size_t bytes,
+    size_t held,
+    const char* cause) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    FAISS_THROW_FMT(
+        "GPU out of memory on device %d: %s needs %zu bytes; the device has "
+        "%zu of %zu bytes free, %zu held by this index's resources (%s)",
+        device,
+        what,
+        bytes,
+        free_b,
+        total_b,
+        held,
+        cause);
+}
+
 bool isDevicePointer(const void* p) {
     return pointerDevice(p) >= 0;
 }

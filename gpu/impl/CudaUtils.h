@@ -48,6 +48,17 @@ bool isDevicePointer(const void* p);
 /// the device whose memory p points into, or -1 (host, managed memory)
 int pointerDevice(const void* p);
 
+/// throws the out-of-memory exception of every GpuResources: `what` needs
+/// `bytes` on `device` (current), which has this much free (asked here),
+/// `held` of it through these resources; `cause` says what refused it.
+/// Clears the CUDA error an allocation failure leaves (it is not sticky)
+[[noreturn]] void throwOutOfMemory(
+    int device,
+    const char* what,
+    size_t bytes,
+    size_t held,
+    const char* cause);
+
 /// makes `device` current for the scope, restoring the previous one
 class DeviceScope {
    public:
