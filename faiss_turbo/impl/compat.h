@@ -76,29 +76,34 @@ template <class Codes> inline uint8_t* codes_data(Codes& codes) {
 
 /// ThreadedIndex (IndexShards, IndexReplicas) deletes its members when
 /// own_fields is set, renamed own_indices in later releases
+template <class T, class = void> struct has_own_indices : std::false_type {};
 template <class T>
-inline auto set_owns_members(T& t, int) -> decltype(t.own_indices = true) {
-    return t.own_indices = true;
-}
-template <class T>
-inline auto set_owns_members(T& t, long) -> decltype(t.own_fields = true) {
-    return t.own_fields = true;
-}
+struct has_own_indices<T, std::void_t<decltype(std::declval<T&>().own_indices)>>
+    : std::true_type {};
+
 template <class T> inline void set_owns_members(T& t) {
-    set_owns_members(t, 0);
+    if constexpr (has_own_indices<T>::value) {
+        t.own_indices = true;
+    } else {
+        t.own_fields = true;
+    }
 }
 
-/// IndexHNSW::reconstruct_from_neighbors (gone in later releases)
+/// IndexHNSW::reconstruct_from_neighbors: gone in later releases
+template <class H, class = void>
+struct has_reconstruct_from_neighbors : std::false_type {};
 template <class H>
-inline auto reconstructs_from_neighbors(const H& h, int)
-        -> decltype(h.reconstruct_from_neighbors != nullptr) {
-    return h.reconstruct_from_neighbors != nullptr;
-}
-template <class H> inline bool reconstructs_from_neighbors(const H&, long) {
-    return false;
-}
+struct has_reconstruct_from_neighbors<
+        H,
+        std::void_t<decltype(std::declval<H&>().reconstruct_from_neighbors)>>
+    : std::true_type {};
+
 template <class H> inline bool reconstructs_from_neighbors(const H& h) {
-    return reconstructs_from_neighbors(h, 0);
+    if constexpr (has_reconstruct_from_neighbors<H>::value) {
+        return h.reconstruct_from_neighbors != nullptr;
+    } else {
+        return false;
+    }
 }
 
 /// HNSW::upper_beam: gone in later releases, whose readers skip its field
