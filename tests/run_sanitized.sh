@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the C++ tests with AddressSanitizer, LeakSanitizer and
 # UndefinedBehaviorSanitizer (gcc, in their own build folder: no Python,
-# no GPU) and runs them. Out-of-bounds accesses, use after free, leaks
+# no GPU device code) and runs them, then the quicker GPU tests on the
+# kernels' CPU emulation where CUDA's toolkit is. Out-of-bounds accesses, use after free, leaks
 # (the out-of-memory paths of test_alloc_failures included) and undefined
 # behaviour in our code end the test that meets them. FAISS's static
 # library is not instrumented: its own accesses go unchecked.
@@ -36,6 +37,7 @@ cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_CXX_FLAGS="-O2 -g1 -fno-omit-frame-pointer $SAN" \
   -DCMAKE_EXE_LINKER_FLAGS="$SAN" -DCMAKE_SHARED_LINKER_FLAGS="$SAN" \
   -DFAISS_TURBO_ENABLE_PYTHON=OFF -DFAISS_TURBO_ENABLE_GPU=OFF \
+  -DFAISS_TURBO_GPU_EMULATION=OFF \
   -DFAISS_TURBO_SANITIZED_BUILD=ON >"$BUILD/configure.log" 2>&1 ||
   { cat "$BUILD/configure.log"; exit 1; }
 cmake --build "$BUILD" -j "$JOBS"
@@ -44,4 +46,44 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 # the fuzzer has its own sanitized build (fuzz/run_fuzz.sh)
-cd "$BUILD" && ctest --output-on-failure -j "$JOBS" -LE fuzz
+(cd "$BUILD" && ctest --output-on-failure -j "$JOBS" -LE fuzz)
+
+# The GPU kernels on their CPU emulation (gpu/README.md), where the CUDA
+# toolkit is: a kernel reading or writing past a device buffer (allocated
+# to the byte there) or its shared memory ends the test. The same build
+# folder, so the CPU library is not built again; the quicker tests only
+# (the whole suite takes about an hour here), which still run every kernel:
+# encode (Hadamard and dense), the three approximate passes on the sampled
+# path, rescoring, both selections, IVF lists, the out-of-memory paths.
+GPU_TESTS="GpuTurboQuant.EncodeBitExactWithDenseProducts"
+GPU_TESTS+=":GpuTurboQuant.SearchHighDimensionLikeCpu"
+GPU_TESTS+=":GpuTurboQuant.SearchFewerVectorsThanK"
+GPU_TESTS+=":GpuTurboQuant.ReconstructEqualsCpu:GpuTurboQuant.BadInputThrows"
+GPU_TESTS+=":GpuTurboQuant.MemoryAccountingAndReset"
+GPU_TESTS+=":GpuTurboQuant.DevicePointerChecks"
+GPU_TESTS+=":GpuTurboQuant.IVFLargeKClonerAndErrors"
+GPU_TESTS+=":GpuTurboQuant.IVFCopyFromFailureLeavesIndexUnchanged"
+GPU_TESTS+=":GpuTurboQuant.IVFInnerProductOldLayoutRoundTrips"
+GPU_TESTS+=":GpuTurboQuant.IVFFastScanClonesAsRowCodes"
+GPU_TESTS+=":GpuTurboQuant.IVFTrainedOnGpuSideEqualsCpu"
+GPU_TESTS+=":GpuSelectK.BlockPathWithThousandsOfEqualEntries"
+GPU_TESTS+=":GpuSelectK.RefusesKOutOfRange"
+# FAISS_TURBO_ENABLE_GPU back to its default: on where nvcc is found (no
+# `grep -q` below: cmake dying of SIGPIPE would fail the pipeline)
+cmake -S "$REPO" -B "$BUILD" -UFAISS_TURBO_ENABLE_GPU \
+  -DFAISS_TURBO_GPU_EMULATION=ON >"$BUILD/configure-gpu.log" 2>&1 ||
+  { cat "$BUILD/configure-gpu.log"; exit 1; }
+if ! cmake --build "$BUILD" --target help |
+  grep test_gpu_turboquant_emulated >/dev/null; then
+  echo "sanitize: no CUDA toolkit: the emulated GPU kernels are not checked"
+  exit 0
+fi
+cmake --build "$BUILD" -j "$JOBS" --target test_gpu_turboquant_emulated
+TQ_GPU_TEST_SCALE=4 "$BUILD/gpu/test_gpu_turboquant_emulated" \
+  --gtest_filter="$GPU_TESTS"
+# the FAISS-GPU resources adapter (built where FAISS has no GPU module)
+if cmake --build "$BUILD" --target help |
+  grep test_faiss_gpu_resources_emulated >/dev/null; then
+  cmake --build "$BUILD" -j "$JOBS" --target test_faiss_gpu_resources_emulated
+  "$BUILD/gpu/test_faiss_gpu_resources_emulated"
+fi

@@ -281,7 +281,15 @@ cudaError_t cudaMalloc(void** p, size_t n) {
         *p = nullptr;
         return cudaErrorMemoryAllocation;
     }
+#ifdef __SANITIZE_ADDRESS__
+    // exactly n bytes, so that AddressSanitizer sees a kernel reading past
+    // a buffer (a device's 256-byte granularity would hide it)
+    if (posix_memalign(p, 256, std::max<size_t>(n, 1)) != 0) {
+        *p = nullptr;
+    }
+#else
     *p = aligned_alloc(256, (n + 255) / 256 * 256);
+#endif
     g_used += n;
     if (*p) {
         std::lock_guard<std::mutex> lock(g_alloc_mutex);
