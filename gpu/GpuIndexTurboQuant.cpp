@@ -17,8 +17,6 @@
 #include <gpu/impl/IdFilter.h>
 #include <gpu/impl/kernels.h>
 
-#include <faiss_turbo/impl/coord_rules.h>
-
 namespace faiss_turbo {
 namespace gpu {
 
@@ -768,36 +766,13 @@ void GpuIndexTurboQuant::search_chunk(
             st,
             !q.l2); // ties as the CPU's heaps: larger ids first by IP
         // 2. approximate pass: queries as a = [y, f S y] / |y|
-        std::vector<float> a((size_t)nq * c.kp, 0.0f), yn(nq), an(nq);
-        for (int i = 0; i < nq; i++) {
-            const float* yi = q.y.data() + (q0 + i) * dd;
-            double n2 = 0;
-            for (size_t j = 0; j < dd; j++) {
-                n2 += (double)yi[j] * yi[j];
-            }
-            float nrm = (float)std::sqrt(n2);
-            float inv = nrm > 0 ? 1.0f / nrm : 0.0f;
-            float* ai = a.data() + (size_t)i * c.kp;
-            for (size_t j = 0; j < dd; j++) {
-                ai[j] = scale_coord(yi[j], nrm, inv);
-                if (prod) {
-                    float sy = c.qjl_factor * q.sy[(q0 + i) * dd + j];
-                    ai[c.kc + j] = scale_coord(sy, nrm, inv);
-                }
-            }
-            double a2 = 0;
-            for (int j = 0; j < c.kp; j++) {
-                a2 += (double)ai[j] * ai[j];
-            }
-            yn[i] = nrm;
-            an[i] = (float)std::sqrt(a2) * 1.0001f;
-        }
-        s.a.reserve_discard(a.size());
+        const ApproxQueryRows ar = approx_query_rows(c, q, q0, nq, dd);
+        s.a.reserve_discard(ar.a.size());
         s.yn.reserve_discard(nq);
         s.an.reserve_discard(nq);
-        to_device(s.a.data(), a.data(), a.size(), st);
-        to_device(s.yn.data(), yn.data(), nq, st);
-        to_device(s.an.data(), an.data(), nq, st);
+        to_device(s.a.data(), ar.a.data(), ar.a.size(), st);
+        to_device(s.yn.data(), ar.ynorm.data(), nq, st);
+        to_device(s.an.data(), ar.anorm.data(), nq, st);
         ApproxQueries aq;
         aq.nq = nq;
         aq.a = s.a.data();

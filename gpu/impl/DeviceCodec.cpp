@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include <faiss_turbo/impl/coord_rules.h>
 #include <faiss_turbo/impl/kernels.h>
 
 namespace faiss_turbo {
@@ -227,6 +228,42 @@ void DeviceCodec::throw_unencodable(
         "its difference to the mean, its rotation or a float of its code "
         "overflows)",
         first + i);
+}
+
+ApproxQueryRows approx_query_rows(
+    const CodecView& c,
+    const TQQueries& q,
+    size_t q0,
+    int nq,
+    size_t d) {
+    ApproxQueryRows r;
+    r.a.assign((size_t)nq * c.kp, 0.0f);
+    r.ynorm.resize(nq);
+    r.anorm.resize(nq);
+    for (int i = 0; i < nq; i++) {
+        const float* yi = q.y.data() + (q0 + i) * d;
+        double n2 = 0;
+        for (size_t j = 0; j < d; j++) {
+            n2 += (double)yi[j] * yi[j];
+        }
+        float nrm = (float)std::sqrt(n2);
+        float inv = nrm > 0 ? 1.0f / nrm : 0.0f;
+        float* ai = r.a.data() + (size_t)i * c.kp;
+        for (size_t j = 0; j < d; j++) {
+            ai[j] = scale_coord(yi[j], nrm, inv);
+            if (c.prod) {
+                float sy = c.qjl_factor * q.sy[(q0 + i) * d + j];
+                ai[c.kc + j] = scale_coord(sy, nrm, inv);
+            }
+        }
+        double a2 = 0;
+        for (int j = 0; j < c.kp; j++) {
+            a2 += (double)ai[j] * ai[j];
+        }
+        r.ynorm[i] = nrm;
+        r.anorm[i] = (float)std::sqrt(a2) * 1.0001f;
+    }
+    return r;
 }
 
 } // namespace gpu

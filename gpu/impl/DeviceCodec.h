@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <faiss_turbo/TurboQuantizer.h>
 
@@ -71,6 +72,21 @@ class DeviceCodec {
         DeviceBuffer<uint32_t>& perms,
         HadamardView& view);
 };
+
+/// the approximate pass's queries, host side (ApproxQueries' arrays)
+struct ApproxQueryRows {
+    std::vector<float> a;     ///< nq x kp: [y, f S y] / |y|, zero padded
+    std::vector<float> ynorm; ///< |y|
+    std::vector<float> anorm; ///< |a|, rounded up by 1e-4 relative
+};
+
+/// rows q0 .. q0 + nq - 1 of q (the CPU's prepared queries) for the pass
+ApproxQueryRows approx_query_rows(
+    const CodecView& c,
+    const TQQueries& q,
+    size_t q0,
+    int nq,
+    size_t d);
 
 } // namespace gpu
 } // namespace faiss_turbo
