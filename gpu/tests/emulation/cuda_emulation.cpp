@@ -143,6 +143,112 @@ static cudaError_t launch_error(const void* kernel, dim3 g, dim3 b, size_t sm) {
     return cudaSuccess;
 }
 
+/** The order the fibers of a block take turns in between barriers, from
+ * TQ_EMU_SCHEDULE: "forward" (the default), "reverse" (the grid's blocks
+ * in reverse order too), or "shuffle" (a new order each round). A kernel
+ * whose results depend on it lacks a barrier, or relies on an order of
+ * threads, atomics or blocks that no device promises. */
+enum class Schedule { FORWARD, REVERSE, SHUFFLE };
+
+static Schedule schedule() {
+    static const Schedule s = [] {
+        const char* e = getenv("TQ_EMU_SCHEDULE");
+        if (!e || !strcmp(e, "forward")) {
+            return Schedule::FORWARD;
+        }
+        if (!strcmp(e, "reverse")) {
+            return Schedule::REVERSE;
+        }
+        if (!strcmp(e, "shuffle")) {
+            return Schedule::SHUFFLE;
+        }
+        fprintf(stderr,
+                "emu: TQ_EMU_SCHEDULE=%s is not forward, reverse or "
+                "shuffle\n",
+                e);
+        abort();
+    }();
+    return s;
+}
+
+/// the i-th of n in the schedule's order; perm: this round's shuffle
+static int nth(int i, int n, const std::vector<int>& perm) {
+    switch (schedule()) {
+        case Schedule::REVERSE:
+            return n - 1 - i;
+        case Schedule::SHUFFLE:
+            return perm[i];
+        default:
+            return i;
+    }
+}
+
+static void shuffle(std::vector<int>& perm, uint64_t& rng) {
+    for (size_t i = perm.size(); i > 1; i--) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        std::swap(perm[i - 1], perm[(rng >> 33) % i]);
+    }
+}
+
+/// runs block (bx, by, bz) of the launch to its end
+static void run_block(
+    unsigned bx,
+    unsigned by,
+    unsigned bz,
+    dim3 block,
+    size_t smem,
+    const std::function<void()>& fn) {
+    static uint64_t rng = 0x9e3779b97f4a7c15ull; // one sequence per process
+    const int n = block.x * block.y * block.z, nw = n / 32;
+    Block b;
+    b.n = b.alive = n;
+    b.th.resize(n);
+    b.w_arrived.assign(nw, 0);
+    b.w_gen.assign(nw, 0);
+    b.w_alive.assign(nw, 32);
+    b.xch.resize(nw);
+    b.smem.assign(smem + 16, (char)0xcd);
+    b.fn = fn;
+    g_block = &b;
+    g_blockIdx = dim3(bx, by, bz);
+    std::vector<int> perm(n);
+    for (int i = 0; i < n; i++) {
+        Thread& t = b.th[i];
+        t.t = dim3(
+            i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
+        t.lane = i % 32;
+        t.warp = i / 32;
+        t.done = false;
+        getcontext(&t.uc);
+        t.uc.uc_stack.ss_sp = g_stacks[i].data();
+        t.uc.uc_stack.ss_size = kStack;
+        t.uc.uc_link = &g_main;
+        makecontext(&t.uc, entry, 0);
+        perm[i] = i;
+    }
+    long stall = 0;
+    while (b.alive > 0) {
+        long before = b.progress;
+        if (schedule() == Schedule::SHUFFLE) {
+            shuffle(perm, rng);
+        }
+        for (int j = 0; j < n; j++) {
+            const int i = nth(j, n, perm);
+            if (!b.th[i].done) {
+                g_cur = &b.th[i];
+                swapcontext(&g_main, &b.th[i].uc);
+            }
+        }
+        if (b.progress == before && ++stall > 3) {
+            fprintf(stderr, "emu: deadlock in block (%u,%u)\n", bx, by);
+            abort();
+        }
+        if (b.progress != before)
+            stall = 0;
+    }
+    g_block = nullptr;
+}
+
 void launch(
     const void* kernel,
     dim3 grid,
@@ -164,55 +270,18 @@ void launch(
         g_stacks.emplace_back(kStack);
     g_gridDim = grid;
     g_blockDim = block;
-    for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-            for (unsigned bx = 0; bx < grid.x; bx++) {
-                Block b;
-                b.n = b.alive = n;
-                b.th.resize(n);
-                int nw = n / 32;
-                b.w_arrived.assign(nw, 0);
-                b.w_gen.assign(nw, 0);
-                b.w_alive.assign(nw, 32);
-                b.xch.resize(nw);
-                b.smem.assign(smem + 16, (char)0xcd);
-                b.fn = fn;
-                g_block = &b;
-                g_blockIdx = dim3(bx, by, bz);
-                for (int i = 0; i < n; i++) {
-                    Thread& t = b.th[i];
-                    t.t = dim3(
-                        i % block.x,
-                        (i / block.x) % block.y,
-                        i / (block.x * block.y));
-                    t.lane = i % 32;
-                    t.warp = i / 32;
-                    t.done = false;
-                    getcontext(&t.uc);
-                    t.uc.uc_stack.ss_sp = g_stacks[i].data();
-                    t.uc.uc_stack.ss_size = kStack;
-                    t.uc.uc_link = &g_main;
-                    makecontext(&t.uc, entry, 0);
-                }
-                long stall = 0;
-                while (b.alive > 0) {
-                    long before = b.progress;
-                    for (int i = 0; i < n; i++) {
-                        if (!b.th[i].done) {
-                            g_cur = &b.th[i];
-                            swapcontext(&g_main, &b.th[i].uc);
-                        }
-                    }
-                    if (b.progress == before && ++stall > 3) {
-                        fprintf(
-                            stderr, "emu: deadlock in block (%u,%u)\n", bx, by);
-                        abort();
-                    }
-                    if (b.progress != before)
-                        stall = 0;
-                }
-                g_block = nullptr;
-            }
+    // blocks in reverse order too under "reverse"
+    const size_t nb = (size_t)grid.x * grid.y * grid.z;
+    for (size_t ib = 0; ib < nb; ib++) {
+        const size_t i = schedule() == Schedule::REVERSE ? nb - 1 - ib : ib;
+        run_block(
+            i % grid.x,
+            i / grid.x % grid.y,
+            i / ((size_t)grid.x * grid.y),
+            block,
+            smem,
+            fn);
+    }
 }
 
 } // namespace emu
