@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -30,37 +29,10 @@
 
 using namespace faiss_turbo;
 using namespace faiss_turbo::gpu;
+using tqtest::to_device_array;
+using tqtest::to_host_array;
 
 namespace {
-
-struct CudaFree {
-    void operator()(void* p) const {
-        cudaFree(p);
-    }
-};
-
-template <typename T> using DevicePtr = std::unique_ptr<T, CudaFree>;
-
-/// n elements (and `slack` bytes) on the device, zeros, then v copied in
-template <typename T>
-DevicePtr<T> device_copy(const std::vector<T>& v, size_t n, size_t slack = 0) {
-    void* p = nullptr;
-    TQ_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T) + slack));
-    DevicePtr<T> out((T*)p);
-    TQ_CUDA_CHECK(cudaMemset(p, 0, n * sizeof(T) + slack));
-    if (!v.empty()) {
-        TQ_CUDA_CHECK(cudaMemcpy(
-                p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
-    return out;
-}
-
-template <typename T> std::vector<T> host_copy(const T* p, size_t n) {
-    std::vector<T> v(n);
-    TQ_CUDA_CHECK(
-            cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return v;
-}
 
 struct Case {
     const char* name;
@@ -142,18 +114,17 @@ std::vector<Pass> check_passes(
     DeviceCodec dc(&res, 0, cpu.tq);
     const CodecView& c = dc.view();
     const ApproxQueryRows ar = approx_query_rows(c, tq, 0, nq, d);
-    // the searches' slack: the decoders read whole words
-    auto codes = device_copy(
-            std::vector<uint8_t>(cpu.codes.begin(), cpu.codes.end()),
-            nb * cpu.code_size,
-            16);
-    auto a = device_copy(ar.a, ar.a.size());
-    auto yn = device_copy(ar.ynorm, nq);
-    auto an = device_copy(ar.anorm, nq);
-    auto qc = device_copy(tq.qconst, nq);
-    auto thr = device_copy(T, nq);
-    auto ids = device_copy(std::vector<int>(), (size_t)nq * nb);
-    auto counts = device_copy(std::vector<int>(), nq);
+    // the codes with the searches' slack (the decoders read whole words)
+    std::vector<uint8_t> hcodes(cpu.codes.begin(), cpu.codes.end());
+    hcodes.resize(hcodes.size() + 16, 0);
+    auto codes = to_device_array(hcodes);
+    auto a = to_device_array(ar.a);
+    auto yn = to_device_array(ar.ynorm);
+    auto an = to_device_array(ar.anorm);
+    auto qc = to_device_array(tq.qconst);
+    auto thr = to_device_array(T);
+    auto ids = to_device_array(std::vector<int>((size_t)nq * nb));
+    auto counts = to_device_array(std::vector<int>(nq));
     int sms = 0;
     TQ_CUDA_CHECK(
             cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -179,8 +150,8 @@ std::vector<Pass> check_passes(
         TQ_CUDA_CHECK(cudaMemset(counts.get(), 0, nq * sizeof(int)));
         launch_scan_approx(p.tc, sa, p.tc4);
         TQ_CUDA_CHECK(cudaDeviceSynchronize());
-        std::vector<int> cnt = host_copy(counts.get(), nq);
-        const std::vector<int> got = host_copy(ids.get(), (size_t)nq * nb);
+        std::vector<int> cnt = to_host_array(counts, nq);
+        const std::vector<int> got = to_host_array(ids, (size_t)nq * nb);
         size_t total = 0, missed = 0, bad = 0;
         for (int i = 0; i < nq; i++) {
             EXPECT_LE((size_t)cnt[i], nb) << name << " " << p.name;

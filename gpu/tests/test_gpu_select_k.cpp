@@ -24,37 +24,10 @@
 #include <gpu/tests/gpu_test_util.h>
 
 using namespace faiss_turbo::gpu;
+using tqtest::to_device_array;
+using tqtest::to_host_array;
 
 namespace {
-
-struct CudaFree {
-    void operator()(void* p) const {
-        cudaFree(p);
-    }
-};
-
-template <typename T>
-using DevicePtr = std::unique_ptr<T, CudaFree>;
-
-template <typename T>
-DevicePtr<T> to_device_array(const std::vector<T>& v) {
-    T* p = nullptr;
-    TQ_CUDA_CHECK(
-        cudaMalloc((void**)&p, std::max<size_t>(v.size(), 1) * sizeof(T)));
-    DevicePtr<T> out(p);
-    TQ_CUDA_CHECK(cudaMemcpy(
-        p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    TQ_CUDA_CHECK(cudaDeviceSynchronize()); // a pageable copy may still land
-    return out;
-}
-
-template <typename T>
-std::vector<T> to_host_array(const DevicePtr<T>& p, size_t n) {
-    std::vector<T> v(n);
-    TQ_CUDA_CHECK(
-        cudaMemcpy(v.data(), p.get(), n * sizeof(T), cudaMemcpyDeviceToHost));
-    return v;
-}
 
 /// the order the selection promises: by key (NaN as +inf, -0 as +0), then
 /// by id

@@ -383,22 +383,26 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* p) {
     a->type = dev ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
     return cudaSuccess;
 }
+// CUDA takes empty copies and fills with any pointers (null included),
+// which memcpy and memset do not
 cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) {
-    memcpy(d, s, n);
+    if (n > 0) {
+        memcpy(d, s, n);
+    }
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(
     void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) {
-    memcpy(d, s, n);
+    return cudaMemcpy(d, s, n, cudaMemcpyDefault);
+}
+cudaError_t cudaMemset(void* d, int v, size_t n) {
+    if (n > 0) {
+        memset(d, v, n);
+    }
     return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t) {
-    memset(d, v, n);
-    return cudaSuccess;
-}
-cudaError_t cudaMemset(void* d, int v, size_t n) {
-    memset(d, v, n);
-    return cudaSuccess;
+    return cudaMemset(d, v, n);
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
     return cudaSuccess;
