@@ -26,7 +26,6 @@ namespace gpu {
 
 namespace {
 
-constexpr size_t kCodeSlack = 16;                       // decoders read words
 constexpr size_t kMaxChunkCandidates = size_t(1) << 26; // per search chunk
 constexpr size_t kMaxChunkRowFloats = size_t(1) << 24;  // prepared queries
 /// vectors an add assigns and encodes at a time (as IndexIVF's add_core);

@@ -22,7 +22,6 @@ namespace gpu {
 
 namespace {
 
-constexpr size_t kCodeSlack = 16;      // the decoders read whole words
 // AUTO: more queries use tensor cores (fewer too with 4-bit codes)
 constexpr int kMaxCudaCoreQueries = 8;
 constexpr size_t kAddBatchFloats = size_t(1) << 24;

@@ -2,9 +2,10 @@
 # Builds the C++ tests with AddressSanitizer, LeakSanitizer and
 # UndefinedBehaviorSanitizer (gcc, in their own build folder: no Python,
 # no GPU device code) and runs them, then the quicker GPU tests on the
-# kernels' CPU emulation where CUDA's toolkit is. Out-of-bounds accesses, use after free, leaks
-# (the out-of-memory paths of test_alloc_failures included) and undefined
-# behaviour in our code end the test that meets them. FAISS's static
+# kernels' CPU emulation where CUDA's toolkit is. Out-of-bounds accesses,
+# use after free, leaks (the out-of-memory paths of test_alloc_failures
+# included) and undefined behaviour in our code end the test that meets
+# them. FAISS's static
 # library is not instrumented: its own accesses go unchecked.
 #
 #   tests/run_sanitized.sh [build_dir]      (default: build-sanitize)
@@ -69,22 +70,22 @@ GPU_TESTS+=":GpuTurboQuant.IVFFastScanClonesAsRowCodes"
 GPU_TESTS+=":GpuTurboQuant.IVFTrainedOnGpuSideEqualsCpu"
 GPU_TESTS+=":GpuSelectK.BlockPathWithThousandsOfEqualEntries"
 GPU_TESTS+=":GpuSelectK.RefusesKOutOfRange"
-# FAISS_TURBO_ENABLE_GPU back to its default: on where nvcc is found (no
-# `grep -q` below: cmake dying of SIGPIPE would fail the pipeline)
+# FAISS_TURBO_ENABLE_GPU back to its default: on where nvcc is found
 cmake -S "$REPO" -B "$BUILD" -UFAISS_TURBO_ENABLE_GPU \
   -DFAISS_TURBO_GPU_EMULATION=ON >"$BUILD/configure-gpu.log" 2>&1 ||
   { cat "$BUILD/configure-gpu.log"; exit 1; }
-if ! cmake --build "$BUILD" --target help |
-  grep test_gpu_turboquant_emulated >/dev/null; then
+if ! grep -x 'FAISS_TURBO_ENABLE_GPU:BOOL=ON' "$BUILD/CMakeCache.txt" \
+  >/dev/null; then
   echo "sanitize: no CUDA toolkit: the emulated GPU kernels are not checked"
   exit 0
 fi
 cmake --build "$BUILD" -j "$JOBS" --target test_gpu_turboquant_emulated
-# the fibers in a new order at each round: `make test-gpu-emulated` runs
-# them in order, so CI sees both
+# the fibers in a new order at each round (`make test-gpu-emulated` runs the
+# Python binding tests and the adapter's in the default order)
 TQ_EMU_SCHEDULE=shuffle TQ_GPU_TEST_SCALE=4 \
   "$BUILD/gpu/test_gpu_turboquant_emulated" --gtest_filter="$GPU_TESTS"
-# the FAISS-GPU resources adapter (built where FAISS has no GPU module)
+# the FAISS-GPU resources adapter (built where FAISS has no GPU module; no
+# `grep -q`: cmake dying of SIGPIPE would fail the pipeline)
 if cmake --build "$BUILD" --target help |
   grep test_faiss_gpu_resources_emulated >/dev/null; then
   cmake --build "$BUILD" -j "$JOBS" --target test_faiss_gpu_resources_emulated

@@ -246,7 +246,7 @@ void scan_kernels_alone(
     double nominal) {
     DeviceCodec dc(&res, 0, idx.codec());
     const CodecView& c = dc.view();
-    uint8_t* codes = dalloc<uint8_t>(nb * c.code_size + 16);
+    uint8_t* codes = dalloc<uint8_t>(nb * c.code_size + kCodeSlack);
     dc.encode(nb, xb, codes, 0);
     const int maxq = 64;
     float* ones = dalloc<float>(maxq);
@@ -526,7 +526,7 @@ int main(int argc, char** argv) {
             false,
             true,
             RotationType::HADAMARD);
-        uint8_t* scratch = dalloc<uint8_t>(nb * had.code_size() + 16);
+        uint8_t* scratch = dalloc<uint8_t>(nb * had.code_size() + kCodeSlack);
         had.encode_device(std::min<size_t>(nb, 1 << 20), xb, scratch);
         std::vector<double> t;
         for (int r = 0; r < 3; r++) {
@@ -543,7 +543,7 @@ int main(int argc, char** argv) {
     }
     GpuIndexTurboQuant idx(&res, d, 4); // TQmse4, debiased, dense (d<=256)
     {
-        uint8_t* scratch = dalloc<uint8_t>(nb * idx.code_size() + 16);
+        uint8_t* scratch = dalloc<uint8_t>(nb * idx.code_size() + kCodeSlack);
         idx.encode_device(std::min<size_t>(nb, 1 << 20), xb, scratch);
         std::vector<double> t;
         for (int r = 0; r < 3; r++) {

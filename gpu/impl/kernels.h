@@ -74,6 +74,10 @@ struct EncodeParams {
 /// largest d the kernels support
 constexpr int kMaxGpuDim = 4096;
 
+/// bytes a code array needs past its last code: the decoders read whole
+/// words
+constexpr size_t kCodeSlack = 16;
+
 /// x_out = x - mean for n vectors
 void launch_center(
     size_t n,
@@ -219,6 +223,9 @@ int approx_tc_max_queries(const CodecView& c);
 /// queries one launch of the 4-bit tensor-core pass (scan_tc4.cu) takes
 /// for this codec; 0: the codec is not one it scans
 int tc4_max_queries(const CodecView& c);
+
+/// queries one launch of the generic tensor-core pass takes (0: none fit)
+int generic_tc_max_queries(const CodecView& c);
 
 /// one approximate pass: the codes, the queries, where the candidates go,
 /// and the launch's SMs and stream

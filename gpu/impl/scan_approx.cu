@@ -406,9 +406,6 @@ void launch_simt(const ScanArgs& a) {
 
 } // namespace
 
-namespace {
-
-/// queries one launch of scan_tc_kernel takes
 int generic_tc_max_queries(const CodecView& c) {
     for (int nq = kMaxTcQueries; nq >= 16; nq -= 16) {
         if (tc_smem_bytes(c.kp, nq) <= kTcSmemMax) {
@@ -417,8 +414,6 @@ int generic_tc_max_queries(const CodecView& c) {
     }
     return 0;
 }
-
-} // namespace
 
 int approx_tc_max_queries(const CodecView& c) {
     const int n = tc4_max_queries(c);

@@ -15,6 +15,18 @@
 #include <cublas_v2.h>
 #include <ucontext.h>
 
+// AddressSanitizer on: gcc's macro, or clang's feature test
+#if defined(__SANITIZE_ADDRESS__)
+#define TQ_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TQ_EMU_ASAN 1
+#endif
+#endif
+#ifndef TQ_EMU_ASAN
+#define TQ_EMU_ASAN 0
+#endif
+
 namespace emu {
 
 struct Thread {
@@ -190,16 +202,17 @@ static void shuffle(std::vector<int>& perm, uint64_t& rng) {
     }
 }
 
-/// runs block (bx, by, bz) of the launch to its end
+/// runs block (bx, by, bz) of n threads to its end
 static void run_block(
     unsigned bx,
     unsigned by,
     unsigned bz,
     dim3 block,
+    int n,
     size_t smem,
     const std::function<void()>& fn) {
     static uint64_t rng = 0x9e3779b97f4a7c15ull; // one sequence per process
-    const int n = block.x * block.y * block.z, nw = n / 32;
+    const int nw = n / 32;
     Block b;
     b.n = b.alive = n;
     b.th.resize(n);
@@ -240,7 +253,7 @@ static void run_block(
             }
         }
         if (b.progress == before && ++stall > 3) {
-            fprintf(stderr, "emu: deadlock in block (%u,%u)\n", bx, by);
+            fprintf(stderr, "emu: deadlock in block (%u,%u,%u)\n", bx, by, bz);
             abort();
         }
         if (b.progress != before)
@@ -279,6 +292,7 @@ void launch(
             i / grid.x % grid.y,
             i / ((size_t)grid.x * grid.y),
             block,
+            n,
             smem,
             fn);
     }
@@ -350,7 +364,7 @@ cudaError_t cudaMalloc(void** p, size_t n) {
         *p = nullptr;
         return cudaErrorMemoryAllocation;
     }
-#ifdef __SANITIZE_ADDRESS__
+#if TQ_EMU_ASAN
     // exactly n bytes, so that AddressSanitizer sees a kernel reading past
     // a buffer (a device's 256-byte granularity would hide it)
     if (posix_memalign(p, 256, std::max<size_t>(n, 1)) != 0) {
