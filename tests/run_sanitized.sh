@@ -5,8 +5,8 @@
 # kernels' CPU emulation where CUDA's toolkit is. Out-of-bounds accesses,
 # use after free, leaks (the out-of-memory paths of test_alloc_failures
 # included) and undefined behaviour in our code end the test that meets
-# them. FAISS's static
-# library is not instrumented: its own accesses go unchecked.
+# them. FAISS's static library is not instrumented: its own accesses go
+# unchecked.
 #
 #   tests/run_sanitized.sh [build_dir]      (default: build-sanitize)
 #
@@ -53,23 +53,27 @@ export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 # toolkit is: a kernel reading or writing past a device buffer (allocated
 # to the byte there) or its shared memory ends the test. The same build
 # folder, so the CPU library is not built again; the quicker tests only
-# (the whole suite takes about 45 minutes here), which still run every kernel:
-# encode (both rotations), the three approximate passes alone (their lists
-# against the error bound) and on the sampled path, rescoring, both
-# selections, IVF lists, the out-of-memory paths.
-GPU_TESTS="GpuScanPass.*:GpuTurboQuant.EncodeBitExactWithDenseProducts"
-GPU_TESTS+=":GpuTurboQuant.SearchHighDimensionLikeCpu"
-GPU_TESTS+=":GpuTurboQuant.SearchFewerVectorsThanK"
-GPU_TESTS+=":GpuTurboQuant.ReconstructEqualsCpu:GpuTurboQuant.BadInputThrows"
-GPU_TESTS+=":GpuTurboQuant.MemoryAccountingAndReset"
-GPU_TESTS+=":GpuTurboQuant.DevicePointerChecks"
-GPU_TESTS+=":GpuTurboQuant.IVFLargeKClonerAndErrors"
-GPU_TESTS+=":GpuTurboQuant.IVFCopyFromFailureLeavesIndexUnchanged"
-GPU_TESTS+=":GpuTurboQuant.IVFInnerProductOldLayoutRoundTrips"
-GPU_TESTS+=":GpuTurboQuant.IVFFastScanClonesAsRowCodes"
-GPU_TESTS+=":GpuTurboQuant.IVFTrainedOnGpuSideEqualsCpu"
-GPU_TESTS+=":GpuSelectK.BlockPathWithThousandsOfEqualEntries"
-GPU_TESTS+=":GpuSelectK.RefusesKOutOfRange"
+# (the whole suite takes about 45 minutes here), which still run every
+# kernel: encode (both rotations), the three approximate passes alone
+# (their lists against the error bound) and on the sampled path,
+# rescoring, both selections, IVF lists, the out-of-memory paths.
+GPU_TESTS=(
+  'GpuScanPass.*'
+  GpuTurboQuant.EncodeBitExactWithDenseProducts
+  GpuTurboQuant.SearchHighDimensionLikeCpu
+  GpuTurboQuant.SearchFewerVectorsThanK
+  GpuTurboQuant.ReconstructEqualsCpu
+  GpuTurboQuant.BadInputThrows
+  GpuTurboQuant.MemoryAccountingAndReset
+  GpuTurboQuant.DevicePointerChecks
+  GpuTurboQuant.IVFLargeKClonerAndErrors
+  GpuTurboQuant.IVFCopyFromFailureLeavesIndexUnchanged
+  GpuTurboQuant.IVFInnerProductOldLayoutRoundTrips
+  GpuTurboQuant.IVFFastScanClonesAsRowCodes
+  GpuTurboQuant.IVFTrainedOnGpuSideEqualsCpu
+  GpuSelectK.BlockPathWithThousandsOfEqualEntries
+  GpuSelectK.RefusesKOutOfRange
+)
 # FAISS_TURBO_ENABLE_GPU back to its default: on where nvcc is found
 cmake -S "$REPO" -B "$BUILD" -UFAISS_TURBO_ENABLE_GPU \
   -DFAISS_TURBO_GPU_EMULATION=ON >"$BUILD/configure-gpu.log" 2>&1 ||
@@ -83,11 +87,11 @@ cmake --build "$BUILD" -j "$JOBS" --target test_gpu_turboquant_emulated
 # the fibers in a new order at each round (`make test-gpu-emulated` runs the
 # Python binding tests and the adapter's in the default order)
 TQ_EMU_SCHEDULE=shuffle TQ_GPU_TEST_SCALE=4 \
-  "$BUILD/gpu/test_gpu_turboquant_emulated" --gtest_filter="$GPU_TESTS"
-# the FAISS-GPU resources adapter (built where FAISS has no GPU module; no
-# `grep -q`: cmake dying of SIGPIPE would fail the pipeline)
-if cmake --build "$BUILD" --target help |
-  grep test_faiss_gpu_resources_emulated >/dev/null; then
+  "$BUILD/gpu/test_gpu_turboquant_emulated" \
+  --gtest_filter="$(IFS=:; echo "${GPU_TESTS[*]}")"
+# the FAISS-GPU resources adapter (built where FAISS has no GPU module)
+if grep -x 'TQ_FAISS_GPU_INCLUDE:PATH=.*-NOTFOUND' "$BUILD/CMakeCache.txt" \
+  >/dev/null; then
   cmake --build "$BUILD" -j "$JOBS" --target test_faiss_gpu_resources_emulated
   "$BUILD/gpu/test_faiss_gpu_resources_emulated"
 fi
