@@ -45,6 +45,8 @@
 
 using namespace faiss_turbo;
 using namespace faiss_turbo::gpu;
+using tqtest::to_device_array;
+using tqtest::to_host_array;
 
 namespace {
 
@@ -1012,12 +1014,7 @@ TEST(GpuTurboQuant, ClonerRoundTripAndDeviceInput) {
     EXPECT_FALSE(g2.is_trained);
     g2.train(n, x.data());
     EXPECT_EQ(g2.codec().mean, cpu->tq.mean);
-    float* xd = nullptr;
-    TQ_CUDA_CHECK(cudaMalloc((void**)&xd, n * d * sizeof(float)));
-    TQ_CUDA_CHECK(cudaMemcpy(
-        xd, x.data(), n * d * sizeof(float), cudaMemcpyHostToDevice));
-    g2.add_from_device(n, xd);
-    cudaFree(xd);
+    g2.add_from_device(n, to_device_array(x).get());
     EXPECT_EQ(
         gpu_codes(g2),
         std::vector<uint8_t>(cpu->codes.begin(), cpu->codes.end()));
@@ -1874,26 +1871,6 @@ TEST(GpuTurboQuant, IVFReconstructAndRemoveIdsLikeCpu) {
     }
 }
 
-/// n values copied into a fresh device buffer (cudaFree it)
-template <typename T>
-T* device_copy(const std::vector<T>& v) {
-    T* p = nullptr;
-    TQ_CUDA_CHECK(cudaMalloc((void**)&p, std::max<size_t>(v.size(), 1) * sizeof(T)));
-    TQ_CUDA_CHECK(cudaMemcpy(
-        p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    // a pageable copy may still be landing; the indexes' streams do not
-    // wait for it
-    TQ_CUDA_CHECK(cudaDeviceSynchronize());
-    return p;
-}
-
-template <typename T>
-std::vector<T> host_copy(const T* p, size_t n) {
-    std::vector<T> v(n);
-    TQ_CUDA_CHECK(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return v;
-}
-
 /// search with queries and results in device memory equals the host search
 void expect_device_search_equal(
     const faiss::Index& g, const std::vector<float>& q, size_t k) {
@@ -1901,21 +1878,18 @@ void expect_device_search_equal(
     std::vector<float> D(nq * k);
     std::vector<idx_t> I(nq * k);
     g.search(nq, q.data(), k, D.data(), I.data());
-    float* dq = device_copy(q);
-    float* dD = device_copy(std::vector<float>(nq * k));
-    idx_t* dI = device_copy(std::vector<idx_t>(nq * k));
-    g.search(nq, dq, k, dD, dI);
-    EXPECT_EQ(host_copy(dD, nq * k), D);
-    EXPECT_EQ(host_copy(dI, nq * k), I);
+    auto dq = to_device_array(q);
+    auto dD = to_device_array(std::vector<float>(nq * k));
+    auto dI = to_device_array(std::vector<idx_t>(nq * k));
+    g.search(nq, dq.get(), k, dD.get(), dI.get());
+    EXPECT_EQ(to_host_array(dD, nq * k), D);
+    EXPECT_EQ(to_host_array(dI, nq * k), I);
     // device queries, host results
     std::vector<float> D2(nq * k);
     std::vector<idx_t> I2(nq * k);
-    g.search(nq, dq, k, D2.data(), I2.data());
+    g.search(nq, dq.get(), k, D2.data(), I2.data());
     EXPECT_EQ(D2, D);
     EXPECT_EQ(I2, I);
-    cudaFree(dq);
-    cudaFree(dD);
-    cudaFree(dI);
 }
 
 // an index made on the GPU side and trained there (on the host, by FAISS's
@@ -1969,9 +1943,7 @@ TEST(GpuTurboQuant, IVFTrainedOnGpuSideEqualsCpu) {
             faiss::FaissException);
         EXPECT_THROW(g.toCpu(), faiss::FaissException);
         // the training vectors from device memory: copied to the host
-        float* xd = device_copy(xb);
-        g.train(nb, xd);
-        TQ_CUDA_CHECK(cudaFree(xd));
+        g.train(nb, to_device_array(xb).get());
         ASSERT_TRUE(g.is_trained);
         cpu->add(nb, xb.data());
         g.add(nb, xb.data());
@@ -2006,7 +1978,8 @@ TEST(GpuTurboQuant, DeviceVectorsQueriesAndResults) {
     const size_t d = 32, nb = scaled(4000), k = 10;
     std::vector<float> xb = gaussian(nb, d, 41);
     std::vector<float> q = noisy_copies(xb, d, 7, 43);
-    float* dx = device_copy(xb);
+    auto dx_buf = to_device_array(xb);
+    float* dx = dx_buf.get();
     EXPECT_TRUE(isDevicePointer(dx));
     EXPECT_TRUE(isDevicePointer(dx + nb * d - 1));
     EXPECT_FALSE(isDevicePointer(xb.data()));
@@ -2026,15 +1999,12 @@ TEST(GpuTurboQuant, DeviceVectorsQueriesAndResults) {
     for (size_t i = 0; i < nb; i++) {
         ids[i] = 3 * i + 1;
     }
-    idx_t* dids = device_copy(ids);
-    gi.add_with_ids(nb, dx, dids);
+    gi.add_with_ids(nb, dx, to_device_array(ids).get());
     ivf->add_with_ids(nb, xb.data(), ids.data());
     std::unique_ptr<IndexIVFTurboQuant> back(gi.toCpu());
     expect_same_lists(*ivf, *back, "IVF add from device");
     gi.nprobe = 3;
     expect_device_search_equal(gi, q, k);
-    cudaFree(dids);
-    cudaFree(dx);
 }
 
 // train() takes device vectors as add() does (it read them on the host);
@@ -2045,7 +2015,8 @@ TEST(GpuTurboQuant, DevicePointerChecks) {
     StandardGpuResources res;
     const size_t d = 32, nb = 300;
     std::vector<float> xb = gaussian(nb, d, 45);
-    float* dx = device_copy(xb);
+    auto dx_buf = to_device_array(xb);
+    float* dx = dx_buf.get();
     Codec c{"mse4 centered", 4, kMSE, true, true, RotationType::AUTO, kQGauss};
     auto cpu = make_cpu(d, c);
     GpuIndexTurboQuant g(&res, *cpu), gh(&res, *cpu);
@@ -2056,7 +2027,8 @@ TEST(GpuTurboQuant, DevicePointerChecks) {
 
     EXPECT_THROW(g.add_from_device(nb, xb.data()), faiss::FaissException);
     std::vector<uint8_t> codes(nb * g.code_size());
-    uint8_t* dcodes = device_copy(codes);
+    auto dcodes_buf = to_device_array(codes);
+    uint8_t* dcodes = dcodes_buf.get();
     EXPECT_THROW(
         g.encode_device(nb, xb.data(), dcodes), faiss::FaissException);
     EXPECT_THROW(g.encode_device(nb, dx, codes.data()), faiss::FaissException);
@@ -2070,8 +2042,6 @@ TEST(GpuTurboQuant, DevicePointerChecks) {
         faiss::FaissException);
     EXPECT_THROW(
         g.search(1, bad.data(), 1, D.data(), I.data()), faiss::FaissException);
-    cudaFree(dcodes);
-    cudaFree(dx);
 }
 
 // the CPU indexes' search_defaults come back from a round trip through the
