@@ -183,18 +183,6 @@ static Schedule schedule() {
     return s;
 }
 
-/// the i-th of n in the schedule's order; perm: this round's shuffle
-static int nth(int i, int n, const std::vector<int>& perm) {
-    switch (schedule()) {
-        case Schedule::REVERSE:
-            return n - 1 - i;
-        case Schedule::SHUFFLE:
-            return perm[i];
-        default:
-            return i;
-    }
-}
-
 static void shuffle(std::vector<int>& perm, uint64_t& rng) {
     for (size_t i = perm.size(); i > 1; i--) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -237,7 +225,8 @@ static void run_block(
         t.uc.uc_stack.ss_size = kStack;
         t.uc.uc_link = &g_main;
         makecontext(&t.uc, entry, 0);
-        perm[i] = i;
+        // the turns' order (shuffle: drawn again each round)
+        perm[i] = schedule() == Schedule::REVERSE ? n - 1 - i : i;
     }
     long stall = 0;
     while (b.alive > 0) {
@@ -245,8 +234,7 @@ static void run_block(
         if (schedule() == Schedule::SHUFFLE) {
             shuffle(perm, rng);
         }
-        for (int j = 0; j < n; j++) {
-            const int i = nth(j, n, perm);
+        for (int i : perm) {
             if (!b.th[i].done) {
                 g_cur = &b.th[i];
                 swapcontext(&g_main, &b.th[i].uc);
